@@ -1,0 +1,42 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test soak bench bench-quick fuse lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# bindfs lets the two-host tests mount one folder twice; skipped (with a reason) where FUSE is absent.
+fuse:
+	@command -v bindfs >/dev/null 2>&1 || { \
+	  if [ -e /dev/fuse ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get install -y -qq bindfs fuse3 >/dev/null 2>&1 || \
+	     { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bindfs fuse3 >/dev/null 2>&1; }) \
+	    || echo "note: could not install bindfs; two-host tests will be skipped"; \
+	  else echo "note: no FUSE or no root; two-host tests will be skipped"; fi; }
+
+demo: $(STAMP)
+	$(VENV)/bin/fsjobstore demo
+
+test: $(STAMP) fuse
+	$(PY) -m pytest -q
+
+soak: $(STAMP) fuse
+	$(PY) -m pytest -q -m soak
+
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(PY) benchmarks/run.py
+
+bench-quick: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(PY) benchmarks/run.py --quick
+
+clean:
+	rm -rf $(VENV) demo-store .pytest_cache .hypothesis

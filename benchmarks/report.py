@@ -1,0 +1,151 @@
+"""Turns the results of run.py into Markdown tables, results.json and RESULTS.md."""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+from collections.abc import Callable
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from benchmarks.workloads import Result, Sizes
+
+Results = dict[str, dict[str, Result]]  # adapter name -> workload key -> result
+PEERS = ("fsjobstore", "dirq", "huey", "kombu", "persist-queue", "diskcache", "litequeue")
+
+
+def _num(value: float | None, digits: int = 0) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def _cell(result: Result | None, text: Callable[[Result], str]) -> str:
+    """The value, marked when the run timed out; 'error' when it failed."""
+    if result is None:
+        return "—"
+    if result["status"] == "error":
+        return "error"
+    try:
+        value = text(result)
+    except (KeyError, TypeError, ZeroDivisionError):
+        value = ""
+    if result["status"] == "timeout":
+        done = f" {result['jobs']:,}/{result['of']:,}" if "jobs" in result else ""
+        return f"{value} (timeout{done})".strip()
+    return value
+
+
+def _claim(backlog: int) -> Callable[[Result], str]:
+    return lambda r: _num(r["backlogs"][str(backlog)]["us_per_claim"])
+
+
+def _rss(r: Result) -> str:
+    first, last = r["samples"][0], r["samples"][-1]
+    return f"{first[1] / 1024:.1f} → {last[1] / 1024:.1f}"
+
+
+def _columns(sizes: Sizes) -> list[tuple[str, str, Callable[[Result], str]]]:
+    small, large = sizes.backlogs
+    return [
+        ("put jobs/s", "put", lambda r: _num(r["per_s"])),
+        ("drain jobs/s", "drain", lambda r: _num(r["per_s"])),
+        (f"{sizes.procs}-proc drain jobs/s", "parallel", lambda r: _num(r["per_s"])),
+        ("done twice / never", "parallel", lambda r: f"{r['done_twice']:,} / {r['never_done']:,}"),
+        (f"claim µs @{small:,}", "claim", _claim(small)),
+        (f"claim µs @{large:,}", "claim", _claim(large)),
+        ("ratio", "claim", lambda r: f"{r['ratio']:.2f}"),
+        ("wake p50 / p95 ms", "wakeup", lambda r: f"{r['p50_ms']:.1f} / {r['p95_ms']:.1f}"),
+        ("wake-up by", "wakeup", lambda r: str(r["mode"])),
+        ("lifecycle jobs/s", "lifecycle", lambda r: _num(r["per_s"])),
+        ("notify targets/s", "notify", lambda r: _num(r["per_s"])),
+        ("notify twice / never", "notify",
+         lambda r: f"{r['delivered_twice']:,} / {r['never_delivered']:,}"),
+        ("drain maxrss MiB first → last", "rss", _rss),
+    ]
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def tables(results: Results, sizes: Sizes, skipped: dict[str, str]) -> str:
+    """Two tables (every system; fsjobstore-only workloads) and the notes."""
+    columns = [c for c in _columns(sizes) if any(c[1] in r for r in results.values())]
+    shared = [c for c in columns if c[1] not in ("lifecycle", "notify", "rss")]
+    own = [c for c in columns if c not in shared]
+    parts = []
+    for cols, names in ((shared, list(results)),
+                        (own, [n for n in results if any(c[1] in results[n] for c in own)])):
+        if cols and names:
+            parts.append(_table(["system"] + [c[0] for c in cols],
+                                [[n] + [_cell(results[n].get(c[1]), c[2]) for c in cols]
+                                 for n in names]))
+    notes = [f"- {name} / {key}: {r.get('error') or r.get('note') or r.get('worker_errors')}"
+             for name, by_key in results.items() for key, r in by_key.items()
+             if r.get("error") or r.get("note") or r.get("worker_errors")]
+    notes += [f"- {name}: skipped, {reason}" for name, reason in skipped.items()]
+    if notes:
+        parts.append("Notes:\n" + "\n".join(notes))
+    return "\n\n".join(parts)
+
+
+def _filesystem(path: Path) -> str:
+    """Type and options of the mount holding ``path`` (from /proc/mounts)."""
+    best = ("", "unknown", "")
+    real = os.path.realpath(path)
+    with open("/proc/mounts") as mounts:
+        for line in mounts:
+            _, mnt, fstype, opts, *_ = line.split()
+            if (real == mnt or real.startswith(mnt.rstrip("/") + "/")) and len(mnt) > len(best[0]):
+                best = (mnt, fstype, opts)
+    return f"{best[1]} ({best[2]})"
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def machine(bench_dir: Path) -> dict[str, Any]:
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "filesystem": _filesystem(bench_dir),
+        "versions": {p: v for p in PEERS if (v := _version(p))},
+    }
+
+
+def write_json(path: Path, meta: dict[str, Any], sizes: Sizes, skipped: dict[str, str],
+               results: Results) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"meta": meta, "sizes": asdict(sizes), "skipped": skipped, "results": results}
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+
+
+def results_md(meta: dict[str, Any], sizes: Sizes, body: str, command: str) -> str:
+    versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
+    s = sizes
+    return f"""# Benchmark results
+
+Made by `{command}` on {meta['date']}: {meta['cpus']} CPUs, Linux {meta['kernel']},
+Python {meta['python']}, bench folder on {meta['filesystem']}; {versions}.
+
+N = {s.n:,} jobs of ~200 bytes JSON; {s.procs} processes for the parallel drain;
+claim cost = mean over {s.claims} claims with {s.backlogs[0]:,} and {s.backlogs[1]:,}
+pending (fsjobstore also keeps {s.resolved:,} resolved jobs); {s.wakeups} wake-ups,
+one put every {s.wake_interval * 1000:.0f} ms to an idle consumer in another process;
+{s.notify_jobs:,} jobs x {s.targets} targets; RSS over {s.rss_n:,} jobs. Each system
+and workload runs on a fresh folder, in its own process, after `os.sync()`, with a
+time limit ({s.limit:.0f} s): "timeout k/N" marks a run cut short. "done twice /
+never" counts jobs completed more than once or not at all by the parallel drain.
+
+{body}
+"""

@@ -1,0 +1,81 @@
+"""Every error fsjobstore raises on purpose; a leaf module any layer may import."""
+
+from __future__ import annotations
+
+__all__ = [
+    "CorruptJobFile",
+    "InvalidJobId",
+    "InvalidStore",
+    "JobAlreadyResolved",
+    "JobBusy",
+    "JobNotFound",
+    "JobStoreError",
+    "JobTooLarge",
+    "LeaseLost",
+]
+
+
+class JobStoreError(Exception):
+    """Base class of every error raised by fsjobstore."""
+
+
+class InvalidStore(JobStoreError):
+    """The store path cannot be used: not a folder, not writable, or an unknown format."""
+
+
+class JobNotFound(JobStoreError, KeyError):
+    """No job with this id exists in the store."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
+
+    def __str__(self) -> str:
+        return f"no job with id {self.job_id!r}"
+
+
+class JobAlreadyResolved(JobStoreError):
+    """The job was already fulfilled, failed or cancelled; nothing was changed."""
+
+    def __init__(self, job_id: str, state: str) -> None:
+        super().__init__(job_id, state)
+        self.job_id = job_id
+        self.state = state
+
+    def __str__(self) -> str:
+        return f"job {self.job_id!r} is already {self.state}"
+
+
+class JobBusy(JobStoreError):
+    """Another worker holds the job's lease, so the operation could not take it."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
+
+    def __str__(self) -> str:
+        return f"job {self.job_id!r} is leased by another worker"
+
+
+class LeaseLost(JobStoreError):
+    """The lease expired, was taken over, or was released; the commit changed nothing."""
+
+
+class InvalidJobId(JobStoreError, ValueError):
+    """A job id that could name a path outside its folder, or is empty or too long."""
+
+
+class JobTooLarge(JobStoreError, ValueError):
+    """A request, value or target is larger than the store's configured limit."""
+
+
+class CorruptJobFile(JobStoreError):
+    """A file in the store cannot be parsed as what it should hold."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(path, reason)
+        self.path = path
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"corrupt file {self.path}: {self.reason}"

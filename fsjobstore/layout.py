@@ -1,0 +1,69 @@
+"""Where everything lives in a store folder; nothing else builds store paths.
+
+::
+
+    STORE/
+      fsjobstore.json          store marker: {"format": 1, "created_at": ...}
+      tmp/                     files being written; never read; leftovers are purged
+      pending/<id>.json        record of every unresolved job (the work index)
+      resolved/<id>.json       record of every fulfilled or failed job
+      waiting/<id>/<key>.json  one file per target waiting to be told the result
+      due/<id>                 empty marker: job resolved with targets to notify
+      leases/work/<id>         work lease (holder record, renewed in place)
+      leases/notify/<id>       notification lease
+
+Hot folders hold only what is live: ``pending/`` only unresolved jobs, ``due/``
+only jobs with undelivered targets, ``leases/*`` only held (or expired) leases. So
+pulls never list the history of resolved jobs.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .fsio import Folder
+
+STORE_MARKER = "fsjobstore.json"
+RECORD_SUFFIX = ".json"
+
+
+class Layout:
+    """The folders of one store, opened once."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+        self.marker = os.path.join(self.root, STORE_MARKER)
+        self.tmp = Folder(os.path.join(self.root, "tmp"))
+        self.pending = Folder(os.path.join(self.root, "pending"))
+        self.resolved = Folder(os.path.join(self.root, "resolved"))
+        self.waiting = Folder(os.path.join(self.root, "waiting"))
+        self.due = Folder(os.path.join(self.root, "due"))
+        self.leases = Folder(os.path.join(self.root, "leases"))
+        self.work_leases = Folder(os.path.join(self.leases.path, "work"))
+        self.notify_leases = Folder(os.path.join(self.leases.path, "notify"))
+
+    def folders(self) -> tuple[Folder, ...]:
+        """Every folder, parents before children (the order to create them in)."""
+        return (
+            self.tmp,
+            self.pending,
+            self.resolved,
+            self.waiting,
+            self.due,
+            self.leases,
+            self.work_leases,
+            self.notify_leases,
+        )
+
+    def pending_path(self, job_id: str) -> str:
+        return self.pending.join(job_id + RECORD_SUFFIX)
+
+    def resolved_path(self, job_id: str) -> str:
+        return self.resolved.join(job_id + RECORD_SUFFIX)
+
+    def waiting_folder(self, job_id: str) -> Folder:
+        return Folder(self.waiting.join(job_id))
+
+    def close(self) -> None:
+        for folder in self.folders():
+            folder.close()

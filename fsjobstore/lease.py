@@ -1,0 +1,336 @@
+"""Exclusive, renewable, expiring leases on names in one folder.
+
+This module knows nothing about jobs: it leases a *name*. Work leases and
+notification leases are the same mechanism on two folders.
+
+The protocol (docs/format.md, "Leases", states it with its invariants):
+
+* **Acquire** a free name: create ``<name>`` with ``O_CREAT|O_EXCL``; the holder keeps
+  the descriptor open and writes its record (a random token, host, pid and a beat
+  counter) into it. Only one creator can succeed, on a local disk and over NFSv3+.
+* **Renew**: every ``lease_seconds / 3`` the holder rewrites its record in place
+  through its own descriptor with the beat counter advanced (``pwrite`` of a
+  fixed-width record, then ``fsync`` so other NFS clients see it), then re-reads the
+  name to check that it still holds its token. Writing through the descriptor can
+  never touch another holder's file, even if ours was taken over.
+* **Expire**: a contender reads the record on every sweep and remembers when, by
+  its own monotonic clock, it last saw it change. A record that stayed the same for
+  ``lease_seconds`` of the contender's clock is expired. No wall clock and no file
+  mtime is ever compared, so hosts need not agree on the time.
+* **Take over** an expired lease: rename ``<name>`` to a unique
+  ``<name>.broken-<token>`` (only one contender's rename can move a given file),
+  read what was moved, and compare it with the expired record. If it is the same,
+  the lease was dead: delete it and acquire the name afresh with ``O_EXCL`` (which
+  only one contender can win). If it changed (the holder renewed at the last
+  moment, or somebody else already took over), link it back and give up.
+* **Fence**: every commit first checks the record on disk still carries the
+  holder's token (renewing first if the last renewal is old). A holder that finds
+  its token gone is *compromised*: its callback is called once and every later
+  commit raises LeaseLost.
+
+filelock's ``SoftFileLease`` needs ``renameat2(RENAME_EXCHANGE)`` to take over, which
+NFS refuses, and ``SoftReadWriteLock`` costs ~3.8 ms and a thread per lock; this
+protocol costs one ``open`` to acquire and one ``unlink`` to release, and one
+renewal thread per store for all its leases.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from . import fsio
+from .errors import LeaseLost
+from .fsio import Folder
+from .job import now_text
+
+log = logging.getLogger("fsjobstore")
+
+_CREATE = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_HOST_JSON = json.dumps(socket.gethostname())
+# A holder trusts its lease without asking the disk only this long after its last
+# renewal, leaving contenders' clocks room to run fast (they need a full
+# lease_seconds of an unchanged record before they take over).
+_TRUST_FRACTION = 0.5
+
+
+class Held:
+    """One lease this process holds."""
+
+    __slots__ = (
+        "name",
+        "path",
+        "token",
+        "renewed_at",
+        "compromised",
+        "reason",
+        "released",
+        "_folder",
+        "_fd",
+        "_beat",
+        "_lock",
+        "_on_compromised",
+    )
+
+    def __init__(
+        self,
+        folder: LeaseFolder,
+        name: str,
+        fd: int,
+        started: float,
+    ) -> None:
+        self.name = name
+        self.path = folder.folder.join(name)
+        self.token = os.urandom(16).hex()
+        self.renewed_at = started
+        self.compromised = False
+        self.reason = ""
+        self.released = False
+        self._folder = folder
+        self._fd = fd
+        self._beat = 0
+        self._lock = threading.Lock()
+        self._on_compromised: Callable[[Held], None] | None = None
+        os.pwrite(fd, self._record(), 0)
+
+    def _record(self) -> bytes:
+        # Fixed width, so that rewriting it in place never leaves a longer tail.
+        return (
+            f'{{"token": "{self.token}", "host": {_HOST_JSON}, "pid": {os.getpid()}, '
+            f'"beat": "{self._beat:012d}", "renewed_at": "{now_text()}"}}\n'
+        ).encode("utf-8")
+
+    # -- checks -------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Raise LeaseLost unless the record on disk still carries our token."""
+        with self._lock:
+            if self.released:
+                raise LeaseLost(f"lease on {self.name!r} was already released")
+            if not self.compromised:
+                if time.monotonic() - self.renewed_at > self._folder.lease_seconds * _TRUST_FRACTION:
+                    self._write_beat()
+                self._verify()
+            lost, reason = self.compromised, self.reason
+        if lost:
+            self._notify()
+            raise LeaseLost(f"lease on {self.name!r} was lost: {reason}")
+
+    def renew(self) -> None:
+        """Advance the beat counter in place and check the lease is still ours."""
+        with self._lock:
+            if self.released or self.compromised:
+                return
+            self._write_beat()
+            self._verify()
+            lost = self.compromised
+        if lost:
+            self._notify()
+
+    def _write_beat(self) -> None:
+        started = time.monotonic()
+        self._beat += 1
+        try:
+            os.pwrite(self._fd, self._record(), 0)
+            if self._folder.sync:
+                os.fsync(self._fd)
+        except OSError as exc:
+            self._lose(f"renewal failed: {exc}")
+            return
+        self.renewed_at = started
+
+    def _verify(self) -> None:
+        try:
+            content = fsio.read(self.path)
+        except FileNotFoundError:
+            self._lose("its file is gone (taken over or removed)")
+            return
+        except OSError as exc:
+            self._lose(f"its file cannot be read: {exc}")
+            return
+        if self.token.encode() not in content:
+            self._lose("another holder took it over after it expired")
+
+    def watch(self, callback: Callable[[Held], None] | None) -> None:
+        """Call *callback* once if the lease is lost (at once if it already is)."""
+        with self._lock:
+            self._on_compromised = callback
+            lost = self.compromised
+        if lost:
+            self._notify()
+
+    def _lose(self, reason: str) -> None:
+        if not self.compromised:
+            self.compromised = True
+            self.reason = reason
+            self._folder.renewer.discard(self)
+
+    def _notify(self) -> None:
+        callback, self._on_compromised = self._on_compromised, None
+        if callback is None:
+            return
+        try:
+            callback(self)
+        except Exception:
+            log.exception("on_compromised callback for lease %r raised", self.name)
+
+    # -- release ----------------------------------------------------------------
+
+    def release(self) -> None:
+        """Give the lease up. Safe to call more than once and after compromise."""
+        with self._lock:
+            if self.released:
+                return
+            self.released = True
+            self._folder.renewer.discard(self)
+            try:
+                if not self.compromised and self._still_ours():
+                    fsio.remove(self.path)
+            except OSError as exc:
+                log.warning("could not remove lease file %s: %s", self.path, exc)
+            finally:
+                os.close(self._fd)
+
+    def _still_ours(self) -> bool:
+        if time.monotonic() - self.renewed_at < self._folder.lease_seconds * _TRUST_FRACTION:
+            return True
+        self._verify()
+        return not self.compromised
+
+
+class LeaseFolder:
+    """Leases on the names of one folder, and what this process saw of others'."""
+
+    def __init__(self, folder: Folder, lease_seconds: float, renewer: Renewer, *, sync: bool = True) -> None:
+        self.folder = folder
+        self.lease_seconds = lease_seconds
+        self.renewer = renewer
+        self.sync = sync
+        # name -> (record last read, monotonic time it was first read like that)
+        self._seen: dict[str, tuple[bytes, float]] = {}
+        self._next_sweep = 0.0
+
+    def acquire(self, name: str) -> Held | None:
+        """Take the lease on a free *name*; None if somebody holds it."""
+        started = time.monotonic()
+        try:
+            fd = os.open(self.folder.join(name), _CREATE, 0o666)
+        except FileExistsError:
+            return None
+        try:
+            held = Held(self, name, fd, started)
+        except BaseException:
+            os.close(fd)
+            fsio.remove(self.folder.join(name))
+            raise
+        self.renewer.add(held)
+        return held
+
+    def sweep_due(self) -> bool:
+        return time.monotonic() >= self._next_sweep
+
+    def sweep(self) -> list[str]:
+        """Read every lease record; return the names whose record has expired."""
+        now = time.monotonic()
+        self._next_sweep = now + self.lease_seconds / 4
+        seen: dict[str, tuple[bytes, float]] = {}
+        for name in fsio.scan(self.folder, ""):
+            try:
+                content = fsio.read(self.folder.join(name))
+            except FileNotFoundError:
+                continue
+            before = self._seen.get(name)
+            seen[name] = before if before is not None and before[0] == content else (content, now)
+        self._seen = seen
+        return [name for name, (_, since) in seen.items() if now - since >= self.lease_seconds]
+
+    def take_over(self, name: str) -> Held | None:
+        """Break the expired lease on *name* and take it; None if that is unsafe."""
+        expired = self._seen.pop(name, None)
+        if expired is None:
+            return None
+        path = self.folder.join(name)
+        moved = f"{path}.broken-{os.urandom(16).hex()}"
+        try:
+            os.rename(path, moved)
+        except FileNotFoundError:
+            return self.acquire(name)
+        try:
+            content = fsio.read(moved)
+        except FileNotFoundError:
+            return None
+        if content != expired[0]:
+            # It changed since our last look: its holder is alive, or someone else
+            # took over first. Put it back as it was.
+            try:
+                os.link(moved, path)
+            except FileExistsError:
+                pass
+            fsio.remove(moved)
+            return None
+        fsio.remove(moved)
+        log.info("took over expired lease %s (holder record: %s)", path, content.decode("utf-8", "replace").strip())
+        return self.acquire(name)
+
+    def holder(self, name: str) -> bytes | None:
+        """The raw record of the lease on *name*, or None if it is free."""
+        try:
+            return fsio.read(self.folder.join(name))
+        except FileNotFoundError:
+            return None
+
+    def is_held(self, name: str) -> bool:
+        return fsio.exists(self.folder.join(name))
+
+
+class Renewer:
+    """One background thread renewing every lease a store holds."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._held: set[Held] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, held: Held) -> None:
+        with self._lock:
+            self._held.add(held)
+            if self._thread is None or not self._thread.is_alive():
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._run, name="fsjobstore-renewer", daemon=True)
+                self._thread.start()
+
+    def discard(self, held: Held) -> None:
+        with self._lock:
+            self._held.discard(held)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                held = list(self._held)
+            for lease in held:
+                try:
+                    lease.renew()
+                except Exception:
+                    log.exception("renewing lease %r failed", lease.name)
+
+    def release_all(self) -> None:
+        with self._lock:
+            held = list(self._held)
+        for lease in held:
+            lease.release()
+
+    def stop(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        self._thread = None
+
+

@@ -1,0 +1,552 @@
+"""JobStore: the public operations, composed step by step as docs/format.md states them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from . import fsio
+from .candidates import Candidates
+from .errors import (
+    CorruptJobFile,
+    InvalidStore,
+    JobAlreadyResolved,
+    JobBusy,
+    JobNotFound,
+    JobTooLarge,
+    LeaseLost,
+)
+from .handles import NotificationLease, WorkLease
+from .ids import check_id, new_id
+from .job import (
+    FAILED,
+    FORMAT_VERSION,
+    FULFILLED,
+    PENDING,
+    RUNNING,
+    STATES,
+    Job,
+    Record,
+    canonical_json,
+    encode_json,
+    now_text,
+    to_bytes,
+)
+from .layout import RECORD_SUFFIX, Layout
+from .lease import Held, LeaseFolder, Renewer
+
+log = logging.getLogger("fsjobstore")
+
+Notify = Callable[[Any, Job], object]
+
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+
+
+class JobStore:
+    """A job store kept in the folder *path*, shared by every process that opens it.
+
+    * ``lease_seconds``: how long a lease survives its holder's silence. A holder
+      renews every third of it; a contender takes an expired lease over after it
+      has seen the holder's record unchanged for this long by its own clock.
+    * ``durable``: fsync every job state change before returning (crash-safe);
+      ``False`` skips the fsyncs (safe against process crashes, not power loss).
+    * ``notify``: a callable ``(target, job)`` tried at once by ``fulfill``/``fail``
+      and by ``queue`` on a resolved job; it raises to say delivery failed. Targets
+      it delivered are removed; the rest stay due for ``pull_notification``.
+    * ``max_bytes``: the largest request, value, error or target accepted.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        lease_seconds: float = 30.0,
+        durable: bool = True,
+        notify: Notify | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        if isinstance(lease_seconds, bool) or not isinstance(lease_seconds, (int, float)) or not lease_seconds > 0:
+            raise ValueError(f"lease_seconds must be a positive number of seconds, not {lease_seconds!r}")
+        if not isinstance(max_bytes, int) or max_bytes <= 0:
+            raise ValueError(f"max_bytes must be a positive integer, not {max_bytes!r}")
+        self.path = os.path.abspath(os.fspath(path))
+        self.lease_seconds = float(lease_seconds)
+        self.durable = durable
+        self.notify = notify
+        self.max_bytes = max_bytes
+        self._layout = Layout(self.path)
+        self._open_folder()
+        self._renewer = Renewer(self.lease_seconds / 3)
+        self._work = LeaseFolder(self._layout.work_leases, self.lease_seconds, self._renewer)
+        self._notes = LeaseFolder(self._layout.notify_leases, self.lease_seconds, self._renewer)
+        self._pending = Candidates(self._layout.pending, RECORD_SUFFIX)
+        self._due = Candidates(self._layout.due, "")
+        self._pull_lock = threading.Lock()
+        self._reported: set[str] = set()
+
+    # -- opening ----------------------------------------------------------------
+
+    def _open_folder(self) -> None:
+        layout = self._layout
+        if os.path.lexists(self.path) and not os.path.isdir(self.path):
+            raise InvalidStore(f"store path {self.path} exists and is not a folder")
+        try:
+            os.makedirs(self.path, exist_ok=True)
+            for folder in layout.folders():
+                fsio.make_folder(folder.path)
+            marker = json.dumps({"format": FORMAT_VERSION, "created_at": now_text()}) + "\n"
+            try:
+                fsio.publish(layout.tmp, fsio.Folder(self.path), os.path.basename(layout.marker),
+                             marker.encode(), durable=self.durable, replace=False)
+            except FileExistsError:
+                pass
+            meta = json.loads(fsio.read(layout.marker))
+        except PermissionError as exc:
+            raise InvalidStore(f"store folder {self.path} is not writable: {exc.strerror}") from None
+        except (ValueError, OSError) as exc:
+            raise InvalidStore(f"cannot open store {self.path}: {exc}") from None
+        version = meta.get("format") if isinstance(meta, dict) else None
+        if version != FORMAT_VERSION:
+            raise InvalidStore(
+                f"store {self.path} has format version {version!r}; this fsjobstore reads {FORMAT_VERSION}"
+            )
+        for folder in layout.folders():
+            if os.path.islink(folder.path) or not os.path.isdir(folder.path):
+                raise InvalidStore(f"{folder.path} should be a folder of the store, and is not")
+
+    def close(self) -> None:
+        """Release every lease this store object holds and stop its renewal thread."""
+        self._renewer.release_all()
+        self._renewer.stop()
+        self._layout.close()
+
+    def __enter__(self) -> JobStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"JobStore({self.path!r})"
+
+    # -- creating and reading ---------------------------------------------------
+
+    def create(self, request: Any) -> Job:
+        """Add a pending job for *request* (any JSON value) and return it.
+
+        Raises TypeError (writing nothing) if the request is not JSON-serialisable.
+        Once this returns the job is visible to every process; with ``durable``
+        it also survives a crash.
+        """
+        request_json = encode_json(request, "request", self.max_bytes)
+        job_id = new_id()
+        record, data = Record.new(job_id, request, request_json)
+        layout = self._layout
+        fsio.publish(layout.tmp, layout.pending, job_id + RECORD_SUFFIX, data, durable=self.durable, replace=True)
+        return record.job()
+
+    def get(self, job_id: str) -> Job:
+        """The job as it is now. Raises JobNotFound, InvalidJobId or CorruptJobFile."""
+        check_id(job_id)
+        record, state = self._read(job_id)
+        return record.job(state=state, waiting=self._waiting_targets(job_id))
+
+    def _read(self, job_id: str) -> tuple[Record, str]:
+        # The resolved record is the truth: it is published (create-if-absent)
+        # before the pending one is removed, so read it first, then pending, then
+        # it again for a job resolved between the two reads.
+        layout = self._layout
+        for path in (layout.resolved_path(job_id), layout.pending_path(job_id), layout.resolved_path(job_id)):
+            try:
+                data = fsio.read(path)
+            except FileNotFoundError:
+                continue
+            record = Record.parse(data, path, job_id)
+            state = record.state
+            if state == PENDING and self._work.is_held(job_id):
+                state = RUNNING
+            return record, state
+        raise JobNotFound(job_id)
+
+    def _read_resolved(self, job_id: str) -> Record | None:
+        path = self._layout.resolved_path(job_id)
+        try:
+            return Record.parse(fsio.read(path), path, job_id)
+        except FileNotFoundError:
+            return None
+
+    def jobs(self, state: str | None = None) -> Iterator[Job]:
+        """Every job (in creation order within pending, then resolved), or those in *state*.
+
+        A job that changes state while the iteration runs is yielded at most once,
+        in one of its states. Corrupt files are logged and skipped.
+        """
+        if state is not None and state not in STATES:
+            raise ValueError(f"unknown state {state!r}; the states are {', '.join(STATES)}")
+        layout = self._layout
+        seen: set[str] = set()
+        if state in (None, PENDING, RUNNING):
+            leased = set(fsio.scan(layout.work_leases, ""))
+            for job_id in sorted(fsio.scan(layout.pending, RECORD_SUFFIX)):
+                job_state = RUNNING if job_id in leased else PENDING
+                if state is not None and job_state != state:
+                    continue
+                job = self._job_at(layout.pending_path(job_id), job_id, job_state)
+                if job is not None and not fsio.exists(layout.resolved_path(job_id)):
+                    seen.add(job_id)
+                    yield job
+        if state in (None, FULFILLED, FAILED):
+            for job_id in sorted(fsio.scan(layout.resolved, RECORD_SUFFIX)):
+                if job_id in seen:
+                    continue
+                job = self._job_at(layout.resolved_path(job_id), job_id, None)
+                if job is not None and (state is None or job.state == state):
+                    yield job
+
+    def _job_at(self, path: str, job_id: str, state: str | None) -> Job | None:
+        try:
+            record = Record.parse(fsio.read(path), path, job_id)
+        except FileNotFoundError:
+            return None
+        except CorruptJobFile as exc:
+            self._report(exc)
+            return None
+        return record.job(state=state, waiting=self._waiting_targets(job_id))
+
+    def _report(self, exc: CorruptJobFile) -> None:
+        # Once per file per store object, so a loop passing it again does not flood the log.
+        if exc.path not in self._reported:
+            self._reported.add(exc.path)
+            log.error("skipping %s", exc)
+
+    def stats(self) -> dict[str, int]:
+        """How many jobs are in each state, and how many are due for notification."""
+        layout = self._layout
+        pending = set(fsio.scan(layout.pending, RECORD_SUFFIX))
+        running = len(pending & set(fsio.scan(layout.work_leases, "")))
+        counts = {PENDING: len(pending) - running, RUNNING: running, FULFILLED: 0, FAILED: 0}
+        for job_id in fsio.scan(layout.resolved, RECORD_SUFFIX):
+            try:
+                record = self._read_resolved(job_id)
+            except CorruptJobFile as exc:
+                self._report(exc)
+                continue
+            if record is not None:
+                if job_id in pending:
+                    counts[PENDING] -= 1  # resolved, its pending record not yet removed
+                counts[record.state] += 1
+        counts["due"] = sum(1 for _ in fsio.scan(layout.due, ""))
+        return counts
+
+    # -- work -------------------------------------------------------------------
+
+    def pull_work(self, on_compromised: Callable[[WorkLease], None] | None = None) -> WorkLease | None:
+        """Lease one pending job, or return None at once if none is available.
+
+        ``on_compromised(lease)`` is called once (from the renewal thread or the
+        committing thread) if the lease is lost while held.
+        """
+        with self._pull_lock:
+            lease = self._pull(self._work, self._pending, self._claim_work)
+        if lease is not None:
+            lease._watch(on_compromised)
+        return lease
+
+    def _pull(self, leases: LeaseFolder, index: Candidates, claim: Callable[[Held, bool], Any]) -> Any:
+        if leases.sweep_due():
+            for name in leases.sweep():
+                held = leases.take_over(name)
+                if held is not None and (handle := claim(held, True)) is not None:
+                    return handle
+        for name in index.names():
+            held = leases.acquire(name)
+            if held is not None and (handle := claim(held, False)) is not None:
+                return handle
+        return None
+
+    def _claim_work(self, held: Held, taken_over: bool) -> WorkLease | None:
+        job_id = held.name
+        layout = self._layout
+        path = layout.pending_path(job_id)
+        try:
+            record = Record.parse(fsio.read(path), path, job_id)
+        except FileNotFoundError:
+            held.release()  # resolved and removed since we listed it
+            return None
+        except CorruptJobFile as exc:
+            self._report(exc)
+            held.release()
+            return None
+        if fsio.exists(layout.resolved_path(job_id)):
+            # A resolver crashed after publishing the result: finish its work.
+            self._finish_resolution(job_id)
+            held.release()
+            return None
+        if taken_over:
+            # Its last holder stopped renewing (it died or hung): that was an attempt.
+            record = record.changed(attempts=record.attempts + 1, error="lease expired: its holder stopped renewing it")
+            self._write_pending(record)
+        return WorkLease(self, held, record)
+
+    def _write_pending(self, record: Record) -> None:
+        layout = self._layout
+        fsio.publish(layout.tmp, layout.pending, record.fields["id"] + RECORD_SUFFIX, record.render(),
+                     durable=self.durable, replace=True)
+
+    def fulfill(self, job_id: str, value: bytes | str, *, lease: WorkLease | None = None) -> Job:
+        """Resolve the job with *value* (bytes, or str stored as UTF-8); return it.
+
+        At most once: a job already fulfilled or failed raises JobAlreadyResolved
+        and nothing changes. Through a *lease* (or ``lease.fulfill``) the commit is
+        refused with LeaseLost if the lease is no longer held on disk.
+        """
+        data = to_bytes(value)
+        if len(data) > self.max_bytes:
+            raise _too_large("value", len(data), self.max_bytes)
+        return self._resolve(job_id, FULFILLED, data, None, lease)
+
+    def fail(
+        self, job_id: str, error: str | BaseException, *, lease: WorkLease | None = None, retry: bool = False
+    ) -> Job:
+        """Record a failed attempt. ``retry=True`` returns the job to pending (counting
+        the attempt); otherwise the job is resolved as failed, at most once."""
+        message = _error_text(error)
+        if len(message.encode("utf-8")) > self.max_bytes:
+            raise _too_large("error", len(message.encode("utf-8")), self.max_bytes)
+        if not retry:
+            return self._resolve(job_id, FAILED, None, message, lease)
+        check_id(job_id)
+        own = lease is None
+        if lease is None:
+            lease = self._lease_for(job_id)
+        elif lease.id != job_id:
+            raise ValueError(f"lease is on job {lease.id!r}, not {job_id!r}")
+        try:
+            lease._held.check()
+            if (resolved := self._read_resolved(job_id)) is not None:
+                raise JobAlreadyResolved(job_id, resolved.state)
+            record = lease._record.changed(attempts=lease._record.attempts + 1, error=message)
+            self._write_pending(record)
+        except BaseException:
+            if own:
+                lease.release()
+            raise
+        lease.release()
+        return record.job()
+
+    def _lease_for(self, job_id: str) -> WorkLease:
+        """Take the work lease on a job that nobody holds, for a commit made without one."""
+        held = self._work.acquire(job_id)
+        if held is None:
+            self._read(job_id)  # JobNotFound beats JobBusy
+            raise JobBusy(job_id)
+        lease = self._claim_work(held, False)
+        if lease is None:
+            record, state = self._read(job_id)
+            raise JobAlreadyResolved(job_id, state)
+        return lease
+
+    def _resolve(self, job_id: str, state: str, value: bytes | None, error: str | None, lease: WorkLease | None) -> Job:
+        check_id(job_id)
+        layout = self._layout
+        if lease is not None:
+            if lease.id != job_id:
+                raise ValueError(f"lease is on job {lease.id!r}, not {job_id!r}")
+            lease._held.check()
+            record = lease._record
+        else:
+            record, current = self._read(job_id)
+            if current in (FULFILLED, FAILED):
+                raise JobAlreadyResolved(job_id, current)
+        attempts = record.attempts + (1 if state == FAILED else 0)
+        resolved = record.resolved(state, value, error, attempts)
+        try:
+            fsio.publish(layout.tmp, layout.resolved, job_id + RECORD_SUFFIX, resolved.render(),
+                         durable=self.durable, replace=False)
+        except FileExistsError:
+            winner = self._read_resolved(job_id)
+            raise JobAlreadyResolved(job_id, winner.state if winner else "resolved") from None
+        due = self._finish_resolution(job_id)
+        if lease is not None:
+            lease.release()
+        if due and self.notify is not None:
+            self._push(job_id)
+        return resolved.job(waiting=self._waiting_targets(job_id) if due else ())
+
+    def _finish_resolution(self, job_id: str) -> bool:
+        """After the resolved record is published: make its targets due, drop the
+        pending record. Idempotent, so a puller can finish a crashed resolver's work.
+        Returns whether targets are waiting."""
+        layout = self._layout
+        due = bool(layout.waiting_folder(job_id).names())
+        if due:
+            fsio.create_empty(layout.due, job_id, durable=self.durable)
+        # Not fsynced: if a crash undoes the unlink, the next puller finishes it.
+        fsio.remove(layout.pending_path(job_id))
+        return due
+
+    # -- waiting targets and notifications ---------------------------------------
+
+    def queue(self, job_id: str, target: Any) -> None:
+        """Add *target* (any JSON value) to the job's waiting targets; a target
+        already waiting is not added twice. On a resolved job it is due at once."""
+        check_id(job_id)
+        target_json = encode_json(target, "target", self.max_bytes)
+        self._read(job_id)
+        layout = self._layout
+        folder = layout.waiting_folder(job_id)
+        content = f'{{"target": {target_json}, "queued_at": "{now_text()}"}}\n'.encode()
+        for _ in range(10):
+            if fsio.make_folder(folder.path) and self.durable:
+                layout.waiting.sync()
+            try:
+                fsio.publish(layout.tmp, folder, _target_key(target) + RECORD_SUFFIX, content,
+                             durable=self.durable, replace=False)
+            except FileExistsError:
+                break  # already waiting
+            except FileNotFoundError:
+                continue  # its folder was removed as empty meanwhile: make it again
+            break
+        # Checked after the target is written; a resolver checks for targets after
+        # publishing its result: so at least one of the two makes the job due.
+        if fsio.exists(layout.resolved_path(job_id)):
+            fsio.create_empty(layout.due, job_id, durable=self.durable)
+            if self.notify is not None:
+                self._push(job_id)
+
+    def unqueue(self, job_id: str, target: Any) -> None:
+        """Remove *target* from the job's waiting targets (no error if it is not there)."""
+        self.unqueue_all(job_id, [target])
+
+    def unqueue_all(self, job_id: str, targets: Any) -> None:
+        """Remove each of *targets* from the job's waiting targets."""
+        check_id(job_id)
+        keys = [_target_key(target) for target in targets]
+        self._read(job_id)
+        folder = self._layout.waiting_folder(job_id)
+        for key in keys:
+            fsio.remove(folder.join(key + RECORD_SUFFIX))
+        fsio.remove_folder_if_empty(folder.path)
+
+    def _waiting_entries(self, job_id: str) -> list[tuple[str, Any]]:
+        """(key, target) of each waiting target, oldest first."""
+        folder = self._layout.waiting_folder(job_id)
+        entries = []
+        for key in fsio.scan(folder, RECORD_SUFFIX):
+            path = folder.join(key + RECORD_SUFFIX)
+            try:
+                entry = json.loads(fsio.read(path))
+                entries.append((entry["queued_at"], key, entry["target"]))
+            except FileNotFoundError:
+                continue
+            except (ValueError, KeyError, TypeError) as exc:
+                self._report(CorruptJobFile(path, f"not a waiting target ({exc})"))
+        entries.sort(key=lambda e: (e[0], e[1]))
+        return [(key, target) for _, key, target in entries]
+
+    def _waiting_targets(self, job_id: str) -> tuple[Any, ...]:
+        return tuple(target for _, target in self._waiting_entries(job_id))
+
+    def pull_notification(
+        self, on_compromised: Callable[[NotificationLease], None] | None = None
+    ) -> NotificationLease | None:
+        """Lease one resolved job with waiting targets, or return None at once."""
+        with self._pull_lock:
+            note = self._pull(self._notes, self._due, self._claim_note)
+        if note is not None:
+            note._watch(on_compromised)
+        return note
+
+    def _claim_note(self, held: Held, taken_over: bool = False) -> NotificationLease | None:
+        job_id = held.name
+        layout = self._layout
+        try:
+            record = self._read_resolved(job_id)
+        except CorruptJobFile as exc:
+            self._report(exc)
+            held.release()
+            return None
+        if record is None:
+            fsio.remove(layout.due.join(job_id))  # a marker left over (e.g. by a purge)
+            held.release()
+            return None
+        waiting = self._waiting_entries(job_id)
+        if not waiting:
+            waiting = self._undue(job_id)
+        if not waiting:
+            held.release()
+            return None
+        return NotificationLease(self, held, record, waiting)
+
+    def _undue(self, job_id: str) -> list[tuple[str, Any]]:
+        """Remove the due marker of a job with no targets left; return any target
+        queued meanwhile (then the job is due again)."""
+        layout = self._layout
+        fsio.remove(layout.due.join(job_id))
+        # queue() writes its target before it makes the job due: look again after
+        # removing the marker, so a target queued meanwhile is never stranded.
+        waiting = self._waiting_entries(job_id)
+        if waiting:
+            fsio.create_empty(layout.due, job_id, durable=self.durable)
+        else:
+            fsio.remove_folder_if_empty(layout.waiting_folder(job_id).path)
+        return waiting
+
+    def _notified(self, note: NotificationLease, delivered: list[Any]) -> None:
+        note._held.check()
+        folder = self._layout.waiting_folder(note.id)
+        for key in {_target_key(target) for target in delivered}:
+            fsio.remove(folder.join(key + RECORD_SUFFIX))
+        if not self._waiting_entries(note.id):
+            self._undue(note.id)
+        note.release()
+
+    def _push(self, job_id: str) -> None:
+        """Deliver a resolved job's targets through ``notify`` now, unless a
+        notifier holds the job's notification lease."""
+        assert self.notify is not None
+        held = self._notes.acquire(job_id)
+        if held is None:
+            return
+        note = self._claim_note(held)
+        if note is None:
+            return
+        delivered = []
+        job = note.job
+        for target in note.waiting:
+            try:
+                self.notify(target, job)
+            except Exception as exc:
+                log.warning("notify(%r) for job %s failed: %s", target, job_id, exc)
+            else:
+                delivered.append(target)
+        try:
+            note.done(delivered)
+        except LeaseLost:
+            log.warning("notification lease on job %s was lost during delivery", job_id)
+
+
+def _target_key(target: Any) -> str:
+    """A file name for a target: the same for equal JSON values, whatever their key order."""
+    try:
+        text = canonical_json(target)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"target is not JSON-serialisable: {exc}") from None
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _error_text(error: str | BaseException) -> str:
+    if isinstance(error, BaseException):
+        return f"{type(error).__name__}: {error}"
+    if not isinstance(error, str):
+        raise TypeError(f"error must be a str or an exception, not {type(error).__name__}")
+    return error
+
+
+def _too_large(what: str, size: int, limit: int) -> JobTooLarge:
+    return JobTooLarge(f"{what} is {size} bytes, the store's limit is {limit}")
