@@ -9,8 +9,9 @@ from collections.abc import Callable
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from benchmarks.adapters import Adapter
 from benchmarks.workloads import Result, Sizes
 
 Results = dict[str, dict[str, Result]]  # adapter name -> workload key -> result
@@ -21,18 +22,26 @@ def _num(value: float | None, digits: int = 0) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
-def _cell(result: Result | None, text: Callable[[Result], str]) -> str:
+class Column(NamedTuple):
+    header: str
+    workload: str
+    text: Callable[[Result], str]
+    mark: bool = True  # say "timeout" in this column when the run timed out
+
+
+def _cell(result: Result | None, column: Column) -> str:
     """The value, marked when the run timed out; 'error' when it failed."""
     if result is None:
         return "—"
     if result["status"] == "error":
         return "error"
     try:
-        value = text(result)
+        value = column.text(result)
     except (KeyError, TypeError, ZeroDivisionError):
         value = ""
-    if result["status"] == "timeout":
-        done = f" {result['jobs']:,}/{result['of']:,}" if "jobs" in result else ""
+    if result["status"] == "timeout" and column.mark:
+        done = next((f" {result[u]:,}/{result['of']:,}" for u in ("jobs", "targets")
+                     if u in result), "")
         return f"{value} (timeout{done})".strip()
     return value
 
@@ -46,23 +55,24 @@ def _rss(r: Result) -> str:
     return f"{first[1] / 1024:.1f} → {last[1] / 1024:.1f}"
 
 
-def _columns(sizes: Sizes) -> list[tuple[str, str, Callable[[Result], str]]]:
+def _columns(sizes: Sizes) -> list[Column]:
     small, large = sizes.backlogs
     return [
-        ("put jobs/s", "put", lambda r: _num(r["per_s"])),
-        ("drain jobs/s", "drain", lambda r: _num(r["per_s"])),
-        (f"{sizes.procs}-proc drain jobs/s", "parallel", lambda r: _num(r["per_s"])),
-        ("done twice / never", "parallel", lambda r: f"{r['done_twice']:,} / {r['never_done']:,}"),
-        (f"claim µs @{small:,}", "claim", _claim(small)),
-        (f"claim µs @{large:,}", "claim", _claim(large)),
-        ("ratio", "claim", lambda r: f"{r['ratio']:.2f}"),
-        ("wake p50 / p95 ms", "wakeup", lambda r: f"{r['p50_ms']:.1f} / {r['p95_ms']:.1f}"),
-        ("wake-up by", "wakeup", lambda r: str(r["mode"])),
-        ("lifecycle jobs/s", "lifecycle", lambda r: _num(r["per_s"])),
-        ("notify targets/s", "notify", lambda r: _num(r["per_s"])),
-        ("notify twice / never", "notify",
-         lambda r: f"{r['delivered_twice']:,} / {r['never_delivered']:,}"),
-        ("drain maxrss MiB first → last", "rss", _rss),
+        Column("put jobs/s", "put", lambda r: _num(r["per_s"])),
+        Column("drain jobs/s", "drain", lambda r: _num(r["per_s"])),
+        Column(f"{sizes.procs}-proc drain jobs/s", "parallel", lambda r: _num(r["per_s"])),
+        Column("done twice / never", "parallel",
+               lambda r: f"{r['done_twice']:,} / {r['never_done']:,}", mark=False),
+        Column(f"claim µs @{small:,}", "claim", _claim(small)),
+        Column(f"claim µs @{large:,}", "claim", _claim(large)),
+        Column("ratio", "claim", lambda r: f"{r['ratio']:.2f}", mark=False),
+        Column("wake p50 / p95 ms", "wakeup", lambda r: f"{r['p50_ms']:.1f} / {r['p95_ms']:.1f}"),
+        Column("wake-up by", "wakeup", lambda r: str(r["mode"]), mark=False),
+        Column("lifecycle jobs/s", "lifecycle", lambda r: _num(r["per_s"])),
+        Column("notify targets/s", "notify", lambda r: _num(r["per_s"])),
+        Column("notify twice / never", "notify",
+               lambda r: f"{r['delivered_twice']:,} / {r['never_delivered']:,}", mark=False),
+        Column("drain maxrss MiB first → last", "rss", _rss),
     ]
 
 
@@ -74,15 +84,15 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 def tables(results: Results, sizes: Sizes, skipped: dict[str, str]) -> str:
     """Two tables (every system; fsjobstore-only workloads) and the notes."""
-    columns = [c for c in _columns(sizes) if any(c[1] in r for r in results.values())]
-    shared = [c for c in columns if c[1] not in ("lifecycle", "notify", "rss")]
+    columns = [c for c in _columns(sizes) if any(c.workload in r for r in results.values())]
+    shared = [c for c in columns if c.workload not in ("lifecycle", "notify", "rss")]
     own = [c for c in columns if c not in shared]
     parts = []
-    for cols, names in ((shared, list(results)),
-                        (own, [n for n in results if any(c[1] in results[n] for c in own)])):
+    for cols in (shared, own):
+        names = [n for n in results if any(c.workload in results[n] for c in cols)]
         if cols and names:
-            parts.append(_table(["system"] + [c[0] for c in cols],
-                                [[n] + [_cell(results[n].get(c[1]), c[2]) for c in cols]
+            parts.append(_table(["system"] + [c.header for c in cols],
+                                [[n] + [_cell(results[n].get(c.workload), c) for c in cols]
                                  for n in names]))
     notes = [f"- {name} / {key}: {r.get('error') or r.get('note') or r.get('worker_errors')}"
              for name, by_key in results.items() for key, r in by_key.items()
@@ -91,6 +101,11 @@ def tables(results: Results, sizes: Sizes, skipped: dict[str, str]) -> str:
     if notes:
         parts.append("Notes:\n" + "\n".join(notes))
     return "\n\n".join(parts)
+
+
+def systems(adapters: list[type[Adapter]]) -> str:
+    """How each system is driven: the first line of its adapter's docstring."""
+    return "\n".join(f"- {a.name}: {(a.__doc__ or '').strip().splitlines()[0]}" for a in adapters)
 
 
 def _filesystem(path: Path) -> str:
@@ -114,7 +129,7 @@ def _version(dist: str) -> str | None:
 
 def machine(bench_dir: Path) -> dict[str, Any]:
     return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
         "kernel": platform.release(),
         "python": platform.python_version(),
@@ -130,7 +145,8 @@ def write_json(path: Path, meta: dict[str, Any], sizes: Sizes, skipped: dict[str
     path.write_text(json.dumps(doc, indent=1) + "\n")
 
 
-def results_md(meta: dict[str, Any], sizes: Sizes, body: str, command: str) -> str:
+def results_md(meta: dict[str, Any], sizes: Sizes, body: str, command: str,
+               drivers: str) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
     s = sizes
     return f"""# Benchmark results
@@ -146,6 +162,9 @@ one put every {s.wake_interval * 1000:.0f} ms to an idle consumer in another pro
 and workload runs on a fresh folder, in its own process, after `os.sync()`, with a
 time limit ({s.limit:.0f} s): "timeout k/N" marks a run cut short. "done twice /
 never" counts jobs completed more than once or not at all by the parallel drain.
+
+How each system is driven:
+{drivers}
 
 {body}
 """

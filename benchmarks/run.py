@@ -28,10 +28,20 @@ sys.path.insert(0, str(HERE.parent))
 from benchmarks import report  # noqa: E402
 from benchmarks.adapters import REGISTRY, Adapter, load  # noqa: E402
 from benchmarks.workloads import (  # noqa: E402
-    FORK, QUICK, WORKLOADS, Ctx, Result, SetupTimeout, Sizes, Workload,
+    FORK,
+    QUICK,
+    WORKLOADS,
+    Ctx,
+    Result,
+    SetupTimeout,
+    Sizes,
+    Workload,
 )
 
-GRACE = 20.0  # seconds past its limit before a run is killed
+
+def grace(limit: float) -> float:
+    """Seconds past its limit before a run is killed."""
+    return max(5.0, min(20.0, limit))
 
 
 def _child(workload: Workload, ctx: Ctx, conn: Connection) -> None:
@@ -49,20 +59,22 @@ def _child(workload: Workload, ctx: Ctx, conn: Connection) -> None:
 def run_one(workload: Workload, adapter: type[Adapter], sizes: Sizes, out: Path) -> Result:
     folder = Path(tempfile.mkdtemp(prefix="tmp-", dir=out))
     limit = workload.limit(sizes)
+    wait = limit + grace(limit)
     ctx = Ctx(adapter, folder, sizes, time.monotonic() + limit)
     recv_end, send_end = FORK.Pipe(duplex=False)
     proc = FORK.Process(target=_child, args=(workload, ctx, send_end))
     started = time.monotonic()
     proc.start()
+    assert proc.pid is not None
     try:
-        if recv_end.poll(limit + GRACE):
+        if recv_end.poll(wait):
             result: Result = recv_end.recv()
         else:
-            result = {"status": "timeout", "note": f"killed after {limit + GRACE:.0f} s"}
+            result = {"status": "timeout", "note": f"killed after {wait:.0f} s"}
     except EOFError:
         result = {"status": "error", "error": "run died without a report"}
     finally:
-        proc.join(GRACE)
+        proc.join(grace(limit))
         try:
             os.killpg(proc.pid, signal.SIGKILL)  # the run and anything it left behind
         except ProcessLookupError:
@@ -122,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     report.write_json(out / "results.json", meta, sizes, skipped, results)
     if not args.quick:
         command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        (HERE / "RESULTS.md").write_text(report.results_md(meta, sizes, body, command.strip()))
+        md = report.results_md(meta, sizes, body, command.strip(), report.systems(adapters))
+        (HERE / "RESULTS.md").write_text(md)
     return 0
 
 

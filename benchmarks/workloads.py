@@ -43,9 +43,11 @@ class Sizes:
     wake_slack: float = 15.0  # seconds the wake-up run may last past its puts
 
 
+#: a smoke check for CI: every workload, small enough to finish in well under a
+#: minute on a 2-core machine whose durable creates run at ~500-900/s
 QUICK = replace(
-    Sizes(), n=300, backlogs=(200, 2_000), resolved=300, claims=100, wakeups=10,
-    notify_jobs=300, rss_n=3_000, rss_every=300, limit=15.0, wake_slack=5.0,
+    Sizes(), n=300, backlogs=(100, 1_000), resolved=100, claims=50, wakeups=10,
+    notify_jobs=100, rss_n=1_000, rss_every=100, limit=15.0, wake_slack=2.0,
 )
 
 
@@ -294,9 +296,11 @@ def wakeup(ctx: Ctx) -> Result:
     recv_end, send_end = FORK.Pipe(duplex=False)
     consumer = FORK.Process(target=_wake_consumer, args=(ctx, ready, send_end), daemon=True)
     consumer.start()
-    if not ready.wait(30):
-        consumer.kill()
-        raise RuntimeError("consumer did not start")
+    while not ready.wait(0.05):  # until it is up, or failed, or out of time
+        if recv_end.poll() or ctx.left() < 0:
+            report = recv_end.recv() if recv_end.poll() else {"error": "did not start"}
+            consumer.kill()
+            raise RuntimeError(f"consumer: {report.get('error')}")
     with opened(ctx) as adapter:
         os.sync()
         time.sleep(0.2)  # let the consumer settle into its idle wait
@@ -306,7 +310,7 @@ def wakeup(ctx: Ctx) -> Result:
             adapter.put(make_job(seq))  # the job carries its put time
     report = receive(recv_end, consumer, ctx)
     if "error" in report:
-        raise RuntimeError(report["error"])
+        raise RuntimeError(f"consumer: {report['error']}")
     ms = sorted(lat * 1e3 for _, lat in report["got"])
     result: Result = {"status": "ok" if len(ms) >= k else "timeout",
                       "jobs": len(ms), "of": k, "mode": report["mode"]}

@@ -7,15 +7,18 @@ from .errors import (
     JobAlreadyResolved,
     JobBusy,
     JobNotFound,
+    JobStateError,
     JobStoreError,
     JobTooLarge,
     LeaseLost,
 )
 from .handles import NotificationLease, WorkLease
 from .job import Job
+from .loops import Backoff, Notifier, Worker
 from .store import JobStore
 
 __all__ = [
+    "Backoff",
     "CorruptJobFile",
     "InvalidJobId",
     "InvalidStore",
@@ -23,11 +26,14 @@ __all__ = [
     "JobAlreadyResolved",
     "JobBusy",
     "JobNotFound",
+    "JobStateError",
     "JobStore",
     "JobStoreError",
     "JobTooLarge",
     "LeaseLost",
     "NotificationLease",
+    "Notifier",
     "WorkLease",
+    "Worker",
 ]
 __version__ = "0.1.0"

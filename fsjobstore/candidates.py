@@ -10,8 +10,10 @@ small blocks so that several pullers do not all try the same name at once.
 from __future__ import annotations
 
 import random
+import time
 from collections import deque
 from collections.abc import Iterator
+from typing import Any
 
 from . import fsio
 from .fsio import Folder
@@ -24,22 +26,57 @@ class Candidates:
         self._folder = folder
         self._suffix = suffix
         self._names: deque[str] = deque()
+        # name -> monotonic time before which it is not worth trying again
+        self._deferred: dict[str, float] = {}
+        # name -> what a puller learnt of it (e.g. its task), kept while it is listed
+        self._notes: dict[str, object] = {}
+
+    def note(self, name: str, value: object) -> None:
+        self._notes[name] = value
+
+    def noted(self, name: str) -> Any:
+        return self._notes.get(name)
+
+    def defer(self, name: str, seconds: float) -> None:
+        """Skip *name* for *seconds* (it is not workable yet, or not by this puller)."""
+        self._deferred[name] = time.monotonic() + seconds
+
+    def next_due(self) -> float | None:
+        """Seconds until the earliest deferred name may be tried again (None: none is)."""
+        if not self._deferred:
+            return None
+        return max(0.0, min(self._deferred.values()) - time.monotonic())
 
     def names(self) -> Iterator[str]:
         """Yield the names left from the last listing, then those of one fresh listing.
 
         So a caller that gets to the end has seen every name present when it
-        started (and still present). Names not consumed stay for the next call.
+        started (and still present), but for deferred ones. Names not consumed
+        stay for the next call.
         """
-        names = self._names
-        while names:
-            yield names.popleft()
+        yield from self._drain()
         self._refill()
+        yield from self._drain()
+
+    def _drain(self) -> Iterator[str]:
+        names, deferred = self._names, self._deferred
+        now = time.monotonic()
         while names:
-            yield names.popleft()
+            name = names.popleft()
+            if deferred:
+                until = deferred.get(name)
+                if until is not None:
+                    if until > now:
+                        continue
+                    del deferred[name]
+            yield name
 
     def _refill(self) -> None:
         found = sorted(fsio.scan(self._folder, self._suffix))
+        if self._deferred or self._notes:
+            present = set(found)
+            self._deferred = {name: t for name, t in self._deferred.items() if name in present}
+            self._notes = {name: v for name, v in self._notes.items() if name in present}
         for start in range(0, len(found), _BLOCK):
             block = found[start : start + _BLOCK]
             random.shuffle(block)

@@ -9,6 +9,7 @@ __all__ = [
     "JobAlreadyResolved",
     "JobBusy",
     "JobNotFound",
+    "JobStateError",
     "JobStoreError",
     "JobTooLarge",
     "LeaseLost",
@@ -79,3 +80,7 @@ class CorruptJobFile(JobStoreError):
 
     def __str__(self) -> str:
         return f"corrupt file {self.path}: {self.reason}"
+
+
+class JobStateError(JobStoreError):
+    """The operation does not apply to the job in its current state (e.g. retry of a pending job)."""

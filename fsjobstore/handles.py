@@ -59,7 +59,18 @@ class WorkLease(_Lease):
     returns this job. Every commit first checks on disk that the lease is still
     ours, and raises LeaseLost (changing nothing) if it is not. Leaving the
     ``with`` block, or release(), gives the job back to pending if not committed.
+    If the job is cancelled while held, the lease is compromised at its next
+    renewal (``on_compromised`` tells the worker).
     """
+
+    def __init__(self, store: JobStore, held: Held, record: Record, resource: Held | None = None) -> None:
+        super().__init__(store, held, record)
+        self._resource = resource
+
+    def release(self) -> None:
+        self._held.release()
+        if self._resource is not None:
+            self._resource.release()
 
     @property
     def request(self) -> Any:
@@ -76,8 +87,8 @@ class WorkLease(_Lease):
     def fulfill(self, value: bytes | str) -> Job:
         return self._store.fulfill(self.id, value, lease=self)
 
-    def fail(self, error: str | BaseException, *, retry: bool = False) -> Job:
-        return self._store.fail(self.id, error, lease=self, retry=retry)
+    def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None) -> Job:
+        return self._store.fail(self.id, error, lease=self, retry=retry, delay=delay)
 
 
 class NotificationLease(_Lease):
@@ -101,10 +112,11 @@ class NotificationLease(_Lease):
         """The targets waiting when the lease was taken, oldest first."""
         return [target for _, target in self._waiting]
 
-    def done(self, delivered: Iterable[Any]) -> None:
+    def done(self, delivered: Iterable[Any], *, retry_in: float | None = None) -> None:
         """Remove exactly the *delivered* targets and release the lease.
 
-        Targets not in *delivered* stay due and are handed out again. Raises
-        LeaseLost (removing nothing) if the lease was lost.
+        Targets not in *delivered* stay due and are handed out again (by this
+        store object not before *retry_in* seconds, if given). Raises LeaseLost
+        (removing nothing) if the lease was lost.
         """
-        self._store._notified(self, list(delivered))
+        self._store._notified(self, list(delivered), retry_in)

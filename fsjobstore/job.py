@@ -7,11 +7,16 @@ read it with ``cat`` and a line-based tool can grep it::
      "format": 1,
      "id": "01JD3Z6M6W4Q8S1V2X3Y4Z5A6B",
      "state": "fulfilled",
+     "task": null,
+     "resource": null,
      "request": {"url": "https://example.org"},
      "value": "the result",
      "value_encoding": "utf-8",
      "error": null,
      "attempts": 0,
+     "not_before": null,
+     "lease_seconds": null,
+     "expires_in": null,
      "created_at": "2026-11-23T14:00:00.123456Z",
      "updated_at": "2026-11-23T14:00:01.654321Z"
     }
@@ -38,8 +43,10 @@ PENDING = "pending"
 RUNNING = "running"
 FULFILLED = "fulfilled"
 FAILED = "failed"
-STATES = (PENDING, RUNNING, FULFILLED, FAILED)
-RESOLVED_STATES = (FULFILLED, FAILED)
+CANCELLED = "cancelled"
+STATES = (PENDING, RUNNING, FULFILLED, FAILED, CANCELLED)
+RESOLVED_STATES = (FULFILLED, FAILED, CANCELLED)
+STORED_STATES = (PENDING, *RESOLVED_STATES)  # "running" is never written: a held lease says it
 
 _encode_compact = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": ")).encode
 _canonical = json.JSONEncoder(
@@ -94,9 +101,11 @@ class Job:
     """A snapshot of one job as it was on disk when read.
 
     ``state`` is one of ``pending``, ``running`` (pending with a work lease held),
-    ``fulfilled`` or ``failed``. ``value`` is the fulfilment value (bytes) or None.
-    ``waiting`` holds the targets still to be told the result, oldest first.
-    Times are UTC, as written by the host that made the change.
+    ``fulfilled``, ``failed`` or ``cancelled``. ``value`` is the fulfilment value
+    (bytes) or None; ``error`` the error of the last failed attempt. ``attempts``
+    counts failed attempts (fail() calls and leases that expired under a dead
+    holder). ``waiting`` holds the targets still to be told the result, oldest
+    first. Times are UTC, as written by the host that made the change.
     """
 
     id: str
@@ -108,6 +117,11 @@ class Job:
     created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     updated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     waiting: tuple[Any, ...] = ()
+    task: str | None = None
+    resource: str | None = None
+    not_before: datetime | None = None
+    lease_seconds: float | None = None
+    expires_in: float | None = None
 
     @property
     def resolved(self) -> bool:
@@ -119,37 +133,37 @@ class Job:
         return None if self.value is None else self.value.decode("utf-8", "replace")
 
 
+# Optional fields and the types they may hold (None always allowed).
+_OPTIONAL: dict[str, tuple[type, ...]] = {
+    "task": (str,),
+    "resource": (str,),
+    "not_before": (str,),
+    "lease_seconds": (int, float),
+    "expires_in": (int, float),
+}
+
+
 class Record:
     """A job as stored in its file: parsed once, re-rendered only when it changes."""
 
-    __slots__ = ("fields",)
+    __slots__ = ("fields", "_request_json")
 
-    def __init__(self, fields: dict[str, Any]) -> None:
+    def __init__(self, fields: dict[str, Any], request_json: str | None = None) -> None:
         self.fields = fields
+        self._request_json = request_json
 
     @classmethod
-    def new(cls, job_id: str, request: Any, request_json: str) -> tuple[Record, bytes]:
-        """A new pending record and its file's bytes (*request_json* spells *request*)."""
+    def new(cls, job_id: str, request: Any, request_json: str, **options: Any) -> Record:
+        """A new pending record (*request_json* spells *request*, so it is not re-encoded)."""
         stamp = now_text()
-        head = (
-            f'{{\n "format": {FORMAT_VERSION},\n "id": "{job_id}",\n "state": "pending",\n'
-            f' "request": {request_json},\n "value": null,\n "value_encoding": null,\n'
-            f' "error": null,\n "attempts": 0,\n'
-            f' "created_at": "{stamp}",\n "updated_at": "{stamp}"\n}}\n'
+        fields: dict[str, Any] = {"format": FORMAT_VERSION, "id": job_id, "state": PENDING}
+        fields.update({name: options.get(name) for name in ("task", "resource")})
+        fields.update(
+            request=request, value=None, value_encoding=None, error=None, attempts=0,
+            not_before=options.get("not_before"), lease_seconds=options.get("lease_seconds"),
+            expires_in=options.get("expires_in"), created_at=stamp, updated_at=stamp,
         )
-        fields = {
-            "format": FORMAT_VERSION,
-            "id": job_id,
-            "state": PENDING,
-            "request": request,
-            "value": None,
-            "value_encoding": None,
-            "error": None,
-            "attempts": 0,
-            "created_at": stamp,
-            "updated_at": stamp,
-        }
-        return cls(fields), head.encode("utf-8")
+        return cls(fields, request_json)
 
     @classmethod
     def parse(cls, data: bytes, path: str, expected_id: str) -> Record:
@@ -166,17 +180,26 @@ class Record:
             )
         if fields.get("id") != expected_id:
             raise CorruptJobFile(path, f"holds id {fields.get('id')!r}, expected {expected_id!r}")
-        if fields.get("state") not in (PENDING, FULFILLED, FAILED):
+        if fields.get("state") not in STORED_STATES:
             raise CorruptJobFile(path, f"unknown state {fields.get('state')!r}")
-        if not isinstance(fields.get("attempts"), int):
-            raise CorruptJobFile(path, "attempts is not an integer")
+        if not isinstance(fields.get("attempts"), int) or "request" not in fields:
+            raise CorruptJobFile(path, "attempts or request is missing")
+        for name, types in _OPTIONAL.items():
+            if fields.get(name) is not None and not isinstance(fields[name], types):
+                raise CorruptJobFile(path, f"{name} is not a {types[0].__name__}")
         try:
             decode_value(fields.get("value"), fields.get("value_encoding"))
             parse_time(fields["created_at"])
             parse_time(fields["updated_at"])
+            if fields.get("not_before") is not None:
+                parse_time(fields["not_before"])
         except (KeyError, TypeError, ValueError, binascii.Error) as exc:
             raise CorruptJobFile(path, f"bad field ({exc})") from None
         return cls(fields)
+
+    @property
+    def id(self) -> str:
+        return str(self.fields["id"])
 
     @property
     def state(self) -> str:
@@ -186,22 +209,37 @@ class Record:
     def attempts(self) -> int:
         return int(self.fields["attempts"])
 
+    def get(self, name: str) -> Any:
+        return self.fields.get(name)
+
+    def not_before(self) -> float | None:
+        """The earliest time (seconds since the epoch) the job may be worked on."""
+        text = self.fields.get("not_before")
+        return None if text is None else parse_time(text).timestamp()
+
     def changed(self, **changes: Any) -> Record:
         fields = dict(self.fields)
         fields.update(changes)
         fields["updated_at"] = now_text()
-        return Record(fields)
+        return Record(fields, self._request_json)
 
     def resolved(self, state: str, value: bytes | None, error: str | None, attempts: int) -> Record:
         text, encoding = encode_value(value)
-        return self.changed(state=state, value=text, value_encoding=encoding, error=error, attempts=attempts)
+        return self.changed(
+            state=state, value=text, value_encoding=encoding, error=error, attempts=attempts, not_before=None
+        )
 
     def render(self) -> bytes:
-        lines = [f" {_encode_compact(k)}: {_encode_compact(v)}" for k, v in self.fields.items()]
+        request_json = self._request_json
+        lines = [
+            f" {_encode_compact(k)}: {request_json if k == 'request' and request_json is not None else _encode_compact(v)}"
+            for k, v in self.fields.items()
+        ]
         return ("{\n" + ",\n".join(lines) + "\n}\n").encode("utf-8")
 
     def job(self, state: str | None = None, waiting: tuple[Any, ...] = ()) -> Job:
         f = self.fields
+        not_before = f.get("not_before")
         return Job(
             id=f["id"],
             state=state or f["state"],
@@ -212,7 +250,17 @@ class Record:
             created_at=parse_time(f["created_at"]),
             updated_at=parse_time(f["updated_at"]),
             waiting=waiting,
+            task=f.get("task"),
+            resource=f.get("resource"),
+            not_before=None if not_before is None else parse_time(not_before),
+            lease_seconds=f.get("lease_seconds"),
+            expires_in=f.get("expires_in"),
         )
+
+
+def time_text(timestamp: float) -> str:
+    """Seconds since the epoch as the ISO 8601 UTC text the files hold."""
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def encode_value(value: bytes | None) -> tuple[str | None, str | None]:

@@ -11,6 +11,7 @@
       due/<id>                 empty marker: job resolved with targets to notify
       leases/work/<id>         work lease (holder record, renewed in place)
       leases/notify/<id>       notification lease
+      leases/resource/<key>    resource lease: one job per resource runs at a time
 
 Hot folders hold only what is live: ``pending/`` only unresolved jobs, ``due/``
 only jobs with undelivered targets, ``leases/*`` only held (or expired) leases. So
@@ -41,6 +42,7 @@ class Layout:
         self.leases = Folder(os.path.join(self.root, "leases"))
         self.work_leases = Folder(os.path.join(self.leases.path, "work"))
         self.notify_leases = Folder(os.path.join(self.leases.path, "notify"))
+        self.resource_leases = Folder(os.path.join(self.leases.path, "resource"))
 
     def folders(self) -> tuple[Folder, ...]:
         """Every folder, parents before children (the order to create them in)."""
@@ -53,6 +55,7 @@ class Layout:
             self.leases,
             self.work_leases,
             self.notify_leases,
+            self.resource_leases,
         )
 
     def pending_path(self, job_id: str) -> str:

@@ -66,10 +66,12 @@ class Held:
         "name",
         "path",
         "token",
+        "seconds",
         "renewed_at",
         "compromised",
         "reason",
         "released",
+        "probe",
         "_folder",
         "_fd",
         "_beat",
@@ -77,20 +79,17 @@ class Held:
         "_on_compromised",
     )
 
-    def __init__(
-        self,
-        folder: LeaseFolder,
-        name: str,
-        fd: int,
-        started: float,
-    ) -> None:
+    def __init__(self, folder: LeaseFolder, name: str, fd: int, started: float) -> None:
         self.name = name
         self.path = folder.folder.join(name)
         self.token = os.urandom(16).hex()
+        self.seconds = folder.lease_seconds
         self.renewed_at = started
         self.compromised = False
         self.reason = ""
         self.released = False
+        # Asked after each renewal: a reason the lease is no longer wanted, or None.
+        self.probe: Callable[[], str | None] | None = None
         self._folder = folder
         self._fd = fd
         self._beat = 0
@@ -99,21 +98,40 @@ class Held:
         os.pwrite(fd, self._record(), 0)
 
     def _record(self) -> bytes:
-        # Fixed width, so that rewriting it in place never leaves a longer tail.
+        # Fixed width for a given holder, so rewriting in place never leaves a
+        # longer tail. "seconds" tells contenders how long to wait before taking over.
         return (
             f'{{"token": "{self.token}", "host": {_HOST_JSON}, "pid": {os.getpid()}, '
-            f'"beat": "{self._beat:012d}", "renewed_at": "{now_text()}"}}\n'
+            f'"seconds": {self.seconds!r:>12}, "beat": "{self._beat:012d}", "renewed_at": "{now_text()}"}}\n'
         ).encode("utf-8")
+
+    @property
+    def renew_at(self) -> float:
+        return self.renewed_at + self.seconds / 3
+
+    def set_seconds(self, seconds: float) -> None:
+        """Change the lease's length (and tell contenders at once)."""
+        with self._lock:
+            self.seconds = seconds
+            if not (self.released or self.compromised):
+                self._write_beat()
+        self._folder.renewer.wake()
 
     # -- checks -------------------------------------------------------------------
 
-    def check(self) -> None:
-        """Raise LeaseLost unless the record on disk still carries our token."""
+    def check(self, *, final: bool = False) -> None:
+        """Raise LeaseLost unless the record on disk still carries our token.
+
+        ``final=True`` is for the check before the commit that ends the lease:
+        the probe is dropped, so the commit itself is not mistaken for a loss.
+        """
         with self._lock:
             if self.released:
                 raise LeaseLost(f"lease on {self.name!r} was already released")
+            if final:
+                self.probe = None
             if not self.compromised:
-                if time.monotonic() - self.renewed_at > self._folder.lease_seconds * _TRUST_FRACTION:
+                if time.monotonic() - self.renewed_at > self.seconds * _TRUST_FRACTION:
                     self._write_beat()
                 self._verify()
             lost, reason = self.compromised, self.reason
@@ -128,6 +146,10 @@ class Held:
                 return
             self._write_beat()
             self._verify()
+            if not self.compromised and self.probe is not None:
+                reason = self.probe()
+                if reason:
+                    self._lose(reason)
             lost = self.compromised
         if lost:
             self._notify()
@@ -197,7 +219,7 @@ class Held:
                 os.close(self._fd)
 
     def _still_ours(self) -> bool:
-        if time.monotonic() - self.renewed_at < self._folder.lease_seconds * _TRUST_FRACTION:
+        if time.monotonic() - self.renewed_at < self.seconds * _TRUST_FRACTION:
             return True
         self._verify()
         return not self.compromised
@@ -239,15 +261,18 @@ class LeaseFolder:
         now = time.monotonic()
         self._next_sweep = now + self.lease_seconds / 4
         seen: dict[str, tuple[bytes, float]] = {}
+        expired = []
         for name in fsio.scan(self.folder, ""):
             try:
                 content = fsio.read(self.folder.join(name))
             except FileNotFoundError:
                 continue
             before = self._seen.get(name)
-            seen[name] = before if before is not None and before[0] == content else (content, now)
+            seen[name] = entry = before if before is not None and before[0] == content else (content, now)
+            if now - entry[1] >= _record_seconds(content, self.lease_seconds):
+                expired.append(name)
         self._seen = seen
-        return [name for name, (_, since) in seen.items() if now - since >= self.lease_seconds]
+        return expired
 
     def take_over(self, name: str) -> Held | None:
         """Break the expired lease on *name* and take it; None if that is unsafe."""
@@ -277,48 +302,63 @@ class LeaseFolder:
         log.info("took over expired lease %s (holder record: %s)", path, content.decode("utf-8", "replace").strip())
         return self.acquire(name)
 
-    def holder(self, name: str) -> bytes | None:
-        """The raw record of the lease on *name*, or None if it is free."""
-        try:
-            return fsio.read(self.folder.join(name))
-        except FileNotFoundError:
-            return None
-
     def is_held(self, name: str) -> bool:
         return fsio.exists(self.folder.join(name))
 
 
-class Renewer:
-    """One background thread renewing every lease a store holds."""
+def _record_seconds(content: bytes, default: float) -> float:
+    """The lease length a holder wrote in its record (a torn or empty record: *default*)."""
+    try:
+        seconds = json.loads(content)["seconds"]
+    except (ValueError, KeyError, TypeError):
+        return default
+    return float(seconds) if isinstance(seconds, (int, float)) and seconds > 0 else default
 
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
+
+class Renewer:
+    """One background thread renewing every lease a store holds, each when it is due."""
+
+    def __init__(self) -> None:
         self._held: set[Held] = set()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._stopped = False
         self._thread: threading.Thread | None = None
 
     def add(self, held: Held) -> None:
         with self._lock:
             self._held.add(held)
             if self._thread is None or not self._thread.is_alive():
-                self._stop.clear()
+                self._stopped = False
                 self._thread = threading.Thread(target=self._run, name="fsjobstore-renewer", daemon=True)
                 self._thread.start()
+        if held.seconds < 3.0:
+            self._wake.set()  # a short lease may be due before the thread's next wake-up
 
     def discard(self, held: Held) -> None:
         with self._lock:
             self._held.discard(held)
 
+    def wake(self) -> None:
+        self._wake.set()
+
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while True:
             with self._lock:
+                if self._stopped:
+                    return
                 held = list(self._held)
+            now = time.monotonic()
             for lease in held:
-                try:
-                    lease.renew()
-                except Exception:
-                    log.exception("renewing lease %r failed", lease.name)
+                if lease.renew_at <= now:
+                    try:
+                        lease.renew()
+                    except Exception:
+                        log.exception("renewing lease %r failed", lease.name)
+            with self._lock:
+                next_due = min((lease.renew_at for lease in self._held), default=now + 1.0)
+            self._wake.wait(max(0.0, next_due - time.monotonic()))
+            self._wake.clear()
 
     def release_all(self) -> None:
         with self._lock:
@@ -327,10 +367,10 @@ class Renewer:
             lease.release()
 
     def stop(self) -> None:
-        self._stop.set()
+        with self._lock:
+            self._stopped = True
+        self._wake.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join()
         self._thread = None
-
-

@@ -7,7 +7,9 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Collection, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 from . import fsio
@@ -18,33 +20,43 @@ from .errors import (
     JobAlreadyResolved,
     JobBusy,
     JobNotFound,
+    JobStateError,
     JobTooLarge,
     LeaseLost,
 )
 from .handles import NotificationLease, WorkLease
 from .ids import check_id, new_id
 from .job import (
+    CANCELLED,
     FAILED,
     FORMAT_VERSION,
     FULFILLED,
     PENDING,
     RUNNING,
+    RESOLVED_STATES,
     STATES,
     Job,
     Record,
     canonical_json,
     encode_json,
     now_text,
+    parse_time,
+    time_text,
     to_bytes,
 )
 from .layout import RECORD_SUFFIX, Layout
 from .lease import Held, LeaseFolder, Renewer
+from .wakeup import APPEARED, VANISHED, Signal, unwatch, watch
 
 log = logging.getLogger("fsjobstore")
 
 Notify = Callable[[Any, Job], object]
 
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+# Leftovers of crashed writers (temp files, half-broken leases) older than this
+# are removed by purge(). Judged by file mtime against this host's clock, so it is
+# generous: hosts' clocks may disagree by minutes, never by an hour.
+LEFTOVER_SECONDS = 3600.0
 
 
 class JobStore:
@@ -59,6 +71,11 @@ class JobStore:
       and by ``queue`` on a resolved job; it raises to say delivery failed. Targets
       it delivered are removed; the rest stay due for ``pull_notification``.
     * ``max_bytes``: the largest request, value, error or target accepted.
+    * ``retention``: default seconds a resolved job is kept before ``purge()``
+      removes it (None: kept until purged explicitly); ``create(expires_in=...)``
+      overrides it per job.
+    * ``watch``: wake waiting loops through inotify (watchdog) on this host;
+      ``poll_interval`` bounds how long a change made elsewhere takes to be seen.
     """
 
     def __init__(
@@ -69,25 +86,37 @@ class JobStore:
         durable: bool = True,
         notify: Notify | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        retention: float | None = None,
+        watch: bool = True,
+        poll_interval: float = 1.0,
     ) -> None:
-        if isinstance(lease_seconds, bool) or not isinstance(lease_seconds, (int, float)) or not lease_seconds > 0:
-            raise ValueError(f"lease_seconds must be a positive number of seconds, not {lease_seconds!r}")
-        if not isinstance(max_bytes, int) or max_bytes <= 0:
+        _check_seconds("lease_seconds", lease_seconds)
+        _check_seconds("poll_interval", poll_interval)
+        if retention is not None:
+            _check_seconds("retention", retention)
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
             raise ValueError(f"max_bytes must be a positive integer, not {max_bytes!r}")
         self.path = os.path.abspath(os.fspath(path))
         self.lease_seconds = float(lease_seconds)
         self.durable = durable
         self.notify = notify
         self.max_bytes = max_bytes
+        self.retention = retention
+        self.watch = watch
+        self.poll_interval = float(poll_interval)
         self._layout = Layout(self.path)
         self._open_folder()
-        self._renewer = Renewer(self.lease_seconds / 3)
+        self._renewer = Renewer()
         self._work = LeaseFolder(self._layout.work_leases, self.lease_seconds, self._renewer)
         self._notes = LeaseFolder(self._layout.notify_leases, self.lease_seconds, self._renewer)
+        self._resources = LeaseFolder(self._layout.resource_leases, self.lease_seconds, self._renewer)
         self._pending = Candidates(self._layout.pending, RECORD_SUFFIX)
         self._due = Candidates(self._layout.due, "")
         self._pull_lock = threading.Lock()
         self._reported: set[str] = set()
+        # job id -> task, for jobs this store object has seen and a puller skipped
+        # for their task (a job's task never changes, so this is never stale).
+        self._tasks: dict[str, str | None] = {}
 
     # -- opening ----------------------------------------------------------------
 
@@ -136,18 +165,44 @@ class JobStore:
 
     # -- creating and reading ---------------------------------------------------
 
-    def create(self, request: Any) -> Job:
+    def create(
+        self,
+        request: Any,
+        *,
+        task: str | None = None,
+        resource: str | None = None,
+        not_before: datetime | timedelta | float | None = None,
+        expires_in: float | None = None,
+        lease_seconds: float | None = None,
+    ) -> Job:
         """Add a pending job for *request* (any JSON value) and return it.
+
+        * ``task``: the kind of job, for workers that handle several kinds.
+        * ``resource``: jobs with the same resource never run at the same time.
+        * ``not_before``: a datetime, or a delay (timedelta or seconds), before
+          which no worker takes the job (judged by the worker's wall clock).
+        * ``expires_in``: seconds the job is kept after it is resolved (purge).
+        * ``lease_seconds``: this job's lease length, instead of the store's.
 
         Raises TypeError (writing nothing) if the request is not JSON-serialisable.
         Once this returns the job is visible to every process; with ``durable``
         it also survives a crash.
         """
         request_json = encode_json(request, "request", self.max_bytes)
-        job_id = new_id()
-        record, data = Record.new(job_id, request, request_json)
-        layout = self._layout
-        fsio.publish(layout.tmp, layout.pending, job_id + RECORD_SUFFIX, data, durable=self.durable, replace=True)
+        for name, text in (("task", task), ("resource", resource)):
+            if text is not None and (not isinstance(text, str) or not text):
+                raise TypeError(f"{name} must be a non-empty string, not {text!r}")
+        if expires_in is not None:
+            _check_seconds("expires_in", expires_in)
+        if lease_seconds is not None:
+            _check_seconds("lease_seconds", lease_seconds)
+        start = _timestamp(not_before)
+        record = Record.new(
+            new_id(), request, request_json, task=task, resource=resource,
+            not_before=None if start is None else time_text(start),
+            expires_in=expires_in, lease_seconds=lease_seconds,
+        )
+        self._write_pending(record)
         return record.job()
 
     def get(self, job_id: str) -> Job:
@@ -200,7 +255,7 @@ class JobStore:
                 if job is not None and not fsio.exists(layout.resolved_path(job_id)):
                     seen.add(job_id)
                     yield job
-        if state in (None, FULFILLED, FAILED):
+        if state is None or state in RESOLVED_STATES:
             for job_id in sorted(fsio.scan(layout.resolved, RECORD_SUFFIX)):
                 if job_id in seen:
                     continue
@@ -229,7 +284,7 @@ class JobStore:
         layout = self._layout
         pending = set(fsio.scan(layout.pending, RECORD_SUFFIX))
         running = len(pending & set(fsio.scan(layout.work_leases, "")))
-        counts = {PENDING: len(pending) - running, RUNNING: running, FULFILLED: 0, FAILED: 0}
+        counts = {PENDING: len(pending) - running, RUNNING: running, FULFILLED: 0, FAILED: 0, CANCELLED: 0}
         for job_id in fsio.scan(layout.resolved, RECORD_SUFFIX):
             try:
                 record = self._read_resolved(job_id)
@@ -245,31 +300,60 @@ class JobStore:
 
     # -- work -------------------------------------------------------------------
 
-    def pull_work(self, on_compromised: Callable[[WorkLease], None] | None = None) -> WorkLease | None:
+    def pull_work(
+        self,
+        on_compromised: Callable[[WorkLease], None] | None = None,
+        *,
+        tasks: Collection[str | None] | None = None,
+    ) -> WorkLease | None:
         """Lease one pending job, or return None at once if none is available.
 
+        Only jobs whose ``task`` is in *tasks* are taken, if it is given (``None``
+        in it stands for jobs created without a task). Jobs whose ``not_before``
+        is still ahead, or whose ``resource`` is busy, are passed over.
         ``on_compromised(lease)`` is called once (from the renewal thread or the
         committing thread) if the lease is lost while held.
         """
+        wanted = None if tasks is None else frozenset(tasks)
+        busy: set[str] = set()
+
+        def claim(held: Held, taken_over: bool) -> WorkLease | None:
+            return self._claim_work(held, taken_over, wanted, busy)
+
         with self._pull_lock:
-            lease = self._pull(self._work, self._pending, self._claim_work)
+            lease = self._pull(self._work, self._pending, claim, wanted, busy)
         if lease is not None:
             lease._watch(on_compromised)
         return lease
 
-    def _pull(self, leases: LeaseFolder, index: Candidates, claim: Callable[[Held, bool], Any]) -> Any:
+    def _pull(
+        self,
+        leases: LeaseFolder,
+        index: Candidates,
+        claim: Callable[[Held, bool], Any],
+        wanted: frozenset[str | None] | None = None,
+        busy: set[str] | None = None,
+    ) -> Any:
         if leases.sweep_due():
             for name in leases.sweep():
                 held = leases.take_over(name)
                 if held is not None and (handle := claim(held, True)) is not None:
                     return handle
         for name in index.names():
+            known = index.noted(name)
+            if known is not None:
+                task, resource = known
+                # Skip without I/O what this puller already knows it cannot take.
+                if (wanted is not None and task not in wanted) or (busy and resource in busy):
+                    continue
             held = leases.acquire(name)
             if held is not None and (handle := claim(held, False)) is not None:
                 return handle
         return None
 
-    def _claim_work(self, held: Held, taken_over: bool) -> WorkLease | None:
+    def _claim_work(
+        self, held: Held, taken_over: bool, wanted: frozenset[str | None] | None, busy: set[str]
+    ) -> WorkLease | None:
         job_id = held.name
         layout = self._layout
         path = layout.pending_path(job_id)
@@ -287,11 +371,40 @@ class JobStore:
             self._finish_resolution(job_id)
             held.release()
             return None
+        task, resource = record.get("task"), record.get("resource")
+        if wanted is not None and task not in wanted:
+            self._pending.note(job_id, (task, resource))
+            held.release()
+            return None
+        start = record.not_before()
+        if start is not None and (wait := start - time.time()) > 0:
+            self._pending.defer(job_id, wait)
+            held.release()
+            return None
+        resource_held = None
+        if resource is not None:
+            resource_held = self._take_resource(resource)
+            if resource_held is None:
+                self._pending.note(job_id, (task, resource))
+                busy.add(resource)
+                held.release()
+                return None
+        if record.get("lease_seconds"):
+            held.set_seconds(float(record.get("lease_seconds")))
         if taken_over:
             # Its last holder stopped renewing (it died or hung): that was an attempt.
             record = record.changed(attempts=record.attempts + 1, error="lease expired: its holder stopped renewing it")
             self._write_pending(record)
-        return WorkLease(self, held, record)
+        resolved_path = layout.resolved_path(job_id)
+        held.probe = lambda: "the job was cancelled or resolved elsewhere" if fsio.exists(resolved_path) else None
+        return WorkLease(self, held, record, resource_held)
+
+    def _take_resource(self, resource: str) -> Held | None:
+        key = _key(resource)
+        held = self._resources.acquire(key)
+        if held is None and self._resources.sweep_due() and key in self._resources.sweep():
+            held = self._resources.take_over(key)
+        return held
 
     def _write_pending(self, record: Record) -> None:
         layout = self._layout
@@ -311,11 +424,21 @@ class JobStore:
         return self._resolve(job_id, FULFILLED, data, None, lease)
 
     def fail(
-        self, job_id: str, error: str | BaseException, *, lease: WorkLease | None = None, retry: bool = False
+        self,
+        job_id: str,
+        error: str | BaseException,
+        *,
+        lease: WorkLease | None = None,
+        retry: bool = False,
+        delay: float | None = None,
     ) -> Job:
         """Record a failed attempt. ``retry=True`` returns the job to pending (counting
-        the attempt); otherwise the job is resolved as failed, at most once."""
+        the attempt), not to be taken again for *delay* seconds; otherwise the job
+        is resolved as failed, at most once. Without a *lease*, a retry takes the
+        job's lease for the change (JobBusy if a worker holds it)."""
         message = _error_text(error)
+        if delay is not None:
+            _check_seconds("delay", delay, zero=True)
         if len(message.encode("utf-8")) > self.max_bytes:
             raise _too_large("error", len(message.encode("utf-8")), self.max_bytes)
         if not retry:
@@ -327,10 +450,11 @@ class JobStore:
         elif lease.id != job_id:
             raise ValueError(f"lease is on job {lease.id!r}, not {job_id!r}")
         try:
-            lease._held.check()
+            lease._held.check(final=True)
             if (resolved := self._read_resolved(job_id)) is not None:
                 raise JobAlreadyResolved(job_id, resolved.state)
-            record = lease._record.changed(attempts=lease._record.attempts + 1, error=message)
+            start = None if delay is None else time_text(time.time() + delay)
+            record = lease._record.changed(attempts=lease._record.attempts + 1, error=message, not_before=start)
             self._write_pending(record)
         except BaseException:
             if own:
@@ -357,11 +481,11 @@ class JobStore:
         if lease is not None:
             if lease.id != job_id:
                 raise ValueError(f"lease is on job {lease.id!r}, not {job_id!r}")
-            lease._held.check()
+            lease._held.check(final=True)
             record = lease._record
         else:
             record, current = self._read(job_id)
-            if current in (FULFILLED, FAILED):
+            if current in RESOLVED_STATES:
                 raise JobAlreadyResolved(job_id, current)
         attempts = record.attempts + (1 if state == FAILED else 0)
         resolved = record.resolved(state, value, error, attempts)
@@ -377,6 +501,136 @@ class JobStore:
         if due and self.notify is not None:
             self._push(job_id)
         return resolved.job(waiting=self._waiting_targets(job_id) if due else ())
+
+    def cancel(self, job_id: str) -> Job:
+        """Resolve a pending or running job as ``cancelled`` (at most once, like
+        fulfill). A worker holding its lease is told at its next renewal, and its
+        commit raises JobAlreadyResolved."""
+        return self._resolve(job_id, CANCELLED, None, "cancelled", None)
+
+    def retry(self, job_id: str) -> Job:
+        """Return a failed or cancelled job to pending, its attempts counted from zero.
+
+        Raises JobStateError for a job that is not failed or cancelled, and
+        JobBusy if a worker holds its lease (a crashed resolver's leftovers).
+        """
+        check_id(job_id)
+        held = self._work.acquire(job_id)
+        if held is None:
+            raise JobBusy(job_id)
+        # Holding the work lease keeps pullers (who would tidy a job found both
+        # pending and resolved) away while both records exist.
+        try:
+            record, state = self._read(job_id)
+            if state not in (FAILED, CANCELLED):
+                raise JobStateError(f"job {job_id!r} is {state}; only failed or cancelled jobs can be retried")
+            self._write_pending(
+                record.changed(state=PENDING, value=None, value_encoding=None, attempts=0, not_before=None)
+            )
+            fsio.remove(self._layout.resolved_path(job_id))
+            fsio.remove(self._layout.due.join(job_id))
+            if self.durable:
+                self._layout.resolved.sync()
+        finally:
+            held.release()
+        return self.get(job_id)
+
+    def wait(self, job_id: str, timeout: float | None = None) -> Job:
+        """Block until the job is resolved and return it; TimeoutError after *timeout* seconds.
+
+        Woken at once by a resolution on this host (inotify), and within
+        ``poll_interval`` by one made on another host.
+        """
+        check_id(job_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        signal = watch({self._layout.resolved.path: APPEARED}, self.watch)
+        try:
+            while True:
+                signal.clear()
+                job = self.get(job_id)
+                if job.resolved:
+                    return job
+                left = self.poll_interval if deadline is None else min(self.poll_interval, deadline - time.monotonic())
+                if left <= 0:
+                    raise TimeoutError(f"job {job_id!r} is still {job.state} after {timeout} s")
+                signal.wait(left)
+        finally:
+            unwatch(signal)
+
+    def work_signal(self) -> Signal:
+        """A signal set when work may have become available on this host (for loops)."""
+        layout = self._layout
+        return watch(
+            {layout.pending.path: APPEARED, layout.work_leases.path: VANISHED, layout.resource_leases.path: VANISHED},
+            self.watch,
+        )
+
+    def notification_signal(self) -> Signal:
+        """A signal set when a notification may have become due on this host (for loops)."""
+        layout = self._layout
+        return watch({layout.due.path: APPEARED, layout.notify_leases.path: VANISHED}, self.watch)
+
+    # -- retention --------------------------------------------------------------
+
+    def purge(
+        self, older_than: float | None = None, *, progress: Callable[[int, int], None] | None = None
+    ) -> int:
+        """Remove resolved jobs whose time is up; return how many were removed.
+
+        A job's time is *older_than* seconds since it was resolved if given, else
+        its own ``expires_in``, else the store's ``retention`` (None: kept). Jobs
+        with targets still waiting are kept. Also removes leftovers of crashed
+        writers older than an hour: temp files, half-broken leases, and lease
+        files on jobs that no longer exist. ``progress(done, total)`` is called
+        as resolved jobs are examined.
+        """
+        if older_than is not None:
+            _check_seconds("older_than", older_than, zero=True)
+        layout = self._layout
+        now = time.time()
+        names = list(fsio.scan(layout.resolved, RECORD_SUFFIX))
+        removed = 0
+        for done, job_id in enumerate(names, 1):
+            if progress is not None and (done % 1000 == 0 or done == len(names)):
+                progress(done, len(names))
+            try:
+                record = self._read_resolved(job_id)
+            except CorruptJobFile as exc:
+                self._report(exc)
+                continue
+            if record is None:
+                continue
+            keep_for = older_than if older_than is not None else record.get("expires_in") or self.retention
+            if keep_for is None or now - parse_time(record.fields["updated_at"]).timestamp() < keep_for:
+                continue
+            folder = layout.waiting_folder(job_id)
+            if folder.names():
+                continue
+            fsio.remove_folder_if_empty(folder.path)
+            fsio.remove(layout.due.join(job_id))
+            fsio.remove(layout.pending_path(job_id))
+            if fsio.remove(layout.resolved_path(job_id)):
+                removed += 1
+        self._purge_leftovers(now)
+        return removed
+
+    def _purge_leftovers(self, now: float) -> None:
+        layout = self._layout
+        for folder in (layout.tmp, layout.work_leases, layout.notify_leases, layout.resource_leases):
+            for name in folder.names():
+                path = folder.join(name)
+                try:
+                    age = now - os.lstat(path).st_mtime
+                except FileNotFoundError:
+                    continue
+                if age < LEFTOVER_SECONDS:
+                    continue
+                orphan = folder is layout.tmp or "." in name or (
+                    folder is layout.work_leases and not fsio.exists(layout.pending_path(name))
+                ) or (folder is layout.notify_leases and not fsio.exists(layout.due.join(name)))
+                if orphan:
+                    log.info("purging leftover %s", path)
+                    fsio.remove(path)
 
     def _finish_resolution(self, job_id: str) -> bool:
         """After the resolved record is published: make its targets due, drop the
@@ -405,7 +659,7 @@ class JobStore:
             if fsio.make_folder(folder.path) and self.durable:
                 layout.waiting.sync()
             try:
-                fsio.publish(layout.tmp, folder, _target_key(target) + RECORD_SUFFIX, content,
+                fsio.publish(layout.tmp, folder, _key(target) + RECORD_SUFFIX, content,
                              durable=self.durable, replace=False)
             except FileExistsError:
                 break  # already waiting
@@ -426,7 +680,7 @@ class JobStore:
     def unqueue_all(self, job_id: str, targets: Any) -> None:
         """Remove each of *targets* from the job's waiting targets."""
         check_id(job_id)
-        keys = [_target_key(target) for target in targets]
+        keys = [_key(target) for target in targets]
         self._read(job_id)
         folder = self._layout.waiting_folder(job_id)
         for key in keys:
@@ -497,10 +751,12 @@ class JobStore:
             fsio.remove_folder_if_empty(layout.waiting_folder(job_id).path)
         return waiting
 
-    def _notified(self, note: NotificationLease, delivered: list[Any]) -> None:
+    def _notified(self, note: NotificationLease, delivered: list[Any], retry_in: float | None = None) -> None:
         note._held.check()
+        if retry_in is not None:
+            self._due.defer(note.id, retry_in)
         folder = self._layout.waiting_folder(note.id)
-        for key in {_target_key(target) for target in delivered}:
+        for key in {_key(target) for target in delivered}:
             fsio.remove(folder.join(key + RECORD_SUFFIX))
         if not self._waiting_entries(note.id):
             self._undue(note.id)
@@ -531,13 +787,35 @@ class JobStore:
             log.warning("notification lease on job %s was lost during delivery", job_id)
 
 
-def _target_key(target: Any) -> str:
-    """A file name for a target: the same for equal JSON values, whatever their key order."""
+def _key(target: Any) -> str:
+    """A file name for a JSON value (a target, a resource): the same for equal
+    values, whatever their key order."""
     try:
         text = canonical_json(target)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"target is not JSON-serialisable: {exc}") from None
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _check_seconds(name: str, value: object, *, zero: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (value >= 0 if zero else value > 0)
+    if not ok or value != value or value == float("inf"):
+        bound = "zero or more" if zero else "a positive number of"
+        raise ValueError(f"{name} must be {bound} seconds, not {value!r}")
+
+
+def _timestamp(when: datetime | timedelta | float | None) -> float | None:
+    """An absolute time (seconds since the epoch) from a datetime or a delay."""
+    if when is None:
+        return None
+    if isinstance(when, datetime):
+        if when.tzinfo is None:
+            raise ValueError("not_before must be a timezone-aware datetime")
+        return when.timestamp()
+    if isinstance(when, timedelta):
+        return time.time() + when.total_seconds()
+    _check_seconds("not_before", when, zero=True)
+    return time.time() + float(when)
 
 
 def _error_text(error: str | BaseException) -> str:

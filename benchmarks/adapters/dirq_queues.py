@@ -40,6 +40,8 @@ class _Dirq(TextAdapter):
 
 
 class DirqSimple(_Dirq):
+    """dirq QueueSimple: add(text); walk names, lock, get; done = remove."""
+
     name = "dirq-simple"
 
     def __init__(self, path: Path) -> None:
@@ -51,6 +53,8 @@ class DirqSimple(_Dirq):
 
 
 class DirqQueue(_Dirq):
+    """dirq Queue, schema {"body": "string"}: add; walk names, lock, get; done = remove."""
+
     name = "dirq-queue"
 
     def __init__(self, path: Path) -> None:

@@ -10,6 +10,8 @@ from .base import Claimed, TextAdapter, decode
 
 
 class DiskcacheDeque(TextAdapter):
+    """diskcache Deque: append(text) / popleft(); popleft removes, no done (no ack)."""
+
     name = "diskcache-deque"
 
     def __init__(self, path: Path) -> None:

@@ -10,6 +10,8 @@ from .base import Adapter, Claimed, Job
 
 
 class FsJobStore(Adapter):
+    """JobStore(durable=True); claim = pull_work, done = lease.fulfill(b"ok") + release()."""
+
     name = "fsjobstore"
     durable: ClassVar[bool] = True
     keeps_resolved = True
@@ -44,5 +46,7 @@ class FsJobStore(Adapter):
 
 
 class FsJobStoreNonDurable(FsJobStore):
+    """The same with JobStore(durable=False)."""
+
     name = "fsjobstore-nondurable"
     durable = False

@@ -11,6 +11,8 @@ from .base import Claimed, TextAdapter, decode
 
 
 class HueyFile(TextAdapter):
+    """huey FileStorage: enqueue(bytes) / dequeue(); dequeue removes, no done (no ack)."""
+
     name = "huey-file"
 
     def __init__(self, path: Path) -> None:

@@ -11,6 +11,8 @@ from .base import Adapter, Claimed, Job
 
 
 class KombuFilesystem(Adapter):
+    """kombu filesystem:// SimpleQueue (data_folder_in = out): put(dict), get, ack."""
+
     name = "kombu-fs"
     wake_mode = "blocking get (kombu polls every 1 s)"
 

@@ -9,6 +9,8 @@ from .base import Claimed, TextAdapter, decode
 
 
 class LiteQueueAdapter(TextAdapter):
+    """litequeue LiteQueue: put(text), pop(), done(message_id)."""
+
     name = "litequeue"
 
     def __init__(self, path: Path) -> None:

@@ -5,9 +5,9 @@ every 10 s): a consumer in another process has to poll."""
 from __future__ import annotations
 
 from pathlib import Path
-from queue import Empty
 
 from persistqueue import Queue, SQLiteAckQueue
+from persistqueue.exceptions import Empty
 
 from .base import Adapter, Claimed, Job
 
@@ -27,7 +27,10 @@ class _PersistQueue(Adapter):
 
 
 class PersistFileQueue(_PersistQueue):
+    """persist-queue Queue (files + info pointer): put(dict), get, task_done."""
+
     name = "persistqueue-file"
+    queue: Queue
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
@@ -38,7 +41,10 @@ class PersistFileQueue(_PersistQueue):
 
 
 class PersistSQLiteAck(_PersistQueue):
+    """persist-queue SQLiteAckQueue: put(dict), get, ack(item)."""
+
     name = "persistqueue-sqlack"
+    queue: SQLiteAckQueue
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)

@@ -14,6 +14,8 @@ from .base import Adapter, Claimed, Job, decode, encode
 
 
 class RawFloor(Adapter):
+    """Floor: put = temp + fsync + rename + dir fsync; claim = rename; done = unlink."""
+
     name = "raw-floor"
 
     def __init__(self, path: Path) -> None:

@@ -1,0 +1,84 @@
+"""Notifier: delivers resolved jobs' results to their waiting targets."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import LeaseLost
+from ..handles import NotificationLease
+from ..job import Job, canonical_json
+from ..store import JobStore
+from ..wakeup import Signal
+from .backoff import Backoff
+from .base import Loop
+
+log = logging.getLogger("fsjobstore")
+
+
+class Notifier(Loop):
+    """Call ``deliver(target, job)`` for each waiting target of each resolved job.
+
+    A call that returns delivered the target (it is removed); one that raises
+    did not: the target stays due and is retried after ``backoff.delay(n)``
+    seconds. Delivery is at least once: a notifier that dies mid-delivery leaves
+    the targets due for the next one.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        deliver: Callable[[Any, Job], object],
+        *,
+        concurrency: int = 1,
+        poll_interval: float | None = None,
+        backoff: Backoff | None = None,
+        drain_timeout: float = 30.0,
+    ) -> None:
+        super().__init__(store, concurrency=concurrency, poll_interval=poll_interval, drain_timeout=drain_timeout)
+        if not callable(deliver):
+            raise TypeError(f"deliver must be callable, not {deliver!r}")
+        self.deliver = deliver
+        self.backoff = backoff or Backoff()
+        self.delivered = 0
+        # (job id, target) -> (failures so far, monotonic time of the next try)
+        self._failures: dict[tuple[str, str], tuple[int, float]] = {}
+
+    def _signal(self) -> Signal:
+        return self.store.notification_signal()
+
+    def _pull(self) -> NotificationLease | None:
+        return self.store.pull_notification()
+
+    def _next_due(self) -> float | None:
+        return self.store._due.next_due()
+
+    def _process(self, note: NotificationLease) -> None:
+        job = note.job
+        delivered = []
+        next_try: float | None = None
+        for target in note.waiting:
+            key = (note.id, canonical_json(target))
+            failures, not_before = self._failures.get(key, (0, 0.0))
+            now = time.monotonic()
+            if not_before > now:
+                next_try = not_before if next_try is None else min(next_try, not_before)
+                continue
+            try:
+                self.deliver(target, job)
+            except Exception as exc:
+                failures += 1
+                retry_at = now + self.backoff.delay(failures)
+                self._failures[key] = (failures, retry_at)
+                next_try = retry_at if next_try is None else min(next_try, retry_at)
+                log.warning("delivering job %s to %r failed (%d times): %s", note.id, target, failures, exc)
+            else:
+                self._failures.pop(key, None)
+                delivered.append(target)
+        try:
+            note.done(delivered, retry_in=None if next_try is None else max(0.0, next_try - time.monotonic()))
+            self.delivered += len(delivered)
+        except LeaseLost as exc:
+            log.warning("deliveries of job %s not recorded (they will be repeated): %s", note.id, exc)

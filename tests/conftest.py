@@ -1,0 +1,84 @@
+"""Shared fixtures for the fsjobstore unit tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import fsjobstore.lease as lease_module
+from fsjobstore import JobStore
+
+LEASE_SECONDS = 2.0
+
+
+@pytest.fixture(params=[True, False], ids=["durable", "nosync"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
+    """A fresh store in tmp_path/store with a short lease, run durable and not."""
+    opened = JobStore(tmp_path / "store", lease_seconds=LEASE_SECONDS, durable=request.param)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def open_store(tmp_path: Path) -> Iterator[Callable[..., JobStore]]:
+    """A factory of JobStore objects (default: on tmp_path/store), all closed afterwards."""
+    opened: list[JobStore] = []
+
+    def make(path: str | os.PathLike[str] | None = None, **options: Any) -> JobStore:
+        options.setdefault("lease_seconds", LEASE_SECONDS)
+        options.setdefault("durable", False)
+        made = JobStore(tmp_path / "store" if path is None else path, **options)
+        opened.append(made)
+        return made
+
+    yield make
+    for made in reversed(opened):
+        made.close()
+
+
+def tree(root: str | os.PathLike[str]) -> dict[str, bytes | None]:
+    """Every folder (None) and file (its bytes) under *root*, by relative path."""
+    found: dict[str, bytes | None] = {}
+    root = os.fspath(root)
+    for folder, dirs, files in os.walk(root):
+        rel = os.path.relpath(folder, root)
+        for name in dirs:
+            found[os.path.normpath(os.path.join(rel, name))] = None
+        for name in files:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as handle:
+                found[os.path.normpath(os.path.join(rel, name))] = handle.read()
+    return found
+
+
+@pytest.fixture
+def snapshot() -> Callable[[str | os.PathLike[str]], dict[str, bytes | None]]:
+    """tree() as a fixture: snapshot(path) lists every folder and file's bytes under path."""
+    return tree
+
+
+class FakeClock:
+    """A stand-in for ``time`` in fsjobstore.lease: monotonic() returns what the test says."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """Make fsjobstore.lease read the monotonic clock from a FakeClock (and nothing else)."""
+    clock = FakeClock()
+    monkeypatch.setattr(lease_module, "time", clock)
+    return clock
