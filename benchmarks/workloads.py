@@ -46,8 +46,8 @@ class Sizes:
 #: a smoke check for CI: every workload, small enough to finish in well under a
 #: minute on a 2-core machine whose durable creates run at ~500-900/s
 QUICK = replace(
-    Sizes(), n=300, backlogs=(100, 1_000), resolved=100, claims=50, wakeups=10,
-    notify_jobs=100, rss_n=1_000, rss_every=100, limit=15.0, wake_slack=2.0,
+    Sizes(), n=200, backlogs=(100, 1_000), resolved=100, claims=50, wakeups=10,
+    notify_jobs=100, rss_n=600, rss_every=100, limit=15.0, wake_slack=2.0,
 )
 
 
@@ -303,7 +303,7 @@ def wakeup(ctx: Ctx) -> Result:
             raise RuntimeError(f"consumer: {report.get('error')}")
     with opened(ctx) as adapter:
         os.sync()
-        time.sleep(0.2)  # let the consumer settle into its idle wait
+        time.sleep(0.1)  # let the consumer settle into its idle wait
         start = time.monotonic()
         for seq in range(k):
             time.sleep(max(0.0, start + seq * ctx.sizes.wake_interval - time.monotonic()))
