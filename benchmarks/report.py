@@ -97,6 +97,9 @@ def tables(results: Results, sizes: Sizes, skipped: dict[str, str]) -> str:
     notes = [f"- {name} / {key}: {r.get('error') or r.get('note') or r.get('worker_errors')}"
              for name, by_key in results.items() for key, r in by_key.items()
              if r.get("error") or r.get("note") or r.get("worker_errors")]
+    notes += [f"- {name} / {key}: {r['done_twice']:,} done twice, {r['never_done']:,} never done"
+              for name, by_key in results.items() for key, r in by_key.items()
+              if key != "parallel" and (r.get("done_twice") or r.get("never_done"))]
     notes += [f"- {name}: skipped, {reason}" for name, reason in skipped.items()]
     if notes:
         parts.append("Notes:\n" + "\n".join(notes))

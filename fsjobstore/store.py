@@ -76,6 +76,7 @@ class JobStore:
       overrides it per job.
     * ``watch``: wake waiting loops through inotify (watchdog) on this host;
       ``poll_interval`` bounds how long a change made elsewhere takes to be seen.
+    * ``create``: make the store folder if it does not exist (else InvalidStore).
     """
 
     def __init__(
@@ -89,6 +90,7 @@ class JobStore:
         retention: float | None = None,
         watch: bool = True,
         poll_interval: float = 1.0,
+        create: bool = True,
     ) -> None:
         _check_seconds("lease_seconds", lease_seconds)
         _check_seconds("poll_interval", poll_interval)
@@ -105,7 +107,7 @@ class JobStore:
         self.watch = watch
         self.poll_interval = float(poll_interval)
         self._layout = Layout(self.path)
-        self._open_folder()
+        self._open_folder(create)
         self._renewer = Renewer()
         self._work = LeaseFolder(self._layout.work_leases, self.lease_seconds, self._renewer)
         self._notes = LeaseFolder(self._layout.notify_leases, self.lease_seconds, self._renewer)
@@ -120,10 +122,12 @@ class JobStore:
 
     # -- opening ----------------------------------------------------------------
 
-    def _open_folder(self) -> None:
+    def _open_folder(self, create: bool) -> None:
         layout = self._layout
         if os.path.lexists(self.path) and not os.path.isdir(self.path):
             raise InvalidStore(f"store path {self.path} exists and is not a folder")
+        if not create and not os.path.exists(layout.marker):
+            raise InvalidStore(f"no fsjobstore store at {self.path}")
         try:
             os.makedirs(self.path, exist_ok=True)
             for folder in layout.folders():

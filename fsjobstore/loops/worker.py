@@ -95,7 +95,8 @@ class Worker(Loop):
         self.failed_attempts += 1
         attempt = lease.attempts + 1
         log.warning("job %s attempt %d/%d failed: %s: %s", lease.id, attempt, self.max_attempts,
-                    type(exc).__name__, exc, exc_info=exc)
+                    type(exc).__name__, exc)
+        log.debug("traceback of job %s attempt %d", lease.id, attempt, exc_info=exc)
         try:
             if attempt >= self.max_attempts:
                 lease.fail(exc)

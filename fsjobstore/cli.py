@@ -1,0 +1,334 @@
+"""The ``fsjobstore`` command line: create, inspect and operate on a store by hand.
+
+Errors are one line on stderr and exit status 1 (2 for a misused command),
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import click
+
+from . import __version__
+from .errors import JobStoreError
+from .job import STATES, Job
+from .loops import Backoff, Notifier, Worker
+from .store import JobStore
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '15m', '12h', '7d', '2w' -> seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text)
+    if not match:
+        raise click.BadParameter(f"{text!r} is not a duration like 90s, 15m, 12h or 7d")
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+class Duration(click.ParamType):
+    name = "duration"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        return value if isinstance(value, float) else parse_duration(str(value))
+
+
+DURATION = Duration()
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"fsjobstore: error: {message}", err=True)
+    sys.exit(1)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn the errors a user can cause into one clear line."""
+    try:
+        yield
+    except (JobStoreError, ValueError, TypeError, TimeoutError) as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+
+
+def _json_arg(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        _fail(f"{what} is not valid JSON ({exc}): {text!r}")
+
+
+def _job_dict(job: Job) -> dict[str, Any]:
+    value: Any = None
+    if job.value is not None:
+        try:
+            value = job.value.decode("utf-8")
+        except UnicodeDecodeError:
+            value = {"base64": __import__("base64").b64encode(job.value).decode("ascii")}
+    return {
+        "id": job.id,
+        "state": job.state,
+        "task": job.task,
+        "resource": job.resource,
+        "request": job.request,
+        "value": value,
+        "error": job.error,
+        "attempts": job.attempts,
+        "waiting": list(job.waiting),
+        "created_at": job.created_at.isoformat(),
+        "updated_at": job.updated_at.isoformat(),
+        "not_before": job.not_before.isoformat() if job.not_before else None,
+    }
+
+
+class Context:
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+
+    def store(self, *, create: bool = False, **options: Any) -> JobStore:
+        if not self.path:
+            _fail("no store given: pass --store DIR or set FSJOBSTORE_DIR")
+        with _errors():
+            return JobStore(self.path, create=create, **options)
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--store", "path", envvar="FSJOBSTORE_DIR", metavar="DIR",
+              help="The store folder (default: $FSJOBSTORE_DIR).")
+@click.version_option(__version__, prog_name="fsjobstore")
+@click.pass_context
+def cli(ctx: click.Context, path: str | None) -> None:
+    """Operate on an fsjobstore job store: a folder of JSON job files."""
+    ctx.obj = Context(path)
+
+
+@cli.command()
+@click.argument("request")
+@click.option("--task", help="The kind of job (workers may take only some tasks).")
+@click.option("--resource", help="Jobs with the same resource never run at the same time.")
+@click.option("--delay", type=DURATION, help="Not to be worked on before this long from now.")
+@click.option("--expires-in", type=DURATION, help="Keep this long after it is resolved (for purge).")
+@click.option("--lease", "lease_seconds", type=DURATION, help="This job's lease length.")
+@pass_context
+def create(ctx: Context, request: str, task: str | None, resource: str | None, delay: float | None,
+           expires_in: float | None, lease_seconds: float | None) -> None:
+    """Add a job whose request is the JSON value REQUEST; print its id."""
+    value = _json_arg(request, "REQUEST")
+    store = ctx.store(create=True)
+    with _errors():
+        job = store.create(value, task=task, resource=resource, not_before=delay, expires_in=expires_in,
+                           lease_seconds=lease_seconds)
+    click.echo(job.id)
+
+
+@cli.command(name="ls")
+@click.option("--state", type=click.Choice(STATES), help="Only jobs in this state.")
+@click.option("--task", help="Only jobs of this task.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@pass_context
+def list_jobs(ctx: Context, state: str | None, task: str | None, as_json: bool) -> None:
+    """List jobs (a table; --json for one JSON object per line)."""
+    store = ctx.store()
+    with _errors():
+        jobs = (job for job in store.jobs(state) if task is None or job.task == task)
+        if as_json:
+            for job in jobs:
+                click.echo(json.dumps(_job_dict(job), ensure_ascii=False))
+            return
+        click.echo(f"{'ID':26}  {'STATE':9}  {'TASK':12}  {'TRIES':>5}  {'CREATED (UTC)':19}  REQUEST")
+        for job in jobs:
+            request = json.dumps(job.request, ensure_ascii=False)
+            request = request if len(request) <= 40 else request[:37] + "..."
+            click.echo(f"{job.id:26}  {job.state:9}  {(job.task or '-')[:12]:12}  {job.attempts:>5}  "
+                       f"{job.created_at:%Y-%m-%d %H:%M:%S}  {request}")
+
+
+@cli.command()
+@click.argument("job_id", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="As one JSON object.")
+@pass_context
+def show(ctx: Context, job_id: str, as_json: bool) -> None:
+    """Show one job."""
+    store = ctx.store()
+    with _errors():
+        job = _job_dict(store.get(job_id))
+    if as_json:
+        click.echo(json.dumps(job, ensure_ascii=False, indent=2))
+        return
+    for key, value in job.items():
+        if value is None or value == []:
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        click.echo(f"{key + ':':12} {text}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="As one JSON object.")
+@click.option("--watch", is_flag=True, help="Print again every --interval until interrupted.")
+@click.option("--interval", type=DURATION, default=2.0, show_default=True)
+@pass_context
+def stats(ctx: Context, as_json: bool, watch: bool, interval: float) -> None:
+    """Count jobs per state (and notifications due)."""
+    store = ctx.store()
+    try:
+        while True:
+            with _errors():
+                counts = store.stats()
+            if as_json:
+                click.echo(json.dumps(counts))
+            else:
+                click.echo("  ".join(f"{state}: {count}" for state, count in counts.items()))
+            if not watch:
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+
+
+def _simple(name: str, doc: str, action: Callable[[JobStore, str, list[str]], Any], nargs: int) -> None:
+    """Commands of the form `fsjobstore NAME ID [ARG]` that print the job after."""
+
+    @pass_context
+    def command(ctx: Context, job_id: str, **args: Any) -> None:
+        store = ctx.store()
+        with _errors():
+            job = action(store, job_id, list(args.values()))
+        click.echo(f"{job.id} {job.state}" if isinstance(job, Job) else job_id)
+
+    command.__doc__ = doc
+    params = [click.Argument(["job_id"], metavar="ID")]
+    if nargs:
+        params.append(click.Argument(["arg"], metavar={"fulfill": "VALUE", "fail": "ERROR", "queue": "TARGET"}[name]))
+    cli.add_command(click.Command(name, callback=command, params=params, help=doc))
+
+
+_simple("fulfill", "Fulfil job ID with VALUE (text).", lambda s, i, a: s.fulfill(i, a[0]), 1)
+_simple("fail", "Resolve job ID as failed with the message ERROR.", lambda s, i, a: s.fail(i, a[0]), 1)
+_simple("cancel", "Cancel job ID (pending or running).", lambda s, i, a: s.cancel(i), 0)
+_simple("retry", "Return failed or cancelled job ID to pending.", lambda s, i, a: s.retry(i), 0)
+_simple("queue", "Add the JSON value TARGET to the targets waiting for job ID's result.",
+        lambda s, i, a: s.queue(i, _json_arg(a[0], "TARGET")), 1)
+
+
+def _run_command(command: list[str], stdin: bytes, env: dict[str, str], timeout: float | None) -> bytes:
+    try:
+        done = subprocess.run(command, input=stdin, capture_output=True, env={**os.environ, **env}, timeout=timeout)
+    except FileNotFoundError:
+        raise RuntimeError(f"command not found: {command[0]}") from None
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"command timed out after {timeout} s") from None
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace").strip()
+        raise RuntimeError(message or f"command exited with status {done.returncode}")
+    return done.stdout
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.option("--concurrency", "-c", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--max-attempts", type=click.IntRange(1), default=3, show_default=True)
+@click.option("--backoff", type=DURATION, default=1.0, show_default=True, help="First retry delay.")
+@click.option("--timeout", type=DURATION, help="Kill COMMAND after this long (a failed attempt).")
+@click.option("--task", "tasks", multiple=True, help="Only jobs of this task (repeatable).")
+@click.option("--poll-interval", type=DURATION, default=1.0, show_default=True)
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@pass_context
+def work(ctx: Context, concurrency: int, max_attempts: int, backoff: float, timeout: float | None,
+         tasks: tuple[str, ...], poll_interval: float, command: tuple[str, ...]) -> None:
+    """Do jobs with COMMAND, in any language: `fsjobstore work -- ./handler.sh`.
+
+    COMMAND runs once per job with the request JSON on stdin and FSJOBSTORE_JOB_ID,
+    FSJOBSTORE_ATTEMPT and FSJOBSTORE_TASK in its environment. Exit status 0:
+    its stdout fulfils the job. Non-zero: the attempt failed, stderr is the error.
+    Stops gracefully on SIGTERM or Ctrl-C.
+    """
+    store = ctx.store(create=True, poll_interval=poll_interval)
+
+    def handler(job: Job) -> bytes:
+        env = {"FSJOBSTORE_JOB_ID": job.id, "FSJOBSTORE_ATTEMPT": str(job.attempts + 1),
+               "FSJOBSTORE_TASK": job.task or "", "FSJOBSTORE_DIR": store.path}
+        return _run_command(list(command), json.dumps(job.request).encode(), env, timeout)
+
+    handlers: Any = {task: handler for task in tasks} if tasks else handler
+    with _errors():
+        Worker(store, handlers, concurrency=concurrency, max_attempts=max_attempts,
+               backoff=Backoff(base=backoff)).run()
+    store.close()
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.option("--concurrency", "-c", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--timeout", type=DURATION, help="Kill COMMAND after this long (a failed delivery).")
+@click.option("--poll-interval", type=DURATION, default=1.0, show_default=True)
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@pass_context
+def notify(ctx: Context, concurrency: int, timeout: float | None, poll_interval: float,
+           command: tuple[str, ...]) -> None:
+    """Deliver results with COMMAND: `fsjobstore notify -- ./deliver.py`.
+
+    COMMAND runs once per waiting target with {"target": ..., "job": {...}} on
+    stdin. Exit status 0: delivered. Non-zero: retried later with backoff.
+    """
+    store = ctx.store(create=True, poll_interval=poll_interval)
+
+    def deliver(target: Any, job: Job) -> None:
+        payload = json.dumps({"target": target, "job": _job_dict(job)}, ensure_ascii=False).encode()
+        _run_command(list(command), payload, {"FSJOBSTORE_JOB_ID": job.id, "FSJOBSTORE_DIR": store.path}, timeout)
+
+    with _errors():
+        Notifier(store, deliver, concurrency=concurrency).run()
+    store.close()
+
+
+@cli.command()
+@click.option("--older-than", type=DURATION,
+              help="Remove jobs resolved longer ago than this (default: each job's expiry).")
+@pass_context
+def purge(ctx: Context, older_than: float | None) -> None:
+    """Remove expired resolved jobs and leftovers of crashed writers."""
+    store = ctx.store()
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None and total >= 1000:
+            bar = click.progressbar(length=total, label="purging", file=sys.stderr)
+            bar.__enter__()
+        if bar is not None:
+            bar.update(done - bar.pos)
+
+    with _errors():
+        removed = store.purge(older_than, progress=progress)
+    if bar is not None:
+        bar.__exit__(None, None, None)
+    click.echo(f"removed {removed} jobs")
+
+
+@cli.command()
+@click.option("--jobs", "count", type=click.IntRange(1, 1000), default=6, show_default=True)
+@pass_context
+def demo(ctx: Context, count: int) -> None:
+    """Run a short end-to-end demonstration on a store (default ./demo-store)."""
+    from .demo import run_demo
+
+    logging.getLogger("fsjobstore").setLevel(logging.ERROR)  # the demo tells its own story
+    with _errors():
+        run_demo(ctx.path or "demo-store", count, click.echo)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    cli(prog_name="fsjobstore")

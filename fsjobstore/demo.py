@@ -1,0 +1,77 @@
+"""`fsjobstore demo`: a short end-to-end run that shows what the store does."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .job import Job
+from .loops import Backoff, Notifier, Worker
+from .store import JobStore
+
+_SENTENCES = [
+    "a job store in a plain folder",
+    "every job is one JSON file",
+    "workers take exclusive leases",
+    "a dead worker's lease expires",
+    "results are delivered to waiting targets",
+    "nothing to run but a filesystem",
+]
+
+
+def run_demo(path: str, count: int, say: Callable[[str], Any]) -> None:
+    say(f"Store: {os.path.abspath(path)}")
+    with JobStore(path, lease_seconds=5.0, poll_interval=0.2) as store:
+        before = store.stats()
+        jobs = []
+        for n in range(count):
+            words = _SENTENCES[n % len(_SENTENCES)]
+            request = {"count_words": words, "fail_first_try": n == 1}
+            job = store.create(request, task="count-words")
+            store.queue(job.id, {"inbox": f"client-{n % 2}"})
+            jobs.append(job)
+        say(f"Created {count} jobs (task count-words), each with a waiting target.")
+
+        tries: dict[str, int] = {}
+
+        def count_words(job: Job) -> str:
+            tries[job.id] = tries.get(job.id, 0) + 1
+            if job.request["fail_first_try"] and tries[job.id] == 1:
+                raise RuntimeError("simulated failure on the first try")
+            return str(len(job.request["count_words"].split()))
+
+        delivered: list[str] = []
+
+        def deliver(target: Any, job: Job) -> None:
+            delivered.append(f"  -> {target['inbox']}: job {job.id} {job.state}, value {job.text!r}")
+
+        worker = Worker(store, {"count-words": count_words}, concurrency=2, backoff=Backoff(base=0.2))
+        notifier = Notifier(store, deliver)
+        threads = [threading.Thread(target=loop.run, daemon=True) for loop in (worker, notifier)]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        results = [store.wait(job.id, timeout=30) for job in jobs]
+        while store.stats()["due"] and time.monotonic() - started < 30:
+            time.sleep(0.05)
+        worker.stop()
+        notifier.stop()
+        for thread in threads:
+            thread.join()
+        elapsed = time.monotonic() - started
+        say(f"A worker (2 threads) and a notifier ran for {elapsed:.2f} s:")
+        for job in results:
+            note = f" after {job.attempts} failed attempt(s)" if job.attempts else ""
+            say(f"  {job.id}  {job.state}  {job.request['count_words']!r} -> {job.text} words{note}")
+        say(f"Delivered {len(delivered)} notifications:")
+        for line in sorted(delivered):
+            say(line)
+        say(f"Counts before: {before}")
+        say(f"Counts after:  {store.stats()}")
+        sample = store._layout.resolved_path(results[1].id)
+        say(f"Each job is one readable file, e.g. {os.path.relpath(sample)}:")
+        with open(sample, encoding="utf-8") as f:
+            say(f.read().rstrip())
