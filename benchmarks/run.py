@@ -44,6 +44,13 @@ def grace(limit: float) -> float:
     return max(5.0, min(20.0, limit))
 
 
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def _child(workload: Workload, ctx: Ctx, conn: Connection) -> None:
     os.setpgrp()  # so a run that hangs is killed with all its workers
     try:
@@ -70,15 +77,13 @@ def run_one(workload: Workload, adapter: type[Adapter], sizes: Sizes, out: Path)
         if recv_end.poll(wait):
             result: Result = recv_end.recv()
         else:
+            _kill_group(proc.pid)
             result = {"status": "timeout", "note": f"killed after {wait:.0f} s"}
     except EOFError:
         result = {"status": "error", "error": "run died without a report"}
     finally:
         proc.join(grace(limit))
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the run and anything it left behind
-        except ProcessLookupError:
-            pass
+        _kill_group(proc.pid)  # the run and anything it left behind
         proc.join()
         shutil.rmtree(folder, ignore_errors=True)
     result["wall_s"] = round(time.monotonic() - started, 2)

@@ -293,6 +293,26 @@ def notify(ctx: Context, concurrency: int, timeout: float | None, poll_interval:
     store.close()
 
 
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress callback that shows a bar on stderr once the work is large."""
+    bar: Any = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None and total >= 1000:
+            bar = click.progressbar(length=total, label=label, file=sys.stderr)
+            bar.__enter__()
+        if bar is not None:
+            bar.update(done - bar.pos)
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+
+
 @cli.command()
 @click.option("--older-than", type=DURATION,
               help="Remove jobs resolved longer ago than this (default: each job's expiry).")
@@ -300,21 +320,28 @@ def notify(ctx: Context, concurrency: int, timeout: float | None, poll_interval:
 def purge(ctx: Context, older_than: float | None) -> None:
     """Remove expired resolved jobs and leftovers of crashed writers."""
     store = ctx.store()
-    bar: Any = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None and total >= 1000:
-            bar = click.progressbar(length=total, label="purging", file=sys.stderr)
-            bar.__enter__()
-        if bar is not None:
-            bar.update(done - bar.pos)
-
-    with _errors():
+    with _errors(), _progress("purging") as progress:
         removed = store.purge(older_than, progress=progress)
-    if bar is not None:
-        bar.__exit__(None, None, None)
     click.echo(f"removed {removed} jobs")
+
+
+@cli.command(name="check")
+@click.option("--repair", is_flag=True, help="Fix what is safe to fix (never deletes a job).")
+@pass_context
+def check_store(ctx: Context, repair: bool) -> None:
+    """Verify every invariant of the store; exit 0 only when it is clean."""
+    from .check import check
+
+    store = ctx.store()
+    with _errors(), _progress("checking") as progress:
+        report = check(store, repair=repair, progress=progress)
+    click.echo("jobs: " + ("  ".join(f"{state}: {n}" for state, n in sorted(report.counts.items())) or "none"))
+    click.echo(f"temp files: {report.temp_files}  lease files: {report.leases}")
+    for problem in report.problems:
+        status = " (repaired)" if problem.repaired else ""
+        click.echo(f"{problem.kind}: {problem.path}: {problem.detail}{status}")
+    click.echo("clean" if report.clean else f"{sum(not p.repaired for p in report.problems)} problem(s)")
+    sys.exit(0 if report.clean else 1)
 
 
 @cli.command()

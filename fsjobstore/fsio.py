@@ -14,6 +14,8 @@ import os
 import time
 from collections.abc import Iterator
 
+from .ids import is_valid_id
+
 _OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 # An NFS client reports ESTALE when a file it had looked up was replaced on the
@@ -196,12 +198,12 @@ def remove_folder_if_empty(path: str) -> None:
 def scan(folder: Folder, suffix: str) -> Iterator[str]:
     """Yield the stems of the entries of *folder* that end with *suffix*.
 
-    Stems holding a dot are skipped: ids never do, so those are leftovers such as
-    a lease being broken (``<id>.broken-<token>``), never records.
+    Only stems that are valid ids are yielded: the rest are leftovers such as a
+    lease being broken (``<id>.broken-<token>``) or strays, never records.
     """
     cut = len(suffix)
     for name in folder.names():
         if name.endswith(suffix):
             stem = name[:-cut] if cut else name
-            if "." not in stem:
+            if is_valid_id(stem):
                 yield stem

@@ -42,12 +42,17 @@ def new_id() -> str:
         ms = time.time_ns() // 1_000_000
         if ms <= _last_ms:
             # Same (or an earlier, after a clock step) millisecond: keep the order.
-            ms = _last_ms
-            rand = _last_rand + 1
+            ms, rand = _last_ms, _last_rand + 1
+            if rand >> 80:  # the random part overflowed: borrow the next millisecond
+                ms, rand = ms + 1, 0
         else:
             rand = int.from_bytes(os.urandom(10), "big")
         _last_ms, _last_rand = ms, rand
-    return _encode(ms, 10) + _encode(rand & ((1 << 80) - 1), 16)
+    return _encode(ms, 10) + _encode(rand, 16)
+
+
+def is_valid_id(name: str) -> bool:
+    return 0 < len(name) <= MAX_ID_LENGTH and _VALID.fullmatch(name) is not None
 
 
 def check_id(job_id: object) -> str:

@@ -78,8 +78,8 @@ def encode_json(value: Any, what: str, limit: int | None = None) -> str:
         text = _encode_compact(value)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{what} is not JSON-serialisable: {exc}") from None
-    if limit is not None and len(text) > limit:
-        raise JobTooLarge(f"{what} is {len(text)} bytes as JSON, the store's limit is {limit}")
+    if limit is not None and len(text) > limit // 4 and (size := len(text.encode("utf-8"))) > limit:
+        raise JobTooLarge(f"{what} is {size} bytes as JSON, the store's limit is {limit}")
     return text
 
 
@@ -133,6 +133,7 @@ class Job:
         return None if self.value is None else self.value.decode("utf-8", "replace")
 
 
+_REQUIRED = ("request", "value", "value_encoding", "error", "attempts", "created_at", "updated_at")
 # Optional fields and the types they may hold (None always allowed).
 _OPTIONAL: dict[str, tuple[type, ...]] = {
     "task": (str,),
@@ -182,8 +183,11 @@ class Record:
             raise CorruptJobFile(path, f"holds id {fields.get('id')!r}, expected {expected_id!r}")
         if fields.get("state") not in STORED_STATES:
             raise CorruptJobFile(path, f"unknown state {fields.get('state')!r}")
-        if not isinstance(fields.get("attempts"), int) or "request" not in fields:
-            raise CorruptJobFile(path, "attempts or request is missing")
+        missing = [name for name in _REQUIRED if name not in fields]
+        if missing:
+            raise CorruptJobFile(path, f"missing {', '.join(missing)}")
+        if not isinstance(fields["attempts"], int) or isinstance(fields["attempts"], bool):
+            raise CorruptJobFile(path, "attempts is not an integer")
         for name, types in _OPTIONAL.items():
             if fields.get(name) is not None and not isinstance(fields[name], types):
                 raise CorruptJobFile(path, f"{name} is not a {types[0].__name__}")

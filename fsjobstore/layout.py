@@ -4,6 +4,7 @@
 
     STORE/
       fsjobstore.json          store marker: {"format": 1, "created_at": ...}
+      maintenance.lock         flock held by a purge or repair on this host
       tmp/                     files being written; never read; leftovers are purged
       pending/<id>.json        record of every unresolved job (the work index)
       resolved/<id>.json       record of every fulfilled or failed job
@@ -34,6 +35,7 @@ class Layout:
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
         self.marker = os.path.join(self.root, STORE_MARKER)
+        self.maintenance_lock = os.path.join(self.root, "maintenance.lock")
         self.tmp = Folder(os.path.join(self.root, "tmp"))
         self.pending = Folder(os.path.join(self.root, "pending"))
         self.resolved = Folder(os.path.join(self.root, "resolved"))

@@ -10,7 +10,10 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator
 from datetime import datetime, timedelta
+from contextlib import contextmanager
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 from . import fsio
 from .candidates import Candidates
@@ -21,6 +24,7 @@ from .errors import (
     JobBusy,
     JobNotFound,
     JobStateError,
+    JobStoreError,
     JobTooLarge,
     LeaseLost,
 )
@@ -471,9 +475,11 @@ class JobStore:
         """Take the work lease on a job that nobody holds, for a commit made without one."""
         held = self._work.acquire(job_id)
         if held is None:
-            self._read(job_id)  # JobNotFound beats JobBusy
+            _, state = self._read(job_id)  # JobNotFound and JobAlreadyResolved beat JobBusy
+            if state in RESOLVED_STATES:
+                raise JobAlreadyResolved(job_id, state)
             raise JobBusy(job_id)
-        lease = self._claim_work(held, False)
+        lease = self._claim_work(held, False, None, set())
         if lease is None:
             record, state = self._read(job_id)
             raise JobAlreadyResolved(job_id, state)
@@ -590,6 +596,21 @@ class JobStore:
         """
         if older_than is not None:
             _check_seconds("older_than", older_than, zero=True)
+        with self._maintenance():
+            return self._purge(older_than, progress)
+
+    @contextmanager
+    def _maintenance(self) -> Iterator[None]:
+        """One purge or repair at a time on this host (flock; other hosts may
+        run theirs concurrently: every step is safe to race, this only saves work)."""
+        lock = FileLock(self._layout.maintenance_lock, blocking=False)
+        try:
+            with lock:
+                yield
+        except Timeout:
+            raise JobStoreError(f"another purge or repair is running on {self.path} on this host") from None
+
+    def _purge(self, older_than: float | None, progress: Callable[[int, int], None] | None) -> int:
         layout = self._layout
         now = time.time()
         names = list(fsio.scan(layout.resolved, RECORD_SUFFIX))
@@ -689,7 +710,8 @@ class JobStore:
         folder = self._layout.waiting_folder(job_id)
         for key in keys:
             fsio.remove(folder.join(key + RECORD_SUFFIX))
-        fsio.remove_folder_if_empty(folder.path)
+        if not folder.names():
+            self._undue(job_id)
 
     def _waiting_entries(self, job_id: str) -> list[tuple[str, Any]]:
         """(key, target) of each waiting target, oldest first."""
@@ -794,10 +816,9 @@ class JobStore:
 def _key(target: Any) -> str:
     """A file name for a JSON value (a target, a resource): the same for equal
     values, whatever their key order."""
-    try:
-        text = canonical_json(target)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"target is not JSON-serialisable: {exc}") from None
+    # Round-trip first, so that what JSON cannot tell apart ({1: x} and {"1": x})
+    # gets one key, and mixed key types can be sorted.
+    text = canonical_json(json.loads(encode_json(target, "target")))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 

@@ -1,0 +1,585 @@
+"""Leases: acquire, renew, expire by an unchanged record, take over, fence."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fsjobstore import JobStore, LeaseLost, NotificationLease, WorkLease
+from fsjobstore import fsio
+from fsjobstore.fsio import Folder
+from fsjobstore.lease import Held, LeaseFolder, Renewer
+
+L = 1.0  # lease_seconds for the fake-clock tests: only its ratio to the steps matters
+
+
+@pytest.fixture
+def lease_dir(tmp_path: Path) -> Folder:
+    (tmp_path / "leases").mkdir()
+    return Folder(str(tmp_path / "leases"))
+
+
+@pytest.fixture
+def renewer() -> Iterator[Callable[..., Renewer]]:
+    """Renewers that never renew by themselves (unless asked), stopped afterwards."""
+    made: list[Renewer] = []
+
+    def make(interval: float = 3600.0) -> Renewer:
+        made.append(Renewer(interval))
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.release_all()
+        each.stop()
+
+
+@pytest.fixture
+def folders(lease_dir: Folder, renewer: Callable[..., Renewer]) -> Callable[[], LeaseFolder]:
+    """LeaseFolder objects on one folder, each as a separate process would see it."""
+    return lambda: LeaseFolder(lease_dir, L, renewer(), sync=False)
+
+
+def record(folder: LeaseFolder, name: str) -> dict[str, Any]:
+    raw = folder.holder(name)
+    assert raw is not None
+    return json.loads(raw)
+
+
+def until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+# -- LeaseFolder and Held directly ---------------------------------------------------------
+
+
+def test_acquire_is_exclusive_and_release_frees(folders: Callable[[], LeaseFolder], fake_clock: Any) -> None:
+    a, b = folders(), folders()
+    held = a.acquire("job")
+    assert isinstance(held, Held)
+    assert a.acquire("job") is None
+    assert b.acquire("job") is None
+    assert b.is_held("job")
+    content = record(b, "job")
+    assert content["token"] == held.token
+    assert content["pid"] == os.getpid()
+    assert set(content) >= {"token", "host", "pid", "beat"}
+    other = b.acquire("other")
+    assert other is not None and other.token != held.token
+    held.release()
+    assert held.released
+    assert not b.is_held("job") and b.holder("job") is None
+    held.release()  # idempotent
+    again = b.acquire("job")
+    assert again is not None
+    again.release()
+    other.release()
+    assert os.listdir(a.folder.path) == []
+
+
+def test_renew_advances_the_record_in_place_and_keeps_the_token(folders: Callable[[], LeaseFolder], fake_clock: Any) -> None:
+    a = folders()
+    held = a.acquire("job")
+    first = a.holder("job")
+    held.renew()
+    second = a.holder("job")
+    assert first != second
+    assert len(first) == len(second)
+    assert json.loads(second)["token"] == held.token
+    assert int(json.loads(second)["beat"]) == int(json.loads(first)["beat"]) + 1
+    held.check()
+    assert not held.compromised
+    held.release()
+
+
+def test_expiry_is_an_unchanged_record_for_lease_seconds_of_the_contenders_clock(
+    folders: Callable[[], LeaseFolder], fake_clock: Any
+) -> None:
+    holder, contender = folders(), folders()
+    held = holder.acquire("job")
+    assert contender.sweep() == []  # first sight starts the contender's count
+    fake_clock.advance(L - 0.125)
+    assert contender.sweep() == []
+    fake_clock.advance(0.125)
+    assert contender.sweep() == ["job"]
+    held.renew()  # alive again: the count starts over from the next look
+    assert contender.sweep() == []
+    fake_clock.advance(L * 0.875)
+    assert contender.sweep() == []
+    fake_clock.advance(L * 0.125)
+    assert contender.sweep() == ["job"]
+    held.release()
+    assert contender.sweep() == []
+
+
+def test_a_late_contender_counts_from_its_own_first_look(folders: Callable[[], LeaseFolder], fake_clock: Any) -> None:
+    holder, contender = folders(), folders()
+    holder.acquire("job")
+    fake_clock.advance(100 * L)  # however old the lease is by the holder's clock...
+    assert contender.sweep() == []  # ...the contender has not yet watched it for L
+    fake_clock.advance(L)
+    assert contender.sweep() == ["job"]
+
+
+def test_expiry_ignores_file_times(folders: Callable[[], LeaseFolder], fake_clock: Any) -> None:
+    holder, contender = folders(), folders()
+    holder.acquire("job")
+    path = contender.folder.join("job")
+    os.utime(path, (0, 0))  # mtime in 1970
+    assert contender.sweep() == []
+    fake_clock.advance(L / 2)
+    os.utime(path, (4e9, 4e9))  # and in 2096: neither counts as a renewal or an expiry
+    assert contender.sweep() == []
+    fake_clock.advance(L / 2)
+    assert contender.sweep() == ["job"]
+
+
+def test_sweep_is_due_every_quarter_lease(folders: Callable[[], LeaseFolder], fake_clock: Any) -> None:
+    a = folders()
+    assert a.sweep_due()
+    a.sweep()
+    assert not a.sweep_due()
+    fake_clock.advance(L / 4 - 0.125)
+    assert not a.sweep_due()
+    fake_clock.advance(0.125)
+    assert a.sweep_due()
+
+
+def test_sweep_ignores_names_being_broken(folders: Callable[[], LeaseFolder], fake_clock: Any) -> None:
+    a = folders()
+    Path(a.folder.join("job.broken-abc")).write_text("old")
+    assert a.sweep() == []
+    fake_clock.advance(10 * L)
+    assert a.sweep() == []
+
+
+def test_take_over_of_an_expired_lease(folders: Callable[[], LeaseFolder], fake_clock: Any) -> None:
+    holder, contender = folders(), folders()
+    held = holder.acquire("job")
+    lost: list[Held] = []
+    held.watch(lost.append)
+    contender.sweep()
+    fake_clock.advance(L)
+    assert contender.sweep() == ["job"]
+    taken = contender.take_over("job")
+    assert taken is not None and taken.token != held.token
+    assert record(holder, "job")["token"] == taken.token
+    assert sorted(os.listdir(holder.folder.path)) == ["job"]  # no .broken- leftover
+    assert lost == []  # the old holder learns it at its next check or renewal
+    with pytest.raises(LeaseLost):
+        held.check()
+    assert lost == [held] and held.compromised
+    held.renew()
+    with pytest.raises(LeaseLost):
+        held.check()
+    assert lost == [held], "on_compromised must be called exactly once"
+    held.release()  # must not remove the new holder's file
+    assert record(holder, "job")["token"] == taken.token
+    taken.check()
+    taken.release()
+
+
+def test_a_renewing_holder_finds_out_it_was_taken_over(folders: Callable[[], LeaseFolder], fake_clock: Any) -> None:
+    holder, contender = folders(), folders()
+    held = holder.acquire("job")
+    lost: list[Held] = []
+    held.watch(lost.append)
+    contender.sweep()
+    fake_clock.advance(L)
+    contender.sweep()
+    taken = contender.take_over("job")
+    assert taken is not None
+    held.renew()  # what the renewal thread does
+    assert held.compromised and lost == [held]
+    held.renew()
+    assert lost == [held]
+    assert record(holder, "job")["token"] == taken.token  # renewing never touched the new file
+    late: list[Held] = []
+    held.watch(late.append)  # watching a lost lease calls back at once
+    assert late == [held]
+    taken.release()
+
+
+def test_take_over_needs_a_sweep(folders: Callable[[], LeaseFolder], fake_clock: Any) -> None:
+    holder, contender = folders(), folders()
+    held = holder.acquire("job")
+    assert contender.take_over("job") is None
+    held.check()
+    assert record(contender, "job")["token"] == held.token
+    held.release()
+
+
+def test_no_take_over_when_the_holder_renewed_since_the_sweep(folders: Callable[[], LeaseFolder], fake_clock: Any) -> None:
+    holder, contender = folders(), folders()
+    held = holder.acquire("job")
+    lost: list[Held] = []
+    held.watch(lost.append)
+    contender.sweep()
+    fake_clock.advance(L)
+    assert contender.sweep() == ["job"]
+    held.renew()  # at the last moment
+    assert contender.take_over("job") is None
+    assert sorted(os.listdir(holder.folder.path)) == ["job"]
+    assert record(holder, "job")["token"] == held.token
+    held.check()
+    held.renew()
+    assert not held.compromised and lost == []
+    held.release()
+    assert os.listdir(holder.folder.path) == []
+
+
+def test_two_contenders_one_expired_lease_one_winner(folders: Callable[[], LeaseFolder], fake_clock: Any) -> None:
+    holder, first, second = folders(), folders(), folders()
+    held = holder.acquire("job")
+    first.sweep()
+    second.sweep()
+    fake_clock.advance(L)
+    assert first.sweep() == ["job"] and second.sweep() == ["job"]
+    won = first.take_over("job")
+    lost = second.take_over("job")
+    assert won is not None and lost is None
+    assert record(holder, "job")["token"] == won.token
+    assert sorted(os.listdir(holder.folder.path)) == ["job"]
+    with pytest.raises(LeaseLost):
+        held.check()
+    won.check()
+    won.release()
+
+
+def test_two_contenders_racing_in_threads_one_winner(
+    lease_dir: Folder, renewer: Callable[..., Renewer], fake_clock: Any
+) -> None:
+    holder = LeaseFolder(lease_dir, L, renewer(), sync=False)
+    contenders = [LeaseFolder(lease_dir, L, renewer(), sync=False) for _ in range(3)]
+    for attempt in range(100):
+        name = f"job{attempt}"
+        old = holder.acquire(name)
+        for contender in contenders:
+            contender.sweep()
+        fake_clock.advance(L)
+        for contender in contenders:
+            assert name in contender.sweep()
+        barrier = threading.Barrier(len(contenders))
+        results: list[Held | None] = [None] * len(contenders)
+
+        def run(index: int) -> None:
+            barrier.wait()
+            results[index] = contenders[index].take_over(name)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(contenders))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        winners = [held for held in results if held is not None]
+        assert len(winners) == 1, f"attempt {attempt}: {len(winners)} contenders were handed the lease"
+        assert record(holder, name)["token"] == winners[0].token
+        with pytest.raises(LeaseLost):
+            old.check()
+        old.release()
+        winners[0].release()
+    assert os.listdir(lease_dir.path) == []
+
+
+def test_take_over_never_hands_one_lease_to_two_contenders(
+    folders: Callable[[], LeaseFolder], fake_clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One interleaving of four contenders, all of which saw the same record expire:
+    #   C1 moves the lease aside (the name is now absent) and reads it;
+    #   C2's rename finds no file, so C2 acquires the name afresh: C2 holds it;
+    #   C3 moves C2's new file aside, reads it, sees a record it did not expect;
+    #   C4's rename finds no file, so C4 acquires the name afresh: C4 holds it;
+    #   C3 cannot link C2's file back (C4's is there) and deletes it; C1 gives up.
+    # C2 and C4 were both handed the lease (two pull_work calls would return the job).
+    holder, c1, c2, c3, c4 = (folders() for _ in range(5))
+    holder.acquire("job")
+    for contender in (c1, c2, c3, c4):
+        contender.sweep()
+    fake_clock.advance(L)
+    for contender in (c1, c2, c3, c4):
+        assert contender.sweep() == ["job"]
+    real_read = fsio.read
+    results: dict[str, Held | None] = {}
+
+    def read(path: str) -> bytes:
+        data = real_read(path)
+        if ".broken-" in path:
+            if "c2" not in results:
+                results["c2"] = c2.take_over("job")
+                results["c3"] = c3.take_over("job")
+            elif "c4" not in results:
+                results["c4"] = c4.take_over("job")
+        return data
+
+    monkeypatch.setattr(fsio, "read", read)
+    results["c1"] = c1.take_over("job")
+    monkeypatch.setattr(fsio, "read", real_read)
+    winners = sorted(name for name, held in results.items() if held is not None)
+    assert len(winners) <= 1, f"{winners} were all handed the same lease"
+
+
+def test_a_holder_renewing_at_the_last_moment_keeps_its_lease_against_two_contenders(
+    folders: Callable[[], LeaseFolder], fake_clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both contenders saw the record unchanged for L; then the holder renews. The
+    # first contender moves the file aside, sees it changed and puts it back; the
+    # second contender's rename runs in between (the file is briefly absent) and
+    # must not take that absence for a free lease.
+    holder, first, second = folders(), folders(), folders()
+    held = holder.acquire("job")
+    lost: list[Held] = []
+    held.watch(lost.append)
+    first.sweep()
+    second.sweep()
+    fake_clock.advance(L)
+    assert first.sweep() == ["job"] and second.sweep() == ["job"]
+    held.renew()
+    real_read = fsio.read
+    second_result: list[Held | None] = []
+
+    def read(path: str) -> bytes:
+        data = real_read(path)
+        if ".broken-" in path and not second_result:
+            second_result.append(second.take_over("job"))
+        return data
+
+    monkeypatch.setattr(fsio, "read", read)
+    assert first.take_over("job") is None
+    monkeypatch.setattr(fsio, "read", real_read)
+    assert second_result == [None], "the second contender took a lease whose holder had renewed"
+    held.check()
+    assert not held.compromised and lost == []
+    assert record(holder, "job")["token"] == held.token
+    held.release()
+
+
+def test_a_lease_file_deleted_under_its_holder(folders: Callable[[], LeaseFolder], fake_clock: Any) -> None:
+    a, b = folders(), folders()
+    held = a.acquire("job")
+    lost: list[Held] = []
+    held.watch(lost.append)
+    os.unlink(a.folder.join("job"))
+    held.renew()
+    assert held.compromised and lost == [held]
+    assert "gone" in held.reason
+    with pytest.raises(LeaseLost):
+        held.check()
+    assert lost == [held]
+    newcomer = b.acquire("job")
+    assert newcomer is not None
+    held.release()
+    assert record(b, "job")["token"] == newcomer.token
+    newcomer.release()
+
+
+def test_check_renews_an_old_lease_first(folders: Callable[[], LeaseFolder], fake_clock: Any) -> None:
+    a = folders()
+    held = a.acquire("job")
+    first = a.holder("job")
+    fake_clock.advance(L * 0.375)
+    held.check()  # recent enough: only verified
+    assert a.holder("job") == first
+    fake_clock.advance(L * 0.25)
+    held.check()  # older than half a lease: renewed, then verified
+    assert a.holder("job") != first
+    assert held.renewed_at == fake_clock.now
+    held.release()
+
+
+def test_check_after_release_is_lease_lost(folders: Callable[[], LeaseFolder], fake_clock: Any) -> None:
+    held = folders().acquire("job")
+    held.release()
+    with pytest.raises(LeaseLost, match="released"):
+        held.check()
+
+
+def test_a_callback_that_raises_is_logged_not_propagated(
+    folders: Callable[[], LeaseFolder], fake_clock: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    held = folders().acquire("job")
+    calls: list[Held] = []
+
+    def callback(lease: Held) -> None:
+        calls.append(lease)
+        raise RuntimeError("callback broke")
+
+    held.watch(callback)
+    os.unlink(held.path)
+    held.renew()
+    assert calls == [held]
+    assert "callback broke" in caplog.text
+    held.release()
+
+
+def test_the_renewer_thread_renews_every_interval(lease_dir: Folder, renewer: Callable[..., Renewer]) -> None:
+    background = renewer(0.02)
+    folder = LeaseFolder(lease_dir, 0.06, background, sync=False)
+    held = folder.acquire("job")
+    first = folder.holder("job")
+    assert until(lambda: folder.holder("job") != first, 2.0)
+    background.stop()
+    time.sleep(0.05)
+    stopped = folder.holder("job")
+    time.sleep(0.1)
+    assert folder.holder("job") == stopped
+    assert not held.compromised
+    background.release_all()
+    assert held.released and folder.holder("job") is None
+
+
+# -- through the store ------------------------------------------------------------------
+
+
+def test_store_takes_over_the_lease_of_a_stopped_holder(open_store: Callable[..., JobStore], fake_clock: Any) -> None:
+    old, new = open_store(lease_seconds=L), open_store(lease_seconds=L)
+    job = old.create("x")
+    told: list[WorkLease] = []
+    stale = old.pull_work(on_compromised=told.append)
+    assert stale is not None
+    old._renewer.stop()  # the holder stops (SIGSTOP, hang): nothing renews its lease
+    assert new.pull_work() is None  # first look
+    fake_clock.advance(L * 0.75)
+    assert new.pull_work() is None
+    fake_clock.advance(L * 0.25)
+    fresh = new.pull_work()
+    assert fresh is not None and fresh.id == job.id
+    assert fresh.attempts == 1  # the stopped attempt counts
+    got = new.get(job.id)
+    assert got.state == "running" and got.attempts == 1 and "expired" in got.error
+    assert told == []
+    with pytest.raises(LeaseLost):
+        stale.fulfill("late")
+    assert told == [stale] and stale.compromised
+    with pytest.raises(LeaseLost):
+        stale.fail("late")
+    with pytest.raises(LeaseLost):
+        old.fail(job.id, "late", lease=stale, retry=True)
+    assert told == [stale], "on_compromised must be called exactly once"
+    got = new.get(job.id)
+    assert (got.state, got.value, got.attempts) == ("running", None, 1)
+    stale.release()
+    assert new.get(job.id).state == "running"
+    done = fresh.fulfill("on time")
+    assert (done.state, done.value, done.attempts) == ("fulfilled", b"on time", 1)
+    assert new.get(job.id).value == b"on time"
+
+
+def test_store_two_contenders_for_one_expired_lease(open_store: Callable[..., JobStore], fake_clock: Any) -> None:
+    old, first, second = (open_store(lease_seconds=L) for _ in range(3))
+    job = old.create("x")
+    assert old.pull_work() is not None
+    old._renewer.stop()
+    assert first.pull_work() is None and second.pull_work() is None
+    fake_clock.advance(L)
+    leases = [first.pull_work(), second.pull_work()]
+    winners = [lease for lease in leases if lease is not None]
+    assert len(winners) == 1 and winners[0].id == job.id
+    assert first.pull_work() is None and second.pull_work() is None
+    assert old.get(job.id).attempts == 1
+    winners[0].fulfill("v")
+
+
+def test_store_real_time_takeover_after_lease_seconds(open_store: Callable[..., JobStore]) -> None:
+    lease_seconds = 0.4
+    old, new = open_store(lease_seconds=lease_seconds), open_store(lease_seconds=lease_seconds)
+    job = old.create("x")
+    told: list[WorkLease] = []
+    stale = old.pull_work(on_compromised=told.append)
+    old._renewer.stop()
+    started = time.monotonic()
+    fresh = None
+    while fresh is None and time.monotonic() - started < 10 * lease_seconds:
+        fresh = new.pull_work()
+        time.sleep(0.01)
+    waited = time.monotonic() - started
+    assert fresh is not None and fresh.id == job.id
+    assert waited >= lease_seconds * 0.9
+    with pytest.raises(LeaseLost):
+        stale.fulfill("late")
+    assert told == [stale]
+    fresh.fulfill("ok")
+    assert old.get(job.id).value == b"ok"
+
+
+def test_store_a_renewing_holder_is_never_taken_over(open_store: Callable[..., JobStore]) -> None:
+    lease_seconds = 0.5
+    holder, contender = open_store(lease_seconds=lease_seconds), open_store(lease_seconds=lease_seconds)
+    job = holder.create("x")
+    told: list[WorkLease] = []
+    lease = holder.pull_work(on_compromised=told.append)
+    started = time.monotonic()
+    while time.monotonic() - started < 3 * lease_seconds:
+        assert contender.pull_work() is None
+        time.sleep(0.02)
+    assert not lease.compromised and told == []
+    assert lease.fulfill("mine").value == b"mine"
+    assert contender.get(job.id).attempts == 0
+
+
+def test_store_lease_file_deleted_under_its_holder(open_store: Callable[..., JobStore]) -> None:
+    store = open_store(lease_seconds=0.3)
+    job = store.create("x")
+    told: list[WorkLease] = []
+    lease = store.pull_work(on_compromised=told.append)
+    os.unlink(os.path.join(store.path, "leases", "work", job.id))
+    assert until(lambda: bool(told), 3.0), "the renewal thread never noticed"
+    assert told == [lease] and lease.compromised
+    with pytest.raises(LeaseLost):
+        lease.fulfill("late")
+    assert told == [lease]
+    got = store.get(job.id)
+    assert (got.state, got.value) == ("pending", None)
+    again = store.pull_work()
+    assert again is not None and again.id == job.id
+    lease.release()
+    assert store.get(job.id).state == "running"
+    again.fulfill("v")
+
+
+def test_store_notification_lease_lost_changes_nothing(open_store: Callable[..., JobStore], fake_clock: Any) -> None:
+    old, new = open_store(lease_seconds=L), open_store(lease_seconds=L)
+    job = old.create("x")
+    old.queue(job.id, "a")
+    old.queue(job.id, "b")
+    old.fulfill(job.id, "v")
+    told: list[NotificationLease] = []
+    stale = old.pull_notification(on_compromised=told.append)
+    assert stale is not None
+    old._renewer.stop()
+    assert new.pull_notification() is None
+    fake_clock.advance(L)
+    fresh = new.pull_notification()
+    assert fresh is not None and fresh.id == job.id and fresh.waiting == ["a", "b"]
+    with pytest.raises(LeaseLost):
+        stale.done(["a", "b"])
+    assert told == [stale]
+    assert new.get(job.id).waiting == ("a", "b")
+    fresh.done(["a"])
+    assert new.get(job.id).waiting == ("b",)
+
+
+def test_store_on_compromised_given_for_an_already_lost_lease_is_called_once(
+    open_store: Callable[..., JobStore], fake_clock: Any
+) -> None:
+    store = open_store(lease_seconds=L)
+    job = store.create("x")
+    told: list[WorkLease] = []
+    lease = store.pull_work(on_compromised=told.append)
+    os.unlink(os.path.join(store.path, "leases", "work", job.id))
+    for _ in range(3):
+        with pytest.raises(LeaseLost):
+            lease.fulfill("v")
+    assert told == [lease]
+    assert store.get(job.id).state == "pending"
