@@ -40,3 +40,8 @@ bench-quick: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo-store .pytest_cache .hypothesis
+
+lint: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,dev]'
+	$(VENV)/bin/ruff check fsjobstore
+	$(VENV)/bin/mypy

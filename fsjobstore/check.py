@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from . import fsio
 from .errors import CorruptJobFile
@@ -79,13 +80,13 @@ class _Checker:
             path = folder.join(name)
             if os.path.islink(path):
                 self.problem("symlink", path, "a symlink planted in the store (never followed)",
-                             lambda p=path: os.unlink(p))
+                             partial(os.unlink, path))
                 continue
             stem = name[: -len(suffix)] if suffix and name.endswith(suffix) else None if suffix else name
             if stem is None or not is_valid_id(stem):
                 if ".broken-" in name or name.endswith(".tmp"):
                     continue  # leftovers, handled with the leases and temp files
-                self.problem("stray", path, "not a name the store uses", lambda p=path: self.quarantine(p))
+                self.problem("stray", path, "not a name the store uses", partial(self.quarantine, path))
                 continue
             ids.append(stem)
         return ids
@@ -96,7 +97,7 @@ class _Checker:
         except FileNotFoundError:
             return None
         except CorruptJobFile as exc:
-            self.problem("corrupt", path, exc.reason, lambda: self.quarantine(path))
+            self.problem("corrupt", path, exc.reason, partial(self.quarantine, path))
             return None
 
     def run(self) -> Report:
@@ -117,13 +118,13 @@ class _Checker:
             has_due = fsio.exists(layout.due.join(job_id))
             if waiting and not has_due:
                 self.problem("not-due", layout.due.join(job_id), "resolved with targets waiting, but no due marker",
-                             lambda j=job_id: fsio.create_empty(layout.due, j, durable=store.durable))
+                             partial(fsio.create_empty, layout.due, job_id, durable=store.durable))
         for done, job_id in enumerate(pending, len(resolved) + 1):
             self.tick(done, total)
             path = layout.pending_path(job_id)
             if job_id in resolved_ids:
                 self.problem("half-resolved", path, "resolved, but its pending record was not removed",
-                             lambda j=job_id: store._finish_resolution(j))
+                             partial(store._finish_resolution, job_id))
                 continue
             record = self.read(path, job_id)
             if record is not None:
@@ -132,7 +133,7 @@ class _Checker:
         for job_id in self.entries(layout.due, ""):
             if job_id not in resolved_ids:
                 path = layout.due.join(job_id)
-                self.problem("stale-due", path, "due marker of a job that is not resolved", lambda p=path: fsio.remove(p))
+                self.problem("stale-due", path, "due marker of a job that is not resolved", partial(fsio.remove, path))
         for job_id in self.entries(layout.waiting, ""):
             if job_id not in known:
                 path = layout.waiting_folder(job_id).path
@@ -147,18 +148,18 @@ class _Checker:
             self.report.temp_files += 1
             path = layout.tmp.join(name)
             if _age(path, now) > LEFTOVER_SECONDS:
-                self.problem("leftover", path, "temp file of a crashed writer", lambda p=path: fsio.remove(p))
+                self.problem("leftover", path, "temp file of a crashed writer", partial(fsio.remove, path))
         for folder, owners in ((layout.work_leases, known), (layout.notify_leases, resolved)):
             for name in folder.names():
                 path = folder.join(name)
                 if ".broken-" in name:
                     if _age(path, now) > LEFTOVER_SECONDS:
                         self.problem("leftover", path, "lease being broken by a crashed contender",
-                                     lambda p=path: fsio.remove(p))
+                                     partial(fsio.remove, path))
                     continue
                 self.report.leases += 1
                 if is_valid_id(name) and name not in owners and _age(path, now) > LEFTOVER_SECONDS:
-                    self.problem("orphan-lease", path, "old lease on a job that is gone", lambda p=path: fsio.remove(p))
+                    self.problem("orphan-lease", path, "old lease on a job that is gone", partial(fsio.remove, path))
 
     def tick(self, done: int, total: int) -> None:
         if self.progress is not None and (done % 1000 == 0 or done == total):

@@ -36,14 +36,8 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2) or "s"]
 
 
-class Duration(click.ParamType):
-    name = "duration"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> float:
-        return value if isinstance(value, float) else parse_duration(str(value))
-
-
-DURATION = Duration()
+def DURATION(value: str | float) -> float:  # noqa: N802 - used as a click type
+    return value if isinstance(value, float) else parse_duration(str(value))
 
 
 def _fail(message: str) -> NoReturn:
@@ -199,29 +193,59 @@ def stats(ctx: Context, as_json: bool, watch: bool, interval: float) -> None:
         pass
 
 
-def _simple(name: str, doc: str, action: Callable[[JobStore, str, list[str]], Any], nargs: int) -> None:
-    """Commands of the form `fsjobstore NAME ID [ARG]` that print the job after."""
+def _print_job(job: Job) -> None:
+    click.echo(f"{job.id} {job.state}")
 
-    @pass_context
-    def command(ctx: Context, job_id: str, **args: Any) -> None:
+
+@cli.command()
+@click.argument("job_id", metavar="ID")
+@click.argument("value")
+@pass_context
+def fulfill(ctx: Context, job_id: str, value: str) -> None:
+    """Fulfil job ID with VALUE (text)."""
+    with _errors():
+        _print_job(ctx.store().fulfill(job_id, value))
+
+
+@cli.command()
+@click.argument("job_id", metavar="ID")
+@click.argument("error")
+@pass_context
+def fail(ctx: Context, job_id: str, error: str) -> None:
+    """Resolve job ID as failed with the message ERROR."""
+    with _errors():
+        _print_job(ctx.store().fail(job_id, error))
+
+
+@cli.command()
+@click.argument("job_id", metavar="ID")
+@pass_context
+def cancel(ctx: Context, job_id: str) -> None:
+    """Cancel job ID (pending or running: its worker is told)."""
+    with _errors():
+        _print_job(ctx.store().cancel(job_id))
+
+
+@cli.command()
+@click.argument("job_id", metavar="ID")
+@pass_context
+def retry(ctx: Context, job_id: str) -> None:
+    """Return failed or cancelled job ID to pending."""
+    with _errors():
+        _print_job(ctx.store().retry(job_id))
+
+
+@cli.command()
+@click.argument("job_id", metavar="ID")
+@click.argument("target")
+@pass_context
+def queue(ctx: Context, job_id: str, target: str) -> None:
+    """Add the JSON value TARGET to the targets waiting for job ID's result."""
+    value = _json_arg(target, "TARGET")
+    with _errors():
         store = ctx.store()
-        with _errors():
-            job = action(store, job_id, list(args.values()))
-        click.echo(f"{job.id} {job.state}" if isinstance(job, Job) else job_id)
-
-    command.__doc__ = doc
-    params = [click.Argument(["job_id"], metavar="ID")]
-    if nargs:
-        params.append(click.Argument(["arg"], metavar={"fulfill": "VALUE", "fail": "ERROR", "queue": "TARGET"}[name]))
-    cli.add_command(click.Command(name, callback=command, params=params, help=doc))
-
-
-_simple("fulfill", "Fulfil job ID with VALUE (text).", lambda s, i, a: s.fulfill(i, a[0]), 1)
-_simple("fail", "Resolve job ID as failed with the message ERROR.", lambda s, i, a: s.fail(i, a[0]), 1)
-_simple("cancel", "Cancel job ID (pending or running).", lambda s, i, a: s.cancel(i), 0)
-_simple("retry", "Return failed or cancelled job ID to pending.", lambda s, i, a: s.retry(i), 0)
-_simple("queue", "Add the JSON value TARGET to the targets waiting for job ID's result.",
-        lambda s, i, a: s.queue(i, _json_arg(a[0], "TARGET")), 1)
+        store.queue(job_id, value)
+        _print_job(store.get(job_id))
 
 
 def _run_command(command: list[str], stdin: bytes, env: dict[str, str], timeout: float | None) -> bytes:

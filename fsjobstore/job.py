@@ -32,7 +32,7 @@ import binascii
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .errors import CorruptJobFile, JobTooLarge
@@ -49,12 +49,26 @@ RESOLVED_STATES = (FULFILLED, FAILED, CANCELLED)
 STORED_STATES = (PENDING, *RESOLVED_STATES)  # "running" is never written: a held lease says it
 
 _encode_compact = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": ")).encode
+_encode_string = json.encoder.encode_basestring
 _canonical = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
 ).encode
 
 
 _second: tuple[int, str] = (-1, "")
+
+
+def _value_json(value: Any) -> str:
+    # The common field types without the encoder's per-call overhead; a record
+    # is rendered on every state change. (Keys are ours: plain ASCII names.)
+    if value is None:
+        return "null"
+    kind = type(value)
+    if kind is str:
+        return _encode_string(value)
+    if kind is int:
+        return str(value)
+    return _encode_compact(value)
 
 
 def now_text() -> str:
@@ -114,8 +128,8 @@ class Job:
     value: bytes | None = None
     error: str | None = None
     attempts: int = 0
-    created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-    updated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     waiting: tuple[Any, ...] = ()
     task: str | None = None
     resource: str | None = None
@@ -236,7 +250,7 @@ class Record:
     def render(self) -> bytes:
         request_json = self._request_json
         lines = [
-            f" {_encode_compact(k)}: {request_json if k == 'request' and request_json is not None else _encode_compact(v)}"
+            f' "{k}": {request_json if k == "request" and request_json is not None else _value_json(v)}'
             for k, v in self.fields.items()
         ]
         return ("{\n" + ",\n".join(lines) + "\n}\n").encode("utf-8")
@@ -264,7 +278,7 @@ class Record:
 
 def time_text(timestamp: float) -> str:
     """Seconds since the epoch as the ISO 8601 UTC text the files hold."""
-    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def encode_value(value: bytes | None) -> tuple[str | None, str | None]:

@@ -103,7 +103,7 @@ class Held:
         return (
             f'{{"token": "{self.token}", "host": {_HOST_JSON}, "pid": {os.getpid()}, '
             f'"seconds": {self.seconds!r:>12}, "beat": "{self._beat:012d}", "renewed_at": "{now_text()}"}}\n'
-        ).encode("utf-8")
+        ).encode()
 
     @property
     def renew_at(self) -> float:

@@ -9,9 +9,9 @@ import os
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
-from datetime import datetime, timedelta
 from contextlib import contextmanager
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from filelock import FileLock, Timeout
 
@@ -36,8 +36,8 @@ from .job import (
     FORMAT_VERSION,
     FULFILLED,
     PENDING,
-    RUNNING,
     RESOLVED_STATES,
+    RUNNING,
     STATES,
     Job,
     Record,
@@ -55,6 +55,7 @@ from .wakeup import APPEARED, VANISHED, Signal, unwatch, watch
 log = logging.getLogger("fsjobstore")
 
 Notify = Callable[[Any, Job], object]
+_Handle = TypeVar("_Handle", WorkLease, NotificationLease)
 
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 # Leftovers of crashed writers (temp files, half-broken leases) older than this
@@ -338,10 +339,10 @@ class JobStore:
         self,
         leases: LeaseFolder,
         index: Candidates,
-        claim: Callable[[Held, bool], Any],
+        claim: Callable[[Held, bool], _Handle | None],
         wanted: frozenset[str | None] | None = None,
         busy: set[str] | None = None,
-    ) -> Any:
+    ) -> _Handle | None:
         if leases.sweep_due():
             for name in leases.sweep():
                 held = leases.take_over(name)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Union
 
 from ..errors import JobAlreadyResolved, LeaseLost
 from ..handles import WorkLease
@@ -16,7 +15,7 @@ from .base import Loop
 
 log = logging.getLogger("fsjobstore")
 
-Handler = Callable[[Job], Union[bytes, str]]
+Handler = Callable[[Job], bytes | str]
 
 
 class Worker(Loop):
