@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test soak bench bench-quick fuse lint clean
+.PHONY: demo test soak bench bench-quick fuse lint reliability clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ bench-quick: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo-store .pytest_cache .hypothesis
+
+reliability: $(STAMP) fuse
+	$(PY) scripts/reliability_report.py
 
 lint: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,dev]'

@@ -42,7 +42,9 @@ import os
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable
+from functools import partial
 
 from . import fsio
 from .errors import LeaseLost
@@ -306,6 +308,12 @@ class LeaseFolder:
         return fsio.exists(self.folder.join(name))
 
 
+def _forget_in_child(ref: weakref.ref[Renewer]) -> None:
+    renewer = ref()
+    if renewer is not None:
+        renewer._forget()
+
+
 def _record_seconds(content: bytes, default: float) -> float:
     """The lease length a holder wrote in its record (a torn or empty record: *default*)."""
     try:
@@ -324,6 +332,16 @@ class Renewer:
         self._wake = threading.Event()
         self._stopped = False
         self._thread: threading.Thread | None = None
+        # A forked child inherits the parent's lease descriptors but not its
+        # leases: it must never renew them (that would keep a dead parent's
+        # lease alive), so it forgets them.
+        os.register_at_fork(after_in_child=partial(_forget_in_child, weakref.ref(self)))
+
+    def _forget(self) -> None:
+        self._held = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread = None
 
     def add(self, held: Held) -> None:
         with self._lock:
