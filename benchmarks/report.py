@@ -47,12 +47,17 @@ def _cell(result: Result | None, column: Column) -> str:
 
 
 def _claim(backlog: int) -> Callable[[Result], str]:
-    return lambda r: _num(r["backlogs"][str(backlog)]["us_per_claim"])
+    def text(r: Result) -> str:
+        b = r["backlogs"][str(backlog)]
+        return f"{_num(b['us_per_claim'])} / {_num(b['p50_us'])}"
+    return text
 
 
 def _rss(r: Result) -> str:
-    first, last = r["samples"][0], r["samples"][-1]
-    return f"{first[1] / 1024:.1f} → {last[1] / 1024:.1f}"
+    """Peak RSS at the start, after the first sampling interval, and at the end."""
+    samples = r["samples"]
+    picks = [samples[0], samples[min(1, len(samples) - 1)], samples[-1]]
+    return " → ".join(f"{s[1] / 1024:.1f}" for s in picks)
 
 
 def _columns(sizes: Sizes) -> list[Column]:
@@ -63,16 +68,16 @@ def _columns(sizes: Sizes) -> list[Column]:
         Column(f"{sizes.procs}-proc drain jobs/s", "parallel", lambda r: _num(r["per_s"])),
         Column("done twice / never", "parallel",
                lambda r: f"{r['done_twice']:,} / {r['never_done']:,}", mark=False),
-        Column(f"claim µs @{small:,}", "claim", _claim(small)),
-        Column(f"claim µs @{large:,}", "claim", _claim(large)),
-        Column("ratio", "claim", lambda r: f"{r['ratio']:.2f}", mark=False),
+        Column(f"claim µs @{small:,} mean / p50", "claim", _claim(small)),
+        Column(f"claim µs @{large:,} mean / p50", "claim", _claim(large)),
+        Column("ratio of means", "claim", lambda r: f"{r['ratio']:.2f}", mark=False),
         Column("wake p50 / p95 ms", "wakeup", lambda r: f"{r['p50_ms']:.1f} / {r['p95_ms']:.1f}"),
         Column("wake-up by", "wakeup", lambda r: str(r["mode"]), mark=False),
         Column("lifecycle jobs/s", "lifecycle", lambda r: _num(r["per_s"])),
         Column("notify targets/s", "notify", lambda r: _num(r["per_s"])),
         Column("notify twice / never", "notify",
                lambda r: f"{r['delivered_twice']:,} / {r['never_delivered']:,}", mark=False),
-        Column("drain maxrss MiB first → last", "rss", _rss),
+        Column("drain maxrss MiB: start → 1st sample → end", "rss", _rss),
     ]
 
 
@@ -137,8 +142,15 @@ def machine(bench_dir: Path) -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "filesystem": _filesystem(bench_dir),
+        "loadavg_start": os.getloadavg()[0],  # other work on the machine skews results
         "versions": {p: v for p in PEERS if (v := _version(p))},
     }
+
+
+def read_json(path: Path) -> tuple[dict[str, Any], Sizes, dict[str, str], Results]:
+    doc = json.loads(path.read_text())
+    sizes = Sizes(**doc["sizes"] | {"backlogs": tuple(doc["sizes"]["backlogs"])})
+    return doc["meta"], sizes, doc["skipped"], doc["results"]
 
 
 def write_json(path: Path, meta: dict[str, Any], sizes: Sizes, skipped: dict[str, str],
@@ -148,17 +160,19 @@ def write_json(path: Path, meta: dict[str, Any], sizes: Sizes, skipped: dict[str
     path.write_text(json.dumps(doc, indent=1) + "\n")
 
 
-def results_md(meta: dict[str, Any], sizes: Sizes, body: str, command: str,
-               drivers: str) -> str:
+def results_md(meta: dict[str, Any], sizes: Sizes, body: str, drivers: str) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
+    load = (f"1-minute load average {meta['loadavg_start']:.2f} at the start, "
+            f"{meta['loadavg_end']:.2f} at the end." if "loadavg_end" in meta else "")
     s = sizes
     return f"""# Benchmark results
 
-Made by `{command}` on {meta['date']}: {meta['cpus']} CPUs, Linux {meta['kernel']},
-Python {meta['python']}, bench folder on {meta['filesystem']}; {versions}.
+Made by `{meta.get('command', 'python benchmarks/run.py')}` on {meta['date']}:
+{meta['cpus']} CPUs, Linux {meta['kernel']}, Python {meta['python']},
+bench folder on {meta['filesystem']}; {versions}. {load}
 
 N = {s.n:,} jobs of ~200 bytes JSON; {s.procs} processes for the parallel drain;
-claim cost = mean over {s.claims} claims with {s.backlogs[0]:,} and {s.backlogs[1]:,}
+claim cost = mean and median of {s.claims} claims with {s.backlogs[0]:,} and {s.backlogs[1]:,}
 pending (fsjobstore also keeps {s.resolved:,} resolved jobs); {s.wakeups} wake-ups,
 one put every {s.wake_interval * 1000:.0f} ms to an idle consumer in another process;
 {s.notify_jobs:,} jobs x {s.targets} targets; RSS over {s.rss_n:,} jobs. Each system

@@ -104,7 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, help="jobs for put/drain/lifecycle/parallel")
     parser.add_argument("--rss-n", type=int, help="jobs drained by the RSS workload")
     parser.add_argument("--limit", type=float, help="seconds per system per workload")
+    parser.add_argument("--render", type=Path, metavar="JSON",
+                        help="run nothing: print the tables of a results.json and, if it "
+                             "holds a full run, rewrite RESULTS.md from it")
     args = parser.parse_args(argv)
+    if args.render:
+        return render(args.render)
 
     sizes = QUICK if args.quick else Sizes()
     for field in ("n", "rss_n", "limit"):
@@ -134,12 +139,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{workload.key:<9} {adapter.name:<22} {_summary(result)}",
                   file=sys.stderr, flush=True)
 
+    meta["loadavg_end"] = os.getloadavg()[0]
+    meta["quick"] = args.quick
+    meta["command"] = " ".join(["python benchmarks/run.py", *(argv or sys.argv[1:])])
+    report.write_json(out / "results.json", meta, sizes, skipped, results)
+    return render(out / "results.json")
+
+
+def render(path: Path) -> int:
+    """Print the tables of a results.json; a full run's also go to RESULTS.md."""
+    meta, sizes, skipped, results = report.read_json(path)
     body = report.tables(results, sizes, skipped)
     print(body)
-    report.write_json(out / "results.json", meta, sizes, skipped, results)
-    if not args.quick:
-        command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        md = report.results_md(meta, sizes, body, command.strip(), report.systems(adapters))
+    if not meta.get("quick"):
+        adapters, _ = load([name for name in REGISTRY if name in results])
+        md = report.results_md(meta, sizes, body, report.systems(adapters))
         (HERE / "RESULTS.md").write_text(md)
     return 0
 

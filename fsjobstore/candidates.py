@@ -28,6 +28,9 @@ class Candidates:
         self._names: deque[str] = deque()
         # name -> monotonic time before which it is not worth trying again
         self._deferred: dict[str, float] = {}
+        # name -> inode of its file when deferred: a rewritten file (new inode,
+        # e.g. a retry by another process) ends the deferral at the next listing
+        self._deferred_inode: dict[str, int] = {}
         # name -> what a puller learnt of it (e.g. its task), kept while it is listed
         self._notes: dict[str, object] = {}
 
@@ -37,9 +40,12 @@ class Candidates:
     def noted(self, name: str) -> Any:
         return self._notes.get(name)
 
-    def defer(self, name: str, seconds: float) -> None:
-        """Skip *name* for *seconds* (it is not workable yet, or not by this puller)."""
+    def defer(self, name: str, seconds: float, inode: int | None = None) -> None:
+        """Skip *name* for *seconds* (it is not workable yet), or until its file
+        is replaced if *inode* is given."""
         self._deferred[name] = time.monotonic() + seconds
+        if inode is not None:
+            self._deferred_inode[name] = inode
 
     def next_due(self) -> float | None:
         """Seconds until the earliest deferred name may be tried again (None: none is)."""
@@ -69,14 +75,20 @@ class Candidates:
                     if until > now:
                         continue
                     del deferred[name]
+                    self._deferred_inode.pop(name, None)
             yield name
 
     def _refill(self) -> None:
-        found = sorted(fsio.scan(self._folder, self._suffix))
+        inodes = dict(fsio.scan_inodes(self._folder, self._suffix))
+        found = sorted(inodes)
         if self._deferred or self._notes:
-            present = set(found)
-            self._deferred = {name: t for name, t in self._deferred.items() if name in present}
-            self._notes = {name: v for name, v in self._notes.items() if name in present}
+            self._deferred = {
+                name: t
+                for name, t in self._deferred.items()
+                if name in inodes and self._deferred_inode.get(name, inodes[name]) == inodes[name]
+            }
+            self._deferred_inode = {n: i for n, i in self._deferred_inode.items() if n in self._deferred}
+            self._notes = {name: v for name, v in self._notes.items() if name in inodes}
         for start in range(0, len(found), _BLOCK):
             block = found[start : start + _BLOCK]
             random.shuffle(block)

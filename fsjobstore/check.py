@@ -1,13 +1,14 @@
 """`check`: walk a store, verify the invariants of docs/format.md, optionally repair.
 
 Repairs only do what is safe: finish a crashed resolution, make or remove
-notification markers, remove leftovers that are not jobs (temp files, broken
-lease files, planted symlinks, stray names), and move files that cannot be
+notification markers, remove leftovers that are not jobs (temp files, take-over
+leftovers, planted symlinks, stray names), and move files that cannot be
 parsed into ``quarantine/``. A job file is never deleted.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import Counter
@@ -84,7 +85,7 @@ class _Checker:
                 continue
             stem = name[: -len(suffix)] if suffix and name.endswith(suffix) else None if suffix else name
             if stem is None or not is_valid_id(stem):
-                if ".broken-" in name or name.endswith(".tmp"):
+                if ".break" in name or ".new-" in name or name.endswith(".tmp"):
                     continue  # leftovers, handled with the leases and temp files
                 self.problem("stray", path, "not a name the store uses", partial(self.quarantine, path))
                 continue
@@ -135,11 +136,25 @@ class _Checker:
                 path = layout.due.join(job_id)
                 self.problem("stale-due", path, "due marker of a job that is not resolved", partial(fsio.remove, path))
         for job_id in self.entries(layout.waiting, ""):
+            folder = layout.waiting_folder(job_id)
             if job_id not in known:
-                path = layout.waiting_folder(job_id).path
-                self.problem("orphan-waiting", path, "targets of a job that does not exist")
+                self.problem("orphan-waiting", folder.path, "targets of a job that does not exist")
+            for key in self.entries(folder, RECORD_SUFFIX):
+                self.check_target(folder.join(key + RECORD_SUFFIX))
         self.leftovers(known, resolved_ids)
         return self.report
+
+    def check_target(self, path: str) -> None:
+        try:
+            entry = json.loads(fsio.read(path))
+            if not isinstance(entry, dict) or "target" not in entry or not isinstance(entry.get("queued_at"), str):
+                raise ValueError("not an object with target and queued_at")
+        except FileNotFoundError:
+            return
+        except CorruptJobFile as exc:
+            self.problem("corrupt", path, exc.reason, partial(self.quarantine, path))
+        except (ValueError, OSError) as exc:
+            self.problem("corrupt", path, f"not a waiting target ({exc})", partial(self.quarantine, path))
 
     def leftovers(self, known: set[str], resolved: set[str]) -> None:
         layout = self.layout
@@ -152,9 +167,9 @@ class _Checker:
         for folder, owners in ((layout.work_leases, known), (layout.notify_leases, resolved)):
             for name in folder.names():
                 path = folder.join(name)
-                if ".broken-" in name:
+                if "." in name:
                     if _age(path, now) > LEFTOVER_SECONDS:
-                        self.problem("leftover", path, "lease being broken by a crashed contender",
+                        self.problem("leftover", path, "take-over file of a crashed contender",
                                      partial(fsio.remove, path))
                     continue
                 self.report.leases += 1

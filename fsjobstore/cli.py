@@ -250,7 +250,10 @@ def queue(ctx: Context, job_id: str, target: str) -> None:
 
 def _run_command(command: list[str], stdin: bytes, env: dict[str, str], timeout: float | None) -> bytes:
     try:
-        done = subprocess.run(command, input=stdin, capture_output=True, env={**os.environ, **env}, timeout=timeout)
+        # Its own session: a Ctrl-C at the terminal stops the loop gracefully and
+        # must not kill the command in flight with it.
+        done = subprocess.run(command, input=stdin, capture_output=True, env={**os.environ, **env}, timeout=timeout,
+                              start_new_session=True)
     except FileNotFoundError:
         raise RuntimeError(f"command not found: {command[0]}") from None
     except subprocess.TimeoutExpired:

@@ -55,7 +55,8 @@ def run_demo(path: str, count: int, say: Callable[[str], Any]) -> None:
         for thread in threads:
             thread.start()
         results = [store.wait(job.id, timeout=30) for job in jobs]
-        while store.stats()["due"] and time.monotonic() - started < 30:
+        # Resolved is not yet notified: wait until every target was delivered.
+        while any(store.get(job.id).waiting for job in jobs) and time.monotonic() - started < 30:
             time.sleep(0.05)
         worker.stop()
         notifier.stop()

@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Iterator
 
+from .errors import CorruptJobFile
 from .ids import is_valid_id
 
 _OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -25,22 +26,33 @@ _READ_SIZE = 1 << 16
 
 
 class Folder:
-    """A folder of the store, with a cached descriptor used to fsync it."""
+    """A folder of the store. A long-lived one keeps a descriptor to fsync it
+    with; a short-lived one (a job's waiting folder) opens one per fsync."""
 
-    __slots__ = ("path", "_fd")
+    __slots__ = ("path", "_fd", "_keep")
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, keep_open: bool = True) -> None:
         self.path = path
         self._fd: int | None = None
+        self._keep = keep_open
 
     def join(self, name: str) -> str:
         return self.path + "/" + name
 
     def sync(self) -> None:
         """Make the folder's entries (creations, renames) durable."""
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        os.fsync(self._fd)
+        if self._fd is not None:
+            os.fsync(self._fd)
+            return
+        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        if self._keep:
+            self._fd = fd
+            os.fsync(fd)
+            return
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         if self._fd is not None:
@@ -122,7 +134,7 @@ def read(path: str) -> bytes:
 
     Opening (rather than stat-ing) revalidates NFS's cached attributes
     (close-to-open consistency). ESTALE is retried with a fresh lookup.
-    Raises FileNotFoundError if absent, and OSError(ELOOP) for a symlink.
+    Raises FileNotFoundError if absent, and CorruptJobFile for a symlink.
     """
     for attempt in range(_ESTALE_RETRIES):
         try:
@@ -138,6 +150,8 @@ def read(path: str) -> bytes:
             finally:
                 os.close(fd)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise CorruptJobFile(path, "a symlink (never followed)") from None
             if exc.errno != errno.ESTALE or attempt == _ESTALE_RETRIES - 1:
                 raise
             time.sleep(0.001 * 2**attempt)
@@ -199,7 +213,7 @@ def scan(folder: Folder, suffix: str) -> Iterator[str]:
     """Yield the stems of the entries of *folder* that end with *suffix*.
 
     Only stems that are valid ids are yielded: the rest are leftovers such as a
-    lease being broken (``<id>.broken-<token>``) or strays, never records.
+    lease take-over in progress (``<id>.break``) or strays, never records.
     """
     cut = len(suffix)
     for name in folder.names():
@@ -207,3 +221,19 @@ def scan(folder: Folder, suffix: str) -> Iterator[str]:
             stem = name[:-cut] if cut else name
             if is_valid_id(stem):
                 yield stem
+
+
+def scan_inodes(folder: Folder, suffix: str) -> Iterator[tuple[str, int]]:
+    """Like scan(), with each entry's inode number (from the listing: no stat)."""
+    cut = len(suffix)
+    try:
+        entries = os.scandir(folder.path)
+    except FileNotFoundError:
+        return
+    with entries:
+        for entry in entries:
+            name = entry.name
+            if name.endswith(suffix):
+                stem = name[:-cut] if cut else name
+                if is_valid_id(stem):
+                    yield stem, entry.inode()

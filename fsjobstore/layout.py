@@ -67,7 +67,7 @@ class Layout:
         return self.resolved.join(job_id + RECORD_SUFFIX)
 
     def waiting_folder(self, job_id: str) -> Folder:
-        return Folder(self.waiting.join(job_id))
+        return Folder(self.waiting.join(job_id), keep_open=False)
 
     def close(self) -> None:
         for folder in self.folders():

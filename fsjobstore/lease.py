@@ -17,12 +17,11 @@ The protocol (docs/format.md, "Leases", states it with its invariants):
   its own monotonic clock, it last saw it change. A record that stayed the same for
   ``lease_seconds`` of the contender's clock is expired. No wall clock and no file
   mtime is ever compared, so hosts need not agree on the time.
-* **Take over** an expired lease: rename ``<name>`` to a unique
-  ``<name>.broken-<token>`` (only one contender's rename can move a given file),
-  read what was moved, and compare it with the expired record. If it is the same,
-  the lease was dead: delete it and acquire the name afresh with ``O_EXCL`` (which
-  only one contender can win). If it changed (the holder renewed at the last
-  moment, or somebody else already took over), link it back and give up.
+* **Take over** an expired lease: contenders take turns by creating
+  ``<name>.break`` with ``O_EXCL``. The one holding it re-reads the lease and, only
+  if the record is still the expired one, renames a file holding its own record
+  over ``<name>``. The name never goes missing, so a plain acquire cannot slip
+  in, and the old holder's next check finds a token that is not its own.
 * **Fence**: every commit first checks the record on disk still carries the
   holder's token (renewing first if the last renewal is old). A holder that finds
   its token gone is *compromised*: its callback is called once and every later
@@ -47,7 +46,7 @@ from collections.abc import Callable
 from functools import partial
 
 from . import fsio
-from .errors import LeaseLost
+from .errors import CorruptJobFile, LeaseLost
 from .fsio import Folder
 from .job import now_text
 
@@ -237,6 +236,8 @@ class LeaseFolder:
         self.sync = sync
         # name -> (record last read, monotonic time it was first read like that)
         self._seen: dict[str, tuple[bytes, float]] = {}
+        # "<name>.break" -> (inode, monotonic time first seen), to clear dead contenders' files
+        self._breakers: dict[str, tuple[int, float]] = {}
         self._next_sweep = 0.0
 
     def acquire(self, name: str) -> Held | None:
@@ -267,8 +268,8 @@ class LeaseFolder:
         for name in fsio.scan(self.folder, ""):
             try:
                 content = fsio.read(self.folder.join(name))
-            except FileNotFoundError:
-                continue
+            except (FileNotFoundError, CorruptJobFile):
+                continue  # gone, or a planted symlink (check reports it)
             before = self._seen.get(name)
             seen[name] = entry = before if before is not None and before[0] == content else (content, now)
             if now - entry[1] >= _record_seconds(content, self.lease_seconds):
@@ -277,32 +278,64 @@ class LeaseFolder:
         return expired
 
     def take_over(self, name: str) -> Held | None:
-        """Break the expired lease on *name* and take it; None if that is unsafe."""
+        """Replace the expired lease on *name* with ours; None if that is unsafe.
+
+        Contenders take turns through ``<name>.break`` (created with O_EXCL).
+        The one holding it re-reads the lease and, only if the record is still
+        the expired one, renames its own record over it: the name never goes
+        missing, so no plain acquire can slip in, and a holder checking at that
+        moment sees either its record or the new one.
+        """
         expired = self._seen.pop(name, None)
         if expired is None:
             return None
         path = self.folder.join(name)
-        moved = f"{path}.broken-{os.urandom(16).hex()}"
+        breaker = path + ".break"
         try:
-            os.rename(path, moved)
-        except FileNotFoundError:
-            return self.acquire(name)
-        try:
-            content = fsio.read(moved)
-        except FileNotFoundError:
+            os.close(os.open(breaker, _CREATE, 0o666))
+        except FileExistsError:
+            self._expire_breaker(breaker)
             return None
-        if content != expired[0]:
-            # It changed since our last look: its holder is alive, or someone else
-            # took over first. Put it back as it was.
+        try:
             try:
-                os.link(moved, path)
-            except FileExistsError:
-                pass
-            fsio.remove(moved)
-            return None
-        fsio.remove(moved)
-        log.info("took over expired lease %s (holder record: %s)", path, content.decode("utf-8", "replace").strip())
-        return self.acquire(name)
+                current = fsio.read(path)
+            except FileNotFoundError:
+                return self.acquire(name)  # released meanwhile: it is free
+            if current != expired[0]:
+                return None  # its holder renewed, or another contender took it
+            return self._replace(name, path, current)
+        finally:
+            fsio.remove(breaker)
+
+    def _replace(self, name: str, path: str, expired: bytes) -> Held:
+        started = time.monotonic()
+        temp = f"{path}.new-{os.urandom(8).hex()}"
+        fd = os.open(temp, _CREATE, 0o666)
+        try:
+            held = Held(self, name, fd, started)
+            os.rename(temp, path)
+        except BaseException:
+            os.close(fd)
+            fsio.remove(temp)
+            raise
+        self.renewer.add(held)
+        log.info("took over expired lease %s (holder record: %s)", path, expired.decode("utf-8", "replace").strip())
+        return held
+
+    def _expire_breaker(self, breaker: str) -> None:
+        """Remove a ``.break`` file left by a contender that died while holding it
+        (one that stayed for a whole lease length of our clock)."""
+        try:
+            inode = os.lstat(breaker).st_ino
+        except FileNotFoundError:
+            return
+        now = time.monotonic()
+        seen = self._breakers.get(breaker)
+        if seen is None or seen[0] != inode:
+            self._breakers[breaker] = (inode, now)
+        elif now - seen[1] >= self.lease_seconds:
+            fsio.remove(breaker)
+            del self._breakers[breaker]
 
     def is_held(self, name: str) -> bool:
         return fsio.exists(self.folder.join(name))

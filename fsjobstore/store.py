@@ -58,7 +58,7 @@ Notify = Callable[[Any, Job], object]
 _Handle = TypeVar("_Handle", WorkLease, NotificationLease)
 
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
-# Leftovers of crashed writers (temp files, half-broken leases) older than this
+# Leftovers of crashed writers (temp files, half-done lease take-overs) older than this
 # are removed by purge(). Judged by file mtime against this host's clock, so it is
 # generous: hosts' clocks may disagree by minutes, never by an hour.
 LEFTOVER_SECONDS = 3600.0
@@ -291,7 +291,7 @@ class JobStore:
     def stats(self) -> dict[str, int]:
         """How many jobs are in each state, and how many are due for notification."""
         layout = self._layout
-        pending = set(fsio.scan(layout.pending, RECORD_SUFFIX))
+        pending = set(fsio.scan(layout.pending, RECORD_SUFFIX)) - set(fsio.scan(layout.resolved, RECORD_SUFFIX))
         running = len(pending & set(fsio.scan(layout.work_leases, "")))
         counts = {PENDING: len(pending) - running, RUNNING: running, FULFILLED: 0, FAILED: 0, CANCELLED: 0}
         for job_id in fsio.scan(layout.resolved, RECORD_SUFFIX):
@@ -301,8 +301,6 @@ class JobStore:
                 self._report(exc)
                 continue
             if record is not None:
-                if job_id in pending:
-                    counts[PENDING] -= 1  # resolved, its pending record not yet removed
                 counts[record.state] += 1
         counts["due"] = sum(1 for _ in fsio.scan(layout.due, ""))
         return counts
@@ -361,8 +359,16 @@ class JobStore:
         return None
 
     def _claim_work(
-        self, held: Held, taken_over: bool, wanted: frozenset[str | None] | None, busy: set[str]
+        self,
+        held: Held,
+        taken_over: bool,
+        wanted: frozenset[str | None] | None,
+        busy: set[str],
+        *,
+        gate: bool = True,
     ) -> WorkLease | None:
+        """Turn a held lease into a WorkLease, or release it and return None if the
+        job is gone, resolved or corrupt, or (with *gate*) not for this puller now."""
         job_id = held.name
         layout = self._layout
         path = layout.pending_path(job_id)
@@ -375,19 +381,24 @@ class JobStore:
             self._report(exc)
             held.release()
             return None
+        except OSError:
+            held.release()  # EIO, ESTALE after retries: the job stays pullable
+            raise
         if fsio.exists(layout.resolved_path(job_id)):
             # A resolver crashed after publishing the result: finish its work.
             self._finish_resolution(job_id)
             held.release()
             return None
         task, resource = record.get("task"), record.get("resource")
+        if not gate:
+            return WorkLease(self, held, record)
         if wanted is not None and task not in wanted:
             self._pending.note(job_id, (task, resource))
             held.release()
             return None
         start = record.not_before()
         if start is not None and (wait := start - time.time()) > 0:
-            self._pending.defer(job_id, wait)
+            self._pending.defer(job_id, wait, _inode(path))
             held.release()
             return None
         resource_held = None
@@ -480,9 +491,9 @@ class JobStore:
             if state in RESOLVED_STATES:
                 raise JobAlreadyResolved(job_id, state)
             raise JobBusy(job_id)
-        lease = self._claim_work(held, False, None, set())
+        lease = self._claim_work(held, False, None, set(), gate=False)
         if lease is None:
-            record, state = self._read(job_id)
+            _, state = self._read(job_id)
             raise JobAlreadyResolved(job_id, state)
         return lease
 
@@ -532,9 +543,11 @@ class JobStore:
         # Holding the work lease keeps pullers (who would tidy a job found both
         # pending and resolved) away while both records exist.
         try:
-            record, state = self._read(job_id)
-            if state not in (FAILED, CANCELLED):
-                raise JobStateError(f"job {job_id!r} is {state}; only failed or cancelled jobs can be retried")
+            record, _ = self._read(job_id)  # (it reads "running": the lease is ours)
+            if record.state not in (FAILED, CANCELLED):
+                raise JobStateError(
+                    f"job {job_id!r} is {record.state}; only failed or cancelled jobs can be retried"
+                )
             self._write_pending(
                 record.changed(state=PENDING, value=None, value_encoding=None, attempts=0, not_before=None)
             )
@@ -572,14 +585,17 @@ class JobStore:
         """A signal set when work may have become available on this host (for loops)."""
         layout = self._layout
         return watch(
-            {layout.pending.path: APPEARED, layout.work_leases.path: VANISHED, layout.resource_leases.path: VANISHED},
+            # Not leases/work: a puller releases leases there itself (a job it
+            # passed over), and would wake itself in a loop. A job released
+            # without a commit is found at the next poll.
+            {layout.pending.path: APPEARED, layout.resource_leases.path: VANISHED},
             self.watch,
         )
 
     def notification_signal(self) -> Signal:
         """A signal set when a notification may have become due on this host (for loops)."""
         layout = self._layout
-        return watch({layout.due.path: APPEARED, layout.notify_leases.path: VANISHED}, self.watch)
+        return watch({layout.due.path: APPEARED}, self.watch)
 
     # -- retention --------------------------------------------------------------
 
@@ -591,7 +607,7 @@ class JobStore:
         A job's time is *older_than* seconds since it was resolved if given, else
         its own ``expires_in``, else the store's ``retention`` (None: kept). Jobs
         with targets still waiting are kept. Also removes leftovers of crashed
-        writers older than an hour: temp files, half-broken leases, and lease
+        writers older than an hour: temp files, half-done lease take-overs, and lease
         files on jobs that no longer exist. ``progress(done, total)`` is called
         as resolved jobs are examined.
         """
@@ -682,6 +698,8 @@ class JobStore:
         folder = layout.waiting_folder(job_id)
         content = f'{{"target": {target_json}, "queued_at": "{now_text()}"}}\n'.encode()
         for _ in range(10):
+            if os.path.islink(folder.path):
+                raise CorruptJobFile(folder.path, "a symlink (never followed)")
             if fsio.make_folder(folder.path) and self.durable:
                 layout.waiting.sync()
             try:
@@ -717,6 +735,9 @@ class JobStore:
     def _waiting_entries(self, job_id: str) -> list[tuple[str, Any]]:
         """(key, target) of each waiting target, oldest first."""
         folder = self._layout.waiting_folder(job_id)
+        if os.path.islink(folder.path):
+            self._report(CorruptJobFile(folder.path, "a symlink (never followed)"))
+            return []
         entries = []
         for key in fsio.scan(folder, RECORD_SUFFIX):
             path = folder.join(key + RECORD_SUFFIX)
@@ -725,6 +746,8 @@ class JobStore:
                 entries.append((entry["queued_at"], key, entry["target"]))
             except FileNotFoundError:
                 continue
+            except CorruptJobFile as exc:
+                self._report(exc)
             except (ValueError, KeyError, TypeError) as exc:
                 self._report(CorruptJobFile(path, f"not a waiting target ({exc})"))
         entries.sort(key=lambda e: (e[0], e[1]))
@@ -821,6 +844,13 @@ def _key(target: Any) -> str:
     # gets one key, and mixed key types can be sorted.
     text = canonical_json(json.loads(encode_json(target, "target")))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _inode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return None
 
 
 def _check_seconds(name: str, value: object, *, zero: bool = False) -> None:

@@ -24,7 +24,9 @@ def folders(tmp_path: Path) -> tuple[Folder, Folder]:
 
 @pytest.mark.parametrize("durable", [True, False])
 @pytest.mark.parametrize("replace", [True, False])
-def test_publish_creates_the_file_and_leaves_no_temp(folders: tuple[Folder, Folder], durable: bool, replace: bool) -> None:
+def test_publish_creates_the_file_and_leaves_no_temp(
+    folders: tuple[Folder, Folder], durable: bool, replace: bool
+) -> None:
     tmp, dest = folders
     fsio.publish(tmp, dest, "a.json", b"hello", durable=durable, replace=replace)
     assert Path(dest.join("a.json")).read_bytes() == b"hello"
@@ -58,7 +60,9 @@ def test_publish_large_data_and_mode(folders: tuple[Folder, Folder]) -> None:
     assert os.stat(dest.join("big")).st_mode & 0o077 == 0
 
 
-def test_publish_failure_while_writing_leaves_nothing(folders: tuple[Folder, Folder], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_publish_failure_while_writing_leaves_nothing(
+    folders: tuple[Folder, Folder], monkeypatch: pytest.MonkeyPatch
+) -> None:
     tmp, dest = folders
 
     def broken_write(fd: int, data: object) -> int:
@@ -71,7 +75,9 @@ def test_publish_failure_while_writing_leaves_nothing(folders: tuple[Folder, Fol
     assert os.listdir(dest.path) == []
 
 
-def test_publish_failure_at_rename_leaves_nothing(folders: tuple[Folder, Folder], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_publish_failure_at_rename_leaves_nothing(
+    folders: tuple[Folder, Folder], monkeypatch: pytest.MonkeyPatch
+) -> None:
     tmp, dest = folders
 
     def broken_rename(src: str, dst: str) -> None:

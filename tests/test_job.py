@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -115,9 +115,7 @@ def test_encode_json_limit_counts_bytes_not_characters() -> None:
 
 
 def test_canonical_json_ignores_key_order_and_spacing() -> None:
-    assert canonical_json({"b": 1, "a": [1, {"d": 2, "c": 3}]}) == canonical_json(
-        {"a": [1, {"c": 3, "d": 2}], "b": 1}
-    )
+    assert canonical_json({"b": 1, "a": [1, {"d": 2, "c": 3}]}) == canonical_json({"a": [1, {"c": 3, "d": 2}], "b": 1})
     assert canonical_json({"b": 1, "a": 2}) == '{"a":2,"b":1}'
     assert canonical_json(1) != canonical_json(1.0) != canonical_json(True)
 
@@ -156,7 +154,7 @@ def test_times() -> None:
     assert text.endswith("Z")
     parsed = parse_time(text)
     assert parsed.tzinfo is not None and parsed.utcoffset().total_seconds() == 0
-    assert abs((datetime.now(timezone.utc) - parsed).total_seconds()) < 5
+    assert abs((datetime.now(UTC) - parsed).total_seconds()) < 5
     with pytest.raises(ValueError):
         parse_time("2026-11-23T14:00:00")  # no zone
     with pytest.raises(ValueError):
@@ -174,7 +172,7 @@ def test_parse_and_job() -> None:
     assert job.state == "pending"
     assert job.request == fields()["request"]
     assert job.value is None and job.error is None and job.attempts == 0
-    assert job.created_at == datetime(2026, 11, 23, 14, 0, 0, 123456, tzinfo=timezone.utc)
+    assert job.created_at == datetime(2026, 11, 23, 14, 0, 0, 123456, tzinfo=UTC)
     assert job.waiting == ()
     assert record.job(state="running", waiting=("t",)).state == "running"
     assert record.job(state="running", waiting=("t",)).waiting == ("t",)
@@ -247,4 +245,3 @@ def test_a_record_missing_a_field_is_corrupt_not_a_key_error(missing: str) -> No
         return
     job = record.job()
     assert job.id == JOB_ID
-

@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from fsjobstore import JobStore, LeaseLost, NotificationLease, WorkLease
-from fsjobstore import fsio
+from fsjobstore import JobStore, LeaseLost, NotificationLease, WorkLease, fsio
 from fsjobstore.fsio import Folder
 from fsjobstore.lease import Held, LeaseFolder, Renewer
 
@@ -26,29 +25,55 @@ def lease_dir(tmp_path: Path) -> Folder:
     return Folder(str(tmp_path / "leases"))
 
 
-@pytest.fixture
-def renewer() -> Iterator[Callable[..., Renewer]]:
-    """Renewers that never renew by themselves (unless asked), stopped afterwards."""
-    made: list[Renewer] = []
+class ManualRenewer:
+    """Stands in for a store's Renewer: keeps the leases, renews only when a test says so."""
 
-    def make(interval: float = 3600.0) -> Renewer:
-        made.append(Renewer(interval))
+    def __init__(self) -> None:
+        self.held: set[Held] = set()
+
+    def add(self, held: Held) -> None:
+        self.held.add(held)
+
+    def discard(self, held: Held) -> None:
+        self.held.discard(held)
+
+    def wake(self) -> None:
+        pass
+
+    def release_all(self) -> None:
+        for held in list(self.held):
+            held.release()
+
+
+@pytest.fixture
+def renewer() -> Iterator[Callable[[], ManualRenewer]]:
+    made: list[ManualRenewer] = []
+
+    def make() -> ManualRenewer:
+        made.append(ManualRenewer())
         return made[-1]
 
     yield make
     for each in made:
         each.release_all()
-        each.stop()
 
 
 @pytest.fixture
-def folders(lease_dir: Folder, renewer: Callable[..., Renewer]) -> Callable[[], LeaseFolder]:
+def folders(lease_dir: Folder, renewer: Callable[[], ManualRenewer]) -> Callable[[], LeaseFolder]:
     """LeaseFolder objects on one folder, each as a separate process would see it."""
-    return lambda: LeaseFolder(lease_dir, L, renewer(), sync=False)
+    return lambda: LeaseFolder(lease_dir, L, renewer(), sync=False)  # type: ignore[arg-type]
+
+
+def raw_record(folder: LeaseFolder, name: str) -> bytes | None:
+    """The raw record of the lease on *name*, or None if it is free."""
+    try:
+        return fsio.read(folder.folder.join(name))
+    except FileNotFoundError:
+        return None
 
 
 def record(folder: LeaseFolder, name: str) -> dict[str, Any]:
-    raw = folder.holder(name)
+    raw = raw_record(folder, name)
     assert raw is not None
     return json.loads(raw)
 
@@ -80,7 +105,7 @@ def test_acquire_is_exclusive_and_release_frees(folders: Callable[[], LeaseFolde
     assert other is not None and other.token != held.token
     held.release()
     assert held.released
-    assert not b.is_held("job") and b.holder("job") is None
+    assert not b.is_held("job") and raw_record(b, "job") is None
     held.release()  # idempotent
     again = b.acquire("job")
     assert again is not None
@@ -89,12 +114,14 @@ def test_acquire_is_exclusive_and_release_frees(folders: Callable[[], LeaseFolde
     assert os.listdir(a.folder.path) == []
 
 
-def test_renew_advances_the_record_in_place_and_keeps_the_token(folders: Callable[[], LeaseFolder], fake_clock: Any) -> None:
+def test_renew_advances_the_record_in_place_and_keeps_the_token(
+    folders: Callable[[], LeaseFolder], fake_clock: Any
+) -> None:
     a = folders()
     held = a.acquire("job")
-    first = a.holder("job")
+    first = raw_record(a, "job")
     held.renew()
-    second = a.holder("job")
+    second = raw_record(a, "job")
     assert first != second
     assert len(first) == len(second)
     assert json.loads(second)["token"] == held.token
@@ -221,7 +248,9 @@ def test_take_over_needs_a_sweep(folders: Callable[[], LeaseFolder], fake_clock:
     held.release()
 
 
-def test_no_take_over_when_the_holder_renewed_since_the_sweep(folders: Callable[[], LeaseFolder], fake_clock: Any) -> None:
+def test_no_take_over_when_the_holder_renewed_since_the_sweep(
+    folders: Callable[[], LeaseFolder], fake_clock: Any
+) -> None:
     holder, contender = folders(), folders()
     held = holder.acquire("job")
     lost: list[Held] = []
@@ -259,13 +288,13 @@ def test_two_contenders_one_expired_lease_one_winner(folders: Callable[[], Lease
 
 
 def test_two_contenders_racing_in_threads_one_winner(
-    lease_dir: Folder, renewer: Callable[..., Renewer], fake_clock: Any
+    lease_dir: Folder, renewer: Callable[[], ManualRenewer], fake_clock: Any
 ) -> None:
-    holder = LeaseFolder(lease_dir, L, renewer(), sync=False)
-    contenders = [LeaseFolder(lease_dir, L, renewer(), sync=False) for _ in range(3)]
+    owner = LeaseFolder(lease_dir, L, renewer(), sync=False)  # type: ignore[arg-type]
+    contenders = [LeaseFolder(lease_dir, L, renewer(), sync=False) for _ in range(3)]  # type: ignore[arg-type]
     for attempt in range(100):
         name = f"job{attempt}"
-        old = holder.acquire(name)
+        old = owner.acquire(name)
         for contender in contenders:
             contender.sweep()
         fake_clock.advance(L)
@@ -274,7 +303,9 @@ def test_two_contenders_racing_in_threads_one_winner(
         barrier = threading.Barrier(len(contenders))
         results: list[Held | None] = [None] * len(contenders)
 
-        def run(index: int) -> None:
+        def run(
+            index: int, barrier: threading.Barrier = barrier, results: list[Held | None] = results, name: str = name
+        ) -> None:
             barrier.wait()
             results[index] = contenders[index].take_over(name)
 
@@ -285,7 +316,7 @@ def test_two_contenders_racing_in_threads_one_winner(
             thread.join()
         winners = [held for held in results if held is not None]
         assert len(winners) == 1, f"attempt {attempt}: {len(winners)} contenders were handed the lease"
-        assert record(holder, name)["token"] == winners[0].token
+        assert record(owner, name)["token"] == winners[0].token
         with pytest.raises(LeaseLost):
             old.check()
         old.release()
@@ -365,6 +396,41 @@ def test_a_holder_renewing_at_the_last_moment_keeps_its_lease_against_two_conten
     held.release()
 
 
+def test_a_holder_checking_while_a_take_over_backs_off_keeps_its_lease(
+    folders: Callable[[], LeaseFolder], fake_clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The contender moves the file aside, sees the holder renewed and puts it back;
+    # a commit check by the holder in between must not find its live lease gone.
+    owner, contender = folders(), folders()
+    held = owner.acquire("job")
+    lost: list[Held] = []
+    held.watch(lost.append)
+    contender.sweep()
+    fake_clock.advance(L)
+    assert contender.sweep() == ["job"]
+    held.renew()
+    real_read = fsio.read
+    checked: list[str] = []
+
+    def read(path: str) -> bytes:
+        data = real_read(path)
+        if ".broken-" in path and not checked:
+            try:
+                held.check()
+            except LeaseLost as exc:
+                checked.append(f"lost: {exc}")
+            else:
+                checked.append("held")
+        return data
+
+    monkeypatch.setattr(fsio, "read", read)
+    assert contender.take_over("job") is None
+    monkeypatch.setattr(fsio, "read", real_read)
+    assert checked == ["held"]
+    assert not held.compromised and lost == []
+    held.release()
+
+
 def test_a_lease_file_deleted_under_its_holder(folders: Callable[[], LeaseFolder], fake_clock: Any) -> None:
     a, b = folders(), folders()
     held = a.acquire("job")
@@ -387,13 +453,13 @@ def test_a_lease_file_deleted_under_its_holder(folders: Callable[[], LeaseFolder
 def test_check_renews_an_old_lease_first(folders: Callable[[], LeaseFolder], fake_clock: Any) -> None:
     a = folders()
     held = a.acquire("job")
-    first = a.holder("job")
+    first = raw_record(a, "job")
     fake_clock.advance(L * 0.375)
     held.check()  # recent enough: only verified
-    assert a.holder("job") == first
+    assert raw_record(a, "job") == first
     fake_clock.advance(L * 0.25)
     held.check()  # older than half a lease: renewed, then verified
-    assert a.holder("job") != first
+    assert raw_record(a, "job") != first
     assert held.renewed_at == fake_clock.now
     held.release()
 
@@ -423,20 +489,24 @@ def test_a_callback_that_raises_is_logged_not_propagated(
     held.release()
 
 
-def test_the_renewer_thread_renews_every_interval(lease_dir: Folder, renewer: Callable[..., Renewer]) -> None:
-    background = renewer(0.02)
-    folder = LeaseFolder(lease_dir, 0.06, background, sync=False)
-    held = folder.acquire("job")
-    first = folder.holder("job")
-    assert until(lambda: folder.holder("job") != first, 2.0)
-    background.stop()
-    time.sleep(0.05)
-    stopped = folder.holder("job")
-    time.sleep(0.1)
-    assert folder.holder("job") == stopped
-    assert not held.compromised
-    background.release_all()
-    assert held.released and folder.holder("job") is None
+def test_the_renewer_thread_renews_every_third_of_a_lease(lease_dir: Folder) -> None:
+    background = Renewer()
+    try:
+        folder = LeaseFolder(lease_dir, 0.06, background, sync=False)
+        held = folder.acquire("job")
+        first = raw_record(folder, "job")
+        assert until(lambda: raw_record(folder, "job") != first, 2.0)
+        second = raw_record(folder, "job")
+        assert until(lambda: raw_record(folder, "job") != second, 2.0)
+        background.stop()
+        stopped = raw_record(folder, "job")
+        time.sleep(0.1)
+        assert raw_record(folder, "job") == stopped
+        assert not held.compromised
+        background.release_all()
+        assert held.released and raw_record(folder, "job") is None
+    finally:
+        background.stop()
 
 
 # -- through the store ------------------------------------------------------------------

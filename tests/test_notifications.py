@@ -94,7 +94,9 @@ def test_a_non_json_target_is_refused_writing_nothing(store: JobStore, bad: Any,
     assert store.get(job.id).waiting == ("kept",)
 
 
-def test_a_target_with_mixed_key_types_is_refused_writing_nothing_or_accepted(store: JobStore, snapshot: Snapshot) -> None:
+def test_a_target_with_mixed_key_types_is_refused_writing_nothing_or_accepted(
+    store: JobStore, snapshot: Snapshot
+) -> None:
     # {1: "a", "b": 2} serialises (keys become strings) but cannot be sorted to a
     # canonical spelling: whichever the store decides, a refusal must write nothing.
     job = store.create("x")

@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +74,7 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 
 
 sys.addaudithook(_audit)
-_IGNORED = tuple(
-    {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.dirname(fsjobstore.__file__))}
-)
+_IGNORED = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.dirname(fsjobstore.__file__))})
 
 
 class Recorder:
@@ -105,7 +103,7 @@ def test_opening_creates_the_folder_layout(tmp_path: Path) -> None:
         assert store.path == str(tmp_path / "new" / "store")
         names = set(os.listdir(store.path))
         assert {"fsjobstore.json", "tmp", "pending", "resolved", "waiting", "due", "leases"} <= names
-        assert set(os.listdir(os.path.join(store.path, "leases"))) == {"work", "notify"}
+        assert set(os.listdir(os.path.join(store.path, "leases"))) >= {"work", "notify"}
         marker = json.loads(Path(store.path, "fsjobstore.json").read_text())
         assert marker["format"] == 1
         assert store.lease_seconds == 30.0 and store.durable is True and store.notify is None
@@ -162,7 +160,16 @@ def test_max_bytes_must_be_positive(tmp_path: Path) -> None:
 
 
 def test_errors_are_exported_and_typed() -> None:
-    for error in (JobNotFound, JobAlreadyResolved, LeaseLost, InvalidJobId, CorruptJobFile, InvalidStore, JobBusy, JobTooLarge):
+    for error in (
+        JobNotFound,
+        JobAlreadyResolved,
+        LeaseLost,
+        InvalidJobId,
+        CorruptJobFile,
+        InvalidStore,
+        JobBusy,
+        JobTooLarge,
+    ):
         assert issubclass(error, JobStoreError)
         assert getattr(fsjobstore, error.__name__) is error
         assert getattr(fsjobstore.errors, error.__name__) is error
@@ -175,7 +182,20 @@ def test_errors_are_exported_and_typed() -> None:
 
 @pytest.mark.parametrize(
     "request_value",
-    [None, True, 0, -7, 2**60, 1.5, "", "h\u00e9llo \u4e2d", [], {}, [1, [2, [3]]], {"url": "x", "n": [1, None, {"b": False}]}],
+    [
+        None,
+        True,
+        0,
+        -7,
+        2**60,
+        1.5,
+        "",
+        "h\u00e9llo \u4e2d",
+        [],
+        {},
+        [1, [2, [3]]],
+        {"url": "x", "n": [1, None, {"b": False}]},
+    ],
     ids=repr,
 )
 def test_create_then_get(store: JobStore, request_value: Any) -> None:
@@ -207,7 +227,17 @@ def test_get_unknown_job(store: JobStore) -> None:
         store.get("x" * 128)  # the longest valid id
 
 
-NOT_JSON = [object(), {1, 2}, b"bytes", 1j, float("nan"), float("inf"), {"a": float("nan")}, [1, {"x": object()}], {(1,): 2}]
+NOT_JSON = [
+    object(),
+    {1, 2},
+    b"bytes",
+    1j,
+    float("nan"),
+    float("inf"),
+    {"a": float("nan")},
+    [1, {"x": object()}],
+    {(1,): 2},
+]
 
 
 @pytest.mark.parametrize("bad", NOT_JSON, ids=repr)
@@ -292,8 +322,17 @@ def test_jobs_refuses_an_unknown_state(store: JobStore, bad: str) -> None:
         list(store.jobs(bad))
 
 
+def counts(store: JobStore) -> dict[str, int]:
+    """stats() for the issue's states and "due"; any other count it keeps must be 0 here."""
+    stats = store.stats()
+    core = ("pending", "running", "fulfilled", "failed", "due")
+    assert all(isinstance(n, int) for n in stats.values())
+    assert {k: v for k, v in stats.items() if k not in core and v} == {}
+    return {k: stats[k] for k in core}
+
+
 def test_stats_counts_each_state(store: JobStore) -> None:
-    assert store.stats() == {"pending": 0, "running": 0, "fulfilled": 0, "failed": 0, "due": 0}
+    assert counts(store) == {"pending": 0, "running": 0, "fulfilled": 0, "failed": 0, "due": 0}
     jobs = [store.create(n) for n in range(5)]
     store.fulfill(jobs[0].id, "v")
     store.fail(jobs[1].id, "e")
@@ -301,9 +340,9 @@ def test_stats_counts_each_state(store: JobStore) -> None:
     store.queue(jobs[0].id, "t")
     lease = store.pull_work()
     assert lease is not None
-    assert store.stats() == {"pending": 2, "running": 1, "fulfilled": 1, "failed": 1, "due": 1}
+    assert counts(store) == {"pending": 2, "running": 1, "fulfilled": 1, "failed": 1, "due": 1}
     lease.release()
-    assert store.stats() == {"pending": 3, "running": 0, "fulfilled": 1, "failed": 1, "due": 1}
+    assert counts(store) == {"pending": 3, "running": 0, "fulfilled": 1, "failed": 1, "due": 1}
 
 
 # -- pull_work and WorkLease ------------------------------------------------------------
@@ -505,7 +544,10 @@ def test_a_second_commit_through_a_spent_lease_changes_nothing(store: JobStore, 
     assert store.get(job.id).value == b"first"
 
 
-def test_fulfill_without_a_lease_beats_the_holder_and_the_holder_is_refused(store: JobStore) -> None:
+def test_fulfill_without_a_lease_beats_the_holder_and_the_holder_is_refused(
+    open_store: Callable[..., JobStore],
+) -> None:
+    store = open_store(lease_seconds=60.0)  # no renewal (which would tell the holder) during the test
     job = store.create("x")
     lease = store.pull_work()
     store.fulfill(job.id, "by someone else")
@@ -631,6 +673,33 @@ def test_fail_retry_on_a_resolved_job_whose_lease_is_still_held_is_already_resol
     lease.release()
 
 
+def test_fail_retry_without_a_lease_on_a_job_waiting_out_a_retry_delay(store: JobStore) -> None:
+    # A pending job that nobody holds is retried (attempt counted), even while its
+    # earlier retry delay runs: it is not "already resolved".
+    job = store.create("x")
+    store.fail(job.id, "first", retry=True, delay=60)
+    assert store.pull_work() is None  # not before its delay
+    retried = store.fail(job.id, "second", retry=True)
+    assert (retried.state, retried.attempts, retried.error) == ("pending", 2, "second")
+    got = store.get(job.id)
+    assert (got.state, got.attempts, got.error) == ("pending", 2, "second")
+
+
+def test_a_puller_that_passed_over_a_delayed_job_takes_it_once_the_delay_is_gone(
+    open_store: Callable[..., JobStore],
+) -> None:
+    # pull_work returns None only when no job is available: a store object must not
+    # keep skipping a job because of a not_before it saw earlier and that is gone now.
+    puller, other = open_store(), open_store()
+    job = puller.create("x", not_before=60)
+    assert puller.pull_work() is None  # not before its time
+    other.cancel(job.id)
+    assert other.retry(job.id).not_before is None  # pending again, workable at once
+    lease = puller.pull_work()
+    assert lease is not None and lease.id == job.id
+    lease.release()
+
+
 def test_terminal_fail_through_a_lease_after_a_retry(store: JobStore) -> None:
     job = store.create("x")
     store.fail(job.id, "first", retry=True)
@@ -642,7 +711,21 @@ def test_terminal_fail_through_a_lease_after_a_retry(store: JobStore) -> None:
 
 # -- ids: validation and confinement --------------------------------------------------------
 
-BAD_IDS = ["", "..", ".", "../x", "../../etc/passwd", "a/b", "/tmp", "a\\b", "a\x00", "a\n", "\u0430", "a\uff0fb", "x" * 129]
+BAD_IDS = [
+    "",
+    "..",
+    ".",
+    "../x",
+    "../../etc/passwd",
+    "a/b",
+    "/tmp",
+    "a\\b",
+    "a\x00",
+    "a\n",
+    "\u0430",
+    "a\uff0fb",
+    "x" * 129,
+]
 
 CALLS: dict[str, Callable[[JobStore, str], Any]] = {
     "get": lambda s, i: s.get(i),
@@ -674,7 +757,9 @@ def test_invalid_ids_are_refused_touching_nothing_outside_the_store(
 
 
 @pytest.mark.parametrize("call", list(CALLS))
-def test_a_valid_but_unknown_id_is_not_found(open_store: Callable[..., JobStore], call: str, snapshot: Snapshot) -> None:
+def test_a_valid_but_unknown_id_is_not_found(
+    open_store: Callable[..., JobStore], call: str, snapshot: Snapshot
+) -> None:
     store = open_store()
     before = snapshot(store.path)
     with pytest.raises(JobNotFound):
@@ -682,7 +767,9 @@ def test_a_valid_but_unknown_id_is_not_found(open_store: Callable[..., JobStore]
     assert snapshot(store.path) == before
 
 
-def test_a_whole_job_life_touches_nothing_outside_the_store(open_store: Callable[..., JobStore], tmp_path: Path) -> None:
+def test_a_whole_job_life_touches_nothing_outside_the_store(
+    open_store: Callable[..., JobStore], tmp_path: Path
+) -> None:
     delivered = []
     with Recorder() as recorder:
         store = open_store(tmp_path / "store", durable=True, notify=lambda t, j: delivered.append(t))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kombu import Connection
+from kombu.connection import Connection
 
 from .base import Adapter, Claimed, Job
 
@@ -20,11 +20,11 @@ class KombuFilesystem(Adapter):
         super().__init__(path)
         folder = path / "data"
         folder.mkdir(parents=True, exist_ok=True)
-        self.conn = Connection(
+        self.conn = Connection(  # type: ignore[no-untyped-call]
             "filesystem://",
             transport_options={"data_folder_in": str(folder), "data_folder_out": str(folder)},
         )
-        self.queue = self.conn.SimpleQueue("bench")
+        self.queue = self.conn.SimpleQueue("bench")  # type: ignore[no-untyped-call]
 
     def put(self, job: Job) -> None:
         self.queue.put(job)
@@ -47,4 +47,4 @@ class KombuFilesystem(Adapter):
 
     def close(self) -> None:
         self.queue.close()
-        self.conn.release()
+        self.conn.release()  # type: ignore[no-untyped-call]

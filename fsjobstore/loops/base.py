@@ -92,8 +92,7 @@ class Loop:
             self._handle(lease)
 
     def run(self) -> None:
-        """Run until stopped; then drain and return."""
-        self._stopping.clear()
+        """Run until stopped; then drain and return. (A stop() that came first wins.)"""
         restore = self._install_signal_handlers()
         threads = []
         try:
