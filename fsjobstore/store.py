@@ -146,7 +146,7 @@ class JobStore:
             meta = json.loads(fsio.read(layout.marker))
         except PermissionError as exc:
             raise InvalidStore(f"store folder {self.path} is not writable: {exc.strerror}") from None
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, CorruptJobFile) as exc:
             raise InvalidStore(f"cannot open store {self.path}: {exc}") from None
         version = meta.get("format") if isinstance(meta, dict) else None
         if version != FORMAT_VERSION:
@@ -679,7 +679,8 @@ class JobStore:
         pending record. Idempotent, so a puller can finish a crashed resolver's work.
         Returns whether targets are waiting."""
         layout = self._layout
-        due = bool(layout.waiting_folder(job_id).names())
+        folder = layout.waiting_folder(job_id)
+        due = not os.path.islink(folder.path) and bool(folder.names())
         if due:
             fsio.create_empty(layout.due, job_id, durable=self.durable)
         # Not fsynced: if a crash undoes the unlink, the next puller finishes it.

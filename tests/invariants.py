@@ -42,7 +42,7 @@ CRASH_PROBLEMS = frozenset({"half-resolved", "not-due", "stale-due", "leftover"}
 
 TOP_LEVEL = {"fsjobstore.json", "maintenance.lock", "tmp", "pending", "resolved", "waiting", "due", "leases",
              "quarantine"}
-_BROKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}\.broken-[0-9a-f]+$")
+_BROKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}\.(break|new-[0-9a-f]+)$")
 
 
 def key_of(target: Any) -> str:
@@ -129,7 +129,7 @@ def leftovers(root: str | os.PathLike[str]) -> list[str]:
     found = [os.path.join("tmp", n) for n in os.listdir(os.path.join(root, "tmp"))]
     for kind in ("work", "notify", "resource"):
         found += [os.path.join("leases", kind, n) for n in os.listdir(os.path.join(root, "leases", kind))
-                  if ".broken-" in n]
+                  if "." in n]
     return sorted(found)
 
 
@@ -395,7 +395,7 @@ def lease_files(root: str | os.PathLike[str]) -> list[str]:
     """Live lease names (not half-broken leftovers) under leases/work and leases/notify."""
     root = os.fspath(root)
     return sorted(os.path.join(kind, n) for kind in ("work", "notify")
-                  for n in os.listdir(os.path.join(root, "leases", kind)) if ".broken-" not in n)
+                  for n in os.listdir(os.path.join(root, "leases", kind)) if "." not in n)
 
 
 def reap(store: JobStore, clock: FakeMonotonic, rounds: int = 20) -> None:

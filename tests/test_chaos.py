@@ -43,7 +43,7 @@ def _start(mode: str, store: Path, log: Path, lease: float) -> subprocess.Popen[
 
 
 def _settled(root: Path) -> bool:
-    leases = [n for kind in ("work", "notify") for n in os.listdir(root / "leases" / kind) if ".broken-" not in n]
+    leases = [n for kind in ("work", "notify") for n in os.listdir(root / "leases" / kind) if "." not in n]
     return not os.listdir(root / "pending") and not os.listdir(root / "due") and not leases
 
 
@@ -139,7 +139,7 @@ def run_chaos(tmp_path: Path, jobs: int, lease: float, timeout: float) -> dict[s
     check_files(root)
     report = check(store)
     assert report.clean and not report.problems, report.problems
-    assert all(path.startswith("tmp/") or ".broken-" in path for path in leftovers(root))
+    assert all(path.startswith("tmp/") or ".break" in path or ".new-" in path for path in leftovers(root))
     store.close()
     repeats = sum(len(v) - 1 for v in delivered.values())
     print(f"chaos: {jobs} jobs, {kills} workers SIGKILLed, {len(pids)} worker processes, {lost} commits refused, "

@@ -296,7 +296,7 @@ def test_check_finds_and_repairs_every_kind_of_problem_without_deleting_a_job(tm
     Path(root, "resolved", "bad id.json").write_text("{}")
     # old leftovers: a temp file, a half-broken lease, a lease on a job that is gone
     for path in (os.path.join(root, "tmp", "ab" * 16 + ".tmp"),
-                 os.path.join(root, "leases", "work", plain + ".broken-" + "cd" * 16),
+                 os.path.join(root, "leases", "work", plain + ".new-" + "cd" * 8),
                  os.path.join(root, "leases", "work", "1" * 26)):
         Path(path).write_bytes(b"{}")
         _age(path)

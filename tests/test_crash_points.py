@@ -399,7 +399,7 @@ def setup_purge(s: JobStore) -> Ctx:
     old = time.time() - 7200
     stray = os.path.join(s.path, "tmp", "0" * 32 + ".tmp")
     Path(stray).write_bytes(b'{"half": ')
-    broken = os.path.join(s.path, "leases", "work", b + ".broken-" + "1" * 32)
+    broken = os.path.join(s.path, "leases", "work", b + ".new-" + "1" * 16)
     Path(broken).write_bytes(b"{}")
     for path in (stray, broken):
         os.utime(path, (old, old))

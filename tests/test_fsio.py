@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from fsjobstore.errors import CorruptJobFile
+
 from fsjobstore import fsio
 from fsjobstore.fsio import Folder
 
@@ -126,9 +128,9 @@ def test_read_missing_raises_file_not_found(tmp_path: Path) -> None:
 def test_read_refuses_a_symlink(tmp_path: Path) -> None:
     (tmp_path / "target").write_bytes(b"secret")
     (tmp_path / "link").symlink_to(tmp_path / "target")
-    with pytest.raises(OSError) as caught:
+    with pytest.raises(CorruptJobFile) as caught:
         fsio.read(str(tmp_path / "link"))
-    assert caught.value.errno == errno.ELOOP
+    assert caught.value.path == str(tmp_path / "link") and "symlink" in caught.value.reason
 
 
 def test_read_retries_estale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
