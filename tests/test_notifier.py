@@ -9,42 +9,16 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from loophelpers import running, wait_for
 
 from fsjobstore import Backoff, Job, JobStore, Notifier, Worker
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
-
-
-@contextmanager
-def running(loop: Any, join_timeout: float = 10.0) -> Iterator[threading.Thread]:
-    """Run loop.run() in a thread; stop it and wait for it on the way out."""
-    thread = threading.Thread(target=loop.run, name="test-loop", daemon=True)
-    thread.start()
-    try:
-        yield thread
-    finally:
-        deadline = time.monotonic() + join_timeout
-        while thread.is_alive() and time.monotonic() < deadline:
-            loop.stop()
-            thread.join(0.1)
-    assert not thread.is_alive(), "the loop did not stop"
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
 
 
 class Recorder:

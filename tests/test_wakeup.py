@@ -7,28 +7,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from loophelpers import running
 
 import fsjobstore.wakeup as wakeup
 from fsjobstore import InvalidJobId, Job, JobNotFound, JobStore, Notifier, Worker
-
-
-@contextmanager
-def running(loop: Any, join_timeout: float = 10.0) -> Iterator[threading.Thread]:
-    """Run loop.run() in a thread; stop it and wait for it on the way out."""
-    thread = threading.Thread(target=loop.run, name="test-loop", daemon=True)
-    thread.start()
-    try:
-        yield thread
-    finally:
-        deadline = time.monotonic() + join_timeout
-        while thread.is_alive() and time.monotonic() < deadline:
-            loop.stop()
-            thread.join(0.1)
-    assert not thread.is_alive(), "the loop did not stop"
 
 
 class Started:

@@ -10,45 +10,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from loophelpers import running, wait_for
 
 from fsjobstore import Backoff, Job, JobStore, Worker
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
-
-
-@contextmanager
-def running(loop: Any, join_timeout: float = 10.0) -> Iterator[threading.Thread]:
-    """Run loop.run() in a thread; stop it and wait for it on the way out."""
-    thread = threading.Thread(target=loop.run, name="test-loop", daemon=True)
-    thread.start()
-    try:
-        yield thread
-    finally:
-        deadline = time.monotonic() + join_timeout
-        # stop() again until it returns: a stop() that lands before run() has
-        # started would otherwise be lost (run() clears the flag).
-        while thread.is_alive() and time.monotonic() < deadline:
-            loop.stop()
-            thread.join(0.1)
-    assert not thread.is_alive(), "the loop did not stop"
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
 
 
 def fast_store(open_store: Callable[..., JobStore], **options: Any) -> JobStore:
