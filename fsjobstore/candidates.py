@@ -93,6 +93,3 @@ class Candidates:
             block = found[start : start + _BLOCK]
             random.shuffle(block)
             self._names.extend(block)
-
-    def forget(self) -> None:
-        self._names.clear()

@@ -215,12 +215,8 @@ def scan(folder: Folder, suffix: str) -> Iterator[str]:
     Only stems that are valid ids are yielded: the rest are leftovers such as a
     lease take-over in progress (``<id>.break``) or strays, never records.
     """
-    cut = len(suffix)
-    for name in folder.names():
-        if name.endswith(suffix):
-            stem = name[:-cut] if cut else name
-            if is_valid_id(stem):
-                yield stem
+    for stem, _ in scan_inodes(folder, suffix):
+        yield stem
 
 
 def scan_inodes(folder: Folder, suffix: str) -> Iterator[tuple[str, int]]:
