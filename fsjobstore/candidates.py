@@ -1,24 +1,34 @@
-"""The names a puller tries next, from one listing of an index folder.
+"""The names a puller tries next, read from an index folder a chunk at a time.
 
-Listing a folder costs time in proportion to its size, so a puller lists it once
-and hands the names out one by one, listing again only when they are used up.
-That keeps the cost of a pull flat as the backlog grows (amortised over the
-backlog). Names are tried oldest first (ids sort by creation time), shuffled in
-small blocks so that several pullers do not all try the same name at once.
+Listing a whole folder costs time in proportion to its size, and a puller that
+listed 50,000 pending jobs before its first claim would make that claim slow.
+So a puller reads the folder as a stream, ``CHUNK`` entries at a time, and hands
+out each chunk's names before it reads the next; when the stream ends it starts
+a new *pass*. The cost of a pull is then flat in the backlog.
+
+Order. A folder of up to ``CHUNK`` entries is read in one chunk, so its names are
+tried oldest first (ids sort by creation time). A larger folder comes in
+directory order (hash order on ext4), each chunk sorted: creation order only
+within a chunk. What always holds: a pass tries every name present when it
+started and still present (but for deferred ones), so no job waits longer than
+one pass. Names within a chunk are shuffled in blocks of 16 so that several
+pullers do not all try the same name at once.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
-from . import fsio
 from .fsio import Folder
+from .ids import is_valid_id
 
 _BLOCK = 16
+CHUNK = 4096
 
 
 class Candidates:
@@ -26,13 +36,18 @@ class Candidates:
         self._folder = folder
         self._suffix = suffix
         self._names: deque[str] = deque()
+        # The open directory stream of the current pass (None between passes).
+        self._stream: Iterator[os.DirEntry[str]] | None = None
         # name -> monotonic time before which it is not worth trying again
         self._deferred: dict[str, float] = {}
         # name -> inode of its file when deferred: a rewritten file (new inode,
-        # e.g. a retry by another process) ends the deferral at the next listing
+        # e.g. a retry by another process) ends the deferral when it is read again
         self._deferred_inode: dict[str, int] = {}
         # name -> what a puller learnt of it (e.g. its task), kept while it is listed
         self._notes: dict[str, object] = {}
+        # names read in the current pass: what survives into the next one
+        self._listed: set[str] = set()
+        self._passes = 0  # passes ended so far
 
     def note(self, name: str, value: object) -> None:
         self._notes[name] = value
@@ -47,6 +62,15 @@ class Candidates:
         if inode is not None:
             self._deferred_inode[name] = inode
 
+    def present(self, name: str) -> bool:
+        """Whether *name*'s file is still there: one lstat, far cheaper than a lease
+        on a job another puller finished since this one listed it."""
+        try:
+            os.lstat(self._folder.join(name + self._suffix))
+        except FileNotFoundError:
+            return False
+        return True
+
     def next_due(self) -> float | None:
         """Seconds until the earliest deferred name may be tried again (None: none is)."""
         if not self._deferred:
@@ -54,15 +78,19 @@ class Candidates:
         return max(0.0, min(self._deferred.values()) - time.monotonic())
 
     def names(self) -> Iterator[str]:
-        """Yield the names left from the last listing, then those of one fresh listing.
+        """Yield names until the current pass and one whole new pass are used up.
 
         So a caller that gets to the end has seen every name present when it
         started (and still present), but for deferred ones. Names not consumed
         stay for the next call.
         """
         yield from self._drain()
-        self._refill()
-        yield from self._drain()
+        # A pass already under way may have gone past names made since it began:
+        # finish it, then make one whole pass more.
+        target = self._passes + (1 if self._stream is None else 2)
+        while self._passes < target:
+            if self._read_chunk():
+                yield from self._drain()
 
     def _drain(self) -> Iterator[str]:
         names, deferred = self._names, self._deferred
@@ -78,18 +106,52 @@ class Candidates:
                     self._deferred_inode.pop(name, None)
             yield name
 
-    def _refill(self) -> None:
-        inodes = dict(fsio.scan_inodes(self._folder, self._suffix))
-        found = sorted(inodes)
-        if self._deferred or self._notes:
-            self._deferred = {
-                name: t
-                for name, t in self._deferred.items()
-                if name in inodes and self._deferred_inode.get(name, inodes[name]) == inodes[name]
-            }
-            self._deferred_inode = {n: i for n, i in self._deferred_inode.items() if n in self._deferred}
-            self._notes = {name: v for name, v in self._notes.items() if name in inodes}
+    def _read_chunk(self) -> bool:
+        """Read the next chunk of the folder into the queue; False if it held no
+        name. At the end of the folder the pass ends (the next call starts one)."""
+        if self._stream is None:
+            try:
+                self._stream = os.scandir(self._folder.path)
+            except FileNotFoundError:
+                self._passes += 1
+                return False
+        suffix, cut = self._suffix, len(self._suffix)
+        found: list[str] = []
+        inodes = self._deferred_inode
+        for entry in self._stream:
+            name = entry.name
+            if not name.endswith(suffix):
+                continue
+            stem = name[:-cut] if cut else name
+            if not is_valid_id(stem):
+                continue  # a lease take-over in progress, a stray: never a record
+            found.append(stem)
+            if stem in inodes and inodes[stem] != entry.inode():
+                self._deferred.pop(stem, None)  # rewritten since it was deferred
+                del inodes[stem]
+            if len(found) >= CHUNK:
+                break
+        else:
+            self._end_pass()
+        if not found:
+            return False
+        self._listed.update(found)
+        found.sort()
         for start in range(0, len(found), _BLOCK):
             block = found[start : start + _BLOCK]
             random.shuffle(block)
             self._names.extend(block)
+        return True
+
+    def _end_pass(self) -> None:
+        stream, self._stream = self._stream, None
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+        self._passes += 1
+        # Forget what was learnt of names no longer in the folder.
+        listed, self._listed = self._listed, set()
+        if self._deferred or self._notes:
+            self._deferred = {name: t for name, t in self._deferred.items() if name in listed}
+            self._deferred_inode = {n: i for n, i in self._deferred_inode.items() if n in self._deferred}
+            self._notes = {name: v for name, v in self._notes.items() if name in listed}

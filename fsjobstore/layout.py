@@ -13,6 +13,7 @@
       leases/work/<id>         work lease (holder record, renewed in place)
       leases/notify/<id>       notification lease
       leases/resource/<key>    resource lease: one job per resource runs at a time
+      leases/holders/<token>   a holder's record; each lease above is a hard link to one
 
 Hot folders hold only what is live: ``pending/`` only unresolved jobs, ``due/``
 only jobs with undelivered targets, ``leases/*`` only held (or expired) leases. So
@@ -45,6 +46,7 @@ class Layout:
         self.work_leases = Folder(os.path.join(self.leases.path, "work"))
         self.notify_leases = Folder(os.path.join(self.leases.path, "notify"))
         self.resource_leases = Folder(os.path.join(self.leases.path, "resource"))
+        self.holders = Folder(os.path.join(self.leases.path, "holders"))
 
     def folders(self) -> tuple[Folder, ...]:
         """Every folder, parents before children (the order to create them in)."""
@@ -58,6 +60,7 @@ class Layout:
             self.work_leases,
             self.notify_leases,
             self.resource_leases,
+            self.holders,
         )
 
     def pending_path(self, job_id: str) -> str:

@@ -1,27 +1,36 @@
 """Exclusive, renewable, expiring leases on names in one folder.
 
-This module knows nothing about jobs: it leases a *name*. Work leases and
-notification leases are the same mechanism on two folders.
+This module knows nothing about jobs: it leases a *name*. Work, notification and
+resource leases are the same mechanism on three folders.
 
 The protocol (docs/format.md, "Leases", states it with its invariants):
 
-* **Acquire** a free name: create ``<name>`` with ``O_CREAT|O_EXCL``; the holder keeps
-  the descriptor open and writes its record (a random token, host, pid and a beat
-  counter) into it. Only one creator can succeed, on a local disk and over NFSv3+.
+* **Holders.** A holder (one per store object and lease length) keeps one record
+  file, ``holders/<token>``: its random token, host, pid, lease length and a beat
+  counter, at a fixed width. Every lease it holds is a *hard link* to that file,
+  so holding a lease costs a directory entry, not a file, and one write renews
+  every lease of the holder at once.
+* **Acquire** a free name: ``link(holders/<token>, <name>)``. ``link`` never replaces
+  an existing name, so exactly one linker succeeds, on a local disk and over NFS
+  (where a retried link whose first reply was lost says EEXIST: the name then
+  holds our own record, which counts as success).
 * **Renew**: every ``lease_seconds / 3`` the holder rewrites its record in place
-  through its own descriptor with the beat counter advanced (``pwrite`` of a
-  fixed-width record, then ``fsync`` so other NFS clients see it), then re-reads the
-  name to check that it still holds its token. Writing through the descriptor can
-  never touch another holder's file, even if ours was taken over.
+  through its own descriptor with the beat counter advanced (``pwrite`` of the
+  fixed-width record, then ``fsync`` so other NFS clients see it), then re-reads
+  each of its names to check that they still hold its token. Writing through the
+  descriptor can never touch another holder's record.
 * **Expire**: a contender reads the record on every sweep and remembers when, by
   its own monotonic clock, it last saw it change. A record that stayed the same for
   ``lease_seconds`` of the contender's clock is expired. No wall clock and no file
-  mtime is ever compared, so hosts need not agree on the time.
+  mtime is ever compared, so hosts need not agree on the time. A holder whose
+  record is older than a third of its lease writes a fresh beat before it links a
+  new name, so an idle holder's old record never makes a new lease look expired.
 * **Take over** an expired lease: contenders take turns by creating
   ``<name>.break`` with ``O_EXCL``. The one holding it re-reads the lease and, only
-  if the record is still the expired one, renames a file holding its own record
-  over ``<name>``. The name never goes missing, so a plain acquire cannot slip
-  in, and the old holder's next check finds a token that is not its own.
+  if the record is still the expired one, links its own record as
+  ``<name>.new-<random>`` and renames that over ``<name>``. The name never goes
+  missing, so a plain acquire cannot slip in, and the old holder's next check
+  finds a token that is not its own.
 * **Fence**: every commit first checks the record on disk still carries the
   holder's token (renewing first if the last renewal is old). A holder that finds
   its token gone is *compromised*: its callback is called once and every later
@@ -29,7 +38,7 @@ The protocol (docs/format.md, "Leases", states it with its invariants):
 
 filelock's ``SoftFileLease`` needs ``renameat2(RENAME_EXCHANGE)`` to take over, which
 NFS refuses, and ``SoftReadWriteLock`` costs ~3.8 ms and a thread per lock; this
-protocol costs one ``open`` to acquire and one ``unlink`` to release, and one
+protocol costs one ``link`` to acquire and one ``unlink`` to release, and one
 renewal thread per store for all its leases.
 """
 
@@ -43,7 +52,6 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from functools import partial
 
 from . import fsio
 from .errors import CorruptJobFile, LeaseLost
@@ -59,44 +67,38 @@ _HOST_JSON = json.dumps(socket.gethostname())
 # lease_seconds of an unchanged record before they take over).
 _TRUST_FRACTION = 0.5
 
+# Objects that must forget, in a forked child, what belongs to the parent: the
+# child inherits the parent's descriptors but not its leases, and must never renew
+# them (that would keep a dead parent's leases alive).
+_FORGET_IN_CHILD: weakref.WeakSet[Renewer | Holders | LeaseFolder] = weakref.WeakSet()
 
-class Held:
-    """One lease this process holds."""
 
-    __slots__ = (
-        "name",
-        "path",
-        "token",
-        "seconds",
-        "renewed_at",
-        "compromised",
-        "reason",
-        "released",
-        "probe",
-        "_folder",
-        "_fd",
-        "_beat",
-        "_lock",
-        "_on_compromised",
-    )
+def _forget_in_child() -> None:
+    for each in list(_FORGET_IN_CHILD):
+        each._forget()
 
-    def __init__(self, folder: LeaseFolder, name: str, fd: int, started: float) -> None:
-        self.name = name
-        self.path = folder.folder.join(name)
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
+class Holder:
+    """One holder's record file; every lease it holds is a hard link to it."""
+
+    def __init__(self, folder: Folder, seconds: float, *, sync: bool, mode: int) -> None:
+        self.seconds = seconds
         self.token = os.urandom(16).hex()
-        self.seconds = folder.lease_seconds
-        self.renewed_at = started
-        self.compromised = False
-        self.reason = ""
-        self.released = False
-        # Asked after each renewal: a reason the lease is no longer wanted, or None.
-        self.probe: Callable[[], str | None] | None = None
-        self._folder = folder
-        self._fd = fd
+        self.path = folder.join(self.token)
+        self._sync = sync
         self._beat = 0
         self._lock = threading.Lock()
-        self._on_compromised: Callable[[Held], None] | None = None
-        os.pwrite(fd, self._record(), 0)
+        started = time.monotonic()
+        self._fd = os.open(self.path, _CREATE, mode)
+        try:
+            os.pwrite(self._fd, self._record(), 0)
+        except BaseException:
+            self.close()
+            raise
+        self.renewed_at = started
 
     def _record(self) -> bytes:
         # Fixed width for a given holder, so rewriting in place never leaves a
@@ -107,15 +109,150 @@ class Held:
         ).encode()
 
     @property
+    def stale(self) -> bool:
+        """Its record is older than a renewal period (an idle holder's)."""
+        return time.monotonic() - self.renewed_at >= self.seconds / 3
+
+    def beat(self) -> str | None:
+        """Advance the beat counter in place; the reason it failed, or None."""
+        with self._lock:
+            started = time.monotonic()
+            self._beat += 1
+            try:
+                os.pwrite(self._fd, self._record(), 0)
+                if self._sync:
+                    os.fsync(self._fd)
+            except OSError as exc:
+                return f"renewal failed: {exc}"
+            self.renewed_at = started
+            return None
+
+    def owns(self, path: str) -> bool:
+        """Whether the name *path* holds this holder's record."""
+        try:
+            return self.token.encode() in fsio.read(path)
+        except (FileNotFoundError, CorruptJobFile):
+            return False
+
+    def close(self, *, remove: bool = True) -> None:
+        try:
+            os.close(self._fd)
+        except OSError:
+            pass
+        if remove:
+            fsio.remove(self.path)
+
+
+class Holders:
+    """The holder records of one store object, one per lease length, made on first use."""
+
+    def __init__(self, folder: Folder, *, sync: bool = True, mode: int = 0o666) -> None:
+        self.folder = folder
+        self.sync = sync
+        self.mode = mode
+        self._lock = threading.Lock()
+        self._by_seconds: dict[float, Holder] = {}
+        _FORGET_IN_CHILD.add(self)
+
+    def get(self, seconds: float) -> Holder:
+        """The holder for leases of *seconds*, with a record fresh enough to link."""
+        with self._lock:
+            holder = self._by_seconds.get(seconds)
+            if holder is None:
+                fsio.make_folder(self.folder.path)
+                holder = self._by_seconds[seconds] = Holder(self.folder, seconds, sync=self.sync, mode=self.mode)
+        if holder.stale and holder.beat() is not None:
+            return self.replace(holder)
+        return holder
+
+    def replace(self, holder: Holder) -> Holder:
+        """A new holder instead of one whose record file is gone or cannot be written
+        (purge removes an idle holder's file after an hour). Its leases keep the old
+        record, and lose at their next renewal if that fails."""
+        with self._lock:
+            current = self._by_seconds.get(holder.seconds)
+            if current is holder:
+                holder.close(remove=False)
+                current = self._by_seconds[holder.seconds] = Holder(
+                    self.folder, holder.seconds, sync=self.sync, mode=self.mode
+                )
+            assert current is not None
+            return current
+
+    def close(self) -> None:
+        with self._lock:
+            holders, self._by_seconds = list(self._by_seconds.values()), {}
+        for holder in holders:
+            holder.close()
+
+    def _forget(self) -> None:
+        for holder in self._by_seconds.values():
+            holder.close(remove=False)
+        self._lock = threading.Lock()
+        self._by_seconds = {}
+
+
+class Held:
+    """One lease this process holds: a name linked to one of its holders' records."""
+
+    __slots__ = (
+        "name",
+        "path",
+        "holder",
+        "compromised",
+        "reason",
+        "released",
+        "probe",
+        "_folder",
+        "_lock",
+        "_on_compromised",
+    )
+
+    def __init__(self, folder: LeaseFolder, name: str, path: str, holder: Holder) -> None:
+        self.name = name
+        self.path = path
+        self.holder = holder
+        self.compromised = False
+        self.reason = ""
+        self.released = False
+        # Asked after each renewal: a reason the lease is no longer wanted, or None.
+        self.probe: Callable[[], str | None] | None = None
+        self._folder = folder
+        self._lock = threading.Lock()
+        self._on_compromised: Callable[[Held], None] | None = None
+
+    @property
+    def token(self) -> str:
+        return self.holder.token
+
+    @property
+    def seconds(self) -> float:
+        return self.holder.seconds
+
+    @property
+    def renewed_at(self) -> float:
+        return self.holder.renewed_at
+
+    @property
     def renew_at(self) -> float:
-        return self.renewed_at + self.seconds / 3
+        return self.holder.renewed_at + self.holder.seconds / 3
 
     def set_seconds(self, seconds: float) -> None:
-        """Change the lease's length (and tell contenders at once)."""
+        """Change the lease's length (and tell contenders at once): relink the name
+        to the holder of that length, by an atomic rename over it."""
         with self._lock:
-            self.seconds = seconds
-            if not (self.released or self.compromised):
-                self._write_beat()
+            if self.released or self.compromised or seconds == self.holder.seconds:
+                return
+            holder = self._folder.holders.get(seconds)
+            temp = f"{self.path}.new-{os.urandom(8).hex()}"
+            try:
+                os.link(holder.path, temp)
+                os.rename(temp, self.path)
+            except OSError as exc:
+                fsio.remove(temp)
+                self._lose(f"could not change its length: {exc}")
+            else:
+                self.holder = holder
         self._folder.renewer.wake()
 
     # -- checks -------------------------------------------------------------------
@@ -133,20 +270,27 @@ class Held:
                 self.probe = None
             if not self.compromised:
                 if time.monotonic() - self.renewed_at > self.seconds * _TRUST_FRACTION:
-                    self._write_beat()
-                self._verify()
+                    self._beat()
+                if not self.compromised:
+                    self._verify()
             lost, reason = self.compromised, self.reason
         if lost:
             self._notify()
             raise LeaseLost(f"lease on {self.name!r} was lost: {reason}")
 
-    def renew(self) -> None:
-        """Advance the beat counter in place and check the lease is still ours."""
+    def renew(self, since: float | None = None) -> None:
+        """Advance the holder's beat and check the lease is still ours.
+
+        With *since*, the beat is skipped if the holder already beat at or after
+        that time (the renewal thread renews all of a holder's leases with one write).
+        """
         with self._lock:
             if self.released or self.compromised:
                 return
-            self._write_beat()
-            self._verify()
+            if since is None or self.holder.renewed_at < since:
+                self._beat()
+            if not self.compromised:
+                self._verify()
             if not self.compromised and self.probe is not None:
                 reason = self.probe()
                 if reason:
@@ -155,17 +299,10 @@ class Held:
         if lost:
             self._notify()
 
-    def _write_beat(self) -> None:
-        started = time.monotonic()
-        self._beat += 1
-        try:
-            os.pwrite(self._fd, self._record(), 0)
-            if self._folder.sync:
-                os.fsync(self._fd)
-        except OSError as exc:
-            self._lose(f"renewal failed: {exc}")
-            return
-        self.renewed_at = started
+    def _beat(self) -> None:
+        failure = self.holder.beat()
+        if failure is not None:
+            self._lose(failure)
 
     def _verify(self) -> None:
         try:
@@ -176,7 +313,7 @@ class Held:
         except OSError as exc:
             self._lose(f"its file cannot be read: {exc}")
             return
-        if self.token.encode() not in content:
+        if self.holder.token.encode() not in content:
             self._lose("another holder took it over after it expired")
 
     def watch(self, callback: Callable[[Held], None] | None) -> None:
@@ -212,12 +349,15 @@ class Held:
             self.released = True
             self._folder.renewer.discard(self)
             try:
-                if not self.compromised and self._still_ours():
+                # A lease lost for a reason other than a take-over (its job was
+                # resolved elsewhere, a renewal failed) may still be our link, which
+                # our holder's other leases would keep alive: remove it too.
+                if self._still_ours() if not self.compromised else self._folder._linked(self):
                     fsio.remove(self.path)
             except OSError as exc:
                 log.warning("could not remove lease file %s: %s", self.path, exc)
             finally:
-                os.close(self._fd)
+                self._folder._forget_held(self)
 
     def _still_ours(self) -> bool:
         if time.monotonic() - self.renewed_at < self.seconds * _TRUST_FRACTION:
@@ -229,32 +369,69 @@ class Held:
 class LeaseFolder:
     """Leases on the names of one folder, and what this process saw of others'."""
 
-    def __init__(self, folder: Folder, lease_seconds: float, renewer: Renewer, *, sync: bool = True) -> None:
+    def __init__(
+        self,
+        folder: Folder,
+        lease_seconds: float,
+        renewer: Renewer,
+        *,
+        sync: bool = True,
+        holders: Holders | None = None,
+    ) -> None:
         self.folder = folder
         self.lease_seconds = lease_seconds
         self.renewer = renewer
-        self.sync = sync
+        # By default a folder of its own beside the leased folder (the store passes
+        # one shared by all its lease folders).
+        self.holders = holders or Holders(Folder(os.path.join(os.path.dirname(folder.path), "holders")), sync=sync)
         # name -> (record last read, monotonic time it was first read like that)
         self._seen: dict[str, tuple[bytes, float]] = {}
         # "<name>.break" -> (inode, monotonic time first seen), to clear dead contenders' files
         self._breakers: dict[str, tuple[int, float]] = {}
         self._next_sweep = 0.0
+        # The names this process holds: never acquired twice (two holds of one name
+        # by one holder would share its token, and the fence could not tell them apart).
+        self._mine: dict[str, Held] = {}
+        self._lock = threading.Lock()
+        _FORGET_IN_CHILD.add(self)
 
     def acquire(self, name: str) -> Held | None:
         """Take the lease on a free *name*; None if somebody holds it."""
-        started = time.monotonic()
-        try:
-            fd = os.open(self.folder.join(name), _CREATE, 0o666)
-        except FileExistsError:
-            return None
-        try:
-            held = Held(self, name, fd, started)
-        except BaseException:
-            os.close(fd)
-            fsio.remove(self.folder.join(name))
-            raise
+        path = self.folder.join(name)
+        with self._lock:
+            mine = self._mine.get(name)
+            if mine is not None and not mine.compromised:
+                return None
+            holder = self.holders.get(self.lease_seconds)
+            try:
+                os.link(holder.path, path)
+            except FileExistsError:
+                # Over NFS a link whose reply was lost is retried and says EEXIST
+                # although the first try made it: then the name holds our record.
+                if not holder.owns(path):
+                    return None
+            except FileNotFoundError:
+                if not os.path.isdir(self.folder.path):
+                    raise
+                holder = self.holders.replace(holder)  # its file was purged while idle
+                try:
+                    os.link(holder.path, path)
+                except FileExistsError:
+                    return None
+            held = self._mine[name] = Held(self, name, path, holder)
         self.renewer.add(held)
         return held
+
+    def _linked(self, held: Held) -> bool:
+        """Whether the name of a lost lease is still our link, and not one a newer
+        lease of this process made since."""
+        with self._lock:
+            return self._mine.get(held.name) is held and held.holder.owns(held.path)
+
+    def _forget_held(self, held: Held) -> None:
+        with self._lock:
+            if self._mine.get(held.name) is held:
+                del self._mine[held.name]
 
     def sweep_due(self) -> bool:
         return time.monotonic() >= self._next_sweep
@@ -272,7 +449,7 @@ class LeaseFolder:
                 continue  # gone, or a planted symlink (check reports it)
             before = self._seen.get(name)
             seen[name] = entry = before if before is not None and before[0] == content else (content, now)
-            if now - entry[1] >= _record_seconds(content, self.lease_seconds):
+            if now - entry[1] >= _record_seconds(content, self.lease_seconds) and name not in self._mine:
                 expired.append(name)
         self._seen = seen
         return expired
@@ -282,9 +459,9 @@ class LeaseFolder:
 
         Contenders take turns through ``<name>.break`` (created with O_EXCL).
         The one holding it re-reads the lease and, only if the record is still
-        the expired one, renames its own record over it: the name never goes
-        missing, so no plain acquire can slip in, and a holder checking at that
-        moment sees either its record or the new one.
+        the expired one, renames a link to its own record over it: the name never
+        goes missing, so no plain acquire can slip in, and a holder checking at
+        that moment sees either its record or the new one.
         """
         expired = self._seen.pop(name, None)
         if expired is None:
@@ -307,17 +484,19 @@ class LeaseFolder:
         finally:
             fsio.remove(breaker)
 
-    def _replace(self, name: str, path: str, expired: bytes) -> Held:
-        started = time.monotonic()
-        temp = f"{path}.new-{os.urandom(8).hex()}"
-        fd = os.open(temp, _CREATE, 0o666)
-        try:
-            held = Held(self, name, fd, started)
-            os.rename(temp, path)
-        except BaseException:
-            os.close(fd)
-            fsio.remove(temp)
-            raise
+    def _replace(self, name: str, path: str, expired: bytes) -> Held | None:
+        with self._lock:
+            if name in self._mine:
+                return None
+            holder = self.holders.get(self.lease_seconds)
+            temp = f"{path}.new-{os.urandom(8).hex()}"
+            os.link(holder.path, temp)
+            try:
+                os.rename(temp, path)
+            except BaseException:
+                fsio.remove(temp)
+                raise
+            held = self._mine[name] = Held(self, name, path, holder)
         self.renewer.add(held)
         log.info("took over expired lease %s (holder record: %s)", path, expired.decode("utf-8", "replace").strip())
         return held
@@ -340,11 +519,9 @@ class LeaseFolder:
     def is_held(self, name: str) -> bool:
         return fsio.exists(self.folder.join(name))
 
-
-def _forget_in_child(ref: weakref.ref[Renewer]) -> None:
-    renewer = ref()
-    if renewer is not None:
-        renewer._forget()
+    def _forget(self) -> None:
+        self._mine = {}
+        self._lock = threading.Lock()
 
 
 def _record_seconds(content: bytes, default: float) -> float:
@@ -365,10 +542,7 @@ class Renewer:
         self._wake = threading.Event()
         self._stopped = False
         self._thread: threading.Thread | None = None
-        # A forked child inherits the parent's lease descriptors but not its
-        # leases: it must never renew them (that would keep a dead parent's
-        # lease alive), so it forgets them.
-        os.register_at_fork(after_in_child=partial(_forget_in_child, weakref.ref(self)))
+        _FORGET_IN_CHILD.add(self)
 
     def _forget(self) -> None:
         self._held = set()
@@ -403,7 +577,7 @@ class Renewer:
             for lease in held:
                 if lease.renew_at <= now:
                     try:
-                        lease.renew()
+                        lease.renew(since=now)
                     except Exception:
                         log.exception("renewing lease %r failed", lease.name)
             with self._lock:

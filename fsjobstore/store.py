@@ -49,7 +49,7 @@ from .job import (
     to_bytes,
 )
 from .layout import RECORD_SUFFIX, Layout
-from .lease import Held, LeaseFolder, Renewer
+from .lease import Held, Holders, LeaseFolder, Renewer
 from .wakeup import APPEARED, VANISHED, Signal, unwatch, watch
 
 log = logging.getLogger("fsjobstore")
@@ -114,9 +114,11 @@ class JobStore:
         self._layout = Layout(self.path)
         self._open_folder(create)
         self._renewer = Renewer()
-        self._work = LeaseFolder(self._layout.work_leases, self.lease_seconds, self._renewer)
-        self._notes = LeaseFolder(self._layout.notify_leases, self.lease_seconds, self._renewer)
-        self._resources = LeaseFolder(self._layout.resource_leases, self.lease_seconds, self._renewer)
+        self._holders = Holders(self._layout.holders)
+        self._work, self._notes, self._resources = (
+            LeaseFolder(folder, self.lease_seconds, self._renewer, holders=self._holders)
+            for folder in (self._layout.work_leases, self._layout.notify_leases, self._layout.resource_leases)
+        )
         self._pending = Candidates(self._layout.pending, RECORD_SUFFIX)
         self._due = Candidates(self._layout.due, "")
         self._pull_lock = threading.Lock()
@@ -161,6 +163,7 @@ class JobStore:
         """Release every lease this store object holds and stop its renewal thread."""
         self._renewer.release_all()
         self._renewer.stop()
+        self._holders.close()
         self._layout.close()
 
     def __enter__(self) -> JobStore:
@@ -353,6 +356,8 @@ class JobStore:
                 # Skip without I/O what this puller already knows it cannot take.
                 if (wanted is not None and task not in wanted) or (busy and resource in busy):
                     continue
+            if not index.present(name):
+                continue  # resolved since it was listed: not worth a lease
             held = leases.acquire(name)
             if held is not None and (handle := claim(held, False)) is not None:
                 return handle
@@ -658,18 +663,22 @@ class JobStore:
 
     def _purge_leftovers(self, now: float) -> None:
         layout = self._layout
-        for folder in (layout.tmp, layout.work_leases, layout.notify_leases, layout.resource_leases):
+        for folder in (layout.tmp, layout.work_leases, layout.notify_leases, layout.resource_leases, layout.holders):
             for name in folder.names():
                 path = folder.join(name)
                 try:
-                    age = now - os.lstat(path).st_mtime
+                    info = os.lstat(path)
                 except FileNotFoundError:
                     continue
-                if age < LEFTOVER_SECONDS:
+                if now - info.st_mtime < LEFTOVER_SECONDS:
                     continue
                 orphan = folder is layout.tmp or "." in name or (
                     folder is layout.work_leases and not fsio.exists(layout.pending_path(name))
-                ) or (folder is layout.notify_leases and not fsio.exists(layout.due.join(name)))
+                ) or (folder is layout.notify_leases and not fsio.exists(layout.due.join(name))) or (
+                    # a holder with no lease linked to it: dead, or idle for an hour
+                    # (a live one makes a new record when it next leases)
+                    folder is layout.holders and info.st_nlink == 1
+                )
                 if orphan:
                     log.info("purging leftover %s", path)
                     fsio.remove(path)

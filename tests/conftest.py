@@ -11,6 +11,7 @@ import pytest
 
 import fsjobstore.lease as lease_module
 from fsjobstore import JobStore
+from invariants import tree
 
 LEASE_SECONDS = 2.0
 
@@ -42,23 +43,8 @@ def open_store(tmp_path: Path) -> Iterator[Callable[..., JobStore]]:
         made.close()
 
 
-def tree(root: str | os.PathLike[str]) -> dict[str, bytes | None]:
-    """Every folder (None) and file (its bytes) under *root*, by relative path."""
-    found: dict[str, bytes | None] = {}
-    root = os.fspath(root)
-    for folder, dirs, files in os.walk(root):
-        rel = os.path.relpath(folder, root)
-        for name in dirs:
-            found[os.path.normpath(os.path.join(rel, name))] = None
-        for name in files:
-            path = os.path.join(folder, name)
-            with open(path, "rb") as handle:
-                found[os.path.normpath(os.path.join(rel, name))] = handle.read()
-    return found
-
-
 @pytest.fixture
-def snapshot() -> Callable[[str | os.PathLike[str]], dict[str, bytes | None]]:
+def snapshot() -> Callable[[str | os.PathLike[str]], dict[str, Any]]:
     """tree() as a fixture: snapshot(path) lists every folder and file's bytes under path."""
     return tree
 

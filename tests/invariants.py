@@ -166,6 +166,8 @@ def tree(root: str | os.PathLike[str]) -> dict[str, Any]:
         for name in dirs + files:
             path = os.path.join(folder, name)
             key = os.path.normpath(os.path.join(rel, name))
+            if _is_holder_record(key):
+                continue
             if os.path.islink(path):
                 found[key] = ("symlink", os.readlink(path))
             elif os.path.isdir(path):
@@ -174,6 +176,14 @@ def tree(root: str | os.PathLike[str]) -> dict[str, Any]:
                 with open(path, "rb") as handle:
                     found[key] = handle.read()
     return found
+
+
+def _is_holder_record(key: str) -> bool:
+    # A store object's holder record (leases/holders/<token>) is process state, like
+    # an open descriptor: made at its first lease, removed when it closes. It holds
+    # no job data, so "nothing changed" does not count it.
+    parts = key.split(os.sep)
+    return len(parts) >= 3 and parts[-3:-1] == ["leases", "holders"]
 
 
 def files_only(snapshot: dict[str, Any]) -> dict[str, Any]:
@@ -383,11 +393,10 @@ def die(store: JobStore) -> None:
         held = list(renewer._held)
         renewer._held.clear()
     renewer.stop()
-    for lease in held:
-        try:
-            os.close(lease._fd)
-        except OSError:
-            pass
+    holders = store._holders
+    for holder in list(holders._by_seconds.values()):
+        holder.close(remove=False)
+    holders._by_seconds = {}
     store._layout.close()
 
 

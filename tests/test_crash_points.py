@@ -497,7 +497,7 @@ SCENARIOS = [
     Scenario("create", lambda s: {"other": s.create({"other": 1}).id}, lambda s, ctx: s.create({"new": 1}),
              commits("rename", "pending", None), verify_create, redo_create, final_create),
     Scenario("pull_work", lambda s: _one_job(s), lambda s, ctx: s.pull_work(),
-             commits("open", "leases/work"), verify_pull, redo_pull, final_pull),
+             commits("link", "leases/work"), verify_pull, redo_pull, final_pull),
     resolution("fulfill_lease", "lease", "fulfilled"),
     resolution("fulfill", "store", "fulfilled"),
     resolution("fail_lease", "lease", "failed"),
