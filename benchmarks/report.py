@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from benchmarks.adapters import Adapter
-from benchmarks.workloads import Result, Sizes
+from benchmarks.workloads import WORKLOADS, Result, Sizes
 
 Results = dict[str, dict[str, Result]]  # adapter name -> workload key -> result
 PEERS = ("fsjobstore", "dirq", "huey", "kombu", "persist-queue", "diskcache", "litequeue")
@@ -60,6 +60,10 @@ def _rss(r: Result) -> str:
     return " → ".join(f"{s[1] / 1024:.1f}" for s in picks)
 
 
+def _wake(r: Result) -> str:
+    return f"{r['p50_ms']:.1f} / {r['p95_ms']:.1f} / {r['max_ms']:.1f}"
+
+
 def _columns(sizes: Sizes) -> list[Column]:
     small, large = sizes.backlogs
     return [
@@ -71,13 +75,15 @@ def _columns(sizes: Sizes) -> list[Column]:
         Column(f"claim µs @{small:,} mean / p50", "claim", _claim(small)),
         Column(f"claim µs @{large:,} mean / p50", "claim", _claim(large)),
         Column("ratio of means", "claim", lambda r: f"{r['ratio']:.2f}", mark=False),
-        Column("wake p50 / p95 ms", "wakeup", lambda r: f"{r['p50_ms']:.1f} / {r['p95_ms']:.1f}"),
+        Column("wake p50 / p95 / max ms", "wakeup", _wake),
         Column("wake-up by", "wakeup", lambda r: str(r["mode"]), mark=False),
         Column("lifecycle jobs/s", "lifecycle", lambda r: _num(r["per_s"])),
         Column("notify targets/s", "notify", lambda r: _num(r["per_s"])),
         Column("notify twice / never", "notify",
                lambda r: f"{r['delivered_twice']:,} / {r['never_delivered']:,}", mark=False),
         Column("drain maxrss MiB: start → 1st sample → end", "rss", _rss),
+        Column("Worker wake p50 / p95 / max ms", "worker-wakeup", _wake),
+        Column("Worker woken by", "worker-wakeup", lambda r: str(r["mode"]), mark=False),
     ]
 
 
@@ -90,7 +96,8 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 def tables(results: Results, sizes: Sizes, skipped: dict[str, str]) -> str:
     """Two tables (every system; fsjobstore-only workloads) and the notes."""
     columns = [c for c in _columns(sizes) if any(c.workload in r for r in results.values())]
-    shared = [c for c in columns if c.workload not in ("lifecycle", "notify", "rss")]
+    fsjobstore_only = {w.key for w in WORKLOADS if w.only}
+    shared = [c for c in columns if c.workload not in fsjobstore_only]
     own = [c for c in columns if c not in shared]
     parts = []
     for cols in (shared, own):
@@ -174,7 +181,8 @@ bench folder on {meta['filesystem']}; {versions}. {load}
 N = {s.n:,} jobs of ~200 bytes JSON; {s.procs} processes for the parallel drain;
 claim cost = mean and median of {s.claims} claims with {s.backlogs[0]:,} and {s.backlogs[1]:,}
 pending (fsjobstore also keeps {s.resolved:,} resolved jobs); {s.wakeups} wake-ups,
-one put every {s.wake_interval * 1000:.0f} ms to an idle consumer in another process;
+one put every {s.wake_interval * 1000:.0f} ms to an idle consumer in another process
+(put -> claim), and as many to an idle `fsjobstore.Worker` (create -> handler start);
 {s.notify_jobs:,} jobs x {s.targets} targets; RSS over {s.rss_n:,} jobs. Each system
 and workload runs on a fresh folder, in its own process, after `os.sync()`, with a
 time limit ({s.limit:.0f} s): "timeout k/N" marks a run cut short. "done twice /

@@ -4,9 +4,10 @@
     python benchmarks/run.py [--quick] [--only NAME,...] [--out DIR]
 
 NAME is a system (fsjobstore, dirq-simple, ...) or a workload (put, drain,
-lifecycle, parallel, claim, wakeup, notify, rss). Every system x workload runs
-in its own process group on a fresh folder under DIR and is killed if it
-outlives its time limit. Systems whose package is missing are skipped.
+lifecycle, parallel, claim, wakeup, worker-wakeup, notify, rss). Every system x
+workload runs in its own process group on a fresh folder under DIR and is
+killed if it outlives its time limit. Systems whose package is missing are
+skipped.
 """
 from __future__ import annotations
 
@@ -91,7 +92,7 @@ def run_one(workload: Workload, adapter: type[Adapter], sizes: Sizes, out: Path)
 
 
 def _summary(result: Result) -> str:
-    keys = ("status", "per_s", "done_twice", "never_done", "ratio", "p50_ms", "p95_ms",
+    keys = ("status", "per_s", "done_twice", "never_done", "ratio", "p50_ms", "p95_ms", "max_ms",
             "maxrss_growth_kib", "error", "note")
     return " ".join(f"{k}={result[k]}" for k in keys if k in result) + f" ({result['wall_s']} s)"
 
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     results: report.Results = {a.name: {} for a in adapters}
     for workload in workloads:
         for adapter in adapters:
-            if workload.only and adapter.name not in workload.only:
+            if not workload.takes(adapter):
                 continue
             result = run_one(workload, adapter, sizes, out)
             results[adapter.name][workload.key] = result
@@ -141,17 +142,19 @@ def main(argv: list[str] | None = None) -> int:
 
     meta["loadavg_end"] = os.getloadavg()[0]
     meta["quick"] = args.quick
+    # Only a run of everything at full size stands for the comparison in RESULTS.md.
+    meta["partial"] = bool(only) or any(getattr(args, f) is not None for f in ("n", "rss_n", "limit"))
     meta["command"] = " ".join(["python benchmarks/run.py", *(argv or sys.argv[1:])])
     report.write_json(out / "results.json", meta, sizes, skipped, results)
     return render(out / "results.json")
 
 
 def render(path: Path) -> int:
-    """Print the tables of a results.json; a full run's also go to RESULTS.md."""
+    """Print the tables of a results.json; a complete full-size run's also go to RESULTS.md."""
     meta, sizes, skipped, results = report.read_json(path)
     body = report.tables(results, sizes, skipped)
     print(body)
-    if not meta.get("quick"):
+    if not meta.get("quick") and not meta.get("partial"):
         adapters, _ = load([name for name in REGISTRY if name in results])
         md = report.results_md(meta, sizes, body, report.systems(adapters))
         (HERE / "RESULTS.md").write_text(md)

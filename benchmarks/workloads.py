@@ -1,7 +1,9 @@
-"""The eight workloads of issue 5. Each runs in its own process on a fresh
-folder (see run.py), gets a deadline, and returns a JSON-able dict: ``status``
-("ok" or "timeout"; run.py adds "error") plus its metrics. Loops stop at the
-deadline and report what they finished, so a slow peer is truncated, not waited on.
+"""The eight workloads of issue 5, and 6b: issue 4's wake-up of a real Worker.
+
+Each runs in its own process on a fresh folder (see run.py), gets a deadline,
+and returns a JSON-able dict: ``status`` ("ok" or "timeout"; run.py adds
+"error") plus its metrics. Loops stop at the deadline and report what they
+finished, so a slow peer is truncated, not waited on.
 """
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import multiprocessing as mp
 import os
 import resource
 import statistics
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -18,10 +21,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from benchmarks.adapters import Adapter, make_job
+from benchmarks.adapters import Adapter, Job, make_job
+from fsjobstore import Worker
 
 Result = dict[str, Any]
 FSJOBSTORE = ("fsjobstore", "fsjobstore-nondurable")
+FSJOBSTORE_WAKE = (*FSJOBSTORE, "fsjobstore-polling")
 EMPTY_PATIENCE = 3  # empty claims, 5 ms apart, before a parallel worker stops
 FORK = mp.get_context("fork")
 
@@ -302,28 +307,60 @@ def _wake_consumer(ctx: Ctx, ready: Any, conn: Connection) -> None:
     run_child(conn, body)
 
 
-def wakeup(ctx: Ctx) -> Result:
-    """6. Idle consumer in another process; a job every 50 ms; put -> claim ms."""
+def _wake_worker(ctx: Ctx, ready: Any, conn: Connection) -> None:
+    def body() -> Result:
+        got: list[tuple[int, float]] = []
+        with opened(ctx) as adapter:
+            store = adapter.store  # type: ignore[attr-defined]
+
+            def handler(job: Job) -> str:
+                latency = time.monotonic() - job.request["t"]  # before anything the handler itself costs
+                if job.request["seq"] < 0:
+                    ready.set()  # the warm-up: the worker is running, and now idle
+                else:
+                    got.append((job.request["seq"], latency))
+                    if len(got) >= ctx.sizes.wakeups:
+                        worker.stop()
+                return "ok"
+
+            worker = Worker(store, handler)
+            # A warm-up job, so that the timed ones meet a worker that is already
+            # watching and waiting, not one still starting its threads.
+            store.create(make_job(-1))
+            timer = threading.Timer(max(0.0, ctx.left()), worker.stop)
+            timer.start()
+            try:
+                worker.run()
+            finally:
+                timer.cancel()
+            return {"got": got, "mode": adapter.wake_mode}
+
+    run_child(conn, body)
+
+
+def _latencies(ctx: Ctx, waiter: Callable[[Ctx, Any, Connection], None]) -> Result:
+    """Start *waiter* in another process; once it is ready, put a job every
+    ``wake_interval``; p50/p95/max of the latencies (put -> seen) it reports."""
     k = ctx.sizes.wakeups
     ready = FORK.Event()
     recv_end, send_end = FORK.Pipe(duplex=False)
-    consumer = FORK.Process(target=_wake_consumer, args=(ctx, ready, send_end), daemon=True)
-    consumer.start()
+    child = FORK.Process(target=waiter, args=(ctx, ready, send_end), daemon=True)
+    child.start()
     while not ready.wait(0.05):  # until it is up, or failed, or out of time
         if recv_end.poll() or ctx.left() < 0:
             report = recv_end.recv() if recv_end.poll() else {"error": "did not start"}
-            consumer.kill()
-            raise RuntimeError(f"consumer: {report.get('error')}")
+            child.kill()
+            raise RuntimeError(f"waiter: {report.get('error')}")
     with opened(ctx) as adapter:
         os.sync()
-        time.sleep(0.1)  # let the consumer settle into its idle wait
+        time.sleep(0.1)  # let it settle into its idle wait
         start = time.monotonic()
         for seq in range(k):
             time.sleep(max(0.0, start + seq * ctx.sizes.wake_interval - time.monotonic()))
             adapter.put(make_job(seq))  # the job carries its put time
-    report = receive(recv_end, consumer, ctx)
+    report = receive(recv_end, child, ctx)
     if "error" in report:
-        raise RuntimeError(f"consumer: {report['error']}")
+        raise RuntimeError(f"waiter: {report['error']}")
     ms = sorted(lat * 1e3 for _, lat in report["got"])
     result: Result = {"status": "ok" if len(ms) >= k else "timeout",
                       "jobs": len(ms), "of": k, "mode": report["mode"]}
@@ -332,6 +369,16 @@ def wakeup(ctx: Ctx) -> Result:
         result["p95_ms"] = round(ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))], 2)
         result["max_ms"] = round(ms[-1], 2)
     return result
+
+
+def wakeup(ctx: Ctx) -> Result:
+    """6. Idle consumer (wait_claim) in another process; a job every 50 ms; put -> claim ms."""
+    return _latencies(ctx, _wake_consumer)
+
+
+def worker_wakeup(ctx: Ctx) -> Result:
+    """6b. An idle fsjobstore.Worker in another process; a job every 50 ms; create -> handler start ms."""
+    return _latencies(ctx, _wake_worker)
 
 
 def notify(ctx: Ctx) -> Result:
@@ -405,6 +452,15 @@ class Workload:
     only: tuple[str, ...] = ()  # adapter names; empty = every adapter
     limit: Callable[[Sizes], float] = lambda s: s.limit
 
+    def takes(self, adapter: type[Adapter]) -> bool:
+        """Whether *adapter* runs in this workload: both must allow it."""
+        return ((not self.only or adapter.name in self.only)
+                and (not adapter.workloads or self.key in adapter.workloads))
+
+
+def _wake_limit(s: Sizes) -> float:
+    return s.wakeups * s.wake_interval + s.wake_slack
+
 
 WORKLOADS: tuple[Workload, ...] = (
     Workload("put", "1. put N, one process", put),
@@ -412,8 +468,9 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("lifecycle", "3. create/pull_work/fulfill/release", lifecycle, FSJOBSTORE),
     Workload("parallel", "4. P processes drain N", parallel),
     Workload("claim", "5. claim cost vs backlog", claim_cost),
-    Workload("wakeup", "6. wake-up latency", wakeup,
-             limit=lambda s: s.wakeups * s.wake_interval + s.wake_slack),
+    Workload("wakeup", "6. wake-up latency", wakeup, limit=_wake_limit),
+    Workload("worker-wakeup", "6b. wake-up latency of a Worker", worker_wakeup, FSJOBSTORE_WAKE,
+             limit=_wake_limit),
     Workload("notify", "7. notifications", notify, FSJOBSTORE),
     Workload("rss", "8. peak RSS draining", rss, ("fsjobstore",), limit=lambda s: 2 * s.limit),
 )

@@ -1,6 +1,7 @@
 """fsjobstore: a job store kept in a plain directory, local or shared over NFS."""
 
 from .errors import (
+    AttemptFailed,
     CorruptJobFile,
     InvalidJobId,
     InvalidStore,
@@ -18,6 +19,7 @@ from .loops import Backoff, Notifier, Worker
 from .store import JobStore
 
 __all__ = [
+    "AttemptFailed",
     "Backoff",
     "CorruptJobFile",
     "InvalidJobId",

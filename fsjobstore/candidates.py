@@ -17,15 +17,14 @@ pullers do not all try the same name at once.
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
+from . import fsio
 from .fsio import Folder
-from .ids import is_valid_id
 
 _BLOCK = 16
 CHUNK = 4096
@@ -37,7 +36,7 @@ class Candidates:
         self._suffix = suffix
         self._names: deque[str] = deque()
         # The open directory stream of the current pass (None between passes).
-        self._stream: Iterator[os.DirEntry[str]] | None = None
+        self._stream: Generator[tuple[str, int], None, None] | None = None
         # name -> monotonic time before which it is not worth trying again
         self._deferred: dict[str, float] = {}
         # name -> inode of its file when deferred: a rewritten file (new inode,
@@ -65,11 +64,7 @@ class Candidates:
     def present(self, name: str) -> bool:
         """Whether *name*'s file is still there: one lstat, far cheaper than a lease
         on a job another puller finished since this one listed it."""
-        try:
-            os.lstat(self._folder.join(name + self._suffix))
-        except FileNotFoundError:
-            return False
-        return True
+        return fsio.exists(self._folder.join(name + self._suffix))
 
     def next_due(self) -> float | None:
         """Seconds until the earliest deferred name may be tried again (None: none is)."""
@@ -109,26 +104,16 @@ class Candidates:
     def _read_chunk(self) -> bool:
         """Read the next chunk of the folder into the queue; False if it held no
         name. At the end of the folder the pass ends (the next call starts one)."""
-        if self._stream is None:
-            try:
-                self._stream = os.scandir(self._folder.path)
-            except FileNotFoundError:
-                self._passes += 1
-                return False
-        suffix, cut = self._suffix, len(self._suffix)
+        stream = self._stream
+        if stream is None:
+            stream = self._stream = fsio.scan_inodes(self._folder, self._suffix)
         found: list[str] = []
         inodes = self._deferred_inode
-        for entry in self._stream:
-            name = entry.name
-            if not name.endswith(suffix):
-                continue
-            stem = name[:-cut] if cut else name
-            if not is_valid_id(stem):
-                continue  # a lease take-over in progress, a stray: never a record
-            found.append(stem)
-            if stem in inodes and inodes[stem] != entry.inode():
-                self._deferred.pop(stem, None)  # rewritten since it was deferred
-                del inodes[stem]
+        for name, inode in stream:
+            found.append(name)
+            if name in inodes and inodes[name] != inode:
+                self._deferred.pop(name, None)  # rewritten since it was deferred
+                del inodes[name]
             if len(found) >= CHUNK:
                 break
         else:
@@ -143,11 +128,14 @@ class Candidates:
             self._names.extend(block)
         return True
 
+    def close(self) -> None:
+        """Close the directory stream of a pass under way (its descriptor)."""
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
     def _end_pass(self) -> None:
-        stream, self._stream = self._stream, None
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
+        self.close()
         self._passes += 1
         # Forget what was learnt of names no longer in the folder.
         listed, self._listed = self._listed, set()

@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import click
 
 from . import __version__
-from .errors import JobStoreError
+from .errors import AttemptFailed, JobStoreError
 from .job import STATES, Job
 from .loops import Backoff, Notifier, Worker
 from .store import JobStore
@@ -249,18 +249,20 @@ def queue(ctx: Context, job_id: str, target: str) -> None:
 
 
 def _run_command(command: list[str], stdin: bytes, env: dict[str, str], timeout: float | None) -> bytes:
+    """Run COMMAND and return its stdout. A failure raises AttemptFailed so that the job's
+    error is the command's own words (its stderr), not a Python exception type."""
     try:
         # Its own session: a Ctrl-C at the terminal stops the loop gracefully and
         # must not kill the command in flight with it.
         done = subprocess.run(command, input=stdin, capture_output=True, env={**os.environ, **env}, timeout=timeout,
                               start_new_session=True)
     except FileNotFoundError:
-        raise RuntimeError(f"command not found: {command[0]}") from None
+        raise AttemptFailed(f"command not found: {command[0]}") from None
     except subprocess.TimeoutExpired:
-        raise RuntimeError(f"command timed out after {timeout} s") from None
+        raise AttemptFailed(f"command timed out after {timeout} s") from None
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip()
-        raise RuntimeError(message or f"command exited with status {done.returncode}")
+        raise AttemptFailed(message or f"command exited with status {done.returncode}")
     return done.stdout
 
 

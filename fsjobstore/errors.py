@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "AttemptFailed",
     "CorruptJobFile",
     "InvalidJobId",
     "InvalidStore",
@@ -84,3 +85,13 @@ class CorruptJobFile(JobStoreError):
 
 class JobStateError(JobStoreError):
     """The operation does not apply to the job in its current state (e.g. retry of a pending job)."""
+
+
+class AttemptFailed(Exception):
+    """Raised by a handler to fail the attempt with exactly this message as the job's error.
+
+    Any other exception is recorded as ``"Type: message"``, which says where a
+    Python failure came from; this one is for failures whose message already
+    says it all (a command's stderr), so nothing is prefixed.
+    Not a JobStoreError: the store itself never raises it.
+    """

@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 from .errors import CorruptJobFile
 from .ids import is_valid_id
@@ -219,7 +219,7 @@ def scan(folder: Folder, suffix: str) -> Iterator[str]:
         yield stem
 
 
-def scan_inodes(folder: Folder, suffix: str) -> Iterator[tuple[str, int]]:
+def scan_inodes(folder: Folder, suffix: str) -> Generator[tuple[str, int], None, None]:
     """Like scan(), with each entry's inode number (from the listing: no stat)."""
     cut = len(suffix)
     try:

@@ -164,6 +164,8 @@ class JobStore:
         self._renewer.release_all()
         self._renewer.stop()
         self._holders.close()
+        self._pending.close()
+        self._due.close()
         self._layout.close()
 
     def __enter__(self) -> JobStore:

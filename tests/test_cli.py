@@ -410,8 +410,54 @@ def test_work_with_a_shell_script_worker(tmp_path: Path, store_dir: Path) -> Non
     assert bad.state == "failed"
     assert bad.attempts == 2
     assert bad.value is None
-    stderr = f'cannot do {json.dumps(requests[1])} (attempt 2)'
-    assert bad.error is not None and bad.error.endswith(stderr), bad.error
+    assert bad.error == f'cannot do {json.dumps(requests[1])} (attempt 2)', "stderr alone is the error"
+
+
+def _work_one_job(tmp_path: Path, store_dir: Path, script: str, *options: str) -> str | None:
+    """The error of a job done by `work --max-attempts 1 OPTIONS -- ./worker.sh` running *script*."""
+    worker = tmp_path / "worker.sh"
+    worker.write_text("#!/bin/sh\n" + script)
+    worker.chmod(0o755)
+    with JobStore(store_dir) as store:
+        job_id = store.create({"n": 1}).id
+    proc = popen("work", "--max-attempts", "1", "--poll-interval", "0.05", *options, "--", "./worker.sh",
+                 store=store_dir, cwd=tmp_path)
+    try:
+        with JobStore(store_dir, poll_interval=0.05) as store:
+            job = store.wait(job_id, timeout=20)
+        status, _out, err, _took = stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert status == 0, err
+    assert "Traceback" not in err
+    assert job.state == "failed" and job.attempts == 1 and job.value is None
+    return job.error
+
+
+@pytest.mark.parametrize(
+    ("script", "error"),
+    [
+        ("cat >/dev/null\necho 'no space left on device: /data/out.bin' >&2\nexit 3\n",
+         "no space left on device: /data/out.bin"),
+        # Surrounding blank lines and spaces go; inner lines, and a partial stdout, do not leak in.
+        ("printf 'partial result'\nprintf '\\n  first line\\n  second line  \\n\\n' >&2\nexit 3\n",
+         "first line\n  second line"),
+        ("cat >/dev/null\nexit 3\n", "command exited with status 3"),
+        ("printf '  \\n' >&2\nexit 3\n", "command exited with status 3"),
+    ],
+    ids=["stderr", "stderr-stripped", "no-stderr", "blank-stderr"],
+)
+def test_work_failed_command_records_its_stderr_exactly(
+    tmp_path: Path, store_dir: Path, script: str, error: str
+) -> None:
+    assert _work_one_job(tmp_path, store_dir, script) == error
+
+
+def test_work_command_past_its_timeout_fails_the_attempt(tmp_path: Path, store_dir: Path) -> None:
+    assert _work_one_job(tmp_path, store_dir, "exec sleep 30\n", "--timeout", "0.2") == \
+        "command timed out after 0.2 s"
 
 
 def test_work_runs_only_the_given_tasks_and_a_missing_command_fails_the_job(
@@ -434,7 +480,7 @@ def test_work_runs_only_the_given_tasks_and_a_missing_command_fails_the_job(
             proc.wait()
     assert status == 0, err
     assert failed.state == "failed"
-    assert failed.error is not None and "no-such-command" in failed.error
+    assert failed.error == f"command not found: {tmp_path / 'no-such-command'}"
 
 
 def test_work_on_sigterm_finishes_the_job_in_flight(tmp_path: Path, store_dir: Path) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from loophelpers import running, wait_for
 
-from fsjobstore import Backoff, Job, JobStore, Worker
+from fsjobstore import AttemptFailed, Backoff, Job, JobStore, Worker
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
@@ -153,6 +153,24 @@ def test_max_attempts_one_fails_at_once(open_store: Callable[..., JobStore]) -> 
     assert done.state == "failed" and done.attempts == 1
     assert done.error is not None and done.error.startswith("KeyError")
     assert calls == [job.id]
+
+
+def test_attempt_failed_records_its_message_verbatim_on_retries_and_at_the_end(
+    open_store: Callable[..., JobStore],
+) -> None:
+    store = fast_store(open_store)
+    job = store.create("said it all")
+    errors: list[str | None] = []
+
+    def handler(job: Job) -> str:
+        errors.append(job.error)  # the previous attempt's error, as recorded
+        raise AttemptFailed(f"disk full (attempt {job.attempts + 1})")
+
+    with running(Worker(store, handler, max_attempts=2, backoff=Backoff(base=0.02, jitter=0.0))):
+        done = store.wait(job.id, timeout=10)
+    assert done.state == "failed" and done.attempts == 2
+    assert done.error == "disk full (attempt 2)"
+    assert errors == [None, "disk full (attempt 1)"]
 
 
 # -- tasks ------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ __all__ = ["Adapter", "Claimed", "Job", "REGISTRY", "load", "make_job"]
 REGISTRY: dict[str, tuple[str, str, str]] = {
     "fsjobstore": ("fsjs", "FsJobStore", "pip install -e ."),
     "fsjobstore-nondurable": ("fsjs", "FsJobStoreNonDurable", "pip install -e ."),
+    "fsjobstore-polling": ("fsjs", "FsJobStorePolling", "pip install -e ."),
     "raw-floor": ("raw_floor", "RawFloor", ""),
     "dirq-simple": ("dirq_queues", "DirqSimple", "pip install dirq"),
     "dirq-queue": ("dirq_queues", "DirqQueue", "pip install dirq"),

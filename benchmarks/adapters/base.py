@@ -51,6 +51,8 @@ class Adapter(ABC):
     wake_mode: str = "poll 1 ms"
     #: keeps finished jobs (the claim-cost workload then adds resolved ones)
     keeps_resolved: ClassVar[bool] = False
+    #: the only workloads (keys) to run this adapter in; empty = every one that takes it
+    workloads: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -1,26 +1,37 @@
 """fsjobstore itself: claim = pull_work, done = lease.fulfill(b"ok") + release."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from fsjobstore import JobStore
+from fsjobstore.wakeup import Signal, unwatch
 
 from .base import Adapter, Claimed, Job
 
 
+def wake_mode(store: JobStore) -> str:
+    """How a loop on *store* learns of new work, as the wake-up columns show it."""
+    if store.watch:
+        return f"watchdog + {store.poll_interval:g} s poll"
+    return f"polling every {store.poll_interval * 1000:g} ms"
+
+
 class FsJobStore(Adapter):
-    """JobStore(durable=True); claim = pull_work, done = lease.fulfill(b"ok") + release()."""
+    """JobStore(durable=True); claim = pull_work, done = lease.fulfill(b"ok") + release(); waits as Worker does."""
 
     name = "fsjobstore"
     durable: ClassVar[bool] = True
+    #: JobStore options other than ``durable``
+    options: ClassVar[dict[str, Any]] = {}
     keeps_resolved = True
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
-        self.store = JobStore(path, durable=self.durable)
-        self._wait = getattr(self.store, "wait_for_work", None)
-        self.wake_mode = "wait_for_work" if self._wait else "poll 1 ms"
+        self.store = JobStore(path, durable=self.durable, **self.options)
+        self.wake_mode = wake_mode(self.store)
+        self._signal: Signal | None = None
 
     def put(self, job: Job) -> None:
         self.store.create(job)
@@ -34,14 +45,22 @@ class FsJobStore(Adapter):
         claimed.handle.release()
 
     def wait_claim(self, timeout: float) -> Claimed | None:
-        if self._wait is None:
-            return super().wait_claim(timeout)
-        got = self._wait(timeout)
-        if hasattr(got, "request"):  # wait_for_work may hand the lease over
-            return Claimed(got.request, got)
-        return self.claim()
+        # The wait of Loop._thread_main (one signal per waiting thread, kept for
+        # its life), so the wake-up workload measures what users run.
+        if self._signal is None:
+            self._signal = self.store.work_signal()
+        end = time.monotonic() + timeout
+        while True:
+            self._signal.clear()  # before the pull: a job created during it still wakes the wait
+            claimed = self.claim()
+            left = end - time.monotonic()
+            if claimed is not None or left <= 0:
+                return claimed
+            self._signal.wait(min(self.store.poll_interval, left))
 
     def close(self) -> None:
+        if self._signal is not None:
+            unwatch(self._signal)
         self.store.close()
 
 
@@ -50,3 +69,12 @@ class FsJobStoreNonDurable(FsJobStore):
 
     name = "fsjobstore-nondurable"
     durable = False
+
+
+class FsJobStorePolling(FsJobStore):
+    """The same with JobStore(watch=False, poll_interval=0.05): wake-ups by polling alone (only in wake-up runs)."""
+
+    name = "fsjobstore-polling"
+    options = {"watch": False, "poll_interval": 0.05}
+    # Its puts, claims and notifications are the durable store's: only waiting differs.
+    workloads = ("wakeup", "worker-wakeup")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 
-from ..errors import JobAlreadyResolved, LeaseLost
+from ..errors import AttemptFailed, JobAlreadyResolved, LeaseLost
 from ..handles import WorkLease
 from ..job import Job
 from ..store import JobStore
@@ -22,11 +22,13 @@ class Worker(Loop):
     """Do jobs with *handler* (one callable, or a mapping ``{task: callable}``).
 
     The handler gets the Job; what it returns (bytes or str) fulfils it. If it
-    raises, the attempt failed: the job is retried after ``backoff.delay(n)``
-    seconds (not pullable by anyone before then) until ``max_attempts`` attempts
-    have failed, and then resolved as failed with the error recorded. Leases are
-    renewed in the background while the handler runs. With a mapping, only jobs
-    of those tasks are pulled (``None`` as a key stands for jobs without a task).
+    raises, the attempt failed (the error recorded is ``"Type: message"``, or
+    just the message for ``AttemptFailed``): the job is retried after
+    ``backoff.delay(n)`` seconds (not pullable by anyone before then) until
+    ``max_attempts`` attempts have failed, and then resolved as failed with the
+    error recorded. Leases are renewed in the background while the handler runs.
+    With a mapping, only jobs of those tasks are pulled (``None`` as a key
+    stands for jobs without a task).
     """
 
     def __init__(
@@ -96,10 +98,11 @@ class Worker(Loop):
         log.warning("job %s attempt %d/%d failed: %s: %s", lease.id, attempt, self.max_attempts,
                     type(exc).__name__, exc)
         log.debug("traceback of job %s attempt %d", lease.id, attempt, exc_info=exc)
+        error: str | Exception = str(exc) if isinstance(exc, AttemptFailed) else exc
         try:
             if attempt >= self.max_attempts:
-                lease.fail(exc)
+                lease.fail(error)
             else:
-                lease.fail(exc, retry=True, delay=self.backoff.delay(attempt))
+                lease.fail(error, retry=True, delay=self.backoff.delay(attempt))
         except (LeaseLost, JobAlreadyResolved) as commit_error:
             log.warning("failure of job %s not recorded: %s", lease.id, commit_error)
