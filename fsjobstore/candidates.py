@@ -109,18 +109,20 @@ class Candidates:
             stream = self._stream = fsio.scan_inodes(self._folder, self._suffix)
         found: list[str] = []
         inodes = self._deferred_inode
+        ended = True
         for name, inode in stream:
             found.append(name)
             if name in inodes and inodes[name] != inode:
                 self._deferred.pop(name, None)  # rewritten since it was deferred
                 del inodes[name]
             if len(found) >= CHUNK:
+                ended = False
                 break
-        else:
+        self._listed.update(found)
+        if ended:
             self._end_pass()
         if not found:
             return False
-        self._listed.update(found)
         found.sort()
         for start in range(0, len(found), _BLOCK):
             block = found[start : start + _BLOCK]

@@ -87,14 +87,15 @@ def _job_dict(job: Job) -> dict[str, Any]:
 
 
 class Context:
-    def __init__(self, path: str | None) -> None:
+    def __init__(self, path: str | None, group_shared: bool) -> None:
         self.path = path
+        self.group_shared = group_shared
 
     def store(self, *, create: bool = False, **options: Any) -> JobStore:
         if not self.path:
             _fail("no store given: pass --store DIR or set FSJOBSTORE_DIR")
         with _errors():
-            return JobStore(self.path, create=create, **options)
+            return JobStore(self.path, create=create, group_shared=self.group_shared, **options)
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -103,11 +104,13 @@ pass_context = click.make_pass_decorator(Context)
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--store", "path", envvar="FSJOBSTORE_DIR", metavar="DIR",
               help="The store folder (default: $FSJOBSTORE_DIR).")
+@click.option("--group-shared", is_flag=True, envvar="FSJOBSTORE_GROUP_SHARED",
+              help="Make files 0660 and folders 2770 whatever the umask, for a store shared by one group.")
 @click.version_option(__version__, prog_name="fsjobstore")
 @click.pass_context
-def cli(ctx: click.Context, path: str | None) -> None:
+def cli(ctx: click.Context, path: str | None, group_shared: bool) -> None:
     """Operate on an fsjobstore job store: a folder of JSON job files."""
-    ctx.obj = Context(path)
+    ctx.obj = Context(path, group_shared)
 
 
 @cli.command()

@@ -23,16 +23,23 @@ _OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 # server; a fresh lookup of the same name then succeeds.
 _ESTALE_RETRIES = 5
 _READ_SIZE = 1 << 16
+# A group-shared store (JobStore(group_shared=True)): every file and folder is
+# read-write for its group whatever the umask, and folders are setgid so that
+# what any member creates in them belongs to the store's group.
+SHARED_FILE_MODE = 0o660
+SHARED_FOLDER_MODE = 0o2770
 
 
 class Folder:
     """A folder of the store. A long-lived one keeps a descriptor to fsync it
     with; a short-lived one (a job's waiting folder) opens one per fsync."""
 
-    __slots__ = ("path", "_fd", "_keep")
+    __slots__ = ("path", "shared", "_fd", "_keep")
 
-    def __init__(self, path: str, *, keep_open: bool = True) -> None:
+    def __init__(self, path: str, *, keep_open: bool = True, shared: bool = False) -> None:
         self.path = path
+        # Whether files made in it get the group-shared mode (see SHARED_FILE_MODE).
+        self.shared = shared
         self._fd: int | None = None
         self._keep = keep_open
 
@@ -67,10 +74,17 @@ class Folder:
             return []
 
 
-def _write_temp(tmp: Folder, data: bytes, durable: bool, mode: int) -> str:
+def share(fd: int, folder: Folder) -> None:
+    """Give a file just made in *folder* the group-shared mode if the store is shared."""
+    if folder.shared:
+        os.fchmod(fd, SHARED_FILE_MODE)
+
+
+def _write_temp(tmp: Folder, data: bytes, durable: bool) -> str:
     path = tmp.join(os.urandom(16).hex() + ".tmp")
-    fd = os.open(path, _OPEN_NEW, mode)
+    fd = os.open(path, _OPEN_NEW, 0o666)
     try:
+        share(fd, tmp)
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
@@ -92,7 +106,6 @@ def publish(
     *,
     durable: bool,
     replace: bool,
-    mode: int = 0o666,
 ) -> None:
     """Make *folder*/*name* hold *data*, all of it or none of it.
 
@@ -102,7 +115,7 @@ def publish(
     With ``durable=True`` the data and the new name survive a crash once this
     returns. On any error nothing is left at the final name that was not there.
     """
-    tmp_path = _write_temp(tmp, data, durable, mode)
+    tmp_path = _write_temp(tmp, data, durable)
     final = folder.join(name)
     try:
         if replace:
@@ -161,9 +174,13 @@ def read(path: str) -> bytes:
 def create_empty(folder: Folder, name: str, *, durable: bool) -> None:
     """Make an empty marker file exist (no error if it already does)."""
     try:
-        os.close(os.open(folder.join(name), _OPEN_NEW, 0o666))
+        fd = os.open(folder.join(name), _OPEN_NEW, 0o666)
     except FileExistsError:
         return
+    try:
+        share(fd, folder)
+    finally:
+        os.close(fd)
     if durable:
         folder.sync()
 
@@ -193,12 +210,16 @@ def exists(path: str) -> bool:
     return True
 
 
-def make_folder(path: str) -> bool:
-    """Create a folder; return False if it already existed."""
+def make_folder(path: str, *, shared: bool = False) -> bool:
+    """Create a folder (group-shared if *shared*); return False if it already existed."""
     try:
         os.mkdir(path)
     except FileExistsError:
         return False
+    if shared:
+        # chmod, not mkdir's mode: the umask would clear the group bits, and
+        # mkdir ignores the setgid bit.
+        os.chmod(path, SHARED_FOLDER_MODE)
     return True
 
 

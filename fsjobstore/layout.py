@@ -33,20 +33,21 @@ RECORD_SUFFIX = ".json"
 class Layout:
     """The folders of one store, opened once."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, *, shared: bool = False) -> None:
         self.root = os.path.abspath(root)
+        self.shared = shared
         self.marker = os.path.join(self.root, STORE_MARKER)
         self.maintenance_lock = os.path.join(self.root, "maintenance.lock")
-        self.tmp = Folder(os.path.join(self.root, "tmp"))
-        self.pending = Folder(os.path.join(self.root, "pending"))
-        self.resolved = Folder(os.path.join(self.root, "resolved"))
-        self.waiting = Folder(os.path.join(self.root, "waiting"))
-        self.due = Folder(os.path.join(self.root, "due"))
-        self.leases = Folder(os.path.join(self.root, "leases"))
-        self.work_leases = Folder(os.path.join(self.leases.path, "work"))
-        self.notify_leases = Folder(os.path.join(self.leases.path, "notify"))
-        self.resource_leases = Folder(os.path.join(self.leases.path, "resource"))
-        self.holders = Folder(os.path.join(self.leases.path, "holders"))
+        self.tmp = Folder(os.path.join(self.root, "tmp"), shared=shared)
+        self.pending = Folder(os.path.join(self.root, "pending"), shared=shared)
+        self.resolved = Folder(os.path.join(self.root, "resolved"), shared=shared)
+        self.waiting = Folder(os.path.join(self.root, "waiting"), shared=shared)
+        self.due = Folder(os.path.join(self.root, "due"), shared=shared)
+        self.leases = Folder(os.path.join(self.root, "leases"), shared=shared)
+        self.work_leases = Folder(os.path.join(self.leases.path, "work"), shared=shared)
+        self.notify_leases = Folder(os.path.join(self.leases.path, "notify"), shared=shared)
+        self.resource_leases = Folder(os.path.join(self.leases.path, "resource"), shared=shared)
+        self.holders = Folder(os.path.join(self.leases.path, "holders"), shared=shared)
 
     def folders(self) -> tuple[Folder, ...]:
         """Every folder, parents before children (the order to create them in)."""
@@ -70,7 +71,7 @@ class Layout:
         return self.resolved.join(job_id + RECORD_SUFFIX)
 
     def waiting_folder(self, job_id: str) -> Folder:
-        return Folder(self.waiting.join(job_id), keep_open=False)
+        return Folder(self.waiting.join(job_id), keep_open=False, shared=self.shared)
 
     def close(self) -> None:
         for folder in self.folders():

@@ -84,7 +84,7 @@ os.register_at_fork(after_in_child=_forget_in_child)
 class Holder:
     """One holder's record file; every lease it holds is a hard link to it."""
 
-    def __init__(self, folder: Folder, seconds: float, *, sync: bool, mode: int) -> None:
+    def __init__(self, folder: Folder, seconds: float, *, sync: bool) -> None:
         self.seconds = seconds
         self.token = os.urandom(16).hex()
         self.path = folder.join(self.token)
@@ -92,8 +92,9 @@ class Holder:
         self._beat = 0
         self._lock = threading.Lock()
         started = time.monotonic()
-        self._fd = os.open(self.path, _CREATE, mode)
+        self._fd = os.open(self.path, _CREATE, 0o666)
         try:
+            fsio.share(self._fd, folder)
             os.pwrite(self._fd, self._record(), 0)
         except BaseException:
             self.close()
@@ -146,10 +147,9 @@ class Holder:
 class Holders:
     """The holder records of one store object, one per lease length, made on first use."""
 
-    def __init__(self, folder: Folder, *, sync: bool = True, mode: int = 0o666) -> None:
+    def __init__(self, folder: Folder, *, sync: bool = True) -> None:
         self.folder = folder
         self.sync = sync
-        self.mode = mode
         self._lock = threading.Lock()
         self._by_seconds: dict[float, Holder] = {}
         _FORGET_IN_CHILD.add(self)
@@ -159,8 +159,8 @@ class Holders:
         with self._lock:
             holder = self._by_seconds.get(seconds)
             if holder is None:
-                fsio.make_folder(self.folder.path)
-                holder = self._by_seconds[seconds] = Holder(self.folder, seconds, sync=self.sync, mode=self.mode)
+                fsio.make_folder(self.folder.path, shared=self.folder.shared)
+                holder = self._by_seconds[seconds] = Holder(self.folder, seconds, sync=self.sync)
         if holder.stale and holder.beat() is not None:
             return self.replace(holder)
         return holder
@@ -173,9 +173,7 @@ class Holders:
             current = self._by_seconds.get(holder.seconds)
             if current is holder:
                 holder.close(remove=False)
-                current = self._by_seconds[holder.seconds] = Holder(
-                    self.folder, holder.seconds, sync=self.sync, mode=self.mode
-                )
+                current = self._by_seconds[holder.seconds] = Holder(self.folder, holder.seconds, sync=self.sync)
             assert current is not None
             return current
 

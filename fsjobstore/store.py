@@ -82,6 +82,10 @@ class JobStore:
     * ``watch``: wake waiting loops through inotify (watchdog) on this host;
       ``poll_interval`` bounds how long a change made elsewhere takes to be seen.
     * ``create``: make the store folder if it does not exist (else InvalidStore).
+    * ``group_shared``: for a store shared by several users of one group: every
+      file and folder this object makes is read-write for the group whatever the
+      umask (files 0660, folders 2770: setgid, so what any member makes belongs
+      to the store folder's group). Otherwise files follow the process umask.
     """
 
     def __init__(
@@ -96,6 +100,7 @@ class JobStore:
         watch: bool = True,
         poll_interval: float = 1.0,
         create: bool = True,
+        group_shared: bool = False,
     ) -> None:
         _check_seconds("lease_seconds", lease_seconds)
         _check_seconds("poll_interval", poll_interval)
@@ -111,7 +116,8 @@ class JobStore:
         self.retention = retention
         self.watch = watch
         self.poll_interval = float(poll_interval)
-        self._layout = Layout(self.path)
+        self.group_shared = group_shared
+        self._layout = Layout(self.path, shared=group_shared)
         self._open_folder(create)
         self._renewer = Renewer()
         self._holders = Holders(self._layout.holders)
@@ -136,9 +142,13 @@ class JobStore:
         if not create and not os.path.exists(layout.marker):
             raise InvalidStore(f"no fsjobstore store at {self.path}")
         try:
-            os.makedirs(self.path, exist_ok=True)
+            try:
+                fsio.make_folder(self.path, shared=self.group_shared)
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(self.path), exist_ok=True)
+                fsio.make_folder(self.path, shared=self.group_shared)
             for folder in layout.folders():
-                fsio.make_folder(folder.path)
+                fsio.make_folder(folder.path, shared=self.group_shared)
             marker = json.dumps({"format": FORMAT_VERSION, "created_at": now_text()}) + "\n"
             try:
                 fsio.publish(layout.tmp, fsio.Folder(self.path), os.path.basename(layout.marker),
@@ -627,7 +637,8 @@ class JobStore:
     def _maintenance(self) -> Iterator[None]:
         """One purge or repair at a time on this host (flock; other hosts may
         run theirs concurrently: every step is safe to race, this only saves work)."""
-        lock = FileLock(self._layout.maintenance_lock, blocking=False)
+        lock = FileLock(self._layout.maintenance_lock, blocking=False,
+                        mode=fsio.SHARED_FILE_MODE if self.group_shared else -1)
         try:
             with lock:
                 yield
@@ -712,7 +723,7 @@ class JobStore:
         for _ in range(10):
             if os.path.islink(folder.path):
                 raise CorruptJobFile(folder.path, "a symlink (never followed)")
-            if fsio.make_folder(folder.path) and self.durable:
+            if fsio.make_folder(folder.path, shared=self.group_shared) and self.durable:
                 layout.waiting.sync()
             try:
                 fsio.publish(layout.tmp, folder, _key(target) + RECORD_SUFFIX, content,

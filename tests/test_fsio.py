@@ -54,12 +54,24 @@ def test_publish_without_replace_refuses_an_existing_name_and_leaves_it(folders:
     assert os.stat(dest.join("a")).st_nlink == 1
 
 
-def test_publish_large_data_and_mode(folders: tuple[Folder, Folder]) -> None:
+def test_publish_large_data(folders: tuple[Folder, Folder]) -> None:
     tmp, dest = folders
     data = os.urandom(3 * (1 << 20) + 7)
-    fsio.publish(tmp, dest, "big", data, durable=False, replace=False, mode=0o600)
+    fsio.publish(tmp, dest, "big", data, durable=False, replace=False)
     assert fsio.read(dest.join("big")) == data
-    assert os.stat(dest.join("big")).st_mode & 0o077 == 0
+
+
+def test_publish_into_a_shared_temp_folder_gives_the_shared_mode(tmp_path: Path) -> None:
+    tmp, dest = Folder(str(tmp_path / "tmp"), shared=True), Folder(str(tmp_path / "dest"))
+    for folder in (tmp, dest):
+        assert fsio.make_folder(folder.path, shared=folder.shared)
+    old = os.umask(0o077)
+    try:
+        fsio.publish(tmp, dest, "a", b"x", durable=False, replace=True)
+    finally:
+        os.umask(old)
+    assert os.stat(dest.join("a")).st_mode & 0o777 == fsio.SHARED_FILE_MODE
+    assert os.stat(tmp.path).st_mode & 0o7777 == fsio.SHARED_FOLDER_MODE
 
 
 def test_publish_failure_while_writing_leaves_nothing(
