@@ -390,7 +390,6 @@ def die(store: JobStore) -> None:
     close, and nothing it holds is released or cleaned up."""
     renewer = store._renewer
     with renewer._lock:
-        held = list(renewer._held)
         renewer._held.clear()
     renewer.stop()
     holders = store._holders
@@ -455,3 +454,28 @@ def drain(store: JobStore, clock: FakeMonotonic, value: str = "drained") -> dict
     assert os.listdir(os.path.join(root, "waiting")) == [], "targets left waiting after draining"
     assert lease_files(root) == [], "leases left after draining"
     return delivered
+
+
+def in_child(work: Callable[[], str]) -> str:
+    """Run *work* in a forked child and return what it returned; a child that raised
+    fails the calling test with the child's error."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 0
+        try:
+            os.close(read)
+            message = work()
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            message, code = f"child failed: {type(exc).__name__}: {exc}", 1
+        os.write(write, message.encode())
+        os._exit(code)
+    os.close(write)
+    chunks = []
+    while chunk := os.read(read, 65536):
+        chunks.append(chunk)
+    os.close(read)
+    _, status = os.waitpid(pid, 0)
+    message = b"".join(chunks).decode()
+    assert os.waitstatus_to_exitcode(status) == 0, message
+    return message

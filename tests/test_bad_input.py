@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from invariants import tree
+from invariants import in_child, tree
 
 from fsjobstore import (
     CorruptJobFile,
@@ -300,29 +300,12 @@ def test_a_job_file_of_an_unknown_format_version(store: JobStore, tmp_path: Path
 
 def _as_nobody(work: Callable[[], str]) -> str:
     """Run *work* in a forked child that dropped root (uid/gid 65534); return what it returns."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        code = 0
-        try:
-            os.close(read)
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            message = work()
-        except BaseException as exc:  # noqa: BLE001 - reported to the parent
-            message, code = f"child failed: {type(exc).__name__}: {exc}", 1
-        os.write(write, message.encode())
-        os._exit(code)
-    os.close(write)
-    chunks = []
-    while chunk := os.read(read, 65536):
-        chunks.append(chunk)
-    os.close(read)
-    _, status = os.waitpid(pid, 0)
-    message = b"".join(chunks).decode()
-    assert os.waitstatus_to_exitcode(status) == 0, message
-    return message
+    def dropped() -> str:
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+        return work()
+    return in_child(dropped)
 
 
 @pytest.fixture

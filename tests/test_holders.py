@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from invariants import in_child
 from test_lease import L, ManualRenewer, raw_record, record, until
 
 import fsjobstore.lease as lease_module
@@ -404,43 +405,21 @@ def test_a_forked_child_forgets_the_parents_holders_and_leases(lease_dir: Folder
         assert parent is not None
         renewer.stop()  # from now on nothing in the parent renews its lease
         before = raw_record(folder, "parent")
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: never returns into pytest
-            code, message = 1, "child failed"
-            try:
-                os.close(read)
-                child = folder.acquire("child")
-                if child is None:
-                    message = "the child could not acquire a fresh name"
-                elif folder.acquire("parent") is not None:
-                    message = "the child took the parent's lease as its own"
-                else:
-                    first = raw_record(folder, "child")
-                    renewed = until(lambda: raw_record(folder, "child") != first, 5.0)
-                    if not renewed:
-                        message = "the child's renewer never renewed the child's lease"
-                    elif raw_record(folder, "parent") != before:
-                        message = "the child renewed the parent's lease"
-                    else:
-                        renewer.release_all()  # what the child's store.close() does
-                        renewer.stop()
-                        folder.holders.close()
-                        message, code = child.token, 0
-            except BaseException as exc:  # noqa: BLE001 - reported to the parent
-                message = f"child failed: {type(exc).__name__}: {exc}"
-            finally:
-                os.write(write, message.encode())
-                os._exit(code)
-        os.close(write)
-        chunks = []
-        while chunk := os.read(read, 65536):
-            chunks.append(chunk)
-        os.close(read)
-        _, status = os.waitpid(pid, 0)
-        message = b"".join(chunks).decode()
-        assert os.waitstatus_to_exitcode(status) == 0, message
-        child_token = message
+
+        def child_work() -> str:
+            child = folder.acquire("child")
+            assert child is not None, "the child could not acquire a fresh name"
+            assert folder.acquire("parent") is None, "the child took the parent's lease as its own"
+            first = raw_record(folder, "child")
+            assert until(lambda: raw_record(folder, "child") != first, 5.0), \
+                "the child's renewer never renewed the child's lease"
+            assert raw_record(folder, "parent") == before, "the child renewed the parent's lease"
+            renewer.release_all()  # what the child's store.close() does
+            renewer.stop()
+            folder.holders.close()
+            return child.token
+
+        child_token = in_child(child_work)
         assert child_token != parent.token
         assert raw_record(folder, "parent") == before  # never renewed by the child
         assert raw_record(folder, "child") is None  # the child released its own
