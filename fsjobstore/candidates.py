@@ -44,12 +44,14 @@ class Candidates:
         self._deferred_inode: dict[str, int] = {}
         # name -> what a puller learnt of it (e.g. its task), kept while it is listed
         self._notes: dict[str, object] = {}
-        # names read in the current pass: what survives into the next one
+        # names deferred or noted that the current pass has read: what of them
+        # survives into the next pass (only those, so memory stays flat in the backlog)
         self._listed: set[str] = set()
         self._passes = 0  # passes ended so far
 
     def note(self, name: str, value: object) -> None:
         self._notes[name] = value
+        self._seen_in_pass(name)
 
     def noted(self, name: str) -> Any:
         return self._notes.get(name)
@@ -58,6 +60,7 @@ class Candidates:
         """Skip *name* for *seconds* (it is not workable yet), or until its file
         is replaced if *inode* is given."""
         self._deferred[name] = time.monotonic() + seconds
+        self._seen_in_pass(name)
         if inode is not None:
             self._deferred_inode[name] = inode
 
@@ -65,6 +68,12 @@ class Candidates:
         """Whether *name*'s file is still there: one lstat, far cheaper than a lease
         on a job another puller finished since this one listed it."""
         return fsio.exists(self._folder.join(name + self._suffix))
+
+    def _seen_in_pass(self, name: str) -> None:
+        # A name handed out by a pass under way was listed by it. (Once a pass has
+        # ended, the next one reads the name again if it is still there.)
+        if self._stream is not None:
+            self._listed.add(name)
 
     def next_due(self) -> float | None:
         """Seconds until the earliest deferred name may be tried again (None: none is)."""
@@ -118,7 +127,9 @@ class Candidates:
             if len(found) >= CHUNK:
                 ended = False
                 break
-        self._listed.update(found)
+        deferred, notes = self._deferred, self._notes
+        if deferred or notes:
+            self._listed.update(name for name in found if name in deferred or name in notes)
         if ended:
             self._end_pass()
         if not found:

@@ -129,9 +129,6 @@ class JobStore:
         self._due = Candidates(self._layout.due, "")
         self._pull_lock = threading.Lock()
         self._reported: set[str] = set()
-        # job id -> task, for jobs this store object has seen and a puller skipped
-        # for their task (a job's task never changes, so this is never stale).
-        self._tasks: dict[str, str | None] = {}
 
     # -- opening ----------------------------------------------------------------
 

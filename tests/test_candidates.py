@@ -275,3 +275,18 @@ def test_present_is_whether_the_file_is_there(folder: Folder) -> None:
     assert not candidates.present(job)
     os.symlink("/nonexistent", folder.join(job + SUFFIX))  # lstat: a dangling link is still a name
     assert candidates.present(job)
+
+
+def test_what_a_pass_keeps_does_not_grow_with_the_backlog(folder: Folder, small_chunks: int) -> None:
+    # A worker draining a large backlog must not hold every name of the pass.
+    ids = make(folder, 10 * small_chunks)
+    candidates = Candidates(folder, SUFFIX)
+    names = candidates.names()
+    taken = [next(names) for _ in range(5 * small_chunks)]
+    assert len(set(taken)) == len(taken)
+    assert len(candidates._names) <= small_chunks  # at most one chunk queued
+    assert candidates._listed == set()  # nothing deferred or noted: nothing kept
+    candidates.note(taken[-1], ("task", None))  # learnt during the pass: kept...
+    rest = list(names)
+    assert sorted(taken + rest[: len(ids) - len(taken)]) == ids
+    assert candidates.noted(taken[-1]) == ("task", None)  # ...because it is still listed
