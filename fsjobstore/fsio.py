@@ -223,6 +223,21 @@ def make_folder(path: str, *, shared: bool = False) -> bool:
     return True
 
 
+def has_entries(path: str) -> bool:
+    """Whether the folder *path* exists, is a real folder (not a symlink) and holds
+    anything: one ``open`` when it is absent, the common case."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+            return False
+        raise
+    try:
+        return bool(os.listdir(fd))
+    finally:
+        os.close(fd)
+
+
 def remove_folder_if_empty(path: str) -> None:
     try:
         os.rmdir(path)

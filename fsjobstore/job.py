@@ -213,7 +213,7 @@ class Record:
                 parse_time(fields["not_before"])
         except (KeyError, TypeError, ValueError, binascii.Error) as exc:
             raise CorruptJobFile(path, f"bad field ({exc})") from None
-        return cls(fields)
+        return cls(fields, _request_line(data))
 
     @property
     def id(self) -> str:
@@ -274,6 +274,29 @@ class Record:
             lease_seconds=f.get("lease_seconds"),
             expires_in=f.get("expires_in"),
         )
+
+
+_REQUEST_START = b'\n "request": '
+_REQUEST_END = b',\n "value": '
+
+
+def _request_line(data: bytes) -> str | None:
+    """The request's JSON text as our renderer wrote it (one key per line), so that
+    a record rewritten later need not encode the request again; None for a file
+    laid out otherwise (edited by hand), whose request is then re-encoded."""
+    start = data.find(_REQUEST_START)
+    if start < 0:
+        return None
+    start += len(_REQUEST_START)
+    end = data.find(b"\n", start)
+    if end < 0 or data[end - 1 : end] != b"," or not data.startswith(_REQUEST_END, end - 1):
+        return None
+    if data.find(_REQUEST_START, end) >= 0:
+        return None  # a key given twice: JSON keeps the last, so do not guess
+    try:
+        return data[start : end - 1].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def time_text(timestamp: float) -> str:

@@ -698,8 +698,7 @@ class JobStore:
         pending record. Idempotent, so a puller can finish a crashed resolver's work.
         Returns whether targets are waiting."""
         layout = self._layout
-        folder = layout.waiting_folder(job_id)
-        due = not os.path.islink(folder.path) and bool(folder.names())
+        due = fsio.has_entries(layout.waiting_folder(job_id).path)  # (a planted symlink: no)
         if due:
             fsio.create_empty(layout.due, job_id, durable=self.durable)
         # Not fsynced: if a crash undoes the unlink, the next puller finishes it.

@@ -241,3 +241,16 @@ def test_folder_join_names_sync_close(tmp_path: Path) -> None:
     folder.close()
     folder.close()  # idempotent
     assert Folder(str(tmp_path / "absent")).names() == []
+
+
+def test_has_entries(tmp_path: Path) -> None:
+    folder = tmp_path / "w"
+    assert not fsio.has_entries(str(folder))  # absent
+    folder.mkdir()
+    assert not fsio.has_entries(str(folder))  # empty
+    (folder / "t.json").write_text("{}")
+    assert fsio.has_entries(str(folder))
+    link = tmp_path / "link"
+    link.symlink_to(folder)
+    assert not fsio.has_entries(str(link))  # a symlink is never followed
+    assert not fsio.has_entries(str(folder / "t.json"))  # a file is not a folder
