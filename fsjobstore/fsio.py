@@ -5,12 +5,21 @@ the store's own ``tmp/`` folder (same filesystem, so no EXDEV), optionally fsync
 then renamed (replace) or hard-linked (create-if-absent) into place, and the folder
 that holds the final name is fsynced. Keeping every such call here gives one place
 to count syscalls, inject faults in tests and reason about crashes.
+
+**Anchored folders.** A store opens each of its folders once, with ``O_NOFOLLOW``
+(so none of them can be a symlink), and keeps the descriptor. A path made by such
+a folder's ``join`` is a ``StorePath``: it prints as the full path, but every call
+here reaches it *relative to the folder's descriptor* (``openat``, ``renameat``,
+``linkat``, ...). So a folder that somebody sharing the store swaps for a symlink
+while a process has it open is never written or read through: the process keeps
+working in the folder it opened (or fails, if that folder was deleted).
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import stat
 import time
 from collections.abc import Generator, Iterator
 
@@ -19,6 +28,7 @@ from .ids import is_valid_id
 
 _OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+_OPEN_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # An NFS client reports ESTALE when a file it had looked up was replaced on the
 # server; a fresh lookup of the same name then succeeds.
 _ESTALE_RETRIES = 5
@@ -30,9 +40,46 @@ SHARED_FILE_MODE = 0o660
 SHARED_FOLDER_MODE = 0o2770
 
 
+class StorePath(str):
+    """A path inside an anchored folder: the full path as text, reached through
+    the folder's descriptor by every function of this module."""
+
+    folder: Folder
+    name: str
+
+    def __new__(cls, folder: Folder, name: str) -> StorePath:
+        path = super().__new__(cls, folder.path + "/" + name)
+        path.folder = folder
+        path.name = name
+        return path
+
+
+class _Name(str):
+    """A name relative to a folder descriptor, that still knows its full path
+    (for error messages, and for tests that watch where calls reach)."""
+
+    full: str
+
+    def __new__(cls, name: str, full: str) -> _Name:
+        text = super().__new__(cls, name)
+        text.full = full
+        return text
+
+
+def _at(path: str) -> tuple[str, int | None]:
+    """What to pass to an ``os`` call for *path*: (relative name, folder descriptor),
+    or (path, None) for a path of no anchored folder."""
+    if isinstance(path, StorePath):
+        fd = path.folder.fd
+        if fd is not None:
+            return _Name(path.name, path), fd
+    return path, None
+
+
 class Folder:
-    """A folder of the store. A long-lived one keeps a descriptor to fsync it
-    with; a short-lived one (a job's waiting folder) opens one per fsync."""
+    """A folder of the store. A long-lived one is anchored (``anchor``): it keeps a
+    descriptor that every path it makes is reached through, and fsyncs with. A
+    short-lived one (a job's waiting folder) is reached through its parent's."""
 
     __slots__ = ("path", "shared", "_fd", "_keep")
 
@@ -43,7 +90,29 @@ class Folder:
         self._fd: int | None = None
         self._keep = keep_open
 
+    @property
+    def fd(self) -> int | None:
+        """The anchoring descriptor, or None if the folder is not anchored."""
+        return self._fd if self._keep else None
+
+    def anchor(self, parent: Folder | None = None) -> None:
+        """Open the folder (never through a symlink; within *parent*'s descriptor if
+        given) and reach everything in it through that from now on.
+
+        Raises OSError (ELOOP: a symlink; ENOTDIR: not a folder) if it cannot be.
+        """
+        if self._fd is None:
+            if parent is not None and parent.fd is not None:
+                name = _Name(os.path.basename(self.path), self.path)
+                self._fd = os.open(name, _OPEN_FOLDER, dir_fd=parent.fd)
+            else:
+                self._fd = os.open(self.path, _OPEN_FOLDER)
+
     def join(self, name: str) -> str:
+        if self._keep and self._fd is not None:
+            return StorePath(self, name)
+        if isinstance(self.path, StorePath):
+            return StorePath(self.path.folder, self.path.name + "/" + name)
         return self.path + "/" + name
 
     def sync(self) -> None:
@@ -51,7 +120,7 @@ class Folder:
         if self._fd is not None:
             os.fsync(self._fd)
             return
-        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fd = _open_folder(self.path)
         if self._keep:
             self._fd = fd
             os.fsync(fd)
@@ -69,9 +138,25 @@ class Folder:
     def names(self) -> list[str]:
         """The entries of the folder (unsorted); an absent folder has none."""
         try:
-            return os.listdir(self.path)
+            fd = self._listing()
         except FileNotFoundError:
             return []
+        try:
+            return os.listdir(fd)
+        finally:
+            os.close(fd)
+
+    def _listing(self) -> int:
+        # A descriptor of its own for each listing: listings share the offset of the
+        # descriptor they read, so two at once on the anchor would disturb each other.
+        if self._keep and self._fd is not None:
+            return os.open(_Name(".", self.path), _OPEN_FOLDER, dir_fd=self._fd)
+        return _open_folder(self.path)
+
+
+def _open_folder(path: str) -> int:
+    name, dir_fd = _at(path)
+    return os.open(name, _OPEN_FOLDER, dir_fd=dir_fd)
 
 
 def share(fd: int, folder: Folder) -> None:
@@ -80,9 +165,15 @@ def share(fd: int, folder: Folder) -> None:
         os.fchmod(fd, SHARED_FILE_MODE)
 
 
+def open_new(path: str, flags: int = _OPEN_NEW) -> int:
+    """Create *path* (``O_CREAT|O_EXCL``, never through a symlink) and return its descriptor."""
+    name, dir_fd = _at(path)
+    return os.open(name, flags | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666, dir_fd=dir_fd)
+
+
 def _write_temp(tmp: Folder, data: bytes, durable: bool) -> str:
     path = tmp.join(os.urandom(16).hex() + ".tmp")
-    fd = os.open(path, _OPEN_NEW, 0o666)
+    fd = open_new(path)
     try:
         share(fd, tmp)
         view = memoryview(data)
@@ -119,25 +210,37 @@ def publish(
     final = folder.join(name)
     try:
         if replace:
-            os.rename(tmp_path, final)
+            rename(tmp_path, final)
         else:
             _link_no_replace(tmp_path, final)
     except BaseException:
         _unlink_quietly(tmp_path)
         raise
     if not replace:
-        os.unlink(tmp_path)
+        remove(tmp_path)
     if durable:
         folder.sync()
 
 
+def rename(src: str, dst: str) -> None:
+    """Rename *src* over *dst* (atomic replace)."""
+    (src_name, src_fd), (dst_name, dst_fd) = _at(src), _at(dst)
+    os.rename(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+
+
+def link(src: str, dst: str) -> None:
+    """Give *src*'s file the name *dst* too; FileExistsError if *dst* exists."""
+    (src_name, src_fd), (dst_name, dst_fd) = _at(src), _at(dst)
+    os.link(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+
+
 def _link_no_replace(src: str, dst: str) -> None:
     try:
-        os.link(src, dst)
+        link(src, dst)
     except FileExistsError:
         # Over NFS a link whose reply was lost is retried and reports EEXIST
         # although the first try made it: then the source has two links.
-        if os.stat(src).st_nlink == 2:
+        if lstat(src).st_nlink == 2:
             return
         raise
 
@@ -149,9 +252,10 @@ def read(path: str) -> bytes:
     (close-to-open consistency). ESTALE is retried with a fresh lookup.
     Raises FileNotFoundError if absent, and CorruptJobFile for a symlink.
     """
+    name, dir_fd = _at(path)
     for attempt in range(_ESTALE_RETRIES):
         try:
-            fd = os.open(path, _OPEN_READ)
+            fd = os.open(name, _OPEN_READ, dir_fd=dir_fd)
             try:
                 chunk = os.read(fd, _READ_SIZE)
                 if len(chunk) < _READ_SIZE:
@@ -174,7 +278,7 @@ def read(path: str) -> bytes:
 def create_empty(folder: Folder, name: str, *, durable: bool) -> None:
     """Make an empty marker file exist (no error if it already does)."""
     try:
-        fd = os.open(folder.join(name), _OPEN_NEW, 0o666)
+        fd = open_new(folder.join(name))
     except FileExistsError:
         return
     try:
@@ -187,8 +291,9 @@ def create_empty(folder: Folder, name: str, *, durable: bool) -> None:
 
 def remove(path: str) -> bool:
     """Unlink *path*; return False if it was already gone."""
+    name, dir_fd = _at(path)
     try:
-        os.unlink(path)
+        os.unlink(name, dir_fd=dir_fd)
     except FileNotFoundError:
         return False
     return True
@@ -196,30 +301,45 @@ def remove(path: str) -> bool:
 
 def _unlink_quietly(path: str) -> None:
     try:
-        os.unlink(path)
+        remove(path)
     except OSError:
         pass
+
+
+def lstat(path: str) -> os.stat_result:
+    """The status of *path* itself (a symlink is not followed)."""
+    name, dir_fd = _at(path)
+    return os.lstat(name, dir_fd=dir_fd)
 
 
 def exists(path: str) -> bool:
     """Whether *path* exists, without following a symlink."""
     try:
-        os.lstat(path)
+        lstat(path)
     except FileNotFoundError:
         return False
     return True
 
 
+def is_link(path: str) -> bool:
+    """Whether *path* is a symlink (never followed: reported by check)."""
+    try:
+        return stat.S_ISLNK(lstat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
 def make_folder(path: str, *, shared: bool = False) -> bool:
     """Create a folder (group-shared if *shared*); return False if it already existed."""
+    name, dir_fd = _at(path)
     try:
-        os.mkdir(path)
+        os.mkdir(name, dir_fd=dir_fd)
     except FileExistsError:
         return False
     if shared:
         # chmod, not mkdir's mode: the umask would clear the group bits, and
         # mkdir ignores the setgid bit.
-        os.chmod(path, SHARED_FOLDER_MODE)
+        os.chmod(name, SHARED_FOLDER_MODE, dir_fd=dir_fd)
     return True
 
 
@@ -227,7 +347,7 @@ def has_entries(path: str) -> bool:
     """Whether the folder *path* exists, is a real folder (not a symlink) and holds
     anything: one ``open`` when it is absent, the common case."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = _open_folder(path)
     except OSError as exc:
         if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
             return False
@@ -239,8 +359,9 @@ def has_entries(path: str) -> bool:
 
 
 def remove_folder_if_empty(path: str) -> None:
+    name, dir_fd = _at(path)
     try:
-        os.rmdir(path)
+        os.rmdir(name, dir_fd=dir_fd)
     except OSError:
         pass
 
@@ -259,13 +380,16 @@ def scan_inodes(folder: Folder, suffix: str) -> Generator[tuple[str, int], None,
     """Like scan(), with each entry's inode number (from the listing: no stat)."""
     cut = len(suffix)
     try:
-        entries = os.scandir(folder.path)
+        fd = folder._listing()
     except FileNotFoundError:
         return
-    with entries:
-        for entry in entries:
-            name = entry.name
-            if name.endswith(suffix):
-                stem = name[:-cut] if cut else name
-                if is_valid_id(stem):
-                    yield stem, entry.inode()
+    try:
+        with os.scandir(fd) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.endswith(suffix):
+                    stem = name[:-cut] if cut else name
+                    if is_valid_id(stem):
+                        yield stem, entry.inode()
+    finally:
+        os.close(fd)

@@ -22,12 +22,18 @@ pulls never list the history of resolved jobs.
 
 from __future__ import annotations
 
+import errno
 import os
 
+from . import fsio
 from .fsio import Folder
 
 STORE_MARKER = "fsjobstore.json"
 RECORD_SUFFIX = ".json"
+
+
+class NotAFolder(Exception):
+    """A folder of the store is a symlink, a file, or missing."""
 
 
 class Layout:
@@ -36,6 +42,7 @@ class Layout:
     def __init__(self, root: str, *, shared: bool = False) -> None:
         self.root = os.path.abspath(root)
         self.shared = shared
+        self.top = Folder(self.root, shared=shared)
         self.marker = os.path.join(self.root, STORE_MARKER)
         self.maintenance_lock = os.path.join(self.root, "maintenance.lock")
         self.tmp = Folder(os.path.join(self.root, "tmp"), shared=shared)
@@ -64,6 +71,22 @@ class Layout:
             self.holders,
         )
 
+    def anchor(self, *, make: bool) -> None:
+        """Open every folder once (making it first if *make*), each within its parent
+        and none through a symlink: from now on the store reaches them only through
+        these. Raises NotAFolder naming the first that is a symlink or not a folder."""
+        self.top.anchor()
+        for folder in self.folders():
+            parent = self.leases if os.path.dirname(folder.path) == self.leases.path else self.top
+            if make:
+                fsio.make_folder(parent.join(os.path.basename(folder.path)), shared=self.shared)
+            try:
+                folder.anchor(parent)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.ENOENT):
+                    raise NotAFolder(folder.path) from None
+                raise
+
     def pending_path(self, job_id: str) -> str:
         return self.pending.join(job_id + RECORD_SUFFIX)
 
@@ -76,3 +99,4 @@ class Layout:
     def close(self) -> None:
         for folder in self.folders():
             folder.close()
+        self.top.close()

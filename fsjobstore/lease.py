@@ -60,7 +60,6 @@ from .job import now_text
 
 log = logging.getLogger("fsjobstore")
 
-_CREATE = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _HOST_JSON = json.dumps(socket.gethostname())
 # A holder trusts its lease without asking the disk only this long after its last
 # renewal, leaving contenders' clocks room to run fast (they need a full
@@ -92,7 +91,7 @@ class Holder:
         self._beat = 0
         self._lock = threading.Lock()
         started = time.monotonic()
-        self._fd = os.open(self.path, _CREATE, 0o666)
+        self._fd = fsio.open_new(self.path, os.O_RDWR)
         try:
             fsio.share(self._fd, folder)
             os.pwrite(self._fd, self._record(), 0)
@@ -159,7 +158,8 @@ class Holders:
         with self._lock:
             holder = self._by_seconds.get(seconds)
             if holder is None:
-                fsio.make_folder(self.folder.path, shared=self.folder.shared)
+                if self.folder.fd is None:  # (a store's is made and anchored when it opens)
+                    fsio.make_folder(self.folder.path, shared=self.folder.shared)
                 holder = self._by_seconds[seconds] = Holder(self.folder, seconds, sync=self.sync)
         if holder.stale and holder.beat() is not None:
             return self.replace(holder)
@@ -242,10 +242,10 @@ class Held:
             if self.released or self.compromised or seconds == self.holder.seconds:
                 return
             holder = self._folder.holders.get(seconds)
-            temp = f"{self.path}.new-{os.urandom(8).hex()}"
+            temp = self._folder.folder.join(f"{self.name}.new-{os.urandom(8).hex()}")
             try:
-                os.link(holder.path, temp)
-                os.rename(temp, self.path)
+                fsio.link(holder.path, temp)
+                fsio.rename(temp, self.path)
             except OSError as exc:
                 fsio.remove(temp)
                 self._lose(f"could not change its length: {exc}")
@@ -402,18 +402,18 @@ class LeaseFolder:
                 return None
             holder = self.holders.get(self.lease_seconds)
             try:
-                os.link(holder.path, path)
+                fsio.link(holder.path, path)
             except FileExistsError:
                 # Over NFS a link whose reply was lost is retried and says EEXIST
                 # although the first try made it: then the name holds our record.
                 if not holder.owns(path):
                     return None
             except FileNotFoundError:
-                if not os.path.isdir(self.folder.path):
+                if not fsio.exists(self.folder.path):
                     raise
                 holder = self.holders.replace(holder)  # its file was purged while idle
                 try:
-                    os.link(holder.path, path)
+                    fsio.link(holder.path, path)
                 except FileExistsError:
                     return None
             held = self._mine[name] = Held(self, name, path, holder)
@@ -465,9 +465,9 @@ class LeaseFolder:
         if expired is None:
             return None
         path = self.folder.join(name)
-        breaker = path + ".break"
+        breaker = self.folder.join(name + ".break")
         try:
-            os.close(os.open(breaker, _CREATE, 0o666))
+            os.close(fsio.open_new(breaker))
         except FileExistsError:
             self._expire_breaker(breaker)
             return None
@@ -487,10 +487,10 @@ class LeaseFolder:
             if name in self._mine:
                 return None
             holder = self.holders.get(self.lease_seconds)
-            temp = f"{path}.new-{os.urandom(8).hex()}"
-            os.link(holder.path, temp)
+            temp = self.folder.join(f"{name}.new-{os.urandom(8).hex()}")
+            fsio.link(holder.path, temp)
             try:
-                os.rename(temp, path)
+                fsio.rename(temp, path)
             except BaseException:
                 fsio.remove(temp)
                 raise
@@ -503,7 +503,7 @@ class LeaseFolder:
         """Remove a ``.break`` file left by a contender that died while holding it
         (one that stayed for a whole lease length of our clock)."""
         try:
-            inode = os.lstat(breaker).st_ino
+            inode = fsio.lstat(breaker).st_ino
         except FileNotFoundError:
             return
         now = time.monotonic()

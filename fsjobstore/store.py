@@ -48,7 +48,7 @@ from .job import (
     time_text,
     to_bytes,
 )
-from .layout import RECORD_SUFFIX, Layout
+from .layout import RECORD_SUFFIX, STORE_MARKER, Layout, NotAFolder
 from .lease import Held, Holders, LeaseFolder, Renewer
 from .wakeup import APPEARED, VANISHED, Signal, unwatch, watch
 
@@ -144,27 +144,29 @@ class JobStore:
             except FileNotFoundError:
                 os.makedirs(os.path.dirname(self.path), exist_ok=True)
                 fsio.make_folder(self.path, shared=self.group_shared)
-            for folder in layout.folders():
-                fsio.make_folder(folder.path, shared=self.group_shared)
+            layout.anchor(make=True)
             marker = json.dumps({"format": FORMAT_VERSION, "created_at": now_text()}) + "\n"
             try:
-                fsio.publish(layout.tmp, fsio.Folder(self.path), os.path.basename(layout.marker),
-                             marker.encode(), durable=self.durable, replace=False)
+                fsio.publish(layout.tmp, layout.top, STORE_MARKER, marker.encode(), durable=self.durable,
+                             replace=False)
             except FileExistsError:
                 pass
-            meta = json.loads(fsio.read(layout.marker))
+            meta = json.loads(fsio.read(layout.top.join(STORE_MARKER)))
+        except NotAFolder as exc:
+            layout.close()
+            raise InvalidStore(f"{exc} should be a folder of the store, and is not") from None
         except PermissionError as exc:
+            layout.close()
             raise InvalidStore(f"store folder {self.path} is not writable: {exc.strerror}") from None
         except (ValueError, OSError, CorruptJobFile) as exc:
+            layout.close()
             raise InvalidStore(f"cannot open store {self.path}: {exc}") from None
         version = meta.get("format") if isinstance(meta, dict) else None
         if version != FORMAT_VERSION:
+            layout.close()
             raise InvalidStore(
                 f"store {self.path} has format version {version!r}; this fsjobstore reads {FORMAT_VERSION}"
             )
-        for folder in layout.folders():
-            if os.path.islink(folder.path) or not os.path.isdir(folder.path):
-                raise InvalidStore(f"{folder.path} should be a folder of the store, and is not")
 
     def close(self) -> None:
         """Release every lease this store object holds and stop its renewal thread."""
@@ -677,7 +679,7 @@ class JobStore:
             for name in folder.names():
                 path = folder.join(name)
                 try:
-                    info = os.lstat(path)
+                    info = fsio.lstat(path)
                 except FileNotFoundError:
                     continue
                 if now - info.st_mtime < LEFTOVER_SECONDS:
@@ -717,7 +719,7 @@ class JobStore:
         folder = layout.waiting_folder(job_id)
         content = f'{{"target": {target_json}, "queued_at": "{now_text()}"}}\n'.encode()
         for _ in range(10):
-            if os.path.islink(folder.path):
+            if fsio.is_link(folder.path):
                 raise CorruptJobFile(folder.path, "a symlink (never followed)")
             if fsio.make_folder(folder.path, shared=self.group_shared) and self.durable:
                 layout.waiting.sync()
@@ -754,7 +756,7 @@ class JobStore:
     def _waiting_entries(self, job_id: str) -> list[tuple[str, Any]]:
         """(key, target) of each waiting target, oldest first."""
         folder = self._layout.waiting_folder(job_id)
-        if os.path.islink(folder.path):
+        if fsio.is_link(folder.path):
             self._report(CorruptJobFile(folder.path, "a symlink (never followed)"))
             return []
         entries = []
@@ -867,7 +869,7 @@ def _key(target: Any) -> str:
 
 def _inode(path: str) -> int | None:
     try:
-        return os.stat(path).st_ino
+        return fsio.lstat(path).st_ino
     except FileNotFoundError:
         return None
 

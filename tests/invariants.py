@@ -264,10 +264,18 @@ class FsSpy:
             for module, real in self._modules:
                 module.os = real  # type: ignore[attr-defined]
 
-    def _record(self, name: str, args: tuple[Any, ...]) -> None:
-        for arg in args[: 2 if name in ("rename", "link") else 1]:
+    def _record(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        dir_fds = [kwargs.get("src_dir_fd"), kwargs.get("dst_dir_fd")] if name in ("rename", "link") \
+            else [kwargs.get("dir_fd")]
+        for arg, dir_fd in zip(args[: 2 if name in ("rename", "link") else 1], dir_fds, strict=False):
             if isinstance(arg, (str, bytes, os.PathLike)):
-                path = os.fsdecode(arg)
+                if dir_fd is not None:
+                    # Reached through a folder descriptor: where that folder really is
+                    # now (wherever its old name points), then the name within it.
+                    folder = os.readlink(f"/proc/self/fd/{dir_fd}").removesuffix(" (deleted)")
+                    self.paths.append((name, os.path.join(folder, os.fsdecode(arg))))
+                    continue
+                path = os.fsdecode(getattr(arg, "full", arg))
                 # Where the call really reaches: the final component is not followed
                 # (O_NOFOLLOW, rename, link, unlink, lstat), every folder above it is.
                 folder, leaf = os.path.split(os.path.abspath(path))
@@ -276,9 +284,10 @@ class FsSpy:
                     real = os.path.realpath(path)
                 self.paths.append((name, real))
 
-    def before(self, name: str, args: tuple[Any, ...]) -> Callable[..., Any] | None:
+    def before(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None
+               ) -> Callable[..., Any] | None:
         if self.record_paths and name in PATHS:
-            self._record(name, args)
+            self._record(name, args, kwargs or {})
         if name not in COUNTED:
             return None
         if self.dead:
@@ -313,7 +322,7 @@ class _OsProxy:
         spy = self._spy
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            instead = spy.before(name, args)
+            instead = spy.before(name, args, kwargs)
             if instead is not None:
                 return instead(*args, **kwargs)
             return real(*args, **kwargs)

@@ -264,7 +264,8 @@ def test_a_few_estale_reads_are_retried(tmp_path: Path, times: int) -> None:
     with spy.installed():
         job = store.get(a.id)
     assert job.value == b"value-a"
-    assert len([c for c in spy.counted("open")]) == times + 1 + len(job.waiting)
+    file_opens = [c for c in spy.counted("open") if not c.args[1] & os.O_DIRECTORY]  # not the listings
+    assert len(file_opens) == times + 1 + len(job.waiting)
     store.close()
 
 
@@ -356,7 +357,7 @@ def test_estale_on_every_read_in_pull_work_is_reported_and_the_job_stays_pullabl
 def test_eio_reading_a_pending_record_in_pull_work_leaves_no_lease(tmp_path: Path) -> None:
     store = _store(tmp_path / "store")
     store.create({"job": "a"})
-    spy = FsSpy(fault=lambda call: oserror(EIO) if call.name == "open" and "/pending/" in str(call.args[0]) else None)
+    spy = FsSpy(fault=lambda call: oserror(EIO) if call.name == "open" and "/pending/" in getattr(call.args[0], "full", "") else None)
     with spy.installed(), pytest.raises(OSError):
         store.pull_work()
     assert os.listdir(tmp_path / "store/leases/work") == [], "the failed pull kept a lease on the job"

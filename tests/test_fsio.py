@@ -5,12 +5,12 @@ from __future__ import annotations
 import errno
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from fsjobstore.errors import CorruptJobFile
-
 from fsjobstore import fsio
+from fsjobstore.errors import CorruptJobFile
 from fsjobstore.fsio import Folder
 
 
@@ -94,7 +94,7 @@ def test_publish_failure_at_rename_leaves_nothing(
 ) -> None:
     tmp, dest = folders
 
-    def broken_rename(src: str, dst: str) -> None:
+    def broken_rename(src: str, dst: str, **_: Any) -> None:
         raise OSError(errno.EIO, "io error")
 
     monkeypatch.setattr(fsio.os, "rename", broken_rename)
@@ -151,11 +151,11 @@ def test_read_retries_estale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     real_open = os.open
     failures = [2]
 
-    def flaky_open(name: str, flags: int, *args: int) -> int:
+    def flaky_open(name: str, flags: int, *args: int, **kwargs: Any) -> int:
         if failures[0]:
             failures[0] -= 1
             raise OSError(errno.ESTALE, "stale")
-        return real_open(name, flags, *args)
+        return real_open(name, flags, *args, **kwargs)
 
     monkeypatch.setattr(fsio.os, "open", flaky_open)
     assert fsio.read(str(path)) == b"data"
@@ -165,7 +165,7 @@ def test_read_retries_estale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 def test_read_gives_up_on_persistent_estale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
 
-    def stale_open(name: str, flags: int, *args: int) -> int:
+    def stale_open(name: str, flags: int, *args: int, **kwargs: Any) -> int:
         calls.append(name)
         raise OSError(errno.ESTALE, "stale")
 
@@ -179,7 +179,7 @@ def test_read_gives_up_on_persistent_estale(tmp_path: Path, monkeypatch: pytest.
 def test_read_does_not_retry_other_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
 
-    def denied(name: str, flags: int, *args: int) -> int:
+    def denied(name: str, flags: int, *args: int, **kwargs: Any) -> int:
         calls.append(name)
         raise PermissionError(errno.EACCES, "denied")
 

@@ -69,7 +69,8 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
         return
     for arg in args[:2]:
         if isinstance(arg, (str, bytes, os.PathLike)):
-            path = os.fsdecode(arg)
+            # A name reached through a store folder's descriptor carries its full path.
+            path = os.fsdecode(getattr(arg, "full", arg))
             _recording[-1].append((event, os.path.abspath(path)))
 
 
