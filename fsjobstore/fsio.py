@@ -54,25 +54,13 @@ class StorePath(str):
         return path
 
 
-class _Name(str):
-    """A name relative to a folder descriptor, that still knows its full path
-    (for error messages, and for tests that watch where calls reach)."""
-
-    full: str
-
-    def __new__(cls, name: str, full: str) -> _Name:
-        text = super().__new__(cls, name)
-        text.full = full
-        return text
-
-
 def _at(path: str) -> tuple[str, int | None]:
     """What to pass to an ``os`` call for *path*: (relative name, folder descriptor),
     or (path, None) for a path of no anchored folder."""
     if isinstance(path, StorePath):
         fd = path.folder.fd
         if fd is not None:
-            return _Name(path.name, path), fd
+            return path.name, fd
     return path, None
 
 
@@ -103,8 +91,7 @@ class Folder:
         """
         if self._fd is None:
             if parent is not None and parent.fd is not None:
-                name = _Name(os.path.basename(self.path), self.path)
-                self._fd = os.open(name, _OPEN_FOLDER, dir_fd=parent.fd)
+                self._fd = os.open(os.path.basename(self.path), _OPEN_FOLDER, dir_fd=parent.fd)
             else:
                 self._fd = os.open(self.path, _OPEN_FOLDER)
 
@@ -150,7 +137,7 @@ class Folder:
         # A descriptor of its own for each listing: listings share the offset of the
         # descriptor they read, so two at once on the anchor would disturb each other.
         if self._keep and self._fd is not None:
-            return os.open(_Name(".", self.path), _OPEN_FOLDER, dir_fd=self._fd)
+            return os.open(".", _OPEN_FOLDER, dir_fd=self._fd)
         return _open_folder(self.path)
 
 

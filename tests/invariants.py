@@ -201,6 +201,20 @@ class Crash(BaseException):
     """The process died here (a BaseException, so no `except Exception` handles it)."""
 
 
+def _full_paths(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """*args* with each name given relative to a folder descriptor (dir_fd=...)
+    made a full path: where that folder really is now (wherever its old name
+    points), then the name within it. Other arguments are kept as they are."""
+    keys = ("src_dir_fd", "dst_dir_fd") if name in ("rename", "link") else ("dir_fd",)
+    full = list(args)
+    for index, key in enumerate(keys):
+        dir_fd = kwargs.get(key)
+        if dir_fd is not None and index < len(full) and isinstance(full[index], str):
+            folder = os.readlink(f"/proc/self/fd/{dir_fd}").removesuffix(" (deleted)")
+            full[index] = os.path.normpath(os.path.join(folder, full[index]))
+    return tuple(full)
+
+
 class Call:
     __slots__ = ("name", "args", "index")
 
@@ -264,37 +278,35 @@ class FsSpy:
             for module, real in self._modules:
                 module.os = real  # type: ignore[attr-defined]
 
-    def _record(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        dir_fds = [kwargs.get("src_dir_fd"), kwargs.get("dst_dir_fd")] if name in ("rename", "link") \
-            else [kwargs.get("dir_fd")]
-        for arg, dir_fd in zip(args[: 2 if name in ("rename", "link") else 1], dir_fds, strict=False):
-            if isinstance(arg, (str, bytes, os.PathLike)):
-                if dir_fd is not None:
-                    # Reached through a folder descriptor: where that folder really is
-                    # now (wherever its old name points), then the name within it.
-                    folder = os.readlink(f"/proc/self/fd/{dir_fd}").removesuffix(" (deleted)")
-                    self.paths.append((name, os.path.join(folder, os.fsdecode(arg))))
-                    continue
-                path = os.fsdecode(getattr(arg, "full", arg))
-                # Where the call really reaches: the final component is not followed
-                # (O_NOFOLLOW, rename, link, unlink, lstat), every folder above it is.
-                folder, leaf = os.path.split(os.path.abspath(path))
-                real = os.path.join(os.path.realpath(folder), leaf)
-                if name in ("listdir", "scandir", "stat"):
-                    real = os.path.realpath(path)
-                self.paths.append((name, real))
+    def _record(self, name: str, args: tuple[Any, ...], full: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        for arg, path in zip(args[: 2 if name in ("rename", "link") else 1], full, strict=False):
+            if not isinstance(arg, (str, bytes, os.PathLike)):
+                continue
+            if path is not arg:
+                self.paths.append((name, path))  # reached through a folder descriptor: resolved
+                continue
+            path = os.fsdecode(arg)
+            # Where the call really reaches: the final component is not followed
+            # (O_NOFOLLOW, rename, link, unlink, lstat), every folder above it is.
+            folder, leaf = os.path.split(os.path.abspath(path))
+            real = os.path.join(os.path.realpath(folder), leaf)
+            if name in ("listdir", "scandir", "stat"):
+                real = os.path.realpath(path)
+            self.paths.append((name, real))
 
     def before(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None
                ) -> Callable[..., Any] | None:
+        kwargs = kwargs or {}
+        full = _full_paths(name, args, kwargs)
         if self.record_paths and name in PATHS:
-            self._record(name, args, kwargs or {})
+            self._record(name, args, full, kwargs)
         if name not in COUNTED:
             return None
         if self.dead:
             raise Crash(f"{name} after the crash")
         if threading.get_ident() != self.thread:
             return None
-        call = Call(name, args, len(self.calls) + 1)
+        call = Call(name, full, len(self.calls) + 1)
         self.calls.append(call)
         if self.crash_at is not None and call.index == self.crash_at:
             self.dead = True

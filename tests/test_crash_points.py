@@ -76,8 +76,7 @@ class Scenario:
 
 def _path_arg(call: Call) -> str:
     index = 1 if call.name in ("rename", "link") else 0
-    # (a name reached through a folder descriptor carries its full path)
-    return str(getattr(call.args[index], "full", call.args[index])) if len(call.args) > index else ""
+    return str(call.args[index]) if len(call.args) > index else ""
 
 
 def commits(name: str, folder: str, job: str | None = "a") -> Callable[[Call, Ctx], bool]:

@@ -357,7 +357,7 @@ def test_estale_on_every_read_in_pull_work_is_reported_and_the_job_stays_pullabl
 def test_eio_reading_a_pending_record_in_pull_work_leaves_no_lease(tmp_path: Path) -> None:
     store = _store(tmp_path / "store")
     store.create({"job": "a"})
-    spy = FsSpy(fault=lambda call: oserror(EIO) if call.name == "open" and "/pending/" in getattr(call.args[0], "full", "") else None)
+    spy = FsSpy(fault=lambda call: oserror(EIO) if call.name == "open" and "/pending/" in str(call.args[0]) else None)
     with spy.installed(), pytest.raises(OSError):
         store.pull_work()
     assert os.listdir(tmp_path / "store/leases/work") == [], "the failed pull kept a lease on the job"
