@@ -46,5 +46,5 @@ reliability: $(STAMP) fuse
 
 lint: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,dev]'
-	$(VENV)/bin/ruff check fsjobstore
+	$(VENV)/bin/ruff check fsjobstore tests benchmarks
 	$(VENV)/bin/mypy

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from invariants import tree
 
 import fsjobstore.lease as lease_module
 from fsjobstore import JobStore
-from invariants import tree
 
 LEASE_SECONDS = 2.0
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from loophelpers import wait_for
 
-from fsjobstore import JobStore
+from fsjobstore import Job, JobStore
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 UNKNOWN_ID = "01JD3Z6M6W4Q8S1V2X3Y4Z5A6B"
@@ -158,7 +158,8 @@ def test_ls_table_json_and_filters(store_dir: Path) -> None:
     assert next(j for j in listed if j["id"] == b)["value"] == "sent"
     assert next(j for j in listed if j["id"] == a)["task"] == "resize"
 
-    pending = [json.loads(line)["id"] for line in ok(fsj("ls", "--json", "--state", "pending", store=store_dir)).splitlines()]
+    listing = ok(fsj("ls", "--json", "--state", "pending", store=store_dir))
+    pending = [json.loads(line)["id"] for line in listing.splitlines()]
     assert sorted(pending) == sorted([a, c])
     resize = ok(fsj("ls", "--task", "resize", store=store_dir)).splitlines()
     assert len(resize) == 2 and resize[1].startswith(a)
@@ -382,6 +383,23 @@ def test_ls_skips_and_reports_a_corrupt_job_file(store_dir: Path) -> None:
 # -- work -- COMMAND ----------------------------------------------------------------------------------
 
 
+def _work_until_resolved(store_dir: Path, cwd: Path, job_ids: list[str], *args: str) -> tuple[list[Job], float]:
+    """Run `fsjobstore work ARGS` until every job is resolved, then SIGTERM it and
+    check it stopped cleanly; return the jobs and how long it took to stop."""
+    proc = popen("work", *args, store=store_dir, cwd=cwd)
+    try:
+        with JobStore(store_dir, poll_interval=0.05) as store:
+            jobs = [store.wait(job_id, timeout=20) for job_id in job_ids]
+        status, _out, err, took = stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert status == 0, err
+    assert "Traceback" not in err
+    return jobs, took
+
+
 def test_work_with_a_shell_script_worker(tmp_path: Path, store_dir: Path) -> None:
     worker = tmp_path / "worker.sh"
     shutil.copy(SCRIPTS / "worker.sh", worker)
@@ -389,19 +407,9 @@ def test_work_with_a_shell_script_worker(tmp_path: Path, store_dir: Path) -> Non
     requests = [{"text": "hello"}, {"text": "please fail"}, {"text": "world", "n": 2}]
     with JobStore(store_dir) as store:
         ids = [store.create(request).id for request in requests]
-    proc = popen("work", "--max-attempts", "2", "--backoff", "0.05", "--poll-interval", "0.05",
-                 "--", "./worker.sh", store=store_dir, cwd=tmp_path)
-    try:
-        with JobStore(store_dir, poll_interval=0.05) as store:
-            jobs = [store.wait(job_id, timeout=20) for job_id in ids]
-        status, _out, err, took = stop(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert status == 0, err
+    jobs, took = _work_until_resolved(store_dir, tmp_path, ids, "--max-attempts", "2", "--backoff", "0.05",
+                                      "--poll-interval", "0.05", "--", "./worker.sh")
     assert took < 3.0, f"an idle worker took {took:.1f} s to stop on SIGTERM"
-    assert "Traceback" not in err
     hello, bad, world = jobs
     assert hello.state == "fulfilled"
     assert hello.value == f'{ids[0]}|1|{json.dumps(requests[0])}'.encode()
@@ -420,18 +428,8 @@ def _work_one_job(tmp_path: Path, store_dir: Path, script: str, *options: str) -
     worker.chmod(0o755)
     with JobStore(store_dir) as store:
         job_id = store.create({"n": 1}).id
-    proc = popen("work", "--max-attempts", "1", "--poll-interval", "0.05", *options, "--", "./worker.sh",
-                 store=store_dir, cwd=tmp_path)
-    try:
-        with JobStore(store_dir, poll_interval=0.05) as store:
-            job = store.wait(job_id, timeout=20)
-        status, _out, err, _took = stop(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert status == 0, err
-    assert "Traceback" not in err
+    (job,), _took = _work_until_resolved(store_dir, tmp_path, [job_id], "--max-attempts", "1", "--poll-interval",
+                                         "0.05", *options, "--", "./worker.sh")
     assert job.state == "failed" and job.attempts == 1 and job.value is None
     return job.error
 

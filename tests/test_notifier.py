@@ -10,6 +10,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ def test_every_waiting_target_is_delivered_once(open_store: Callable[..., JobSto
         wait_for(lambda: no_targets_due(store), what="every notification delivered")
     assert deliver.pairs() == expected
     assert notifier.delivered == 9
-    for n, job in enumerate(jobs):
+    for job in jobs:
         assert store.get(job.id).waiting == ()
     for job_id, _target, job, _ in deliver.calls:
         assert job.id == job_id
@@ -89,7 +90,7 @@ def test_a_raising_deliver_is_retried_with_backoff_and_the_others_are_removed(
         wait_for(lambda: no_targets_due(store), what="the flaky target delivered in the end")
     tries = [when for _, target, _, when in deliver.calls if target == "flaky"]
     assert len(tries) == 3, tries
-    gaps = [b - a for a, b in zip(tries, tries[1:])]
+    gaps = [b - a for a, b in pairwise(tries)]
     assert gaps[0] >= base * 0.95, gaps
     assert gaps[1] >= 2 * base * 0.95, gaps
     counts = Counter(target for _, target, _, _ in deliver.calls)

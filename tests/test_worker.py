@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +98,7 @@ def test_failing_handler_is_retried_with_exponential_backoff_then_failed(
     assert final.error == "RuntimeError: boom 3"
     assert final.value is None
     assert len(calls) == 3, "exactly max_attempts attempts"
-    gaps = [b - a for a, b in zip(calls, calls[1:])]
+    gaps = [b - a for a, b in pairwise(calls)]
     assert gaps[0] >= base * 0.95, gaps
     assert gaps[1] >= 2 * base * 0.95, gaps
     assert worker.failed_attempts == 3 and worker.fulfilled == 0
@@ -275,7 +276,7 @@ def test_jobs_with_the_same_resource_never_run_at_the_same_time(open_store: Call
             assert store.wait(job.id, timeout=10).state == "fulfilled"
     assert len(spans) == 3
     spans.sort(key=lambda s: s[1])
-    for (_, _, end), (_, start, _) in zip(spans, spans[1:]):
+    for (_, _, end), (_, start, _) in pairwise(spans):
         assert start >= end, f"jobs on one resource overlapped: {spans}"
 
 
@@ -334,7 +335,7 @@ def test_concurrency_one_runs_one_handler_at_a_time(open_store: Callable[..., Jo
         for job in jobs:
             assert store.wait(job.id, timeout=10).state == "fulfilled"
     spans.sort(key=lambda s: s[1])
-    for (_, _, end), (_, start, _) in zip(spans, spans[1:]):
+    for (_, _, end), (_, start, _) in pairwise(spans):
         assert start >= end
 
 
