@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import errno
 import os
-import stat
 import time
 from collections.abc import Generator, Iterator
 
@@ -81,7 +80,7 @@ class Folder:
     @property
     def fd(self) -> int | None:
         """The anchoring descriptor, or None if the folder is not anchored."""
-        return self._fd if self._keep else None
+        return self._fd
 
     def anchor(self, parent: Folder | None = None) -> None:
         """Open the folder (never through a symlink; within *parent*'s descriptor if
@@ -96,10 +95,16 @@ class Folder:
                 self._fd = os.open(self.path, _OPEN_FOLDER)
 
     def join(self, name: str) -> str:
-        if self._keep and self._fd is not None:
+        if self._fd is None and not self._keep and isinstance(self.path, StorePath):
+            # A short-lived folder inside an anchored one (a job's waiting folder):
+            # anchored itself at first use, so that it cannot be swapped for a
+            # symlink between a check and a call.
+            try:
+                self._fd = _open_folder(self.path)
+            except FileNotFoundError:
+                return StorePath(self.path.folder, self.path.name + "/" + name)  # calls fail: ENOENT
+        if self._fd is not None:
             return StorePath(self, name)
-        if isinstance(self.path, StorePath):
-            return StorePath(self.path.folder, self.path.name + "/" + name)
         return self.path + "/" + name
 
     def sync(self) -> None:
@@ -122,6 +127,10 @@ class Folder:
             fd, self._fd = self._fd, None
             os.close(fd)
 
+    def __del__(self) -> None:
+        if not self._keep:  # (long-lived folders are closed with their layout)
+            self.close()
+
     def names(self) -> list[str]:
         """The entries of the folder (unsorted); an absent folder has none."""
         try:
@@ -136,14 +145,21 @@ class Folder:
     def _listing(self) -> int:
         # A descriptor of its own for each listing: listings share the offset of the
         # descriptor they read, so two at once on the anchor would disturb each other.
-        if self._keep and self._fd is not None:
+        if self._fd is not None:
             return os.open(".", _OPEN_FOLDER, dir_fd=self._fd)
         return _open_folder(self.path)
 
 
 def _open_folder(path: str) -> int:
+    """Open the folder *path* (never through a symlink at its last component).
+    CorruptJobFile if it is a symlink or a file."""
     name, dir_fd = _at(path)
-    return os.open(name, _OPEN_FOLDER, dir_fd=dir_fd)
+    try:
+        return os.open(name, _OPEN_FOLDER, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise CorruptJobFile(path, "a symlink or a file, not a folder (never followed)") from None
+        raise
 
 
 def share(fd: int, folder: Folder) -> None:
@@ -193,8 +209,8 @@ def publish(
     With ``durable=True`` the data and the new name survive a crash once this
     returns. On any error nothing is left at the final name that was not there.
     """
-    tmp_path = _write_temp(tmp, data, durable)
     final = folder.join(name)
+    tmp_path = _write_temp(tmp, data, durable)
     try:
         if replace:
             rename(tmp_path, final)
@@ -308,14 +324,6 @@ def exists(path: str) -> bool:
     return True
 
 
-def is_link(path: str) -> bool:
-    """Whether *path* is a symlink (never followed: reported by check)."""
-    try:
-        return stat.S_ISLNK(lstat(path).st_mode)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-
-
 def make_folder(path: str, *, shared: bool = False) -> bool:
     """Create a folder (group-shared if *shared*); return False if it already existed."""
     name, dir_fd = _at(path)
@@ -335,10 +343,8 @@ def has_entries(path: str) -> bool:
     anything: one ``open`` when it is absent, the common case."""
     try:
         fd = _open_folder(path)
-    except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
-            return False
-        raise
+    except (FileNotFoundError, CorruptJobFile):
+        return False
     try:
         return bool(os.listdir(fd))
     finally:

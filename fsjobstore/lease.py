@@ -134,11 +134,22 @@ class Holder:
         except (FileNotFoundError, CorruptJobFile):
             return False
 
-    def close(self, *, remove: bool = True) -> None:
+    @property
+    def gone(self) -> bool:
+        """Its record file was removed (purge takes an idle holder's after an hour):
+        a beat still "works" on the unlinked file, but nothing can link to it."""
         try:
-            os.close(self._fd)
+            return os.fstat(self._fd).st_nlink == 0
         except OSError:
-            pass
+            return True
+
+    def close(self, *, remove: bool = True) -> None:
+        fd, self._fd = self._fd, -1  # later writes fail (EBADF), never reach a reused number
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
         if remove:
             fsio.remove(self.path)
 
@@ -151,6 +162,7 @@ class Holders:
         self.sync = sync
         self._lock = threading.Lock()
         self._by_seconds: dict[float, Holder] = {}
+        self._retired: list[Holder] = []
         _FORGET_IN_CHILD.add(self)
 
     def get(self, seconds: float) -> Holder:
@@ -161,33 +173,37 @@ class Holders:
                 if self.folder.fd is None:  # (a store's is made and anchored when it opens)
                     fsio.make_folder(self.folder.path, shared=self.folder.shared)
                 holder = self._by_seconds[seconds] = Holder(self.folder, seconds, sync=self.sync)
-        if holder.stale and holder.beat() is not None:
+        if holder.gone or (holder.stale and holder.beat() is not None):
             return self.replace(holder)
         return holder
 
     def replace(self, holder: Holder) -> Holder:
         """A new holder instead of one whose record file is gone or cannot be written
-        (purge removes an idle holder's file after an hour). Its leases keep the old
-        record, and lose at their next renewal if that fails."""
+        (purge removes an idle holder's file after an hour). The old one is kept
+        open, not closed, while leases may still be linked to it: they keep
+        renewing through it, and lose at their next renewal if that fails."""
         with self._lock:
             current = self._by_seconds.get(holder.seconds)
             if current is holder:
-                holder.close(remove=False)
+                self._retired.append(holder)
                 current = self._by_seconds[holder.seconds] = Holder(self.folder, holder.seconds, sync=self.sync)
             assert current is not None
             return current
 
     def close(self) -> None:
         with self._lock:
-            holders, self._by_seconds = list(self._by_seconds.values()), {}
+            holders, self._by_seconds = [*self._by_seconds.values(), *self._retired], {}
+            self._retired = []
         for holder in holders:
             holder.close()
 
     def _forget(self) -> None:
-        for holder in self._by_seconds.values():
+        for holder in [*self._by_seconds.values(), *self._retired]:
             holder.close(remove=False)
+            holder._lock = threading.Lock()
         self._lock = threading.Lock()
         self._by_seconds = {}
+        self._retired = []
 
 
 class Held:
@@ -241,10 +257,16 @@ class Held:
         with self._lock:
             if self.released or self.compromised or seconds == self.holder.seconds:
                 return
-            holder = self._folder.holders.get(seconds)
+            # Only a lease still ours is relinked (a holder paused since it acquired
+            # may have been taken over): the same check as a commit's fence.
+            self._beat()
+            if not self.compromised:
+                self._verify()
+            if self.compromised:
+                return
             temp = self._folder.folder.join(f"{self.name}.new-{os.urandom(8).hex()}")
             try:
-                fsio.link(holder.path, temp)
+                holder = self._folder._link_holder(seconds, temp)
                 fsio.rename(temp, self.path)
             except OSError as exc:
                 fsio.remove(temp)
@@ -308,7 +330,7 @@ class Held:
         except FileNotFoundError:
             self._lose("its file is gone (taken over or removed)")
             return
-        except OSError as exc:
+        except (OSError, CorruptJobFile) as exc:
             self._lose(f"its file cannot be read: {exc}")
             return
         if self.holder.token.encode() not in content:
@@ -347,13 +369,17 @@ class Held:
             self.released = True
             self._folder.renewer.discard(self)
             try:
-                # A lease lost for a reason other than a take-over (its job was
-                # resolved elsewhere, a renewal failed) may still be our link, which
-                # our holder's other leases would keep alive: remove it too.
-                if self._still_ours() if not self.compromised else self._folder._linked(self):
-                    fsio.remove(self.path)
+                if not self.compromised:
+                    if self._still_ours():
+                        fsio.remove(self.path)
+                else:
+                    # Lost for a reason other than a take-over (its job was resolved
+                    # elsewhere, a renewal failed), it may still be our link, which
+                    # our holder's other leases would keep alive: remove it too.
+                    self._folder._remove_if_linked(self)
             except OSError as exc:
-                log.warning("could not remove lease file %s: %s", self.path, exc)
+                log.warning("could not remove lease file %s (retried at the next sweep): %s", self.path, exc)
+                self._folder._orphaned(self)
             finally:
                 self._folder._forget_held(self)
 
@@ -390,6 +416,8 @@ class LeaseFolder:
         # The names this process holds: never acquired twice (two holds of one name
         # by one holder would share its token, and the fence could not tell them apart).
         self._mine: dict[str, Held] = {}
+        # name -> holder of a lease link whose removal failed (see _orphaned)
+        self._orphans: dict[str, Holder] = {}
         self._lock = threading.Lock()
         _FORGET_IN_CHILD.add(self)
 
@@ -400,31 +428,54 @@ class LeaseFolder:
             mine = self._mine.get(name)
             if mine is not None and not mine.compromised:
                 return None
-            holder = self.holders.get(self.lease_seconds)
             try:
-                fsio.link(holder.path, path)
+                holder = self._link_holder(self.lease_seconds, path)
             except FileExistsError:
                 # Over NFS a link whose reply was lost is retried and says EEXIST
                 # although the first try made it: then the name holds our record.
+                holder = self.holders.get(self.lease_seconds)
                 if not holder.owns(path):
-                    return None
-            except FileNotFoundError:
-                if not fsio.exists(self.folder.path):
-                    raise
-                holder = self.holders.replace(holder)  # its file was purged while idle
-                try:
-                    fsio.link(holder.path, path)
-                except FileExistsError:
                     return None
             held = self._mine[name] = Held(self, name, path, holder)
         self.renewer.add(held)
         return held
 
-    def _linked(self, held: Held) -> bool:
-        """Whether the name of a lost lease is still our link, and not one a newer
-        lease of this process made since."""
+    def _link_holder(self, seconds: float, path: str) -> Holder:
+        """Link the record of our holder for *seconds* as *path*; return that holder.
+        FileExistsError if *path* exists."""
+        holder = self.holders.get(seconds)
+        try:
+            fsio.link(holder.path, path)
+        except FileNotFoundError:
+            if not fsio.exists(self.folder.path):
+                raise
+            holder = self.holders.replace(holder)  # its record was removed meanwhile
+            fsio.link(holder.path, path)
+        return holder
+
+    def _remove_if_linked(self, held: Held) -> None:
+        """Remove the name of a lost lease if it is still our link, and not one a
+        newer lease of this process made since (under the lock that acquires take)."""
         with self._lock:
-            return self._mine.get(held.name) is held and held.holder.owns(held.path)
+            if self._mine.get(held.name) is held and held.holder.owns(held.path):
+                fsio.remove(held.path)
+
+    def _orphaned(self, held: Held) -> None:
+        # A link we failed to remove stays alive through our holder's other leases,
+        # so nobody else could ever take it over: sweeps retry its removal.
+        with self._lock:
+            self._orphans[held.name] = held.holder
+
+    def _remove_orphans(self) -> None:
+        with self._lock:
+            for name, holder in list(self._orphans.items()):
+                path = self.folder.join(name)
+                try:
+                    if name not in self._mine and holder.owns(path):
+                        fsio.remove(path)
+                except OSError:
+                    continue
+                del self._orphans[name]
 
     def _forget_held(self, held: Held) -> None:
         with self._lock:
@@ -438,6 +489,8 @@ class LeaseFolder:
         """Read every lease record; return the names whose record has expired."""
         now = time.monotonic()
         self._next_sweep = now + self.lease_seconds / 4
+        if self._orphans:
+            self._remove_orphans()
         seen: dict[str, tuple[bytes, float]] = {}
         expired = []
         for name in fsio.scan(self.folder, ""):
@@ -486,9 +539,8 @@ class LeaseFolder:
         with self._lock:
             if name in self._mine:
                 return None
-            holder = self.holders.get(self.lease_seconds)
             temp = self.folder.join(f"{name}.new-{os.urandom(8).hex()}")
-            fsio.link(holder.path, temp)
+            holder = self._link_holder(self.lease_seconds, temp)
             try:
                 fsio.rename(temp, path)
             except BaseException:
@@ -518,7 +570,13 @@ class LeaseFolder:
         return fsio.exists(self.folder.join(name))
 
     def _forget(self) -> None:
+        # The parent's leases are not the child's: it must never commit through them
+        # (their token is the parent's) nor remove them.
+        for held in self._mine.values():
+            held.released = True
+            held._lock = threading.Lock()
         self._mine = {}
+        self._orphans = {}
         self._lock = threading.Lock()
 
 
@@ -555,8 +613,9 @@ class Renewer:
                 self._stopped = False
                 self._thread = threading.Thread(target=self._run, name="fsjobstore-renewer", daemon=True)
                 self._thread.start()
-        if held.seconds < 3.0:
-            self._wake.set()  # a short lease may be due before the thread's next wake-up
+        # The new lease may be due before the thread's next wake-up (its holder may
+        # have beaten long ago, or be shorter than every other lease held).
+        self._wake.set()
 
     def discard(self, held: Held) -> None:
         with self._lock:
@@ -572,12 +631,13 @@ class Renewer:
                     return
                 held = list(self._held)
             now = time.monotonic()
-            for lease in held:
-                if lease.renew_at <= now:
-                    try:
-                        lease.renew(since=now)
-                    except Exception:
-                        log.exception("renewing lease %r failed", lease.name)
+            # All the due leases first: once one of a holder's leases has beaten, the
+            # others no longer look due, but each must still be checked (and probed).
+            for lease in [lease for lease in held if lease.renew_at <= now]:
+                try:
+                    lease.renew(since=now)
+                except Exception:
+                    log.exception("renewing lease %r failed", lease.name)
             with self._lock:
                 next_due = min((lease.renew_at for lease in self._held), default=now + 1.0)
             self._wake.wait(max(0.0, next_due - time.monotonic()))

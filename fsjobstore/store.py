@@ -358,7 +358,7 @@ class JobStore:
         if leases.sweep_due():
             for name in leases.sweep():
                 held = leases.take_over(name)
-                if held is not None and (handle := claim(held, True)) is not None:
+                if held is not None and (handle := _claimed(claim, held, True)) is not None:
                     return handle
         for name in index.names():
             known = index.noted(name)
@@ -370,7 +370,7 @@ class JobStore:
             if not index.present(name):
                 continue  # resolved since it was listed: not worth a lease
             held = leases.acquire(name)
-            if held is not None and (handle := claim(held, False)) is not None:
+            if held is not None and (handle := _claimed(claim, held, False)) is not None:
                 return handle
         return None
 
@@ -425,12 +425,23 @@ class JobStore:
                 busy.add(resource)
                 held.release()
                 return None
-        if record.get("lease_seconds"):
-            held.set_seconds(float(record.get("lease_seconds")))
-        if taken_over:
-            # Its last holder stopped renewing (it died or hung): that was an attempt.
-            record = record.changed(attempts=record.attempts + 1, error="lease expired: its holder stopped renewing it")
-            self._write_pending(record)
+        try:
+            if record.get("lease_seconds"):
+                held.set_seconds(float(record.get("lease_seconds")))
+            if taken_over:
+                # Its last holder stopped renewing (it died or hung): that was an attempt.
+                record = record.changed(attempts=record.attempts + 1,
+                                        error="lease expired: its holder stopped renewing it")
+                self._write_pending(record)
+        except BaseException:
+            if resource_held is not None:
+                resource_held.release()
+            raise
+        if held.compromised:  # taken over while this puller was paused (see set_seconds)
+            held.release()
+            if resource_held is not None:
+                resource_held.release()
+            return None
         resolved_path = layout.resolved_path(job_id)
         held.probe = lambda: "the job was cancelled or resolved elsewhere" if fsio.exists(resolved_path) else None
         return WorkLease(self, held, record, resource_held)
@@ -719,8 +730,7 @@ class JobStore:
         folder = layout.waiting_folder(job_id)
         content = f'{{"target": {target_json}, "queued_at": "{now_text()}"}}\n'.encode()
         for _ in range(10):
-            if fsio.is_link(folder.path):
-                raise CorruptJobFile(folder.path, "a symlink (never followed)")
+            # (a symlink planted as the folder: publish raises CorruptJobFile, never follows it)
             if fsio.make_folder(folder.path, shared=self.group_shared) and self.durable:
                 layout.waiting.sync()
             try:
@@ -729,7 +739,8 @@ class JobStore:
             except FileExistsError:
                 break  # already waiting
             except FileNotFoundError:
-                continue  # its folder was removed as empty meanwhile: make it again
+                folder.close()  # its folder was removed as empty meanwhile: make it again
+                continue
             break
         # Checked after the target is written; a resolver checks for targets after
         # publishing its result: so at least one of the two makes the job due.
@@ -756,13 +767,16 @@ class JobStore:
     def _waiting_entries(self, job_id: str) -> list[tuple[str, Any]]:
         """(key, target) of each waiting target, oldest first."""
         folder = self._layout.waiting_folder(job_id)
-        if fsio.is_link(folder.path):
-            self._report(CorruptJobFile(folder.path, "a symlink (never followed)"))
+        try:
+            keys = list(fsio.scan(folder, RECORD_SUFFIX))
+        except CorruptJobFile as exc:  # a symlink or a file planted there: never followed
+            self._report(exc)
             return []
         entries = []
-        for key in fsio.scan(folder, RECORD_SUFFIX):
-            path = folder.join(key + RECORD_SUFFIX)
+        for key in keys:
+            path = folder.path + "/" + key + RECORD_SUFFIX
             try:
+                path = folder.join(key + RECORD_SUFFIX)
                 entry = json.loads(fsio.read(path))
                 entries.append((entry["queued_at"], key, entry["target"]))
             except FileNotFoundError:
@@ -856,6 +870,18 @@ class JobStore:
             note.done(delivered)
         except LeaseLost:
             log.warning("notification lease on job %s was lost during delivery", job_id)
+        finally:
+            note.release()  # (done() released it, unless it raised)
+
+
+def _claimed(claim: Callable[[Held, bool], _Handle | None], held: Held, taken_over: bool) -> _Handle | None:
+    """claim(held, taken_over), giving the lease back if the claim fails: a lease
+    left held would be renewed, and so kept from every other puller, until close."""
+    try:
+        return claim(held, taken_over)
+    except BaseException:
+        held.release()
+        raise
 
 
 def _key(target: Any) -> str:

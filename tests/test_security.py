@@ -361,3 +361,27 @@ def test_files_and_folders_follow_the_process_umask(tmp_path: Path, umask: int) 
              if mode != (0o777 if is_dir else 0o666) & ~umask}
     assert not wrong, f"with umask {oct(umask)} these have other modes: {wrong}"
     assert any(path.startswith("leases/notify/") for path in modes)
+
+
+def test_a_waiting_folder_swapped_for_a_symlink_is_not_followed(
+    store: JobStore, tmp_path: Path, sentinel: Path
+) -> None:
+    """A job's waiting folder swapped for a symlink by a neighbour: every call goes
+    through the folder's own descriptor, opened with O_NOFOLLOW when first used,
+    so there is no check-then-use window: the swap is refused, never followed."""
+    job = store.create("victim").id
+    store.queue(job, "first")
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    folder = Path(store.path, "waiting", job)
+    shutil.rmtree(folder)
+    folder.symlink_to(target)
+    spy = FsSpy(record_paths=True)
+    with spy.installed():
+        with pytest.raises(CorruptJobFile):
+            store.queue(job, "second")
+        assert store.get(job).waiting == ()
+        store.fulfill(job, "v")
+        assert store.pull_notification() is None
+    assert os.listdir(target) == [], f"the store wrote {os.listdir(target)} through waiting/{job}"
+    assert_stays_inside(store, spy)
