@@ -410,8 +410,9 @@ class LeaseFolder:
         self.holders = holders or Holders(Folder(os.path.join(os.path.dirname(folder.path), "holders")), sync=sync)
         # name -> (record last read, monotonic time it was first read like that)
         self._seen: dict[str, tuple[bytes, float]] = {}
-        # "<name>.break" -> (inode, monotonic time first seen), to clear dead contenders' files
-        self._breakers: dict[str, tuple[int, float]] = {}
+        # "<name>.break" -> ((inode, ctime), monotonic time first seen), to clear dead
+        # contenders' files (forgotten once the file is gone)
+        self._breakers: dict[str, tuple[tuple[int, int], float]] = {}
         self._next_sweep = 0.0
         # The names this process holds: never acquired twice (two holds of one name
         # by one holder would share its token, and the fence could not tell them apart).
@@ -491,6 +492,8 @@ class LeaseFolder:
         self._next_sweep = now + self.lease_seconds / 4
         if self._orphans:
             self._remove_orphans()
+        if self._breakers:
+            self._breakers = {path: seen for path, seen in self._breakers.items() if fsio.exists(path)}
         seen: dict[str, tuple[bytes, float]] = {}
         expired = []
         for name in fsio.scan(self.folder, ""):
@@ -555,13 +558,16 @@ class LeaseFolder:
         """Remove a ``.break`` file left by a contender that died while holding it
         (one that stayed for a whole lease length of our clock)."""
         try:
-            inode = fsio.lstat(breaker).st_ino
+            info = fsio.lstat(breaker)
         except FileNotFoundError:
             return
+        # Inode numbers are reused at once on ext4: with the change time, a new
+        # contender's file is never mistaken for the dead one's.
+        identity = (info.st_ino, info.st_ctime_ns)
         now = time.monotonic()
         seen = self._breakers.get(breaker)
-        if seen is None or seen[0] != inode:
-            self._breakers[breaker] = (inode, now)
+        if seen is None or seen[0] != identity:
+            self._breakers[breaker] = (identity, now)
         elif now - seen[1] >= self.lease_seconds:
             fsio.remove(breaker)
             del self._breakers[breaker]

@@ -549,3 +549,48 @@ def test_a_lease_name_replaced_by_a_symlink_is_lost_on_renewal(symlinked_lease: 
     lease._held.renew()  # what the renewal thread does: must not raise CorruptJobFile
     assert lease.compromised
     assert "cannot be read" in lease._held.reason
+
+
+# -- a dead contender's .break file ------------------------------------------------------------
+
+
+def test_a_dead_contenders_break_file_is_cleared_after_a_lease_and_then_forgotten(
+    tmp_path: Any, fake_clock: Any
+) -> None:
+    from test_lease import L, ManualRenewer
+
+    from fsjobstore.fsio import Folder
+    from fsjobstore.lease import LeaseFolder
+
+    (tmp_path / "leases").mkdir()
+    folder = Folder(str(tmp_path / "leases"))
+    holder = LeaseFolder(folder, L, ManualRenewer(), sync=False)  # type: ignore[arg-type]
+    contender = LeaseFolder(folder, L, ManualRenewer(), sync=False)  # type: ignore[arg-type]
+    held = holder.acquire("job")
+    assert held is not None
+    breaker = tmp_path / "leases" / "job.break"
+    breaker.write_text("")  # a contender died holding its turn
+
+    def expire() -> None:
+        contender.sweep()  # (each try at taking over starts the count again)
+        fake_clock.advance(L)
+        assert contender.sweep() == ["job"]
+
+    expire()
+    assert contender.take_over("job") is None  # not its turn: it starts watching the .break
+    breaker.unlink()
+    time.sleep(0.05)  # past the file-time granularity: the new file's ctime differs
+    breaker.write_text("")  # another contender's (ext4 may well reuse the inode number)
+    expire()
+    assert contender.take_over("job") is None and breaker.exists(), "the new file's count starts now"
+    expire()
+    assert contender.take_over("job") is None  # unchanged for a whole lease: removed
+    assert not breaker.exists()
+    contender.sweep()
+    assert contender._breakers == {}  # forgotten once gone
+    expire()
+    taken = contender.take_over("job")
+    assert taken is not None
+    with pytest.raises(LeaseLost):
+        held.check()
+    taken.release()
