@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import socket
 import threading
@@ -604,6 +605,8 @@ class Renewer:
         self._wake = threading.Event()
         self._stopped = False
         self._thread: threading.Thread | None = None
+        # When the thread's current wait ends (monotonic): a lease due earlier wakes it.
+        self._sleeps_until = -math.inf
         _FORGET_IN_CHILD.add(self)
 
     def _forget(self) -> None:
@@ -611,6 +614,7 @@ class Renewer:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread = None
+        self._sleeps_until = -math.inf
 
     def add(self, held: Held) -> None:
         with self._lock:
@@ -620,8 +624,11 @@ class Renewer:
                 self._thread = threading.Thread(target=self._run, name="fsjobstore-renewer", daemon=True)
                 self._thread.start()
         # The new lease may be due before the thread's next wake-up (its holder may
-        # have beaten long ago, or be shorter than every other lease held).
-        self._wake.set()
+        # have beaten long ago, or be shorter than every other lease held). Only
+        # then is it woken: waking it for every lease would cost a thread switch
+        # per pull.
+        if held.renew_at < self._sleeps_until:
+            self._wake.set()
 
     def discard(self, held: Held) -> None:
         with self._lock:
@@ -646,8 +653,11 @@ class Renewer:
                     log.exception("renewing lease %r failed", lease.name)
             with self._lock:
                 next_due = min((lease.renew_at for lease in self._held), default=now + 1.0)
+                self._sleeps_until = next_due
             self._wake.wait(max(0.0, next_due - time.monotonic()))
-            self._wake.clear()
+            with self._lock:
+                self._sleeps_until = -math.inf  # awake: a lease added now is seen by this round
+                self._wake.clear()
 
     def release_all(self) -> None:
         with self._lock:
