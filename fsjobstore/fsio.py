@@ -25,7 +25,7 @@ from collections.abc import Generator, Iterator
 from .errors import CorruptJobFile
 from .ids import is_valid_id
 
-_OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_OPEN_NEW = os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # An NFS client reports ESTALE when a file it had looked up was replaced on the
@@ -64,9 +64,14 @@ def _at(path: str) -> tuple[str, int | None]:
 
 
 class Folder:
-    """A folder of the store. A long-lived one is anchored (``anchor``): it keeps a
-    descriptor that every path it makes is reached through, and fsyncs with. A
-    short-lived one (a job's waiting folder) is reached through its parent's."""
+    """A folder of the store, reached through a descriptor of its own once anchored.
+
+    A long-lived folder (``keep_open``, the default) is anchored when its store
+    opens (``anchor``) and closed with it. A short-lived one (a job's waiting
+    folder, whose path is a StorePath in an anchored folder) anchors itself at
+    first use and closes when it is dropped: either way, no path it makes can be
+    redirected by a symlink swapped in between a check and a call.
+    """
 
     __slots__ = ("path", "shared", "_fd", "_keep")
 
@@ -83,27 +88,27 @@ class Folder:
         return self._fd
 
     def anchor(self, parent: Folder | None = None) -> None:
-        """Open the folder (never through a symlink; within *parent*'s descriptor if
-        given) and reach everything in it through that from now on.
+        """Open the folder (never through a symlink; within *parent* if given) and
+        reach everything in it through that from now on.
 
-        Raises OSError (ELOOP: a symlink; ENOTDIR: not a folder) if it cannot be.
+        Raises FileNotFoundError, or CorruptJobFile for a symlink or a file.
         """
         if self._fd is None:
-            if parent is not None and parent.fd is not None:
-                self._fd = os.open(os.path.basename(self.path), _OPEN_FOLDER, dir_fd=parent.fd)
-            else:
-                self._fd = os.open(self.path, _OPEN_FOLDER)
+            self._fd = _open_folder(self.path if parent is None else parent.join(os.path.basename(self.path)))
+
+    def _unanchored_store_path(self) -> StorePath | None:
+        """The path of a short-lived folder not anchored yet (else None)."""
+        path = self.path
+        return path if self._fd is None and not self._keep and isinstance(path, StorePath) else None
 
     def join(self, name: str) -> str:
-        if self._fd is None and not self._keep and isinstance(self.path, StorePath):
-            # A short-lived folder inside an anchored one (a job's waiting folder):
-            # anchored itself at first use, so that it cannot be swapped for a
-            # symlink between a check and a call.
-            try:
-                self._fd = _open_folder(self.path)
-            except FileNotFoundError:
-                return StorePath(self.path.folder, self.path.name + "/" + name)  # calls fail: ENOENT
         if self._fd is not None:
+            return StorePath(self, name)
+        if (path := self._unanchored_store_path()) is not None:
+            try:
+                self.anchor()
+            except FileNotFoundError:
+                return StorePath(path.folder, path.name + "/" + name)  # absent: calls fail with ENOENT
             return StorePath(self, name)
         return self.path + "/" + name
 
@@ -113,10 +118,6 @@ class Folder:
             os.fsync(self._fd)
             return
         fd = _open_folder(self.path)
-        if self._keep:
-            self._fd = fd
-            os.fsync(fd)
-            return
         try:
             os.fsync(fd)
         finally:
@@ -145,6 +146,8 @@ class Folder:
     def _listing(self) -> int:
         # A descriptor of its own for each listing: listings share the offset of the
         # descriptor they read, so two at once on the anchor would disturb each other.
+        if self._unanchored_store_path() is not None:
+            self.anchor()
         if self._fd is not None:
             return os.open(".", _OPEN_FOLDER, dir_fd=self._fd)
         return _open_folder(self.path)
@@ -168,10 +171,10 @@ def share(fd: int, folder: Folder) -> None:
         os.fchmod(fd, SHARED_FILE_MODE)
 
 
-def open_new(path: str, flags: int = _OPEN_NEW) -> int:
+def open_new(path: str, access: int = os.O_WRONLY) -> int:
     """Create *path* (``O_CREAT|O_EXCL``, never through a symlink) and return its descriptor."""
     name, dir_fd = _at(path)
-    return os.open(name, flags | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666, dir_fd=dir_fd)
+    return os.open(name, access | _OPEN_NEW, 0o666, dir_fd=dir_fd)
 
 
 def _write_temp(tmp: Folder, data: bytes, durable: bool) -> str:

@@ -22,10 +22,10 @@ pulls never list the history of resolved jobs.
 
 from __future__ import annotations
 
-import errno
 import os
 
 from . import fsio
+from .errors import CorruptJobFile
 from .fsio import Folder
 
 STORE_MARKER = "fsjobstore.json"
@@ -82,10 +82,8 @@ class Layout:
                 fsio.make_folder(parent.join(os.path.basename(folder.path)), shared=self.shared)
             try:
                 folder.anchor(parent)
-            except OSError as exc:
-                if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.ENOENT):
-                    raise NotAFolder(folder.path) from None
-                raise
+            except (FileNotFoundError, CorruptJobFile):
+                raise NotAFolder(folder.path) from None
 
     def pending_path(self, job_id: str) -> str:
         return self.pending.join(job_id + RECORD_SUFFIX)

@@ -135,15 +135,6 @@ class Holder:
         except (FileNotFoundError, CorruptJobFile):
             return False
 
-    @property
-    def gone(self) -> bool:
-        """Its record file was removed (purge takes an idle holder's after an hour):
-        a beat still "works" on the unlinked file, but nothing can link to it."""
-        try:
-            return os.fstat(self._fd).st_nlink == 0
-        except OSError:
-            return True
-
     def close(self, *, remove: bool = True) -> None:
         fd, self._fd = self._fd, -1  # later writes fail (EBADF), never reach a reused number
         if fd >= 0:
@@ -174,7 +165,9 @@ class Holders:
                 if self.folder.fd is None:  # (a store's is made and anchored when it opens)
                     fsio.make_folder(self.folder.path, shared=self.folder.shared)
                 holder = self._by_seconds[seconds] = Holder(self.folder, seconds, sync=self.sync)
-        if holder.gone or (holder.stale and holder.beat() is not None):
+        # (A holder whose record was removed is found when linking to it fails:
+        # LeaseFolder._link_holder replaces it then.)
+        if holder.stale and holder.beat() is not None:
             return self.replace(holder)
         return holder
 
@@ -260,9 +253,7 @@ class Held:
                 return
             # Only a lease still ours is relinked (a holder paused since it acquired
             # may have been taken over): the same check as a commit's fence.
-            self._beat()
-            if not self.compromised:
-                self._verify()
+            self._confirm(beat=self._old())
             if self.compromised:
                 return
             temp = self._folder.folder.join(f"{self.name}.new-{os.urandom(8).hex()}")
@@ -290,10 +281,7 @@ class Held:
             if final:
                 self.probe = None
             if not self.compromised:
-                if time.monotonic() - self.renewed_at > self.seconds * _TRUST_FRACTION:
-                    self._beat()
-                if not self.compromised:
-                    self._verify()
+                self._confirm(beat=self._old())
             lost, reason = self.compromised, self.reason
         if lost:
             self._notify()
@@ -308,10 +296,7 @@ class Held:
         with self._lock:
             if self.released or self.compromised:
                 return
-            if since is None or self.holder.renewed_at < since:
-                self._beat()
-            if not self.compromised:
-                self._verify()
+            self._confirm(beat=since is None or self.holder.renewed_at < since)
             if not self.compromised and self.probe is not None:
                 reason = self.probe()
                 if reason:
@@ -319,6 +304,17 @@ class Held:
             lost = self.compromised
         if lost:
             self._notify()
+
+    def _old(self) -> bool:
+        """Whether the last renewal is too old to trust without renewing first."""
+        return time.monotonic() - self.renewed_at > self.seconds * _TRUST_FRACTION
+
+    def _confirm(self, *, beat: bool) -> None:
+        """Renew first if *beat*, then check that the record on disk carries our token."""
+        if beat:
+            self._beat()
+        if not self.compromised:
+            self._verify()
 
     def _beat(self) -> None:
         failure = self.holder.beat()
@@ -385,7 +381,7 @@ class Held:
                 self._folder._forget_held(self)
 
     def _still_ours(self) -> bool:
-        if time.monotonic() - self.renewed_at < self.seconds * _TRUST_FRACTION:
+        if not self._old():
             return True
         self._verify()
         return not self.compromised

@@ -425,26 +425,24 @@ class JobStore:
                 busy.add(resource)
                 held.release()
                 return None
+        lease = WorkLease(self, held, record, resource_held)  # its release gives both leases back
         try:
             if record.get("lease_seconds"):
                 held.set_seconds(float(record.get("lease_seconds")))
+            if held.compromised:  # taken over while this puller was paused (see set_seconds)
+                lease.release()
+                return None
             if taken_over:
                 # Its last holder stopped renewing (it died or hung): that was an attempt.
-                record = record.changed(attempts=record.attempts + 1,
-                                        error="lease expired: its holder stopped renewing it")
-                self._write_pending(record)
+                lease._record = record.changed(attempts=record.attempts + 1,
+                                               error="lease expired: its holder stopped renewing it")
+                self._write_pending(lease._record)
         except BaseException:
-            if resource_held is not None:
-                resource_held.release()
+            lease.release()
             raise
-        if held.compromised:  # taken over while this puller was paused (see set_seconds)
-            held.release()
-            if resource_held is not None:
-                resource_held.release()
-            return None
         resolved_path = layout.resolved_path(job_id)
         held.probe = lambda: "the job was cancelled or resolved elsewhere" if fsio.exists(resolved_path) else None
-        return WorkLease(self, held, record, resource_held)
+        return lease
 
     def _take_resource(self, resource: str) -> Held | None:
         key = _key(resource)
@@ -711,7 +709,7 @@ class JobStore:
         pending record. Idempotent, so a puller can finish a crashed resolver's work.
         Returns whether targets are waiting."""
         layout = self._layout
-        due = fsio.has_entries(layout.waiting_folder(job_id).path)  # (a planted symlink: no)
+        due = fsio.has_entries(layout.waiting.join(job_id))  # (a planted symlink: no)
         if due:
             fsio.create_empty(layout.due, job_id, durable=self.durable)
         # Not fsynced: if a crash undoes the unlink, the next puller finishes it.
@@ -774,9 +772,8 @@ class JobStore:
             return []
         entries = []
         for key in keys:
-            path = folder.path + "/" + key + RECORD_SUFFIX
+            path = folder.join(key + RECORD_SUFFIX)  # (the folder is anchored by the scan above)
             try:
-                path = folder.join(key + RECORD_SUFFIX)
                 entry = json.loads(fsio.read(path))
                 entries.append((entry["queued_at"], key, entry["target"]))
             except FileNotFoundError:
@@ -833,7 +830,7 @@ class JobStore:
         if waiting:
             fsio.create_empty(layout.due, job_id, durable=self.durable)
         else:
-            fsio.remove_folder_if_empty(layout.waiting_folder(job_id).path)
+            fsio.remove_folder_if_empty(layout.waiting.join(job_id))
         return waiting
 
     def _notified(self, note: NotificationLease, delivered: list[Any], retry_in: float | None = None) -> None:
