@@ -11,10 +11,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from benchmarks import targets
 from benchmarks.adapters import Adapter
-from benchmarks.workloads import WORKLOADS, Result, Sizes
+from benchmarks.targets import Result, Results, Rounds
+from benchmarks.workloads import WORKLOADS, Sizes
 
-Results = dict[str, dict[str, Result]]  # adapter name -> workload key -> result
 PEERS = ("fsjobstore", "dirq", "huey", "kombu", "persist-queue", "diskcache", "litequeue")
 
 
@@ -93,13 +94,15 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def tables(results: Results, sizes: Sizes, skipped: dict[str, str]) -> str:
-    """Two tables (every system; fsjobstore-only workloads) and the notes."""
+def tables(results: Results, sizes: Sizes, skipped: dict[str, str], rounds: Rounds) -> str:
+    """The targets, two tables (every system; fsjobstore-only workloads) and the notes."""
     columns = [c for c in _columns(sizes) if any(c.workload in r for r in results.values())]
     fsjobstore_only = {w.key for w in WORKLOADS if w.only}
     shared = [c for c in columns if c.workload not in fsjobstore_only]
     own = [c for c in columns if c not in shared]
-    parts = []
+    parts = ["Issue 5's targets, judged from this run (the lifecycle ratios within each round of "
+             "back-to-back runs, see `benchmarks/targets.py`):\n\n"
+             + targets.table(targets.judge(results, rounds, sizes.procs))]
     for cols in (shared, own):
         names = [n for n in results if any(c.workload in results[n] for c in cols)]
         if cols and names:
@@ -154,16 +157,17 @@ def machine(bench_dir: Path) -> dict[str, Any]:
     }
 
 
-def read_json(path: Path) -> tuple[dict[str, Any], Sizes, dict[str, str], Results]:
+def read_json(path: Path) -> tuple[dict[str, Any], Sizes, dict[str, str], Results, Rounds]:
     doc = json.loads(path.read_text())
     sizes = Sizes(**doc["sizes"] | {"backlogs": tuple(doc["sizes"]["backlogs"])})
-    return doc["meta"], sizes, doc["skipped"], doc["results"]
+    return doc["meta"], sizes, doc["skipped"], doc["results"], doc.get("rounds", [])
 
 
 def write_json(path: Path, meta: dict[str, Any], sizes: Sizes, skipped: dict[str, str],
-               results: Results) -> None:
+               results: Results, rounds: Rounds) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"meta": meta, "sizes": asdict(sizes), "skipped": skipped, "results": results}
+    doc = {"meta": meta, "sizes": asdict(sizes), "skipped": skipped, "results": results,
+           "rounds": rounds}
     path.write_text(json.dumps(doc, indent=1) + "\n")
 
 

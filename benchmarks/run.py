@@ -26,7 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from benchmarks import report  # noqa: E402
+from benchmarks import report, targets  # noqa: E402
 from benchmarks.adapters import REGISTRY, Adapter, load  # noqa: E402
 from benchmarks.workloads import (  # noqa: E402
     FORK,
@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, help="jobs for put/drain/lifecycle/parallel")
     parser.add_argument("--rss-n", type=int, help="jobs drained by the RSS workload")
     parser.add_argument("--limit", type=float, help="seconds per system per workload")
+    parser.add_argument("--rounds", type=int,
+                        help="rounds of the lifecycle targets' runs (0: none; default 3, quick 1)")
     parser.add_argument("--render", type=Path, metavar="JSON",
                         help="run nothing: print the tables of a results.json and, if it "
                              "holds a full run, rewrite RESULTS.md from it")
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         return render(args.render)
 
     sizes = QUICK if args.quick else Sizes()
-    for field in ("n", "rss_n", "limit"):
+    for field in ("n", "rss_n", "limit", "rounds"):
         if getattr(args, field) is not None:
             sizes = replace(sizes, **{field: getattr(args, field)})
     keys = [w.key for w in WORKLOADS]
@@ -139,20 +141,41 @@ def main(argv: list[str] | None = None) -> int:
             results[adapter.name][workload.key] = result
             print(f"{workload.key:<9} {adapter.name:<22} {_summary(result)}",
                   file=sys.stderr, flush=True)
+    rounds = run_rounds(adapters, workloads, sizes, out)
 
     meta["loadavg_end"] = os.getloadavg()[0]
     meta["quick"] = args.quick
     # Only a run of everything at full size stands for the comparison in RESULTS.md.
-    meta["partial"] = bool(only) or any(getattr(args, f) is not None for f in ("n", "rss_n", "limit"))
+    meta["partial"] = bool(only) or any(getattr(args, f) is not None for f in ("n", "rss_n", "limit", "rounds"))
     meta["command"] = " ".join(["python benchmarks/run.py", *(argv or sys.argv[1:])])
-    report.write_json(out / "results.json", meta, sizes, skipped, results)
+    report.write_json(out / "results.json", meta, sizes, skipped, results, rounds)
     return render(out / "results.json")
+
+
+def run_rounds(adapters: list[type[Adapter]], workloads: list[Workload], sizes: Sizes,
+               out: Path) -> targets.Rounds:
+    """The lifecycle targets' runs, back to back, ``sizes.rounds`` times (see targets.py)."""
+    by_name = {a.name: a for a in adapters}
+    by_key = {w.key: w for w in workloads}
+    plan = [(by_name[s], by_key[k]) for s, k in targets.ROUND_PLAN if s in by_name and k in by_key]
+    if "lifecycle" not in by_key:
+        return []
+    rounds: targets.Rounds = []
+    for number in range(1, sizes.rounds + 1):
+        by_system: report.Results = {}
+        for adapter, workload in plan:
+            result = run_one(workload, adapter, sizes, out)
+            by_system.setdefault(adapter.name, {})[workload.key] = result
+            print(f"round {number} {workload.key:<9} {adapter.name:<22} {_summary(result)}",
+                  file=sys.stderr, flush=True)
+        rounds.append(by_system)
+    return rounds
 
 
 def render(path: Path) -> int:
     """Print the tables of a results.json; a complete full-size run's also go to RESULTS.md."""
-    meta, sizes, skipped, results = report.read_json(path)
-    body = report.tables(results, sizes, skipped)
+    meta, sizes, skipped, results, rounds = report.read_json(path)
+    body = report.tables(results, sizes, skipped, rounds)
     print(body)
     if not meta.get("quick") and not meta.get("partial"):
         adapters, _ = load([name for name in REGISTRY if name in results])

@@ -45,6 +45,7 @@ class Sizes:
     rss_n: int = 100_000
     rss_every: int = 10_000
     limit: float = 300.0  # seconds per system per workload
+    rounds: int = 3  # of the lifecycle targets' runs (targets.ROUND_PLAN)
     wake_slack: float = 15.0  # seconds the wake-up run may last past its puts
 
 
@@ -52,7 +53,7 @@ class Sizes:
 #: minute on a 2-core machine whose durable creates run at ~500-900/s
 QUICK = replace(
     Sizes(), n=200, backlogs=(100, 1_000), resolved=100, claims=50, wakeups=10,
-    notify_jobs=100, rss_n=600, rss_every=100, limit=15.0, wake_slack=2.0,
+    notify_jobs=100, rss_n=600, rss_every=100, limit=15.0, wake_slack=2.0, rounds=1,
 )
 
 
@@ -302,7 +303,7 @@ def _wake_consumer(ctx: Ctx, ready: Any, conn: Connection) -> None:
                     continue
                 got.append((claimed.job["seq"], time.monotonic() - claimed.job["t"]))
                 adapter.done(claimed)
-            return {"got": got, "mode": adapter.wake_mode}
+            return {"got": got, "mode": adapter.wake_by()}
 
     run_child(conn, body)
 
@@ -333,7 +334,7 @@ def _wake_worker(ctx: Ctx, ready: Any, conn: Connection) -> None:
                 worker.run()
             finally:
                 timer.cancel()
-            return {"got": got, "mode": adapter.wake_mode}
+            return {"got": got, "mode": adapter.wake_by()}
 
     run_child(conn, body)
 

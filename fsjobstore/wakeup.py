@@ -116,3 +116,8 @@ def watch(folders: dict[str, frozenset[str]], enabled: bool = True) -> Signal:
 
 def unwatch(signal: Signal) -> None:
     _watcher.forget(signal)
+
+
+def watch_failure() -> str | None:
+    """Why watching could not start in this process (loops then poll), or None."""
+    return _watcher._failed

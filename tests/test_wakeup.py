@@ -194,9 +194,19 @@ def test_loops_fall_back_to_polling_when_watching_cannot_start(
         second = store.create("and again")
         assert store.wait(second.id, timeout=10).state == "fulfilled"
     assert done.state == "fulfilled" and done.value == b"ok"
-    assert broken_watcher._failed is not None and "inotify instance limit" in broken_watcher._failed
+    failure = wakeup.watch_failure()
+    assert failure is not None and "inotify instance limit" in failure
     warnings = [r.getMessage() for r in caplog.records if "fall back to polling" in r.getMessage()]
     assert len(warnings) == 1, f"the reason should be logged once: {warnings}"
+
+
+def test_no_watch_failure_while_watching_works(open_store: Callable[..., JobStore]) -> None:
+    store = open_store(watch=True)
+    signal = store.work_signal()
+    try:
+        assert wakeup.watch_failure() is None
+    finally:
+        wakeup.unwatch(signal)
 
 
 def test_a_signal_without_watching_is_never_set(open_store: Callable[..., JobStore]) -> None:

@@ -67,6 +67,10 @@ class Adapter(ABC):
     def done(self, claimed: Claimed) -> None:  # noqa: B027 - not every system has one
         """Mark a claimed job finished (a no-op where claiming removes it)."""
 
+    def wake_by(self) -> str:
+        """How this adapter's waits learned of new work (asked after they ran)."""
+        return self.wake_mode
+
     def wait_claim(self, timeout: float) -> Claimed | None:
         """Block up to ``timeout`` s for a job; default: poll every 1 ms."""
         end = time.monotonic() + timeout

@@ -6,16 +6,19 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from fsjobstore import JobStore
-from fsjobstore.wakeup import Signal, unwatch
+from fsjobstore.wakeup import Signal, unwatch, watch_failure
 
 from .base import Adapter, Claimed, Job
 
 
 def wake_mode(store: JobStore) -> str:
-    """How a loop on *store* learns of new work, as the wake-up columns show it."""
-    if store.watch:
+    """How a loop on *store* learned of new work, as the wake-up columns show it
+    (asked after the run: a watch that failed to start left the loops polling)."""
+    failure = watch_failure() if store.watch else None
+    if store.watch and failure is None:
         return f"watchdog + {store.poll_interval:g} s poll"
-    return f"polling every {store.poll_interval * 1000:g} ms"
+    polling = f"polling every {store.poll_interval * 1000:g} ms"
+    return polling if failure is None else f"{polling} (watchdog failed: {failure})"
 
 
 class FsJobStore(Adapter):
@@ -30,8 +33,10 @@ class FsJobStore(Adapter):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self.store = JobStore(path, durable=self.durable, **self.options)
-        self.wake_mode = wake_mode(self.store)
         self._signal: Signal | None = None
+
+    def wake_by(self) -> str:
+        return wake_mode(self.store)
 
     def put(self, job: Job) -> None:
         self.store.create(job)
