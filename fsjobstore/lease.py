@@ -365,20 +365,7 @@ class Held:
                 return
             self.released = True
             self._folder.renewer.discard(self)
-            try:
-                if not self.compromised:
-                    if self._still_ours():
-                        fsio.remove(self.path)
-                else:
-                    # Lost for a reason other than a take-over (its job was resolved
-                    # elsewhere, a renewal failed), it may still be our link, which
-                    # our holder's other leases would keep alive: remove it too.
-                    self._folder._remove_if_linked(self)
-            except OSError as exc:
-                log.warning("could not remove lease file %s (retried at the next sweep): %s", self.path, exc)
-                self._folder._orphaned(self)
-            finally:
-                self._folder._forget_held(self)
+            self._folder._give_back(self)
 
     def _still_ours(self) -> bool:
         if not self._old():
@@ -414,7 +401,7 @@ class LeaseFolder:
         # The names this process holds: never acquired twice (two holds of one name
         # by one holder would share its token, and the fence could not tell them apart).
         self._mine: dict[str, Held] = {}
-        # name -> holder of a lease link whose removal failed (see _orphaned)
+        # name -> holder of a lease link whose removal failed (see _give_back)
         self._orphans: dict[str, Holder] = {}
         self._lock = threading.Lock()
         _FORGET_IN_CHILD.add(self)
@@ -451,18 +438,28 @@ class LeaseFolder:
             fsio.link(holder.path, path)
         return holder
 
-    def _remove_if_linked(self, held: Held) -> None:
-        """Remove the name of a lost lease if it is still our link, and not one a
-        newer lease of this process made since (under the lock that acquires take)."""
+    def _give_back(self, held: Held) -> None:
+        """Remove a released lease's link and forget it, as one step for this
+        process's other threads (under the lock acquires take): an acquire of the
+        name in between would find it still ours and give up."""
         with self._lock:
-            if self._mine.get(held.name) is held and held.holder.owns(held.path):
-                fsio.remove(held.path)
-
-    def _orphaned(self, held: Held) -> None:
-        # A link we failed to remove stays alive through our holder's other leases,
-        # so nobody else could ever take it over: sweeps retry its removal.
-        with self._lock:
-            self._orphans[held.name] = held.holder
+            try:
+                if not held.compromised:
+                    if held._still_ours():
+                        fsio.remove(held.path)
+                elif self._mine.get(held.name) is held and held.holder.owns(held.path):
+                    # Lost for a reason other than a take-over (its job was resolved
+                    # elsewhere, a renewal failed), it may still be our link, which
+                    # our holder's other leases would keep alive: remove it too.
+                    fsio.remove(held.path)
+            except OSError as exc:
+                # A link we failed to remove stays alive through our holder's other
+                # leases, so nobody else could ever take it over: sweeps retry it.
+                log.warning("could not remove lease file %s (retried at the next sweep): %s", held.path, exc)
+                self._orphans[held.name] = held.holder
+            finally:
+                if self._mine.get(held.name) is held:
+                    del self._mine[held.name]
 
     def _remove_orphans(self) -> None:
         with self._lock:
@@ -474,11 +471,6 @@ class LeaseFolder:
                 except OSError:
                     continue
                 del self._orphans[name]
-
-    def _forget_held(self, held: Held) -> None:
-        with self._lock:
-            if self._mine.get(held.name) is held:
-                del self._mine[held.name]
 
     def sweep_due(self) -> bool:
         return time.monotonic() >= self._next_sweep

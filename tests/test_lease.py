@@ -583,3 +583,38 @@ def test_store_on_compromised_given_for_an_already_lost_lease_is_called_once(
             lease.fulfill("v")
     assert told == [lease]
     assert store.get(job.id).state == "pending"
+
+
+def test_an_acquire_racing_a_release_in_another_thread_waits_for_it(
+    lease_dir: Folder, renewer: Callable[[], ManualRenewer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A release's unlink and its bookkeeping are one step for the other threads
+    of the process: an acquire between the two used to see the name still held
+    by this process and give up (a spurious JobBusy)."""
+    leases = LeaseFolder(lease_dir, 30.0, renewer())  # type: ignore[arg-type]
+    held = leases.acquire("job")
+    assert held is not None
+    unlinked, resume = threading.Event(), threading.Event()
+    real_remove = fsio.remove
+
+    def remove(path: str) -> bool:
+        removed = real_remove(path)
+        if threading.current_thread() is releaser:
+            unlinked.set()
+            resume.wait(5)  # the bookkeeping after the unlink is slow
+        return removed
+
+    monkeypatch.setattr(fsio, "remove", remove)
+    releaser = threading.Thread(target=held.release)
+    releaser.start()
+    assert unlinked.wait(5)
+    got: list[Held | None] = []
+    acquirer = threading.Thread(target=lambda: got.append(leases.acquire("job")))
+    acquirer.start()
+    time.sleep(0.1)  # the acquire is now waiting for the release, or has given up
+    resume.set()
+    releaser.join(5)
+    acquirer.join(5)
+    assert got and got[0] is not None, "the acquire gave up on a name being released"
+    assert got[0].holder.owns(got[0].path)
+    got[0].release()
