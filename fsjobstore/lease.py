@@ -258,8 +258,8 @@ class Held:
                 return
             temp = self._folder.folder.join(f"{self.name}.new-{os.urandom(8).hex()}")
             try:
-                holder = self._folder._link_holder(seconds, temp)
-                fsio.rename(temp, self.path)
+                holder = self._folder._link_as_temp(seconds, temp)
+                _rename_over(temp, self.path, holder)
             except OSError as exc:
                 fsio.remove(temp)
                 self._lose(f"could not change its length: {exc}")
@@ -438,6 +438,17 @@ class LeaseFolder:
             fsio.link(holder.path, path)
         return holder
 
+    def _link_as_temp(self, seconds: float, temp: str) -> Holder:
+        """Link our record for *seconds* as the fresh random name *temp*. Over NFS
+        EEXIST there can only be a retried link whose first reply was lost: ours."""
+        try:
+            return self._link_holder(seconds, temp)
+        except FileExistsError:
+            holder = self.holders.get(seconds)
+            if not holder.owns(temp):
+                raise
+            return holder
+
     def _give_back(self, held: Held) -> None:
         """Remove a released lease's link and forget it, as one step for this
         process's other threads (under the lock acquires take): an acquire of the
@@ -532,9 +543,9 @@ class LeaseFolder:
             if name in self._mine:
                 return None
             temp = self.folder.join(f"{name}.new-{os.urandom(8).hex()}")
-            holder = self._link_holder(self.lease_seconds, temp)
+            holder = self._link_as_temp(self.lease_seconds, temp)
             try:
-                fsio.rename(temp, path)
+                _rename_over(temp, path, holder)
             except BaseException:
                 fsio.remove(temp)
                 raise
@@ -573,6 +584,17 @@ class LeaseFolder:
         self._mine = {}
         self._orphans = {}
         self._lock = threading.Lock()
+
+
+def _rename_over(temp: str, path: str, holder: Holder) -> None:
+    """Rename *temp* over the lease *path*. Over NFS a retried rename whose first
+    reply was lost says ENOENT: done, if *temp* is gone and *path* holds *holder*'s
+    record (before, it held an expired record, or another holder's of ours)."""
+    try:
+        fsio.rename(temp, path)
+    except FileNotFoundError:
+        if fsio.exists(temp) or not holder.owns(path):
+            raise
 
 
 def _record_seconds(content: bytes, default: float) -> float:

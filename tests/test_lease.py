@@ -618,3 +618,68 @@ def test_an_acquire_racing_a_release_in_another_thread_waits_for_it(
     assert got and got[0] is not None, "the acquire gave up on a name being released"
     assert got[0].holder.owns(got[0].path)
     got[0].release()
+
+
+def _lost_reply(
+    monkeypatch: pytest.MonkeyPatch, call: str, error: type[OSError], when: Callable[[str], bool]
+) -> list[str]:
+    """Make fsio.<call> do its work, then fail as a retry after a lost NFS reply
+    would (link: EEXIST; rename: ENOENT), for destinations picked by *when*."""
+    real = getattr(fsio, call)
+    lost: list[str] = []
+
+    def replied_lost(src: str, dst: str) -> None:
+        real(src, dst)
+        if when(dst) and not lost:
+            lost.append(dst)
+            raise error(f"[simulated] the reply to {call}({dst}) was lost")
+
+    monkeypatch.setattr(fsio, call, replied_lost)
+    return lost
+
+
+@pytest.mark.parametrize(("call", "error", "name"), [
+    ("link", FileExistsError, ".new-"),  # the link of our record as the temp name
+    ("rename", FileNotFoundError, "job"),  # the temp name renamed over the lease
+])
+def test_a_take_over_whose_reply_was_lost_still_counts(
+    folders: Callable[[], LeaseFolder], fake_clock: Any, monkeypatch: pytest.MonkeyPatch,
+    call: str, error: type[OSError], name: str,
+) -> None:
+    holder, contender = folders(), folders()
+    held = holder.acquire("job")
+    contender.sweep()
+    fake_clock.advance(L)
+    assert contender.sweep() == ["job"]
+    lost = _lost_reply(monkeypatch, call, error, lambda dst: name in os.path.basename(dst))
+    taken = contender.take_over("job")
+    assert lost, "the simulated lost reply never happened"
+    assert taken is not None, "a take-over that worked on the server was given up"
+    assert record(contender, "job")["token"] == taken.token
+    assert sorted(os.listdir(contender.folder.path)) == ["job"]  # no .new- or .break leftover
+    with pytest.raises(LeaseLost):
+        held.check()
+    taken.release()
+    assert raw_record(contender, "job") is None
+
+
+@pytest.mark.parametrize(("call", "error", "name"), [
+    ("link", FileExistsError, ".new-"),
+    ("rename", FileNotFoundError, "job"),
+])
+def test_a_change_of_length_whose_reply_was_lost_still_counts(
+    folders: Callable[[], LeaseFolder], fake_clock: Any, monkeypatch: pytest.MonkeyPatch,
+    call: str, error: type[OSError], name: str,
+) -> None:
+    leases = folders()
+    held = leases.acquire("job")
+    assert held is not None
+    lost = _lost_reply(monkeypatch, call, error, lambda dst: name in os.path.basename(dst))
+    held.set_seconds(5 * L)
+    assert lost, "the simulated lost reply never happened"
+    assert not held.compromised, held.reason
+    assert held.seconds == 5 * L and record(leases, "job")["seconds"] == 5 * L
+    assert sorted(os.listdir(leases.folder.path)) == ["job"]
+    held.check()
+    held.release()
+    assert raw_record(leases, "job") is None
