@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     meta["loadavg_end"] = os.getloadavg()[0]
     meta["quick"] = args.quick
     # Only a run of everything at full size stands for the comparison in RESULTS.md.
-    meta["partial"] = bool(only) or any(getattr(args, f) is not None for f in ("n", "rss_n", "limit", "rounds"))
+    meta["partial"] = (bool(only) or any(getattr(args, f) is not None for f in ("n", "rss_n", "limit"))
+                       or args.rounds not in (None, Sizes().rounds))
     meta["command"] = " ".join(["python benchmarks/run.py", *(argv or sys.argv[1:])])
     report.write_json(out / "results.json", meta, sizes, skipped, results, rounds)
     return render(out / "results.json")

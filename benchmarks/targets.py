@@ -41,6 +41,7 @@ class Verdict(NamedTuple):
 
 
 def _rate(by_system: Results, system: str, key: str) -> float | None:
+    """The run's jobs/s if it finished ("ok"); None if it failed, was cut short or is missing."""
     result = by_system.get(system, {}).get(key)
     if not result or result.get("status") != "ok" or not result.get("per_s"):
         return None
@@ -54,46 +55,61 @@ def combined(put: float | None, drain: float | None) -> float | None:
     return 1 / (1 / put + 1 / drain)
 
 
-def lifecycle_ratios(rounds: Rounds, system: str, peer: str) -> list[float]:
-    """Per round: *system*'s lifecycle rate over *peer*'s put+claim+done rate."""
-    ratios = []
+def lifecycle_ratios(rounds: Rounds, system: str, peer: str) -> tuple[list[float], int]:
+    """Per round: *system*'s lifecycle rate over *peer*'s put+claim+done rate, and
+    how many rounds were left out because the peer's side did not finish. A round
+    in which *system*'s own side failed or was cut short counts as 0 (missed)."""
+    ratios, dropped = [], 0
     for by_system in rounds:
-        mine = _rate(by_system, system, "lifecycle")
         theirs = combined(_rate(by_system, peer, "put"), _rate(by_system, peer, "drain"))
-        if mine is not None and theirs is not None:
-            ratios.append(mine / theirs)
-    return ratios
+        if theirs is None:
+            dropped += 1
+            continue
+        mine = _rate(by_system, system, "lifecycle")
+        ratios.append(0.0 if mine is None else mine / theirs)
+    return ratios, dropped
 
 
-def _ratio_verdict(target: str, required: float, ratios: list[float], scale: str) -> Verdict:
-    need = f"≥ {required:.1f}{scale}"
+def _shown(value: float, required: float, met: bool) -> str:
+    """Two decimals, or three where two would hide which side of *required* it is."""
+    text = f"{value:.2f}"
+    return f"{value:.3f}" if not met and text == f"{required:.2f}" else text
+
+
+def _ratio_verdict(target: str, required: float, measured: tuple[list[float], int]) -> Verdict:
+    ratios, dropped = measured
+    need = f"≥ {required:.1f}×"
+    left_out = f"; {dropped} left out: the peer's run did not finish" if dropped else ""
     if not ratios:
-        return Verdict(target, need, "not measured", None)
+        return Verdict(target, need, "not measured" + left_out, None)
     median = statistics.median(ratios)
-    rounds = ", ".join(f"{r:.2f}" for r in ratios)
+    met = median >= required
+    rounds = ", ".join("missed" if r == 0 else _shown(r, required, r >= required) for r in ratios)
     count = f"{len(ratios)} round" + ("s" if len(ratios) > 1 else "")
-    return Verdict(target, need, f"**{median:.2f}**{scale} (median of {count}: {rounds})",
-                   median >= required)
+    return Verdict(target, need, f"**{_shown(median, required, met)}**× (median of {count}: {rounds}{left_out})",
+                   met)
 
 
 def _each(results: Results, systems: tuple[str, ...], key: str,
-          show: Callable[[Result], tuple[str, bool]]) -> tuple[str, bool | None]:
-    """Join *show* over the systems' results for *key*; met only if all are met."""
+          show: Callable[[str, Result], tuple[str, bool]]) -> tuple[str, bool | None]:
+    """Join *show* over the systems' results for *key*; met only if every system
+    ran, finished and met it. None (not measured) if none of them ran."""
+    if not any(key in results.get(system, {}) for system in systems):
+        return "not measured", None
     parts, met = [], []
     for system in systems:
         result = results.get(system, {}).get(key)
-        if not result or result.get("status") == "error":
-            continue
-        try:
-            text, ok = show(result)
-        except (KeyError, TypeError, ZeroDivisionError, IndexError):
-            continue
-        if result.get("status") == "timeout":
-            text, ok = f"{text} (timeout)", False
+        if result is None:
+            text, ok = "not run", False
+        elif result.get("status") != "ok":
+            text, ok = str(result.get("status", "error")), False
+        else:
+            try:
+                text, ok = show(system, result)
+            except (KeyError, TypeError, ZeroDivisionError, IndexError) as exc:
+                text, ok = f"incomplete ({type(exc).__name__}: {exc})", False
         parts.append(f"{system}: {text}")
         met.append(ok)
-    if not parts:
-        return "not measured", None
     return "; ".join(parts), all(met)
 
 
@@ -104,38 +120,44 @@ def judge(results: Results, rounds: Rounds, procs: int) -> list[Verdict]:
     """Every target of issue 5, with what this run measured for it."""
     verdicts = [
         _ratio_verdict("`durable=False` lifecycle vs dirq-simple put+claim+done", 1.0,
-                       lifecycle_ratios(rounds, "fsjobstore-nondurable", "dirq-simple"), "×"),
+                       lifecycle_ratios(rounds, "fsjobstore-nondurable", "dirq-simple")),
         _ratio_verdict("durable lifecycle vs raw floor put+claim+done", 0.5,
-                       lifecycle_ratios(rounds, "fsjobstore", "raw-floor"), "×"),
+                       lifecycle_ratios(rounds, "fsjobstore", "raw-floor")),
     ]
 
-    def scaling(r: Result) -> tuple[str, bool]:
-        one = results[r["system"]]["drain"]["per_s"]
+    def scaling(system: str, r: Result) -> tuple[str, bool]:
+        one = _rate(results, system, "drain")
+        if one is None:
+            return "its one-process drain did not finish", False
         ratio = r["per_s"] / one
         exact = r["done_twice"] == 0 and r["never_done"] == 0
         return (f"{ratio:.2f}×, {r['done_twice']} done twice / {r['never_done']} never",
                 ratio >= 1.5 and exact)
 
-    tagged = {s: {k: {**r, "system": s} for k, r in by_key.items()} for s, by_key in results.items()}
-    text, met = _each(tagged, FSJOBSTORE, "parallel", scaling)
-    verdicts.append(Verdict(f"{procs}-process drain vs one process", "≥ 1.5×, none lost or twice",
-                            text, met))
-    text, met = _each(results, FSJOBSTORE, "claim",
-                      lambda r: (f"{r['ratio']:.2f}", r["ratio"] <= 1.2))
-    verdicts.append(Verdict("claim cost at the large backlog vs the small", "≤ 1.2×", text, met))
-    text, met = _each(results, FSJOBSTORE, "wakeup",
-                      lambda r: (f"{r['p50_ms']:.1f} ms", r["p50_ms"] < 5))
-    verdicts.append(Verdict("wake-up p50 with watchdog", "< 5 ms", text, met))
+    text, ok = _each(results, FSJOBSTORE, "parallel", scaling)
+    verdicts.append(Verdict(f"{procs}-process drain vs one process", "≥ 1.5×, none lost or twice", text, ok))
+    text, ok = _each(results, FSJOBSTORE, "claim", lambda _, r: (f"{r['ratio']:.2f}", r["ratio"] <= 1.2))
+    verdicts.append(Verdict("claim cost at the large backlog vs the small", "≤ 1.2×", text, ok))
 
-    def flat(r: Result) -> tuple[str, bool]:
+    def woken(_: str, r: Result) -> tuple[str, bool]:
+        watched = str(r["mode"]).startswith("watchdog")
+        text = f"{r['p50_ms']:.1f} ms" + ("" if watched else f" ({r['mode']})")
+        return text, watched and r["p50_ms"] < 5
+
+    text, ok = _each(results, FSJOBSTORE, "wakeup", woken)
+    verdicts.append(Verdict("wake-up p50 with watchdog", "< 5 ms", text, ok))
+
+    def flat(_: str, r: Result) -> tuple[str, bool]:
         samples = r["samples"]
-        growth = samples[-1][1] - samples[min(1, len(samples) - 1)][1]
+        if len(samples) < 3:
+            return f"{len(samples)} samples: too few to tell", False
+        growth = samples[-1][1] - samples[1][1]
         return (f"{samples[0][1] / 1024:.1f} → {samples[-1][1] / 1024:.1f} MiB "
                 f"(+{growth:,} KiB after the first sample)", growth <= RSS_SLACK_KIB)
 
-    text, met = _each(results, ("fsjobstore",), "rss", flat)
+    text, ok = _each(results, ("fsjobstore",), "rss", flat)
     verdicts.append(Verdict("worker peak RSS while draining", f"flat (≤ {RSS_SLACK_KIB:,} KiB growth)",
-                            text, met))
+                            text, ok))
     return verdicts
 
 

@@ -543,11 +543,11 @@ class LeaseFolder:
             if name in self._mine:
                 return None
             temp = self.folder.join(f"{name}.new-{os.urandom(8).hex()}")
-            holder = self._link_as_temp(self.lease_seconds, temp)
             try:
+                holder = self._link_as_temp(self.lease_seconds, temp)
                 _rename_over(temp, path, holder)
             except BaseException:
-                fsio.remove(temp)
+                fsio.remove(temp)  # a link to our live holder: purge would find it fresh while we live
                 raise
             held = self._mine[name] = Held(self, name, path, holder)
         self.renewer.add(held)
