@@ -156,11 +156,11 @@ def main(argv: list[str] | None = None) -> int:
 def run_rounds(adapters: list[type[Adapter]], workloads: list[Workload], sizes: Sizes,
                out: Path) -> targets.Rounds:
     """The lifecycle targets' runs, back to back, ``sizes.rounds`` times (see targets.py)."""
-    by_name = {a.name: a for a in adapters}
     by_key = {w.key: w for w in workloads}
-    plan = [(by_name[s], by_key[k]) for s, k in targets.ROUND_PLAN if s in by_name and k in by_key]
     if "lifecycle" not in by_key:
         return []
+    by_name = {a.name: a for a in adapters}
+    plan = [(by_name[s], by_key[k]) for s, k in targets.ROUND_PLAN if s in by_name and k in by_key]
     rounds: targets.Rounds = []
     for number in range(1, sizes.rounds + 1):
         by_system: report.Results = {}

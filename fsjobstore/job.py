@@ -289,7 +289,7 @@ def _request_line(data: bytes) -> str | None:
         return None
     start += len(_REQUEST_START)
     end = data.find(b"\n", start)
-    if end < 0 or data[end - 1 : end] != b"," or not data.startswith(_REQUEST_END, end - 1):
+    if end < 0 or not data.startswith(_REQUEST_END, end - 1):
         return None
     if data.find(_REQUEST_START, end) >= 0:
         return None  # a key given twice: JSON keeps the last, so do not guess

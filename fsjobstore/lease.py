@@ -256,12 +256,9 @@ class Held:
             self._confirm(beat=self._old())
             if self.compromised:
                 return
-            temp = self._folder.folder.join(f"{self.name}.new-{os.urandom(8).hex()}")
             try:
-                holder = self._folder._link_as_temp(seconds, temp)
-                _rename_over(temp, self.path, holder)
+                holder = self._folder._relink(self.name, seconds)
             except OSError as exc:
-                fsio.remove(temp)
                 self._lose(f"could not change its length: {exc}")
             else:
                 self.holder = holder
@@ -438,16 +435,35 @@ class LeaseFolder:
             fsio.link(holder.path, path)
         return holder
 
-    def _link_as_temp(self, seconds: float, temp: str) -> Holder:
-        """Link our record for *seconds* as the fresh random name *temp*. Over NFS
-        EEXIST there can only be a retried link whose first reply was lost: ours."""
+    def _relink(self, name: str, seconds: float) -> Holder:
+        """Point the lease on *name* at our holder for *seconds* in one atomic step:
+        link that record as a fresh ``<name>.new-<random>``, rename it over the name.
+        Returns the holder; on failure the temp link is removed and the error raised.
+
+        Over NFS a retried call whose first reply was lost may fail though it
+        worked: EEXIST from the link (the random name is known to nobody else),
+        ENOENT from the rename. Each counts as done if the name it made holds the
+        token of the holder linked (before, the lease held an expired record, or
+        our holder of the other length).
+        """
+        temp = self.folder.join(f"{name}.new-{os.urandom(8).hex()}")
+        path = self.folder.join(name)
         try:
-            return self._link_holder(seconds, temp)
-        except FileExistsError:
-            holder = self.holders.get(seconds)
-            if not holder.owns(temp):
-                raise
-            return holder
+            try:
+                holder = self._link_holder(seconds, temp)
+            except FileExistsError:
+                holder = self.holders.get(seconds)
+                if not holder.owns(temp):
+                    raise
+            try:
+                fsio.rename(temp, path)
+            except FileNotFoundError:
+                if fsio.exists(temp) or not holder.owns(path):
+                    raise
+        except BaseException:
+            fsio.remove(temp)  # a link to our live holder: purge would find it fresh while we live
+            raise
+        return holder
 
     def _give_back(self, held: Held) -> None:
         """Remove a released lease's link and forget it, as one step for this
@@ -542,13 +558,7 @@ class LeaseFolder:
         with self._lock:
             if name in self._mine:
                 return None
-            temp = self.folder.join(f"{name}.new-{os.urandom(8).hex()}")
-            try:
-                holder = self._link_as_temp(self.lease_seconds, temp)
-                _rename_over(temp, path, holder)
-            except BaseException:
-                fsio.remove(temp)  # a link to our live holder: purge would find it fresh while we live
-                raise
+            holder = self._relink(name, self.lease_seconds)
             held = self._mine[name] = Held(self, name, path, holder)
         self.renewer.add(held)
         log.info("took over expired lease %s (holder record: %s)", path, expired.decode("utf-8", "replace").strip())
@@ -584,17 +594,6 @@ class LeaseFolder:
         self._mine = {}
         self._orphans = {}
         self._lock = threading.Lock()
-
-
-def _rename_over(temp: str, path: str, holder: Holder) -> None:
-    """Rename *temp* over the lease *path*. Over NFS a retried rename whose first
-    reply was lost says ENOENT: done, if *temp* is gone and *path* holds *holder*'s
-    record (before, it held an expired record, or another holder's of ours)."""
-    try:
-        fsio.rename(temp, path)
-    except FileNotFoundError:
-        if fsio.exists(temp) or not holder.owns(path):
-            raise
 
 
 def _record_seconds(content: bytes, default: float) -> float:

@@ -133,6 +133,13 @@ class JobStore:
     # -- opening ----------------------------------------------------------------
 
     def _open_folder(self, create: bool) -> None:
+        try:
+            self._open_layout(create)
+        except BaseException:
+            self._layout.close()  # (the folders anchored before the failure)
+            raise
+
+    def _open_layout(self, create: bool) -> None:
         layout = self._layout
         if os.path.lexists(self.path) and not os.path.isdir(self.path):
             raise InvalidStore(f"store path {self.path} exists and is not a folder")
@@ -153,17 +160,13 @@ class JobStore:
                 pass
             meta = json.loads(fsio.read(layout.top.join(STORE_MARKER)))
         except NotAFolder as exc:
-            layout.close()
             raise InvalidStore(f"{exc} should be a folder of the store, and is not") from None
         except PermissionError as exc:
-            layout.close()
             raise InvalidStore(f"store folder {self.path} is not writable: {exc.strerror}") from None
         except (ValueError, OSError, CorruptJobFile) as exc:
-            layout.close()
             raise InvalidStore(f"cannot open store {self.path}: {exc}") from None
         version = meta.get("format") if isinstance(meta, dict) else None
         if version != FORMAT_VERSION:
-            layout.close()
             raise InvalidStore(
                 f"store {self.path} has format version {version!r}; this fsjobstore reads {FORMAT_VERSION}"
             )
