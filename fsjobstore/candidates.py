@@ -39,9 +39,11 @@ class Candidates:
         self._stream: Generator[tuple[str, int], None, None] | None = None
         # name -> monotonic time before which it is not worth trying again
         self._deferred: dict[str, float] = {}
-        # name -> inode of its file when deferred: a rewritten file (new inode,
-        # e.g. a retry by another process) ends the deferral when it is read again
-        self._deferred_inode: dict[str, int] = {}
+        # name -> (inode, change time) of its file when deferred: a rewritten file
+        # (e.g. a retry by another process) ends the deferral when it is read again.
+        # The change time too, because ext4 gives a new file the inode number just
+        # freed (a cancel removes the record, then the retry writes a new one).
+        self._deferred_inode: dict[str, tuple[int, int]] = {}
         # name -> what a puller learnt of it (e.g. its task), kept while it is listed
         self._notes: dict[str, object] = {}
         # names deferred or noted that the current pass has read: what of them
@@ -56,7 +58,7 @@ class Candidates:
     def noted(self, name: str) -> Any:
         return self._notes.get(name)
 
-    def defer(self, name: str, seconds: float, inode: int | None = None) -> None:
+    def defer(self, name: str, seconds: float, inode: tuple[int, int] | None = None) -> None:
         """Skip *name* for *seconds* (it is not workable yet), or until its file
         is replaced if *inode* is given."""
         self._deferred[name] = time.monotonic() + seconds
@@ -121,8 +123,8 @@ class Candidates:
         ended = True
         for name, inode in stream:
             found.append(name)
-            if name in inodes and inodes[name] != inode:
-                self._deferred.pop(name, None)  # rewritten since it was deferred
+            if name in inodes and self._rewritten(name, inode, inodes[name]):
+                self._deferred.pop(name, None)
                 del inodes[name]
             if len(found) >= CHUNK:
                 ended = False
@@ -140,6 +142,17 @@ class Candidates:
             random.shuffle(block)
             self._names.extend(block)
         return True
+
+    def _rewritten(self, name: str, inode: int, deferred: tuple[int, int]) -> bool:
+        """Whether *name*'s file changed since it was deferred: another inode in the
+        listing, or (one lstat, only then) the same number with another change time."""
+        if inode != deferred[0]:
+            return True
+        try:
+            info = fsio.lstat(self._folder.join(name + self._suffix))
+        except FileNotFoundError:
+            return True
+        return (info.st_ino, info.st_ctime_ns) != deferred
 
     def close(self) -> None:
         """Close the directory stream of a pass under way (its descriptor)."""

@@ -893,11 +893,13 @@ def _key(target: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def _inode(path: str) -> int | None:
+def _inode(path: str) -> tuple[int, int] | None:
+    """The identity of *path*'s file: inode number and change time."""
     try:
-        return fsio.lstat(path).st_ino
+        info = fsio.lstat(path)
     except FileNotFoundError:
         return None
+    return info.st_ino, info.st_ctime_ns
 
 
 def _check_seconds(name: str, value: object, *, zero: bool = False) -> None:

@@ -162,14 +162,31 @@ def test_deferred_names_are_skipped_until_due(folder: Folder, clock: FakeClock) 
     assert candidates.next_due() is None
 
 
+def _identity(folder: Folder, name: str) -> tuple[int, int]:
+    info = os.lstat(folder.join(name + SUFFIX))
+    return info.st_ino, info.st_ctime_ns
+
+
+def test_a_deferred_name_whose_new_file_got_the_freed_inode_number_is_tried_again(
+    folder: Folder, clock: FakeClock
+) -> None:
+    # ext4 hands a new file the inode number just freed: a cancel removes the
+    # record, a retry writes a new one, and the listing shows the same number.
+    job, unchanged = make(folder, 2)
+    candidates = Candidates(folder, SUFFIX)
+    assert sorted(candidates.names()) == [job, unchanged]
+    ino, ctime = _identity(folder, job)
+    candidates.defer(job, 100, (ino, ctime - 1))  # the same number, another file
+    candidates.defer(unchanged, 100, _identity(folder, unchanged))
+    assert list(candidates.names()) == [job], "only the file that changed is tried again"
+
+
 def test_a_deferred_name_whose_file_is_replaced_is_tried_again(folder: Folder, clock: FakeClock) -> None:
     first, second = make(folder, 2)
     candidates = Candidates(folder, SUFFIX)
     assert sorted(candidates.names()) == [first, second]
-    candidates.defer(first, 100, os.stat(folder.join(first + SUFFIX)).st_ino)
-    candidates.defer(second, 100, os.stat(folder.join(second + SUFFIX)).st_ino)
-    assert list(candidates.names()) == []
-    Path(folder.join(first + SUFFIX)).write_text('{"same": "inode"}')  # rewritten in place: still deferred
+    candidates.defer(first, 100, _identity(folder, first))
+    candidates.defer(second, 100, _identity(folder, second))
     assert list(candidates.names()) == []
     replace_file(folder, first)  # a new file (e.g. a retry by another process)
     assert list(candidates.names()) == [first]
