@@ -1,0 +1,234 @@
+"""The one seam every job store implements, and everything above the store depends on.
+
+``JobStore`` (a folder on this host) implements :class:`Store`; so does any other
+kind of store (a remote client, an in-memory fake in the tests). ``Worker``,
+``Notifier`` and the command line use nothing of a store but what is declared
+here, so they run unchanged over any of them.
+
+Guarantees every implementation keeps (the contract tests in
+``tests/contract/`` check them against each):
+
+* A job is resolved at most once: a second ``fulfill``/``fail``/``cancel``
+  raises ``JobAlreadyResolved`` and changes nothing.
+* While a work lease is held, no other ``pull_work`` returns its job; a lease
+  whose holder stops renewing expires and its job is handed out again.
+* A commit through a lost lease raises ``LeaseLost`` and changes nothing; the
+  holder is told once through ``on_compromised``.
+* A waiting target is handed out by ``pull_notification`` until ``done`` names
+  it as delivered.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
+
+from .job import Job
+
+
+class LossReason(enum.Enum):
+    """Why a lease was lost (``lease.loss``)."""
+
+    TAKEN_OVER = "taken over by another holder after it expired"
+    REMOVED = "its lease file is gone (taken over or removed)"
+    UNREADABLE = "its lease file cannot be read"
+    RENEWAL_FAILED = "its renewal failed"
+    RELENGTH_FAILED = "its length could not be changed"
+    RESOLVED_ELSEWHERE = "the job was cancelled or resolved elsewhere"
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A lease's loss: the reason, and what was seen (an OS error's text, say)."""
+
+    reason: LossReason
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.reason.value}: {self.detail}" if self.detail else self.reason.value
+
+
+@runtime_checkable
+class WakeSignal(Protocol):
+    """What an idle loop waits on: set when something may have changed."""
+
+    def set(self) -> None: ...
+
+    def clear(self) -> None:
+        """Called before rescanning, so a change during the scan still wakes the next wait."""
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to about *timeout* seconds; True if woken by a change."""
+
+
+@runtime_checkable
+class LeaseHandle(Protocol):
+    """An exclusive lease on one job, renewed in the background until released."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def job(self) -> Job: ...
+
+    @property
+    def compromised(self) -> bool:
+        """True once the lease is known lost; no commit through it can succeed then."""
+
+    @property
+    def loss(self) -> Loss | None:
+        """Why the lease was lost (None while it is held or after a plain release)."""
+
+    @property
+    def released(self) -> bool: ...
+
+    def release(self) -> None:
+        """Give the lease up without committing anything. Always safe, never raises."""
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc_info: object) -> None: ...
+
+
+@runtime_checkable
+class WorkHandle(LeaseHandle, Protocol):
+    """The exclusive right to do one job: commit with fulfill() or fail()."""
+
+    @property
+    def request(self) -> Any: ...
+
+    @property
+    def attempts(self) -> int: ...
+
+    def fulfill(self, value: bytes | str) -> Job: ...
+
+    def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None) -> Job: ...
+
+
+@runtime_checkable
+class NotificationHandle(LeaseHandle, Protocol):
+    """The exclusive right to deliver one resolved job's result to its waiting targets."""
+
+    @property
+    def value(self) -> bytes | None: ...
+
+    @property
+    def waiting(self) -> list[Any]: ...
+
+    def done(self, delivered: Iterable[Any], *, retry_in: float | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing ``check`` found wrong: its kind, where, what, and whether it was repaired."""
+
+    kind: str  # corrupt, symlink, stray, half-resolved, not-due, stale-due, orphan-waiting, orphan-lease, leftover
+    path: str
+    detail: str
+    repaired: bool = False
+
+
+@dataclass
+class Report:
+    """What ``check`` found: jobs per state, problems, temp and lease files."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    temp_files: int = 0
+    leases: int = 0
+
+    @property
+    def clean(self) -> bool:
+        return all(problem.repaired for problem in self.problems)
+
+
+Progress = Callable[[int, int], None]
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A job store: the operations of the three workflows (creation, fulfilment,
+    notification), queries and maintenance. ``JobStore`` is the reference."""
+
+    @property
+    def location(self) -> str:
+        """Where the store is (a folder, a URL): for messages and child processes."""
+
+    @property
+    def poll_interval(self) -> float:
+        """How often an idle loop looks again for changes its wake signal may miss."""
+
+    # -- creation
+    def create(
+        self,
+        request: Any,
+        *,
+        task: str | None = None,
+        resource: str | None = None,
+        not_before: datetime | timedelta | float | None = None,
+        expires_in: float | None = None,
+        lease_seconds: float | None = None,
+    ) -> Job: ...
+
+    # -- queries
+    def get(self, job_id: str) -> Job: ...
+
+    def jobs(self, state: str | None = None) -> Iterator[Job]: ...
+
+    def stats(self) -> dict[str, int]: ...
+
+    def wait(self, job_id: str, timeout: float | None = None) -> Job: ...
+
+    # -- fulfilment
+    def pull_work(
+        self,
+        on_compromised: Callable[[Any], None] | None = None,
+        *,
+        tasks: Collection[str | None] | None = None,
+    ) -> WorkHandle | None: ...
+
+    def fulfill(self, job_id: str, value: bytes | str) -> Job: ...
+
+    def fail(self, job_id: str, error: str | BaseException, *, retry: bool = False,
+             delay: float | None = None) -> Job: ...
+
+    def cancel(self, job_id: str) -> Job: ...
+
+    def retry(self, job_id: str) -> Job: ...
+
+    def work_signal(self) -> WakeSignal:
+        """A signal set when work may have become available (for loops)."""
+
+    def next_work_due(self) -> float | None:
+        """Seconds until a job this store object passed over (a retry's delay) may be
+        taken; None if it passed none over. A loop sleeps no longer than this."""
+
+    # -- notification
+    def queue(self, job_id: str, target: Any) -> None: ...
+
+    def unqueue(self, job_id: str, target: Any) -> None: ...
+
+    def unqueue_all(self, job_id: str, targets: Any) -> None: ...
+
+    def pull_notification(
+        self, on_compromised: Callable[[Any], None] | None = None
+    ) -> NotificationHandle | None: ...
+
+    def notification_signal(self) -> WakeSignal:
+        """A signal set when a notification may have become due (for loops)."""
+
+    def next_notification_due(self) -> float | None:
+        """As ``next_work_due``, for notifications passed over (``done(retry_in=...)``)."""
+
+    def stop_signal(self, signal: WakeSignal) -> None:
+        """Stop setting *signal* (a loop is done with it)."""
+
+    # -- maintenance
+    def purge(self, older_than: float | None = None, *, progress: Progress | None = None) -> int: ...
+
+    def check(self, *, repair: bool = False, progress: Progress | None = None) -> Report: ...
+
+    def close(self) -> None: ...
