@@ -1,5 +1,6 @@
 """fsjobstore: a job store kept in a plain directory, local or shared over NFS."""
 
+from ._store.handles import NotificationLease, WorkLease
 from .errors import (
     AttemptFailed,
     CorruptJobFile,
@@ -13,7 +14,6 @@ from .errors import (
     JobTooLarge,
     LeaseLost,
 )
-from .handles import NotificationLease, WorkLease
 from .job import Job
 from .loops import Backoff, Notifier, Worker
 from .store import JobStore

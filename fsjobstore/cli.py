@@ -63,29 +63,6 @@ def _json_arg(text: str, what: str) -> Any:
         _fail(f"{what} is not valid JSON ({exc}): {text!r}")
 
 
-def _job_dict(job: Job) -> dict[str, Any]:
-    value: Any = None
-    if job.value is not None:
-        try:
-            value = job.value.decode("utf-8")
-        except UnicodeDecodeError:
-            value = {"base64": __import__("base64").b64encode(job.value).decode("ascii")}
-    return {
-        "id": job.id,
-        "state": job.state,
-        "task": job.task,
-        "resource": job.resource,
-        "request": job.request,
-        "value": value,
-        "error": job.error,
-        "attempts": job.attempts,
-        "waiting": list(job.waiting),
-        "created_at": job.created_at.isoformat(),
-        "updated_at": job.updated_at.isoformat(),
-        "not_before": job.not_before.isoformat() if job.not_before else None,
-    }
-
-
 class Context:
     def __init__(self, path: str | None, group_shared: bool) -> None:
         self.path = path
@@ -144,7 +121,7 @@ def list_jobs(ctx: Context, state: str | None, task: str | None, as_json: bool) 
         jobs = (job for job in store.jobs(state) if task is None or job.task == task)
         if as_json:
             for job in jobs:
-                click.echo(json.dumps(_job_dict(job), ensure_ascii=False))
+                click.echo(json.dumps(job.to_dict(), ensure_ascii=False))
             return
         click.echo(f"{'ID':26}  {'STATE':9}  {'TASK':12}  {'TRIES':>5}  {'CREATED (UTC)':19}  REQUEST")
         for job in jobs:
@@ -162,7 +139,7 @@ def show(ctx: Context, job_id: str, as_json: bool) -> None:
     """Show one job."""
     store = ctx.store()
     with _errors():
-        job = _job_dict(store.get(job_id))
+        job = store.get(job_id).to_dict()
     if as_json:
         click.echo(json.dumps(job, ensure_ascii=False, indent=2))
         return
@@ -317,7 +294,7 @@ def notify(ctx: Context, concurrency: int, timeout: float | None, poll_interval:
     store = ctx.store(create=True, poll_interval=poll_interval)
 
     def deliver(target: Any, job: Job) -> None:
-        payload = json.dumps({"target": target, "job": _job_dict(job)}, ensure_ascii=False).encode()
+        payload = json.dumps({"target": target, "job": job.to_dict()}, ensure_ascii=False).encode()
         _run_command(list(command), payload, {"FSJOBSTORE_JOB_ID": job.id, "FSJOBSTORE_DIR": store.path}, timeout)
 
     with _errors():
@@ -362,11 +339,9 @@ def purge(ctx: Context, older_than: float | None) -> None:
 @pass_context
 def check_store(ctx: Context, repair: bool) -> None:
     """Verify every invariant of the store; exit 0 only when it is clean."""
-    from .check import check
-
     store = ctx.store()
     with _errors(), _progress("checking") as progress:
-        report = check(store, repair=repair, progress=progress)
+        report = store.check(repair=repair, progress=progress)
     click.echo("jobs: " + ("  ".join(f"{state}: {n}" for state, n in sorted(report.counts.items())) or "none"))
     click.echo(f"temp files: {report.temp_files}  lease files: {report.leases}")
     for problem in report.problems:

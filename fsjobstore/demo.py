@@ -72,7 +72,7 @@ def run_demo(path: str, count: int, say: Callable[[str], Any]) -> None:
             say(line)
         say(f"Counts before: {before}")
         say(f"Counts after:  {store.stats()}")
-        sample = store._layout.resolved_path(results[1].id)
+        sample = store.record_path(results[1].id)
         say(f"Each job is one readable file, e.g. {os.path.relpath(sample)}:")
         with open(sample, encoding="utf-8") as f:
             say(f.read().rstrip())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
+
 __all__ = [
     "AttemptFailed",
     "CorruptJobFile",
@@ -14,6 +17,8 @@ __all__ = [
     "JobStoreError",
     "JobTooLarge",
     "LeaseLost",
+    "Loss",
+    "LossReason",
 ]
 
 
@@ -57,6 +62,28 @@ class JobBusy(JobStoreError):
 
     def __str__(self) -> str:
         return f"job {self.job_id!r} is leased by another worker"
+
+
+class LossReason(enum.Enum):
+    """Why a lease was lost (``lease.loss``)."""
+
+    TAKEN_OVER = "taken over by another holder after it expired"
+    REMOVED = "its lease file is gone (taken over or removed)"
+    UNREADABLE = "its lease file cannot be read"
+    RENEWAL_FAILED = "its renewal failed"
+    RELENGTH_FAILED = "its length could not be changed"
+    RESOLVED_ELSEWHERE = "the job was cancelled or resolved elsewhere"
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A lease's loss: the reason, and what was seen (an OS error's text, say)."""
+
+    reason: LossReason
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.reason.value}: {self.detail}" if self.detail else self.reason.value
 
 
 class LeaseLost(JobStoreError):

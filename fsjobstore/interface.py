@@ -20,35 +20,27 @@ Guarantees every implementation keeps (the contract tests in
 
 from __future__ import annotations
 
-import enum
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
+from .errors import Loss, LossReason
 from .job import Job
 
-
-class LossReason(enum.Enum):
-    """Why a lease was lost (``lease.loss``)."""
-
-    TAKEN_OVER = "taken over by another holder after it expired"
-    REMOVED = "its lease file is gone (taken over or removed)"
-    UNREADABLE = "its lease file cannot be read"
-    RENEWAL_FAILED = "its renewal failed"
-    RELENGTH_FAILED = "its length could not be changed"
-    RESOLVED_ELSEWHERE = "the job was cancelled or resolved elsewhere"
-
-
-@dataclass(frozen=True)
-class Loss:
-    """A lease's loss: the reason, and what was seen (an OS error's text, say)."""
-
-    reason: LossReason
-    detail: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.reason.value}: {self.detail}" if self.detail else self.reason.value
+__all__ = [
+    "LeaseHandle",
+    "Loss",
+    "LossReason",
+    "NotificationHandle",
+    "Problem",
+    "Progress",
+    "Report",
+    "Store",
+    "WakeSignal",
+    "WorkHandle",
+]
 
 
 @runtime_checkable
@@ -135,7 +127,7 @@ class Problem:
 class Report:
     """What ``check`` found: jobs per state, problems, temp and lease files."""
 
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
     problems: list[Problem] = field(default_factory=list)
     temp_files: int = 0
     leases: int = 0

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from invariants import tree
 
-import fsjobstore.lease as lease_module
+import fsjobstore._leases.clock as lease_clock
 from fsjobstore import JobStore
 
 LEASE_SECONDS = 2.0
@@ -66,5 +66,5 @@ class FakeClock:
 def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     """Make fsjobstore.lease read the monotonic clock from a FakeClock (and nothing else)."""
     clock = FakeClock()
-    monkeypatch.setattr(lease_module, "time", clock)
+    monkeypatch.setattr(lease_clock, "time", clock)
     return clock

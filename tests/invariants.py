@@ -27,12 +27,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import fsjobstore.fsio as fsio_module
-import fsjobstore.lease as lease_module
+import fsjobstore._files.folders as folders_module
+import fsjobstore._files.fsio as fsio_module
+import fsjobstore._leases.clock as lease_clock
 from fsjobstore import JobStore
-from fsjobstore.check import check
-from fsjobstore.ids import is_valid_id
-from fsjobstore.job import RESOLVED_STATES, STATES, Job, Record, canonical_json
+from fsjobstore._files.ids import is_valid_id
+from fsjobstore._files.records import Record, canonical_json
+from fsjobstore.job import RESOLVED_STATES, STATES, Job
 
 # -- the invariants -------------------------------------------------------------------
 
@@ -147,11 +148,11 @@ def assert_check_clean(store: JobStore, allowed: frozenset[str] = CRASH_PROBLEMS
     """check(repair=True) finds only *allowed* kinds and repairs them all; then check() is clean.
 
     Returns the kinds repaired."""
-    first = check(store, repair=True)
+    first = store.check(repair=True)
     unexpected = [p for p in first.problems if p.kind not in allowed]
     assert not unexpected, f"check found {unexpected}"
     assert first.clean, f"check --repair left {[p for p in first.problems if not p.repaired]}"
-    second = check(store)
+    second = store.check()
     assert second.clean and not second.problems, f"after repair check still finds {second.problems}"
     return sorted(p.kind for p in first.problems)
 
@@ -269,7 +270,7 @@ class FsSpy:
     @contextmanager
     def installed(self) -> Iterator[FsSpy]:
         proxy = _OsProxy(self)
-        self._modules = [(fsio_module, fsio_module.os), (lease_module, lease_module.os)]
+        self._modules = [(fsio_module, fsio_module.os), (folders_module, folders_module.os)]
         for module, _ in self._modules:
             module.os = proxy  # type: ignore[attr-defined]
         try:
@@ -398,26 +399,18 @@ class FakeMonotonic:
 @contextmanager
 def fake_lease_clock() -> Iterator[FakeMonotonic]:
     clock = FakeMonotonic()
-    real = lease_module.time
-    lease_module.time = clock  # type: ignore[assignment]
+    real = lease_clock.time
+    lease_clock.time = clock  # type: ignore[assignment]
     try:
         yield clock
     finally:
-        lease_module.time = real
+        lease_clock.time = real
 
 
 def die(store: JobStore) -> None:
     """What a SIGKILL does to a store object: its renewals stop, its descriptors
     close, and nothing it holds is released or cleaned up."""
-    renewer = store._renewer
-    with renewer._lock:
-        renewer._held.clear()
-    renewer.stop()
-    holders = store._holders
-    for holder in list(holders._by_seconds.values()):
-        holder.close(remove=False)
-    holders._by_seconds = {}
-    store._layout.close()
+    store.context.abandon()
 
 
 def lease_files(root: str | os.PathLike[str]) -> list[str]:

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from fsjobstore import JobStore
-from fsjobstore.wakeup import Signal, unwatch, watch_failure
+from fsjobstore._files.wakeup import watch_failure
+from fsjobstore.interface import WakeSignal
 
 from .base import Adapter, Claimed, Job
 
@@ -33,7 +34,7 @@ class FsJobStore(Adapter):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self.store = JobStore(path, durable=self.durable, **self.options)
-        self._signal: Signal | None = None
+        self._signal: WakeSignal | None = None
 
     def wake_by(self) -> str:
         return wake_mode(self.store)
@@ -65,7 +66,7 @@ class FsJobStore(Adapter):
 
     def close(self) -> None:
         if self._signal is not None:
-            unwatch(self._signal)
+            self.store.stop_signal(self._signal)
         self.store.close()
 
 

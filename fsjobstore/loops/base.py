@@ -8,8 +8,8 @@ import threading
 import time
 from typing import Any
 
-from ..store import JobStore
-from ..wakeup import Signal, unwatch
+from .._arguments import check_count, check_seconds
+from ..interface import Store, WakeSignal
 
 log = logging.getLogger("fsjobstore")
 
@@ -24,24 +24,21 @@ class Loop:
     """
 
     def __init__(
-        self, store: JobStore, *, concurrency: int, poll_interval: float | None, drain_timeout: float
+        self, store: Store, *, concurrency: int, poll_interval: float | None, drain_timeout: float
     ) -> None:
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise ValueError(f"concurrency must be a positive integer, not {concurrency!r}")
         self.store = store
-        self.concurrency = concurrency
-        self.poll_interval = store.poll_interval if poll_interval is None else poll_interval
-        if not self.poll_interval > 0:
-            raise ValueError(f"poll_interval must be positive, not {poll_interval!r}")
-        self.drain_timeout = drain_timeout
+        self.concurrency = check_count("concurrency", concurrency)
+        self.poll_interval = check_seconds("poll_interval", store.poll_interval if poll_interval is None
+                                           else poll_interval)
+        self.drain_timeout = check_seconds("drain_timeout", drain_timeout, zero=True)
         self._stopping = threading.Event()
-        self._signals: list[Signal] = []
+        self._signals: list[WakeSignal] = []
         self._active: dict[int, Any] = {}
         self._lock = threading.Lock()
 
     # -- what subclasses provide --------------------------------------------------
 
-    def _signal(self) -> Signal:
+    def _signal(self) -> WakeSignal:
         raise NotImplementedError
 
     def _pull(self) -> Any:
@@ -56,14 +53,6 @@ class Loop:
 
     # -- running --------------------------------------------------------------------
 
-    def run_once(self) -> bool:
-        """Pull and process one lease if there is one; return whether there was."""
-        lease = self._pull()
-        if lease is None:
-            return False
-        self._handle(lease)
-        return True
-
     def _handle(self, lease: Any) -> None:
         me = threading.get_ident()
         with self._lock:
@@ -77,13 +66,13 @@ class Loop:
             with self._lock:
                 self._active.pop(me, None)
 
-    def _thread_main(self, signal: Signal) -> None:
+    def _thread_main(self, signal: WakeSignal) -> None:
         while not self._stopping.is_set():
             signal.clear()
             try:
                 lease = self._pull()
             except Exception:
-                log.exception("pulling from %s failed; retrying after the poll interval", self.store.path)
+                log.exception("pulling from %s failed; retrying after the poll interval", self.store.location)
                 lease = None
             if lease is None:
                 due = self._next_due()
@@ -115,7 +104,7 @@ class Loop:
                 lease.release()
         finally:
             for signal in self._signals:
-                unwatch(signal)
+                self.store.stop_signal(signal)
             self._signals.clear()
             restore()
 

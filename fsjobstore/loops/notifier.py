@@ -7,11 +7,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .._files.records import canonical_json
 from ..errors import LeaseLost
-from ..handles import NotificationLease
-from ..job import Job, canonical_json
-from ..store import JobStore
-from ..wakeup import Signal
+from ..interface import NotificationHandle, Store, WakeSignal
+from ..job import Job
 from .backoff import Backoff
 from .base import Loop
 
@@ -29,7 +28,7 @@ class Notifier(Loop):
 
     def __init__(
         self,
-        store: JobStore,
+        store: Store,
         deliver: Callable[[Any, Job], object],
         *,
         concurrency: int = 1,
@@ -46,16 +45,16 @@ class Notifier(Loop):
         # (job id, target) -> (failures so far, monotonic time of the next try)
         self._failures: dict[tuple[str, str], tuple[int, float]] = {}
 
-    def _signal(self) -> Signal:
+    def _signal(self) -> WakeSignal:
         return self.store.notification_signal()
 
-    def _pull(self) -> NotificationLease | None:
+    def _pull(self) -> NotificationHandle | None:
         return self.store.pull_notification()
 
     def _next_due(self) -> float | None:
-        return self.store._due.next_due()
+        return self.store.next_notification_due()
 
-    def _process(self, note: NotificationLease) -> None:
+    def _process(self, note: NotificationHandle) -> None:
         job = note.job
         delivered = []
         next_try: float | None = None

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 
+from .._arguments import check_count
 from ..errors import AttemptFailed, JobAlreadyResolved, LeaseLost
-from ..handles import WorkLease
+from ..interface import Store, WakeSignal, WorkHandle
 from ..job import Job
-from ..store import JobStore
-from ..wakeup import Signal
 from .backoff import Backoff
 from .base import Loop
 
@@ -33,7 +32,7 @@ class Worker(Loop):
 
     def __init__(
         self,
-        store: JobStore,
+        store: Store,
         handler: Handler | Mapping[str | None, Handler],
         *,
         concurrency: int = 1,
@@ -43,8 +42,6 @@ class Worker(Loop):
         drain_timeout: float = 30.0,
     ) -> None:
         super().__init__(store, concurrency=concurrency, poll_interval=poll_interval, drain_timeout=drain_timeout)
-        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-            raise ValueError(f"max_attempts must be a positive integer, not {max_attempts!r}")
         if isinstance(handler, Mapping):
             if not handler or not all(callable(h) for h in handler.values()):
                 raise TypeError("a task mapping needs at least one task, each with a callable handler")
@@ -58,25 +55,25 @@ class Worker(Loop):
             raise TypeError(f"handler must be callable or a mapping of task names to callables, not {handler!r}")
         if isinstance(handler, Mapping):
             self._default = None
-        self.max_attempts = max_attempts
+        self.max_attempts = check_count("max_attempts", max_attempts)
         self.backoff = backoff or Backoff()
         self.fulfilled = 0
         self.failed_attempts = 0
 
-    def _signal(self) -> Signal:
+    def _signal(self) -> WakeSignal:
         return self.store.work_signal()
 
-    def _pull(self) -> WorkLease | None:
+    def _pull(self) -> WorkHandle | None:
         return self.store.pull_work(on_compromised=self._on_compromised, tasks=self._tasks)
 
     def _next_due(self) -> float | None:
-        return self.store._pending.next_due()
+        return self.store.next_work_due()
 
     @staticmethod
-    def _on_compromised(lease: WorkLease) -> None:
+    def _on_compromised(lease: WorkHandle) -> None:
         log.warning("lost the lease on job %s while working on it; its result will not be committed", lease.id)
 
-    def _process(self, lease: WorkLease) -> None:
+    def _process(self, lease: WorkHandle) -> None:
         job = lease.job
         handler = self._default if self._default is not None else self._handlers[job.task]
         try:
@@ -92,7 +89,7 @@ class Worker(Loop):
         except (LeaseLost, JobAlreadyResolved) as exc:
             log.warning("result of job %s not committed: %s", lease.id, exc)
 
-    def _failed(self, lease: WorkLease, exc: Exception) -> None:
+    def _failed(self, lease: WorkHandle, exc: Exception) -> None:
         self.failed_attempts += 1
         attempt = lease.attempts + 1
         log.warning("job %s attempt %d/%d failed: %s: %s", lease.id, attempt, self.max_attempts,

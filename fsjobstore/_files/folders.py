@@ -1,0 +1,214 @@
+"""Anchored folders: each store folder is opened once and reached through its descriptor.
+
+A store opens each of its folders once, with ``O_NOFOLLOW`` (so none of them can
+be a symlink), and keeps the descriptor. A path made by such a folder's ``join``
+is a ``StorePath``: it prints as the full path, but every call of ``fsio`` and of
+this module reaches it *relative to the folder's descriptor* (``openat``,
+``renameat``, ``linkat``, ...). So a folder that somebody sharing the store swaps
+for a symlink while a process has it open is never written or read through: the
+process keeps working in the folder it opened (or fails, if that folder was deleted).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Generator, Iterator
+
+from ..errors import CorruptJobFile
+from .ids import is_valid_id
+
+_OPEN_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# A group-shared store's folders: read-write for the group whatever the umask, and
+# setgid, so that what any member creates in them belongs to the store's group.
+SHARED_FOLDER_MODE = 0o2770
+
+
+class StorePath(str):
+    """A path inside an anchored folder: the full path as text, reached through
+    the folder's descriptor by every function of this module."""
+
+    folder: Folder
+    name: str
+
+    def __new__(cls, folder: Folder, name: str) -> StorePath:
+        path = super().__new__(cls, folder.path + "/" + name)
+        path.folder = folder
+        path.name = name
+        return path
+
+
+def reach(path: str) -> tuple[str, int | None]:
+    """What to pass to an ``os`` call for *path*: (relative name, folder descriptor),
+    or (path, None) for a path of no anchored folder."""
+    if isinstance(path, StorePath):
+        fd = path.folder.fd
+        if fd is not None:
+            return path.name, fd
+    return path, None
+
+
+class Folder:
+    """A folder of the store, reached through a descriptor of its own once anchored.
+
+    A long-lived folder (``keep_open``, the default) is anchored when its store
+    opens (``anchor``) and closed with it. A short-lived one (a job's waiting
+    folder, whose path is a StorePath in an anchored folder) anchors itself at
+    first use and closes when it is dropped: either way, no path it makes can be
+    redirected by a symlink swapped in between a check and a call.
+    """
+
+    __slots__ = ("path", "shared", "_fd", "_keep")
+
+    def __init__(self, path: str, *, keep_open: bool = True, shared: bool = False) -> None:
+        self.path = path
+        # Whether files made in it get the group-shared mode (see SHARED_FILE_MODE).
+        self.shared = shared
+        self._fd: int | None = None
+        self._keep = keep_open
+
+    @property
+    def fd(self) -> int | None:
+        """The anchoring descriptor, or None if the folder is not anchored."""
+        return self._fd
+
+    def anchor(self, parent: Folder | None = None) -> None:
+        """Open the folder (never through a symlink; within *parent* if given) and
+        reach everything in it through that from now on.
+
+        Raises FileNotFoundError, or CorruptJobFile for a symlink or a file.
+        """
+        if self._fd is None:
+            self._fd = open_folder(self.path if parent is None else parent.join(os.path.basename(self.path)))
+
+    def _unanchored_store_path(self) -> StorePath | None:
+        """The path of a short-lived folder not anchored yet (else None)."""
+        path = self.path
+        return path if self._fd is None and not self._keep and isinstance(path, StorePath) else None
+
+    def join(self, name: str) -> str:
+        if self._fd is not None:
+            return StorePath(self, name)
+        if (path := self._unanchored_store_path()) is not None:
+            try:
+                self.anchor()
+            except FileNotFoundError:
+                return StorePath(path.folder, path.name + "/" + name)  # absent: calls fail with ENOENT
+            return StorePath(self, name)
+        return self.path + "/" + name
+
+    def sync(self) -> None:
+        """Make the folder's entries (creations, renames) durable."""
+        if self._fd is not None:
+            os.fsync(self._fd)
+            return
+        fd = open_folder(self.path)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+    def __del__(self) -> None:
+        if not self._keep:  # (long-lived folders are closed with their layout)
+            self.close()
+
+    def names(self) -> list[str]:
+        """The entries of the folder (unsorted); an absent folder has none."""
+        try:
+            fd = self._listing()
+        except FileNotFoundError:
+            return []
+        try:
+            return os.listdir(fd)
+        finally:
+            os.close(fd)
+
+    def _listing(self) -> int:
+        # A descriptor of its own for each listing: listings share the offset of the
+        # descriptor they read, so two at once on the anchor would disturb each other.
+        if self._unanchored_store_path() is not None:
+            self.anchor()
+        if self._fd is not None:
+            return os.open(".", _OPEN_FOLDER, dir_fd=self._fd)
+        return open_folder(self.path)
+
+
+def open_folder(path: str) -> int:
+    """Open the folder *path* (never through a symlink at its last component).
+    CorruptJobFile if it is a symlink or a file."""
+    name, dir_fd = reach(path)
+    try:
+        return os.open(name, _OPEN_FOLDER, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise CorruptJobFile(path, "a symlink or a file, not a folder (never followed)") from None
+        raise
+
+
+def make_folder(path: str, *, shared: bool = False) -> bool:
+    """Create a folder (group-shared if *shared*); return False if it already existed."""
+    name, dir_fd = reach(path)
+    try:
+        os.mkdir(name, dir_fd=dir_fd)
+    except FileExistsError:
+        return False
+    if shared:
+        # chmod, not mkdir's mode: the umask would clear the group bits, and
+        # mkdir ignores the setgid bit.
+        os.chmod(name, SHARED_FOLDER_MODE, dir_fd=dir_fd)
+    return True
+
+
+def has_entries(path: str) -> bool:
+    """Whether the folder *path* exists, is a real folder (not a symlink) and holds
+    anything: one ``open`` when it is absent, the common case."""
+    try:
+        fd = open_folder(path)
+    except (FileNotFoundError, CorruptJobFile):
+        return False
+    try:
+        return bool(os.listdir(fd))
+    finally:
+        os.close(fd)
+
+
+def remove_folder_if_empty(path: str) -> None:
+    name, dir_fd = reach(path)
+    try:
+        os.rmdir(name, dir_fd=dir_fd)
+    except OSError:
+        pass
+
+
+def scan(folder: Folder, suffix: str) -> Iterator[str]:
+    """Yield the stems of the entries of *folder* that end with *suffix*.
+
+    Only stems that are valid ids are yielded: the rest are leftovers such as a
+    lease take-over in progress (``<id>.break``) or strays, never records.
+    """
+    for stem, _ in scan_inodes(folder, suffix):
+        yield stem
+
+
+def scan_inodes(folder: Folder, suffix: str) -> Generator[tuple[str, int], None, None]:
+    """Like scan(), with each entry's inode number (from the listing: no stat)."""
+    cut = len(suffix)
+    try:
+        fd = folder._listing()
+    except FileNotFoundError:
+        return
+    try:
+        with os.scandir(fd) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.endswith(suffix):
+                    stem = name[:-cut] if cut else name
+                    if is_valid_id(stem):
+                        yield stem, entry.inode()
+    finally:
+        os.close(fd)

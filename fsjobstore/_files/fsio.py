@@ -1,0 +1,212 @@
+"""The only module that creates, publishes, reads or removes files in a store.
+
+Every file reaches its final name complete: it is written under a unique name in
+the store's own ``tmp/`` folder (same filesystem, so no EXDEV), optionally fsynced,
+then renamed (replace) or hard-linked (create-if-absent) into place, and the folder
+that holds the final name is fsynced. Keeping every such call here (and the
+folder calls in ``folders``) gives one place to count syscalls, inject faults in
+tests and reason about crashes. Every path is reached through its anchored
+folder's descriptor (see ``folders``).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+
+from ..errors import CorruptJobFile
+from .folders import Folder, reach
+
+_OPEN_NEW = os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+# An NFS client reports ESTALE when a file it had looked up was replaced on the
+# server; a fresh lookup of the same name then succeeds.
+_ESTALE_RETRIES = 5
+_READ_SIZE = 1 << 16
+# A group-shared store (JobStore(group_shared=True)): every file is read-write for
+# its group whatever the umask (and folders: see folders.SHARED_FOLDER_MODE).
+SHARED_FILE_MODE = 0o660
+
+
+def share(fd: int, folder: Folder) -> None:
+    """Give a file just made in *folder* the group-shared mode if the store is shared."""
+    if folder.shared:
+        os.fchmod(fd, SHARED_FILE_MODE)
+
+
+def open_new(path: str, access: int = os.O_WRONLY) -> int:
+    """Create *path* (``O_CREAT|O_EXCL``, never through a symlink) and return its descriptor."""
+    name, dir_fd = reach(path)
+    return os.open(name, access | _OPEN_NEW, 0o666, dir_fd=dir_fd)
+
+
+def _write_temp(tmp: Folder, data: bytes, durable: bool) -> str:
+    path = tmp.join(os.urandom(16).hex() + ".tmp")
+    fd = open_new(path)
+    try:
+        share(fd, tmp)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if durable:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        _unlink_quietly(path)
+        raise
+    os.close(fd)
+    return path
+
+
+def publish(
+    tmp: Folder,
+    folder: Folder,
+    name: str,
+    data: bytes,
+    *,
+    durable: bool,
+    replace: bool,
+) -> None:
+    """Make *folder*/*name* hold *data*, all of it or none of it.
+
+    With ``replace=True`` an existing file is replaced (rename). With
+    ``replace=False`` the call raises FileExistsError if the name exists, and the
+    existing file is left untouched (link): the filesystem's own create-if-absent.
+    With ``durable=True`` the data and the new name survive a crash once this
+    returns. On any error nothing is left at the final name that was not there.
+    """
+    final = folder.join(name)
+    tmp_path = _write_temp(tmp, data, durable)
+    try:
+        if replace:
+            rename(tmp_path, final)
+        else:
+            link_no_replace(tmp_path, final)
+    except BaseException:
+        _unlink_quietly(tmp_path)
+        raise
+    if not replace:
+        remove(tmp_path)
+    if durable:
+        folder.sync()
+
+
+def rename(src: str, dst: str) -> None:
+    """Rename *src* over *dst* (atomic replace)."""
+    (src_name, src_fd), (dst_name, dst_fd) = reach(src), reach(dst)
+    os.rename(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+
+
+def link(src: str, dst: str) -> None:
+    """Give *src*'s file the name *dst* too; FileExistsError if *dst* exists."""
+    (src_name, src_fd), (dst_name, dst_fd) = reach(src), reach(dst)
+    os.link(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+
+
+def link_no_replace(src: str, dst: str) -> None:
+    try:
+        link(src, dst)
+    except FileExistsError:
+        # Over NFS a link whose reply was lost is retried and reports EEXIST
+        # although the first try made it: then the source has two links.
+        if lstat(src).st_nlink == 2:
+            return
+        raise
+
+
+def read(path: str) -> bytes:
+    """Read a whole file without following a symlink at its final component.
+
+    Opening (rather than stat-ing) revalidates NFS's cached attributes
+    (close-to-open consistency). ESTALE is retried with a fresh lookup.
+    Raises FileNotFoundError if absent, and CorruptJobFile for a symlink.
+    """
+    name, dir_fd = reach(path)
+    for attempt in range(_ESTALE_RETRIES):
+        try:
+            fd = os.open(name, _OPEN_READ, dir_fd=dir_fd)
+            try:
+                chunk = os.read(fd, _READ_SIZE)
+                if len(chunk) < _READ_SIZE:
+                    return chunk  # a short read of a regular file means end of file
+                chunks = [chunk]
+                while chunk := os.read(fd, _READ_SIZE):
+                    chunks.append(chunk)
+                return b"".join(chunks)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise CorruptJobFile(path, "a symlink (never followed)") from None
+            if exc.errno != errno.ESTALE or attempt == _ESTALE_RETRIES - 1:
+                raise
+            time.sleep(0.001 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def create_empty(folder: Folder, name: str, *, durable: bool) -> None:
+    """Make an empty marker file exist (no error if it already does)."""
+    try:
+        fd = open_new(folder.join(name))
+    except FileExistsError:
+        return
+    try:
+        share(fd, folder)
+    finally:
+        os.close(fd)
+    if durable:
+        folder.sync()
+
+
+def remove(path: str) -> bool:
+    """Unlink *path*; return False if it was already gone."""
+    name, dir_fd = reach(path)
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        remove(path)
+    except OSError:
+        pass
+
+
+def overwrite(fd: int, data: bytes, *, sync: bool) -> None:
+    """Rewrite a file in place from its start (a holder's record), and with *sync*
+    fsync it, so that other NFS clients see the change."""
+    os.pwrite(fd, data, 0)
+    if sync:
+        os.fsync(fd)
+
+
+def lstat(path: str) -> os.stat_result:
+    """The status of *path* itself (a symlink is not followed)."""
+    name, dir_fd = reach(path)
+    return os.lstat(name, dir_fd=dir_fd)
+
+
+def identity(path: str) -> tuple[int, int] | None:
+    """What tells *path*'s file from any other that had or will have its name: inode
+    number and change time (None if it is gone). Not the inode alone: ext4 gives
+    a new file the number just freed."""
+    try:
+        info = lstat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_ino, info.st_ctime_ns
+
+
+def exists(path: str) -> bool:
+    """Whether *path* exists, without following a symlink."""
+    try:
+        lstat(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+

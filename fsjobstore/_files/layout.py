@@ -1,0 +1,105 @@
+"""Where everything lives in a store folder; nothing else builds store paths.
+
+::
+
+    STORE/
+      fsjobstore.json          store marker: {"format": 1, "created_at": ...}
+      maintenance.lock         flock held by a purge or repair on this host
+      tmp/                     files being written; never read; leftovers are purged
+      pending/<id>.json        record of every unresolved job (the work index)
+      resolved/<id>.json       record of every fulfilled or failed job
+      waiting/<id>/<key>.json  one file per target waiting to be told the result
+      due/<id>                 empty marker: job resolved with targets to notify
+      leases/work/<id>         work lease (holder record, renewed in place)
+      leases/notify/<id>       notification lease
+      leases/resource/<key>    resource lease: one job per resource runs at a time
+      leases/holders/<token>   a holder's record; each lease above is a hard link to one
+      quarantine/              files check --repair could not parse (made on first use)
+
+Hot folders hold only what is live: ``pending/`` only unresolved jobs, ``due/``
+only jobs with undelivered targets, ``leases/*`` only held (or expired) leases. So
+pulls never list the history of resolved jobs.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import CorruptJobFile
+from . import folders
+from .folders import Folder
+
+STORE_MARKER = "fsjobstore.json"
+RECORD_SUFFIX = ".json"
+
+
+class NotAFolder(Exception):
+    """A folder of the store is a symlink, a file, or missing."""
+
+
+class Layout:
+    """The folders of one store, opened once."""
+
+    def __init__(self, root: str, *, shared: bool = False) -> None:
+        self.root = os.path.abspath(root)
+        self.shared = shared
+        self.top = Folder(self.root, shared=shared)
+        self.marker = os.path.join(self.root, STORE_MARKER)
+        self.maintenance_lock = os.path.join(self.root, "maintenance.lock")
+        self.tmp = Folder(os.path.join(self.root, "tmp"), shared=shared)
+        self.pending = Folder(os.path.join(self.root, "pending"), shared=shared)
+        self.resolved = Folder(os.path.join(self.root, "resolved"), shared=shared)
+        self.waiting = Folder(os.path.join(self.root, "waiting"), shared=shared)
+        self.due = Folder(os.path.join(self.root, "due"), shared=shared)
+        self.leases = Folder(os.path.join(self.root, "leases"), shared=shared)
+        self.work_leases = Folder(os.path.join(self.leases.path, "work"), shared=shared)
+        self.notify_leases = Folder(os.path.join(self.leases.path, "notify"), shared=shared)
+        self.resource_leases = Folder(os.path.join(self.leases.path, "resource"), shared=shared)
+        self.holders = Folder(os.path.join(self.leases.path, "holders"), shared=shared)
+
+    def folders(self) -> tuple[Folder, ...]:
+        """Every folder, parents before children (the order to create them in)."""
+        return (
+            self.tmp,
+            self.pending,
+            self.resolved,
+            self.waiting,
+            self.due,
+            self.leases,
+            self.work_leases,
+            self.notify_leases,
+            self.resource_leases,
+            self.holders,
+        )
+
+    def anchor(self, *, make: bool) -> None:
+        """Open every folder once (making it first if *make*), each within its parent
+        and none through a symlink: from now on the store reaches them only through
+        these. Raises NotAFolder naming the first that is a symlink or not a folder."""
+        self.top.anchor()
+        for folder in self.folders():
+            parent = self.leases if os.path.dirname(folder.path) == self.leases.path else self.top
+            if make:
+                folders.make_folder(parent.join(os.path.basename(folder.path)), shared=self.shared)
+            try:
+                folder.anchor(parent)
+            except (FileNotFoundError, CorruptJobFile):
+                raise NotAFolder(folder.path) from None
+
+    def pending_path(self, job_id: str) -> str:
+        return self.pending.join(job_id + RECORD_SUFFIX)
+
+    def resolved_path(self, job_id: str) -> str:
+        return self.resolved.join(job_id + RECORD_SUFFIX)
+
+    def waiting_folder(self, job_id: str) -> Folder:
+        return Folder(self.waiting.join(job_id), keep_open=False, shared=self.shared)
+
+    def quarantine_folder(self) -> Folder:
+        """Where ``check --repair`` moves files it cannot parse (made on first use)."""
+        return Folder(self.top.join("quarantine"), keep_open=False, shared=self.shared)
+
+    def close(self) -> None:
+        for folder in self.folders():
+            folder.close()
+        self.top.close()

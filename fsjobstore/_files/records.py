@@ -1,0 +1,291 @@
+"""A job's file: its JSON format (format version 1), parsed and rendered.
+
+A job file is one JSON object, one top-level key per line so that a person can
+read it with ``cat`` and a line-based tool can grep it::
+
+    {
+     "format": 1,
+     "id": "01JD3Z6M6W4Q8S1V2X3Y4Z5A6B",
+     "state": "fulfilled",
+     "task": null,
+     "resource": null,
+     "request": {"url": "https://example.org"},
+     "value": "the result",
+     "value_encoding": "utf-8",
+     "error": null,
+     "attempts": 0,
+     "not_before": null,
+     "lease_seconds": null,
+     "expires_in": null,
+     "created_at": "2026-11-23T14:00:00.123456Z",
+     "updated_at": "2026-11-23T14:00:01.654321Z"
+    }
+
+A value that is not valid UTF-8 is stored base64-encoded with
+``"value_encoding": "base64"``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from ..errors import CorruptJobFile, JobTooLarge
+from ..job import PENDING, RESOLVED_STATES, Job
+
+FORMAT_VERSION = 1
+
+STORED_STATES = (PENDING, *RESOLVED_STATES)  # "running" is never written: a held lease says it
+
+_encode_compact = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": ")).encode
+_encode_string = json.encoder.encode_basestring
+_canonical = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
+).encode
+
+
+_second: tuple[int, str] = (-1, "")
+
+
+def _value_json(value: Any) -> str:
+    # The common field types without the encoder's per-call overhead; a record
+    # is rendered on every state change. (Keys are ours: plain ASCII names.)
+    if value is None:
+        return "null"
+    kind = type(value)
+    if kind is str:
+        return _encode_string(value)
+    if kind is int:
+        return str(value)
+    return _encode_compact(value)
+
+
+def now_text() -> str:
+    """The current UTC wall-clock time as ISO 8601; informational only, never compared."""
+    global _second
+    sec, usec = divmod(time.time_ns() // 1000, 1_000_000)
+    if sec != _second[0]:
+        _second = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
+    return f"{_second[1]}.{usec:06d}Z"
+
+
+def parse_time(text: str) -> datetime:
+    if not isinstance(text, str) or not text.endswith("Z"):
+        raise ValueError(f"time {text!r} is not ISO 8601 UTC")
+    return datetime.fromisoformat(text)
+
+
+def encode_json(value: Any, what: str, limit: int | None = None) -> str:
+    """Serialise a user-given JSON value, or raise TypeError naming *what* is wrong."""
+    try:
+        text = _encode_compact(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{what} is not JSON-serialisable: {exc}") from None
+    if limit is not None and len(text) > limit // 4 and (size := len(text.encode("utf-8"))) > limit:
+        raise JobTooLarge(f"{what} is {size} bytes as JSON, the store's limit is {limit}")
+    return text
+
+
+def canonical_json(value: Any) -> str:
+    """One spelling per JSON value (sorted keys, no spaces): identity of a target."""
+    return _canonical(value)
+
+
+def value_key(value: Any) -> str:
+    """A file name for a JSON value (a target, a resource): the same for equal
+    values, whatever their key order."""
+    # Round-trip first, so that what JSON cannot tell apart ({1: x} and {"1": x})
+    # gets one key, and mixed key types can be sorted.
+    text = canonical_json(json.loads(encode_json(value, "target")))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def to_bytes(value: bytes | str) -> bytes:
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"a job's value must be bytes or str, not {type(value).__name__}")
+
+
+_REQUIRED = ("request", "value", "value_encoding", "error", "attempts", "created_at", "updated_at")
+# Optional fields and the types they may hold (None always allowed).
+_OPTIONAL: dict[str, tuple[type, ...]] = {
+    "task": (str,),
+    "resource": (str,),
+    "not_before": (str,),
+    "lease_seconds": (int, float),
+    "expires_in": (int, float),
+}
+
+
+class Record:
+    """A job as stored in its file: parsed once, re-rendered only when it changes."""
+
+    __slots__ = ("fields", "_request_json")
+
+    def __init__(self, fields: dict[str, Any], request_json: str | None = None) -> None:
+        self.fields = fields
+        self._request_json = request_json
+
+    @classmethod
+    def new(cls, job_id: str, request: Any, request_json: str, **options: Any) -> Record:
+        """A new pending record (*request_json* spells *request*, so it is not re-encoded)."""
+        stamp = now_text()
+        fields: dict[str, Any] = {"format": FORMAT_VERSION, "id": job_id, "state": PENDING}
+        fields.update({name: options.get(name) for name in ("task", "resource")})
+        fields.update(
+            request=request, value=None, value_encoding=None, error=None, attempts=0,
+            not_before=options.get("not_before"), lease_seconds=options.get("lease_seconds"),
+            expires_in=options.get("expires_in"), created_at=stamp, updated_at=stamp,
+        )
+        return cls(fields, request_json)
+
+    @classmethod
+    def parse(cls, data: bytes, path: str, expected_id: str) -> Record:
+        try:
+            fields = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CorruptJobFile(path, f"not JSON ({exc})") from None
+        if not isinstance(fields, dict):
+            raise CorruptJobFile(path, "not a JSON object")
+        version = fields.get("format")
+        if version != FORMAT_VERSION:
+            raise CorruptJobFile(
+                path, f"format version {version!r} is not one this fsjobstore reads ({FORMAT_VERSION})"
+            )
+        if fields.get("id") != expected_id:
+            raise CorruptJobFile(path, f"holds id {fields.get('id')!r}, expected {expected_id!r}")
+        if fields.get("state") not in STORED_STATES:
+            raise CorruptJobFile(path, f"unknown state {fields.get('state')!r}")
+        missing = [name for name in _REQUIRED if name not in fields]
+        if missing:
+            raise CorruptJobFile(path, f"missing {', '.join(missing)}")
+        if not isinstance(fields["attempts"], int) or isinstance(fields["attempts"], bool):
+            raise CorruptJobFile(path, "attempts is not an integer")
+        for name, types in _OPTIONAL.items():
+            if fields.get(name) is not None and not isinstance(fields[name], types):
+                raise CorruptJobFile(path, f"{name} is not a {types[0].__name__}")
+        try:
+            decode_value(fields.get("value"), fields.get("value_encoding"))
+            parse_time(fields["created_at"])
+            parse_time(fields["updated_at"])
+            if fields.get("not_before") is not None:
+                parse_time(fields["not_before"])
+        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+            raise CorruptJobFile(path, f"bad field ({exc})") from None
+        return cls(fields, _request_line(data))
+
+    @property
+    def id(self) -> str:
+        return str(self.fields["id"])
+
+    @property
+    def state(self) -> str:
+        return str(self.fields["state"])
+
+    @property
+    def attempts(self) -> int:
+        return int(self.fields["attempts"])
+
+    def get(self, name: str) -> Any:
+        return self.fields.get(name)
+
+    def not_before(self) -> float | None:
+        """The earliest time (seconds since the epoch) the job may be worked on."""
+        text = self.fields.get("not_before")
+        return None if text is None else parse_time(text).timestamp()
+
+    def changed(self, **changes: Any) -> Record:
+        fields = dict(self.fields)
+        fields.update(changes)
+        fields["updated_at"] = now_text()
+        return Record(fields, self._request_json)
+
+    def resolved(self, state: str, value: bytes | None, error: str | None, attempts: int) -> Record:
+        text, encoding = encode_value(value)
+        return self.changed(
+            state=state, value=text, value_encoding=encoding, error=error, attempts=attempts, not_before=None
+        )
+
+    def render(self) -> bytes:
+        request_json = self._request_json
+        lines = [
+            f' "{k}": {request_json if k == "request" and request_json is not None else _value_json(v)}'
+            for k, v in self.fields.items()
+        ]
+        return ("{\n" + ",\n".join(lines) + "\n}\n").encode("utf-8")
+
+    def job(self, state: str | None = None, waiting: tuple[Any, ...] = ()) -> Job:
+        f = self.fields
+        not_before = f.get("not_before")
+        return Job(
+            id=f["id"],
+            state=state or f["state"],
+            request=f["request"],
+            value=decode_value(f["value"], f["value_encoding"]),
+            error=f["error"],
+            attempts=f["attempts"],
+            created_at=parse_time(f["created_at"]),
+            updated_at=parse_time(f["updated_at"]),
+            waiting=waiting,
+            task=f.get("task"),
+            resource=f.get("resource"),
+            not_before=None if not_before is None else parse_time(not_before),
+            lease_seconds=f.get("lease_seconds"),
+            expires_in=f.get("expires_in"),
+        )
+
+
+_REQUEST_START = b'\n "request": '
+_REQUEST_END = b',\n "value": '
+
+
+def _request_line(data: bytes) -> str | None:
+    """The request's JSON text as our renderer wrote it (one key per line), so that
+    a record rewritten later need not encode the request again; None for a file
+    laid out otherwise (edited by hand), whose request is then re-encoded."""
+    start = data.find(_REQUEST_START)
+    if start < 0:
+        return None
+    start += len(_REQUEST_START)
+    end = data.find(b"\n", start)
+    if end < 0 or not data.startswith(_REQUEST_END, end - 1):
+        return None
+    if data.find(_REQUEST_START, end) >= 0:
+        return None  # a key given twice: JSON keeps the last, so do not guess
+    try:
+        return data[start : end - 1].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def time_text(timestamp: float) -> str:
+    """Seconds since the epoch as the ISO 8601 UTC text the files hold."""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def encode_value(value: bytes | None) -> tuple[str | None, str | None]:
+    if value is None:
+        return None, None
+    try:
+        return value.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(value).decode("ascii"), "base64"
+
+
+def decode_value(text: Any, encoding: Any) -> bytes | None:
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise TypeError("value is not a string")
+    if encoding == "utf-8":
+        return text.encode("utf-8")
+    if encoding == "base64":
+        return base64.b64decode(text, validate=True)
+    raise ValueError(f"unknown value_encoding {encoding!r}")

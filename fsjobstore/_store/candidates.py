@@ -1,0 +1,179 @@
+"""The names a puller tries next, read from an index folder a chunk at a time.
+
+Listing a whole folder costs time in proportion to its size, and a puller that
+listed 50,000 pending jobs before its first claim would make that claim slow.
+So a puller reads the folder as a stream, ``CHUNK`` entries at a time, and hands
+out each chunk's names before it reads the next; when the stream ends it starts
+a new *pass*. The cost of a pull is then flat in the backlog.
+
+Order. A folder of up to ``CHUNK`` entries is read in one chunk, so its names are
+tried oldest first (ids sort by creation time). A larger folder comes in
+directory order (hash order on ext4), each chunk sorted: creation order only
+within a chunk. What always holds: a pass tries every name present when it
+started and still present (but for deferred ones), so no job waits longer than
+one pass. Names within a chunk are shuffled in blocks of 16 so that several
+pullers do not all try the same name at once.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import deque
+from collections.abc import Generator, Iterator
+from typing import Any
+
+from .._files import folders, fsio
+from .._files.folders import Folder
+
+_BLOCK = 16
+CHUNK = 4096
+
+
+class Candidates:
+    def __init__(self, folder: Folder, suffix: str) -> None:
+        self._folder = folder
+        self._suffix = suffix
+        self._names: deque[str] = deque()
+        # The open directory stream of the current pass (None between passes).
+        self._stream: Generator[tuple[str, int], None, None] | None = None
+        # name -> monotonic time before which it is not worth trying again
+        self._deferred: dict[str, float] = {}
+        # name -> (inode, change time) of its file when deferred: a rewritten file
+        # (e.g. a retry by another process) ends the deferral when it is read again.
+        # The change time too, because ext4 gives a new file the inode number just
+        # freed (a cancel removes the record, then the retry writes a new one).
+        self._deferred_inode: dict[str, tuple[int, int]] = {}
+        # name -> what a puller learnt of it (e.g. its task), kept while it is listed
+        self._notes: dict[str, object] = {}
+        # names deferred or noted that the current pass has read: what of them
+        # survives into the next pass (only those, so memory stays flat in the backlog)
+        self._listed: set[str] = set()
+        self._passes = 0  # passes ended so far
+
+    def note(self, name: str, value: object) -> None:
+        self._notes[name] = value
+        self._seen_in_pass(name)
+
+    def noted(self, name: str) -> Any:
+        return self._notes.get(name)
+
+    def defer(self, name: str, seconds: float, identity: tuple[int, int] | None = None) -> None:
+        """Skip *name* for *seconds* (it is not workable yet); given its file's
+        *identity* (``fsio.identity``), only until that file is replaced (a retry
+        by another process, say)."""
+        self._deferred[name] = time.monotonic() + seconds
+        self._seen_in_pass(name)
+        if identity is not None:
+            self._deferred_inode[name] = identity
+
+    def path_of(self, name: str) -> str:
+        return self._folder.join(name + self._suffix)
+
+    def present(self, name: str) -> bool:
+        """Whether *name*'s file is still there: one lstat, far cheaper than a lease
+        on a job another puller finished since this one listed it."""
+        return fsio.exists(self.path_of(name))
+
+    def _seen_in_pass(self, name: str) -> None:
+        # A name handed out by a pass under way was listed by it. (Once a pass has
+        # ended, the next one reads the name again if it is still there.)
+        if self._stream is not None:
+            self._listed.add(name)
+
+    def next_due(self) -> float | None:
+        """Seconds until the earliest deferred name may be tried again (None: none is)."""
+        if not self._deferred:
+            return None
+        return max(0.0, min(self._deferred.values()) - time.monotonic())
+
+    def names(self) -> Iterator[str]:
+        """Yield names until the current pass and one whole new pass are used up.
+
+        So a caller that gets to the end has seen every name present when it
+        started (and still present), but for deferred ones. Names not consumed
+        stay for the next call.
+        """
+        yield from self._drain()
+        # A pass already under way may have gone past names made since it began:
+        # finish it, then make one whole pass more.
+        target = self._passes + (1 if self._stream is None else 2)
+        while self._passes < target:
+            if self._read_chunk():
+                yield from self._drain()
+
+    def _drain(self) -> Iterator[str]:
+        names, deferred = self._names, self._deferred
+        now = time.monotonic()
+        while names:
+            name = names.popleft()
+            if deferred:
+                until = deferred.get(name)
+                if until is not None:
+                    if until > now:
+                        continue
+                    del deferred[name]
+                    self._deferred_inode.pop(name, None)
+            yield name
+
+    def _read_chunk(self) -> bool:
+        """Read the next chunk of the folder into the queue; False if it held no
+        name. At the end of the folder the pass ends (the next call starts one)."""
+        stream = self._stream
+        if stream is None:
+            stream = self._stream = folders.scan_inodes(self._folder, self._suffix)
+        found: list[str] = []
+        inodes = self._deferred_inode
+        ended = True
+        for name, inode in stream:
+            found.append(name)
+            if name in inodes and self._rewritten(name, inode, inodes[name]):
+                self._deferred.pop(name, None)
+                del inodes[name]
+            if len(found) >= CHUNK:
+                ended = False
+                break
+        deferred, notes = self._deferred, self._notes
+        if deferred or notes:
+            self._listed.update(name for name in found if name in deferred or name in notes)
+        if ended:
+            self._end_pass()
+        if not found:
+            return False
+        found.sort()
+        for start in range(0, len(found), _BLOCK):
+            block = found[start : start + _BLOCK]
+            random.shuffle(block)
+            self._names.extend(block)
+        return True
+
+    def _rewritten(self, name: str, inode: int, deferred: tuple[int, int]) -> bool:
+        """Whether *name*'s file changed since it was deferred: another inode in the
+        listing, or (one lstat, only then) the same number with another change time."""
+        return inode != deferred[0] or fsio.identity(self.path_of(name)) != deferred
+
+    @property
+    def queued(self) -> int:
+        """Names read from the folder and not yet handed out."""
+        return len(self._names)
+
+    @property
+    def remembered(self) -> int:
+        """Names deferred or noted that the pass under way has listed (kept for the next)."""
+        return len(self._listed)
+
+    def close(self) -> None:
+        """Close the directory stream of a pass under way (its descriptor)."""
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+    def _end_pass(self) -> None:
+        self.close()
+        self._passes += 1
+        # Forget what was learnt of names no longer in the folder.
+        listed, self._listed = self._listed, set()
+        if self._deferred or self._notes:
+            self._deferred = {name: t for name, t in self._deferred.items() if name in listed}
+            self._deferred_inode = {n: i for n, i in self._deferred_inode.items() if n in self._deferred}
+            self._notes = {name: v for name, v in self._notes.items() if name in listed}

@@ -1,0 +1,152 @@
+"""`check`: walk a store, verify the invariants of docs/format.md, optionally repair.
+
+Repairs only do what is safe: finish a crashed resolution, make or remove
+notification markers, remove leftovers that are not jobs (temp files, take-over
+leftovers, planted symlinks, stray names), and move files that cannot be
+parsed into ``quarantine/``. A job file is never deleted. Every file is reached
+through the store's anchored folders, like every other operation: a folder
+swapped for a symlink is never followed, by a check or by a repair.
+"""
+
+from __future__ import annotations
+
+import stat
+import time
+from collections.abc import Callable
+from functools import partial
+
+from .._files import folders, fsio
+from .._files.folders import Folder
+from .._files.ids import is_valid_id
+from .._files.layout import RECORD_SUFFIX
+from .._files.records import Record
+from ..errors import CorruptJobFile
+from ..interface import Problem, Progress, Report
+from .context import StoreContext, parse_target
+from .maintenance import Ticker, find_leftovers, maintenance_lock
+
+
+def check(ctx: StoreContext, *, repair: bool, progress: Progress | None) -> Report:
+    """Verify the store; with *repair*, fix what is safe to fix. Returns a Report."""
+    if repair:
+        with maintenance_lock(ctx):
+            return _Checker(ctx, repair, progress).run()
+    return _Checker(ctx, repair, progress).run()
+
+
+class _Checker:
+    def __init__(self, ctx: StoreContext, repair: bool, progress: Progress | None) -> None:
+        self.ctx = ctx
+        self.layout = ctx.layout
+        self.repair = repair
+        self.progress = progress
+        self.report = Report()
+
+    def problem(self, kind: str, path: str, detail: str, fix: Callable[[], object] | None = None) -> None:
+        repaired = False
+        if self.repair and fix is not None:
+            fix()
+            repaired = True
+        self.report.problems.append(Problem(kind, path, detail, repaired))
+
+    def quarantine(self, path: str) -> None:
+        """Move *path* into ``quarantine/`` (anchored: never through a symlink)."""
+        folder = self.layout.quarantine_folder()
+        folders.make_folder(folder.path, shared=self.layout.shared)
+        relative = path[len(self.layout.root) + 1 :].replace("/", "__")
+        fsio.rename(path, folder.join(f"{relative}.{time.time_ns()}"))
+
+    def entries(self, folder: Folder, suffix: str) -> list[str]:
+        """Valid ids in *folder*; report (and clear) symlinks and stray names."""
+        ids = []
+        for name in sorted(folder.names()):
+            path = folder.join(name)
+            try:
+                is_link = stat.S_ISLNK(fsio.lstat(path).st_mode)
+            except FileNotFoundError:
+                continue
+            if is_link:
+                self.problem("symlink", path, "a symlink planted in the store (never followed)",
+                             partial(fsio.remove, path))
+                continue
+            stem = name[: -len(suffix)] if suffix and name.endswith(suffix) else None if suffix else name
+            if stem is None or not is_valid_id(stem):
+                if ".break" in name or ".new-" in name or name.endswith(".tmp"):
+                    continue  # leftovers, handled with the leases and temp files
+                self.problem("stray", path, "not a name the store uses", partial(self.quarantine, path))
+                continue
+            ids.append(stem)
+        return ids
+
+    def read(self, path: str, job_id: str) -> Record | None:
+        try:
+            return Record.parse(fsio.read(path), path, job_id)
+        except FileNotFoundError:
+            return None
+        except CorruptJobFile as exc:
+            self.problem("corrupt", path, exc.reason, partial(self.quarantine, path))
+            return None
+
+    def run(self) -> Report:
+        layout = self.layout
+        pending = self.entries(layout.pending, RECORD_SUFFIX)
+        resolved = self.entries(layout.resolved, RECORD_SUFFIX)
+        ticker = Ticker(self.progress, len(pending) + len(resolved))
+        resolved_ids = self.check_resolved(resolved, ticker)
+        leased = set(self.entries(layout.work_leases, ""))
+        for job_id in pending:
+            ticker.tick()
+            path = layout.pending_path(job_id)
+            if job_id in resolved_ids:
+                self.problem("half-resolved", path, "resolved, but its pending record was not removed",
+                             partial(self.ctx.finish_resolution, job_id))
+                continue
+            record = self.read(path, job_id)
+            if record is not None:
+                self.report.counts["running" if job_id in leased else record.state] += 1
+        for job_id in self.entries(layout.due, ""):
+            if job_id not in resolved_ids:
+                path = layout.due.join(job_id)
+                self.problem("stale-due", path, "due marker of a job that is not resolved", partial(fsio.remove, path))
+        known = resolved_ids | set(pending)
+        for job_id in self.entries(layout.waiting, ""):
+            folder = layout.waiting_folder(job_id)
+            if job_id not in known:
+                self.problem("orphan-waiting", folder.path, "targets of a job that does not exist")
+            for key in self.entries(folder, RECORD_SUFFIX):
+                self.check_target(folder.join(key + RECORD_SUFFIX))
+        self.leftovers()
+        return self.report
+
+    def check_resolved(self, resolved: list[str], ticker: Ticker) -> set[str]:
+        layout, ctx = self.layout, self.ctx
+        resolved_ids = set()
+        for job_id in resolved:
+            ticker.tick()
+            record = self.read(layout.resolved_path(job_id), job_id)
+            if record is None:
+                continue
+            resolved_ids.add(job_id)
+            self.report.counts[record.state] += 1
+            has_due = fsio.exists(layout.due.join(job_id))
+            if ctx.waiting_entries(job_id) and not has_due:
+                self.problem("not-due", layout.due.join(job_id), "resolved with targets waiting, but no due marker",
+                             partial(fsio.create_empty, layout.due, job_id, durable=ctx.durable))
+        return resolved_ids
+
+    def check_target(self, path: str) -> None:
+        try:
+            parse_target(fsio.read(path), path)
+        except FileNotFoundError:
+            return
+        except CorruptJobFile as exc:
+            self.problem("corrupt", path, exc.reason, partial(self.quarantine, path))
+
+    def leftovers(self) -> None:
+        layout = self.layout
+        self.report.temp_files = len(layout.tmp.names())
+        self.report.leases = sum(1 for folder in (layout.work_leases, layout.notify_leases)
+                                 for name in folder.names() if "." not in name)
+        for leftover in find_leftovers(layout, time.time()):
+            kind = "orphan-lease" if leftover.what.startswith("old lease") else "leftover"
+            self.problem(kind, leftover.path, leftover.what, partial(fsio.remove, leftover.path))

@@ -1,0 +1,213 @@
+"""What every workflow of one store object shares: its folders, options, leases,
+candidate indexes, and the reads and writes more than one workflow makes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .._files import folders, fsio
+from .._files.layout import RECORD_SUFFIX, STORE_MARKER, Layout, NotAFolder
+from .._files.records import FORMAT_VERSION, Record, now_text
+from .._leases import HolderPool, LeaseFolder, Renewer
+from .._leases.fork import forget_in_child
+from ..errors import CorruptJobFile, InvalidStore, JobNotFound
+from ..job import PENDING, RUNNING, Job
+from .candidates import Candidates
+
+log = logging.getLogger("fsjobstore")
+
+Notify = Callable[[Any, Job], object]
+
+
+@dataclass(frozen=True)
+class Options:
+    """A store object's settings (see JobStore for each)."""
+
+    lease_seconds: float
+    durable: bool
+    notify: Notify | None
+    max_bytes: int
+    retention: float | None
+    watch: bool
+    poll_interval: float
+    group_shared: bool
+
+
+class StoreContext:
+    """One open store: the layers below, set up once and shared by the workflows."""
+
+    def __init__(self, path: str, options: Options, *, create: bool) -> None:
+        self.path = path
+        self.options = options
+        self.layout = Layout(path, shared=options.group_shared)
+        try:
+            _open_layout(self.layout, options, create)
+        except BaseException:
+            self.layout.close()  # (the folders anchored before the failure)
+            raise
+        self.renewer = Renewer()
+        self.holders = HolderPool(self.layout.holders)
+        self.work_leases, self.note_leases, self.resource_leases = (
+            LeaseFolder(folder, options.lease_seconds, self.renewer, self.holders)
+            for folder in (self.layout.work_leases, self.layout.notify_leases, self.layout.resource_leases)
+        )
+        self.pending = Candidates(self.layout.pending, RECORD_SUFFIX)
+        self.due = Candidates(self.layout.due, "")
+        # One pull at a time per store object: its candidate indexes are not shared
+        # between threads.
+        self.pull_lock = threading.Lock()
+        self._reported: set[str] = set()
+        forget_in_child(self)
+
+    @property
+    def durable(self) -> bool:
+        return self.options.durable
+
+    def forget(self) -> None:
+        # A thread of the parent may have held the pull lock at the fork.
+        self.pull_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.renewer.release_all()
+        self.renewer.stop()
+        self.holders.close()
+        self.pending.close()
+        self.due.close()
+        self.layout.close()
+
+    def abandon(self) -> None:
+        """What a SIGKILL does to this store object: renewals stop, descriptors close,
+        and nothing held is released or cleaned up (for tests of recovery)."""
+        self.renewer.forget()
+        self.renewer.stop()
+        self.holders.forget()
+        self.layout.close()
+
+    def report(self, exc: CorruptJobFile) -> None:
+        """Log a corrupt file once per store object, so that a loop passing it again
+        does not flood the log."""
+        if exc.path not in self._reported:
+            self._reported.add(exc.path)
+            log.error("skipping %s", exc)
+
+    # -- records ------------------------------------------------------------------
+
+    def read(self, job_id: str) -> tuple[Record, str]:
+        """The job's record and its state now. Raises JobNotFound, CorruptJobFile."""
+        # The resolved record is the truth: it is published (create-if-absent)
+        # before the pending one is removed, so read it first, then pending, then
+        # it again for a job resolved between the two reads.
+        layout = self.layout
+        for path in (layout.resolved_path(job_id), layout.pending_path(job_id), layout.resolved_path(job_id)):
+            try:
+                data = fsio.read(path)
+            except FileNotFoundError:
+                continue
+            record = Record.parse(data, path, job_id)
+            state = record.state
+            if state == PENDING and self.work_leases.is_held(job_id):
+                state = RUNNING
+            return record, state
+        raise JobNotFound(job_id)
+
+    def read_resolved(self, job_id: str) -> Record | None:
+        path = self.layout.resolved_path(job_id)
+        try:
+            return Record.parse(fsio.read(path), path, job_id)
+        except FileNotFoundError:
+            return None
+
+    def write_pending(self, record: Record) -> None:
+        layout = self.layout
+        fsio.publish(layout.tmp, layout.pending, record.id + RECORD_SUFFIX, record.render(),
+                     durable=self.durable, replace=True)
+
+    def finish_resolution(self, job_id: str) -> bool:
+        """After the resolved record is published: make its targets due, drop the
+        pending record. Idempotent, so a puller (or a repair) can finish a crashed
+        resolver's work. Returns whether targets are waiting."""
+        layout = self.layout
+        due = folders.has_entries(layout.waiting.join(job_id))  # (a planted symlink: no)
+        if due:
+            fsio.create_empty(layout.due, job_id, durable=self.durable)
+        # Not fsynced: if a crash undoes the unlink, the next puller finishes it.
+        fsio.remove(layout.pending_path(job_id))
+        return due
+
+    # -- waiting targets ----------------------------------------------------------
+
+    def waiting_entries(self, job_id: str) -> list[tuple[str, Any]]:
+        """(key, target) of each waiting target, oldest first."""
+        folder = self.layout.waiting_folder(job_id)
+        try:
+            keys = list(folders.scan(folder, RECORD_SUFFIX))
+        except CorruptJobFile as exc:  # a symlink or a file planted there: never followed
+            self.report(exc)
+            return []
+        entries = []
+        for key in keys:
+            path = folder.join(key + RECORD_SUFFIX)  # (the folder is anchored by the scan above)
+            try:
+                entries.append((*_parse_target(fsio.read(path), path), key))
+            except FileNotFoundError:
+                continue
+            except CorruptJobFile as exc:
+                self.report(exc)
+        entries.sort(key=lambda e: (e[0], e[2]))
+        return [(key, target) for _, target, key in entries]
+
+    def waiting_targets(self, job_id: str) -> tuple[Any, ...]:
+        return tuple(target for _, target in self.waiting_entries(job_id))
+
+
+def _parse_target(data: bytes, path: str) -> tuple[str, Any]:
+    """(queued_at, target) of a waiting target's file; CorruptJobFile if it is not one."""
+    try:
+        entry = json.loads(data)
+        if not isinstance(entry, dict) or "target" not in entry or not isinstance(entry.get("queued_at"), str):
+            raise ValueError("not an object with target and queued_at")
+    except (ValueError, RecursionError) as exc:
+        raise CorruptJobFile(path, f"not a waiting target ({exc})") from None
+    return entry["queued_at"], entry["target"]
+
+
+def parse_target(data: bytes, path: str) -> Any:
+    """The target in a waiting target's file; CorruptJobFile if it is not one."""
+    return _parse_target(data, path)[1]
+
+
+def _open_layout(layout: Layout, options: Options, create: bool) -> None:
+    path = layout.root
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise InvalidStore(f"store path {path} exists and is not a folder")
+    if not create and not os.path.exists(layout.marker):
+        raise InvalidStore(f"no fsjobstore store at {path}")
+    try:
+        try:
+            folders.make_folder(path, shared=options.group_shared)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            folders.make_folder(path, shared=options.group_shared)
+        layout.anchor(make=True)
+        marker = json.dumps({"format": FORMAT_VERSION, "created_at": now_text()}) + "\n"
+        try:
+            fsio.publish(layout.tmp, layout.top, STORE_MARKER, marker.encode(), durable=options.durable,
+                         replace=False)
+        except FileExistsError:
+            pass
+        meta = json.loads(fsio.read(layout.top.join(STORE_MARKER)))
+    except NotAFolder as exc:
+        raise InvalidStore(f"{exc} should be a folder of the store, and is not") from None
+    except PermissionError as exc:
+        raise InvalidStore(f"store folder {path} is not writable: {exc.strerror}") from None
+    except (ValueError, OSError, CorruptJobFile) as exc:
+        raise InvalidStore(f"cannot open store {path}: {exc}") from None
+    version = meta.get("format") if isinstance(meta, dict) else None
+    if version != FORMAT_VERSION:
+        raise InvalidStore(f"store {path} has format version {version!r}; this fsjobstore reads {FORMAT_VERSION}")

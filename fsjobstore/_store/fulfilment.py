@@ -1,0 +1,268 @@
+"""Job fulfilment: a worker leases a pending job, then fulfils or fails it; anyone
+may cancel it, or retry it once failed. Each resolution publishes the resolved
+record create-if-absent, so a job is resolved at most once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection
+
+from .._arguments import check_seconds
+from .._files import fsio
+from .._files.ids import check_id
+from .._files.layout import RECORD_SUFFIX
+from .._files.records import Record, time_text, to_bytes, value_key
+from .._leases import Lease
+from ..errors import (
+    CorruptJobFile,
+    JobAlreadyResolved,
+    JobBusy,
+    JobStateError,
+    JobTooLarge,
+    Loss,
+    LossReason,
+)
+from ..job import CANCELLED, FAILED, FULFILLED, PENDING, RESOLVED_STATES, Job
+from .context import StoreContext
+from .handles import WorkLease
+from .pulling import claim_or_release, pull
+
+EXPIRED_ERROR = "lease expired: its holder stopped renewing it"
+
+
+class Fulfilment:
+    def __init__(self, ctx: StoreContext, on_due: Callable[[str], None]) -> None:
+        self.ctx = ctx
+        # Called with a job id after its resolution made targets due (immediate delivery).
+        self._on_due = on_due
+
+    # -- pulling ------------------------------------------------------------------
+
+    def pull_work(self, on_compromised: Callable[[WorkLease], None] | None,
+                  tasks: Collection[str | None] | None) -> WorkLease | None:
+        puller = _Puller(self, None if tasks is None else frozenset(tasks))
+        ctx = self.ctx
+        with ctx.pull_lock:
+            lease = pull(ctx.work_leases, ctx.pending, puller.claim, puller.skip)
+        if lease is not None:
+            lease.watch(on_compromised)
+        return lease
+
+    def read_for_claim(self, lease: Lease) -> Record | None:
+        """The pending record of the job *lease* is on, or None (the lease released)
+        if the job is gone, resolved or corrupt."""
+        ctx = self.ctx
+        job_id = lease.name
+        path = ctx.layout.pending_path(job_id)
+        try:
+            record = Record.parse(fsio.read(path), path, job_id)
+        except FileNotFoundError:
+            lease.release()  # resolved and removed since it was listed
+            return None
+        except CorruptJobFile as exc:
+            ctx.report(exc)
+            lease.release()
+            return None
+        except OSError:
+            lease.release()  # EIO, ESTALE after retries: the job stays pullable
+            raise
+        if fsio.exists(ctx.layout.resolved_path(job_id)):
+            # A resolver crashed after publishing the result: finish its work.
+            ctx.finish_resolution(job_id)
+            lease.release()
+            return None
+        return record
+
+    def start(self, lease: Lease, record: Record, resource: Lease | None) -> WorkLease | None:
+        """The WorkLease on a job this puller will do: its lease length set, and an
+        expired previous holder counted as a failed attempt."""
+        if lease.taken_over:
+            # Its last holder stopped renewing (it died or hung): that was an attempt.
+            record = record.changed(attempts=record.attempts + 1, error=EXPIRED_ERROR)
+        handle = WorkLease(self, lease, record, resource)  # its release gives both leases back
+        try:
+            if record.get("lease_seconds"):
+                lease.set_seconds(float(record.get("lease_seconds")))
+            if lease.compromised:  # taken over while this puller was paused (see set_seconds)
+                handle.release()
+                return None
+            if lease.taken_over:
+                self.ctx.write_pending(record)
+        except BaseException:
+            handle.release()
+            raise
+        resolved_path = self.ctx.layout.resolved_path(lease.name)
+        lease.still_wanted = lambda: Loss(LossReason.RESOLVED_ELSEWHERE) if fsio.exists(resolved_path) else None
+        return handle
+
+    def take_resource(self, resource: str) -> Lease | None:
+        leases = self.ctx.resource_leases
+        key = value_key(resource)
+        lease = leases.acquire(key)
+        if lease is None and leases.sweep_due() and key in leases.sweep():
+            lease = leases.take_over(key)
+        return lease
+
+    # -- commits ------------------------------------------------------------------
+
+    def fulfill(self, job_id: str, value: bytes | str, *, lease: WorkLease | None = None) -> Job:
+        data = to_bytes(value)
+        self._check_size("value", len(data))
+        return self.resolve(job_id, FULFILLED, data, None, lease)
+
+    def fail(self, job_id: str, error: str | BaseException, *, lease: WorkLease | None = None,
+             retry: bool = False, delay: float | None = None) -> Job:
+        message = _error_text(error)
+        if delay is not None:
+            check_seconds("delay", delay, zero=True)
+        self._check_size("error", len(message.encode("utf-8")))
+        if not retry:
+            return self.resolve(job_id, FAILED, None, message, lease)
+        check_id(job_id)
+        own = lease is None
+        if lease is None:
+            lease = self._lease_for(job_id)
+        elif lease.id != job_id:
+            raise ValueError(f"lease is on job {lease.id!r}, not {job_id!r}")
+        try:
+            lease.name_lease.check(final=True)
+            if (resolved := self.ctx.read_resolved(job_id)) is not None:
+                raise JobAlreadyResolved(job_id, resolved.state)
+            start = None if delay is None else time_text(time.time() + delay)
+            record = lease.record.changed(attempts=lease.record.attempts + 1, error=message, not_before=start)
+            self.ctx.write_pending(record)
+        except BaseException:
+            if own:
+                lease.release()
+            raise
+        lease.release()
+        return record.job()
+
+    def cancel(self, job_id: str) -> Job:
+        return self.resolve(job_id, CANCELLED, None, "cancelled", None)
+
+    def retry(self, job_id: str) -> Job:
+        check_id(job_id)
+        ctx = self.ctx
+        lease = ctx.work_leases.acquire(job_id)
+        if lease is None:
+            raise JobBusy(job_id)
+        # Holding the work lease keeps pullers (who would tidy a job found both
+        # pending and resolved) away while both records exist.
+        try:
+            record, _ = ctx.read(job_id)  # (it reads "running": the lease is ours)
+            if record.state not in (FAILED, CANCELLED):
+                raise JobStateError(f"job {job_id!r} is {record.state}; only failed or cancelled jobs can be retried")
+            ctx.write_pending(
+                record.changed(state=PENDING, value=None, value_encoding=None, attempts=0, not_before=None)
+            )
+            fsio.remove(ctx.layout.resolved_path(job_id))
+            fsio.remove(ctx.layout.due.join(job_id))
+            if ctx.durable:
+                ctx.layout.resolved.sync()
+        finally:
+            lease.release()
+        record, state = ctx.read(job_id)
+        return record.job(state=state, waiting=ctx.waiting_targets(job_id))
+
+    def resolve(self, job_id: str, state: str, value: bytes | None, error: str | None,
+                lease: WorkLease | None) -> Job:
+        check_id(job_id)
+        ctx = self.ctx
+        if lease is not None:
+            if lease.id != job_id:
+                raise ValueError(f"lease is on job {lease.id!r}, not {job_id!r}")
+            lease.name_lease.check(final=True)
+            record = lease.record
+        else:
+            record, current = ctx.read(job_id)
+            if current in RESOLVED_STATES:
+                raise JobAlreadyResolved(job_id, current)
+        attempts = record.attempts + (1 if state == FAILED else 0)
+        resolved = record.resolved(state, value, error, attempts)
+        try:
+            fsio.publish(ctx.layout.tmp, ctx.layout.resolved, job_id + RECORD_SUFFIX, resolved.render(),
+                         durable=ctx.durable, replace=False)
+        except FileExistsError:
+            winner = ctx.read_resolved(job_id)
+            raise JobAlreadyResolved(job_id, winner.state if winner else "resolved") from None
+        due = ctx.finish_resolution(job_id)
+        if lease is not None:
+            lease.release()
+        if due:
+            self._on_due(job_id)
+        return resolved.job(waiting=ctx.waiting_targets(job_id) if due else ())
+
+    def _lease_for(self, job_id: str) -> WorkLease:
+        """Take the work lease on a job that nobody holds, for a commit made without one."""
+        ctx = self.ctx
+        lease = ctx.work_leases.acquire(job_id)
+        if lease is None:
+            _, state = ctx.read(job_id)  # JobNotFound and JobAlreadyResolved beat JobBusy
+            if state in RESOLVED_STATES:
+                raise JobAlreadyResolved(job_id, state)
+            raise JobBusy(job_id)
+        handle = claim_or_release(self._claim_as_is, lease)
+        if handle is None:
+            _, state = ctx.read(job_id)
+            raise JobAlreadyResolved(job_id, state)
+        return handle
+
+    def _claim_as_is(self, lease: Lease) -> WorkLease | None:
+        record = self.read_for_claim(lease)
+        return None if record is None else WorkLease(self, lease, record)
+
+    def _check_size(self, what: str, size: int) -> None:
+        limit = self.ctx.options.max_bytes
+        if size > limit:
+            raise JobTooLarge(f"{what} is {size} bytes, the store's limit is {limit}")
+
+
+class _Puller:
+    """One pull_work call: what it wants, and the resources it found busy."""
+
+    def __init__(self, fulfilment: Fulfilment, wanted: frozenset[str | None] | None) -> None:
+        self.fulfilment = fulfilment
+        self.wanted = wanted
+        self.busy: set[str] = set()
+
+    def skip(self, known: object) -> bool:
+        task, resource = known if isinstance(known, tuple) else (None, None)
+        return (self.wanted is not None and task not in self.wanted) or resource in self.busy
+
+    def claim(self, lease: Lease) -> WorkLease | None:
+        """A WorkLease on the job, or None (the lease released) if it is gone,
+        resolved, or not for this puller now (its task, delay or resource)."""
+        fulfilment = self.fulfilment
+        record = fulfilment.read_for_claim(lease)
+        if record is None:
+            return None
+        pending = fulfilment.ctx.pending
+        job_id = lease.name
+        task, resource = record.get("task"), record.get("resource")
+        if self.wanted is not None and task not in self.wanted:
+            pending.note(job_id, (task, resource))
+            lease.release()
+            return None
+        start = record.not_before()
+        if start is not None and (wait := start - time.time()) > 0:
+            pending.defer(job_id, wait, fsio.identity(pending.path_of(job_id)))
+            lease.release()
+            return None
+        resource_lease = None
+        if resource is not None:
+            resource_lease = fulfilment.take_resource(resource)
+            if resource_lease is None:
+                pending.note(job_id, (task, resource))
+                self.busy.add(resource)
+                lease.release()
+                return None
+        return fulfilment.start(lease, record, resource_lease)
+
+
+def _error_text(error: str | BaseException) -> str:
+    if isinstance(error, BaseException):
+        return f"{type(error).__name__}: {error}"
+    if not isinstance(error, str):
+        raise TypeError(f"error must be a str or an exception, not {type(error).__name__}")
+    return error

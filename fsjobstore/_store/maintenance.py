@@ -1,0 +1,131 @@
+"""Maintenance: removing resolved jobs whose time is up, and leftovers of crashed
+writers. Every step is safe to race with any other process, on any host; a
+host-local lock only keeps two maintenance runs of one host from doing the same
+work twice."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from filelock import FileLock, Timeout
+
+from .._arguments import check_seconds
+from .._files import folders, fsio
+from .._files.layout import RECORD_SUFFIX, Layout
+from .._files.records import parse_time
+from ..errors import CorruptJobFile, JobStoreError
+from ..interface import Progress
+from .context import StoreContext
+
+log = logging.getLogger("fsjobstore")
+
+# Leftovers of crashed writers (temp files, half-done lease take-overs) older than this
+# are removed by purge(). Judged by file mtime against this host's clock, so it is
+# generous: hosts' clocks may disagree by minutes, never by an hour.
+LEFTOVER_SECONDS = 3600.0
+
+
+@contextmanager
+def maintenance_lock(ctx: StoreContext) -> Iterator[None]:
+    """One purge or repair at a time on this host (flock; other hosts may run
+    theirs concurrently: every step is safe to race, this only saves work)."""
+    lock = FileLock(ctx.layout.maintenance_lock, blocking=False,
+                    mode=fsio.SHARED_FILE_MODE if ctx.options.group_shared else -1)
+    try:
+        with lock:
+            yield
+    except Timeout:
+        raise JobStoreError(f"another purge or repair is running on {ctx.path} on this host") from None
+
+
+def purge(ctx: StoreContext, older_than: float | None, progress: Progress | None) -> int:
+    if older_than is not None:
+        check_seconds("older_than", older_than, zero=True)
+    with maintenance_lock(ctx):
+        now = time.time()
+        removed = _purge_resolved(ctx, older_than, progress, now)
+        for leftover in find_leftovers(ctx.layout, now):
+            log.info("purging leftover %s (%s)", leftover.path, leftover.what)
+            fsio.remove(leftover.path)
+        return removed
+
+
+def _purge_resolved(ctx: StoreContext, older_than: float | None, progress: Progress | None, now: float) -> int:
+    layout = ctx.layout
+    names = list(folders.scan(layout.resolved, RECORD_SUFFIX))
+    ticker = Ticker(progress, len(names))
+    removed = 0
+    for job_id in names:
+        ticker.tick()
+        try:
+            record = ctx.read_resolved(job_id)
+        except CorruptJobFile as exc:
+            ctx.report(exc)
+            continue
+        if record is None:
+            continue
+        keep_for = older_than if older_than is not None else record.get("expires_in") or ctx.options.retention
+        if keep_for is None or now - parse_time(record.fields["updated_at"]).timestamp() < keep_for:
+            continue
+        folder = layout.waiting_folder(job_id)
+        if folder.names():
+            continue
+        folders.remove_folder_if_empty(folder.path)
+        fsio.remove(layout.due.join(job_id))
+        fsio.remove(layout.pending_path(job_id))
+        if fsio.remove(layout.resolved_path(job_id)):
+            removed += 1
+    return removed
+
+
+class Ticker:
+    """Calls ``progress(done, total)`` every thousand items and at the last."""
+
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self.progress = progress
+        self.total = total
+        self.done = 0
+
+    def tick(self) -> None:
+        self.done += 1
+        if self.progress is not None and (self.done % 1000 == 0 or self.done == self.total):
+            self.progress(self.done, self.total)
+
+
+@dataclass(frozen=True)
+class Leftover:
+    path: str
+    what: str
+
+
+def find_leftovers(layout: Layout, now: float) -> Iterator[Leftover]:
+    """Files of crashed writers that nothing will use again: each rule once, for
+    purge (which removes them) and check (which reports them)."""
+    lease_folders = (layout.work_leases, layout.notify_leases, layout.resource_leases)
+    for folder in (layout.tmp, *lease_folders, layout.holders):
+        for name in folder.names():
+            path = folder.join(name)
+            try:
+                info = fsio.lstat(path)
+            except FileNotFoundError:
+                continue
+            if now - info.st_mtime < LEFTOVER_SECONDS:
+                continue
+            what = None
+            if folder is layout.tmp:
+                what = "temp file of a crashed writer"
+            elif "." in name and folder in lease_folders:
+                what = "take-over file of a crashed contender"
+            elif folder is layout.work_leases and not fsio.exists(layout.pending_path(name)):
+                what = "old lease on a job that is no longer pending"
+            elif folder is layout.notify_leases and not fsio.exists(layout.due.join(name)):
+                what = "old lease on a job with nothing due"
+            elif folder is layout.holders and info.st_nlink == 1:
+                # dead, or idle for an hour (a live one makes a new record when it next leases)
+                what = "holder record with no lease linked to it"
+            if what is not None:
+                yield Leftover(path, what)

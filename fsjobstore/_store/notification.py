@@ -1,0 +1,146 @@
+"""Fulfilment notification: targets wait on a job (``queue``); once it is resolved a
+due marker makes it pullable by notifiers, and ``done`` removes the targets that
+were delivered. Delivery is at least once."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .._files import folders, fsio
+from .._files.ids import check_id
+from .._files.layout import RECORD_SUFFIX
+from .._files.records import encode_json, now_text, value_key
+from .._leases import Lease
+from ..errors import CorruptJobFile, LeaseLost
+from .context import StoreContext
+from .handles import NotificationLease
+from .pulling import claim_or_release, pull
+
+log = logging.getLogger("fsjobstore")
+
+
+class Notification:
+    def __init__(self, ctx: StoreContext) -> None:
+        self.ctx = ctx
+
+    def queue(self, job_id: str, target: Any) -> None:
+        check_id(job_id)
+        ctx = self.ctx
+        target_json = encode_json(target, "target", ctx.options.max_bytes)
+        ctx.read(job_id)
+        layout = ctx.layout
+        folder = layout.waiting_folder(job_id)
+        content = f'{{"target": {target_json}, "queued_at": "{now_text()}"}}\n'.encode()
+        for _ in range(10):
+            # (a symlink planted as the folder: publish raises CorruptJobFile, never follows it)
+            if folders.make_folder(folder.path, shared=ctx.options.group_shared) and ctx.durable:
+                layout.waiting.sync()
+            try:
+                fsio.publish(layout.tmp, folder, value_key(target) + RECORD_SUFFIX, content,
+                             durable=ctx.durable, replace=False)
+            except FileExistsError:
+                break  # already waiting
+            except FileNotFoundError:
+                folder.close()  # its folder was removed as empty meanwhile: make it again
+                continue
+            break
+        # Checked after the target is written; a resolver checks for targets after
+        # publishing its result: so at least one of the two makes the job due.
+        if fsio.exists(layout.resolved_path(job_id)):
+            fsio.create_empty(layout.due, job_id, durable=ctx.durable)
+            self.deliver_now(job_id)
+
+    def unqueue_all(self, job_id: str, targets: Any) -> None:
+        check_id(job_id)
+        keys = [value_key(target) for target in targets]
+        self.ctx.read(job_id)
+        folder = self.ctx.layout.waiting_folder(job_id)
+        for key in keys:
+            fsio.remove(folder.join(key + RECORD_SUFFIX))
+        if not folder.names():
+            self.clear_due(job_id)
+
+    def pull_notification(self, on_compromised: Any) -> NotificationLease | None:
+        ctx = self.ctx
+        with ctx.pull_lock:
+            note = pull(ctx.note_leases, ctx.due, self.claim)
+        if note is not None:
+            note.watch(on_compromised)
+        return note
+
+    def claim(self, lease: Lease) -> NotificationLease | None:
+        """A NotificationLease on the job, or None (the lease released) if it has no
+        target left, is gone or is corrupt."""
+        ctx = self.ctx
+        job_id = lease.name
+        try:
+            record = ctx.read_resolved(job_id)
+        except CorruptJobFile as exc:
+            ctx.report(exc)
+            lease.release()
+            return None
+        if record is None:
+            fsio.remove(ctx.layout.due.join(job_id))  # a marker left over (e.g. by a purge)
+            lease.release()
+            return None
+        waiting = ctx.waiting_entries(job_id) or self.clear_due(job_id)
+        if not waiting:
+            lease.release()
+            return None
+        return NotificationLease(self.record_delivery, lease, record, waiting)
+
+    def clear_due(self, job_id: str) -> list[tuple[str, Any]]:
+        """Remove the due marker of a job with no targets left; return any target
+        queued meanwhile (then the job is due again)."""
+        ctx = self.ctx
+        fsio.remove(ctx.layout.due.join(job_id))
+        # queue() writes its target before it makes the job due: look again after
+        # removing the marker, so a target queued meanwhile is never stranded.
+        waiting = ctx.waiting_entries(job_id)
+        if waiting:
+            fsio.create_empty(ctx.layout.due, job_id, durable=ctx.durable)
+        else:
+            folders.remove_folder_if_empty(ctx.layout.waiting.join(job_id))
+        return waiting
+
+    def record_delivery(self, note: NotificationLease, delivered: list[Any], retry_in: float | None) -> None:
+        """``note.done``: remove the delivered targets (fenced), then release."""
+        note.name_lease.check()
+        ctx = self.ctx
+        if retry_in is not None:
+            ctx.due.defer(note.id, retry_in)
+        folder = ctx.layout.waiting_folder(note.id)
+        for key in {value_key(target) for target in delivered}:
+            fsio.remove(folder.join(key + RECORD_SUFFIX))
+        if not ctx.waiting_entries(note.id):
+            self.clear_due(note.id)
+        note.release()
+
+    def deliver_now(self, job_id: str) -> None:
+        """Deliver a resolved job's targets through the store's ``notify`` now (if it
+        has one), unless a notifier holds the job's notification lease."""
+        notify = self.ctx.options.notify
+        if notify is None:
+            return
+        lease = self.ctx.note_leases.acquire(job_id)
+        if lease is None:
+            return
+        note = claim_or_release(self.claim, lease)
+        if note is None:
+            return
+        delivered = []
+        job = note.job
+        for target in note.waiting:
+            try:
+                notify(target, job)
+            except Exception as exc:
+                log.warning("notify(%r) for job %s failed: %s", target, job_id, exc)
+            else:
+                delivered.append(target)
+        try:
+            note.done(delivered)
+        except LeaseLost:
+            log.warning("notification lease on job %s was lost during delivery", job_id)
+        finally:
+            note.release()  # (done() released it, unless it raised)

@@ -1,0 +1,586 @@
+"""The `fsjobstore` command line, run as real subprocesses (`python -m fsjobstore`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from loophelpers import wait_for
+
+from fsjobstore import Job, JobStore
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+UNKNOWN_ID = "01JD3Z6M6W4Q8S1V2X3Y4Z5A6B"
+
+
+def _env(store: Path | None, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "FSJOBSTORE_DIR"}
+    if store is not None:
+        env["FSJOBSTORE_DIR"] = str(store)
+    env.update(extra or {})
+    return env
+
+
+def fsj(*args: str, store: Path | None = None, cwd: Path | None = None, timeout: float = 30,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `python -m fsjobstore ARGS` (with FSJOBSTORE_DIR=store if given) to completion."""
+    return subprocess.run(
+        [sys.executable, "-m", "fsjobstore", *args],
+        capture_output=True, text=True, timeout=timeout, cwd=cwd, env=_env(store, env),
+    )
+
+
+def popen(*args: str, store: Path | None = None, cwd: Path | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "fsjobstore", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=_env(store),
+    )
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr}"
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def assert_error(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
+    """Exit status != 0, and exactly one line on stderr: `fsjobstore: error: ...`, no traceback."""
+    assert result.returncode != 0, f"succeeded: {result.stdout!r}"
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got {lines!r}"
+    assert lines[0].startswith("fsjobstore: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float = 5.0) -> tuple[int, str, str, float]:
+    """Send *sig*; return (exit status, stdout, stderr, seconds it took to exit)."""
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"did not exit within {timeout} s of signal {sig}: {err}") from None
+    return proc.returncode, out, err, time.monotonic() - sent
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "store"
+    JobStore(path).close()
+    return path
+
+
+def create(store: Path, request: Any, *options: str) -> str:
+    out = ok(fsj("create", json.dumps(request), *options, store=store))
+    job_id = out.strip()
+    assert len(job_id) == 26 and "\n" not in job_id
+    return job_id
+
+
+# -- create / show / ls / stats ---------------------------------------------------------------
+
+
+def test_create_with_options_and_show(store_dir: Path) -> None:
+    before = time.time()
+    job_id = create(store_dir, {"url": "https://example.org", "n": [1, 2]}, "--task", "fetch",
+                    "--resource", "example.org", "--delay", "1h", "--expires-in", "7d", "--lease", "45s")
+    shown = json.loads(ok(fsj("show", job_id, "--json", store=store_dir)))
+    assert shown["id"] == job_id
+    assert shown["state"] == "pending"
+    assert shown["task"] == "fetch"
+    assert shown["resource"] == "example.org"
+    assert shown["request"] == {"url": "https://example.org", "n": [1, 2]}
+    assert shown["value"] is None and shown["error"] is None
+    assert shown["attempts"] == 0 and shown["waiting"] == []
+    not_before = datetime.fromisoformat(shown["not_before"]).timestamp()
+    assert before + 3600 - 5 <= not_before <= time.time() + 3600 + 5
+    with JobStore(store_dir) as store:
+        job = store.get(job_id)
+        assert job.expires_in == 7 * 86400
+        assert job.lease_seconds == 45
+        assert store.pull_work() is None, "a job delayed by an hour is not pullable"
+    with JobStore(store_dir) as store:
+        binary = store.create("binary").id
+        store.fulfill(binary, b"\xff\x00")
+    assert json.loads(ok(fsj("show", binary, "--json", store=store_dir)))["value"] == {"base64": "/wA="}
+    text = ok(fsj("show", job_id, store=store_dir))
+    assert f"id:          {job_id}" in text
+    assert "state:       pending" in text
+    assert "task:        fetch" in text
+    assert '{"url": "https://example.org", "n": [1, 2]}' in text
+
+
+def test_store_option_and_environment_variable(tmp_path: Path) -> None:
+    by_option = tmp_path / "a"
+    by_env = tmp_path / "b"
+    first = ok(fsj("--store", str(by_option), "create", '"one"')).strip()
+    second = ok(fsj("create", '"two"', store=by_env)).strip()
+    # --store wins over the environment variable.
+    third = ok(fsj("--store", str(by_option), "create", '"three"', store=by_env)).strip()
+    with JobStore(by_option) as store:
+        assert {j.id: j.request for j in store.jobs()} == {first: "one", third: "three"}
+    with JobStore(by_env) as store:
+        assert [j.request for j in store.jobs()] == ["two"]
+    assert second not in {first, third}
+
+
+def test_ls_table_json_and_filters(store_dir: Path) -> None:
+    with JobStore(store_dir) as store:
+        a = store.create({"n": 1}, task="resize").id
+        b = store.create({"n": 2}, task="email").id
+        c = store.create("no task").id
+        store.fulfill(b, "sent")
+    table = ok(fsj("ls", store=store_dir)).splitlines()
+    assert table[0].split()[:4] == ["ID", "STATE", "TASK", "TRIES"]
+    rows = {line.split()[0]: line.split() for line in table[1:]}
+    assert set(rows) == {a, b, c}
+    assert rows[a][1:4] == ["pending", "resize", "0"]
+    assert rows[b][1:3] == ["fulfilled", "email"]
+    assert rows[c][1:3] == ["pending", "-"]
+    assert next(line for line in table if line.startswith(a)).endswith('{"n": 1}')
+
+    listed = [json.loads(line) for line in ok(fsj("ls", "--json", store=store_dir)).splitlines()]
+    assert {j["id"]: j["state"] for j in listed} == {a: "pending", b: "fulfilled", c: "pending"}
+    assert next(j for j in listed if j["id"] == b)["value"] == "sent"
+    assert next(j for j in listed if j["id"] == a)["task"] == "resize"
+
+    listing = ok(fsj("ls", "--json", "--state", "pending", store=store_dir))
+    pending = [json.loads(line)["id"] for line in listing.splitlines()]
+    assert sorted(pending) == sorted([a, c])
+    resize = ok(fsj("ls", "--task", "resize", store=store_dir)).splitlines()
+    assert len(resize) == 2 and resize[1].startswith(a)
+    assert ok(fsj("ls", "--json", "--task", "email", "--state", "pending", store=store_dir)) == ""
+    bad = fsj("ls", "--state", "bogus", store=store_dir)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+
+
+def test_stats_json(store_dir: Path) -> None:
+    empty = json.loads(ok(fsj("stats", "--json", store=store_dir)))
+    assert empty == {"pending": 0, "running": 0, "fulfilled": 0, "failed": 0, "cancelled": 0, "due": 0}
+    with JobStore(store_dir) as store:
+        ids = [store.create(n).id for n in range(5)]
+        store.fulfill(ids[0], "v")
+        store.fail(ids[1], "e")
+        store.cancel(ids[2])
+        store.queue(ids[0], "someone")
+        lease = store.pull_work()
+        assert lease is not None
+        counts = json.loads(ok(fsj("stats", "--json", store=store_dir)))
+        assert counts == {"pending": 1, "running": 1, "fulfilled": 1, "failed": 1, "cancelled": 1, "due": 1}
+        lease.release()
+    text = ok(fsj("stats", store=store_dir))
+    assert "pending: 2" in text and "fulfilled: 1" in text and "due: 1" in text
+
+
+def test_stats_watch_stops_cleanly_on_ctrl_c(store_dir: Path) -> None:
+    proc = popen("stats", "--json", "--watch", "--interval", "0.1", store=store_dir)
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline(), proc.stdout.readline()]
+        assert all(json.loads(line)["pending"] == 0 for line in lines)
+        status, _out, err, _took = stop(proc, signal.SIGINT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert status == 0, err
+    assert "Traceback" not in err
+
+
+# -- fulfill / fail / cancel / retry / queue / purge -----------------------------------------------
+
+
+def test_fulfill_fail_cancel_retry_queue(store_dir: Path) -> None:
+    with JobStore(store_dir) as store:
+        a, b, c = (store.create(n).id for n in range(3))
+    assert ok(fsj("queue", a, '{"inbox": "x"}', store=store_dir)).split()[0] == a
+    assert ok(fsj("queue", a, '{"inbox": "x"}', store=store_dir)).split()[0] == a  # idempotent
+    assert ok(fsj("fulfill", a, "the value", store=store_dir)).strip() == f"{a} fulfilled"
+    assert ok(fsj("fail", b, "it broke", store=store_dir)).strip() == f"{b} failed"
+    assert ok(fsj("cancel", c, store=store_dir)).strip() == f"{c} cancelled"
+    with JobStore(store_dir) as store:
+        job_a = store.get(a)
+        assert (job_a.state, job_a.value, job_a.waiting) == ("fulfilled", b"the value", ({"inbox": "x"},))
+        assert (store.get(b).state, store.get(b).error) == ("failed", "it broke")
+        assert store.get(c).state == "cancelled"
+    assert ok(fsj("retry", b, store=store_dir)).strip() == f"{b} pending"
+    assert ok(fsj("retry", c, store=store_dir)).strip() == f"{c} pending"
+    with JobStore(store_dir) as store:
+        assert store.get(b).state == "pending" and store.get(b).attempts == 0
+        assert store.get(c).state == "pending"
+    # A job is resolved at most once.
+    assert_error(fsj("fulfill", a, "again", store=store_dir), "already fulfilled")
+    assert_error(fsj("cancel", a, store=store_dir), "already fulfilled")
+    with JobStore(store_dir) as store:
+        assert store.get(a).value == b"the value"
+
+
+def test_retry_of_a_pending_job_is_refused_saying_it_is_pending(store_dir: Path) -> None:
+    with JobStore(store_dir) as store:
+        job_id = store.create("p").id
+    line = assert_error(fsj("retry", job_id, store=store_dir))
+    assert "pending" in line, f"the job is pending, the message says: {line}"
+
+
+def test_purge(store_dir: Path) -> None:
+    with JobStore(store_dir) as store:
+        done = store.create("done").id
+        keep = store.create("pending").id
+        store.fulfill(done, "v")
+    assert ok(fsj("purge", store=store_dir)).strip() == "removed 0 jobs"
+    assert ok(fsj("purge", "--older-than", "1h", store=store_dir)).strip() == "removed 0 jobs"
+    assert ok(fsj("purge", "--older-than", "0s", store=store_dir)).strip() == "removed 1 jobs"
+    with JobStore(store_dir) as store:
+        assert [job.id for job in store.jobs()] == [keep]
+    bad = fsj("purge", "--older-than", "soon", store=store_dir)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+
+
+def test_purge_shows_progress_on_a_large_store(store_dir: Path) -> None:
+    from fsjobstore._files.ids import new_id
+
+    total = 1500
+    with JobStore(store_dir, durable=False) as store:
+        model = store.create("model")
+        store.fulfill(model.id, "v")
+    resolved = store_dir / "resolved"
+    data = (resolved / f"{model.id}.json").read_text()
+    for _ in range(total - 1):
+        job_id = new_id()
+        (resolved / f"{job_id}.json").write_text(data.replace(model.id, job_id))
+    result = fsj("purge", "--older-than", "0s", store=store_dir)
+    assert ok(result).strip() == f"removed {total} jobs"
+    assert "purging" in result.stderr, "a large purge shows its progress on stderr"
+
+
+def test_demo_on_a_tmp_store(tmp_path: Path) -> None:
+    path = tmp_path / "demo"
+    out = ok(fsj("--store", str(path), "demo", cwd=tmp_path, timeout=60))
+    assert "Created 6 jobs" in out
+    assert out.count(" fulfilled ") >= 6
+    assert "after 1 failed attempt(s)" in out
+    with JobStore(path) as store:
+        assert store.stats()["fulfilled"] == 6
+    assert not (tmp_path / "demo-store").exists(), "the demo must use the store it is given"
+
+
+def test_demo_delivers_every_notification(tmp_path: Path) -> None:
+    # The demo queues one target per job and says how many it delivered; it must
+    # not stop its notifier before the last job's notification is due.
+    for run in range(3):
+        path = tmp_path / f"demo{run}"
+        out = ok(fsj("--store", str(path), "demo", "--jobs", "2", cwd=tmp_path, timeout=60))
+        assert "Delivered 2 notifications" in out, out
+        with JobStore(path) as store:
+            assert store.stats()["due"] == 0
+            assert all(job.waiting == () for job in store.jobs())
+
+
+# -- errors: one line, non-zero, no traceback --------------------------------------------------------
+
+COMMANDS_ON_A_JOB = [
+    ("show", []),
+    ("show", ["--json"]),
+    ("fulfill", ["v"]),
+    ("fail", ["e"]),
+    ("cancel", []),
+    ("retry", []),
+    ("queue", ['"t"']),
+]
+
+
+@pytest.mark.parametrize("args", [["ls"], ["show", UNKNOWN_ID], ["stats", "--json"], ["fulfill", UNKNOWN_ID, "v"],
+                                  ["queue", UNKNOWN_ID, '"t"'], ["purge"]],
+                         ids=lambda a: a[0])
+def test_missing_store(tmp_path: Path, args: list[str]) -> None:
+    missing = tmp_path / "no-such-store"
+    assert_error(fsj("--store", str(missing), *args), str(missing))
+    assert not missing.exists(), "commands other than create and work must not create a store"
+
+
+def test_a_folder_that_is_not_a_store(tmp_path: Path) -> None:
+    not_a_store = tmp_path / "empty-folder"
+    not_a_store.mkdir()
+    assert_error(fsj("ls", store=not_a_store), str(not_a_store))
+    assert os.listdir(not_a_store) == []
+
+
+def test_no_store_given(tmp_path: Path) -> None:
+    assert_error(fsj("ls", cwd=tmp_path), "FSJOBSTORE_DIR")
+
+
+@pytest.mark.parametrize("command,extra", COMMANDS_ON_A_JOB, ids=lambda v: v if isinstance(v, str) else None)
+def test_unknown_id(store_dir: Path, command: str, extra: list[str]) -> None:
+    assert_error(fsj(command, UNKNOWN_ID, *extra, store=store_dir), UNKNOWN_ID)
+
+
+@pytest.mark.parametrize("command,extra", COMMANDS_ON_A_JOB, ids=lambda v: v if isinstance(v, str) else None)
+def test_invalid_id(store_dir: Path, command: str, extra: list[str], snapshot: Any) -> None:
+    before = snapshot(store_dir)
+    assert_error(fsj(command, "../x", *extra, store=store_dir), "../x")
+    assert snapshot(store_dir) == before
+
+
+@pytest.mark.parametrize("bad_id", ["a/b", "x.json", "..", "a" * 200])
+def test_other_invalid_ids(store_dir: Path, bad_id: str) -> None:
+    assert_error(fsj("show", bad_id, store=store_dir))
+
+
+def test_invalid_json(store_dir: Path, snapshot: Any) -> None:
+    with JobStore(store_dir) as store:
+        job_id = store.create("x").id
+    before = snapshot(store_dir)
+    assert_error(fsj("create", "{bad", store=store_dir), "JSON")
+    assert_error(fsj("create", "not json at all", store=store_dir), "JSON")
+    assert_error(fsj("queue", job_id, "{'single': 1}", store=store_dir), "JSON")
+    assert snapshot(store_dir) == before
+
+
+def _corrupt(store_dir: Path, garbage: bytes) -> tuple[str, str]:
+    with JobStore(store_dir) as store:
+        bad = store.create("will be corrupted").id
+        good = store.create("fine").id
+    (store_dir / "pending" / f"{bad}.json").write_bytes(garbage)
+    return bad, good
+
+
+@pytest.mark.parametrize("command,extra", COMMANDS_ON_A_JOB, ids=lambda v: v if isinstance(v, str) else None)
+def test_corrupt_job_file(store_dir: Path, command: str, extra: list[str]) -> None:
+    bad, _good = _corrupt(store_dir, b"garbage{")
+    assert_error(fsj(command, bad, *extra, store=store_dir), bad, "corrupt")
+    assert (store_dir / "pending" / f"{bad}.json").read_bytes() == b"garbage{", "a corrupt file is left for a person"
+
+
+@pytest.mark.parametrize("garbage", [b"\xff\xfe\x00 binary", b"[1, 2]", b"", b'{"format": 1}'],
+                         ids=["binary", "array", "empty", "incomplete"])
+def test_corrupt_job_file_contents(store_dir: Path, garbage: bytes) -> None:
+    bad, _good = _corrupt(store_dir, garbage)
+    assert_error(fsj("show", bad, store=store_dir), bad)
+
+
+def test_ls_skips_and_reports_a_corrupt_job_file(store_dir: Path) -> None:
+    bad, good = _corrupt(store_dir, b"garbage{")
+    listed = fsj("ls", "--json", store=store_dir)
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr
+    assert [json.loads(line)["id"] for line in listed.stdout.splitlines()] == [good]
+    assert bad in listed.stderr
+
+
+# -- work -- COMMAND ----------------------------------------------------------------------------------
+
+
+def _work_until_resolved(store_dir: Path, cwd: Path, job_ids: list[str], *args: str) -> tuple[list[Job], float]:
+    """Run `fsjobstore work ARGS` until every job is resolved, then SIGTERM it and
+    check it stopped cleanly; return the jobs and how long it took to stop."""
+    proc = popen("work", *args, store=store_dir, cwd=cwd)
+    try:
+        with JobStore(store_dir, poll_interval=0.05) as store:
+            jobs = [store.wait(job_id, timeout=20) for job_id in job_ids]
+        status, _out, err, took = stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert status == 0, err
+    assert "Traceback" not in err
+    return jobs, took
+
+
+def test_work_with_a_shell_script_worker(tmp_path: Path, store_dir: Path) -> None:
+    worker = tmp_path / "worker.sh"
+    shutil.copy(SCRIPTS / "worker.sh", worker)
+    worker.chmod(0o755)
+    requests = [{"text": "hello"}, {"text": "please fail"}, {"text": "world", "n": 2}]
+    with JobStore(store_dir) as store:
+        ids = [store.create(request).id for request in requests]
+    jobs, took = _work_until_resolved(store_dir, tmp_path, ids, "--max-attempts", "2", "--backoff", "0.05",
+                                      "--poll-interval", "0.05", "--", "./worker.sh")
+    assert took < 3.0, f"an idle worker took {took:.1f} s to stop on SIGTERM"
+    hello, bad, world = jobs
+    assert hello.state == "fulfilled"
+    assert hello.value == f'{ids[0]}|1|{json.dumps(requests[0])}'.encode()
+    assert world.state == "fulfilled"
+    assert world.value == f'{ids[2]}|1|{json.dumps(requests[2])}'.encode()
+    assert bad.state == "failed"
+    assert bad.attempts == 2
+    assert bad.value is None
+    assert bad.error == f'cannot do {json.dumps(requests[1])} (attempt 2)', "stderr alone is the error"
+
+
+def _work_one_job(tmp_path: Path, store_dir: Path, script: str, *options: str) -> str | None:
+    """The error of a job done by `work --max-attempts 1 OPTIONS -- ./worker.sh` running *script*."""
+    worker = tmp_path / "worker.sh"
+    worker.write_text("#!/bin/sh\n" + script)
+    worker.chmod(0o755)
+    with JobStore(store_dir) as store:
+        job_id = store.create({"n": 1}).id
+    (job,), _took = _work_until_resolved(store_dir, tmp_path, [job_id], "--max-attempts", "1", "--poll-interval",
+                                         "0.05", *options, "--", "./worker.sh")
+    assert job.state == "failed" and job.attempts == 1 and job.value is None
+    return job.error
+
+
+@pytest.mark.parametrize(
+    ("script", "error"),
+    [
+        ("cat >/dev/null\necho 'no space left on device: /data/out.bin' >&2\nexit 3\n",
+         "no space left on device: /data/out.bin"),
+        # Surrounding blank lines and spaces go; inner lines, and a partial stdout, do not leak in.
+        ("printf 'partial result'\nprintf '\\n  first line\\n  second line  \\n\\n' >&2\nexit 3\n",
+         "first line\n  second line"),
+        ("cat >/dev/null\nexit 3\n", "command exited with status 3"),
+        ("printf '  \\n' >&2\nexit 3\n", "command exited with status 3"),
+    ],
+    ids=["stderr", "stderr-stripped", "no-stderr", "blank-stderr"],
+)
+def test_work_failed_command_records_its_stderr_exactly(
+    tmp_path: Path, store_dir: Path, script: str, error: str
+) -> None:
+    assert _work_one_job(tmp_path, store_dir, script) == error
+
+
+def test_work_command_past_its_timeout_fails_the_attempt(tmp_path: Path, store_dir: Path) -> None:
+    assert _work_one_job(tmp_path, store_dir, "exec sleep 30\n", "--timeout", "0.2") == \
+        "command timed out after 0.2 s"
+
+
+def test_work_runs_only_the_given_tasks_and_a_missing_command_fails_the_job(
+    tmp_path: Path, store_dir: Path
+) -> None:
+    with JobStore(store_dir) as store:
+        other = store.create("other", task="other").id
+        missing = store.create("x", task="mine").id
+    proc = popen("work", "--task", "mine", "--max-attempts", "1", "--poll-interval", "0.05",
+                 "--", str(tmp_path / "no-such-command"), store=store_dir, cwd=tmp_path)
+    try:
+        with JobStore(store_dir, poll_interval=0.05) as store:
+            failed = store.wait(missing, timeout=20)
+            time.sleep(0.2)
+            assert store.get(other).state == "pending"
+        status, _out, err, _took = stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert status == 0, err
+    assert failed.state == "failed"
+    assert failed.error == f"command not found: {tmp_path / 'no-such-command'}"
+
+
+def test_work_on_sigterm_finishes_the_job_in_flight(tmp_path: Path, store_dir: Path) -> None:
+    with JobStore(store_dir) as store:
+        job_id = store.create({"slow": True}).id
+    proc = popen("work", "--poll-interval", "0.05", "--", "sh", "-c", "sleep 0.8; cat",
+                 store=store_dir, cwd=tmp_path)
+    try:
+        with JobStore(store_dir) as store:
+            wait_for(lambda: store.get(job_id).state == "running", what="the job to start")
+            status, _out, err, took = stop(proc, timeout=10)
+            job = store.get(job_id)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert status == 0, err
+    assert job.state == "fulfilled"
+    assert job.value == json.dumps({"slow": True}).encode()
+
+
+def test_work_on_ctrl_c_lets_the_command_in_flight_finish(tmp_path: Path, store_dir: Path) -> None:
+    # Ctrl-C in a terminal sends SIGINT to the whole foreground process group:
+    # the worker and the COMMAND it runs. The spec: SIGINT, like SIGTERM, shuts
+    # down gracefully and lets running handlers finish, so the job in flight
+    # must not become a failed attempt (with --max-attempts 1: a failed job).
+    with JobStore(store_dir) as store:
+        job_id = store.create({"ctrl": "c"}).id
+    marker = tmp_path / "command-started"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fsjobstore", "work", "--max-attempts", "1", "--poll-interval", "0.05",
+         "--", "sh", "-c", 'touch "$0"; sleep 0.8; cat', str(marker)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=_env(store_dir),
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    try:
+        with JobStore(store_dir) as store:
+            wait_for(marker.exists, what="the command to start")
+            assert store.get(job_id).state == "running"
+            os.killpg(proc.pid, signal.SIGINT)
+            _out, err = proc.communicate(timeout=10)
+            job = store.get(job_id)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert job.state in ("fulfilled", "pending"), f"Ctrl-C made the job in flight {job.state}: {job.error}"
+    assert job.attempts == 0, f"Ctrl-C counted a failed attempt: {job.error}"
+
+
+# -- notify -- COMMAND ----------------------------------------------------------------------------------
+
+DELIVER = """
+import json, os, sys
+payload = json.load(sys.stdin)
+if payload["target"] == "refuse":
+    print("target refused", file=sys.stderr)
+    sys.exit(1)
+with open(sys.argv[1], "a") as out:
+    out.write(json.dumps({"env_job_id": os.environ["FSJOBSTORE_JOB_ID"], **payload}) + "\\n")
+"""
+
+
+def test_notify_with_a_command(tmp_path: Path, store_dir: Path) -> None:
+    out = tmp_path / "delivered.jsonl"
+    with JobStore(store_dir) as store:
+        a = store.create({"n": 1})
+        store.queue(a.id, "t1")
+        store.queue(a.id, {"hook": 2})
+        store.queue(a.id, "refuse")
+        store.fulfill(a.id, "va")
+        b = store.create({"n": 2})
+        store.queue(b.id, "t3")
+        store.fail(b.id, "err")
+        pending = store.create({"n": 3})
+        store.queue(pending.id, "not yet")
+    proc = popen("notify", "--poll-interval", "0.05", "--", sys.executable, "-c", DELIVER, str(out),
+                 store=store_dir, cwd=tmp_path)
+    try:
+        wait_for(lambda: out.exists() and len(out.read_text().splitlines()) >= 3, what="three deliveries")
+        time.sleep(0.2)
+        status, _out, err, took = stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert status == 0, err
+    assert took < 3.0
+    delivered = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(json.dumps(d["target"]) for d in delivered) == sorted(['"t1"', '{"hook": 2}', '"t3"'])
+    for d in delivered:
+        assert set(d) == {"env_job_id", "target", "job"}
+        assert d["env_job_id"] == d["job"]["id"]
+        if d["job"]["id"] == a.id:
+            assert d["job"]["state"] == "fulfilled" and d["job"]["value"] == "va"
+            assert d["job"]["request"] == {"n": 1}
+        else:
+            assert d["job"]["id"] == b.id
+            assert d["job"]["state"] == "failed" and d["job"]["error"] == "err"
+            assert d["job"]["value"] is None
+    with JobStore(store_dir) as store:
+        assert store.get(a.id).waiting == ("refuse",), "a failed delivery stays waiting"
+        assert store.get(b.id).waiting == ()
+        assert store.get(pending.id).waiting == ("not yet",)

@@ -1,0 +1,414 @@
+"""An in-memory store that implements fsjobstore.interface.Store: the proof that the
+seam is real (Worker and Notifier run over it unchanged), and a second
+implementation for the contract suite to hold to the same rules.
+
+One ``MemoryBackend`` is the shared store; each ``MemoryStore`` on it is one client
+(as one process is, for a folder), with its own leases, renewed by its own thread.
+Not a product: no persistence, one process.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fsjobstore import Job, JobAlreadyResolved, JobBusy, JobNotFound, JobStateError, LeaseLost
+from fsjobstore.errors import InvalidJobId, Loss, LossReason
+from fsjobstore.interface import Report
+from fsjobstore.job import STATES
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class _Holding:
+    owner: MemoryStore
+    token: int
+    renewed: float
+    seconds: float
+
+
+@dataclass
+class _Record:
+    job: Job
+    waiting: list[Any] = field(default_factory=list)
+    not_before: float = 0.0  # monotonic
+
+
+class MemoryBackend:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
+        self.records: dict[str, _Record] = {}
+        self.work: dict[str, _Holding] = {}
+        self.notes: dict[str, _Holding] = {}
+
+
+class _Signal:
+    def __init__(self, backend: MemoryBackend) -> None:
+        self._backend = backend
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    def wait(self, timeout: float) -> bool:
+        return self._event.wait(timeout)
+
+
+class _Handle:
+    def __init__(self, store: MemoryStore, table: dict[str, _Holding], job_id: str, holding: _Holding) -> None:
+        self._store = store
+        self._table = table
+        self.id = job_id
+        self._holding = holding
+        self.loss: Loss | None = None
+        self.released = False
+        self._callback: Callable[[Any], None] | None = None
+
+    @property
+    def compromised(self) -> bool:
+        return self.loss is not None
+
+    @property
+    def job(self) -> Job:
+        return self._store.get(self.id)
+
+    def watch(self, callback: Callable[[Any], None] | None) -> None:
+        self._callback = callback
+
+    def lose(self, reason: LossReason) -> None:
+        if self.loss is None:
+            self.loss = Loss(reason)
+            callback, self._callback = self._callback, None
+            if callback is not None:
+                callback(self)
+
+    def fence(self) -> None:
+        """LeaseLost unless the lease is still ours (called under the backend lock)."""
+        if self.released:
+            raise LeaseLost(f"lease on {self.id!r} was already released")
+        if self._table.get(self.id) is not self._holding:
+            self.lose(LossReason.TAKEN_OVER)
+        if self.loss is not None:
+            raise LeaseLost(f"lease on {self.id!r} was lost: {self.loss}")
+
+    def release(self) -> None:
+        with self._store.backend.lock:
+            if not self.released:
+                self.released = True
+                if self._table.get(self.id) is self._holding:
+                    del self._table[self.id]
+                self._store.held.discard(self)
+                self._store.backend.changed.notify_all()
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+class MemoryWorkLease(_Handle):
+    @property
+    def request(self) -> Any:
+        return self.job.request
+
+    @property
+    def attempts(self) -> int:
+        return self.job.attempts
+
+    def fulfill(self, value: bytes | str) -> Job:
+        return self._store.commit(self, "fulfilled", value=value.encode() if isinstance(value, str) else value)
+
+    def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None) -> Job:
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        if retry:
+            return self._store.commit(self, "pending", error=text, delay=delay or 0.0)
+        return self._store.commit(self, "failed", error=text)
+
+
+class MemoryNotificationLease(_Handle):
+    def __init__(self, *args: Any, waiting: list[Any]) -> None:
+        super().__init__(*args)
+        self._waiting = waiting
+
+    @property
+    def value(self) -> bytes | None:
+        return self.job.value
+
+    @property
+    def waiting(self) -> list[Any]:
+        return list(self._waiting)
+
+    def done(self, delivered: Iterable[Any], *, retry_in: float | None = None) -> None:
+        store = self._store
+        with store.backend.lock:
+            self.fence()
+            record = store.backend.records[self.id]
+            gone = [json.dumps(t, sort_keys=True) for t in delivered]
+            record.waiting = [t for t in record.waiting if json.dumps(t, sort_keys=True) not in gone]
+            if retry_in is not None:
+                store.deferred[self.id] = time.monotonic() + retry_in
+        self.release()
+
+
+class MemoryStore:
+    """One client of a MemoryBackend."""
+
+    def __init__(self, backend: MemoryBackend, *, lease_seconds: float = 2.0, poll_interval: float = 0.05) -> None:
+        self.backend = backend
+        self.lease_seconds = lease_seconds
+        self._poll_interval = poll_interval
+        self.held: set[_Handle] = set()
+        self.deferred: dict[str, float] = {}  # job id -> monotonic time it may be tried again
+        self.signals: list[_Signal] = []
+        self.silenced = False
+        self._closed = threading.Event()
+        threading.Thread(target=self._renew_loop, daemon=True).start()
+
+    @property
+    def location(self) -> str:
+        return f"memory:{id(self.backend):x}"
+
+    @property
+    def poll_interval(self) -> float:
+        return self._poll_interval
+
+    # -- leases ---------------------------------------------------------------------
+
+    def _renew_loop(self) -> None:
+        while not self._closed.wait(self.lease_seconds / 3):
+            if self.silenced:
+                continue
+            with self.backend.lock:
+                for handle in list(self.held):
+                    record = self.backend.records.get(handle.id)
+                    if handle._table.get(handle.id) is not handle._holding:
+                        handle.lose(LossReason.TAKEN_OVER)
+                    elif isinstance(handle, MemoryWorkLease) and (record is None or record.job.resolved):
+                        handle.lose(LossReason.RESOLVED_ELSEWHERE)
+                    else:
+                        handle._holding.renewed = time.monotonic()
+
+    def _take(self, table: dict[str, _Holding], job_id: str) -> tuple[_Holding, bool] | None:
+        """A holding of *job_id* for this client, and whether it was taken over."""
+        current = table.get(job_id)
+        now = time.monotonic()
+        if current is not None and now - current.renewed < current.seconds:
+            return None
+        holding = table[job_id] = _Holding(self, next(_ids), now, self.lease_seconds)
+        return holding, current is not None
+
+    def _ready(self, job_id: str) -> bool:
+        return self.deferred.get(job_id, 0.0) <= time.monotonic()
+
+    def pull_work(self, on_compromised: Callable[[Any], None] | None = None, *,
+                  tasks: Collection[str | None] | None = None) -> MemoryWorkLease | None:
+        with self.backend.lock:
+            for job_id, record in sorted(self.backend.records.items()):
+                job = record.job
+                if job.resolved or (tasks is not None and job.task not in tasks) or not self._ready(job_id):
+                    continue
+                if record.not_before > time.monotonic():
+                    self.deferred[job_id] = record.not_before
+                    continue
+                taken = self._take(self.backend.work, job_id)
+                if taken is None:
+                    continue
+                if taken[1]:
+                    record.job = replace(job, attempts=job.attempts + 1, error="lease expired")
+                lease = MemoryWorkLease(self, self.backend.work, job_id, taken[0])
+                lease.watch(on_compromised)
+                self.held.add(lease)
+                return lease
+        return None
+
+    def pull_notification(self, on_compromised: Callable[[Any], None] | None = None
+                          ) -> MemoryNotificationLease | None:
+        with self.backend.lock:
+            for job_id, record in sorted(self.backend.records.items()):
+                if not record.job.resolved or not record.waiting or not self._ready(job_id):
+                    continue
+                taken = self._take(self.backend.notes, job_id)
+                if taken is None:
+                    continue
+                note = MemoryNotificationLease(self, self.backend.notes, job_id, taken[0], waiting=record.waiting)
+                note.watch(on_compromised)
+                self.held.add(note)
+                return note
+        return None
+
+    def commit(self, lease: MemoryWorkLease, state: str, *, value: bytes | None = None, error: str | None = None,
+               delay: float = 0.0) -> Job:
+        with self.backend.lock:
+            lease.fence()
+            record = self.backend.records[lease.id]
+            if record.job.resolved:
+                raise JobAlreadyResolved(lease.id, record.job.state)
+            job = record.job
+            attempts = job.attempts + (state in ("failed", "pending"))
+            record.job = replace(job, state=state, value=value, error=error, attempts=attempts,
+                                 updated_at=datetime.now(UTC))
+            record.not_before = time.monotonic() + delay
+        lease.release()
+        return self.get(lease.id)
+
+    # -- the rest of the interface ------------------------------------------------------
+
+    def create(self, request: Any, *, task: str | None = None, resource: str | None = None,
+               not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
+               lease_seconds: float | None = None) -> Job:
+        json.dumps(request)
+        delay = not_before.total_seconds() if isinstance(not_before, timedelta) else float(not_before or 0)
+        job_id = f"{time.time_ns():020d}{next(_ids):06d}"
+        job = Job(id=job_id, state="pending", request=request, task=task, resource=resource)
+        with self.backend.lock:
+            self.backend.records[job_id] = _Record(job, not_before=time.monotonic() + delay)
+            self._wake()
+        return job
+
+    def _record(self, job_id: str) -> _Record:
+        if not isinstance(job_id, str) or not job_id or "/" in job_id:
+            raise InvalidJobId(f"invalid job id {job_id!r}")
+        record = self.backend.records.get(job_id)
+        if record is None:
+            raise JobNotFound(job_id)
+        return record
+
+    def get(self, job_id: str) -> Job:
+        with self.backend.lock:
+            record = self._record(job_id)
+            held = job_id in self.backend.work and not record.job.resolved
+            return replace(record.job, state="running" if held else record.job.state,
+                           waiting=tuple(record.waiting))
+
+    def jobs(self, state: str | None = None) -> Iterator[Job]:
+        if state not in (None, *STATES):
+            raise ValueError(f"unknown state {state!r}")
+        with self.backend.lock:
+            jobs = [self.get(job_id) for job_id in sorted(self.backend.records)]
+        return iter([job for job in jobs if state is None or job.state == state])
+
+    def stats(self) -> dict[str, int]:
+        counts = dict.fromkeys(("pending", "running", "fulfilled", "failed", "cancelled"), 0)
+        for job in self.jobs():
+            counts[job.state] += 1
+        counts["due"] = sum(1 for job in self.jobs() if job.resolved and job.waiting)
+        return counts
+
+    def wait(self, job_id: str, timeout: float | None = None) -> Job:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self.backend.changed:
+            while not (job := self.get(job_id)).resolved:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise TimeoutError(f"job {job_id!r} is still {job.state} after {timeout} s")
+                self.backend.changed.wait(left)
+        return job
+
+    def _resolve_by_hand(self, job_id: str, state: str, **changes: Any) -> Job:
+        with self.backend.lock:
+            record = self._record(job_id)
+            if record.job.resolved:
+                raise JobAlreadyResolved(job_id, record.job.state)
+            if state == "pending" and job_id in self.backend.work:
+                raise JobBusy(job_id)  # a retry by hand needs the job free, as locally
+            attempts = record.job.attempts + (state in ("pending", "failed"))
+            record.job = replace(record.job, state=state, attempts=attempts, **changes)
+            self._wake()
+        return self.get(job_id)
+
+    def fulfill(self, job_id: str, value: bytes | str) -> Job:
+        return self._resolve_by_hand(job_id, "fulfilled", value=value.encode() if isinstance(value, str) else value)
+
+    def fail(self, job_id: str, error: str | BaseException, *, retry: bool = False,
+             delay: float | None = None) -> Job:
+        return self._resolve_by_hand(job_id, "pending" if retry else "failed", error=str(error))
+
+    def cancel(self, job_id: str) -> Job:
+        with self.backend.lock:
+            record = self._record(job_id)
+            if record.job.resolved:
+                raise JobAlreadyResolved(job_id, record.job.state)
+            record.job = replace(record.job, state="cancelled", error="cancelled")
+            self._wake()
+        return self.get(job_id)
+
+    def retry(self, job_id: str) -> Job:
+        with self.backend.lock:
+            record = self._record(job_id)
+            if record.job.state not in ("failed", "cancelled"):
+                raise JobStateError(f"job {job_id!r} is {record.job.state}; only failed or cancelled can be retried")
+            record.job = replace(record.job, state="pending", value=None, attempts=0)
+            self._wake()
+        return self.get(job_id)
+
+    def queue(self, job_id: str, target: Any) -> None:
+        with self.backend.lock:
+            record = self._record(job_id)
+            if target not in record.waiting:
+                record.waiting.append(target)
+            self._wake()
+
+    def unqueue(self, job_id: str, target: Any) -> None:
+        self.unqueue_all(job_id, [target])
+
+    def unqueue_all(self, job_id: str, targets: Any) -> None:
+        with self.backend.lock:
+            record = self._record(job_id)
+            record.waiting = [t for t in record.waiting if t not in list(targets)]
+
+    def _wake(self) -> None:
+        self.backend.changed.notify_all()
+        for signal in self.signals:
+            signal.set()
+
+    def work_signal(self) -> _Signal:
+        self.signals.append(_Signal(self.backend))
+        return self.signals[-1]
+
+    notification_signal = work_signal
+
+    def stop_signal(self, signal: Any) -> None:
+        if signal in self.signals:
+            self.signals.remove(signal)
+
+    def _next_due(self) -> float | None:
+        now = time.monotonic()
+        waits = [until - now for until in self.deferred.values() if until > now]
+        return max(0.0, min(waits)) if waits else None
+
+    def next_work_due(self) -> float | None:
+        return self._next_due()
+
+    def next_notification_due(self) -> float | None:
+        return self._next_due()
+
+    def purge(self, older_than: float | None = None, *, progress: Any = None) -> int:
+        with self.backend.lock:
+            gone = [job_id for job_id, r in self.backend.records.items()
+                    if r.job.resolved and not r.waiting and older_than is not None]
+            for job_id in gone:
+                del self.backend.records[job_id]
+        return len(gone)
+
+    def check(self, *, repair: bool = False, progress: Any = None) -> Report:
+        report = Report()
+        for job in self.jobs():
+            report.counts[job.state] += 1
+        return report
+
+    def close(self) -> None:
+        self._closed.set()
+        for handle in list(self.held):
+            handle.release()

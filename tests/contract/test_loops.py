@@ -1,0 +1,48 @@
+"""Worker and Notifier run over any store of the interface, unchanged (the in-memory
+fake included: the proof that the loops use nothing but the seam)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from conftest import Backend
+
+from fsjobstore import AttemptFailed, Backoff, Job, Notifier, Worker
+
+
+def test_a_worker_and_a_notifier_drain_jobs_with_retries(backend: Backend) -> None:
+    store = backend.open()
+    ids = [store.create({"n": n}, task="square").id for n in range(6)]
+    for job_id in ids:
+        store.queue(job_id, {"reply_to": job_id})
+    tries: dict[str, int] = {}
+    delivered: list[tuple[Any, bytes | None]] = []
+
+    def square(job: Job) -> str:
+        tries[job.id] = tries.get(job.id, 0) + 1
+        if job.request["n"] == 1 and tries[job.id] == 1:
+            raise AttemptFailed("first try fails")
+        return str(job.request["n"] ** 2)
+
+    worker = Worker(store, {"square": square}, concurrency=2, poll_interval=0.05, backoff=Backoff(base=0.05))
+    notifier = Notifier(store, lambda target, job: delivered.append((target, job.value)), poll_interval=0.05)
+    threads = [threading.Thread(target=loop.run) for loop in (worker, notifier)]
+    for thread in threads:
+        thread.start()
+    try:
+        results = [store.wait(job_id, timeout=20) for job_id in ids]
+        deadline = time.monotonic() + 20
+        while len(delivered) < len(ids) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        worker.stop()
+        notifier.stop()
+        for thread in threads:
+            thread.join(30)
+    assert [job.value for job in results] == [str(n * n).encode() for n in range(6)]
+    assert results[1].attempts == 1 and tries[ids[1]] == 2
+    assert sorted(target["reply_to"] for target, _ in delivered) == sorted(ids)
+    assert all(value == store.get(target["reply_to"]).value for target, value in delivered)
+    assert worker.fulfilled == 6 and notifier.delivered == 6

@@ -1,0 +1,246 @@
+"""The Job value and the job file format (Record)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from fsjobstore import Job
+from fsjobstore._files.records import (
+    FORMAT_VERSION,
+    Record,
+    canonical_json,
+    decode_value,
+    encode_json,
+    encode_value,
+    now_text,
+    parse_time,
+    to_bytes,
+)
+from fsjobstore.errors import CorruptJobFile, JobTooLarge
+from fsjobstore.job import RESOLVED_STATES, STATES
+
+JOB_ID = "01JD3Z6M6W4Q8S1V2X3Y4Z5A6B"
+STAMP = "2026-11-23T14:00:00.123456Z"
+
+
+def fields(**changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "format": FORMAT_VERSION,
+        "id": JOB_ID,
+        "state": "pending",
+        "request": {"url": "https://example.org", "n": [1, 2.5, None, True]},
+        "value": None,
+        "value_encoding": None,
+        "error": None,
+        "attempts": 0,
+        "created_at": STAMP,
+        "updated_at": STAMP,
+    }
+    base.update(changes)
+    return base
+
+
+def data_of(**changes: Any) -> bytes:
+    return json.dumps(fields(**changes)).encode()
+
+
+# -- Job ---------------------------------------------------------------------------
+
+
+def test_states() -> None:
+    assert {"pending", "running", "fulfilled", "failed"} <= set(STATES)
+    assert {"fulfilled", "failed"} <= set(RESOLVED_STATES)
+    assert "pending" not in RESOLVED_STATES and "running" not in RESOLVED_STATES
+
+
+def test_job_is_immutable() -> None:
+    job = Job(id=JOB_ID, state="pending", request=1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        job.state = "fulfilled"  # type: ignore[misc]
+
+
+def test_job_text_and_resolved() -> None:
+    assert Job(id=JOB_ID, state="pending", request=None).text is None
+    assert Job(id=JOB_ID, state="fulfilled", request=None, value="h\u00e9".encode()).text == "h\u00e9"
+    assert Job(id=JOB_ID, state="fulfilled", request=None, value=b"\xff").text == "\ufffd"
+    assert Job(id=JOB_ID, state="fulfilled", request=None).resolved
+    assert Job(id=JOB_ID, state="failed", request=None).resolved
+    assert not Job(id=JOB_ID, state="pending", request=None).resolved
+    assert not Job(id=JOB_ID, state="running", request=None).resolved
+
+
+# -- JSON helpers ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [None, True, 0, -1.5, "", "\u00e9\u4e2d", [], {}, {"a": [1, {"b": None}]}])
+def test_encode_json_round_trips(value: Any) -> None:
+    assert json.loads(encode_json(value, "request")) == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [object(), {1, 2}, b"bytes", 1j, float("nan"), float("inf"), -float("inf"), {"a": [float("nan")]}, {(1, 2): 3}],
+    ids=repr,
+)
+def test_encode_json_refuses_non_json_with_type_error(value: Any) -> None:
+    with pytest.raises(TypeError, match="request"):
+        encode_json(value, "request")
+
+
+def test_encode_json_refuses_circular_values_with_type_error() -> None:
+    loop: list[Any] = []
+    loop.append(loop)
+    with pytest.raises(TypeError):
+        encode_json(loop, "target")
+
+
+def test_encode_json_limit() -> None:
+    assert encode_json("x" * 8, "request", 10) == '"' + "x" * 8 + '"'
+    with pytest.raises(JobTooLarge) as caught:
+        encode_json("x" * 9, "request", 10)
+    assert isinstance(caught.value, ValueError)
+
+
+def test_encode_json_limit_counts_bytes_not_characters() -> None:
+    # max_bytes is documented (and reported) in bytes; "\u00e9" is 2 bytes in UTF-8.
+    text = "\u00e9" * 6  # 8 characters as JSON, 14 bytes
+    with pytest.raises(JobTooLarge):
+        encode_json(text, "request", 10)
+
+
+def test_canonical_json_ignores_key_order_and_spacing() -> None:
+    assert canonical_json({"b": 1, "a": [1, {"d": 2, "c": 3}]}) == canonical_json({"a": [1, {"c": 3, "d": 2}], "b": 1})
+    assert canonical_json({"b": 1, "a": 2}) == '{"a":2,"b":1}'
+    assert canonical_json(1) != canonical_json(1.0) != canonical_json(True)
+
+
+def test_to_bytes() -> None:
+    assert to_bytes("h\u00e9") == b"h\xc3\xa9"
+    assert to_bytes(b"\x00\xff") == b"\x00\xff"
+    assert to_bytes(bytearray(b"ab")) == b"ab"
+    assert to_bytes(memoryview(b"cd")) == b"cd"
+    for bad in (1, None, ["a"]):
+        with pytest.raises(TypeError):
+            to_bytes(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [b"", b"plain", "h\u00e9".encode(), b"\xff\xfe\x00", bytes(range(256))])
+def test_value_encoding_round_trips(value: bytes) -> None:
+    text, encoding = encode_value(value)
+    assert isinstance(text, str)
+    assert encoding in ("utf-8", "base64")
+    assert decode_value(text, encoding) == value
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        assert encoding == "base64"
+    else:
+        assert encoding == "utf-8" and text == value.decode("utf-8")
+
+
+def test_no_value() -> None:
+    assert encode_value(None) == (None, None)
+    assert decode_value(None, None) is None
+
+
+def test_times() -> None:
+    text = now_text()
+    assert text.endswith("Z")
+    parsed = parse_time(text)
+    assert parsed.tzinfo is not None and parsed.utcoffset().total_seconds() == 0
+    assert abs((datetime.now(UTC) - parsed).total_seconds()) < 5
+    with pytest.raises(ValueError):
+        parse_time("2026-11-23T14:00:00")  # no zone
+    with pytest.raises(ValueError):
+        parse_time(12)  # type: ignore[arg-type]
+
+
+# -- Record ------------------------------------------------------------------------
+
+
+def test_parse_and_job() -> None:
+    record = Record.parse(data_of(), "/s/pending/x.json", JOB_ID)
+    assert record.state == "pending" and record.attempts == 0
+    job = record.job()
+    assert job.id == JOB_ID
+    assert job.state == "pending"
+    assert job.request == fields()["request"]
+    assert job.value is None and job.error is None and job.attempts == 0
+    assert job.created_at == datetime(2026, 11, 23, 14, 0, 0, 123456, tzinfo=UTC)
+    assert job.waiting == ()
+    assert record.job(state="running", waiting=("t",)).state == "running"
+    assert record.job(state="running", waiting=("t",)).waiting == ("t",)
+
+
+def test_render_is_one_key_per_line_and_parses_back() -> None:
+    record = Record.parse(data_of(state="fulfilled", value="ok", value_encoding="utf-8"), "p", JOB_ID)
+    data = record.render()
+    lines = data.decode().splitlines()
+    assert lines[0] == "{" and lines[-1] == "}"
+    keys = [json.loads("{" + line.rstrip(",") + "}") for line in lines[1:-1]]
+    assert [next(iter(k)) for k in keys] == list(fields())
+    again = Record.parse(data, "p", JOB_ID)
+    assert again.fields == record.fields
+    assert again.job().value == b"ok"
+
+
+def test_resolved_and_changed_records() -> None:
+    record = Record.parse(data_of(), "p", JOB_ID)
+    done = record.resolved("fulfilled", b"\xff\x00", None, 0)
+    assert done.fields["value_encoding"] == "base64"
+    assert done.job().value == b"\xff\x00"
+    assert done.job().state == "fulfilled"
+    assert record.state == "pending"  # the original is left as it was
+    retried = record.changed(attempts=3, error="boom")
+    assert (retried.attempts, retried.fields["error"]) == (3, "boom")
+    assert record.attempts == 0
+    assert Record.parse(retried.render(), "p", JOB_ID).fields == retried.fields
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"", "not JSON"),
+        (b"\xff\xfe garbage \x00", "not JSON"),
+        (data_of()[:40], "not JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (data_of(format=2), "format version"),
+        (data_of(format=None), "format version"),
+        (data_of(id="SOMEONEELSE"), "holds id"),
+        (data_of(state="running"), "unknown state"),
+        (data_of(state="bogus"), "unknown state"),
+        (data_of(attempts="1"), "attempts"),
+        (data_of(value="x", value_encoding="rot13"), "bad field"),
+        (data_of(value="!!!", value_encoding="base64"), "bad field"),
+        (data_of(value=5, value_encoding="utf-8"), "bad field"),
+        (data_of(created_at="yesterday"), "bad field"),
+        (data_of(updated_at=None), "bad field"),
+    ],
+)
+def test_parse_refuses_corrupt_files_naming_the_path(data: bytes, reason: str) -> None:
+    path = "/store/pending/" + JOB_ID + ".json"
+    with pytest.raises(CorruptJobFile) as caught:
+        Record.parse(data, path, JOB_ID)
+    assert caught.value.path == path
+    assert path in str(caught.value)
+    assert reason in str(caught.value)
+
+
+@pytest.mark.parametrize("missing", ["request", "value", "value_encoding", "error", "created_at"])
+def test_a_record_missing_a_field_is_corrupt_not_a_key_error(missing: str) -> None:
+    broken = fields()
+    del broken[missing]
+    path = "/store/pending/" + JOB_ID + ".json"
+    # Either parse refuses it, or it yields a Job: never a bare KeyError later.
+    try:
+        record = Record.parse(json.dumps(broken).encode(), path, JOB_ID)
+    except CorruptJobFile as exc:
+        assert exc.path == path
+        return
+    job = record.job()
+    assert job.id == JOB_ID

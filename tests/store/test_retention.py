@@ -1,0 +1,259 @@
+"""Retention: purge() of resolved jobs past their time, and of crashed writers' leftovers."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from fsjobstore import JobNotFound, JobStore, JobStoreError
+from fsjobstore._files.ids import new_id
+
+TWO_HOURS = 2 * 3600
+
+
+def age(path: str | os.PathLike[str], seconds: float) -> None:
+    """Set a file's mtime (and atime) *seconds* into the past."""
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def gone(store: JobStore, job_id: str) -> bool:
+    try:
+        store.get(job_id)
+    except JobNotFound:
+        return True
+    return False
+
+
+def files_of(store: JobStore, job_id: str) -> list[str]:
+    """Every path in the store that names the job."""
+    found = []
+    for folder, dirs, files in os.walk(store.path):
+        for name in dirs + files:
+            if job_id in name:
+                found.append(os.path.relpath(os.path.join(folder, name), store.path))
+    return found
+
+
+def test_purge_older_than_removes_resolved_jobs_and_keeps_unresolved(open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    fulfilled = store.create("f")
+    store.fulfill(fulfilled.id, "v")
+    failed = store.create("x")
+    store.fail(failed.id, "e")
+    cancelled = store.create("c")
+    store.cancel(cancelled.id)
+    pending = store.create("p")
+    running = store.create("r")
+    lease = store.pull_work()
+    assert lease is not None
+    held_id = lease.id
+    assert store.purge(older_than=3600) == 0, "nothing is an hour old"
+    assert store.stats()["fulfilled"] == 1
+    assert store.purge(older_than=0) == 3
+    for job in (fulfilled, failed, cancelled):
+        assert gone(store, job.id)
+        assert files_of(store, job.id) == [], f"files of a purged job left: {files_of(store, job.id)}"
+    assert {pending.id, running.id} == {j.id for j in store.jobs()}
+    assert store.get(held_id).state == "running"
+    lease.release()
+    assert store.stats() == {"pending": 2, "running": 0, "fulfilled": 0, "failed": 0, "cancelled": 0, "due": 0}
+    assert store.purge(older_than=0) == 0
+
+
+def test_purge_by_age(open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    old = store.create("old")
+    store.fulfill(old.id, "v")
+    time.sleep(0.3)
+    new = store.create("new")
+    store.fulfill(new.id, "v")
+    assert store.purge(older_than=0.2) == 1
+    assert gone(store, old.id)
+    assert store.get(new.id).state == "fulfilled"
+
+
+def test_purge_without_retention_keeps_everything(open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    job = store.create("x")
+    store.fulfill(job.id, "v")
+    time.sleep(0.05)
+    assert store.purge() == 0
+    assert store.get(job.id).state == "fulfilled"
+
+
+def test_per_job_expires_in(open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    short = store.create("short", expires_in=0.2)
+    forever = store.create("forever")
+    long = store.create("long", expires_in=3600)
+    for job in (short, forever, long):
+        store.fulfill(job.id, "v")
+    assert store.get(short.id).expires_in == 0.2
+    assert store.purge() == 0, "not yet expired"
+    time.sleep(0.3)
+    assert store.purge() == 1
+    assert gone(store, short.id)
+    assert store.get(forever.id).state == "fulfilled"
+    assert store.get(long.id).state == "fulfilled"
+
+
+def test_expiry_counts_from_resolution_not_creation(open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    job = store.create("x", expires_in=0.3)
+    time.sleep(0.4)
+    assert store.purge() == 0, "an unresolved job is never purged"
+    store.fulfill(job.id, "v")
+    assert store.purge() == 0, "resolved just now"
+    time.sleep(0.4)
+    assert store.purge() == 1
+
+
+def test_store_retention_and_per_job_override(open_store: Callable[..., JobStore]) -> None:
+    store = open_store(retention=0.2)
+    default = store.create("default")
+    kept = store.create("kept", expires_in=3600)
+    for job in (default, kept):
+        store.fulfill(job.id, "v")
+    assert store.purge() == 0
+    time.sleep(0.3)
+    assert store.purge() == 1
+    assert gone(store, default.id)
+    assert store.get(kept.id).state == "fulfilled", "a job's own expires_in overrides the store's retention"
+    assert store.purge(older_than=0) == 1, "an explicit older_than overrides both"
+    assert gone(store, kept.id)
+
+
+@pytest.mark.parametrize("bad", [-1, float("nan"), float("inf"), "1"])
+def test_purge_refuses_a_bad_older_than(open_store: Callable[..., JobStore], bad: object) -> None:
+    store = open_store()
+    with pytest.raises((ValueError, TypeError)):
+        store.purge(older_than=bad)  # type: ignore[arg-type]
+
+
+def test_jobs_with_waiting_targets_are_kept(open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    job = store.create("x")
+    store.queue(job.id, "someone")
+    store.fulfill(job.id, "v")
+    plain = store.create("y")
+    store.fulfill(plain.id, "v")
+    assert store.purge(older_than=0) == 1
+    assert gone(store, plain.id)
+    assert store.get(job.id).waiting == ("someone",)
+    assert store.stats()["due"] == 1
+    note = store.pull_notification()
+    assert note is not None and note.id == job.id
+    note.done(note.waiting)
+    assert store.purge(older_than=0) == 1
+    assert gone(store, job.id)
+    assert files_of(store, job.id) == []
+    assert store.pull_notification() is None
+
+
+def _leftovers(store: JobStore, valid_id: str) -> dict[str, str]:
+    """Leftover files of crashed writers, by what they are."""
+    root = Path(store.path)
+    made = {
+        "tmp": root / "tmp" / f"{valid_id.lower()}.tmp",
+        "broken-work": root / "leases" / "work" / f"{valid_id}.broken-deadbeef",
+        "broken-notify": root / "leases" / "notify" / f"{valid_id}.broken-cafe",
+        "broken-resource": root / "leases" / "resource" / f"{valid_id.lower()}.broken-f00d",
+        "orphan-work": root / "leases" / "work" / valid_id,
+        "orphan-notify": root / "leases" / "notify" / valid_id,
+    }
+    for path in made.values():
+        path.write_text('{"token": "x"}\n')
+    return {name: str(path) for name, path in made.items()}
+
+
+def test_purge_removes_stale_leftovers_and_keeps_fresh_ones(open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    stale = _leftovers(store, "01JD3Z6M6W4Q8S1V2X3Y4Z5A6A")
+    fresh = _leftovers(store, "01JD3Z6M6W4Q8S1V2X3Y4Z5A6B")
+    for path in stale.values():
+        age(path, TWO_HOURS)
+    live = store.create("live")
+    lease = store.pull_work()
+    assert lease is not None and lease.id == live.id
+    assert store.purge() == 0
+    for name, path in stale.items():
+        assert not os.path.exists(path), f"stale leftover {name} kept: {path}"
+    for name, path in fresh.items():
+        assert os.path.exists(path), f"fresh leftover {name} removed: {path}"
+    # A held lease is never a leftover, and the store works as before.
+    assert not lease.compromised
+    lease.fulfill("ok")
+    assert store.get(live.id).value == b"ok"
+
+
+def test_purge_keeps_an_old_lease_on_an_existing_job(open_store: Callable[..., JobStore]) -> None:
+    # A lease file whose mtime is old but whose job still exists is for the
+    # lease protocol to expire and take over, not for purge to delete.
+    store = open_store()
+    job = store.create("x")
+    lease = store.pull_work()
+    assert lease is not None
+    path = os.path.join(store.path, "leases", "work", job.id)
+    age(path, TWO_HOURS)
+    store.purge()
+    assert os.path.exists(path)
+    assert not lease.compromised
+    lease.fulfill("v")
+
+
+def test_purge_reports_progress(open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    calls: list[tuple[int, int]] = []
+    assert store.purge(older_than=0, progress=lambda done, total: calls.append((done, total))) == 0
+    for n in range(5):
+        job = store.create(n)
+        store.fulfill(job.id, "v")
+    calls.clear()
+    assert store.purge(older_than=0, progress=lambda done, total: calls.append((done, total))) == 5
+    assert calls, "progress was never called"
+    assert calls[-1] == (5, 5)
+    assert all(total == 5 for _, total in calls)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+
+
+def test_purge_reports_progress_of_a_large_store(open_store: Callable[..., JobStore]) -> None:
+    store = open_store(durable=False)
+    total = 2100
+    # One real resolved record, copied under fresh ids (quicker than 2,100 API round trips).
+    model = store.create("model")
+    store.fulfill(model.id, "v")
+    resolved = Path(store.path) / "resolved"
+    data = (resolved / f"{model.id}.json").read_text()
+    for _ in range(total - 1):
+        job_id = new_id()
+        (resolved / f"{job_id}.json").write_text(data.replace(model.id, job_id))
+    assert store.stats()["fulfilled"] == total
+    calls: list[tuple[int, int]] = []
+    assert store.purge(older_than=0, progress=lambda done, total: calls.append((done, total))) == total
+    assert calls[-1] == (total, total)
+    assert [done for done, _ in calls] == sorted(set(done for done, _ in calls))
+    assert len(calls) >= 3, f"progress should be reported along the way, not only at the end: {calls}"
+    assert all(t == total for _, t in calls)
+    assert store.stats()["fulfilled"] == 0
+
+
+def test_only_one_purge_at_a_time_on_a_host(open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    other = open_store()
+    job = store.create("x")
+    store.fulfill(job.id, "v")
+    started = []
+
+    def progress(done: int, total: int) -> None:
+        started.append(done)
+        with pytest.raises(JobStoreError, match="another purge"):
+            other.purge(older_than=0)
+
+    assert store.purge(older_than=0, progress=progress) == 1
+    assert started == [1]
+    assert other.purge(older_than=0) == 0
