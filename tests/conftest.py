@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from invariants import tree
+from invariants import FakeClock, tree
 
 import fsjobstore._leases.clock as lease_clock
 from fsjobstore import JobStore
@@ -49,22 +49,9 @@ def snapshot() -> Callable[[str | os.PathLike[str]], dict[str, Any]]:
     return tree
 
 
-class FakeClock:
-    """A stand-in for ``time`` in fsjobstore.lease: monotonic() returns what the test says."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def fake_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     """Make fsjobstore.lease read the monotonic clock from a FakeClock (and nothing else)."""
     clock = FakeClock()
-    monkeypatch.setattr(lease_clock, "time", clock)
+    monkeypatch.setattr(lease_clock, "now", clock.monotonic)
     return clock

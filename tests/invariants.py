@@ -383,8 +383,9 @@ ENOSPC, EIO, ESTALE = errno.ENOSPC, errno.EIO, errno.ESTALE
 
 # -- a clock for lease expiry -----------------------------------------------------------
 
-class FakeMonotonic:
-    """Stands in for ``time`` in fsjobstore.lease: monotonic() is what the test says."""
+class FakeClock:
+    """Stands in for the lease layer's clock (fsjobstore._leases.clock.now):
+    monotonic() is what the test says."""
 
     def __init__(self, start: float = 10_000.0) -> None:
         self.now = start
@@ -397,14 +398,14 @@ class FakeMonotonic:
 
 
 @contextmanager
-def fake_lease_clock() -> Iterator[FakeMonotonic]:
-    clock = FakeMonotonic()
-    real = lease_clock.time
-    lease_clock.time = clock  # type: ignore[assignment]
+def fake_lease_clock() -> Iterator[FakeClock]:
+    clock = FakeClock()
+    real = lease_clock.now
+    lease_clock.now = clock.monotonic
     try:
         yield clock
     finally:
-        lease_clock.time = real
+        lease_clock.now = real
 
 
 def die(store: JobStore) -> None:
@@ -420,7 +421,7 @@ def lease_files(root: str | os.PathLike[str]) -> list[str]:
                   for n in os.listdir(os.path.join(root, "leases", kind)) if "." not in n)
 
 
-def reap(store: JobStore, clock: FakeMonotonic, rounds: int = 20) -> None:
+def reap(store: JobStore, clock: FakeClock, rounds: int = 20) -> None:
     """Let the leases of dead holders expire and be taken over (by pulls), releasing
     whatever the pulls hand out, until no lease file is left."""
     for _ in range(rounds):
@@ -436,7 +437,7 @@ def reap(store: JobStore, clock: FakeMonotonic, rounds: int = 20) -> None:
     raise AssertionError(f"leases of dead holders never expired: {lease_files(store.path)}")
 
 
-def pull_work_eventually(store: JobStore, clock: FakeMonotonic, tries: int = 6) -> Any:
+def pull_work_eventually(store: JobStore, clock: FakeClock, tries: int = 6) -> Any:
     for _ in range(tries):
         lease = store.pull_work()
         if lease is not None:
@@ -445,7 +446,7 @@ def pull_work_eventually(store: JobStore, clock: FakeMonotonic, tries: int = 6) 
     return None
 
 
-def drain(store: JobStore, clock: FakeMonotonic, value: str = "drained") -> dict[str, list[Any]]:
+def drain(store: JobStore, clock: FakeClock, value: str = "drained") -> dict[str, list[Any]]:
     """Fulfil every pending job and deliver every due target; return the targets
     delivered, by job id. Afterwards nothing is pending, due, waiting or leased."""
     while (lease := pull_work_eventually(store, clock, 3)) is not None:

@@ -33,7 +33,7 @@ class LeaseFolder:
     ) -> None:
         self.folder = folder
         self.lease_seconds = lease_seconds
-        self._renewer = renewer
+        self.renewer = renewer
         self.holders = holders
         # name -> (record last read, monotonic time it was first read like that)
         self._seen: dict[str, tuple[bytes, float]] = {}
@@ -65,7 +65,7 @@ class LeaseFolder:
                 if not holder.owns(path):
                     return None
             held = self._mine[name] = Lease(self, name, path, holder)
-        self._renewer.add(held)
+        self.renewer.add(held)
         return held
 
     def _link_holder(self, seconds: float, path: str) -> HolderRecord:
@@ -207,7 +207,7 @@ class LeaseFolder:
             holder = self.relink(name, self.lease_seconds)
             held = self._mine[name] = Lease(self, name, path, holder)
             held.taken_over = True
-        self._renewer.add(held)
+        self.renewer.add(held)
         log.info("took over expired lease %s (holder record: %s)", path, expired.decode("utf-8", "replace").strip())
         return held
 
@@ -227,10 +227,6 @@ class LeaseFolder:
 
     def is_held(self, name: str) -> bool:
         return fsio.exists(self.folder.join(name))
-
-    @property
-    def renewer(self) -> Renewer:
-        return self._renewer
 
     @property
     def held(self) -> Mapping[str, Lease]:

@@ -24,8 +24,7 @@ TRUST_FRACTION = 0.5
 class LeaseOwner(Protocol):
     """The folder a lease is on (a LeaseFolder): what a lease asks of it."""
 
-    @property
-    def renewer(self) -> Renewer: ...
+    renewer: Renewer
 
     def relink(self, name: str, seconds: float) -> HolderRecord:
         """Point the lease on *name* at our holder for *seconds*, atomically."""
@@ -42,6 +41,7 @@ class Lease:
         "path",
         "holder",
         "loss",
+        "compromised",
         "released",
         "taken_over",
         "still_wanted",
@@ -55,6 +55,8 @@ class Lease:
         self.path = path
         self.holder = holder
         self.loss: Loss | None = None
+        # loss is not None, kept as a flag: it is asked on every pull and commit.
+        self.compromised = False
         self.released = False
         # Taken over from a holder that stopped renewing (not acquired free).
         self.taken_over = False
@@ -63,10 +65,6 @@ class Lease:
         self._owner = owner
         self._lock = threading.Lock()
         self._on_compromised: Callable[[Lease], None] | None = None
-
-    @property
-    def compromised(self) -> bool:
-        return self.loss is not None
 
     @property
     def token(self) -> str:
@@ -180,6 +178,7 @@ class Lease:
     def _lose(self, reason: LossReason, detail: str = "") -> None:
         if self.loss is None:
             self.loss = Loss(reason, detail)
+            self.compromised = True
             self._owner.renewer.discard(self)
 
     def _notify(self) -> None:

@@ -73,7 +73,7 @@ class Candidates:
     def present(self, name: str) -> bool:
         """Whether *name*'s file is still there: one lstat, far cheaper than a lease
         on a job another puller finished since this one listed it."""
-        return fsio.exists(self.path_of(name))
+        return fsio.exists(self._folder.join(name + self._suffix))
 
     def _seen_in_pass(self, name: str) -> None:
         # A name handed out by a pass under way was listed by it. (Once a pass has

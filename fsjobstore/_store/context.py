@@ -45,6 +45,7 @@ class StoreContext:
     def __init__(self, path: str, options: Options, *, create: bool) -> None:
         self.path = path
         self.options = options
+        self.durable = options.durable  # (read on every write: an attribute, not a property)
         self.layout = Layout(path, shared=options.group_shared)
         try:
             _open_layout(self.layout, options, create)
@@ -64,10 +65,6 @@ class StoreContext:
         self.pull_lock = threading.Lock()
         self._reported: set[str] = set()
         forget_in_child(self)
-
-    @property
-    def durable(self) -> bool:
-        return self.options.durable
 
     def forget(self) -> None:
         # A thread of the parent may have held the pull lock at the fork.

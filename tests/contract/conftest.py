@@ -1,80 +1,20 @@
 """The contract suite: behaviour every implementation of fsjobstore.interface.Store
-keeps, run against each. An implementation joins by adding a Backend here."""
+keeps, run against each backend of backends.py."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from memory_store import MemoryBackend, MemoryStore
+from backends import BACKENDS, Backend, make_backend
 
-from fsjobstore import JobStore
 from fsjobstore.interface import Store
 
-LEASE = 1.0
 
-
-class Backend:
-    """One store, and the ways the tests reach it: ``open`` another client (as
-    another process would), ``silence`` a client (it stops renewing, as a hung one)."""
-
-    name = "?"
-
-    def open(self) -> Store:
-        raise NotImplementedError
-
-    def silence(self, store: Any) -> None:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
-
-
-class LocalBackend(Backend):
-    name = "local"
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.opened: list[JobStore] = []
-
-    def open(self) -> JobStore:
-        store = JobStore(self.path, lease_seconds=LEASE, durable=False, poll_interval=0.1)
-        self.opened.append(store)
-        return store
-
-    def silence(self, store: Any) -> None:
-        store.context.renewer.freeze()
-
-    def close(self) -> None:
-        for store in self.opened:
-            store.close()
-
-
-class MemoryBackendClients(Backend):
-    name = "memory"
-
-    def __init__(self) -> None:
-        self.backend = MemoryBackend()
-        self.opened: list[MemoryStore] = []
-
-    def open(self) -> MemoryStore:
-        store = MemoryStore(self.backend, lease_seconds=LEASE)
-        self.opened.append(store)
-        return store
-
-    def silence(self, store: Any) -> None:
-        store.silenced = True
-
-    def close(self) -> None:
-        for store in self.opened:
-            store.close()
-
-
-@pytest.fixture(params=["local", "memory"])
+@pytest.fixture(params=sorted(BACKENDS))
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    made: Backend = LocalBackend(tmp_path / "store") if request.param == "local" else MemoryBackendClients()
+    made = make_backend(request.param, tmp_path)
     try:
         yield made
     finally:

@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from conftest import LEASE, Backend
+from backends import LEASE, Backend
 
 from fsjobstore import InvalidJobId, JobAlreadyResolved, JobNotFound, JobStateError, LeaseLost
 from fsjobstore.interface import Store, WorkHandle

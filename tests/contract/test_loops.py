@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Any
 
-from conftest import Backend
+from backends import Backend
 
 from fsjobstore import AttemptFailed, Backoff, Job, Notifier, Worker
 

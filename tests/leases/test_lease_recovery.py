@@ -339,7 +339,7 @@ def test_enospc_while_taking_over_gives_the_lease_back(
         store.pull_work()
     assert raised.value.errno == errno.ENOSPC
     monkeypatch.undo()  # the disk has space again (the fake clock stays: it is not monkeypatch's)
-    monkeypatch.setattr(lease_clock, "time", fake_clock)
+    monkeypatch.setattr(lease_clock, "now", fake_clock.monotonic)
     assert job not in store.context.work_leases.held
     assert job not in renewed_names(store)
     assert renewed_names(store) == []

@@ -34,7 +34,7 @@ import pytest
 from invariants import (
     Call,
     Crash,
-    FakeMonotonic,
+    FakeClock,
     FsSpy,
     age_leftovers,
     assert_check_clean,
@@ -53,7 +53,7 @@ from fsjobstore.job import Job
 
 LEASE = 30.0  # long: no renewal (and no extra write) can happen during an operation
 # The fake monotonic clock of the crashing store's phase, for setups that let a lease expire.
-PHASE_ONE_CLOCK: list[FakeMonotonic] = []
+PHASE_ONE_CLOCK: list[FakeClock] = []
 
 Ctx = dict[str, Any]
 
@@ -69,7 +69,7 @@ class Scenario:
     # given whether the crash came after the commit point.
     verify: Callable[[JobStore, Ctx, dict[str, Job], bool], None]
     # Redo the operation on the recovered store (after dead leases expired).
-    redo: Callable[[JobStore, Ctx, FakeMonotonic, bool], None]
+    redo: Callable[[JobStore, Ctx, FakeClock, bool], None]
     # After every job was completed and every target delivered.
     final: Callable[[dict[str, Job], Ctx, dict[str, list[Any]]], None]
 
@@ -124,7 +124,7 @@ def verify_unresolved_or(state: str, value: bytes | None, error: str | None, wai
 
 def redo_resolution(how: str, kind: str):
     """Redo a fulfil / terminal fail / cancel, through a lease or not."""
-    def redo(s: JobStore, ctx: Ctx, clock: FakeMonotonic, done: bool) -> None:
+    def redo(s: JobStore, ctx: Ctx, clock: FakeClock, done: bool) -> None:
         a = ctx["a"]
         if done:
             with pytest.raises(JobAlreadyResolved):
@@ -189,7 +189,7 @@ def verify_create(s: JobStore, ctx: Ctx, jobs: dict[str, Job], done: bool) -> No
         assert job.request == {"new": 1} and job.state == "pending" and job.attempts == 0
 
 
-def redo_create(s: JobStore, ctx: Ctx, clock: FakeMonotonic, done: bool) -> None:
+def redo_create(s: JobStore, ctx: Ctx, clock: FakeClock, done: bool) -> None:
     job = s.create({"new": 1})
     assert s.get(job.id).request == {"new": 1}
 
@@ -207,7 +207,7 @@ def verify_pull(s: JobStore, ctx: Ctx, jobs: dict[str, Job], done: bool) -> None
     assert job.state == ("running" if done else "pending")
 
 
-def redo_pull(s: JobStore, ctx: Ctx, clock: FakeMonotonic, done: bool) -> None:
+def redo_pull(s: JobStore, ctx: Ctx, clock: FakeClock, done: bool) -> None:
     lease = pull_work_eventually(s, clock)
     assert lease is not None and lease.id == ctx["a"] and lease.request == {"job": "a"}
     with lease:
@@ -228,7 +228,7 @@ def verify_fail_retry(s: JobStore, ctx: Ctx, jobs: dict[str, Job], done: bool) -
 
 
 def redo_fail_retry(how: str):
-    def redo(s: JobStore, ctx: Ctx, clock: FakeMonotonic, done: bool) -> None:
+    def redo(s: JobStore, ctx: Ctx, clock: FakeClock, done: bool) -> None:
         before = s.get(ctx["a"]).attempts
         if how == "lease":
             lease = pull_work_eventually(s, clock)
@@ -263,7 +263,7 @@ def verify_retry(s: JobStore, ctx: Ctx, jobs: dict[str, Job], done: bool) -> Non
         assert job.state == "failed" and job.attempts == 1 and job.error == "boom"
 
 
-def redo_retry(s: JobStore, ctx: Ctx, clock: FakeMonotonic, done: bool) -> None:
+def redo_retry(s: JobStore, ctx: Ctx, clock: FakeClock, done: bool) -> None:
     if done:
         with pytest.raises(JobStateError):
             s.retry(ctx["a"])
@@ -299,7 +299,7 @@ def verify_queue(resolved: bool):
 
 
 def redo_queue(resolved: bool):
-    def redo(s: JobStore, ctx: Ctx, clock: FakeMonotonic, done: bool) -> None:
+    def redo(s: JobStore, ctx: Ctx, clock: FakeClock, done: bool) -> None:
         s.queue(ctx["a"], "t1")
         s.queue(ctx["a"], "t1")
         assert s.get(ctx["a"]).waiting == ("t1",)
@@ -345,12 +345,12 @@ def one_gone(left: set[str]) -> bool:
     return len(left) <= 1
 
 
-def redo_unqueue(s: JobStore, ctx: Ctx, clock: FakeMonotonic, done: bool) -> None:
+def redo_unqueue(s: JobStore, ctx: Ctx, clock: FakeClock, done: bool) -> None:
     s.unqueue(ctx["a"], "t1")
     assert s.get(ctx["a"]).waiting == ("t2",)
 
 
-def redo_unqueue_all(s: JobStore, ctx: Ctx, clock: FakeMonotonic, done: bool) -> None:
+def redo_unqueue_all(s: JobStore, ctx: Ctx, clock: FakeClock, done: bool) -> None:
     s.unqueue_all(ctx["a"], ["t1", "t2"])
     assert s.get(ctx["a"]).waiting == ()
     assert not os.path.exists(os.path.join(s.path, "due", ctx["a"]))
@@ -375,7 +375,7 @@ def op_notify(part: bool):
 
 
 def redo_notify(part: bool):
-    def redo(s: JobStore, ctx: Ctx, clock: FakeMonotonic, done: bool) -> None:
+    def redo(s: JobStore, ctx: Ctx, clock: FakeClock, done: bool) -> None:
         left = set(s.get(ctx["a"]).waiting)
         note = s.pull_notification()
         if not left:
@@ -418,7 +418,7 @@ def verify_purge(s: JobStore, ctx: Ctx, jobs: dict[str, Job], done: bool) -> Non
     assert c.state == "fulfilled" and c.value == b"value-c" and c.waiting == ("t1",)
 
 
-def redo_purge(s: JobStore, ctx: Ctx, clock: FakeMonotonic, done: bool) -> None:
+def redo_purge(s: JobStore, ctx: Ctx, clock: FakeClock, done: bool) -> None:
     assert s.purge(older_than=0) == (0 if done else 1)
     with pytest.raises(JobNotFound):
         s.get(ctx["a"])
@@ -484,7 +484,7 @@ def verify_takeover(s: JobStore, ctx: Ctx, jobs: dict[str, Job], done: bool) -> 
     assert job.attempts == (1 if done else 0), f"attempts {job.attempts}"
 
 
-def redo_takeover(s: JobStore, ctx: Ctx, clock: FakeMonotonic, done: bool) -> None:
+def redo_takeover(s: JobStore, ctx: Ctx, clock: FakeClock, done: bool) -> None:
     lease = pull_work_eventually(s, clock)
     # (A crash after the dead holder's lease was moved aside, before the new one
     # was made, loses the count of that attempt: the job is then pulled afresh.)

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import FakeClock
+from invariants import FakeClock
 
 from fsjobstore._files.folders import Folder
 from fsjobstore._files.ids import new_id
