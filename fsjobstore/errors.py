@@ -119,6 +119,11 @@ class AttemptFailed(Exception):
 
     Any other exception is recorded as ``"Type: message"``, which says where a
     Python failure came from; this one is for failures whose message already
-    says it all (a command's stderr), so nothing is prefixed.
-    Not a JobStoreError: the store itself never raises it.
+    says it all (a command's stderr), so nothing is prefixed. ``retry=False``
+    fails the job at once, whatever attempts are left (a request that can never
+    succeed). Not a JobStoreError: the store itself never raises it.
     """
+
+    def __init__(self, message: str = "", *, retry: bool = True) -> None:
+        super().__init__(message)
+        self.retry = retry

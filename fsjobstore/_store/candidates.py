@@ -90,23 +90,39 @@ class Candidates:
     def names(self) -> Iterator[str]:
         """Yield names until the current pass and one whole new pass are used up.
 
-        So a caller that gets to the end has seen every name present when it
-        started (and still present), but for deferred ones. Names not consumed
-        stay for the next call.
+        Deferred names whose time has come are yielded first, earliest first: a
+        retry's delay is honoured under a backlog (not only once a pass reaches
+        its name again). Then a caller that gets to the end has seen every name
+        present when it started (and still present), but for deferred ones.
+        Names not consumed stay for the next call.
         """
-        yield from self._drain()
+        early = self._due_now() if self._deferred else []
+        yield from early
+        skip = frozenset(early)  # (yielded once per call, not again when the pass lists them)
+        yield from self._drain(skip)
         # A pass already under way may have gone past names made since it began:
         # finish it, then make one whole pass more.
         target = self._passes + (1 if self._stream is None else 2)
         while self._passes < target:
             if self._read_chunk():
-                yield from self._drain()
+                yield from self._drain(skip)
 
-    def _drain(self) -> Iterator[str]:
+    def _due_now(self) -> list[str]:
+        """The deferred names whose time has come, earliest first (no longer deferred)."""
+        now = time.monotonic()
+        due = [name for until, name in sorted((t, n) for n, t in self._deferred.items() if t <= now)]
+        for name in due:
+            del self._deferred[name]
+            self._deferred_inode.pop(name, None)
+        return due
+
+    def _drain(self, skip: frozenset[str]) -> Iterator[str]:
         names, deferred = self._names, self._deferred
         now = time.monotonic()
         while names:
             name = names.popleft()
+            if skip and name in skip:
+                continue
             if deferred:
                 until = deferred.get(name)
                 if until is not None:

@@ -111,13 +111,13 @@ class Fulfilment:
         return self.resolve(job_id, FULFILLED, data, None, lease)
 
     def fail(self, job_id: str, error: str | BaseException, *, lease: WorkLease | None = None,
-             retry: bool = False, delay: float | None = None) -> Job:
+             retry: bool = False, delay: float | None = None, attempt: bool = True) -> Job:
         message = _error_text(error)
         if delay is not None:
             check_seconds("delay", delay, zero=True)
         self._check_size("error", len(message.encode("utf-8")))
         if not retry:
-            return self.resolve(job_id, FAILED, None, message, lease)
+            return self.resolve(job_id, FAILED, None, message, lease, attempt=attempt)
         check_id(job_id)
         own = lease is None
         if lease is None:
@@ -129,7 +129,7 @@ class Fulfilment:
             if (resolved := self.ctx.read_resolved(job_id)) is not None:
                 raise JobAlreadyResolved(job_id, resolved.state)
             start = None if delay is None else time_text(time.time() + delay)
-            record = lease.record.changed(attempts=lease.record.attempts + 1, error=message, not_before=start)
+            record = lease.record.changed(attempts=lease.record.attempts + attempt, error=message, not_before=start)
             self.ctx.write_pending(record)
         except BaseException:
             if own:
@@ -166,7 +166,7 @@ class Fulfilment:
         return record.job(state=state, waiting=ctx.waiting_targets(job_id))
 
     def resolve(self, job_id: str, state: str, value: bytes | None, error: str | None,
-                lease: WorkLease | None) -> Job:
+                lease: WorkLease | None, *, attempt: bool = True) -> Job:
         check_id(job_id)
         ctx = self.ctx
         if lease is not None:
@@ -178,7 +178,7 @@ class Fulfilment:
             record, current = ctx.read(job_id)
             if current in RESOLVED_STATES:
                 raise JobAlreadyResolved(job_id, current)
-        attempts = record.attempts + (1 if state == FAILED else 0)
+        attempts = record.attempts + (state == FAILED and attempt)
         resolved = record.resolved(state, value, error, attempts)
         try:
             fsio.publish(ctx.layout.tmp, ctx.layout.resolved, job_id + RECORD_SUFFIX, resolved.render(),

@@ -19,7 +19,7 @@ class WorkCommits(Protocol):
     def fulfill(self, job_id: str, value: bytes | str, *, lease: WorkLease | None = None) -> Job: ...
 
     def fail(self, job_id: str, error: str | BaseException, *, lease: WorkLease | None = None,
-             retry: bool = False, delay: float | None = None) -> Job: ...
+             retry: bool = False, delay: float | None = None, attempt: bool = True) -> Job: ...
 
 
 class _LeaseHandle:
@@ -118,8 +118,9 @@ class WorkLease(_LeaseHandle):
     def fulfill(self, value: bytes | str) -> Job:
         return self._commits.fulfill(self.id, value, lease=self)
 
-    def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None) -> Job:
-        return self._commits.fail(self.id, error, lease=self, retry=retry, delay=delay)
+    def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None,
+             attempt: bool = True) -> Job:
+        return self._commits.fail(self.id, error, lease=self, retry=retry, delay=delay, attempt=attempt)
 
 
 class NotificationLease(_LeaseHandle):

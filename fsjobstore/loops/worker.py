@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
-from .._arguments import check_count
-from ..errors import AttemptFailed, JobAlreadyResolved, LeaseLost
+from .._arguments import check_count, check_seconds
+from ..errors import AttemptFailed, JobAlreadyResolved, JobStoreError, LeaseLost
 from ..interface import Store, WakeSignal, WorkHandle
 from ..job import Job
 from .backoff import Backoff
 from .base import Loop
+from .running import ISOLATIONS, HandlerFailed, run_handler
 
 log = logging.getLogger("fsjobstore")
 
 Handler = Callable[[Job], bytes | str]
+# The longest error recorded for an attempt: a handler's exception may carry a
+# megabyte of text, and a record over the store's limit could not be written.
+MAX_ERROR_CHARS = 8192
 
 
 class Worker(Loop):
@@ -25,9 +32,21 @@ class Worker(Loop):
     just the message for ``AttemptFailed``): the job is retried after
     ``backoff.delay(n)`` seconds (not pullable by anyone before then) until
     ``max_attempts`` attempts have failed, and then resolved as failed with the
-    error recorded. Leases are renewed in the background while the handler runs.
-    With a mapping, only jobs of those tasks are pulled (``None`` as a key
-    stands for jobs without a task).
+    error recorded. A result that cannot be stored (too large, not bytes or str)
+    is a failed attempt like any other. ``AttemptFailed(..., retry=False)``, or an
+    exception of a class in *fatal*, fails the job at once.
+
+    Attempts count every failure, including a previous holder whose lease expired
+    (its process crashed or hung): a job that kills its workers is failed once
+    ``max_attempts`` is reached, with an error that says so.
+
+    ``timeout`` (seconds, or ``{task: seconds}``) bounds a handler's run: past it
+    the attempt fails. With ``isolation="thread"`` (the default) a handler that
+    overruns is abandoned, not stopped (a thread cannot be killed); with
+    ``isolation="process"`` each handler call runs in a forked child that is
+    killed when its time is up, or when its lease is lost. Leases are renewed in
+    the background while the handler runs. With a mapping, only jobs of those
+    tasks are pulled (``None`` as a key stands for jobs without a task).
     """
 
     def __init__(
@@ -40,25 +59,28 @@ class Worker(Loop):
         max_attempts: int = 3,
         backoff: Backoff | None = None,
         drain_timeout: float = 30.0,
+        timeout: float | Mapping[str | None, float] | None = None,
+        isolation: str = "thread",
+        fatal: tuple[type[BaseException], ...] = (),
     ) -> None:
         super().__init__(store, concurrency=concurrency, poll_interval=poll_interval, drain_timeout=drain_timeout)
-        if isinstance(handler, Mapping):
-            if not handler or not all(callable(h) for h in handler.values()):
-                raise TypeError("a task mapping needs at least one task, each with a callable handler")
-            self._handlers: Mapping[str | None, Handler] = dict(handler)
-            self._tasks: frozenset[str | None] | None = frozenset(handler)
-        elif callable(handler):
-            self._handlers = {}
-            self._default: Handler | None = handler
-            self._tasks = None
-        else:
-            raise TypeError(f"handler must be callable or a mapping of task names to callables, not {handler!r}")
-        if isinstance(handler, Mapping):
-            self._default = None
+        self._handlers, self._tasks = _handlers(handler)
         self.max_attempts = check_count("max_attempts", max_attempts)
         self.backoff = backoff or Backoff()
+        self._timeout, self._task_timeouts = _timeouts(timeout)
+        if isolation not in ISOLATIONS:
+            raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}, not {isolation!r}")
+        self.isolation = isolation
+        self.fatal = fatal
         self.fulfilled = 0
         self.failed_attempts = 0
+        # lease id -> set when the lease is lost (stops a child process at once)
+        self._lost: dict[str, threading.Event] = {}
+
+    def describe(self) -> str:
+        tasks = "any task" if self._tasks is None else ", ".join(sorted(map(str, self._tasks)))
+        return (f"worker on {self.store.location}: {tasks}; concurrency {self.concurrency}, "
+                f"max attempts {self.max_attempts}, isolation {self.isolation}")
 
     def _signal(self) -> WakeSignal:
         return self.store.work_signal()
@@ -69,37 +91,91 @@ class Worker(Loop):
     def _next_due(self) -> float | None:
         return self.store.next_work_due()
 
-    @staticmethod
-    def _on_compromised(lease: WorkHandle) -> None:
-        log.warning("lost the lease on job %s while working on it; its result will not be committed", lease.id)
+    def _on_compromised(self, lease: WorkHandle) -> None:
+        log.warning("lost the lease on job %s while working on it (%s); its result will not be committed",
+                    lease.id, lease.loss)
+        lost = self._lost.get(lease.id)
+        if lost is not None:
+            lost.set()
 
     def _process(self, lease: WorkHandle) -> None:
         job = lease.job
-        handler = self._default if self._default is not None else self._handlers[job.task]
+        if lease.attempts >= self.max_attempts:
+            # Only a holder that died or hung gets here (a live one fails its last
+            # attempt itself): the handler is not run again.
+            self._commit_failure(lease, f"gave up after {lease.attempts} attempts; the last: {job.error} "
+                                        "(the handler may crash or hang its worker)", retry=False, attempt=False)
+            return
+        started = time.monotonic()
+        self._lost[lease.id] = threading.Event()
         try:
-            result = handler(job)
+            result = run_handler(self._handler_for(job), job, timeout=self._task_timeouts.get(job.task, self._timeout),
+                                 isolation=self.isolation, cancelled=self._lost[lease.id])
             if not isinstance(result, (bytes, str)):
                 raise TypeError(f"handler returned {type(result).__name__}; it must return bytes or str")
-        except Exception as exc:
-            self._failed(lease, exc)
-            return
-        try:
             lease.fulfill(result)
-            self.fulfilled += 1
         except (LeaseLost, JobAlreadyResolved) as exc:
             log.warning("result of job %s not committed: %s", lease.id, exc)
+        except Exception as exc:  # the handler's failure, or a result the store refused
+            self._failed(lease, exc, time.monotonic() - started)
+        else:
+            self.fulfilled += 1
+            log.info("job %s (%s) fulfilled in %.3f s", lease.id, job.task or "-", time.monotonic() - started)
+        finally:
+            self._lost.pop(lease.id, None)
 
-    def _failed(self, lease: WorkHandle, exc: Exception) -> None:
+    def _handler_for(self, job: Job) -> Handler:
+        return self._handlers[job.task] if self._tasks is not None else self._handlers[None]
+
+    def _failed(self, lease: WorkHandle, exc: Exception, seconds: float) -> None:
         self.failed_attempts += 1
         attempt = lease.attempts + 1
-        log.warning("job %s attempt %d/%d failed: %s: %s", lease.id, attempt, self.max_attempts,
-                    type(exc).__name__, exc)
-        log.debug("traceback of job %s attempt %d", lease.id, attempt, exc_info=exc)
-        error: str | Exception = str(exc) if isinstance(exc, AttemptFailed) else exc
+        retry = attempt < self.max_attempts and not isinstance(exc, self.fatal) and getattr(exc, "retry", True)
+        log.warning("job %s (%s) attempt %d/%d failed after %.3f s%s: %s", lease.id, lease.job.task or "-",
+                    attempt, self.max_attempts, seconds, "" if retry else " (final)", _error(exc),
+                    exc_info=None if isinstance(exc, (AttemptFailed, HandlerFailed)) else exc)
+        if isinstance(exc, HandlerFailed):
+            log.warning("traceback of job %s in its process:\n%s", lease.id, exc.trace.rstrip())
+        self._commit_failure(lease, _error(exc), retry=retry, delay=self.backoff.delay(attempt))
+
+    @staticmethod
+    def _commit_failure(lease: WorkHandle, error: str, *, retry: bool, delay: float = 0.0,
+                        attempt: bool = True) -> None:
         try:
-            if attempt >= self.max_attempts:
-                lease.fail(error)
-            else:
-                lease.fail(error, retry=True, delay=self.backoff.delay(attempt))
+            lease.fail(error, retry=True, delay=delay) if retry else lease.fail(error, attempt=attempt)
         except (LeaseLost, JobAlreadyResolved) as commit_error:
             log.warning("failure of job %s not recorded: %s", lease.id, commit_error)
+        except JobStoreError as commit_error:
+            log.error("failure of job %s not recorded: %s", lease.id, commit_error)
+
+
+def _error(exc: BaseException) -> str:
+    """The error recorded for an attempt: the message of AttemptFailed, else
+    ``Type: message``; cut to MAX_ERROR_CHARS."""
+    if isinstance(exc, AttemptFailed):
+        text = str(exc)
+    elif isinstance(exc, HandlerFailed):
+        text = f"{exc.kind}: {exc}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 15] + " ... (cut)"
+
+
+def _handlers(handler: Any) -> tuple[dict[str | None, Handler], frozenset[str | None] | None]:
+    """The handler of each task (None: jobs without one), and the tasks to pull
+    (None: every job, all to one handler)."""
+    if isinstance(handler, Mapping):
+        if not handler or not all(callable(h) for h in handler.values()):
+            raise TypeError("a task mapping needs at least one task, each with a callable handler")
+        return dict(handler), frozenset(handler)
+    if callable(handler):
+        return {None: handler}, None
+    raise TypeError(f"handler must be callable or a mapping of task names to callables, not {handler!r}")
+
+
+def _timeouts(timeout: float | Mapping[str | None, float] | None
+              ) -> tuple[float | None, dict[str | None, float]]:
+    """The timeout of every task, and those of tasks given their own."""
+    if isinstance(timeout, Mapping):
+        return None, {task: check_seconds(f"timeout of task {task!r}", seconds) for task, seconds in timeout.items()}
+    return None if timeout is None else check_seconds("timeout", timeout), {}

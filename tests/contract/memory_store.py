@@ -130,11 +130,11 @@ class MemoryWorkLease(_Handle):
     def fulfill(self, value: bytes | str) -> Job:
         return self._store.commit(self, "fulfilled", value=value.encode() if isinstance(value, str) else value)
 
-    def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None) -> Job:
+    def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None,
+             attempt: bool = True) -> Job:
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-        if retry:
-            return self._store.commit(self, "pending", error=text, delay=delay or 0.0)
-        return self._store.commit(self, "failed", error=text)
+        state = "pending" if retry else "failed"
+        return self._store.commit(self, state, error=text, delay=delay or 0.0, attempt=attempt)
 
 
 class MemoryNotificationLease(_Handle):
@@ -249,14 +249,14 @@ class MemoryStore:
         return None
 
     def commit(self, lease: MemoryWorkLease, state: str, *, value: bytes | None = None, error: str | None = None,
-               delay: float = 0.0) -> Job:
+               delay: float = 0.0, attempt: bool = True) -> Job:
         with self.backend.lock:
             lease.fence()
             record = self.backend.records[lease.id]
             if record.job.resolved:
                 raise JobAlreadyResolved(lease.id, record.job.state)
             job = record.job
-            attempts = job.attempts + (state in ("failed", "pending"))
+            attempts = job.attempts + (state in ("failed", "pending") and attempt)
             record.job = replace(job, state=state, value=value, error=error, attempts=attempts,
                                  updated_at=datetime.now(UTC))
             record.not_before = time.monotonic() + delay

@@ -132,3 +132,15 @@ def test_a_cancelled_jobs_holder_is_told_and_its_commit_changes_nothing(store: S
     with pytest.raises((LeaseLost, JobAlreadyResolved)):
         lease.fulfill("late")
     assert store.get(job.id).state == "cancelled"
+
+
+def test_giving_up_without_counting_an_attempt(store: Store) -> None:
+    job = store.create("x")
+    lease = store.pull_work()
+    assert lease is not None
+    lease.fail("once", retry=True)
+    lease = store.pull_work()
+    assert lease is not None
+    done = lease.fail("gave up", attempt=False)
+    assert (done.state, done.attempts) == ("failed", 1)
+    assert store.get(job.id).attempts == 1
