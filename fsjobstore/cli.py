@@ -6,6 +6,7 @@ never a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -171,6 +172,29 @@ def stats(ctx: Context, as_json: bool, watch: bool, interval: float) -> None:
             time.sleep(interval)
     except KeyboardInterrupt:
         pass
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--watch", "watch", type=DURATION, default=3.5, show_default=True,
+              help="How long to watch other hosts' heartbeats before calling a worker dead.")
+@pass_context
+def workers(ctx: Context, as_json: bool, watch: float) -> None:
+    """List running workers and notifiers (and dead ones whose record stayed)."""
+    store = ctx.store()
+    with _errors():
+        found = store.workers(watch=watch)
+    if as_json:
+        for info in found:
+            click.echo(json.dumps(dataclasses.asdict(info), ensure_ascii=False))
+        return
+    click.echo(f"{'STATUS':8}  {'KIND':8}  {'HOST':16}  {'PID':>7}  {'BEATS':>6}  {'STARTED (UTC)':19}  "
+               "CURRENT / TASKS")
+    for info in found:
+        status = {True: "alive", False: "dead", None: "unknown"}[info.alive]
+        tasks = "any task" if info.tasks is None else ",".join(str(t) for t in info.tasks)
+        click.echo(f"{status:8}  {info.kind:8}  {info.host[:16]:16}  {info.pid:>7}  {info.beats:>6}  "
+                   f"{info.started_at[:19].replace('T', ' '):19}  {' '.join(info.current) or '-'} / {tasks}")
 
 
 def _print_job(job: Job) -> None:

@@ -39,6 +39,8 @@ __all__ = [
     "Report",
     "Store",
     "WakeSignal",
+    "WorkerInfo",
+    "Heartbeat",
     "WorkHandle",
 ]
 
@@ -144,6 +146,39 @@ class Report:
 Progress = Callable[[int, int], None]
 
 
+@dataclass(frozen=True)
+class WorkerInfo:
+    """A running loop as its heartbeat record shows it.
+
+    ``alive`` is judged without comparing clocks across hosts: on the reader's own
+    host by whether the process exists; elsewhere by whether the record changed
+    within three beats of the reader's own clock (None: not watched long enough).
+    """
+
+    id: str
+    kind: str  # "worker" or "notifier"
+    host: str
+    pid: int
+    started_at: str  # the loop's own wall clock: informational
+    tasks: list[str | None] | None  # None: every task
+    concurrency: int
+    current: list[str]  # ids of the jobs (or notifications) it holds now
+    beats: int
+    beat_seconds: float
+    alive: bool | None
+
+
+@runtime_checkable
+class Heartbeat(Protocol):
+    """A running loop's record in its store (``Store.register_worker``)."""
+
+    def beat(self, current: list[str]) -> None:
+        """Say the loop is alive and holds *current* now."""
+
+    def close(self) -> None:
+        """Remove the record (the loop stopped)."""
+
+
 @runtime_checkable
 class Store(Protocol):
     """A job store: the operations of the three workflows (creation, fulfilment,
@@ -221,6 +256,15 @@ class Store(Protocol):
 
     def stop_signal(self, signal: WakeSignal) -> None:
         """Stop setting *signal* (a loop is done with it)."""
+
+    # -- operators
+    def register_worker(self, kind: str, tasks: Collection[str | None] | None, concurrency: int) -> Heartbeat:
+        """A heartbeat record for a loop of *kind* starting now (beat it every
+        ``Heartbeat.beat_seconds``)."""
+
+    def workers(self, *, watch: float = 0.0) -> list[WorkerInfo]:
+        """The loops with a record, alive or not. With *watch* seconds, wait that long
+        (at most) to judge loops on other hosts by whether their record changes."""
 
     # -- maintenance
     def purge(self, older_than: float | None = None, *, progress: Progress | None = None) -> int: ...

@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ._arguments import check_count, check_seconds
 from ._files.wakeup import unwatch
@@ -20,10 +20,12 @@ from ._store.fulfilment import Fulfilment
 from ._store.handles import NotificationLease, WorkLease
 from ._store.notification import Notification
 from ._store.queries import Queries
-from .interface import Progress, Report, WakeSignal
+from ._store.workers import WorkerRecord, WorkerWatch
+from .interface import Progress, Report, WakeSignal, WorkerInfo
 from .job import Job
 
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,17 @@ class StoreStatistics:
     renewing: tuple[str, ...]  # names whose leases the renewal thread keeps alive
     renewal_thread_running: bool
     holder_tokens: dict[float, str]  # lease length -> token of the holder record in use
+
+
+class _Option(Generic[T]):
+    """A store setting, read-only (the store object's Options)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, store: JobStore, owner: type | None = None) -> T:
+        value: T = getattr(store._ctx.options, self.name)
+        return value
 
 
 class JobStore:
@@ -91,6 +104,7 @@ class JobStore:
         self._queries = Queries(ctx)
         self._notification = Notification(ctx)
         self._fulfilment = Fulfilment(ctx, self._notification.deliver_now)
+        self._workers = WorkerWatch(ctx)
 
     # -- settings (read-only) -------------------------------------------------------
 
@@ -98,13 +112,16 @@ class JobStore:
     def location(self) -> str:
         return self.path
 
-    @property
-    def lease_seconds(self) -> float:
-        return self._ctx.options.lease_seconds
+    lease_seconds: _Option[float] = _Option()
+    durable: _Option[bool] = _Option()
+    max_bytes: _Option[int] = _Option()
+    retention: _Option[float | None] = _Option()
+    watch: _Option[bool] = _Option()
+    group_shared: _Option[bool] = _Option()
 
     @property
-    def durable(self) -> bool:
-        return self._ctx.options.durable
+    def poll_interval(self) -> float:
+        return self._ctx.options.poll_interval
 
     @property
     def notify(self) -> Notify | None:
@@ -113,26 +130,6 @@ class JobStore:
     @notify.setter
     def notify(self, notify: Notify | None) -> None:
         self._ctx.options = replace(self._ctx.options, notify=notify)
-
-    @property
-    def max_bytes(self) -> int:
-        return self._ctx.options.max_bytes
-
-    @property
-    def retention(self) -> float | None:
-        return self._ctx.options.retention
-
-    @property
-    def watch(self) -> bool:
-        return self._ctx.options.watch
-
-    @property
-    def poll_interval(self) -> float:
-        return self._ctx.options.poll_interval
-
-    @property
-    def group_shared(self) -> bool:
-        return self._ctx.options.group_shared
 
     @property
     def context(self) -> StoreContext:
@@ -319,6 +316,19 @@ class JobStore:
     def stop_signal(self, signal: WakeSignal) -> None:
         """Stop setting *signal* (its loop is done with it)."""
         unwatch(signal)
+
+    # -- operators ------------------------------------------------------------------
+
+    def register_worker(self, kind: str, tasks: Collection[str | None] | None, concurrency: int) -> WorkerRecord:
+        """A heartbeat record (``workers/<id>.json``) for a loop of *kind* starting now;
+        the loop beats it every ``beat_seconds`` and closes it when it stops."""
+        return WorkerRecord(self._ctx, kind, tasks, concurrency)
+
+    def workers(self, *, watch: float = 0.0) -> list[WorkerInfo]:
+        """Every loop with a record, and whether it is alive (judged without comparing
+        clocks: see WorkerInfo). With *watch* seconds, wait that long at most to see
+        whether records of other hosts change."""
+        return self._workers.workers(check_seconds("watch", watch, zero=True))
 
     # -- maintenance ----------------------------------------------------------------
 

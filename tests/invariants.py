@@ -42,7 +42,7 @@ from fsjobstore.job import RESOLVED_STATES, STATES, Job
 CRASH_PROBLEMS = frozenset({"half-resolved", "not-due", "stale-due", "leftover"})
 
 TOP_LEVEL = {"fsjobstore.json", "maintenance.lock", "tmp", "pending", "resolved", "waiting", "due", "leases",
-             "quarantine"}
+             "quarantine", "workers"}
 _BROKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}\.(break|new-[0-9a-f]+)$")
 
 
@@ -122,6 +122,11 @@ def check_files(root: str | os.PathLike[str]) -> None:
     for kind in ("work", "notify", "resource"):
         for name in os.listdir(os.path.join(root, "leases", kind)):
             assert is_valid_id(name) or _BROKEN.match(name), f"leases/{kind}/{name}"
+    workers = os.path.join(root, "workers")
+    for name in os.listdir(workers) if os.path.isdir(workers) else []:
+        with open(os.path.join(workers, name), "rb") as handle:
+            record = json.loads(handle.read())  # complete: replaced by rename, never written in place
+        assert name == f"{record['id']}.json" and record["kind"] in ("worker", "notifier"), f"workers/{name}"
 
 
 def leftovers(root: str | os.PathLike[str]) -> list[str]:

@@ -15,6 +15,7 @@
       leases/resource/<key>    resource lease: one job per resource runs at a time
       leases/holders/<token>   a holder's record; each lease above is a hard link to one
       quarantine/              files check --repair could not parse (made on first use)
+      workers/<id>.json        heartbeat record of each running Worker or Notifier (made on first use)
 
 Hot folders hold only what is live: ``pending/`` only unresolved jobs, ``due/``
 only jobs with undelivered targets, ``leases/*`` only held (or expired) leases. So
@@ -98,6 +99,10 @@ class Layout:
     def quarantine_folder(self) -> Folder:
         """Where ``check --repair`` moves files it cannot parse (made on first use)."""
         return Folder(self.top.join("quarantine"), keep_open=False, shared=self.shared)
+
+    def workers_folder(self) -> Folder:
+        """Heartbeat records of running loops (made on first use)."""
+        return Folder(self.top.join("workers"), keep_open=False, shared=self.shared)
 
     def close(self) -> None:
         for folder in self.folders():

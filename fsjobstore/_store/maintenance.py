@@ -106,7 +106,8 @@ def find_leftovers(layout: Layout, now: float) -> Iterator[Leftover]:
     """Files of crashed writers that nothing will use again: each rule once, for
     purge (which removes them) and check (which reports them)."""
     lease_folders = (layout.work_leases, layout.notify_leases, layout.resource_leases)
-    for folder in (layout.tmp, *lease_folders, layout.holders):
+    workers = layout.workers_folder()
+    for folder in (layout.tmp, *lease_folders, layout.holders, workers):
         for name in folder.names():
             path = folder.join(name)
             try:
@@ -127,5 +128,7 @@ def find_leftovers(layout: Layout, now: float) -> Iterator[Leftover]:
             elif folder is layout.holders and info.st_nlink == 1:
                 # dead, or idle for an hour (a live one makes a new record when it next leases)
                 what = "holder record with no lease linked to it"
+            elif folder is workers:
+                what = "heartbeat record of a loop that stopped beating"  # (a live one beats every second)
             if what is not None:
                 yield Leftover(path, what)

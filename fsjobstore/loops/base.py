@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal as signals
 import threading
 import time
@@ -10,6 +11,7 @@ from typing import Any
 
 from .._arguments import check_count, check_seconds
 from ..interface import Store, WakeSignal
+from .heartbeat import Beating
 
 log = logging.getLogger("fsjobstore")
 
@@ -81,7 +83,27 @@ class Loop:
             self._handle(lease)
 
     def run(self) -> None:
-        """Run until stopped; then drain and return. (A stop() that came first wins.)"""
+        """Run until stopped; then drain and return. (A stop() that came first wins.)
+        While it runs, the loop's heartbeat record is in the store (``workers``)."""
+        log.info("%s starting (pid %d)", self.describe(), os.getpid())
+        with Beating(self.store, self.kind, self._tasks_pulled(), self.concurrency, self._current):
+            self._run_until_stopped()
+        log.info("%s stopped", self.describe())
+
+    kind = "loop"
+
+    def describe(self) -> str:
+        """One line for the logs: what the loop does, on which store."""
+        return f"{self.kind} on {self.store.location}, concurrency {self.concurrency}"
+
+    def _tasks_pulled(self) -> frozenset[str | None] | None:
+        return None
+
+    def _current(self) -> list[str]:
+        with self._lock:
+            return [lease.id for lease in self._active.values()]
+
+    def _run_until_stopped(self) -> None:
         restore = self._install_signal_handlers()
         threads = []
         try:

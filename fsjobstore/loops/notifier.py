@@ -45,6 +45,8 @@ class Notifier(Loop):
         # (job id, target) -> (failures so far, monotonic time of the next try)
         self._failures: dict[tuple[str, str], tuple[int, float]] = {}
 
+    kind = "notifier"
+
     def _signal(self) -> WakeSignal:
         return self.store.notification_signal()
 

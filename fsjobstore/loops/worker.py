@@ -77,6 +77,11 @@ class Worker(Loop):
         # lease id -> set when the lease is lost (stops a child process at once)
         self._lost: dict[str, threading.Event] = {}
 
+    kind = "worker"
+
+    def _tasks_pulled(self) -> frozenset[str | None] | None:
+        return self._tasks
+
     def describe(self) -> str:
         tasks = "any task" if self._tasks is None else ", ".join(sorted(map(str, self._tasks)))
         return (f"worker on {self.store.location}: {tasks}; concurrency {self.concurrency}, "

@@ -20,7 +20,7 @@ from typing import Any
 
 from fsjobstore import Job, JobAlreadyResolved, JobBusy, JobNotFound, JobStateError, LeaseLost
 from fsjobstore.errors import InvalidJobId, Loss, LossReason
-from fsjobstore.interface import Report
+from fsjobstore.interface import Report, WorkerInfo
 from fsjobstore.job import STATES
 
 _ids = itertools.count(1)
@@ -41,8 +41,29 @@ class _Record:
     not_before: float = 0.0  # monotonic
 
 
+class _MemoryHeartbeat:
+    beat_seconds = 0.2
+
+    def __init__(self, backend: MemoryBackend, info: WorkerInfo) -> None:
+        self._backend = backend
+        self.info = info
+        self.last = time.monotonic()
+        with backend.lock:
+            backend.workers[info.id] = self
+
+    def beat(self, current: list[str]) -> None:
+        with self._backend.lock:
+            self.info = replace(self.info, current=sorted(current), beats=self.info.beats + 1)
+            self.last = time.monotonic()
+
+    def close(self) -> None:
+        with self._backend.lock:
+            self._backend.workers.pop(self.info.id, None)
+
+
 class MemoryBackend:
     def __init__(self) -> None:
+        self.workers: dict[str, _MemoryHeartbeat] = {}
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.records: dict[str, _Record] = {}
@@ -393,6 +414,19 @@ class MemoryStore:
 
     def next_notification_due(self) -> float | None:
         return self._next_due()
+
+    def register_worker(self, kind: str, tasks: Collection[str | None] | None, concurrency: int
+                        ) -> _MemoryHeartbeat:
+        info = WorkerInfo(id=f"memory-{next(_ids)}", kind=kind, host="memory", pid=0, started_at="",
+                          tasks=None if tasks is None else list(tasks), concurrency=concurrency, current=[],
+                          beats=0, beat_seconds=_MemoryHeartbeat.beat_seconds, alive=True)
+        return _MemoryHeartbeat(self.backend, info)
+
+    def workers(self, *, watch: float = 0.0) -> list[WorkerInfo]:
+        with self.backend.lock:
+            beats = list(self.backend.workers.values())
+        now = time.monotonic()
+        return [replace(b.info, alive=now - b.last < 3 * b.beat_seconds) for b in beats]
 
     def purge(self, older_than: float | None = None, *, progress: Any = None) -> int:
         with self.backend.lock:

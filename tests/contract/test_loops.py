@@ -46,3 +46,32 @@ def test_a_worker_and_a_notifier_drain_jobs_with_retries(backend: Backend) -> No
     assert sorted(target["reply_to"] for target, _ in delivered) == sorted(ids)
     assert all(value == store.get(target["reply_to"]).value for target, value in delivered)
     assert worker.fulfilled == 6 and notifier.delivered == 6
+
+
+def test_a_running_loop_is_listed_with_its_current_job_until_it_stops(backend: Backend) -> None:
+    store = backend.open()
+    job = store.create("x", task="slow")
+    started = threading.Event()
+
+    def slow(job: Job) -> str:
+        started.set()
+        time.sleep(2.5)
+        return "done"
+
+    worker = Worker(store, {"slow": slow}, poll_interval=0.05)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        assert started.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            listed = [w for w in store.workers() if w.kind == "worker"]
+            if listed and listed[0].current == [job.id]:
+                break
+            time.sleep(0.1)
+        assert len(listed) == 1 and listed[0].current == [job.id], listed
+        assert listed[0].alive and listed[0].tasks == ["slow"] and listed[0].concurrency == 1
+    finally:
+        worker.stop()
+        thread.join(30)
+    assert [w for w in store.workers() if w.kind == "worker"] == []

@@ -165,7 +165,9 @@ def _leftovers(store: JobStore, valid_id: str) -> dict[str, str]:
         "broken-resource": root / "leases" / "resource" / f"{valid_id.lower()}.broken-f00d",
         "orphan-work": root / "leases" / "work" / valid_id,
         "orphan-notify": root / "leases" / "notify" / valid_id,
+        "dead-worker": root / "workers" / f"host-1-{valid_id.lower()}.json",
     }
+    (root / "workers").mkdir(exist_ok=True)
     for path in made.values():
         path.write_text('{"token": "x"}\n')
     return {name: str(path) for name, path in made.items()}
