@@ -22,6 +22,26 @@ _SENTENCES = [
 ]
 
 
+# Left in a store the demo made, so that it runs there again and nowhere else.
+DEMO_MARK = "made-by-fsjobstore-demo"
+
+
+def claim_folder(path: str) -> None:
+    """Make *path* the demo's: new, or empty, or marked by an earlier demo; refuse
+    anything else (a real store that $FSJOBSTORE_DIR or a typo points to)."""
+    mark = os.path.join(path, DEMO_MARK)
+    try:
+        os.makedirs(path)
+    except FileExistsError:
+        if os.path.isfile(mark):
+            return
+        if not os.path.isdir(path) or os.listdir(path):
+            raise ValueError(f"{os.path.abspath(path)} exists and was not made by the demo, which never touches "
+                             "a store it did not make: give it a new folder, `fsjobstore demo DIR`") from None
+    with open(mark, "x", encoding="utf-8") as f:
+        f.write("This store was made by `fsjobstore demo`, which may run in it again. Remove the folder when done.\n")
+
+
 def run_demo(path: str, count: int, say: Callable[[str], Any]) -> None:
     say(f"Store: {os.path.abspath(path)}")
     with JobStore(path, lease_seconds=5.0, poll_interval=0.2) as store:
@@ -72,7 +92,7 @@ def run_demo(path: str, count: int, say: Callable[[str], Any]) -> None:
             say(line)
         say(f"Counts before: {before}")
         say(f"Counts after:  {store.stats()}")
-        sample = store._layout.resolved_path(results[1].id)
+        sample = os.path.join(store.path, "resolved", f"{results[1].id}.json")  # (docs/format.md)
         say(f"Each job is one readable file, e.g. {os.path.relpath(sample)}:")
         with open(sample, encoding="utf-8") as f:
             say(f.read().rstrip())

@@ -14,67 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clihelpers import assert_error, cli_env, fsj, ok, popen, stop
 from loophelpers import wait_for
 
 from fsjobstore import Job, JobStore
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 UNKNOWN_ID = "01JD3Z6M6W4Q8S1V2X3Y4Z5A6B"
-
-
-def _env(store: Path | None, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "FSJOBSTORE_DIR"}
-    if store is not None:
-        env["FSJOBSTORE_DIR"] = str(store)
-    env.update(extra or {})
-    return env
-
-
-def fsj(*args: str, store: Path | None = None, cwd: Path | None = None, timeout: float = 30,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run `python -m fsjobstore ARGS` (with FSJOBSTORE_DIR=store if given) to completion."""
-    return subprocess.run(
-        [sys.executable, "-m", "fsjobstore", *args],
-        capture_output=True, text=True, timeout=timeout, cwd=cwd, env=_env(store, env),
-    )
-
-
-def popen(*args: str, store: Path | None = None, cwd: Path | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "fsjobstore", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=_env(store),
-    )
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr}"
-    assert "Traceback" not in result.stderr
-    return result.stdout
-
-
-def assert_error(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
-    """Exit status != 0, and exactly one line on stderr: `fsjobstore: error: ...`, no traceback."""
-    assert result.returncode != 0, f"succeeded: {result.stdout!r}"
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got {lines!r}"
-    assert lines[0].startswith("fsjobstore: error: "), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
-
-
-def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float = 5.0) -> tuple[int, str, str, float]:
-    """Send *sig*; return (exit status, stdout, stderr, seconds it took to exit)."""
-    sent = time.monotonic()
-    proc.send_signal(sig)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError(f"did not exit within {timeout} s of signal {sig}: {err}") from None
-    return proc.returncode, out, err, time.monotonic() - sent
 
 
 @pytest.fixture
@@ -127,6 +73,8 @@ def test_create_with_options_and_show(store_dir: Path) -> None:
 def test_store_option_and_environment_variable(tmp_path: Path) -> None:
     by_option = tmp_path / "a"
     by_env = tmp_path / "b"
+    ok(fsj("init", str(by_option)))
+    ok(fsj("init", store=by_env))
     first = ok(fsj("--store", str(by_option), "create", '"one"')).strip()
     second = ok(fsj("create", '"two"', store=by_env)).strip()
     # --store wins over the environment variable.
@@ -269,7 +217,7 @@ def test_purge_shows_progress_on_a_large_store(store_dir: Path) -> None:
 
 def test_demo_on_a_tmp_store(tmp_path: Path) -> None:
     path = tmp_path / "demo"
-    out = ok(fsj("--store", str(path), "demo", cwd=tmp_path, timeout=60))
+    out = ok(fsj("demo", str(path), cwd=tmp_path, timeout=60))
     assert "Created 6 jobs" in out
     assert out.count(" fulfilled ") >= 6
     assert "after 1 failed attempt(s)" in out
@@ -283,7 +231,7 @@ def test_demo_delivers_every_notification(tmp_path: Path) -> None:
     # not stop its notifier before the last job's notification is due.
     for run in range(3):
         path = tmp_path / f"demo{run}"
-        out = ok(fsj("--store", str(path), "demo", "--jobs", "2", cwd=tmp_path, timeout=60))
+        out = ok(fsj("demo", str(path), "--jobs", "2", cwd=tmp_path, timeout=60))
         assert "Delivered 2 notifications" in out, out
         with JobStore(path) as store:
             assert store.stats()["due"] == 0
@@ -458,16 +406,21 @@ def test_work_command_past_its_timeout_fails_the_attempt(tmp_path: Path, store_d
         "command timed out after 0.2 s"
 
 
-def test_work_runs_only_the_given_tasks_and_a_missing_command_fails_the_job(
+def test_work_runs_only_the_given_tasks_and_a_command_gone_since_start_fails_the_job(
     tmp_path: Path, store_dir: Path
 ) -> None:
-    with JobStore(store_dir) as store:
-        other = store.create("other", task="other").id
-        missing = store.create("x", task="mine").id
+    # Checked at start, but a command can disappear later: then each attempt fails, saying why.
+    command = tmp_path / "vanishing.sh"
+    command.write_text("#!/bin/sh\ncat\n")
+    command.chmod(0o755)
     proc = popen("work", "--task", "mine", "--max-attempts", "1", "--poll-interval", "0.05",
-                 "--", str(tmp_path / "no-such-command"), store=store_dir, cwd=tmp_path)
+                 "--", str(command), store=store_dir, cwd=tmp_path)
     try:
         with JobStore(store_dir, poll_interval=0.05) as store:
+            done = store.wait(store.create("x", task="mine").id, timeout=20)
+            command.unlink()
+            other = store.create("other", task="other").id
+            missing = store.create("x", task="mine").id
             failed = store.wait(missing, timeout=20)
             time.sleep(0.2)
             assert store.get(other).state == "pending"
@@ -477,8 +430,9 @@ def test_work_runs_only_the_given_tasks_and_a_missing_command_fails_the_job(
             proc.kill()
             proc.wait()
     assert status == 0, err
+    assert done.state == "fulfilled" and done.value == b'"x"'
     assert failed.state == "failed"
-    assert failed.error == f"command not found: {tmp_path / 'no-such-command'}"
+    assert failed.error == f"command not found: {command}"
 
 
 def test_work_on_sigterm_finishes_the_job_in_flight(tmp_path: Path, store_dir: Path) -> None:
@@ -511,7 +465,7 @@ def test_work_on_ctrl_c_lets_the_command_in_flight_finish(tmp_path: Path, store_
     proc = subprocess.Popen(
         [sys.executable, "-m", "fsjobstore", "work", "--max-attempts", "1", "--poll-interval", "0.05",
          "--", "sh", "-c", 'touch "$0"; sleep 0.8; cat', str(marker)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=_env(store_dir),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=cli_env(store_dir),
         start_new_session=True,  # its own process group, as a terminal's foreground job
     )
     try:
