@@ -54,6 +54,7 @@ class Loop:
         self._stopping = threading.Event()
         self._aborting = threading.Event()
         self._at_once = threading.Event()
+        self._signalled: list[int] = []  # signals on_signal noted, for the main thread to act on
         # 0 keeps a handler that never looks at stop_requested() from delaying the stop.
         self.abort_grace = 0.0
         self._signals: list[Signal] = []
@@ -126,8 +127,8 @@ class Loop:
                 thread.daemon = True
                 thread.start()
                 threads.append(thread)
-            while not self._stopping.wait(0.5):
-                pass
+            while not self._stopping.wait(0.1):
+                self._act_on_signals()
             self._drain(threads)
         finally:
             for signal in self._signals:
@@ -174,17 +175,40 @@ class Loop:
     def _drain(self, threads: list[threading.Thread]) -> None:
         """Give running work drain_timeout to finish (abort() cuts it short), then
         ask it to stop and give it abort_grace; release the leases still held."""
-        _join(threads, self.drain_timeout, self._aborting)
+        self._join(threads, self.drain_timeout, until_abort=True)
         if any(thread.is_alive() for thread in threads):
             if not self._aborting.is_set():
                 log.warning("work still running after the %s s drain timeout: asking it to stop", self.drain_timeout)
                 self.abort()
-            _join(threads, self.abort_grace, None)
+            self._join(threads, self.abort_grace, until_abort=False)
         with self._lock:
             stuck = list(self._active.values())
         for lease in stuck:
             log.warning("%r still running after it was asked to stop: releasing it", lease)
             lease.release()
+
+    def _act_on_signals(self) -> None:
+        """In the main thread: stop at the first signal, abort at once at the next
+        (the operator will not wait: a cold shutdown)."""
+        while self._signalled:
+            name = signals.Signals(self._signalled.pop(0)).name
+            if self._stopping.is_set():
+                log.warning("received %s again: stopping running work now", name)
+                self.abort(at_once=True)
+            else:
+                log.info("received %s: stopping after running work (again to stop it now)", name)
+                self.stop()
+
+    def _join(self, threads: list[threading.Thread], timeout: float, *, until_abort: bool) -> None:
+        """Wait up to *timeout* seconds for *threads* to end (or, *until_abort*, for abort())."""
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            while thread.is_alive():
+                self._act_on_signals()
+                left = deadline - time.monotonic()
+                if left <= 0 or (until_abort and self._aborting.is_set()):
+                    return
+                thread.join(min(left, 0.05))
 
     def _install_signal_handlers(self) -> Any:
         if threading.current_thread() is not threading.main_thread():
@@ -192,14 +216,9 @@ class Loop:
         previous = {sig: signals.getsignal(sig) for sig in (signals.SIGTERM, signals.SIGINT)}
 
         def on_signal(signum: int, _frame: object) -> None:
-            name = signals.Signals(signum).name
-            if self._stopping.is_set():
-                # The second signal: the operator will not wait (a cold shutdown).
-                log.warning("received %s again: stopping running work now", name)
-                self.abort(at_once=True)
-                return
-            log.info("received %s: stopping after running work (again to stop it now)", name)
-            self.stop()
+            # Only noted: taking a lock here (an Event's, the log's) could deadlock
+            # on one the main thread held where the signal interrupted it.
+            self._signalled.append(signum)
 
         for sig in previous:
             signals.signal(sig, on_signal)
@@ -210,14 +229,3 @@ class Loop:
 
         return restore
 
-
-def _join(threads: list[threading.Thread], timeout: float, interrupt: threading.Event | None) -> None:
-    """Wait up to *timeout* seconds for *threads* to end, or until *interrupt* is set."""
-    deadline = time.monotonic() + timeout
-    for thread in threads:
-        while thread.is_alive():
-            left = deadline - time.monotonic()
-            if left <= 0 or (interrupt is not None and interrupt.is_set()):
-                return
-            # (short slices: the main thread runs signal handlers only between them)
-            thread.join(min(left, 0.05))
