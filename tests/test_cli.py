@@ -538,3 +538,146 @@ def test_notify_with_a_command(tmp_path: Path, store_dir: Path) -> None:
         assert store.get(a.id).waiting == ("refuse",), "a failed delivery stays waiting"
         assert store.get(b.id).waiting == ()
         assert store.get(pending.id).waiting == ("not yet",)
+
+
+# -- papercuts (#16) --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("options", [[], ["--json"]], ids=["table", "json"])
+def test_ls_into_a_reader_that_stops_early_is_quiet(store_dir: Path, options: list[str]) -> None:
+    # `fsjobstore ls | head -1`: more than a pipe holds, so the listing meets the closed pipe.
+    with JobStore(store_dir, durable=False) as store:
+        for n in range(1500):
+            store.create({"n": n, "padding": "x" * 60})
+    proc = popen("ls", *options, store=store_dir)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.wait(timeout=30)
+    assert err == "", "nothing on stderr, as `seq 100000 | head -1`"
+    assert proc.returncode == -signal.SIGPIPE, "ended as Unix tools do (shells report 141, and say nothing)"
+
+
+def test_ls_state_due_lists_resolved_jobs_with_notifications_to_deliver(store_dir: Path) -> None:
+    with JobStore(store_dir) as store:
+        due = store.create("due")
+        store.queue(due.id, "someone")
+        store.fulfill(due.id, "v")
+        failed_due = store.create("failed, due")
+        store.queue(failed_due.id, "someone")
+        store.fail(failed_due.id, "e")
+        store.fulfill(store.create("nobody waits").id, "v")
+        store.queue(store.create("pending, waited for").id, "someone")
+    listed = [json.loads(line)["id"] for line in ok(fsj("ls", "--state", "due", "--json", store=store_dir)).splitlines()]
+    assert sorted(listed) == sorted([due.id, failed_due.id])
+    assert json.loads(ok(fsj("stats", "--json", store=store_dir)))["due"] == len(listed)
+
+
+def test_store_options_after_the_subcommand(tmp_path: Path) -> None:
+    store_dir = tmp_path / "store"
+    decoy = tmp_path / "decoy"
+    ok(fsj("init", str(store_dir)))
+    ok(fsj("init", str(decoy)))
+    job_id = ok(fsj("create", '"x"', "--store", str(store_dir), store=decoy)).strip()
+    assert ok(fsj("show", job_id, "--store", str(store_dir), "--json")).count(job_id) == 1
+    assert job_id in ok(fsj("ls", "--store", str(store_dir), "--group-shared"))
+    assert ok(fsj("cancel", "--store", str(store_dir), job_id)).strip() == f"{job_id} cancelled"
+    with JobStore(decoy) as store:
+        assert list(store.jobs()) == []
+    result = fsj("work", "--store", str(store_dir / "nowhere"), "--", "cat")
+    assert_error(result, str(store_dir / "nowhere"))
+
+
+def _holders(store_dir: Path) -> list[str]:
+    return os.listdir(store_dir / "leases" / "holders")
+
+
+def test_retry_leaves_no_holder_record_behind(store_dir: Path) -> None:
+    with JobStore(store_dir) as store:
+        pending = store.create("pending").id
+        failed = store.create("failed").id
+        store.fail(failed, "e")
+    assert _holders(store_dir) == []
+    assert_error(fsj("retry", pending, store=store_dir), "pending")
+    assert _holders(store_dir) == [], "a failed retry left its holder record"
+    assert ok(fsj("retry", failed, store=store_dir)).strip() == f"{failed} pending"
+    assert _holders(store_dir) == [], "a retry left its holder record"
+
+
+# -- create from stdin or a file ----------------------------------------------------------------------
+
+
+def test_create_reads_the_request_from_stdin_or_a_file(tmp_path: Path, store_dir: Path) -> None:
+    request = {"text": "x" * 10_000, "list": [1, 2, 3]}
+    from_stdin = ok(fsj("create", "-", "--task", "t", store=store_dir, stdin=json.dumps(request))).strip()
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(request))
+    from_file = ok(fsj("create", f"@{path}", store=store_dir)).strip()
+    with JobStore(store_dir) as store:
+        assert store.get(from_stdin).request == request and store.get(from_stdin).task == "t"
+        assert store.get(from_file).request == request
+    assert_error(fsj("create", "-", store=store_dir, stdin="{bad"), "stdin", "JSON")
+    assert_error(fsj("create", f"@{tmp_path / 'missing.json'}", store=store_dir), "missing.json")
+
+
+# -- init: the only command that makes a store (#8) ---------------------------------------------------
+
+
+def test_only_init_makes_a_store(tmp_path: Path) -> None:
+    typo = tmp_path / "jbos"
+    assert_error(fsj("create", '"x"', store=typo), str(typo), "fsjobstore init")
+    assert_error(fsj("work", "--", "cat", store=typo), str(typo))
+    assert_error(fsj("notify", "--", "cat", store=typo), str(typo))
+    assert not typo.exists()
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("mine")
+    assert_error(fsj("create", '"x"', store=home), str(home), "not a store")
+    assert os.listdir(home) == ["notes.txt"], "nothing scattered into a folder that is not a store"
+    assert ok(fsj("init", str(typo))).strip() == f"made a store at {typo}"
+    assert ok(fsj("init", store=typo)).strip() == f"store already at {typo}"
+    job_id = ok(fsj("create", '"x"', store=typo)).strip()
+    with JobStore(typo, create=False) as store:
+        assert store.get(job_id).request == "x"
+
+
+# -- the demo never touches a store it did not make (#7) ---------------------------------------------
+
+
+def test_demo_ignores_fsjobstore_dir_and_runs_again_in_its_own_store(
+    tmp_path: Path, store_dir: Path, snapshot: Any
+) -> None:
+    with JobStore(store_dir) as store:
+        job = store.create({"real": "work"})
+        store.queue(job.id, {"reply_to": "a real client"})
+        store.fulfill(job.id, "a real result")
+    before = snapshot(store_dir)
+    first = ok(fsj("demo", "--jobs", "2", store=store_dir, cwd=tmp_path, timeout=60))
+    assert f"Store: {tmp_path / 'demo-store'}" in first
+    assert snapshot(store_dir) == before, "the demo touched the store in $FSJOBSTORE_DIR"
+    again = ok(fsj("demo", "--jobs", "2", store=store_dir, cwd=tmp_path, timeout=60))
+    assert "Counts after:  {'pending': 0, 'running': 0, 'fulfilled': 4" in again
+    assert snapshot(store_dir) == before
+
+
+@pytest.mark.parametrize("kind", ["store", "folder", "file"])
+def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path, snapshot: Any, kind: str) -> None:
+    target = tmp_path / "demo-store"
+    if kind == "store":
+        with JobStore(target) as store:
+            store.create("a real job")
+    elif kind == "folder":
+        target.mkdir()
+        (target / "notes.txt").write_text("mine")
+    else:
+        target.write_text("mine")
+    before = snapshot(tmp_path)
+    assert_error(fsj("demo", cwd=tmp_path, timeout=60), str(target), "not made by the demo")
+    assert snapshot(tmp_path) == before
+
+
+def test_demo_refuses_an_explicit_store_option(tmp_path: Path, store_dir: Path, snapshot: Any) -> None:
+    before = snapshot(tmp_path)
+    assert_error(fsj("--store", str(store_dir), "demo", cwd=tmp_path), "demo DIR")
+    assert snapshot(tmp_path) == before
