@@ -569,7 +569,8 @@ def test_ls_state_due_lists_resolved_jobs_with_notifications_to_deliver(store_di
         store.fail(failed_due.id, "e")
         store.fulfill(store.create("nobody waits").id, "v")
         store.queue(store.create("pending, waited for").id, "someone")
-    listed = [json.loads(line)["id"] for line in ok(fsj("ls", "--state", "due", "--json", store=store_dir)).splitlines()]
+    listing = ok(fsj("ls", "--state", "due", "--json", store=store_dir))
+    listed = [json.loads(line)["id"] for line in listing.splitlines()]
     assert sorted(listed) == sorted([due.id, failed_due.id])
     assert json.loads(ok(fsj("stats", "--json", store=store_dir)))["due"] == len(listed)
 
