@@ -366,13 +366,12 @@ def _stop_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-def _run_loop(store: JobStore, loop: Loop, command: Command) -> None:
+def _run_loop(loop: Loop, command: Command) -> None:
     # A command asked to stop (drain timeout, second signal) is waited for, so
     # that its lease is released only once none of its processes runs.
     loop.abort_grace = command.longest_stop
     with _errors():
         loop.run()
-    store.close()
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
@@ -400,18 +399,17 @@ def work(ctx: Context, concurrency: int, max_attempts: int, backoff: float, time
     """
     with _errors():
         runner = Command(command, timeout=timeout, grace=kill_grace)
-    store = ctx.store(poll_interval=poll_interval)
+    with ctx.store(poll_interval=poll_interval) as store:
+        def handler(job: Job) -> bytes:
+            env = {"FSJOBSTORE_JOB_ID": job.id, "FSJOBSTORE_ATTEMPT": str(job.attempts + 1),
+                   "FSJOBSTORE_TASK": job.task or "", "FSJOBSTORE_DIR": store.path}
+            return runner.run(json.dumps(job.request).encode(), env, worker.stop_requested)
 
-    def handler(job: Job) -> bytes:
-        env = {"FSJOBSTORE_JOB_ID": job.id, "FSJOBSTORE_ATTEMPT": str(job.attempts + 1),
-               "FSJOBSTORE_TASK": job.task or "", "FSJOBSTORE_DIR": store.path}
-        return runner.run(json.dumps(job.request).encode(), env, worker.stop_requested)
-
-    handlers: Any = {task: handler for task in tasks} if tasks else handler
-    with _errors():
-        worker = Worker(store, handlers, concurrency=concurrency, max_attempts=max_attempts,
-                        backoff=Backoff(base=backoff), drain_timeout=drain_timeout)
-    _run_loop(store, worker, runner)
+        handlers: Any = {task: handler for task in tasks} if tasks else handler
+        with _errors():
+            worker = Worker(store, handlers, concurrency=concurrency, max_attempts=max_attempts,
+                            backoff=Backoff(base=backoff), drain_timeout=drain_timeout)
+        _run_loop(worker, runner)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
@@ -432,15 +430,15 @@ def notify(ctx: Context, concurrency: int, timeout: float | None, poll_interval:
     """
     with _errors():
         runner = Command(command, timeout=timeout, grace=kill_grace)
-    store = ctx.store(poll_interval=poll_interval)
+    with ctx.store(poll_interval=poll_interval) as store:
+        def deliver(target: Any, job: Job) -> None:
+            payload = json.dumps({"target": target, "job": _job_dict(job)}, ensure_ascii=False).encode()
+            env = {"FSJOBSTORE_JOB_ID": job.id, "FSJOBSTORE_DIR": store.path}
+            runner.run(payload, env, notifier.stop_requested)
 
-    def deliver(target: Any, job: Job) -> None:
-        payload = json.dumps({"target": target, "job": _job_dict(job)}, ensure_ascii=False).encode()
-        runner.run(payload, {"FSJOBSTORE_JOB_ID": job.id, "FSJOBSTORE_DIR": store.path}, notifier.stop_requested)
-
-    with _errors():
-        notifier = Notifier(store, deliver, concurrency=concurrency, drain_timeout=drain_timeout)
-    _run_loop(store, notifier, runner)
+        with _errors():
+            notifier = Notifier(store, deliver, concurrency=concurrency, drain_timeout=drain_timeout)
+        _run_loop(notifier, runner)
 
 
 @contextmanager

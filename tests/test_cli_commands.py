@@ -147,6 +147,27 @@ def test_work_stopped_twice_kills_the_command_at_once(
     assert (job.state, job.attempts) == ("pending", 0)
 
 
+def test_notify_stopped_past_its_drain_timeout_terms_the_delivery_and_keeps_the_target_due(
+    tmp_path: Path, store_dir: Path, marks: Path
+) -> None:
+    with JobStore(store_dir, poll_interval=0.05) as store:
+        job = store.create("x")
+        store.queue(job.id, "a client")
+        store.fulfill(job.id, "v")
+        command = _script(tmp_path, "deliver.sh", SLOW)
+        proc = popen("notify", "--poll-interval", "0.05", "--drain-timeout", "0.5", "--", command,
+                     store=store_dir, cwd=tmp_path, env={"MARKS": str(marks)})
+        try:
+            pids = _started(marks)
+            status, _out, err, _took = stop(proc, timeout=20)
+        finally:
+            _finish(proc)
+        assert store.get(job.id).waiting == ("a client",), "an interrupted delivery is not a delivery"
+    assert status == 0, err
+    assert _signals(marks) == ["TERM"] and (marks / "cleaned").exists()
+    assert_gone(*pids)
+
+
 # -- --timeout (#3) ------------------------------------------------------------------------------
 
 
