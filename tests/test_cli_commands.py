@@ -176,7 +176,7 @@ def test_work_timeout_terms_then_kills_the_whole_process_group(
 ) -> None:
     with JobStore(store_dir, poll_interval=0.05) as store:
         job_id = store.create({"slow": True}).id
-        proc = _worker(tmp_path, store_dir, marks, STUBBORN, "--timeout", "1", "--kill-grace", "0.5",
+        proc = _worker(tmp_path, store_dir, marks, STUBBORN, "--timeout", "1", "--kill-grace", "3",
                        "--max-attempts", "1")
         try:
             command, grandchild = _started(marks)

@@ -13,11 +13,13 @@ from fsjobstore.loops.base import Stopped, StopRequest
 Seen = list[tuple[StopRequest, str]]
 
 
-def _giving_up(worker: Callable[[], Worker], store: JobStore, seen: Seen) -> Callable[[Job], str]:
+def _giving_up(worker: Callable[[], Worker], store: JobStore, seen: Seen,
+               started: threading.Event) -> Callable[[Job], str]:
     """A handler that works until asked to stop, then notes why and its job's state, and gives up."""
     def handler(job: Job) -> str:
         if job.request == "quick":
             return "done"
+        started.set()
         request = wait_for(worker().stop_requested, timeout=20, what="a stop request")
         seen.append((request, store.get(job.id).state))
         raise Stopped(request.reason)
@@ -31,11 +33,12 @@ def test_a_handler_still_running_at_the_drain_timeout_is_asked_to_stop_and_costs
     store = open_store(poll_interval=0.05)
     job = store.create("slow")
     seen: Seen = []
-    worker = Worker(store, _giving_up(lambda: worker, store, seen), drain_timeout=0.2)
+    started = threading.Event()
+    worker = Worker(store, _giving_up(lambda: worker, store, seen, started), drain_timeout=0.2)
     worker.abort_grace = 20.0
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
-    wait_for(lambda: store.get(job.id).state == "running", what="the job to start")
+    assert started.wait(20), "the handler did not start"
     assert worker.stop_requested() is None, "nothing asks a thread that is not doing a job"
     worker.stop()
     thread.join(20)
@@ -51,11 +54,12 @@ def test_abort_at_once_says_so(open_store: Callable[..., JobStore]) -> None:
     store = open_store(poll_interval=0.05)
     job = store.create("slow")
     seen: Seen = []
-    worker = Worker(store, _giving_up(lambda: worker, store, seen))
+    started = threading.Event()
+    worker = Worker(store, _giving_up(lambda: worker, store, seen, started))
     with running(worker):
-        wait_for(lambda: store.get(job.id).state == "running", what="the job to start")
+        assert started.wait(20), "the handler did not start"
         worker.abort(at_once=True)
-        wait_for(lambda: seen, what="the handler to give up")
+        wait_for(lambda: seen, timeout=20, what="the handler to give up")
     assert worker.stopping
     assert seen[0][0].at_once
     assert store.get(job.id).state == "pending"
@@ -68,9 +72,10 @@ def test_a_handler_whose_job_is_cancelled_is_asked_to_stop_and_the_worker_goes_o
     other = open_store()
     job = store.create("slow")
     seen: Seen = []
-    worker = Worker(store, _giving_up(lambda: worker, store, seen))
+    started = threading.Event()
+    worker = Worker(store, _giving_up(lambda: worker, store, seen, started))
     with running(worker):
-        wait_for(lambda: store.get(job.id).state == "running", what="the job to start")
+        assert started.wait(20), "the handler did not start"
         other.cancel(job.id)
         wait_for(lambda: seen, timeout=20, what="the handler to be asked to stop")
         quick = store.wait(store.create("quick").id, timeout=20)
