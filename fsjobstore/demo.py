@@ -92,7 +92,8 @@ def run_demo(path: str, count: int, say: Callable[[str], Any]) -> None:
             say(line)
         say(f"Counts before: {before}")
         say(f"Counts after:  {store.stats()}")
-        sample = os.path.join(store.path, "resolved", f"{results[1].id}.json")  # (docs/format.md)
+        shown = results[min(1, count - 1)]  # the one that failed once, if there is one
+        sample = os.path.join(store.path, "resolved", f"{shown.id}.json")  # (docs/format.md)
         say(f"Each job is one readable file, e.g. {os.path.relpath(sample)}:")
         with open(sample, encoding="utf-8") as f:
             say(f.read().rstrip())

@@ -682,3 +682,9 @@ def test_demo_refuses_an_explicit_store_option(tmp_path: Path, store_dir: Path, 
     before = snapshot(tmp_path)
     assert_error(fsj("--store", str(store_dir), "demo", cwd=tmp_path), "demo DIR")
     assert snapshot(tmp_path) == before
+
+
+def test_demo_with_one_job(tmp_path: Path) -> None:
+    out = ok(fsj("demo", str(tmp_path / "one"), "--jobs", "1", cwd=tmp_path, timeout=60))
+    assert "Delivered 1 notifications" in out
+    assert ok(fsj("check", store=tmp_path / "one")).splitlines()[-1] == "clean", "the demo's mark is no problem"
