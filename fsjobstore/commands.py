@@ -3,8 +3,9 @@
 Each run is its own process group (its own session: a Ctrl-C at the terminal
 reaches the worker, which decides, not the command). When a run must end
 early (its timeout, the worker stopping, the job's lease lost) the whole group
-gets SIGTERM, then SIGKILL after a grace period, and ``run`` returns only once
-no process of the group runs: the caller's lease outlives the command.
+gets SIGTERM, then SIGKILL after a grace period (at once, when the worker is
+told to stop at once), and ``run`` returns only once no process of the group
+runs: the caller's lease outlives the command.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class Command:
     @property
     def longest_stop(self) -> float:
         """The longest a run can take to return once asked to stop."""
-        return self.grace + _AFTER_KILL + 1.0
+        return self.grace + _AFTER_KILL + 1.0  # (and a second for the slices it is looked at in)
 
     def run(self, stdin: bytes, env: Mapping[str, str], stop_requested: StopCheck) -> bytes:
         """Run the command to its end. A failure raises AttemptFailed with the
