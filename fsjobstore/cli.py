@@ -106,7 +106,9 @@ class Context:
         path = os.path.abspath(self.path)
         if not os.path.lexists(path):
             _fail(f"no store at {path}: no such folder (make a store with: fsjobstore init DIR)")
-        if os.path.isdir(path) and not os.path.lexists(os.path.join(path, STORE_MARKER)):
+        # (a folder we may not search is left to the store to report: "not a store" would mislead)
+        searchable = os.path.isdir(path) and os.access(path, os.X_OK)
+        if searchable and not os.path.lexists(os.path.join(path, STORE_MARKER)):
             _fail(f"{path} is not a store (make one with: fsjobstore init DIR)")
         with _errors():
             return JobStore(self.path, create=False, group_shared=self.group_shared, **options)
