@@ -21,7 +21,6 @@ LAYERS = {
     "_store": 3,
     "store": 4,
     "loops": 5,
-    "demo": 6,
     "cli": 7,
     "__init__": 8, "__main__": 9,
 }

@@ -14,67 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clihelpers import assert_error, cli_env, fsj, ok, popen, stop
 from loophelpers import wait_for
 
 from fsjobstore import Job, JobStore
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 UNKNOWN_ID = "01JD3Z6M6W4Q8S1V2X3Y4Z5A6B"
-
-
-def _env(store: Path | None, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "FSJOBSTORE_DIR"}
-    if store is not None:
-        env["FSJOBSTORE_DIR"] = str(store)
-    env.update(extra or {})
-    return env
-
-
-def fsj(*args: str, store: Path | None = None, cwd: Path | None = None, timeout: float = 30,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run `python -m fsjobstore ARGS` (with FSJOBSTORE_DIR=store if given) to completion."""
-    return subprocess.run(
-        [sys.executable, "-m", "fsjobstore", *args],
-        capture_output=True, text=True, timeout=timeout, cwd=cwd, env=_env(store, env),
-    )
-
-
-def popen(*args: str, store: Path | None = None, cwd: Path | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "fsjobstore", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=_env(store),
-    )
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr}"
-    assert "Traceback" not in result.stderr
-    return result.stdout
-
-
-def assert_error(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
-    """Exit status != 0, and exactly one line on stderr: `fsjobstore: error: ...`, no traceback."""
-    assert result.returncode != 0, f"succeeded: {result.stdout!r}"
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got {lines!r}"
-    assert lines[0].startswith("fsjobstore: error: "), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
-
-
-def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float = 5.0) -> tuple[int, str, str, float]:
-    """Send *sig*; return (exit status, stdout, stderr, seconds it took to exit)."""
-    sent = time.monotonic()
-    proc.send_signal(sig)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError(f"did not exit within {timeout} s of signal {sig}: {err}") from None
-    return proc.returncode, out, err, time.monotonic() - sent
 
 
 @pytest.fixture
@@ -127,6 +73,8 @@ def test_create_with_options_and_show(store_dir: Path) -> None:
 def test_store_option_and_environment_variable(tmp_path: Path) -> None:
     by_option = tmp_path / "a"
     by_env = tmp_path / "b"
+    ok(fsj("init", str(by_option)))
+    ok(fsj("init", store=by_env))
     first = ok(fsj("--store", str(by_option), "create", '"one"')).strip()
     second = ok(fsj("create", '"two"', store=by_env)).strip()
     # --store wins over the environment variable.
@@ -269,7 +217,7 @@ def test_purge_shows_progress_on_a_large_store(store_dir: Path) -> None:
 
 def test_demo_on_a_tmp_store(tmp_path: Path) -> None:
     path = tmp_path / "demo"
-    out = ok(fsj("--store", str(path), "demo", cwd=tmp_path, timeout=60))
+    out = ok(fsj("demo", str(path), cwd=tmp_path, timeout=60))
     assert "Created 6 jobs" in out
     assert out.count(" fulfilled ") >= 6
     assert "after 1 failed attempt(s)" in out
@@ -283,7 +231,7 @@ def test_demo_delivers_every_notification(tmp_path: Path) -> None:
     # not stop its notifier before the last job's notification is due.
     for run in range(3):
         path = tmp_path / f"demo{run}"
-        out = ok(fsj("--store", str(path), "demo", "--jobs", "2", cwd=tmp_path, timeout=60))
+        out = ok(fsj("demo", str(path), "--jobs", "2", cwd=tmp_path, timeout=60))
         assert "Delivered 2 notifications" in out, out
         with JobStore(path) as store:
             assert store.stats()["due"] == 0
@@ -458,16 +406,21 @@ def test_work_command_past_its_timeout_fails_the_attempt(tmp_path: Path, store_d
         "command timed out after 0.2 s"
 
 
-def test_work_runs_only_the_given_tasks_and_a_missing_command_fails_the_job(
+def test_work_runs_only_the_given_tasks_and_a_command_gone_since_start_fails_the_job(
     tmp_path: Path, store_dir: Path
 ) -> None:
-    with JobStore(store_dir) as store:
-        other = store.create("other", task="other").id
-        missing = store.create("x", task="mine").id
+    # Checked at start, but a command can disappear later: then each attempt fails, saying why.
+    command = tmp_path / "vanishing.sh"
+    command.write_text("#!/bin/sh\ncat\n")
+    command.chmod(0o755)
     proc = popen("work", "--task", "mine", "--max-attempts", "1", "--poll-interval", "0.05",
-                 "--", str(tmp_path / "no-such-command"), store=store_dir, cwd=tmp_path)
+                 "--", str(command), store=store_dir, cwd=tmp_path)
     try:
         with JobStore(store_dir, poll_interval=0.05) as store:
+            done = store.wait(store.create("x", task="mine").id, timeout=20)
+            command.unlink()
+            other = store.create("other", task="other").id
+            missing = store.create("x", task="mine").id
             failed = store.wait(missing, timeout=20)
             time.sleep(0.2)
             assert store.get(other).state == "pending"
@@ -477,8 +430,9 @@ def test_work_runs_only_the_given_tasks_and_a_missing_command_fails_the_job(
             proc.kill()
             proc.wait()
     assert status == 0, err
+    assert done.state == "fulfilled" and done.value == b'"x"'
     assert failed.state == "failed"
-    assert failed.error == f"command not found: {tmp_path / 'no-such-command'}"
+    assert failed.error == f"command not found: {command}"
 
 
 def test_work_on_sigterm_finishes_the_job_in_flight(tmp_path: Path, store_dir: Path) -> None:
@@ -511,7 +465,7 @@ def test_work_on_ctrl_c_lets_the_command_in_flight_finish(tmp_path: Path, store_
     proc = subprocess.Popen(
         [sys.executable, "-m", "fsjobstore", "work", "--max-attempts", "1", "--poll-interval", "0.05",
          "--", "sh", "-c", 'touch "$0"; sleep 0.8; cat', str(marker)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=_env(store_dir),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=cli_env(store_dir),
         start_new_session=True,  # its own process group, as a terminal's foreground job
     )
     try:
@@ -584,3 +538,153 @@ def test_notify_with_a_command(tmp_path: Path, store_dir: Path) -> None:
         assert store.get(a.id).waiting == ("refuse",), "a failed delivery stays waiting"
         assert store.get(b.id).waiting == ()
         assert store.get(pending.id).waiting == ("not yet",)
+
+
+# -- papercuts (#16) --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("options", [[], ["--json"]], ids=["table", "json"])
+def test_ls_into_a_reader_that_stops_early_is_quiet(store_dir: Path, options: list[str]) -> None:
+    # `fsjobstore ls | head -1`: more than a pipe holds, so the listing meets the closed pipe.
+    with JobStore(store_dir, durable=False) as store:
+        for n in range(1500):
+            store.create({"n": n, "padding": "x" * 60})
+    proc = popen("ls", *options, store=store_dir)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.wait(timeout=30)
+    assert err == "", "nothing on stderr, as `seq 100000 | head -1`"
+    assert proc.returncode == -signal.SIGPIPE, "ended as Unix tools do (shells report 141, and say nothing)"
+
+
+def test_ls_state_due_lists_resolved_jobs_with_notifications_to_deliver(store_dir: Path) -> None:
+    with JobStore(store_dir) as store:
+        due = store.create("due")
+        store.queue(due.id, "someone")
+        store.fulfill(due.id, "v")
+        failed_due = store.create("failed, due")
+        store.queue(failed_due.id, "someone")
+        store.fail(failed_due.id, "e")
+        store.fulfill(store.create("nobody waits").id, "v")
+        store.queue(store.create("pending, waited for").id, "someone")
+    listing = ok(fsj("ls", "--state", "due", "--json", store=store_dir))
+    listed = [json.loads(line)["id"] for line in listing.splitlines()]
+    assert sorted(listed) == sorted([due.id, failed_due.id])
+    assert json.loads(ok(fsj("stats", "--json", store=store_dir)))["due"] == len(listed)
+
+
+def test_store_options_after_the_subcommand(tmp_path: Path) -> None:
+    store_dir = tmp_path / "store"
+    decoy = tmp_path / "decoy"
+    ok(fsj("init", str(store_dir)))
+    ok(fsj("init", str(decoy)))
+    job_id = ok(fsj("create", '"x"', "--store", str(store_dir), store=decoy)).strip()
+    assert ok(fsj("show", job_id, "--store", str(store_dir), "--json")).count(job_id) == 1
+    assert job_id in ok(fsj("ls", "--store", str(store_dir), "--group-shared"))
+    assert ok(fsj("cancel", "--store", str(store_dir), job_id)).strip() == f"{job_id} cancelled"
+    with JobStore(decoy) as store:
+        assert list(store.jobs()) == []
+    result = fsj("work", "--store", str(store_dir / "nowhere"), "--", "cat")
+    assert_error(result, str(store_dir / "nowhere"))
+
+
+def _holders(store_dir: Path) -> list[str]:
+    return os.listdir(store_dir / "leases" / "holders")
+
+
+def test_retry_leaves_no_holder_record_behind(store_dir: Path) -> None:
+    with JobStore(store_dir) as store:
+        pending = store.create("pending").id
+        failed = store.create("failed").id
+        store.fail(failed, "e")
+    assert _holders(store_dir) == []
+    assert_error(fsj("retry", pending, store=store_dir), "pending")
+    assert _holders(store_dir) == [], "a failed retry left its holder record"
+    assert ok(fsj("retry", failed, store=store_dir)).strip() == f"{failed} pending"
+    assert _holders(store_dir) == [], "a retry left its holder record"
+
+
+# -- create from stdin or a file ----------------------------------------------------------------------
+
+
+def test_create_reads_the_request_from_stdin_or_a_file(tmp_path: Path, store_dir: Path) -> None:
+    request = {"text": "x" * 10_000, "list": [1, 2, 3]}
+    from_stdin = ok(fsj("create", "-", "--task", "t", store=store_dir, stdin=json.dumps(request))).strip()
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(request))
+    from_file = ok(fsj("create", f"@{path}", store=store_dir)).strip()
+    with JobStore(store_dir) as store:
+        assert store.get(from_stdin).request == request and store.get(from_stdin).task == "t"
+        assert store.get(from_file).request == request
+    assert_error(fsj("create", "-", store=store_dir, stdin="{bad"), "stdin", "JSON")
+    assert_error(fsj("create", f"@{tmp_path / 'missing.json'}", store=store_dir), "missing.json")
+
+
+# -- init: the only command that makes a store (#8) ---------------------------------------------------
+
+
+def test_only_init_makes_a_store(tmp_path: Path) -> None:
+    typo = tmp_path / "jbos"
+    assert_error(fsj("create", '"x"', store=typo), str(typo), "fsjobstore init")
+    assert_error(fsj("work", "--", "cat", store=typo), str(typo))
+    assert_error(fsj("notify", "--", "cat", store=typo), str(typo))
+    assert not typo.exists()
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("mine")
+    assert_error(fsj("create", '"x"', store=home), str(home), "not a store")
+    assert os.listdir(home) == ["notes.txt"], "nothing scattered into a folder that is not a store"
+    assert ok(fsj("init", str(typo))).strip() == f"made a store at {typo}"
+    assert ok(fsj("init", store=typo)).strip() == f"store already at {typo}"
+    job_id = ok(fsj("create", '"x"', store=typo)).strip()
+    with JobStore(typo, create=False) as store:
+        assert store.get(job_id).request == "x"
+
+
+# -- the demo never touches a store it did not make (#7) ---------------------------------------------
+
+
+def test_demo_ignores_fsjobstore_dir_and_runs_again_in_its_own_store(
+    tmp_path: Path, store_dir: Path, snapshot: Any
+) -> None:
+    with JobStore(store_dir) as store:
+        job = store.create({"real": "work"})
+        store.queue(job.id, {"reply_to": "a real client"})
+        store.fulfill(job.id, "a real result")
+    before = snapshot(store_dir)
+    first = ok(fsj("demo", "--jobs", "2", store=store_dir, cwd=tmp_path, timeout=60))
+    assert f"Store: {tmp_path / 'demo-store'}" in first
+    assert snapshot(store_dir) == before, "the demo touched the store in $FSJOBSTORE_DIR"
+    again = ok(fsj("demo", "--jobs", "2", store=store_dir, cwd=tmp_path, timeout=60))
+    assert "Counts after:  {'pending': 0, 'running': 0, 'fulfilled': 4" in again
+    assert snapshot(store_dir) == before
+
+
+@pytest.mark.parametrize("kind", ["store", "folder", "file"])
+def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path, snapshot: Any, kind: str) -> None:
+    target = tmp_path / "demo-store"
+    if kind == "store":
+        with JobStore(target) as store:
+            store.create("a real job")
+    elif kind == "folder":
+        target.mkdir()
+        (target / "notes.txt").write_text("mine")
+    else:
+        target.write_text("mine")
+    before = snapshot(tmp_path)
+    assert_error(fsj("demo", cwd=tmp_path, timeout=60), str(target), "not made by the demo")
+    assert snapshot(tmp_path) == before
+
+
+def test_demo_refuses_an_explicit_store_option(tmp_path: Path, store_dir: Path, snapshot: Any) -> None:
+    before = snapshot(tmp_path)
+    assert_error(fsj("--store", str(store_dir), "demo", cwd=tmp_path), "demo DIR")
+    assert snapshot(tmp_path) == before
+
+
+def test_demo_with_one_job(tmp_path: Path) -> None:
+    out = ok(fsj("demo", str(tmp_path / "one"), "--jobs", "1", cwd=tmp_path, timeout=60))
+    assert "Delivered 1 notifications" in out
+    assert ok(fsj("check", store=tmp_path / "one")).splitlines()[-1] == "clean", "the demo's mark is no problem"

@@ -19,12 +19,14 @@ def _fsj(store: Path, *args: str) -> subprocess.Popen[str]:
 
 def _listing(store: Path) -> list[dict[str, object]]:
     out, err = _fsj(store, "workers", "--json", "--watch", "0").communicate(timeout=30)
+    assert "Traceback" not in err, err
     assert "Traceback" not in err
     return [json.loads(line) for line in out.splitlines()]
 
 
 def test_workers_lists_a_running_worker_then_shows_it_dead_after_kill_9(tmp_path: Path) -> None:
     store = tmp_path / "store"
+    _fsj(store, "init").communicate(timeout=30)
     created = _fsj(store, "create", '"x"')
     job_id = created.communicate(timeout=30)[0].strip()
     pid_file = tmp_path / "command.pid"

@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .job import Job
-from .loops import Backoff, Notifier, Worker
-from .store import JobStore
+from ..job import Job
+from ..loops import Backoff, Notifier, Worker
+from ..store import JobStore
 
 _SENTENCES = [
     "a job store in a plain folder",
@@ -20,6 +20,26 @@ _SENTENCES = [
     "results are delivered to waiting targets",
     "nothing to run but a filesystem",
 ]
+
+
+# Left in a store the demo made, so that it runs there again and nowhere else.
+DEMO_MARK = "made-by-fsjobstore-demo"
+
+
+def claim_folder(path: str) -> None:
+    """Make *path* the demo's: new, or empty, or marked by an earlier demo; refuse
+    anything else (a real store that $FSJOBSTORE_DIR or a typo points to)."""
+    mark = os.path.join(path, DEMO_MARK)
+    try:
+        os.makedirs(path)
+    except FileExistsError:
+        if os.path.isfile(mark):
+            return
+        if not os.path.isdir(path) or os.listdir(path):
+            raise ValueError(f"{os.path.abspath(path)} exists and was not made by the demo, which never touches "
+                             "a store it did not make: give it a new folder, `fsjobstore demo DIR`") from None
+    with open(mark, "x", encoding="utf-8") as f:
+        f.write("This store was made by `fsjobstore demo`, which may run in it again. Remove the folder when done.\n")
 
 
 def run_demo(path: str, count: int, say: Callable[[str], Any]) -> None:
@@ -72,7 +92,8 @@ def run_demo(path: str, count: int, say: Callable[[str], Any]) -> None:
             say(line)
         say(f"Counts before: {before}")
         say(f"Counts after:  {store.stats()}")
-        sample = store.record_path(results[1].id)
+        shown = results[min(1, count - 1)]  # the one that failed once, if there is one
+        sample = store.record_path(shown.id)
         say(f"Each job is one readable file, e.g. {os.path.relpath(sample)}:")
         with open(sample, encoding="utf-8") as f:
             say(f.read().rstrip())

@@ -1,0 +1,146 @@
+"""What every command shares: the group, its options, the store it opens, and one-line errors.
+
+Errors are one line on stderr and exit status 1 (2 for a misused command),
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import click
+
+from .. import __version__
+from .._files.layout import STORE_MARKER
+from ..errors import JobStoreError
+from ..store import JobStore
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '15m', '12h', '7d', '2w' -> seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text)
+    if not match:
+        raise click.BadParameter(f"{text!r} is not a duration like 90s, 15m, 12h or 7d")
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+def DURATION(value: str | float) -> float:  # noqa: N802 - used as a click type
+    return value if isinstance(value, float) else parse_duration(str(value))
+
+
+def fail_with(message: str) -> NoReturn:
+    click.echo(f"fsjobstore: error: {message}", err=True)
+    sys.exit(1)
+
+
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Turn the errors a user can cause into one clear line."""
+    try:
+        yield
+    except (JobStoreError, ValueError, TypeError, TimeoutError) as exc:
+        fail_with(str(exc))
+    except BrokenPipeError:
+        raise  # (a reader that stopped reading: see _Cli.invoke)
+    except OSError as exc:
+        fail_with(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+
+
+def json_arg(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        fail_with(f"{what} is not valid JSON ({exc}): {shown!r}")
+
+
+class Context:
+    def __init__(self, path: str | None, group_shared: bool, *, given: bool) -> None:
+        self.path = path
+        self.group_shared = group_shared
+        self.given = given  # --store on the command line (not $FSJOBSTORE_DIR)
+
+    def store(self, **options: Any) -> JobStore:
+        """The store, which must exist: only `init` makes one (a typo'd path, or an
+        NFS mount point while unmounted, must not become a new store)."""
+        if not self.path:
+            fail_with("no store given: pass --store DIR or set FSJOBSTORE_DIR")
+        path = os.path.abspath(self.path)
+        if not os.path.lexists(path):
+            fail_with(f"no store at {path}: no such folder (make a store with: fsjobstore init DIR)")
+        # (a folder we may not search is left to the store to report: "not a store" would mislead)
+        searchable = os.path.isdir(path) and os.access(path, os.X_OK)
+        if searchable and not os.path.lexists(os.path.join(path, STORE_MARKER)):
+            fail_with(f"{path} is not a store (make one with: fsjobstore init DIR)")
+        with one_line_errors():
+            return JobStore(self.path, create=False, group_shared=self.group_shared, **options)
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+def _die_of_sigpipe() -> NoReturn:
+    """A reader that stopped reading (`fsjobstore ls | head`) is no error: end as
+    Unix tools do, killed by SIGPIPE, which shells do not report."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # (what is left in the buffer goes nowhere at exit)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+    raise SystemExit(128 + signal.SIGPIPE)  # (should another thread take the signal first)
+
+
+class _Cli(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        # Here, not in click's main(), which turns a closed pipe into "exit 1".
+        try:
+            try:
+                return super().invoke(ctx)
+            finally:
+                sys.stdout.flush()
+        except BrokenPipeError:
+            _die_of_sigpipe()
+
+
+def _set_store(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        obj = ctx.find_object(Context)
+        assert obj is not None
+        obj.path, obj.given = value, True
+
+
+def _set_group_shared(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    obj = ctx.find_object(Context)
+    assert obj is not None
+    obj.group_shared = obj.group_shared or value
+
+
+def store_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--store and --group-shared after the subcommand too (`fsjobstore ls --store DIR`)."""
+    command = click.option("--group-shared", is_flag=True, expose_value=False, callback=_set_group_shared,
+                           help="As before the subcommand.")(command)
+    return click.option("--store", metavar="DIR", expose_value=False, callback=_set_store,
+                        help="The store folder (as before the subcommand).")(command)
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--store", "path", envvar="FSJOBSTORE_DIR", metavar="DIR",
+              help="The store folder (default: $FSJOBSTORE_DIR).")
+@click.option("--group-shared", is_flag=True, envvar="FSJOBSTORE_GROUP_SHARED",
+              help="Make files 0660 and folders 2770 whatever the umask, for a store shared by one group.")
+@click.version_option(__version__, prog_name="fsjobstore")
+@click.pass_context
+def cli(ctx: click.Context, path: str | None, group_shared: bool) -> None:
+    """Operate on an fsjobstore job store: a folder of JSON job files."""
+    given = ctx.get_parameter_source("path") == click.core.ParameterSource.COMMANDLINE
+    ctx.obj = Context(path, group_shared, given=given)
+
+

@@ -1,0 +1,203 @@
+"""Commands on jobs: init a store, create, list, show, count, and resolve or retry by hand."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+
+import click
+
+from .._files.layout import STORE_MARKER
+from ..job import STATES, Job
+from ..store import JobStore
+from .base import DURATION, Context, cli, fail_with, json_arg, one_line_errors, pass_context, store_options
+
+
+@cli.command()
+@click.argument("folder", metavar="[DIR]", required=False)
+@store_options
+@pass_context
+def init(ctx: Context, folder: str | None) -> None:
+    """Make a store in DIR (default: --store or $FSJOBSTORE_DIR); the only command that does."""
+    path = folder or ctx.path
+    if not path:
+        fail_with("no folder given: fsjobstore init DIR")
+    existed = os.path.lexists(os.path.join(path, STORE_MARKER))
+    with one_line_errors(), JobStore(path, create=True, group_shared=ctx.group_shared) as store:
+        click.echo(f"{'store already at' if existed else 'made a store at'} {store.path}")
+
+
+def _request_text(argument: str) -> tuple[str, str]:
+    """REQUEST as given, from stdin (-) or from a file (@FILE); and what to call it."""
+    if argument == "-":
+        return sys.stdin.read(), "the request on stdin"
+    if argument.startswith("@"):
+        with one_line_errors(), open(argument[1:], encoding="utf-8") as f:
+            return f.read(), f"the request in {argument[1:]}"
+    return argument, "REQUEST"
+
+
+@cli.command()
+@click.argument("request")
+@store_options
+@click.option("--task", help="The kind of job (workers may take only some tasks).")
+@click.option("--resource", help="Jobs with the same resource never run at the same time.")
+@click.option("--delay", type=DURATION, help="Not to be worked on before this long from now.")
+@click.option("--expires-in", type=DURATION, help="Keep this long after it is resolved (for purge).")
+@click.option("--lease", "lease_seconds", type=DURATION, help="This job's lease length.")
+@pass_context
+def create(ctx: Context, request: str, task: str | None, resource: str | None, delay: float | None,
+           expires_in: float | None, lease_seconds: float | None) -> None:
+    """Add a job whose request is the JSON value REQUEST; print its id.
+
+    REQUEST `-` reads the JSON from stdin, `@FILE` from FILE.
+    """
+    value = json_arg(*_request_text(request))
+    with ctx.store() as store, one_line_errors():
+        job = store.create(value, task=task, resource=resource, not_before=delay, expires_in=expires_in,
+                           lease_seconds=lease_seconds)
+    click.echo(job.id)
+
+
+def _jobs(store: JobStore, state: str | None, task: str | None) -> Iterator[Job]:
+    due = state == "due"  # (as stats counts it: resolved, with targets waiting for the result)
+    for job in store.jobs(None if due else state):
+        if (task is None or job.task == task) and (not due or (job.resolved and job.waiting)):
+            yield job
+
+
+@cli.command(name="ls")
+@store_options
+@click.option("--state", type=click.Choice([*STATES, "due"]),
+              help="Only jobs in this state (due: resolved, with notifications to deliver).")
+@click.option("--task", help="Only jobs of this task.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@pass_context
+def list_jobs(ctx: Context, state: str | None, task: str | None, as_json: bool) -> None:
+    """List jobs (a table; --json for one JSON object per line)."""
+    with ctx.store() as store, one_line_errors():
+        jobs = _jobs(store, state, task)
+        if as_json:
+            for job in jobs:
+                click.echo(json.dumps(job.to_dict(), ensure_ascii=False))
+            return
+        click.echo(f"{'ID':26}  {'STATE':9}  {'TASK':12}  {'TRIES':>5}  {'CREATED (UTC)':19}  REQUEST")
+        for job in jobs:
+            request = json.dumps(job.request, ensure_ascii=False)
+            request = request if len(request) <= 40 else request[:37] + "..."
+            click.echo(f"{job.id:26}  {job.state:9}  {(job.task or '-')[:12]:12}  {job.attempts:>5}  "
+                       f"{job.created_at:%Y-%m-%d %H:%M:%S}  {request}")
+
+
+@cli.command()
+@click.argument("job_id", metavar="ID")
+@store_options
+@click.option("--json", "as_json", is_flag=True, help="As one JSON object.")
+@pass_context
+def show(ctx: Context, job_id: str, as_json: bool) -> None:
+    """Show one job."""
+    with ctx.store() as store, one_line_errors():
+        job = store.get(job_id).to_dict()
+    if as_json:
+        click.echo(json.dumps(job, ensure_ascii=False, indent=2))
+        return
+    for key, value in job.items():
+        if value is None or value == []:
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        click.echo(f"{key + ':':12} {text}")
+
+
+@cli.command()
+@store_options
+@click.option("--json", "as_json", is_flag=True, help="As one JSON object.")
+@click.option("--watch", is_flag=True, help="Print again every --interval until interrupted.")
+@click.option("--interval", type=DURATION, default=2.0, show_default=True)
+@pass_context
+def stats(ctx: Context, as_json: bool, watch: bool, interval: float) -> None:
+    """Count jobs per state (and notifications due)."""
+    with ctx.store() as store:
+        _print_stats(store, as_json, watch, interval)
+
+
+def _print_stats(store: JobStore, as_json: bool, watch: bool, interval: float) -> None:
+    try:
+        while True:
+            with one_line_errors():
+                counts = store.stats()
+            if as_json:
+                click.echo(json.dumps(counts))
+            else:
+                click.echo("  ".join(f"{state}: {count}" for state, count in counts.items()))
+            if not watch:
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
+
+
+
+
+def _print_job(job: Job) -> None:
+    click.echo(f"{job.id} {job.state}")
+
+
+@cli.command()
+@click.argument("job_id", metavar="ID")
+@click.argument("value")
+@store_options
+@pass_context
+def fulfill(ctx: Context, job_id: str, value: str) -> None:
+    """Fulfil job ID with VALUE (text)."""
+    with ctx.store() as store, one_line_errors():
+        _print_job(store.fulfill(job_id, value))
+
+
+@cli.command()
+@click.argument("job_id", metavar="ID")
+@click.argument("error")
+@store_options
+@pass_context
+def fail(ctx: Context, job_id: str, error: str) -> None:
+    """Resolve job ID as failed with the message ERROR."""
+    with ctx.store() as store, one_line_errors():
+        _print_job(store.fail(job_id, error))
+
+
+@cli.command()
+@click.argument("job_id", metavar="ID")
+@store_options
+@pass_context
+def cancel(ctx: Context, job_id: str) -> None:
+    """Cancel job ID (pending or running: its worker is told, and stops its command)."""
+    with ctx.store() as store, one_line_errors():
+        _print_job(store.cancel(job_id))
+
+
+@cli.command()
+@click.argument("job_id", metavar="ID")
+@store_options
+@pass_context
+def retry(ctx: Context, job_id: str) -> None:
+    """Return failed or cancelled job ID to pending."""
+    # Closing the store, even on failure, removes its holder record (retry takes a lease).
+    with ctx.store() as store, one_line_errors():
+        _print_job(store.retry(job_id))
+
+
+@cli.command()
+@click.argument("job_id", metavar="ID")
+@click.argument("target")
+@store_options
+@pass_context
+def queue(ctx: Context, job_id: str, target: str) -> None:
+    """Add the JSON value TARGET to the targets waiting for job ID's result."""
+    value = json_arg(target, "TARGET")
+    with ctx.store() as store, one_line_errors():
+        store.queue(job_id, value)
+        _print_job(store.get(job_id))
+
+

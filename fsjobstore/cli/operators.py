@@ -1,0 +1,113 @@
+"""Commands for operators: live workers, purge, check and repair, and the demo."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from .base import DURATION, Context, cli, fail_with, one_line_errors, pass_context, store_options
+from .demo import claim_folder, run_demo
+
+
+@cli.command()
+@store_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--watch", "watch", type=DURATION, default=3.5, show_default=True,
+              help="How long to watch other hosts' heartbeats before calling a worker dead.")
+@pass_context
+def workers(ctx: Context, as_json: bool, watch: float) -> None:
+    """List running workers and notifiers (and dead ones whose record stayed)."""
+    with ctx.store() as store, one_line_errors():
+        found = store.workers(watch=watch)
+    if as_json:
+        for info in found:
+            click.echo(json.dumps(dataclasses.asdict(info), ensure_ascii=False))
+        return
+    click.echo(f"{'STATUS':8}  {'KIND':8}  {'HOST':16}  {'PID':>7}  {'BEATS':>6}  {'STARTED (UTC)':19}  "
+               "CURRENT / TASKS")
+    for info in found:
+        status = {True: "alive", False: "dead", None: "unknown"}[info.alive]
+        tasks = "any task" if info.tasks is None else ",".join(str(t) for t in info.tasks)
+        click.echo(f"{status:8}  {info.kind:8}  {info.host[:16]:16}  {info.pid:>7}  {info.beats:>6}  "
+                   f"{info.started_at[:19].replace('T', ' '):19}  {' '.join(info.current) or '-'} / {tasks}")
+
+
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress callback that shows a bar on stderr once the work is large."""
+    bar: Any = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None and total >= 1000:
+            bar = click.progressbar(length=total, label=label, file=sys.stderr)
+            bar.__enter__()
+        if bar is not None:
+            bar.update(done - bar.pos)
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+
+
+@cli.command()
+@store_options
+@click.option("--older-than", type=DURATION,
+              help="Remove jobs resolved longer ago than this (default: each job's expiry).")
+@pass_context
+def purge(ctx: Context, older_than: float | None) -> None:
+    """Remove expired resolved jobs and leftovers of crashed writers."""
+    with ctx.store() as store, one_line_errors(), _progress("purging") as progress:
+        removed = store.purge(older_than, progress=progress)
+    click.echo(f"removed {removed} jobs")
+
+
+@cli.command(name="check")
+@store_options
+@click.option("--repair", is_flag=True, help="Fix what is safe to fix (never deletes a job).")
+@pass_context
+def check_store(ctx: Context, repair: bool) -> None:
+    """Verify every invariant of the store; exit 0 only when it is clean."""
+    with ctx.store() as store, one_line_errors(), _progress("checking") as progress:
+        report = store.check(repair=repair, progress=progress)
+    click.echo("jobs: " + ("  ".join(f"{state}: {n}" for state, n in sorted(report.counts.items())) or "none"))
+    click.echo(f"temp files: {report.temp_files}  lease files: {report.leases}")
+    for problem in report.problems:
+        status = " (repaired)" if problem.repaired else ""
+        click.echo(f"{problem.kind}: {problem.path}: {problem.detail}{status}")
+    click.echo("clean" if report.clean else f"{sum(not p.repaired for p in report.problems)} problem(s)")
+    sys.exit(0 if report.clean else 1)
+
+
+
+
+@cli.command()
+@click.argument("folder", metavar="[DIR]", default="demo-store")
+@click.option("--jobs", "count", type=click.IntRange(1, 1000), default=6, show_default=True)
+@pass_context
+def demo(ctx: Context, folder: str, count: int) -> None:
+    """Run a short end-to-end demonstration in a store of its own, DIR (default ./demo-store).
+
+    The demo never touches a store it did not make: DIR must be new, empty, or
+    a store an earlier demo made (it leaves a mark there). $FSJOBSTORE_DIR is
+    not used.
+    """
+    if ctx.given:
+        fail_with("the demo makes its own store and never uses --store: give it a new folder, `fsjobstore demo DIR`")
+    logging.getLogger("fsjobstore").setLevel(logging.ERROR)  # the demo tells its own story
+    with one_line_errors():
+        claim_folder(folder)
+        run_demo(folder, count, click.echo)
+
+

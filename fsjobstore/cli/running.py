@@ -1,0 +1,102 @@
+"""`work` and `notify`: loops that run a command of any language per job or per target."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from ..job import Job
+from ..loops import Backoff, Notifier, Worker
+from ..loops.base import Loop
+from .base import DURATION, Context, cli, one_line_errors, pass_context, store_options
+from .commands import Command
+
+
+def _stop_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option(
+        "--kill-grace", type=DURATION, default=10.0, show_default=True,
+        help="A command being stopped gets SIGTERM, and SIGKILL this long later (its whole process group).",
+    )(command)
+    return click.option(
+        "--drain-timeout", type=DURATION, default=30.0, show_default=True,
+        help="On SIGTERM or Ctrl-C, how long running commands may finish before they are stopped "
+             "(a second signal stops them at once).",
+    )(command)
+
+
+def _run_loop(loop: Loop, command: Command) -> None:
+    # A command asked to stop (drain timeout, second signal) is waited for, so
+    # that its lease is released only once none of its processes runs.
+    loop.abort_grace = command.longest_stop
+    with one_line_errors():
+        loop.run()
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@store_options
+@click.option("--concurrency", "-c", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--max-attempts", type=click.IntRange(1), default=3, show_default=True)
+@click.option("--backoff", type=DURATION, default=1.0, show_default=True, help="First retry delay.")
+@click.option("--timeout", type=DURATION, help="Stop COMMAND after this long (a failed attempt).")
+@click.option("--task", "tasks", multiple=True, help="Only jobs of this task (repeatable).")
+@click.option("--poll-interval", type=DURATION, default=1.0, show_default=True)
+@_stop_options
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@pass_context
+def work(ctx: Context, concurrency: int, max_attempts: int, backoff: float, timeout: float | None,
+         tasks: tuple[str, ...], poll_interval: float, drain_timeout: float, kill_grace: float,
+         command: tuple[str, ...]) -> None:
+    """Do jobs with COMMAND, in any language: `fsjobstore work -- ./handler.sh`.
+
+    COMMAND runs once per job with the request JSON on stdin and FSJOBSTORE_JOB_ID,
+    FSJOBSTORE_ATTEMPT and FSJOBSTORE_TASK in its environment. Exit status 0:
+    its stdout fulfils the job. Non-zero: the attempt failed, stderr is the error.
+    A job cancelled while its COMMAND runs stops it. SIGTERM or Ctrl-C: stop
+    taking jobs, let running commands finish (see --drain-timeout); a second
+    one stops them at once. A stopped command's job goes back to pending.
+    """
+    with one_line_errors():
+        runner = Command(command, timeout=timeout, grace=kill_grace)
+    with ctx.store(poll_interval=poll_interval) as store:
+        def handler(job: Job) -> bytes:
+            env = {"FSJOBSTORE_JOB_ID": job.id, "FSJOBSTORE_ATTEMPT": str(job.attempts + 1),
+                   "FSJOBSTORE_TASK": job.task or "", "FSJOBSTORE_DIR": store.path}
+            return runner.run(json.dumps(job.request).encode(), env, worker.stop_requested)
+
+        handlers: Any = {task: handler for task in tasks} if tasks else handler
+        with one_line_errors():
+            worker = Worker(store, handlers, concurrency=concurrency, max_attempts=max_attempts,
+                            backoff=Backoff(base=backoff), drain_timeout=drain_timeout)
+        _run_loop(worker, runner)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@store_options
+@click.option("--concurrency", "-c", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--timeout", type=DURATION, help="Stop COMMAND after this long (a failed delivery).")
+@click.option("--poll-interval", type=DURATION, default=1.0, show_default=True)
+@_stop_options
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@pass_context
+def notify(ctx: Context, concurrency: int, timeout: float | None, poll_interval: float, drain_timeout: float,
+           kill_grace: float, command: tuple[str, ...]) -> None:
+    """Deliver results with COMMAND: `fsjobstore notify -- ./deliver.py`.
+
+    COMMAND runs once per waiting target with {"target": ..., "job": {...}} on
+    stdin. Exit status 0: delivered. Non-zero: retried later with backoff.
+    Stops as `work` does.
+    """
+    with one_line_errors():
+        runner = Command(command, timeout=timeout, grace=kill_grace)
+    with ctx.store(poll_interval=poll_interval) as store:
+        def deliver(target: Any, job: Job) -> None:
+            payload = json.dumps({"target": target, "job": job.to_dict()}, ensure_ascii=False).encode()
+            env = {"FSJOBSTORE_JOB_ID": job.id, "FSJOBSTORE_DIR": store.path}
+            runner.run(payload, env, notifier.stop_requested)
+
+        with one_line_errors():
+            notifier = Notifier(store, deliver, concurrency=concurrency, drain_timeout=drain_timeout)
+        _run_loop(notifier, runner)
