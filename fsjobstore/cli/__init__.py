@@ -6,9 +6,6 @@ line on stderr and exit status 1 (2 for a misused command), never a traceback.
 
 from __future__ import annotations
 
-import logging
-import sys
-
 from . import jobs, operators, running
 from .base import cli, parse_duration
 
@@ -17,6 +14,5 @@ _COMMANDS = (jobs, operators, running)  # (imported for the commands they regist
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     cli(prog_name="fsjobstore")
 

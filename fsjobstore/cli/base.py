@@ -21,6 +21,7 @@ from .. import __version__
 from .._files.layout import STORE_MARKER
 from ..errors import JobStoreError
 from ..store import JobStore
+from . import logs
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -136,10 +137,16 @@ def store_options(command: Callable[..., Any]) -> Callable[..., Any]:
               help="The store folder (default: $FSJOBSTORE_DIR).")
 @click.option("--group-shared", is_flag=True, envvar="FSJOBSTORE_GROUP_SHARED",
               help="Make files 0660 and folders 2770 whatever the umask, for a store shared by one group.")
+@click.option("-v", "--verbose", "verbose", count=True, help="More detail in the log (debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors in the log.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              envvar="FSJOBSTORE_LOG_FORMAT", help="json: one JSON object per log line, for log shippers.")
 @click.version_option(__version__, prog_name="fsjobstore")
 @click.pass_context
-def cli(ctx: click.Context, path: str | None, group_shared: bool) -> None:
+def cli(ctx: click.Context, path: str | None, group_shared: bool, verbose: int, quiet: bool,
+        log_format: str) -> None:
     """Operate on an fsjobstore job store: a folder of JSON job files."""
+    logs.setup(-1 if quiet else verbose, log_format)
     given = ctx.get_parameter_source("path") == click.core.ParameterSource.COMMANDLINE
     ctx.obj = Context(path, group_shared, given=given)
 

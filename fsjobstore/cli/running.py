@@ -20,6 +20,9 @@ def _stop_options(command: Callable[..., Any]) -> Callable[..., Any]:
         "--kill-grace", type=DURATION, default=10.0, show_default=True,
         help="A command being stopped gets SIGTERM, and SIGKILL this long later (its whole process group).",
     )(command)
+    command = click.option(
+        "--burst", is_flag=True, help="Exit once there is nothing left to do (a retry still to come counts).",
+    )(command)
     return click.option(
         "--drain-timeout", type=DURATION, default=30.0, show_default=True,
         help="On SIGTERM or Ctrl-C, how long running commands may finish before they are stopped "
@@ -27,12 +30,12 @@ def _stop_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-def _run_loop(loop: Loop, command: Command) -> None:
+def _run_loop(loop: Loop, command: Command, burst: bool) -> None:
     # A command asked to stop (drain timeout, second signal) is waited for, so
     # that its lease is released only once none of its processes runs.
     loop.abort_grace = command.longest_stop
     with one_line_errors():
-        loop.run()
+        loop.run(burst=burst)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
@@ -47,7 +50,7 @@ def _run_loop(loop: Loop, command: Command) -> None:
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @pass_context
 def work(ctx: Context, concurrency: int, max_attempts: int, backoff: float, timeout: float | None,
-         tasks: tuple[str, ...], poll_interval: float, drain_timeout: float, kill_grace: float,
+         tasks: tuple[str, ...], poll_interval: float, drain_timeout: float, kill_grace: float, burst: bool,
          command: tuple[str, ...]) -> None:
     """Do jobs with COMMAND, in any language: `fsjobstore work -- ./handler.sh`.
 
@@ -70,7 +73,7 @@ def work(ctx: Context, concurrency: int, max_attempts: int, backoff: float, time
         with one_line_errors():
             worker = Worker(store, handlers, concurrency=concurrency, max_attempts=max_attempts,
                             backoff=Backoff(base=backoff), drain_timeout=drain_timeout)
-        _run_loop(worker, runner)
+        _run_loop(worker, runner, burst)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})
@@ -82,7 +85,7 @@ def work(ctx: Context, concurrency: int, max_attempts: int, backoff: float, time
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @pass_context
 def notify(ctx: Context, concurrency: int, timeout: float | None, poll_interval: float, drain_timeout: float,
-           kill_grace: float, command: tuple[str, ...]) -> None:
+           kill_grace: float, burst: bool, command: tuple[str, ...]) -> None:
     """Deliver results with COMMAND: `fsjobstore notify -- ./deliver.py`.
 
     COMMAND runs once per waiting target with {"target": ..., "job": {...}} on
@@ -99,4 +102,4 @@ def notify(ctx: Context, concurrency: int, timeout: float | None, poll_interval:
 
         with one_line_errors():
             notifier = Notifier(store, deliver, concurrency=concurrency, drain_timeout=drain_timeout)
-        _run_loop(notifier, runner)
+        _run_loop(notifier, runner, burst)

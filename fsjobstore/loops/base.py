@@ -59,6 +59,7 @@ class Loop:
         self._signals: list[WakeSignal] = []
         self._active: dict[int, Any] = {}
         self._lock = threading.Lock()
+        self._burst = False
 
     # -- what subclasses provide --------------------------------------------------
 
@@ -102,17 +103,24 @@ class Loop:
                 lease = None
             if lease is None:
                 due = self._next_due()
+                if self._burst and due is None and not self._current():
+                    log.info("nothing left to do: stopping (burst)")
+                    self.stop()
+                    return
                 signal.wait(self.poll_interval if due is None else min(self.poll_interval, due + 0.001))
                 continue
             self._handle(lease)
 
-    def run(self) -> None:
+    def run(self, *, burst: bool = False) -> None:
         """Run until stopped; then drain and return. (A stop() that came first wins.)
+        With *burst*, stop by itself once there is nothing to do (no job it may take,
+        none held, no retry it passed over still to come), as RQ's ``--burst``.
         While it runs, the loop's heartbeat record is in the store (``workers``)."""
-        log.info("%s starting (pid %d)", self.describe(), os.getpid())
+        self._burst = burst
+        log.info("starting %s (pid %d)", self.describe(), os.getpid())
         with Beating(self.store, self.kind, self._tasks_pulled(), self.concurrency, self._current):
             self._run_until_stopped()
-        log.info("%s stopped", self.describe())
+        log.info("stopped %s (pid %d)", self.describe(), os.getpid())
 
     kind = "loop"
 

@@ -75,3 +75,22 @@ def test_a_running_loop_is_listed_with_its_current_job_until_it_stops(backend: B
         worker.stop()
         thread.join(30)
     assert [w for w in store.workers() if w.kind == "worker"] == []
+
+
+def test_a_burst_run_returns_once_everything_it_can_do_is_done(backend: Backend) -> None:
+    store = backend.open()
+    ids = [store.create(n).id for n in range(4)]
+    tried: set[str] = set()
+
+    def handler(job: Job) -> str:
+        if job.id == ids[0] and job.id not in tried:
+            tried.add(job.id)
+            raise AttemptFailed("once")  # its retry, 0.2 s later, still belongs to the burst
+        return "ok"
+
+    worker = Worker(store, handler, concurrency=2, poll_interval=0.05, backoff=Backoff(base=0.2, jitter=0))
+    thread = threading.Thread(target=worker.run, kwargs={"burst": True})
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive(), "a burst run did not return by itself"
+    assert [store.get(job_id).state for job_id in ids] == ["fulfilled"] * 4
