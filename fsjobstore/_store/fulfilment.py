@@ -131,6 +131,10 @@ class Fulfilment:
             start = None if delay is None else time_text(time.time() + delay)
             record = lease.record.changed(attempts=lease.record.attempts + attempt, error=message, not_before=start)
             self.ctx.write_pending(record)
+            # This puller knows when the retry is due: it is tried then, before the
+            # backlog (the others' pullers find it when they list it).
+            pending = self.ctx.pending
+            pending.defer(job_id, delay or 0.0, fsio.identity(pending.path_of(job_id)))
         except BaseException:
             if own:
                 lease.release()
