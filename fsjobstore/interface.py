@@ -100,10 +100,11 @@ class WorkHandle(LeaseHandle, Protocol):
     def fulfill(self, value: bytes | str) -> Job: ...
 
     def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None,
-             attempt: bool = True) -> Job:
+             attempt: bool = True, trace: str | None = None) -> Job:
         """A failed attempt: back to pending after *delay* if *retry*, else resolved
         as failed. ``attempt=False`` does not count it (giving up on a job whose
-        attempts are used: this commit is not an attempt of its own)."""
+        attempts are used: this commit is not an attempt of its own). *trace* (a
+        traceback, say) is kept with the attempt in the job's history."""
 
 
 @runtime_checkable

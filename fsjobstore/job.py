@@ -24,7 +24,8 @@ class Job:
     ``fulfilled``, ``failed`` or ``cancelled``. ``value`` is the fulfilment value
     (bytes) or None; ``error`` the error of the last failed attempt. ``attempts``
     counts failed attempts (fail() calls and leases that expired under a dead
-    holder). ``waiting`` holds the targets still to be told the result, oldest
+    holder); ``history`` tells the last ten attempts (host, pid, times, outcome,
+    error and traceback), oldest first. ``waiting`` holds the targets still to be told the result, oldest
     first. Times are UTC, as written by the host that made the change.
     """
 
@@ -42,6 +43,7 @@ class Job:
     not_before: datetime | None = None
     lease_seconds: float | None = None
     expires_in: float | None = None
+    history: tuple[dict[str, Any], ...] = ()
 
     @property
     def resolved(self) -> bool:
@@ -76,6 +78,7 @@ class Job:
             "not_before": self.not_before.isoformat() if self.not_before else None,
             "lease_seconds": self.lease_seconds,
             "expires_in": self.expires_in,
+            "history": list(self.history),
         }
 
     @classmethod
@@ -95,4 +98,5 @@ class Job:
             waiting=tuple(data.get("waiting") or ()), task=data.get("task"), resource=data.get("resource"),
             not_before=None if not_before is None else datetime.fromisoformat(not_before),
             lease_seconds=data.get("lease_seconds"), expires_in=data.get("expires_in"),
+            history=tuple(data.get("history") or ()),
         )

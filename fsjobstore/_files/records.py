@@ -39,6 +39,8 @@ from ..errors import CorruptJobFile, JobTooLarge
 from ..job import PENDING, RESOLVED_STATES, Job
 
 FORMAT_VERSION = 1
+# Attempts a record remembers (host, pid, times, outcome, error, traceback of each).
+HISTORY_LIMIT = 10
 
 STORED_STATES = (PENDING, *RESOLVED_STATES)  # "running" is never written: a held lease says it
 
@@ -116,6 +118,7 @@ def to_bytes(value: bytes | str) -> bytes:
 _REQUIRED = ("request", "value", "value_encoding", "error", "attempts", "created_at", "updated_at")
 # Optional fields and the types they may hold (None always allowed).
 _OPTIONAL: dict[str, tuple[type, ...]] = {
+    "history": (list,),
     "task": (str,),
     "resource": (str,),
     "not_before": (str,),
@@ -207,6 +210,12 @@ class Record:
         fields["updated_at"] = now_text()
         return Record(fields, self._request_json)
 
+    def with_attempt(self, entry: dict[str, Any]) -> Record:
+        """This record with *entry* added to its attempt history (the newest
+        ``HISTORY_LIMIT`` are kept, so a record's size stays bounded)."""
+        history = [*(self.fields.get("history") or ()), entry][-HISTORY_LIMIT:]
+        return self.changed(history=history)
+
     def resolved(self, state: str, value: bytes | None, error: str | None, attempts: int) -> Record:
         text, encoding = encode_value(value)
         return self.changed(
@@ -239,6 +248,7 @@ class Record:
             not_before=None if not_before is None else parse_time(not_before),
             lease_seconds=f.get("lease_seconds"),
             expires_in=f.get("expires_in"),
+            history=tuple(f.get("history") or ()),
         )
 
 

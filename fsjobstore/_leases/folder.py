@@ -206,7 +206,7 @@ class LeaseFolder:
                 return None
             holder = self.relink(name, self.lease_seconds)
             held = self._mine[name] = Lease(self, name, path, holder)
-            held.taken_over = True
+            held.taken_from = expired
         self.renewer.add(held)
         log.info("took over expired lease %s (holder record: %s)", path, expired.decode("utf-8", "replace").strip())
         return held

@@ -43,7 +43,7 @@ class Lease:
         "loss",
         "compromised",
         "released",
-        "taken_over",
+        "taken_from",
         "still_wanted",
         "_owner",
         "_lock",
@@ -58,13 +58,18 @@ class Lease:
         # loss is not None, kept as a flag: it is asked on every pull and commit.
         self.compromised = False
         self.released = False
-        # Taken over from a holder that stopped renewing (not acquired free).
-        self.taken_over = False
+        # The record of the holder that stopped renewing, if the lease was taken
+        # over from it (None: acquired free).
+        self.taken_from: bytes | None = None
         # Asked after each renewal: why the lease is no longer wanted, or None.
         self.still_wanted: Callable[[], Loss | None] | None = None
         self._owner = owner
         self._lock = threading.Lock()
         self._on_compromised: Callable[[Lease], None] | None = None
+
+    @property
+    def taken_over(self) -> bool:
+        return self.taken_from is not None
 
     @property
     def token(self) -> str:

@@ -4,14 +4,18 @@ record create-if-absent, so a job is resolved at most once."""
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 import time
 from collections.abc import Callable, Collection
+from typing import Any
 
 from .._arguments import check_seconds
 from .._files import fsio
 from .._files.ids import check_id
 from .._files.layout import RECORD_SUFFIX
-from .._files.records import Record, time_text, to_bytes, value_key
+from .._files.records import Record, now_text, time_text, to_bytes, value_key
 from .._leases import Lease
 from ..errors import (
     CorruptJobFile,
@@ -28,6 +32,7 @@ from .handles import WorkLease
 from .pulling import claim_or_release, pull
 
 EXPIRED_ERROR = "lease expired: its holder stopped renewing it"
+HOST = socket.gethostname()
 
 
 class Fulfilment:
@@ -76,8 +81,9 @@ class Fulfilment:
     def start(self, lease: Lease, record: Record, resource: Lease | None) -> WorkLease | None:
         """The WorkLease on a job this puller will do: its lease length set, and an
         expired previous holder counted as a failed attempt."""
-        if lease.taken_over:
+        if lease.taken_from is not None:
             # Its last holder stopped renewing (it died or hung): that was an attempt.
+            record = record.with_attempt(expired_attempt(record, lease.taken_from))
             record = record.changed(attempts=record.attempts + 1, error=EXPIRED_ERROR)
         handle = WorkLease(self, lease, record, resource)  # its release gives both leases back
         try:
@@ -111,13 +117,14 @@ class Fulfilment:
         return self.resolve(job_id, FULFILLED, data, None, lease)
 
     def fail(self, job_id: str, error: str | BaseException, *, lease: WorkLease | None = None,
-             retry: bool = False, delay: float | None = None, attempt: bool = True) -> Job:
+             retry: bool = False, delay: float | None = None, attempt: bool = True,
+             trace: str | None = None) -> Job:
         message = _error_text(error)
         if delay is not None:
             check_seconds("delay", delay, zero=True)
         self._check_size("error", len(message.encode("utf-8")))
         if not retry:
-            return self.resolve(job_id, FAILED, None, message, lease, attempt=attempt)
+            return self.resolve(job_id, FAILED, None, message, lease, attempt=attempt, trace=trace)
         check_id(job_id)
         own = lease is None
         if lease is None:
@@ -129,7 +136,8 @@ class Fulfilment:
             if (resolved := self.ctx.read_resolved(job_id)) is not None:
                 raise JobAlreadyResolved(job_id, resolved.state)
             start = None if delay is None else time_text(time.time() + delay)
-            record = lease.record.changed(attempts=lease.record.attempts + attempt, error=message, not_before=start)
+            record = lease.record.with_attempt(lease_attempt(lease, "retried", message, trace))
+            record = record.changed(attempts=lease.record.attempts + attempt, error=message, not_before=start)
             self.ctx.write_pending(record)
             # This puller knows when the retry is due: it is tried then, before the
             # backlog (the others' pullers find it when they list it).
@@ -170,7 +178,7 @@ class Fulfilment:
         return record.job(state=state, waiting=ctx.waiting_targets(job_id))
 
     def resolve(self, job_id: str, state: str, value: bytes | None, error: str | None,
-                lease: WorkLease | None, *, attempt: bool = True) -> Job:
+                lease: WorkLease | None, *, attempt: bool = True, trace: str | None = None) -> Job:
         check_id(job_id)
         ctx = self.ctx
         if lease is not None:
@@ -178,6 +186,8 @@ class Fulfilment:
                 raise ValueError(f"lease is on job {lease.id!r}, not {job_id!r}")
             lease.name_lease.check(final=True)
             record = lease.record
+            if attempt:  # (giving up on a job whose attempts are used is not one)
+                record = record.with_attempt(lease_attempt(lease, state, error, trace))
         else:
             record, current = ctx.read(job_id)
             if current in RESOLVED_STATES:
@@ -262,6 +272,24 @@ class _Puller:
                 lease.release()
                 return None
         return fulfilment.start(lease, record, resource_lease)
+
+
+def lease_attempt(lease: WorkLease, outcome: str, error: str | None, trace: str | None) -> dict[str, Any]:
+    """The history entry of the attempt a holder of *lease* in this process ends now."""
+    return {"attempt": lease.record.attempts + 1, "host": HOST, "pid": os.getpid(), "started_at": lease.started_at,
+            "ended_at": now_text(), "outcome": outcome, "error": error, "traceback": trace}
+
+
+def expired_attempt(record: Record, holder_record: bytes) -> dict[str, Any]:
+    """The history entry of an attempt whose holder stopped renewing, as its holder
+    record told it (host and pid; when it started is not known)."""
+    try:
+        holder = json.loads(holder_record)
+        host, pid = holder.get("host"), holder.get("pid")
+    except (ValueError, AttributeError):
+        host = pid = None
+    return {"attempt": record.attempts + 1, "host": host, "pid": pid, "started_at": None, "ended_at": now_text(),
+            "outcome": "expired", "error": EXPIRED_ERROR, "traceback": None}
 
 
 def _error_text(error: str | BaseException) -> str:

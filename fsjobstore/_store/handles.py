@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from .._files.records import Record
+from .._files.records import Record, now_text
 from .._leases import Lease
 from ..errors import Loss
 from ..job import RUNNING, Job
@@ -19,7 +19,8 @@ class WorkCommits(Protocol):
     def fulfill(self, job_id: str, value: bytes | str, *, lease: WorkLease | None = None) -> Job: ...
 
     def fail(self, job_id: str, error: str | BaseException, *, lease: WorkLease | None = None,
-             retry: bool = False, delay: float | None = None, attempt: bool = True) -> Job: ...
+             retry: bool = False, delay: float | None = None, attempt: bool = True,
+             trace: str | None = None) -> Job: ...
 
 
 class _LeaseHandle:
@@ -92,6 +93,7 @@ class WorkLease(_LeaseHandle):
         super().__init__(lease, record)
         self._commits = commits
         self._resource = resource
+        self.started_at = now_text()  # (for the attempt history: informational, this host's clock)
 
     @property
     def resource_lease(self) -> Lease | None:
@@ -119,8 +121,9 @@ class WorkLease(_LeaseHandle):
         return self._commits.fulfill(self.id, value, lease=self)
 
     def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None,
-             attempt: bool = True) -> Job:
-        return self._commits.fail(self.id, error, lease=self, retry=retry, delay=delay, attempt=attempt)
+             attempt: bool = True, trace: str | None = None) -> Job:
+        return self._commits.fail(self.id, error, lease=self, retry=retry, delay=delay, attempt=attempt,
+                                  trace=trace)
 
 
 class NotificationLease(_LeaseHandle):

@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import click
 
@@ -104,11 +105,26 @@ def show(ctx: Context, job_id: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(job, ensure_ascii=False, indent=2))
         return
+    history = job.pop("history")
     for key, value in job.items():
         if value is None or value == []:
             continue
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         click.echo(f"{key + ':':12} {text}")
+    if history:
+        click.echo("history:")
+    for entry in history:
+        _echo_attempt(entry)
+
+
+def _echo_attempt(entry: dict[str, Any]) -> None:
+    """One attempt: who ran it, when, how it ended; its traceback indented below."""
+    where = f"{entry.get('host') or '?'} pid {entry.get('pid') or '?'}"
+    when = f"{entry.get('started_at') or '?'} .. {entry.get('ended_at') or '?'}"
+    error = f": {entry['error']}" if entry.get("error") else ""
+    click.echo(f"  #{entry.get('attempt', '?')} {entry.get('outcome', '?')} on {where}, {when}{error}")
+    for line in (entry.get("traceback") or "").rstrip().splitlines():
+        click.echo(f"      {line}")
 
 
 @cli.command()

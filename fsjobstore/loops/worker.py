@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,6 +24,7 @@ Handler = Callable[[Job], bytes | str]
 # The longest error recorded for an attempt: a handler's exception may carry a
 # megabyte of text, and a record over the store's limit could not be written.
 MAX_ERROR_CHARS = 8192
+_HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class Worker(Loop):
@@ -141,13 +144,16 @@ class Worker(Loop):
                     exc_info=None if isinstance(exc, (AttemptFailed, HandlerFailed)) else exc)
         if isinstance(exc, HandlerFailed):
             log.warning("traceback of job %s in its process:\n%s", lease.id, exc.trace.rstrip())
-        self._commit_failure(lease, _error(exc), retry=retry, delay=self.backoff.delay(attempt))
+        self._commit_failure(lease, _error(exc), retry=retry, delay=self.backoff.delay(attempt), trace=_trace(exc))
 
     @staticmethod
     def _commit_failure(lease: WorkHandle, error: str, *, retry: bool, delay: float = 0.0,
-                        attempt: bool = True) -> None:
+                        attempt: bool = True, trace: str | None = None) -> None:
         try:
-            lease.fail(error, retry=True, delay=delay) if retry else lease.fail(error, attempt=attempt)
+            if retry:
+                lease.fail(error, retry=True, delay=delay, trace=trace)
+            else:
+                lease.fail(error, attempt=attempt, trace=trace)
         except (LeaseLost, JobAlreadyResolved) as commit_error:
             log.warning("failure of job %s not recorded: %s", lease.id, commit_error)
         except JobStoreError as commit_error:
@@ -164,6 +170,24 @@ def _error(exc: BaseException) -> str:
     else:
         text = f"{type(exc).__name__}: {exc}"
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 15] + " ... (cut)"
+
+
+def _trace(exc: BaseException) -> str | None:
+    """The traceback kept with a failed attempt (none for AttemptFailed, whose message
+    says it all); its end, if it is longer than MAX_ERROR_CHARS."""
+    if isinstance(exc, AttemptFailed):
+        return None
+    text = exc.trace if isinstance(exc, HandlerFailed) else _handler_frames(exc)
+    return text if len(text) <= MAX_ERROR_CHARS else "(cut) ... " + text[-(MAX_ERROR_CHARS - 10):]
+
+
+def _handler_frames(exc: BaseException) -> str:
+    """The traceback from the handler's own frames down: the loop's frames above it
+    say nothing about the failure (all of them, if it was the loop that raised)."""
+    tb = exc.__traceback__
+    while tb is not None and os.path.dirname(tb.tb_frame.f_code.co_filename) == _HERE:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
 
 
 def _handlers(handler: Any) -> tuple[dict[str | None, Handler], frozenset[str | None] | None]:

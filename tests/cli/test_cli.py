@@ -688,3 +688,23 @@ def test_demo_with_one_job(tmp_path: Path) -> None:
     out = ok(fsj("demo", str(tmp_path / "one"), "--jobs", "1", cwd=tmp_path, timeout=60))
     assert "Delivered 1 notifications" in out
     assert ok(fsj("check", store=tmp_path / "one")).splitlines()[-1] == "clean", "the demo's mark is no problem"
+
+
+def test_show_tells_each_attempt_and_its_traceback(tmp_path: Path) -> None:
+    store_path = tmp_path / "store"
+    ok(fsj("init", str(store_path)))
+    with JobStore(store_path, durable=False) as store:
+        job = store.create("x")
+        lease = store.pull_work()
+        assert lease is not None
+        lease.fail("ValueError: flaky", retry=True, trace="Traceback (most recent call last):\nValueError: flaky")
+        lease = store.pull_work()
+        assert lease is not None
+        lease.fulfill("ok")
+    out = ok(fsj("show", job.id, store=store_path)).splitlines()
+    at = out.index("history:")
+    assert out[at + 1].startswith("  #1 retried on ") and out[at + 1].endswith(": ValueError: flaky")
+    assert out[at + 2:at + 4] == ["      Traceback (most recent call last):", "      ValueError: flaky"]
+    assert out[at + 4].startswith("  #2 fulfilled on ")
+    shown = json.loads(ok(fsj("show", "--json", job.id, store=store_path)))
+    assert [entry["outcome"] for entry in shown["history"]] == ["retried", "fulfilled"]

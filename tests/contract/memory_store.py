@@ -152,7 +152,7 @@ class MemoryWorkLease(_Handle):
         return self._store.commit(self, "fulfilled", value=value.encode() if isinstance(value, str) else value)
 
     def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None,
-             attempt: bool = True) -> Job:
+             attempt: bool = True, trace: str | None = None) -> Job:
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         state = "pending" if retry else "failed"
         return self._store.commit(self, state, error=text, delay=delay or 0.0, attempt=attempt)

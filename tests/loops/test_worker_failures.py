@@ -191,6 +191,7 @@ def test_a_job_that_kills_its_workers_is_failed_once_its_attempts_are_used(open_
     assert done.error is not None and done.error.startswith("gave up after 2 attempts")
     assert "lease expired" in done.error
     assert runs.read_text().count("ran") == 2
+    assert [entry["outcome"] for entry in done.history] == ["expired", "expired"]  # giving up is no attempt
 
 
 def test_a_retry_whose_delay_has_passed_runs_before_the_backlog(open_store: Callable[..., JobStore]) -> None:
