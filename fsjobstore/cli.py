@@ -21,6 +21,7 @@ import click
 
 from . import __version__
 from .errors import AttemptFailed, JobStoreError
+from .http.serve import serve
 from .job import STATES, Job
 from .loops import Backoff, Notifier, Worker
 from .store import JobStore
@@ -386,6 +387,9 @@ def demo(ctx: Context, count: int) -> None:
     logging.getLogger("fsjobstore").setLevel(logging.ERROR)  # the demo tells its own story
     with _errors():
         run_demo(ctx.path or "demo-store", count, click.echo)
+
+
+cli.add_command(serve)
 
 
 def main() -> None:
