@@ -32,23 +32,30 @@ class BodyLimit:
             await self._refuse(send, int(declared) if declared.isdigit() else None)
             return
         seen = 0
-        started = False
+        exceeded = started = False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.limit:
+                exceeded = True
                 raise _TooLarge
             return message
 
-        async def tracked(message: Message) -> None:
+        async def answered(message: Message) -> None:
+            # The framework may catch _TooLarge and answer with its own error: ours replaces it.
             nonlocal started
+            if exceeded:
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await self._refuse(send, None)
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
-            await self.app(scope, counted, tracked)
+            await self.app(scope, counted, answered)
         except _TooLarge:
             if not started:
                 await self._refuse(send, None)
