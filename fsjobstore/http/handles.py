@@ -103,6 +103,8 @@ class _HttpLease:
         """A commit through the server, fenced there; this lease is done after it."""
         if self._released:
             raise LeaseLost(f"the lease on job {self.id} was released")
+        if self._loss is not None:  # known lost: nothing is sent, as a local commit checks first
+            raise LeaseLost(f"the lease on job {self.id} was lost: {self._loss}")
         self._committing = True
         try:
             answer = self._api.call("POST", self._path(action), json=body)
