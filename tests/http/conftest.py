@@ -38,7 +38,7 @@ class Served:
 
     def http(self, token: str | None = ADMIN) -> httpx.Client:
         headers = {"authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30, verify=False)  # (plain http)
 
 
 @pytest.fixture

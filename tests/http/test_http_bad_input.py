@@ -6,8 +6,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import Served
+from conftest import ADMIN, LEASE, Served
 from invariants import tree
+
+from fsjobstore import JobStore
+from fsjobstore.http.server import Settings, background
 
 MISSING = "01ZZZZZZZZZZZZZZZZZZZZZZZZ"
 
@@ -48,6 +51,18 @@ CASES: list[tuple[str, str, Any, int, str]] = [
 ]
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One server for the table of cases (each case checks the files it may not change)."""
+    path = tmp_path_factory.mktemp("bad-input") / "store"
+    store = JobStore(path, lease_seconds=LEASE, durable=False)
+    try:
+        with background(store, Settings(token=ADMIN, max_body=1024 * 1024)) as url:
+            yield Served(url, store, path)
+    finally:
+        store.close()
+
+
 @pytest.fixture
 def unchanged(served: Served) -> Iterator[Callable[[], None]]:
     """Assert after the test that the store's files are as they were before it."""
@@ -70,11 +85,12 @@ def _send(served: Served, method: str, path: str, body: Any) -> Any:
 @pytest.mark.parametrize(("method", "path", "body", "status", "text"), CASES,
                          ids=[f"{c[0]} {c[1][:40]} {c[3]}" for c in CASES])
 def test_bad_input_is_a_4xx_json_error_and_writes_nothing(
-    served: Served, unchanged: Callable[[], None], method: str, path: str, body: Any, status: int, text: str
+    shared: Served, method: str, path: str, body: Any, status: int, text: str
 ) -> None:
-    job = served.store.create("a pending job")
-    unchanged()
-    answer = _send(served, method, path.replace("{id}", job.id), body)
+    job = shared.store.create("a pending job")
+    before = tree(shared.path)
+    answer = _send(shared, method, path.replace("{id}", job.id), body)
+    assert tree(shared.path) == before, "a refused request changed the store"
     assert answer.status_code == status, answer.text
     error = answer.json()
     assert set(error) == {"error", "detail"}
