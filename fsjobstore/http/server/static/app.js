@@ -70,10 +70,10 @@ function showCounts(stats) {
 
 function drawChart() {
   const svg = $("chart");
-  // the last 5 minutes, or since the page opened if that is shorter (at least 10 s)
+  // the last 5 minutes, or since the page opened if that is shorter (at least 2 s)
   const now = Date.now();
   const first = view.series.length ? view.series[0].time : now;
-  const span = Math.min(5 * 60 * 1000, Math.max(10 * 1000, now - first));
+  const span = Math.min(5 * 60 * 1000, Math.max(2 * 1000, now - first));
   const since = now - span;
   const points = view.series.filter((p) => p.time >= since);
   const top = Math.max(1, ...points.flatMap((p) => STATES.map((s) => p.stats[s] || 0)));
