@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import READER, Served
+from httpfixtures import READER, Served, serve_fixture, served_fixture  # noqa: F401 (fixtures)
 
 
 def test_create_get_list_and_stats(served: Served) -> None:

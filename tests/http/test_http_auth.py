@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ADMIN, READER, ROOT, Served
+from httpfixtures import ADMIN, READER, ROOT, Served, serve_fixture, served_fixture  # noqa: F401 (fixtures)
 
 from fsjobstore.http.server import Settings
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import ADMIN, LEASE, Served
+from httpfixtures import ADMIN, LEASE, Served, serve_fixture, served_fixture  # noqa: F401 (fixtures)
 from invariants import tree
 
 from fsjobstore import JobStore

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ADMIN, LEASE, READER, Served, start_server, stop
+from httpfixtures import ADMIN, LEASE, READER, Served, remote_fixture, serve_fixture, served_fixture, start_server, stop  # noqa: F401 (fixtures)
 from loophelpers import wait_for
 
 from fsjobstore import JobAlreadyResolved, JobBusy, JobNotFound, JobStateError, JobStore, LeaseLost

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import ADMIN, READER, ROOT, Served
+from httpfixtures import ADMIN, READER, ROOT, Served, serve_fixture, served_fixture  # noqa: F401 (fixtures)
 from loophelpers import wait_for
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 
-from conftest import ROOT
+from httpfixtures import ROOT
 
 
 def test_500_jobs_over_http_through_a_server_kill_and_restart() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from conftest import ADMIN, Served
+from httpfixtures import ADMIN, Served, serve_fixture, served_fixture  # noqa: F401 (fixtures)
 from loophelpers import running, wait_for
 
 from fsjobstore import Backoff, Job, Notifier, Worker

@@ -12,7 +12,7 @@ import pytest
 
 schemathesis = pytest.importorskip("schemathesis", reason="the schema tests need schemathesis (the test extra)")
 
-from conftest import ADMIN  # noqa: E402
+from httpfixtures import ADMIN  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: E402
 

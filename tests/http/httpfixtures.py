@@ -1,6 +1,12 @@
-"""Fixtures for the HTTP tests: a real uvicorn server on a free loopback port, in a
-thread of this process (``served``) or as ``fsjobstore serve`` in a child process
-(``serve_process``), and clients over real HTTP."""
+"""Fixtures and helpers for the HTTP tests: a real uvicorn server on a free loopback
+port, in a thread of this process (``serve``, ``served``) or as ``fsjobstore serve``
+in a child process (``start_server``), and clients over real HTTP.
+
+Not a conftest.py: pytest gives every conftest outside a package the module name
+"conftest", so one here would replace tests/conftest.py for the tests that import
+from it. Test modules import the fixtures they use from here (``served_fixture``
+provides the ``served`` fixture, and so on; a fixture's own fixtures must be
+imported too)."""
 
 from __future__ import annotations
 
@@ -41,8 +47,8 @@ class Served:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30, verify=False)  # (plain http)
 
 
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
+@pytest.fixture(name="serve")
+def serve_fixture(tmp_path: Path) -> Iterator[Callable[..., Served]]:
     """Start servers over stores in tmp_path (options go to JobStore and Settings)."""
     stack: list[Any] = []
 
@@ -63,13 +69,13 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
         store.close()
 
 
-@pytest.fixture
-def served(serve: Callable[..., Served]) -> Served:
+@pytest.fixture(name="served")
+def served_fixture(serve: Callable[..., Served]) -> Served:
     return serve()
 
 
-@pytest.fixture
-def remote(served: Served) -> Iterator[HttpStore]:
+@pytest.fixture(name="remote")
+def remote_fixture(served: Served) -> Iterator[HttpStore]:
     with HttpStore(served.url, ADMIN, poll_interval=0.05) as client:
         yield client
 
