@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from httpfixtures import READER, Served, serve_fixture, served_fixture  # noqa: F401 (fixtures)
 
@@ -156,3 +157,22 @@ def test_openapi_document_and_dashboard_are_served(served: Served) -> None:
         assert http.get("/static/app.js").status_code == 200
         assert http.get("/static/../app.py").status_code == 404
         assert http.get("/static/nothing.js").json()["error"] == "no file 'nothing.js'"
+
+
+def test_many_waiting_pulls_do_not_hold_up_other_requests(served: Served) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    from httpfixtures import ADMIN
+
+    waiting = 60  # more than the 40 threads plain requests run in
+    with httpx.Client(base_url=served.url, headers={"authorization": f"Bearer {ADMIN}"}, verify=False,
+                      limits=httpx.Limits(max_connections=waiting + 5), timeout=30) as http, \
+            ThreadPoolExecutor(waiting) as pool:
+        pulls = [pool.submit(http.post, "/api/work/pull", json={"wait": 3}) for _ in range(waiting)]
+        time.sleep(1.0)  # every pull is waiting now
+        start = time.monotonic()
+        assert http.get("/api/stats").status_code == 200
+        answered_in = time.monotonic() - start
+        assert all(pull.result().json() == {"lease": None} for pull in pulls)
+    assert answered_in < 0.5, f"stats waited {answered_in:.2f} s behind the long-polls"

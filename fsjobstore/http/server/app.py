@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -17,7 +18,7 @@ from ...errors import JobStoreError
 from ...store import JobStore
 from ..wire import error_to_wire
 from . import routes_jobs, routes_leases, routes_ops
-from .context import Context, Settings
+from .context import WAITING_THREADS, Context, Settings
 from .metrics import Metrics
 from .middleware import BodyLimit, Latency
 
@@ -31,6 +32,7 @@ def create_app(store: JobStore, settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        ctx.waiting = anyio.CapacityLimiter(WAITING_THREADS)
         ctx.leases.start()
         try:
             yield

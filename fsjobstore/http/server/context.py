@@ -6,10 +6,15 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
+
 from ...store import JobStore
 from .leases import Registry
 
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
+# Threads for requests that wait (long-polls, a job's resolution): their own budget,
+# so that waiting clients never take the threads every other request runs in.
+WAITING_THREADS = 1000
 
 
 @dataclass(frozen=True)
@@ -60,3 +65,8 @@ class Context:
     settings: Settings
     leases: Registry = field(default_factory=Registry)
     last_check: dict[str, Any] | None = None
+    waiting: anyio.CapacityLimiter | None = None  # (made in the app's event loop, at startup)
+
+    def waiters(self) -> anyio.CapacityLimiter:
+        assert self.waiting is not None, "the app has not started"
+        return self.waiting

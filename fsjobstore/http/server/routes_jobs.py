@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import anyio
 from fastapi import APIRouter, Query, Response
 
 from ...errors import JobStoreError
-from ...job import FAILED, encode_json
+from ...job import FAILED, Job, encode_json
 from ...store import JobStore
 from ..wire import job_to_wire, value_from_wire
 from .auth import Ctx, Read, Write
@@ -96,14 +97,18 @@ def get(ctx: Ctx, _: Read, job_id: str) -> dict[str, Any]:
 
 
 @router.get("/jobs/{job_id}/wait", response_model=JobOut)
-def wait(
+async def wait(
     ctx: Ctx, _: Read, job_id: str, timeout: Annotated[float, Query(ge=0, le=60, allow_inf_nan=False)] = 30.0
 ) -> dict[str, Any]:
     """The job once resolved, or as it is after *timeout* seconds (look at its state)."""
-    try:
-        return job_to_wire(ctx.store.wait(job_id, timeout))
-    except TimeoutError:
-        return job_to_wire(ctx.store.get(job_id))
+
+    def resolved_or_now() -> Job:
+        try:
+            return ctx.store.wait(job_id, timeout)
+        except TimeoutError:
+            return ctx.store.get(job_id)
+
+    return job_to_wire(await anyio.to_thread.run_sync(resolved_or_now, limiter=ctx.waiters()))
 
 
 @router.post("/jobs/{job_id}/fulfill", response_model=JobOut)

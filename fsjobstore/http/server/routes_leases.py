@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -51,7 +52,7 @@ async def _long_poll(
             if signal is None:
                 signal = make_signal()
                 continue  # pull once more: the change may have come before the watch
-            await run_in_threadpool(signal.wait, min(left, ctx.store.poll_interval))
+            await anyio.to_thread.run_sync(signal.wait, min(left, ctx.store.poll_interval), limiter=ctx.waiters())
     finally:
         if signal is not None:
             unwatch(signal)
