@@ -27,9 +27,9 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await self._refuse(send, int(declared) if declared.isdigit() else None)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:  # (the server refuses a malformed one)
+            await self._refuse(send, int(declared))
             return
         seen = 0
         exceeded = started = False
