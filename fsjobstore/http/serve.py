@@ -49,7 +49,8 @@ def serve(ctx: click.Context, path: str | None, host: str, port: int, token: str
     try:
         settings = Settings(token=token, read_token=read_token, no_auth=no_auth, max_body=max_body,
                             poll_interval=_duration(poll_interval), host=host)
-        store = JobStore(path, lease_seconds=_duration(lease), create=True)
+        store = JobStore(path, lease_seconds=_duration(lease), create=True,
+                         group_shared=bool(getattr(ctx.obj, "group_shared", False)))
     except (JobStoreError, ValueError) as exc:
         _fail(str(exc))
     try:
