@@ -176,3 +176,22 @@ def test_many_waiting_pulls_do_not_hold_up_other_requests(served: Served) -> Non
         answered_in = time.monotonic() - start
         assert all(pull.result().json() == {"lease": None} for pull in pulls)
     assert answered_in < 0.5, f"stats waited {answered_in:.2f} s behind the long-polls"
+
+
+def test_workers_are_listed_with_their_tasks_jobs_and_liveness(served: Served) -> None:
+    from httpfixtures import ADMIN, LEASE
+
+    from fsjobstore.http.client import HttpStore
+
+    job = served.store.create("x", task="mail")
+    with HttpStore(served.url, ADMIN, client_name="worker-7") as worker, served.http() as http:
+        lease = worker.pull_work(tasks=["mail", None])
+        assert lease is not None
+        [row] = http.get("/api/workers").json()
+        assert (row["name"], row["tasks"], row["jobs"], row["pulls"], row["alive"]) == (
+            "worker-7", ["mail", None], [job.id], 1, True)
+        assert row["address"] == "127.0.0.1"
+        lease.release()
+        time.sleep(LEASE + 0.2)  # heard from no more (its lease is gone: nothing to renew)
+        [row] = http.get("/api/workers").json()
+        assert (row["jobs"], row["alive"]) == ([], False)

@@ -170,3 +170,18 @@ def test_without_a_token_the_page_asks_for_one(served: Served, page: Any) -> Non
     page.locator("#login-form button").click()
     page.wait_for_selector("#app:not([hidden])")
     assert page.locator("#role").inner_text() == "admin"
+
+
+def test_workers_panel_shows_who_holds_what(served: Served, page: Any) -> None:
+    from fsjobstore.http.client import HttpStore
+
+    job = served.store.create({"n": 1}, task="sms")
+    with HttpStore(served.url, ADMIN, client_name="sms-worker-1") as worker:
+        lease = worker.pull_work(tasks=["sms"])
+        assert lease is not None
+        page.goto(f"{served.url}/?token={ADMIN}")
+        row = page.locator('#workers-table tr[data-worker="sms-worker-1"]')
+        row.wait_for()
+        text = row.inner_text()
+        assert job.id in text and "sms" in text and "alive" in text
+        _shot(page, "dashboard-workers")

@@ -10,6 +10,7 @@ import anyio
 
 from ...store import JobStore
 from .leases import Registry
+from .workers import Workers
 
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
 # Threads for requests that wait (long-polls, a job's resolution): their own budget,
@@ -64,6 +65,7 @@ class Context:
     store: JobStore
     settings: Settings
     leases: Registry = field(default_factory=Registry)
+    workers: Workers = field(default_factory=Workers)
     last_check: dict[str, Any] | None = None
     waiting: anyio.CapacityLimiter | None = None  # (made in the app's event loop, at startup)
 

@@ -164,6 +164,17 @@ class LeaseInfo(BaseModel):
     lease_seconds: float
 
 
+class WorkerOut(BaseModel):
+    name: str = Field(description="What the client calls itself (host:pid for HttpStore), else its address.")
+    address: str
+    tasks: list[str | None] | None = Field(description="The tasks its last pull for work asked for (null: any).")
+    pulls: int
+    jobs: list[str] = Field(description="Jobs it holds a lease on now.")
+    last_seen_at: float = Field(description="When it was last heard from (seconds since the epoch).")
+    silent_for: float
+    alive: bool = Field(description="Heard from within a lease's length (else its leases are given back).")
+
+
 class Health(BaseModel):
     disk_total_bytes: int
     disk_free_bytes: int

@@ -28,12 +28,6 @@ from .routes_jobs import ERRORS
 router = APIRouter(prefix="/api", tags=["leases"], responses=ERRORS)
 
 
-def _client(request: Request) -> str:
-    name = request.headers.get("x-fsjobstore-client", "")[:200]
-    peer = f"{request.client.host}:{request.client.port}" if request.client else "?"
-    return f"{name} ({peer})" if name else peer
-
-
 async def _long_poll(
     ctx: Context, pull: Callable[[], Handle | None], make_signal: Callable[[], Signal], wait: float
 ) -> Handle | None:
@@ -73,20 +67,23 @@ async def pull_work(ctx: Ctx, _: Write, body: Pull, request: Request) -> dict[st
     """Lease one job to do, waiting up to ``wait`` seconds for one. Renew the lease
     (``/leases/{token}/renew``) more often than ``lease_seconds``, or it is given back."""
     tasks = body.tasks
+    client = ctx.workers.heard(request, pulled=True, tasks=tasks)
     handle = await _long_poll(ctx, lambda: ctx.store.pull_work(tasks=tasks), ctx.store.work_signal, body.wait)
-    return _granted(ctx, handle, _client(request))
+    return _granted(ctx, handle, client)
 
 
 @router.post("/notifications/pull", response_model=Pulled)
 async def pull_notification(ctx: Ctx, _: Write, body: PullNotification, request: Request) -> dict[str, Any]:
     """Lease one resolved job's waiting targets to deliver its result to."""
+    client = ctx.workers.heard(request)
     handle = await _long_poll(ctx, ctx.store.pull_notification, ctx.store.notification_signal, body.wait)
-    return _granted(ctx, handle, _client(request))
+    return _granted(ctx, handle, client)
 
 
 @router.post("/leases/{token}/renew", response_model=Renewed)
-def renew(ctx: Ctx, _: Write, token: str) -> dict[str, Any]:
+def renew(ctx: Ctx, _: Write, token: str, request: Request) -> dict[str, Any]:
     """Tell the server the client is still at work (410 once the lease is lost)."""
+    ctx.workers.heard(request)
     with ctx.leases.using(token) as entry:
         return {"lease_seconds": entry.seconds}
 

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ...check import check as check_store
 from .auth import Ctx, Read, Write
-from .models import Check, CheckOut, Health, Purge, Removed, Role
+from .models import Check, CheckOut, Health, Purge, Removed, Role, WorkerOut
 from .routes_jobs import ERRORS
 
 STATIC = Path(__file__).parent / "static"
@@ -70,6 +70,15 @@ def health(ctx: Ctx, _: Read) -> dict[str, Any]:
         ],
         "last_check": ctx.last_check,
     }
+
+
+@router.get("/api/workers", response_model=list[WorkerOut], tags=["ops"])
+def workers(ctx: Ctx, _: Read) -> list[dict[str, Any]]:
+    """The HTTP clients heard from in the last hour: tasks, jobs held now, alive or not."""
+    held: dict[str, list[str]] = {}
+    for entry in ctx.leases.entries():
+        held.setdefault(entry.client, []).append(entry.handle.id)
+    return ctx.workers.rows(ctx.store.lease_seconds, held)
 
 
 @router.get("/metrics", tags=["ops"], response_class=Response,

@@ -253,9 +253,17 @@ async function loadHealth() {
     ["last check", checkText],
   ];
   $("health-fields").replaceChildren(...rows.flatMap(([name, value]) => [el("dt", {}, name), el("dd", { "data-field": name }, value)]));
-  $("leases").tBodies[0].replaceChildren(...health.leases.map((l) => el("tr", {},
-    el("td", {}, l.kind), el("td", {}, el("code", {}, l.job_id)), el("td", {}, l.client),
-    el("td", {}, l.silent_for.toFixed(1) + " s"), el("td", {}, l.lease_seconds + " s"))));
+}
+
+async function loadWorkers() {
+  const workers = await api("GET", "/api/workers");
+  const tasks = (list) => (list === null ? "any" : list.map((t) => t ?? "(none)").join(", "));
+  $("workers-table").tBodies[0].replaceChildren(...workers.map((w) => el("tr", { "data-worker": w.name },
+    el("td", {}, w.name), el("td", {}, w.address), el("td", {}, tasks(w.tasks)),
+    el("td", {}, ...w.jobs.map((id) => el("code", { class: "held" }, id))), el("td", {}, w.pulls),
+    el("td", {}, w.silent_for.toFixed(1) + " s ago"),
+    el("td", {}, el("span", { class: w.alive ? "state alive" : "state dead" }, w.alive ? "alive" : "silent")))));
+  if (!workers.length) $("workers-table").tBodies[0].append(el("tr", {}, el("td", { colspan: "7" }, "none heard from")));
 }
 
 async function runCheck() {
@@ -296,7 +304,9 @@ async function start() {
   showCounts(await api("GET", "/api/stats"));
   await loadJobs().catch(fail);
   await loadHealth().catch(fail);
+  await loadWorkers().catch(fail);
   setInterval(() => loadHealth().catch(fail), 10000);
+  setInterval(() => loadWorkers().catch(fail), 3000);
   setInterval(drawChart, 5000);
   follow();
 }
