@@ -195,3 +195,16 @@ def test_workers_are_listed_with_their_tasks_jobs_and_liveness(served: Served) -
         time.sleep(LEASE + 0.2)  # heard from no more (its lease is gone: nothing to renew)
         [row] = http.get("/api/workers").json()
         assert (row["jobs"], row["alive"]) == ([], False)
+
+
+def test_counts_per_task_and_state(served: Served) -> None:
+    store = served.store
+    for _ in range(2):
+        store.create("m", task="mail")
+    failed = store.create("p", task="print")
+    store.fail(failed.id, "jam")
+    store.create("none")
+    with served.http() as http:
+        counts = http.get("/api/stats/tasks").json()
+    zero = dict.fromkeys(("pending", "running", "fulfilled", "failed", "cancelled"), 0)
+    assert counts == {"mail": zero | {"pending": 2}, "print": zero | {"failed": 1}, "": zero | {"pending": 1}}

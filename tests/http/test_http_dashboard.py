@@ -82,6 +82,13 @@ def test_list_search_detail_and_confirmed_actions(served: Served, page: Any) -> 
     if os.environ.get("FSJOBSTORE_DOCS_SCREENSHOT") == "1":
         page.screenshot(path=str(ROOT / "docs" / "dashboard.png"))
 
+    page.wait_for_selector('#tasks-table tr[data-task="resize"]')
+    assert page.locator('#tasks-table tr[data-task="mail"]').inner_text().split() == ["mail", "3", "0", "0", "1", "0"]
+    page.locator('#tasks-table tr[data-task="resize"]').click()  # a task's jobs
+    page.wait_for_function("document.querySelectorAll('#jobs tbody tr[data-id]').length === 2")
+    assert page.locator("#task").input_value() == "resize"
+    page.fill("#task", "")
+
     page.locator('.count[data-state="failed"]').click()  # the failed list, then its detail
     page.wait_for_selector(f'#jobs tr[data-id="{ids["failed"]}"]')
     assert page.locator("#jobs tbody tr[data-id]").count() == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +69,8 @@ class Context:
     workers: Workers = field(default_factory=Workers)
     last_check: dict[str, Any] | None = None
     waiting: anyio.CapacityLimiter | None = None  # (made in the app's event loop, at startup)
+    task_counts: tuple[float, dict[str, dict[str, int]] | None] = (0.0, None)  # (when, counts)
+    task_counts_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def waiters(self) -> anyio.CapacityLimiter:
         assert self.waiting is not None, "the app has not started"

@@ -255,6 +255,17 @@ async function loadHealth() {
   $("health-fields").replaceChildren(...rows.flatMap(([name, value]) => [el("dt", {}, name), el("dd", { "data-field": name }, value)]));
 }
 
+async function loadTasks() {
+  const counts = await api("GET", "/api/stats/tasks");
+  const states = STATES.filter((s) => s !== "due");
+  $("tasks-table").tBodies[0].replaceChildren(...Object.keys(counts).sort().map((task) => {
+    const row = el("tr", { "data-task": task }, el("td", {}, task || "(no task)"),
+      ...states.map((s) => el("td", {}, counts[task][s])));
+    if (task) row.addEventListener("click", () => { $("task").value = task; reload(); });
+    return row;
+  }));
+}
+
 async function loadWorkers() {
   const workers = await api("GET", "/api/workers");
   const tasks = (list) => (list === null ? "any" : list.map((t) => t ?? "(none)").join(", "));
@@ -305,7 +316,9 @@ async function start() {
   await loadJobs().catch(fail);
   await loadHealth().catch(fail);
   await loadWorkers().catch(fail);
+  await loadTasks().catch(fail);
   setInterval(() => loadHealth().catch(fail), 10000);
+  setInterval(() => loadTasks().catch(fail), 10000);
   setInterval(() => loadWorkers().catch(fail), 3000);
   setInterval(drawChart, 5000);
   follow();
