@@ -208,3 +208,14 @@ def test_counts_per_task_and_state(served: Served) -> None:
         counts = http.get("/api/stats/tasks").json()
     zero = dict.fromkeys(("pending", "running", "fulfilled", "failed", "cancelled"), 0)
     assert counts == {"mail": zero | {"pending": 2}, "print": zero | {"failed": 1}, "": zero | {"pending": 1}}
+
+
+def test_a_jobs_own_lease_length_applies_to_its_work_lease_only(served: Served) -> None:
+    job = served.store.create("x", lease_seconds=7)
+    served.store.queue(job.id, "target")
+    with served.http() as http:
+        work = http.post("/api/work/pull", json={}).json()["lease"]
+        assert work["lease_seconds"] == 7
+        http.post(f"/api/leases/{work['token']}/fulfill", json={"value": "v"})
+        note = http.post("/api/notifications/pull", json={}).json()["lease"]
+        assert note["lease_seconds"] == 1.5, "the store's length, as for a local notifier"

@@ -56,7 +56,9 @@ def _granted(ctx: Context, handle: Handle | None, client: str) -> dict[str, Any]
     if handle is None:
         return {"lease": None}
     job = handle.job
-    seconds = job.lease_seconds or ctx.store.lease_seconds
+    # As locally: a job's own lease length applies to its work lease, not to its notification lease.
+    own = job.lease_seconds if isinstance(handle, WorkLease) else None
+    seconds = own or ctx.store.lease_seconds
     entry = ctx.leases.add(handle, seconds, client)
     waiting = handle.waiting if isinstance(handle, NotificationLease) else []
     return {"lease": {"token": entry.token, "lease_seconds": seconds, "job": job_to_wire(job), "waiting": waiting}}
