@@ -33,6 +33,7 @@ chromium:
 
 demo: $(STAMP)
 	$(VENV)/bin/fsjobstore demo
+	@echo "To see this store in the dashboard: make serve (then open http://127.0.0.1:8080/)"
 
 # The HTTP API and dashboard over the demo store, on loopback without tokens; prints its URL.
 serve: $(STAMP)
