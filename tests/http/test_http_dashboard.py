@@ -152,6 +152,10 @@ def test_health_panel_and_check(served: Served, page: Any) -> None:
     assert page.locator('[data-field="last check"]').inner_text() == "not run since the server started"
     page.locator("#run-check").click()
     page.wait_for_selector('[data-field="last check"] >> text=clean')
+    (served.path / "pending" / "stray-file").write_text("not a job")  # a problem for check to find
+    page.locator("#run-check").click()
+    page.wait_for_selector('[data-field="problems"] >> text=stray-file')
+    assert "1 problem(s)" in page.locator('[data-field="last check"]').inner_text()
     _shot(page, "dashboard-health")
 
 
@@ -191,4 +195,6 @@ def test_workers_panel_shows_who_holds_what(served: Served, page: Any) -> None:
         row.wait_for()
         text = row.inner_text()
         assert job.id in text and "sms" in text and "alive" in text
+        page.locator(f'#jobs tr[data-id="{job.id}"]').click()
+        page.wait_for_selector("#detail-fields >> text=sms-worker-1 (over HTTP)")
         _shot(page, "dashboard-workers")

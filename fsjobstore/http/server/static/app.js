@@ -5,7 +5,7 @@
 const STATES = ["pending", "running", "fulfilled", "failed", "cancelled", "due"];
 const HISTORY = 300; // samples kept for the chart (one per change, at most one a poll interval)
 const $ = (id) => document.getElementById(id);
-const view = { cursors: [null], page: 0, next: null, selected: null, role: null, series: [] };
+const view = { cursors: [null], page: 0, next: null, selected: null, role: null, series: [], workers: [] };
 
 // -- token: ?token= once, then kept in sessionStorage (and removed from the address bar)
 function takeToken() {
@@ -173,6 +173,7 @@ async function showJob(id) {
     ["value", el("pre", {}, value)], ["error", job.error ? el("pre", { class: "error" }, job.error) : "—"],
     ["waiting", job.waiting.length ? el("pre", {}, job.waiting.map((t) => JSON.stringify(t)).join("\n")) : "none"],
     ["created", when(job.created_at)], ["changed", when(job.updated_at)], ["not before", when(job.not_before)],
+    ["held by", job.state === "running" ? holderOf(job.id) : "—"],
     ["lease", job.lease_seconds ? job.lease_seconds + " s" : "store default"],
     ["kept after", job.expires_in ? job.expires_in + " s" : "store default"],
   ];
@@ -252,6 +253,10 @@ async function loadHealth() {
     ["inodes free", health.inodes_total ? `${health.inodes_free} of ${health.inodes_total}` : "not limited"],
     ["last check", checkText],
   ];
+  if (check && check.problems.length) {
+    rows.push(["problems", el("pre", {}, check.problems.map((p) =>
+      `${p.kind}: ${p.path}: ${p.detail}${p.repaired ? " (repaired)" : ""}`).join("\n"))]);
+  }
   $("health-fields").replaceChildren(...rows.flatMap(([name, value]) => [el("dt", {}, name), el("dd", { "data-field": name }, value)]));
 }
 
@@ -264,10 +269,17 @@ async function loadTasks() {
     if (task) row.addEventListener("click", () => { $("task").value = task; reload(); });
     return row;
   }));
+  if (!Object.keys(counts).length) $("tasks-table").tBodies[0].append(el("tr", {}, el("td", { colspan: "6" }, "no jobs")));
+}
+
+function holderOf(id) {
+  const holder = view.workers.find((w) => w.jobs.includes(id));
+  return holder ? `${holder.name} (over HTTP)` : "a worker on the store's folder, or one not yet seen";
 }
 
 async function loadWorkers() {
   const workers = await api("GET", "/api/workers");
+  view.workers = workers;
   const tasks = (list) => (list === null ? "any" : list.map((t) => t ?? "(none)").join(", "));
   $("workers-table").tBodies[0].replaceChildren(...workers.map((w) => el("tr", { "data-worker": w.name },
     el("td", {}, w.name), el("td", {}, w.address), el("td", {}, tasks(w.tasks)),
