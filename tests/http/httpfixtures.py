@@ -52,12 +52,12 @@ def serve_fixture(tmp_path: Path) -> Iterator[Callable[..., Served]]:
     """Start servers over stores in tmp_path (options go to JobStore and Settings)."""
     stack: list[Any] = []
 
-    def start(*, max_body: int = 1024 * 1024, poll_interval: float = 0.1, **store_options: Any) -> Served:
+    def start(*, max_body: int = 1024 * 1024, events_interval: float = 0.1, **store_options: Any) -> Served:
         store_options.setdefault("lease_seconds", LEASE)
         store_options.setdefault("durable", False)
         path = tmp_path / f"store{len(stack)}"
         store = JobStore(path, **store_options)
-        settings = Settings(token=ADMIN, read_token=READER, max_body=max_body, poll_interval=poll_interval)
+        settings = Settings(token=ADMIN, read_token=READER, max_body=max_body, poll_interval=events_interval)
         running = background(store, settings)
         url = running.__enter__()
         stack.append((running, store))

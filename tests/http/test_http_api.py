@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
-from httpfixtures import READER, Served, serve_fixture, served_fixture  # noqa: F401 (fixtures)
+import httpx
+from httpfixtures import ADMIN, LEASE, READER, Served, serve_fixture, served_fixture  # noqa: F401 (fixtures)
+
+from fsjobstore.http.client import HttpStore
 
 
 def test_create_get_list_and_stats(served: Served) -> None:
@@ -83,8 +89,6 @@ def test_pull_renew_and_commit_through_a_token(served: Served) -> None:
 
 
 def test_pull_waits_for_work_created_meanwhile(served: Served) -> None:
-    import threading
-
     timer = threading.Timer(0.3, lambda: served.store.create("late"))
     timer.start()
     with served.http() as http:
@@ -159,12 +163,8 @@ def test_openapi_document_and_dashboard_are_served(served: Served) -> None:
         assert http.get("/static/nothing.js").json()["error"] == "no file 'nothing.js'"
 
 
-def test_many_waiting_pulls_do_not_hold_up_other_requests(served: Served) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    import httpx
-    from httpfixtures import ADMIN
-
+def test_many_waiting_pulls_do_not_hold_up_other_requests(serve: Callable[..., Served]) -> None:
+    served = serve(poll_interval=10)  # each waiting pull then waits in one piece, not in 1 s slices
     waiting = 60  # more than the 40 threads plain requests run in
     with httpx.Client(base_url=served.url, headers={"authorization": f"Bearer {ADMIN}"}, verify=False,
                       limits=httpx.Limits(max_connections=waiting + 5), timeout=30) as http, \
@@ -179,10 +179,6 @@ def test_many_waiting_pulls_do_not_hold_up_other_requests(served: Served) -> Non
 
 
 def test_workers_are_listed_with_their_tasks_jobs_and_liveness(served: Served) -> None:
-    from httpfixtures import ADMIN, LEASE
-
-    from fsjobstore.http.client import HttpStore
-
     job = served.store.create("x", task="mail")
     with HttpStore(served.url, ADMIN, client_name="worker-7") as worker, served.http() as http:
         lease = worker.pull_work(tasks=["mail", None])

@@ -14,6 +14,8 @@ import pytest
 from httpfixtures import ADMIN, READER, ROOT, Served, serve_fixture, served_fixture  # noqa: F401 (fixtures)
 from loophelpers import wait_for
 
+from fsjobstore.http.client import HttpStore
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "tests" / "artifacts"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -184,8 +186,6 @@ def test_without_a_token_the_page_asks_for_one(served: Served, page: Any) -> Non
 
 
 def test_workers_panel_shows_who_holds_what(served: Served, page: Any) -> None:
-    from fsjobstore.http.client import HttpStore
-
     job = served.store.create({"n": 1}, task="sms")
     with HttpStore(served.url, ADMIN, client_name="sms-worker-1") as worker:
         lease = worker.pull_work(tasks=["sms"])
