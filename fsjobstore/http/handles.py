@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import LeaseLost
 from ..interface import Loss, LossReason
 from ..job import Job
-from .wire import job_from_wire, value_to_wire
+from .wire import LeaseEnded, job_from_wire, value_to_wire
 
 if TYPE_CHECKING:
     from .client import Api
@@ -74,7 +74,7 @@ class _HttpLease:
             self._api.call("POST", self._path("renew"))
         except LeaseLost as exc:
             if not self._committing:  # (a commit in flight ends the lease and says how itself)
-                self._lost(Loss(LossReason.REMOVED, str(exc)))
+                self._lost(_loss(exc))
             return
         except Exception as exc:
             now = time.monotonic()
@@ -109,7 +109,7 @@ class _HttpLease:
         try:
             answer = self._api.call("POST", self._path(action), json=body)
         except LeaseLost as exc:
-            self._lost(Loss(LossReason.REMOVED, str(exc)))
+            self._lost(_loss(exc))
             raise
         finally:
             self._committing = False
@@ -180,6 +180,11 @@ class HttpNotificationLease(_HttpLease):
 
     def done(self, delivered: Iterable[Any], *, retry_in: float | None = None) -> None:
         self._commit("done", {"delivered": list(delivered), "retry_in": retry_in})
+
+
+def _loss(exc: LeaseLost) -> Loss:
+    """The loss the server reported (it says why since it knows; else: the lease is gone)."""
+    return Loss(exc.reason if isinstance(exc, LeaseEnded) else LossReason.REMOVED, str(exc))
 
 
 def error_text(error: str | BaseException) -> str:

@@ -20,6 +20,7 @@ from ..errors import (
     JobTooLarge,
     LeaseLost,
 )
+from ..interface import LossReason
 from ..job import Job, encode_value
 
 
@@ -33,6 +34,14 @@ class RemoteError(JobStoreError):
 
     def __str__(self) -> str:
         return f"HTTP {self.status}: {self.message}"
+
+
+class LeaseEnded(LeaseLost):
+    """LeaseLost that says why, so that a client's ``lease.loss`` says it too."""
+
+    def __init__(self, message: str, reason: LossReason) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def job_to_wire(job: Job) -> dict[str, Any]:
@@ -118,6 +127,8 @@ def error_to_wire(exc: BaseException) -> tuple[int, dict[str, Any]] | None:
             for name in ("job_id", "state"):
                 if hasattr(exc, name):
                     detail[name] = getattr(exc, name)
+            if isinstance(exc, LeaseEnded):
+                detail["reason"] = exc.reason.name
             return status, {"error": str(exc), "detail": detail}
     return None
 
@@ -136,8 +147,10 @@ def error_from_wire(status: int, body: Any) -> Exception:
             return JobAlreadyResolved(job_id, str(detail.get("state", "resolved")))
         if kind == "JobBusy":
             return JobBusy(job_id)
+        if kind == "LeaseEnded" and detail.get("reason") in LossReason.__members__:
+            return LeaseEnded(text, LossReason[detail["reason"]])
     by_name: dict[str | None, type[Exception]] = {
-        "JobStateError": JobStateError, "LeaseLost": LeaseLost, "InvalidJobId": InvalidJobId,
+        "JobStateError": JobStateError, "LeaseLost": LeaseLost, "LeaseEnded": LeaseLost, "InvalidJobId": InvalidJobId,
         "JobTooLarge": JobTooLarge, "TypeError": TypeError,
     }
     if kind in by_name:

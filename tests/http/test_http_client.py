@@ -113,7 +113,7 @@ def test_a_silent_client_loses_its_lease_to_another_and_its_commit_is_fenced(
         assert taken.id == job.id and taken.attempts == 1, "the silent holder's attempt is counted"
         assert taken.job.error == "lease expired: its HTTP client stopped renewing it"
         os.kill(holder.pid, signal.SIGCONT)
-        assert _line(holder) == "compromised REMOVED", "told once its renewal is refused"
+        assert _line(holder) == "compromised TAKEN_OVER", "told once, when its renewal is refused, why"
         assert holder.stdin is not None
         holder.stdin.write("fulfill\n")
         holder.stdin.flush()
@@ -134,7 +134,8 @@ def test_a_job_cancelled_while_held_compromises_the_lease(served: Served, remote
     assert lease is not None
     remote.cancel(job.id)
     wait_for(lambda: told, timeout=LEASE * 3, what="on_compromised")
-    assert told == [lease] and lease.compromised and lease.loss is not None
+    assert told == [lease] and lease.compromised
+    assert lease.loss is not None and lease.loss.reason is LossReason.RESOLVED_ELSEWHERE
     with pytest.raises((LeaseLost, JobAlreadyResolved)):
         lease.fulfill("too late")
     assert served.store.get(job.id).state == "cancelled"

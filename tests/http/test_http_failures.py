@@ -34,7 +34,8 @@ from fsjobstore.errors import JobBusy, JobStateError
 from fsjobstore.http.client import HttpStore
 from fsjobstore.http.server import Settings
 from fsjobstore.http.server.listing import decode_cursor, page
-from fsjobstore.http.wire import RemoteError, error_from_wire
+from fsjobstore.http.wire import LeaseEnded, RemoteError, error_from_wire, error_to_wire
+from fsjobstore.interface import LossReason
 
 
 def test_a_corrupt_job_file_is_a_500_with_a_json_body(served: Served) -> None:
@@ -190,6 +191,11 @@ def test_error_bodies_become_the_stores_exceptions() -> None:
     assert isinstance(error_from_wire(409, {"error": "x", "detail": {"type": "JobStateError"}}), JobStateError)
     assert isinstance(error_from_wire(410, None), LeaseLost)
     assert isinstance(error_from_wire(422, {"error": "bad", "detail": [{"where": "body"}]}), ValueError)
+    status, body = error_to_wire(LeaseEnded("gone", LossReason.TAKEN_OVER)) or (0, {})
+    ended = error_from_wire(status, body)
+    assert status == 410 and isinstance(ended, LeaseEnded) and ended.reason is LossReason.TAKEN_OVER
+    unknown = error_from_wire(410, {"error": "gone", "detail": {"type": "LeaseEnded", "reason": "NEW"}})
+    assert type(unknown) is LeaseLost, "a reason this client does not know: a plain LeaseLost"
     other = error_from_wire(418, ["not", "an", "object"])
     assert isinstance(other, RemoteError) and other.status == 418
 
@@ -207,3 +213,14 @@ def test_the_wait_for_a_job_gives_its_state_when_time_runs_out(served: Served) -
         start = time.monotonic()
         answer = http.get(f"/api/jobs/{job.id}/wait", params={"timeout": 0.2})
     assert answer.json()["state"] == "pending" and time.monotonic() - start < 5
+
+
+def test_a_lease_lost_on_a_job_that_cannot_be_read_is_lost_as_removed(served: Served) -> None:
+    job = served.store.create("x")
+    with served.http() as http:
+        token = http.post("/api/work/pull", json={}).json()["lease"]["token"]
+        served.store.cancel(job.id)
+        (served.path / "resolved" / f"{job.id}.json").write_text("{not json")  # why it was lost: unknown
+        answer = wait_for(lambda: (a := http.post(f"/api/leases/{token}/renew")).status_code == 410 and a,
+                          timeout=LEASE * 3, what="the loss")
+    assert answer.json()["detail"] == {"type": "LeaseEnded", "reason": "REMOVED"}

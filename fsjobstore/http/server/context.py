@@ -65,12 +65,15 @@ def is_loopback(host: str) -> bool:
 class Context:
     store: JobStore
     settings: Settings
-    leases: Registry = field(default_factory=Registry)
+    leases: Registry = field(init=False)
     workers: Workers = field(default_factory=Workers)
     last_check: dict[str, Any] | None = None
     waiting: anyio.CapacityLimiter | None = None  # (made in the app's event loop, at startup)
     task_counts: tuple[float, dict[str, dict[str, int]] | None] = (0.0, None)  # (when, counts)
     task_counts_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.leases = Registry(lambda job_id: self.store.get(job_id).resolved)
 
     def waiters(self) -> anyio.CapacityLimiter:
         assert self.waiting is not None, "the app has not started"

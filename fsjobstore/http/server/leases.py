@@ -12,12 +12,14 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ...errors import JobAlreadyResolved, LeaseLost
+from ...errors import JobAlreadyResolved, JobStoreError, LeaseLost
 from ...handles import NotificationLease, WorkLease
+from ...interface import LossReason
+from ..wire import LeaseEnded
 
 log = logging.getLogger("fsjobstore")
 
@@ -25,6 +27,9 @@ Handle = WorkLease | NotificationLease
 
 # What the reaper records as the failed attempt of a silent client.
 SILENT = "lease expired: its HTTP client stopped renewing it"
+# Reaped tokens remembered (oldest forgotten first), so that a client back from
+# a pause is told its lease expired rather than that it never existed.
+REMEMBERED = 10_000
 
 
 @dataclass
@@ -47,8 +52,11 @@ class Entry:
 class Registry:
     """Token -> held lease, with a reaper thread for clients that went silent."""
 
-    def __init__(self) -> None:
+    def __init__(self, resolved: Callable[[str], bool]) -> None:
+        """*resolved(job_id)* tells whether a job is resolved (to say why a lease was lost)."""
+        self._resolved = resolved
         self._entries: dict[str, Entry] = {}
+        self._reaped: dict[str, str] = {}  # token -> job id (insertion order: oldest first)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -92,18 +100,32 @@ class Registry:
             entry = self._entries.get(token)
             if entry is not None:
                 entry.last_seen = time.monotonic()
+            reaped = self._reaped.get(token)
+        if reaped is not None:
+            raise LeaseEnded(f"the lease on job {reaped} expired: its client stopped renewing it",
+                             LossReason.TAKEN_OVER)
         if entry is None:
-            raise LeaseLost("no such lease: it expired, was released or committed, or the server restarted")
+            raise LeaseEnded("no such lease: it was released or committed, or the server restarted",
+                             LossReason.REMOVED)
         with entry.lock:
             if entry.closed:
-                raise LeaseLost("the lease expired: its client stopped renewing it")
+                raise LeaseEnded(f"the lease on job {entry.handle.id} expired: its client stopped renewing it",
+                                 LossReason.TAKEN_OVER)
             try:
                 if entry.handle.compromised:
-                    raise LeaseLost(f"the lease on job {entry.handle.id} was lost")
+                    raise LeaseEnded(f"the lease on job {entry.handle.id} was lost", self._why(entry))
                 yield entry
             finally:
                 if entry.handle.released or entry.handle.compromised:
                     self._forget(entry)
+
+    def _why(self, entry: Entry) -> LossReason:
+        """Why the store's lease was lost, as far as can be told from here."""
+        try:
+            resolved = self._resolved(entry.handle.id)
+        except (JobStoreError, OSError):  # (purged meanwhile, unreadable: no more can be told)
+            resolved = False
+        return LossReason.RESOLVED_ELSEWHERE if resolved else LossReason.REMOVED
 
     def release(self, token: str) -> None:
         """Give the lease of *token* up (nothing if it is already gone)."""
@@ -151,6 +173,9 @@ class Registry:
         entry.closed = True
         with self._lock:
             self._entries.pop(entry.token, None)
+            self._reaped[entry.token] = entry.handle.id
+            while len(self._reaped) > REMEMBERED:
+                del self._reaped[next(iter(self._reaped))]
         handle = entry.handle
         log.warning("HTTP client %s went silent holding job %s: giving the job back", entry.client, handle.id)
         try:
