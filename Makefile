@@ -4,12 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test soak bench bench-quick fuse lint reliability clean
+.PHONY: demo serve test soak bench bench-quick fuse chromium lint reliability clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,server]'
 	touch $(STAMP)
 
 # bindfs lets the two-host tests mount one folder twice; skipped (with a reason) where FUSE is absent.
@@ -21,10 +21,25 @@ fuse:
 	    || echo "note: could not install bindfs; two-host tests will be skipped"; \
 	  else echo "note: no FUSE or no root; two-host tests will be skipped"; fi; }
 
+# Debian's Chromium for the dashboard tests (Playwright drives it; no browser download);
+# skipped (with a reason) where it cannot be installed.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	     { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; }) \
+	    || echo "note: could not install chromium; browser tests will be skipped"; \
+	  else echo "note: no apt-get or no root; browser tests will be skipped"; fi; }
+
 demo: $(STAMP)
 	$(VENV)/bin/fsjobstore demo
+	@echo "To see this store in the dashboard: make serve (then open http://127.0.0.1:8080/)"
 
-test: $(STAMP) fuse
+# The HTTP API and dashboard over the demo store, on loopback without tokens; prints its URL.
+serve: $(STAMP)
+	$(VENV)/bin/fsjobstore serve --store demo-store --host 127.0.0.1 --port 8080 --no-auth
+
+test: $(STAMP) fuse chromium
 	$(PY) -m pytest -q
 
 soak: $(STAMP) fuse
@@ -45,6 +60,6 @@ reliability: $(STAMP) fuse
 	$(PY) scripts/reliability_report.py
 
 lint: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[test,dev]'
+	$(PY) -m pip install --quiet -e '.[test,dev,server]'
 	$(VENV)/bin/ruff check fsjobstore tests benchmarks
 	$(VENV)/bin/mypy

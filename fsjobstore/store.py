@@ -319,10 +319,13 @@ class JobStore:
 
     # -- operators ------------------------------------------------------------------
 
-    def register_worker(self, kind: str, tasks: Collection[str | None] | None, concurrency: int) -> WorkerRecord:
+    def register_worker(self, kind: str, tasks: Collection[str | None] | None, concurrency: int, *,
+                        host: str | None = None, pid: int | None = None) -> WorkerRecord:
         """A heartbeat record (``workers/<id>.json``) for a loop of *kind* starting now;
-        the loop beats it every ``beat_seconds`` and closes it when it stops."""
-        return WorkerRecord(self._ctx, kind, tasks, concurrency)
+        the loop beats it every ``beat_seconds`` and closes it when it stops. *host*
+        and *pid* name a loop elsewhere that this process keeps the record for (a
+        server for its HTTP clients)."""
+        return WorkerRecord(self._ctx, kind, tasks, concurrency, host=host, pid=pid)
 
     def workers(self, *, watch: float = 0.0) -> list[WorkerInfo]:
         """Every loop with a record, and whether it is alive (judged without comparing

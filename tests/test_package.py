@@ -21,6 +21,7 @@ LAYERS = {
     "_store": 3,
     "store": 4,
     "loops": 5,
+    "http": 6,
     "cli": 7,
     "__init__": 8, "__main__": 9,
 }

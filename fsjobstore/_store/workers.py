@@ -35,13 +35,16 @@ class WorkerRecord:
 
     beat_seconds = BEAT_SECONDS
 
-    def __init__(self, ctx: StoreContext, kind: str, tasks: Collection[str | None] | None, concurrency: int) -> None:
+    def __init__(self, ctx: StoreContext, kind: str, tasks: Collection[str | None] | None, concurrency: int, *,
+                 host: str | None = None, pid: int | None = None) -> None:
         self._ctx = ctx
         self._folder = ctx.layout.workers_folder()
         folders.make_folder(self._folder.path, shared=ctx.options.group_shared)
-        self.id = f"{_HOST}-{os.getpid()}-{os.urandom(4).hex()}"
+        host, pid = host or _HOST, os.getpid() if pid is None else pid
+        # (the host as a file name: a remote loop's host name is not ours to trust)
+        self.id = f"{''.join(c if c.isalnum() or c in '.-' else '_' for c in host)[:64]}-{pid}-{os.urandom(4).hex()}"
         self._fields: dict[str, Any] = {
-            "id": self.id, "kind": kind, "host": _HOST, "pid": os.getpid(), "started_at": now_text(),
+            "id": self.id, "kind": kind, "host": host, "pid": pid, "started_at": now_text(),
             "tasks": None if tasks is None else sorted(tasks, key=lambda t: (t is None, t or "")),
             "concurrency": concurrency, "current": [], "beats": 0, "beat_seconds": BEAT_SECONDS,
             "updated_at": now_text(),

@@ -70,8 +70,52 @@ class MemoryBackendClients(Backend):
             store.close()
 
 
-BACKENDS = {"local": LocalBackend, "memory": MemoryBackendClients}
+class HttpBackend(Backend):
+    """``fsjobstore serve`` (uvicorn on a loopback port, in this process) over a local
+    store, and HttpStore clients of it."""
+
+    name = "http"
+
+    def __init__(self, path: Path) -> None:
+        from fsjobstore.http.server import Settings, background
+
+        self.store = JobStore(path, lease_seconds=LEASE, durable=False, create=True)
+        self.server = background(self.store, Settings(token="contract", read_token=None, max_body=1 << 20,
+                                                      poll_interval=0.1))
+        self.url = self.server.__enter__()
+        self.opened: list[Any] = []
+
+    def open(self) -> Store:
+        from fsjobstore.http.client import HttpStore
+
+        client = HttpStore(self.url, "contract", poll_interval=0.1)
+        self.opened.append(client)
+        return client
+
+    def silence(self, store: Any) -> None:
+        store.renewer.stop()
+
+    def close(self) -> None:
+        for client in self.opened:
+            client.close()
+        self.server.__exit__(None, None, None)
+        self.store.close()
+
+
+def _server_installed() -> bool:
+    try:
+        import fastapi  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+BACKENDS: dict[str, type[Backend]] = {"local": LocalBackend, "memory": MemoryBackendClients}
+if _server_installed():
+    BACKENDS["http"] = HttpBackend
 
 
 def make_backend(name: str, tmp_path: Path) -> Backend:
-    return LocalBackend(tmp_path / "store") if name == "local" else MemoryBackendClients()
+    if name == "memory":
+        return MemoryBackendClients()
+    return BACKENDS[name](tmp_path / "store")  # type: ignore[call-arg]

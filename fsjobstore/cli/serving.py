@@ -1,0 +1,68 @@
+"""``fsjobstore serve``: the HTTP API and dashboard over one store.
+
+FastAPI and uvicorn are imported only when the command runs, so the rest of the
+command line works without the ``server`` extra.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+import click
+
+from ..errors import JobStoreError
+from .base import cli, parse_duration
+
+
+def _duration(text: str) -> float:
+    return parse_duration(text)
+
+
+@cli.command()
+@click.option("--store", "path", metavar="DIR", help="The store folder (default: $FSJOBSTORE_DIR).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="0: any free port.")
+@click.option("--token", envvar="FSJOBSTORE_TOKEN", help="Admin bearer token (or $FSJOBSTORE_TOKEN).")
+@click.option("--read-token", envvar="FSJOBSTORE_READ_TOKEN", help="Read-only token ($FSJOBSTORE_READ_TOKEN).")
+@click.option("--no-auth", is_flag=True, help="Serve without tokens (only on a loopback address).")
+@click.option("--lease", "lease", default="30s", show_default=True, help="Lease length for jobs without their own.")
+@click.option("--max-body", type=click.IntRange(1024), default=32 * 1024 * 1024, show_default=True,
+              help="Largest request body in bytes.")
+@click.option("--poll-interval", default="1s", show_default=True, help="How often live views look for changes.")
+@click.pass_context
+def serve(ctx: click.Context, path: str | None, host: str, port: int, token: str | None, read_token: str | None,
+          no_auth: bool, lease: str, max_body: int, poll_interval: str) -> None:
+    """Serve the store over HTTP: the JSON API, /metrics, /events and the dashboard at /."""
+    path = path or getattr(ctx.obj, "path", None)
+    if not path:
+        raise click.UsageError("no store given: pass --store DIR or set FSJOBSTORE_DIR")
+    try:
+        from ..http.server.context import Settings
+        from ..http.server.run import bind, server, url_of
+    except ImportError as exc:
+        _fail(f"the server needs the 'server' extra (pip install 'fsjobstore[server]'): {exc}")
+    from ..store import JobStore
+
+    try:
+        settings = Settings(token=token, read_token=read_token, no_auth=no_auth, max_body=max_body,
+                            poll_interval=_duration(poll_interval), host=host)
+        store = JobStore(path, lease_seconds=_duration(lease), create=True,
+                         group_shared=bool(getattr(ctx.obj, "group_shared", False)))
+    except (JobStoreError, ValueError) as exc:
+        _fail(str(exc))
+    try:
+        try:
+            sock = bind(host, port)
+        except OSError as exc:
+            _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+        click.echo(f"serving {store.path} at {url_of(sock)}/", err=False)
+        sys.stdout.flush()
+        server(store, settings).run(sockets=[sock])
+    finally:
+        store.close()
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"fsjobstore: error: {message}", err=True)
+    sys.exit(1)

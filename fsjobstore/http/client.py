@@ -1,0 +1,254 @@
+"""HttpStore: the store interface over HTTP, so that Worker, Notifier and user code
+run unchanged against ``fsjobstore serve`` on another host.
+
+Errors are the store's own (JobNotFound, JobAlreadyResolved, LeaseLost, ...),
+rebuilt from the server's JSON error bodies; a server that cannot be reached
+raises ConnectionError (an OSError).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from .._files.ids import check_id
+from .._files.records import encode_json
+from .._files.wakeup import Signal
+from ..interface import Problem, Progress, Report, WakeSignal, WorkerInfo
+from ..job import Job
+from . import heartbeats
+from .api import Api
+from .handles import HttpNotificationLease, HttpWorkLease, Renewer, error_text
+from .heartbeats import HttpHeartbeat
+from .wire import job_from_wire, value_to_wire
+
+__all__ = ["HttpNotificationLease", "HttpStore", "HttpWorkLease"]
+
+PAGE = 500
+WAIT_STEP = 30.0  # seconds one wait request lasts at most (the server allows 60)
+
+
+class HttpStore:
+    """A store served by ``fsjobstore serve`` at *url* (e.g. ``http://host:8080``).
+
+    * ``token``: the bearer token (admin to change anything, read-only to read).
+    * ``poll_interval``: how often idle loops over this store pull again.
+    * ``timeout``: seconds a request may take, besides any wait it asks for.
+    * ``wait``: default seconds ``pull_work``/``pull_notification`` wait on the
+      server for something to do (0: answer at once, as a local store does).
+    """
+
+    def __init__(self, url: str, token: str | None = None, *, poll_interval: float = 1.0, timeout: float = 30.0,
+                 wait: float = 0.0, client_name: str | None = None) -> None:
+        if not poll_interval > 0:
+            raise ValueError(f"poll_interval must be positive, not {poll_interval!r}")
+        self._api = Api(url, token, timeout, client_name or f"{socket.gethostname()}:{os.getpid()}")
+        self._poll_interval = float(poll_interval)
+        self._wait = wait
+        self._renewer = Renewer()
+        # (monotonic) when the server's store may next hand out what it passed over
+        self._work_due: float | None = None
+        self._note_due: float | None = None
+
+    @property
+    def renewer(self) -> Renewer:
+        """The thread renewing this client's leases (for tests: stopping it is what a
+        hung client looks like to the server)."""
+        return self._renewer
+
+    @property
+    def location(self) -> str:
+        return self._api.url
+
+    @property
+    def poll_interval(self) -> float:
+        return self._poll_interval
+
+    def __enter__(self) -> HttpStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"HttpStore({self.location!r})"
+
+    def close(self) -> None:
+        """Release every lease this store object holds and stop renewing."""
+        for lease in self._renewer.held():
+            lease.release()
+        self._renewer.stop()
+        self._api.close()
+
+    # -- creation and queries
+
+    def create(self, request: Any, *, task: str | None = None, resource: str | None = None,
+               not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
+               lease_seconds: float | None = None) -> Job:
+        body = _create_body(request, task, resource, not_before, expires_in, lease_seconds)
+        return job_from_wire(self._api.call("POST", "/api/jobs", json=body))
+
+    def create_many(self, requests: Iterable[Any], *, task: str | None = None, resource: str | None = None,
+                    not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
+                    lease_seconds: float | None = None) -> list[Job]:
+        """Create one job per request in one round trip (all checked before any is written)."""
+        jobs = [_create_body(r, task, resource, not_before, expires_in, lease_seconds) for r in requests]
+        answer = self._api.call("POST", "/api/jobs/batch", json={"jobs": jobs})
+        return [job_from_wire(job) for job in answer["jobs"]]
+
+    def get(self, job_id: str) -> Job:
+        return job_from_wire(self._api.call("GET", _job_path(job_id)))
+
+    def jobs(self, state: str | None = None) -> Iterator[Job]:
+        """Every job (in creation order), or those in *state*, fetched a page at a time."""
+        params: dict[str, Any] = {"sort": "created", "limit": PAGE}
+        if state is not None:
+            params["state"] = state
+        while True:
+            answer = self._api.call("GET", "/api/jobs", params=params)
+            yield from (job_from_wire(job) for job in answer["jobs"])
+            if answer["next_cursor"] is None:
+                return
+            params["cursor"] = answer["next_cursor"]
+
+    def stats(self) -> dict[str, int]:
+        answer: dict[str, int] = self._api.call("GET", "/api/stats")
+        return answer
+
+    def wait(self, job_id: str, timeout: float | None = None) -> Job:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            step = WAIT_STEP if deadline is None else max(0.0, min(WAIT_STEP, deadline - time.monotonic()))
+            job = job_from_wire(self._api.call("GET", _job_path(job_id) + "/wait", params={"timeout": step},
+                                               wait=step))
+            if job.resolved:
+                return job
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"job {job_id!r} is still {job.state} after {timeout} s")
+
+    # -- fulfilment
+
+    def pull_work(self, on_compromised: Callable[[Any], None] | None = None, *,
+                  tasks: Collection[str | None] | None = None, wait: float | None = None) -> HttpWorkLease | None:
+        """Lease one job to do, waiting up to *wait* seconds (default: the store's) for one."""
+        wait = self._wait if wait is None else wait
+        body = {"tasks": None if tasks is None else list(tasks), "wait": wait}
+        answer = self._api.call("POST", "/api/work/pull", json=body, wait=wait)
+        self._work_due = _due_at(answer.get("next_due"))
+        grant = answer["lease"]
+        return None if grant is None else HttpWorkLease(self._api, self._renewer, grant, on_compromised)
+
+    def fulfill(self, job_id: str, value: bytes | str) -> Job:
+        if not isinstance(value, (bytes, bytearray, memoryview, str)):
+            raise TypeError(f"a job's value must be bytes or str, not {type(value).__name__}")
+        body = value_to_wire(value if isinstance(value, str) else bytes(value))
+        return job_from_wire(self._api.call("POST", _job_path(job_id) + "/fulfill", json=body))
+
+    def fail(self, job_id: str, error: str | BaseException, *, retry: bool = False,
+             delay: float | None = None) -> Job:
+        body = {"error": error_text(error), "retry": retry, "delay": delay}
+        return job_from_wire(self._api.call("POST", _job_path(job_id) + "/fail", json=body))
+
+    def cancel(self, job_id: str) -> Job:
+        return job_from_wire(self._api.call("POST", _job_path(job_id) + "/cancel"))
+
+    def retry(self, job_id: str) -> Job:
+        return job_from_wire(self._api.call("POST", _job_path(job_id) + "/retry"))
+
+    def work_signal(self) -> Signal:
+        """A signal nothing sets but the loop's own stop(): over HTTP, loops poll
+        every ``poll_interval`` (or wait on the server, with ``wait``)."""
+        return Signal()
+
+    def next_work_due(self) -> float | None:
+        """When the server's store said, at this client's last pull, that a job it
+        passed over (a retry's delay) may be handed out."""
+        return _left(self._work_due)
+
+    # -- notification
+
+    def queue(self, job_id: str, target: Any) -> None:
+        encode_json(target, "target")  # TypeError here, as locally, not a 422 from the server
+        self._api.call("POST", _job_path(job_id) + "/queue", json={"target": target})
+
+    def unqueue(self, job_id: str, target: Any) -> None:
+        self.unqueue_all(job_id, [target])
+
+    def unqueue_all(self, job_id: str, targets: Any) -> None:
+        targets = list(targets)
+        encode_json(targets, "targets")
+        self._api.call("POST", _job_path(job_id) + "/unqueue", json={"targets": targets})
+
+    def pull_notification(self, on_compromised: Callable[[Any], None] | None = None, *,
+                          wait: float | None = None) -> HttpNotificationLease | None:
+        wait = self._wait if wait is None else wait
+        answer = self._api.call("POST", "/api/notifications/pull", json={"wait": wait}, wait=wait)
+        self._note_due = _due_at(answer.get("next_due"))
+        grant = answer["lease"]
+        return None if grant is None else HttpNotificationLease(self._api, self._renewer, grant, on_compromised)
+
+    def notification_signal(self) -> Signal:
+        return Signal()
+
+    def next_notification_due(self) -> float | None:
+        return _left(self._note_due)
+
+    def stop_signal(self, signal: WakeSignal) -> None:
+        """Nothing to stop: no watcher sets this client's signals."""
+
+    # -- maintenance
+
+    def purge(self, older_than: float | None = None, *, progress: Progress | None = None) -> int:
+        """As JobStore.purge, run by the server (*progress* is not reported over HTTP)."""
+        removed: int = self._api.call("POST", "/api/purge", json={"older_than": older_than})["removed"]
+        return removed
+
+    def register_worker(self, kind: str, tasks: Collection[str | None] | None, concurrency: int) -> HttpHeartbeat:
+        """As JobStore's: the server keeps the record in the store for this loop."""
+        return HttpHeartbeat(self._api, kind, tasks, concurrency)
+
+    def workers(self, *, watch: float = 0.0) -> list[WorkerInfo]:
+        """As JobStore's, read by the server (local loops and those over HTTP alike)."""
+        return heartbeats.workers(self._api, watch)
+
+    def check(self, *, repair: bool = False, progress: Progress | None = None) -> Report:
+        """As JobStore's check, run by the server (*progress* is not reported over HTTP)."""
+        answer = self._api.call("POST", "/api/check", json={"repair": repair})
+        problems = [Problem(p["kind"], p["path"], p["detail"], p["repaired"]) for p in answer["problems"]]
+        return Report(counts=Counter(answer["counts"]), problems=problems, temp_files=answer["temp_files"],
+                      leases=answer["leases"])
+
+
+def _due_at(seconds: float | None) -> float | None:
+    return None if seconds is None else time.monotonic() + seconds
+
+
+def _left(due_at: float | None) -> float | None:
+    return None if due_at is None else max(0.0, due_at - time.monotonic())
+
+
+def _job_path(job_id: str) -> str:
+    return "/api/jobs/" + quote(check_id(job_id), safe="")
+
+
+def _create_body(request: Any, task: str | None, resource: str | None,
+                 not_before: datetime | timedelta | float | None, expires_in: float | None,
+                 lease_seconds: float | None) -> dict[str, Any]:
+    encode_json(request, "request")  # TypeError here, as locally
+    body: dict[str, Any] = {"request": request, "task": task, "resource": resource, "expires_in": expires_in,
+                            "lease_seconds": lease_seconds}
+    if isinstance(not_before, datetime):
+        if not_before.tzinfo is None:
+            raise ValueError("not_before must be a timezone-aware datetime")
+        body["not_before"] = not_before.isoformat()
+    elif isinstance(not_before, timedelta):
+        body["delay"] = max(0.0, not_before.total_seconds())
+    elif not_before is not None:
+        body["delay"] = not_before
+    return body

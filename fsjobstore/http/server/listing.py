@@ -1,0 +1,70 @@
+"""Job lists for the API: filter by task and text, sort, and page with a cursor.
+
+A cursor is the sort key of the last job of a page, so a page is the same
+whatever was created or removed since the one before it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import heapq
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from ...job import Job
+
+SORTS = ("created", "-created", "updated", "-updated")
+
+
+def matches(job: Job, task: str | None, text: str | None) -> bool:
+    if task is not None and job.task != task:
+        return False
+    if not text:
+        return True
+    needle = text.lower()
+    haystack = (job.task or "", json.dumps(job.request, ensure_ascii=False), job.error or "")
+    return any(needle in part.lower() for part in haystack)
+
+
+def _key(job: Job, sort: str) -> tuple[str, str]:
+    if sort.lstrip("-") == "updated":
+        return job.updated_at.isoformat(), job.id
+    return job.id, job.id  # ids sort in creation order
+
+
+def encode_cursor(key: tuple[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        key: Any = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error):
+        raise ValueError(f"cursor {cursor!r} is not one this server gave") from None
+    if not (isinstance(key, list) and len(key) == 2 and all(isinstance(part, str) for part in key)):
+        raise ValueError(f"cursor {cursor!r} is not one this server gave")
+    return key[0], key[1]
+
+
+def page(
+    jobs: Iterable[Job], *, sort: str, limit: int, cursor: str | None = None,
+    task: str | None = None, text: str | None = None,
+) -> tuple[list[Job], str | None]:
+    """Up to *limit* matching jobs after *cursor* in *sort* order, and the next cursor."""
+    if sort not in SORTS:
+        raise ValueError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
+    descending = sort.startswith("-")
+    after = None if cursor is None else decode_cursor(cursor)
+    keyed = (
+        (_key(job, sort), job) for job in jobs
+        if matches(job, task, text)
+        and (after is None or (_key(job, sort) < after if descending else _key(job, sort) > after))
+    )
+    pick = heapq.nlargest if descending else heapq.nsmallest
+    chosen = pick(limit + 1, keyed, key=lambda pair: pair[0])
+    more = len(chosen) > limit
+    chosen = chosen[:limit]
+    next_cursor = encode_cursor(chosen[-1][0]) if more and chosen else None
+    return [job for _, job in chosen], next_cursor

@@ -1,0 +1,57 @@
+"""GET /metrics: the store's state read at each scrape, and request latency.
+
+A registry per app (not prometheus_client's global one), so that several apps in
+one process (the tests) each report only their own store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from ...job import PENDING, STATES
+from .context import Context
+
+
+class StoreCollector(Collector):
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def collect(self) -> Iterator[Metric]:
+        store = self.ctx.store
+        stats = store.stats()
+        jobs = GaugeMetricFamily("fsjobstore_jobs", "Jobs in the store per state.", labels=["state"])
+        for state in STATES:
+            jobs.add_metric([state], stats[state])
+        yield jobs
+        yield GaugeMetricFamily("fsjobstore_notifications_due", "Resolved jobs with targets to notify.",
+                                value=stats["due"])
+        oldest = next(store.jobs(PENDING), None)  # (creation order: the first is the oldest)
+        age = 0.0 if oldest is None else max(0.0, time.time() - oldest.created_at.timestamp())
+        yield GaugeMetricFamily("fsjobstore_oldest_pending_age_seconds",
+                                "Age of the oldest job waiting for a worker (0: none).", value=age)
+        held = GaugeMetricFamily("fsjobstore_http_leases", "Leases held for HTTP clients.", labels=["kind"])
+        entries = self.ctx.leases.entries()
+        for kind in ("work", "notification"):
+            held.add_metric([kind], sum(1 for entry in entries if entry.kind == kind))
+        yield held
+        yield CounterMetricFamily(
+            "fsjobstore_http_leases_reaped",
+            "HTTP leases given back because their client stopped renewing (a take-over).",
+            value=self.ctx.leases.reaped,
+        )
+
+
+class Metrics:
+    def __init__(self, ctx: Context) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(StoreCollector(ctx))
+        self.latency = Histogram(
+            "fsjobstore_http_request_seconds", "Time to answer an HTTP request.",
+            ["method", "route", "status"], registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )

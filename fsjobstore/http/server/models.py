@@ -1,0 +1,188 @@
+"""The JSON bodies the API takes and gives: typed, so FastAPI validates them and
+writes the OpenAPI document from them. Unknown fields are refused (a typo is a 422
+naming the field, never silently ignored)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+Seconds = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
+Positive = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)]
+Name = Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateJob(Body):
+    request: JsonValue
+    task: Name | None = None
+    resource: Name | None = None
+    delay: Seconds | None = Field(None, description="Seconds from now before which no worker takes the job.")
+    not_before: datetime | None = Field(None, description="A time (with a zone) before which no worker takes it.")
+    expires_in: Positive | None = None
+    lease_seconds: Positive | None = None
+
+
+class CreateJobs(Body):
+    jobs: list[CreateJob] = Field(min_length=1, max_length=1000)
+
+
+class Value(Body):
+    value: str
+    value_encoding: Literal["utf-8", "base64"] = "utf-8"
+
+
+class Failure(Body):
+    error: str
+    retry: bool = False
+    delay: Seconds | None = None
+    attempt: bool = Field(True, description="false: giving up on a job whose attempts are used (not one more).")
+    trace: str | None = Field(None, description="A traceback, kept with the attempt in the job's history.")
+
+
+class Target(Body):
+    target: JsonValue
+
+
+class Targets(Body):
+    targets: list[JsonValue] = Field(max_length=10000)
+
+
+class Pull(Body):
+    tasks: list[Name | None] | None = Field(None, description="Only jobs of these tasks (null: jobs without one).")
+    wait: Annotated[float, Field(ge=0, le=60, allow_inf_nan=False)] = Field(
+        0.0, description="Seconds to wait for work before answering with no lease."
+    )
+
+
+class PullNotification(Body):
+    wait: Annotated[float, Field(ge=0, le=60, allow_inf_nan=False)] = 0.0
+
+
+class Done(Body):
+    delivered: list[JsonValue] = Field(max_length=10000)
+    retry_in: Seconds | None = None
+
+
+class Purge(Body):
+    older_than: Seconds | None = None
+
+
+class Check(Body):
+    repair: bool = False
+
+
+class Filter(Body):
+    task: Name | None = None
+    q: str | None = Field(None, max_length=1000, description="Text searched in task, request and error.")
+
+
+class JobOut(BaseModel):
+    id: str
+    state: str
+    task: str | None
+    resource: str | None
+    request: JsonValue
+    value: str | None
+    value_encoding: str | None
+    error: str | None
+    attempts: int
+    waiting: list[JsonValue]
+    created_at: str
+    updated_at: str
+    not_before: str | None
+    lease_seconds: float | None
+    expires_in: float | None
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut]
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last page.")
+
+
+class Jobs(BaseModel):
+    jobs: list[JobOut]
+
+
+class LeaseOut(BaseModel):
+    token: str
+    lease_seconds: float = Field(description="Renew more often than this, or the lease is given back.")
+    job: JobOut
+    waiting: list[JsonValue] = []
+
+
+class Pulled(BaseModel):
+    lease: LeaseOut | None
+    next_due: float | None = Field(None, description="Seconds until something the store passed over (a retry's "
+                                   "delay) may be handed out; null: nothing passed over.")
+
+
+class Renewed(BaseModel):
+    lease_seconds: float
+
+
+class Removed(BaseModel):
+    removed: int
+
+
+class Retried(BaseModel):
+    retried: list[str]
+    skipped: dict[str, str]
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: Any = None
+
+
+class Role(BaseModel):
+    role: Literal["admin", "read"]
+
+
+class ProblemOut(BaseModel):
+    kind: str
+    path: str
+    detail: str
+    repaired: bool
+
+
+class CheckOut(BaseModel):
+    counts: dict[str, int]
+    problems: list[ProblemOut]
+    temp_files: int
+    leases: int
+    clean: bool
+    checked_at: str
+
+
+class LeaseInfo(BaseModel):
+    kind: str
+    job_id: str
+    client: str
+    silent_for: float
+    lease_seconds: float
+
+
+class WorkerOut(BaseModel):
+    name: str = Field(description="What the client calls itself (host:pid for HttpStore), else its address.")
+    address: str
+    tasks: list[str | None] | None = Field(description="The tasks its last pull for work asked for (null: any).")
+    pulls: int
+    jobs: list[str] = Field(description="Jobs it holds a lease on now.")
+    last_seen_at: float = Field(description="When it was last heard from (seconds since the epoch).")
+    silent_for: float
+    alive: bool = Field(description="Heard from within a lease's length (else its leases are given back).")
+
+
+class Health(BaseModel):
+    disk_total_bytes: int
+    disk_free_bytes: int
+    inodes_total: int
+    inodes_free: int
+    leases: list[LeaseInfo]
+    last_check: CheckOut | None

@@ -1,0 +1,164 @@
+"""Creating, reading and resolving jobs by id: the store's operations that need no lease."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import anyio
+from fastapi import APIRouter, Query, Response
+
+from ..._files.records import encode_json
+from ...errors import JobStoreError
+from ...job import FAILED, Job
+from ...store import JobStore
+from ..wire import job_to_wire, value_from_wire
+from .auth import Ctx, Read, Write
+from .listing import matches, page
+from .models import (
+    CreateJob,
+    CreateJobs,
+    ErrorBody,
+    Failure,
+    Filter,
+    JobList,
+    JobOut,
+    Jobs,
+    Retried,
+    Target,
+    Targets,
+    Value,
+)
+
+# Every error status a route may answer with, for the OpenAPI document.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in (
+        (400, "an invalid job id"), (401, "no valid token"), (403, "a read-only token on a write"),
+        (404, "no such job"), (409, "the job is resolved, busy, or in the wrong state"),
+        (410, "the lease is lost"), (413, "too large"), (422, "an invalid body or parameter"),
+    )
+}
+
+router = APIRouter(prefix="/api", tags=["jobs"], responses=ERRORS)
+
+State = Literal["pending", "running", "fulfilled", "failed", "cancelled"]
+Sort = Literal["created", "-created", "updated", "-updated"]
+
+
+@router.get("/stats", response_model=dict[str, int])
+def stats(ctx: Ctx, _: Read) -> dict[str, int]:
+    """Jobs per state, and ``due``: resolved jobs with targets to notify."""
+    return ctx.store.stats()
+
+
+@router.get("/jobs", response_model=JobList)
+def list_jobs(
+    ctx: Ctx, _: Read,
+    state: State | None = None,
+    task: Annotated[str | None, Query(max_length=1000)] = None,
+    q: Annotated[str | None, Query(max_length=1000, description="Text searched in task, request, error.")] = None,
+    sort: Sort = "-created",
+    cursor: Annotated[str | None, Query(max_length=4000)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    jobs, next_cursor = page(ctx.store.jobs(state), sort=sort, limit=limit, cursor=cursor, task=task, text=q)
+    return {"jobs": [job_to_wire(job) for job in jobs], "next_cursor": next_cursor}
+
+
+def _create_options(store: JobStore, body: CreateJob) -> dict[str, Any]:
+    """The keyword arguments of store.create, checked before anything is written."""
+    if body.delay is not None and body.not_before is not None:
+        raise ValueError("give delay or not_before, not both")
+    if body.not_before is not None and body.not_before.tzinfo is None:
+        raise ValueError("not_before must carry a time zone (e.g. 2026-01-01T00:00:00Z)")
+    encode_json(body.request, "request", store.max_bytes)
+    return {
+        "task": body.task, "resource": body.resource, "expires_in": body.expires_in,
+        "lease_seconds": body.lease_seconds, "not_before": body.delay if body.delay is not None else body.not_before,
+    }
+
+
+@router.post("/jobs", response_model=JobOut, status_code=201)
+def create(ctx: Ctx, _: Write, body: CreateJob) -> dict[str, Any]:
+    options = _create_options(ctx.store, body)
+    return job_to_wire(ctx.store.create(body.request, **options))
+
+
+@router.post("/jobs/batch", response_model=Jobs, status_code=201)
+def create_many(ctx: Ctx, _: Write, body: CreateJobs) -> dict[str, Any]:
+    """Create several jobs; every one is checked before the first is written."""
+    options = [_create_options(ctx.store, job) for job in body.jobs]
+    made = [ctx.store.create(job.request, **option) for job, option in zip(body.jobs, options, strict=True)]
+    return {"jobs": [job_to_wire(job) for job in made]}
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut)
+def get(ctx: Ctx, _: Read, job_id: str) -> dict[str, Any]:
+    return job_to_wire(ctx.store.get(job_id))
+
+
+@router.get("/jobs/{job_id}/wait", response_model=JobOut)
+async def wait(
+    ctx: Ctx, _: Read, job_id: str, timeout: Annotated[float, Query(ge=0, le=60, allow_inf_nan=False)] = 30.0
+) -> dict[str, Any]:
+    """The job once resolved, or as it is after *timeout* seconds (look at its state)."""
+
+    def resolved_or_now() -> Job:
+        try:
+            return ctx.store.wait(job_id, timeout)
+        except TimeoutError:
+            return ctx.store.get(job_id)
+
+    return job_to_wire(await anyio.to_thread.run_sync(resolved_or_now, limiter=ctx.waiters()))
+
+
+@router.post("/jobs/{job_id}/fulfill", response_model=JobOut)
+def fulfill(ctx: Ctx, _: Write, job_id: str, body: Value) -> dict[str, Any]:
+    """Resolve a job by hand, without a lease (409 if it is already resolved)."""
+    value = value_from_wire(body.value, body.value_encoding)
+    assert value is not None
+    return job_to_wire(ctx.store.fulfill(job_id, value))
+
+
+@router.post("/jobs/{job_id}/fail", response_model=JobOut)
+def fail(ctx: Ctx, _: Write, job_id: str, body: Failure) -> dict[str, Any]:
+    """Fail a job by hand; with ``retry`` it goes back to pending (409 while a worker holds it)."""
+    return job_to_wire(ctx.store.fail(job_id, body.error, retry=body.retry, delay=body.delay))
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=JobOut)
+def cancel(ctx: Ctx, _: Write, job_id: str) -> dict[str, Any]:
+    return job_to_wire(ctx.store.cancel(job_id))
+
+
+@router.post("/jobs/{job_id}/retry", response_model=JobOut)
+def retry(ctx: Ctx, _: Write, job_id: str) -> dict[str, Any]:
+    """Return a failed or cancelled job to pending."""
+    return job_to_wire(ctx.store.retry(job_id))
+
+
+@router.post("/jobs/{job_id}/queue", status_code=204, response_class=Response)
+def queue(ctx: Ctx, _: Write, job_id: str, body: Target) -> None:
+    """Add a waiting target, told the job's result once it is resolved."""
+    ctx.store.queue(job_id, body.target)
+
+
+@router.post("/jobs/{job_id}/unqueue", status_code=204, response_class=Response)
+def unqueue(ctx: Ctx, _: Write, job_id: str, body: Targets) -> None:
+    ctx.store.unqueue_all(job_id, body.targets)
+
+
+@router.post("/retry-failed", response_model=Retried)
+def retry_failed(ctx: Ctx, _: Write, body: Filter) -> dict[str, Any]:
+    """Retry every failed job matching the filter; say which could not be retried and why."""
+    retried: list[str] = []
+    skipped: dict[str, str] = {}
+    for job in list(ctx.store.jobs(FAILED)):
+        if not matches(job, body.task, body.q):
+            continue
+        try:
+            ctx.store.retry(job.id)
+            retried.append(job.id)
+        except JobStoreError as exc:
+            skipped[job.id] = str(exc)
+    return {"retried": retried, "skipped": skipped}

@@ -1,0 +1,354 @@
+// The fsjobstore dashboard: plain JS over the JSON API, no build step.
+// The page itself holds no data; everything comes from the API with the token.
+"use strict";
+
+const STATES = ["pending", "running", "fulfilled", "failed", "cancelled", "due"];
+const HISTORY = 300; // samples kept for the chart (one per change, at most one a poll interval)
+const $ = (id) => document.getElementById(id);
+const view = { cursors: [null], page: 0, next: null, selected: null, role: null, series: [], workers: [] };
+
+// -- token: ?token= once, then kept in sessionStorage (and removed from the address bar)
+function takeToken() {
+  const params = new URLSearchParams(location.search);
+  if (params.has("token")) {
+    sessionStorage.setItem("fsjobstore-token", params.get("token"));
+    params.delete("token");
+    const rest = params.toString();
+    history.replaceState(null, "", location.pathname + (rest ? "?" + rest : ""));
+  }
+  return sessionStorage.getItem("fsjobstore-token") || "";
+}
+
+let token = takeToken();
+
+class Unauthorized extends Error {}
+
+async function api(method, path, body) {
+  const headers = { "content-type": "application/json" };
+  if (token) headers.authorization = "Bearer " + token;
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (response.status === 401) throw new Unauthorized("a valid token is required");
+  if (response.status === 204) return null;
+  const answer = await response.json().catch(() => ({ error: response.statusText }));
+  if (!response.ok) throw new Error(answer.error || "HTTP " + response.status);
+  return answer;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key === "style") node.style.cssText = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child instanceof Node ? child : String(child ?? ""));
+  return node;
+}
+
+function say(text, isError = false) {
+  $("message").textContent = text;
+  $("message").className = isError ? "message error" : "message";
+}
+
+const when = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
+const bytes = (n) => (n >= 1 << 30 ? (n / (1 << 30)).toFixed(1) + " GiB" : (n / (1 << 20)).toFixed(1) + " MiB");
+
+// -- live counts (server-sent events read with fetch, so the token travels in a header)
+function showCounts(stats) {
+  const box = $("counts");
+  box.replaceChildren(...STATES.map((state) => {
+    const card = el("button", { type: "button", class: "count", "data-state": state, style: `--c: var(--${state})` },
+      el("span", { class: "n" }, stats[state] ?? 0), el("span", { class: "label" }, state));
+    if (state === $("state").value) card.classList.add("selected");
+    if (state !== "due") card.addEventListener("click", () => { $("state").value = state; reload(); });
+    return card;
+  }));
+  view.series.push({ time: Date.now(), stats });
+  if (view.series.length > HISTORY) view.series.shift();
+  drawChart();
+}
+
+function drawChart() {
+  const svg = $("chart");
+  // the last 5 minutes, or since the page opened if that is shorter (at least 2 s)
+  const now = Date.now();
+  const first = view.series.length ? view.series[0].time : now;
+  const span = Math.min(5 * 60 * 1000, Math.max(2 * 1000, now - first));
+  const since = now - span;
+  const points = view.series.filter((p) => p.time >= since);
+  const top = Math.max(1, ...points.flatMap((p) => STATES.map((s) => p.stats[s] || 0)));
+  const x = (t) => ((t - since) / span) * 600;
+  const y = (n) => 115 - (n / top) * 105;
+  svg.replaceChildren(...STATES.map((state) => {
+    // a step line: each sample holds until the next one (and until now for the last)
+    const steps = points.flatMap((p, i) => {
+      const end = i + 1 < points.length ? points[i + 1].time : now;
+      return [`${x(p.time)},${y(p.stats[state] || 0)}`, `${x(end)},${y(p.stats[state] || 0)}`];
+    });
+    const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+    line.setAttribute("points", steps.join(" "));
+    line.setAttribute("fill", "none");
+    line.setAttribute("stroke", `var(--${state})`);
+    line.setAttribute("stroke-width", "2");
+    return line;
+  }));
+}
+
+async function follow() {
+  const live = $("live");
+  try {
+    const response = await fetch("/events", { headers: token ? { authorization: "Bearer " + token } : {} });
+    if (!response.ok) throw new Error("HTTP " + response.status);
+    live.textContent = "live";
+    live.className = "badge ok";
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const data = block.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
+        if (data) showCounts(JSON.parse(data).stats);
+      }
+    }
+  } catch (error) {
+    console.warn("event stream:", error);
+  }
+  live.textContent = "reconnecting…";
+  live.className = "badge down";
+  setTimeout(follow, 2000);
+}
+
+// -- job list: filter, sort, pages by cursor
+function query() {
+  const params = new URLSearchParams({ sort: $("sort").value, limit: "20" });
+  for (const name of ["state", "q", "task"]) if ($(name).value) params.set(name, $(name).value);
+  const cursor = view.cursors[view.page];
+  if (cursor) params.set("cursor", cursor);
+  return params;
+}
+
+async function loadJobs() {
+  const answer = await api("GET", "/api/jobs?" + query());
+  view.next = answer.next_cursor;
+  $("jobs").tBodies[0].replaceChildren(...answer.jobs.map((job) => {
+    const row = el("tr", { "data-id": job.id },
+      el("td", {}, el("code", {}, job.id)),
+      el("td", {}, el("span", { class: "state", style: `--c: var(--${job.state})` }, job.state)),
+      el("td", {}, job.task ?? "—"), el("td", {}, job.attempts), el("td", {}, when(job.updated_at)),
+      el("td", { class: "request" }, JSON.stringify(job.request)));
+    if (job.id === view.selected) row.classList.add("selected");
+    row.addEventListener("click", () => showJob(job.id));
+    return row;
+  }));
+  if (!answer.jobs.length) $("jobs").tBodies[0].append(el("tr", {}, el("td", { colspan: "6" }, "no jobs")));
+  $("prev").disabled = view.page === 0;
+  $("next").disabled = !view.next;
+  $("page-no").textContent = "page " + (view.page + 1);
+}
+
+function reload() {
+  view.cursors = [null];
+  view.page = 0;
+  document.querySelectorAll(".count").forEach((c) => c.classList.toggle("selected", c.dataset.state === $("state").value));
+  loadJobs().catch(fail);
+}
+
+// -- one job
+async function showJob(id) {
+  const job = await api("GET", "/api/jobs/" + encodeURIComponent(id));
+  view.selected = id;
+  document.querySelectorAll("#jobs tbody tr").forEach((r) => r.classList.toggle("selected", r.dataset.id === id));
+  $("detail").hidden = false;
+  $("detail-id").textContent = job.id;
+  const value = job.value === null ? "—" : job.value_encoding === "base64" ? "(base64) " + job.value : job.value;
+  const rows = [
+    ["state", el("span", { class: "state", style: `--c: var(--${job.state})` }, job.state)],
+    ["task", job.task ?? "—"], ["resource", job.resource ?? "—"], ["attempts", job.attempts],
+    ["request", el("pre", {}, JSON.stringify(job.request, null, 2))],
+    ["value", el("pre", {}, value)], ["error", job.error ? el("pre", { class: "error" }, job.error) : "—"],
+    ["waiting", job.waiting.length ? el("pre", {}, job.waiting.map((t) => JSON.stringify(t)).join("\n")) : "none"],
+    ["created", when(job.created_at)], ["changed", when(job.updated_at)], ["not before", when(job.not_before)],
+    ["held by", job.state === "running" ? holderOf(job.id) : "—"],
+    ["lease", job.lease_seconds ? job.lease_seconds + " s" : "store default"],
+    ["kept after", job.expires_in ? job.expires_in + " s" : "store default"],
+  ];
+  $("detail-fields").replaceChildren(...rows.flatMap(([name, value]) => [el("dt", {}, name), el("dd", {}, value)]));
+  const buttons = document.querySelectorAll("#detail [data-action]");
+  buttons.forEach((b) => {
+    const action = b.dataset.action;
+    b.disabled = action === "retry" ? !["failed", "cancelled"].includes(job.state) : !["pending", "running"].includes(job.state);
+  });
+}
+
+// -- actions, each confirmed in a dialog
+function confirmDialog(text, extra = []) {
+  const dialog = $("confirm");
+  $("confirm-text").textContent = text;
+  $("confirm-extra").replaceChildren(...extra);
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+    dialog.returnValue = "";
+    dialog.showModal();
+  });
+}
+
+async function act(text, extra, run) {
+  if (!(await confirmDialog(text, extra))) return;
+  try {
+    say(await run());
+  } catch (error) {
+    say(error.message, true);
+  }
+  await loadJobs().catch(fail);
+  if (view.selected) await showJob(view.selected).catch(() => ($("detail").hidden = true));
+}
+
+function onAction(event) {
+  const action = event.target.dataset.action;
+  const id = view.selected;
+  if (action === "retry") act(`Retry job ${id}?`, [], async () => (await api("POST", `/api/jobs/${id}/retry`), `job ${id} is pending again`));
+  if (action === "cancel") act(`Cancel job ${id}?`, [], async () => (await api("POST", `/api/jobs/${id}/cancel`), `job ${id} cancelled`));
+  if (action === "fulfill") {
+    const value = el("textarea", { id: "fulfill-value", "aria-label": "value" });
+    act(`Fulfil job ${id} by hand with this value:`, [value],
+      async () => (await api("POST", `/api/jobs/${id}/fulfill`, { value: value.value }), `job ${id} fulfilled`));
+  }
+}
+
+function onNewJob() {
+  const request = el("textarea", { id: "new-request", "aria-label": "request" }, "{}");
+  const task = el("input", { id: "new-task", "aria-label": "task", placeholder: "task (optional)" });
+  act("Create a job with this request (JSON):", [el("label", {}, "request", request), el("label", {}, "task ", task)], async () => {
+    let parsed;
+    try { parsed = JSON.parse(request.value); } catch (error) { throw new Error("the request is not JSON: " + error.message); }
+    const job = await api("POST", "/api/jobs", { request: parsed, task: task.value || null });
+    view.selected = job.id;
+    return `created job ${job.id}`;
+  });
+}
+
+function onBulkRetry() {
+  const filter = { q: $("q").value || null, task: $("task").value || null };
+  const what = [filter.task && `task ${filter.task}`, filter.q && `matching "${filter.q}"`].filter(Boolean).join(", ") || "all";
+  act(`Retry every failed job (${what})?`, [], async () => {
+    const answer = await api("POST", "/api/retry-failed", filter);
+    const skipped = Object.keys(answer.skipped).length;
+    return `retried ${answer.retried.length} failed jobs` + (skipped ? `, ${skipped} could not be retried` : "");
+  });
+}
+
+// -- health
+async function loadHealth() {
+  const health = await api("GET", "/api/health");
+  const check = health.last_check;
+  const checkText = !check ? "not run since the server started"
+    : (check.clean ? "clean" : `${check.problems.filter((p) => !p.repaired).length} problem(s)`) + " at " + when(check.checked_at);
+  const rows = [
+    ["disk free", `${bytes(health.disk_free_bytes)} of ${bytes(health.disk_total_bytes)}`],
+    ["inodes free", health.inodes_total ? `${health.inodes_free} of ${health.inodes_total}` : "not limited"],
+    ["last check", checkText],
+  ];
+  if (check && check.problems.length) {
+    rows.push(["problems", el("pre", {}, check.problems.map((p) =>
+      `${p.kind}: ${p.path}: ${p.detail}${p.repaired ? " (repaired)" : ""}`).join("\n"))]);
+  }
+  $("health-fields").replaceChildren(...rows.flatMap(([name, value]) => [el("dt", {}, name), el("dd", { "data-field": name }, value)]));
+}
+
+async function loadTasks() {
+  const counts = await api("GET", "/api/stats/tasks");
+  const states = STATES.filter((s) => s !== "due");
+  $("tasks-table").tBodies[0].replaceChildren(...Object.keys(counts).sort().map((task) => {
+    const row = el("tr", { "data-task": task }, el("td", {}, task || "(no task)"),
+      ...states.map((s) => el("td", {}, counts[task][s])));
+    if (task) row.addEventListener("click", () => { $("task").value = task; reload(); });
+    return row;
+  }));
+  if (!Object.keys(counts).length) $("tasks-table").tBodies[0].append(el("tr", {}, el("td", { colspan: "6" }, "no jobs")));
+}
+
+function holderOf(id) {
+  const holder = view.workers.find((w) => w.jobs.includes(id));
+  return holder ? `${holder.name} (over HTTP)` : "a worker on the store's folder, or one not yet seen";
+}
+
+async function loadWorkers() {
+  const workers = await api("GET", "/api/workers");
+  view.workers = workers;
+  const tasks = (list) => (list === null ? "any" : list.map((t) => t ?? "(none)").join(", "));
+  $("workers-table").tBodies[0].replaceChildren(...workers.map((w) => el("tr", { "data-worker": w.name },
+    el("td", {}, w.name), el("td", {}, w.address), el("td", {}, tasks(w.tasks)),
+    el("td", {}, ...w.jobs.map((id) => el("code", { class: "held" }, id))), el("td", {}, w.pulls),
+    el("td", {}, w.silent_for.toFixed(1) + " s ago"),
+    el("td", {}, el("span", { class: w.alive ? "state alive" : "state dead" }, w.alive ? "alive" : "silent")))));
+  if (!workers.length) $("workers-table").tBodies[0].append(el("tr", {}, el("td", { colspan: "7" }, "none heard from")));
+}
+
+async function runCheck() {
+  $("run-check").disabled = true;
+  try {
+    const report = await api("POST", "/api/check", { repair: false });
+    say(report.clean ? "check: the store is clean" : `check: ${report.problems.length} problem(s)`, !report.clean);
+    await loadHealth();
+  } catch (error) {
+    say(error.message, true);
+  } finally {
+    $("run-check").disabled = false;
+  }
+}
+
+// -- start
+function fail(error) {
+  if (error instanceof Unauthorized) {
+    $("app").hidden = true;
+    $("login").hidden = false;
+    $("login-error").textContent = token ? "that token was refused" : "";
+  } else {
+    say(error.message, true);
+  }
+}
+
+async function start() {
+  try {
+    view.role = (await api("GET", "/api/whoami")).role;
+  } catch (error) {
+    fail(error);
+    return;
+  }
+  $("login").hidden = true;
+  $("app").hidden = false;
+  $("role").textContent = view.role === "admin" ? "admin" : "read-only";
+  if (view.role !== "admin") document.querySelectorAll(".admin-only").forEach((node) => node.remove());
+  showCounts(await api("GET", "/api/stats"));
+  await loadJobs().catch(fail);
+  await loadHealth().catch(fail);
+  await loadWorkers().catch(fail);
+  await loadTasks().catch(fail);
+  setInterval(() => loadHealth().catch(fail), 10000);
+  setInterval(() => loadTasks().catch(fail), 10000);
+  setInterval(() => loadWorkers().catch(fail), 3000);
+  setInterval(drawChart, 5000);
+  follow();
+}
+
+$("login-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  token = $("token-input").value.trim();
+  sessionStorage.setItem("fsjobstore-token", token);
+  start();
+});
+$("filter").addEventListener("submit", (event) => { event.preventDefault(); reload(); });
+$("state").addEventListener("change", reload);
+$("sort").addEventListener("change", reload);
+$("prev").addEventListener("click", () => { view.page -= 1; loadJobs().catch(fail); });
+$("next").addEventListener("click", () => { view.cursors[view.page + 1] = view.next; view.page += 1; loadJobs().catch(fail); });
+document.querySelectorAll("#detail [data-action]").forEach((b) => b.addEventListener("click", onAction));
+$("new-job")?.addEventListener("click", onNewJob);
+$("bulk-retry")?.addEventListener("click", onBulkRetry);
+$("run-check")?.addEventListener("click", runCheck);
+start();
