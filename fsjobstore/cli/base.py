@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -21,6 +21,9 @@ from .. import __version__
 from .._files.layout import STORE_MARKER
 from ..errors import JobStoreError
 from ..store import JobStore
+
+if TYPE_CHECKING:
+    from ..http.client import HttpStore
 from . import logs
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -65,14 +68,20 @@ def json_arg(text: str, what: str) -> Any:
 
 
 class Context:
-    def __init__(self, path: str | None, group_shared: bool, *, given: bool) -> None:
+    def __init__(self, path: str | None, group_shared: bool, *, given: bool, url: str | None = None,
+                 token: str | None = None) -> None:
         self.path = path
         self.group_shared = group_shared
         self.given = given  # --store on the command line (not $FSJOBSTORE_DIR)
+        self.url = url
+        self.token = token
 
-    def store(self, **options: Any) -> JobStore:
+    def store(self, **options: Any) -> JobStore | HttpStore:
         """The store, which must exist: only `init` makes one (a typo'd path, or an
-        NFS mount point while unmounted, must not become a new store)."""
+        NFS mount point while unmounted, must not become a new store). With --url,
+        the store served there (every command but init and demo works over HTTP)."""
+        if self.url:
+            return self._remote(options.get("poll_interval", 1.0))
         if not self.path:
             fail_with("no store given: pass --store DIR or set FSJOBSTORE_DIR")
         path = os.path.abspath(self.path)
@@ -84,6 +93,15 @@ class Context:
             fail_with(f"{path} is not a store (make one with: fsjobstore init DIR)")
         with one_line_errors():
             return JobStore(self.path, create=False, group_shared=self.group_shared, **options)
+
+
+    def _remote(self, poll_interval: float) -> HttpStore:
+        try:
+            from ..http.client import HttpStore
+        except ImportError as exc:
+            fail_with(f"--url needs the 'server' extra (pip install 'fsjobstore[server]'): {exc}")
+        with one_line_errors():
+            return HttpStore(self.url or "", self.token, poll_interval=poll_interval)
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -137,17 +155,20 @@ def store_options(command: Callable[..., Any]) -> Callable[..., Any]:
               help="The store folder (default: $FSJOBSTORE_DIR).")
 @click.option("--group-shared", is_flag=True, envvar="FSJOBSTORE_GROUP_SHARED",
               help="Make files 0660 and folders 2770 whatever the umask, for a store shared by one group.")
+@click.option("--url", envvar="FSJOBSTORE_URL", metavar="URL",
+              help="A store served by `fsjobstore serve` at URL, instead of a folder ($FSJOBSTORE_URL).")
+@click.option("--token", envvar="FSJOBSTORE_TOKEN", help="The bearer token for --url ($FSJOBSTORE_TOKEN).")
 @click.option("-v", "--verbose", "verbose", count=True, help="More detail in the log (debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors in the log.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               envvar="FSJOBSTORE_LOG_FORMAT", help="json: one JSON object per log line, for log shippers.")
 @click.version_option(__version__, prog_name="fsjobstore")
 @click.pass_context
-def cli(ctx: click.Context, path: str | None, group_shared: bool, verbose: int, quiet: bool,
-        log_format: str) -> None:
-    """Operate on an fsjobstore job store: a folder of JSON job files."""
+def cli(ctx: click.Context, path: str | None, group_shared: bool, url: str | None, token: str | None,
+        verbose: int, quiet: bool, log_format: str) -> None:
+    """Operate on an fsjobstore job store: a folder of JSON job files (or one served over HTTP)."""
     logs.setup(-1 if quiet else verbose, log_format)
     given = ctx.get_parameter_source("path") == click.core.ParameterSource.COMMANDLINE
-    ctx.obj = Context(path, group_shared, given=given)
+    ctx.obj = Context(path, group_shared, given=given, url=url, token=token)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from .._files.layout import STORE_MARKER
+from ..interface import Store
 from ..job import STATES, Job
 from ..store import JobStore
 from .base import DURATION, Context, cli, fail_with, json_arg, one_line_errors, pass_context, store_options
@@ -63,7 +64,7 @@ def create(ctx: Context, request: str, task: str | None, resource: str | None, d
     click.echo(job.id)
 
 
-def _jobs(store: JobStore, state: str | None, task: str | None) -> Iterator[Job]:
+def _jobs(store: Store, state: str | None, task: str | None) -> Iterator[Job]:
     due = state == "due"  # (as stats counts it: resolved, with targets waiting for the result)
     for job in store.jobs(None if due else state):
         if (task is None or job.task == task) and (not due or (job.resolved and job.waiting)):
@@ -139,7 +140,7 @@ def stats(ctx: Context, as_json: bool, watch: bool, interval: float) -> None:
         _print_stats(store, as_json, watch, interval)
 
 
-def _print_stats(store: JobStore, as_json: bool, watch: bool, interval: float) -> None:
+def _print_stats(store: Store, as_json: bool, watch: bool, interval: float) -> None:
     try:
         while True:
             with one_line_errors():

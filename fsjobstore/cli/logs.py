@@ -42,4 +42,6 @@ def setup(verbosity: int, form: str) -> None:
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(LEVELS[max(-1, min(1, verbosity))])
+    # Libraries (httpx logs each request) speak only of what goes wrong; ours as asked.
+    root.setLevel(logging.WARNING)
+    logging.getLogger("fsjobstore").setLevel(LEVELS[max(-1, min(1, verbosity))])

@@ -30,6 +30,10 @@ def _stop_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
+# What a command is told of its store: a folder, or a URL (`fsjobstore --url`).
+_STORE_VAR = {False: "FSJOBSTORE_DIR", True: "FSJOBSTORE_URL"}
+
+
 def _run_loop(loop: Loop, command: Command, burst: bool) -> None:
     # A command asked to stop (drain timeout, second signal) is waited for, so
     # that its lease is released only once none of its processes runs.
@@ -66,7 +70,7 @@ def work(ctx: Context, concurrency: int, max_attempts: int, backoff: float, time
     with ctx.store(poll_interval=poll_interval) as store:
         def handler(job: Job) -> bytes:
             env = {"FSJOBSTORE_JOB_ID": job.id, "FSJOBSTORE_ATTEMPT": str(job.attempts + 1),
-                   "FSJOBSTORE_TASK": job.task or "", "FSJOBSTORE_DIR": store.path}
+                   "FSJOBSTORE_TASK": job.task or "", _STORE_VAR[bool(ctx.url)]: store.location}
             return runner.run(json.dumps(job.request).encode(), env, worker.stop_requested)
 
         handlers: Any = {task: handler for task in tasks} if tasks else handler
@@ -97,7 +101,7 @@ def notify(ctx: Context, concurrency: int, timeout: float | None, poll_interval:
     with ctx.store(poll_interval=poll_interval) as store:
         def deliver(target: Any, job: Job) -> None:
             payload = json.dumps({"target": target, "job": job.to_dict()}, ensure_ascii=False).encode()
-            env = {"FSJOBSTORE_JOB_ID": job.id, "FSJOBSTORE_DIR": store.path}
+            env = {"FSJOBSTORE_JOB_ID": job.id, _STORE_VAR[bool(ctx.url)]: store.location}
             runner.run(payload, env, notifier.stop_requested)
 
         with one_line_errors():

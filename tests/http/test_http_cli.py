@@ -1,0 +1,38 @@
+"""The command line over HTTP (`fsjobstore --url URL --token T ...`): the same commands,
+run against a store served by `fsjobstore serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from httpfixtures import ADMIN, Served, serve_fixture, served_fixture  # noqa: F401 - fixtures
+
+
+def fsj(served: Served, *args: str, token: str = ADMIN) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FSJOBSTORE_")}
+    return subprocess.run([sys.executable, "-m", "fsjobstore", "--url", served.url, "--token", token, *args],
+                          capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_create_work_show_and_stats_over_http(served: Served) -> None:
+    created = fsj(served, "create", '{"n": 7}', "--task", "square")
+    assert created.returncode == 0, created.stderr
+    job_id = created.stdout.strip()
+    script = 'read r; echo "$FSJOBSTORE_URL" >&2; python3 -c "import json,sys; print(json.loads(sys.argv[1])[\'n\'] ** 2)" "$r"'
+    worked = fsj(served, "work", "--burst", "--", "sh", "-c", script)
+    assert worked.returncode == 0, worked.stderr
+    shown = json.loads(fsj(served, "show", "--json", job_id).stdout)
+    assert (shown["state"], shown["value"]) == ("fulfilled", "49\n")  # stdout as it was
+    assert served.store.get(job_id).value == b"49\n"  # the served folder holds it
+    listed = [json.loads(line) for line in fsj(served, "ls", "--json").stdout.splitlines()]
+    assert [job["id"] for job in listed] == [job_id]
+    assert json.loads(fsj(served, "stats", "--json").stdout)["fulfilled"] == 1
+
+
+def test_a_bad_token_is_one_line_of_error(served: Served) -> None:
+    denied = fsj(served, "ls", token="wrong")
+    assert denied.returncode == 1 and "Traceback" not in denied.stderr
+    assert len(denied.stderr.strip().splitlines()) == 1 and denied.stderr.startswith("fsjobstore: error:")
