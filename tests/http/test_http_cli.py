@@ -21,12 +21,12 @@ def test_create_work_show_and_stats_over_http(served: Served) -> None:
     created = fsj(served, "create", '{"n": 7}', "--task", "square")
     assert created.returncode == 0, created.stderr
     job_id = created.stdout.strip()
-    script = 'read r; echo "$FSJOBSTORE_URL" >&2; python3 -c "import json,sys; print(json.loads(sys.argv[1])[\'n\'] ** 2)" "$r"'
-    worked = fsj(served, "work", "--burst", "--", "sh", "-c", script)
+    square = "import json, os, sys; print(json.load(sys.stdin)['n'] ** 2); print(os.environ['FSJOBSTORE_URL'])"
+    worked = fsj(served, "work", "--burst", "--", sys.executable, "-c", square)
     assert worked.returncode == 0, worked.stderr
     shown = json.loads(fsj(served, "show", "--json", job_id).stdout)
-    assert (shown["state"], shown["value"]) == ("fulfilled", "49\n")  # stdout as it was
-    assert served.store.get(job_id).value == b"49\n"  # the served folder holds it
+    assert (shown["state"], shown["value"]) == ("fulfilled", f"49\n{served.url}\n")  # its stdout, as it was
+    assert served.store.get(job_id).value == f"49\n{served.url}\n".encode()  # the served folder holds it
     listed = [json.loads(line) for line in fsj(served, "ls", "--json").stdout.splitlines()]
     assert [job["id"] for job in listed] == [job_id]
     assert json.loads(fsj(served, "stats", "--json").stdout)["fulfilled"] == 1
