@@ -26,6 +26,8 @@ from .loops import Backoff, Notifier, Worker
 from .store import JobStore
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Longer is a typing mistake, and would not fit the dates a job shows.
+_MAX_DURATION = 100 * 365 * 86400
 
 
 def parse_duration(text: str) -> float:
@@ -33,7 +35,10 @@ def parse_duration(text: str) -> float:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text)
     if not match:
         raise click.BadParameter(f"{text!r} is not a duration like 90s, 15m, 12h or 7d")
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    if seconds > _MAX_DURATION:
+        raise click.BadParameter(f"{text!r} is longer than the longest duration, 100 years")
+    return seconds
 
 
 def DURATION(value: str | float) -> float:  # noqa: N802 - used as a click type
@@ -61,6 +66,8 @@ def _json_arg(text: str, what: str) -> Any:
         return json.loads(text)
     except ValueError as exc:
         _fail(f"{what} is not valid JSON ({exc}): {text!r}")
+    except RecursionError:
+        _fail(f"{what} is nested too deeply to read")
 
 
 class Context:

@@ -80,8 +80,17 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+# The deepest nesting of arrays and objects a request, value or target may have.
+# Python's JSON reader recurses once per level, so a reader already deep in its
+# own stack (a loop, a callback) could not read back a value much deeper than
+# this: refused when written, and a planted deeper file is reported as corrupt.
+MAX_DEPTH = 100
+
+
 def encode_json(value: Any, what: str, limit: int | None = None) -> str:
-    """Serialise a user-given JSON value, or raise TypeError naming *what* is wrong."""
+    """Serialise a user-given JSON value, or raise TypeError naming *what* is wrong
+    (JobTooLarge if it is too big or nested deeper than MAX_DEPTH)."""
+    check_depth(value, what)
     try:
         text = _encode_compact(value)
     except (TypeError, ValueError) as exc:
@@ -89,6 +98,20 @@ def encode_json(value: Any, what: str, limit: int | None = None) -> str:
     if limit is not None and len(text) > limit // 4 and (size := len(text.encode("utf-8"))) > limit:
         raise JobTooLarge(f"{what} is {size} bytes as JSON, the store's limit is {limit}")
     return text
+
+
+def check_depth(value: Any, what: str) -> None:
+    """Raise JobTooLarge if *value* nests arrays and objects deeper than MAX_DEPTH
+    (without recursing: the value may be deeper than the stack)."""
+    if not isinstance(value, (dict, list, tuple)):
+        return
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise JobTooLarge(f"{what} is nested more than {MAX_DEPTH} levels deep, the limit")
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list, tuple)))
 
 
 def canonical_json(value: Any) -> str:
@@ -152,6 +175,8 @@ class Record:
             fields = json.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
             raise CorruptJobFile(path, f"not JSON ({exc})") from None
+        except RecursionError:
+            raise CorruptJobFile(path, f"nested deeper than the {MAX_DEPTH} levels a job may have") from None
         if not isinstance(fields, dict):
             raise CorruptJobFile(path, "not a JSON object")
         version = fields.get("format")

@@ -8,6 +8,5 @@ from __future__ import annotations
 
 import time
 
-
 # Bound, not wrapped: one C call per reading (it is read on every pull and renewal).
 now = time.monotonic

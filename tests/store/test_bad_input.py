@@ -389,3 +389,45 @@ def test_a_store_whose_pending_folder_is_not_writable(public_dir: Path) -> None:
 
     outcome = _as_nobody(attempt) if os.geteuid() == 0 else attempt()
     assert outcome.startswith("PermissionError"), outcome
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+@pytest.mark.parametrize("call", ["create", "queue", "unqueue"])
+def test_a_value_nested_deeper_than_the_limit_is_refused_naming_it(store: JobStore, job: str, tmp_path: Path,
+                                                                 call: str) -> None:
+    from fsjobstore._files.records import MAX_DEPTH
+
+    deep = _nested(MAX_DEPTH + 1)
+    calls: dict[str, Callable[[], Any]] = {
+        "create": lambda: store.create(deep),
+        "queue": lambda: store.queue(job, deep),
+        "unqueue": lambda: store.unqueue(job, deep),
+    }
+    error = unchanged(tmp_path, calls[call], JobTooLarge)
+    assert f"{MAX_DEPTH} levels" in str(error)
+    # At the limit it is accepted, and reads back even from deep in a caller's stack.
+    made = store.create(_nested(MAX_DEPTH)).id
+    assert _read_at_depth(store, made, 600) == _nested(MAX_DEPTH)
+
+
+def _read_at_depth(store: JobStore, job_id: str, frames: int) -> Any:
+    return _read_at_depth(store, job_id, frames - 1) if frames else store.get(job_id).request
+
+
+def test_a_planted_file_nested_too_deep_to_read_is_corrupt_not_a_crash(store: JobStore, tmp_path: Path) -> None:
+    job = store.create({"job": 1}).id
+    path = tmp_path / "store" / "pending" / f"{job}.json"
+    record = path.read_text()
+    path.write_text(record.replace('"request": {"job": 1}', '"request": ' + "[" * 5000 + "]" * 5000))
+    error = unchanged(tmp_path, lambda: store.get(job), CorruptJobFile)
+    assert "nested deeper" in str(error)
+    assert store.pull_work() is None
+    assert list(store.jobs()) == []
+    assert store.stats()["pending"] == 1  # counted by name, as a corrupt file is
+    assert any(problem.kind == "corrupt" for problem in store.check().problems)
