@@ -30,6 +30,7 @@ from . import folders
 from .folders import Folder
 
 STORE_MARKER = "fsjobstore.json"
+MAINTENANCE_LOCK = "maintenance.lock"
 RECORD_SUFFIX = ".json"
 
 
@@ -45,7 +46,6 @@ class Layout:
         self.shared = shared
         self.top = Folder(self.root, shared=shared)
         self.marker = os.path.join(self.root, STORE_MARKER)
-        self.maintenance_lock = os.path.join(self.root, "maintenance.lock")
         self.tmp = Folder(os.path.join(self.root, "tmp"), shared=shared)
         self.pending = Folder(os.path.join(self.root, "pending"), shared=shared)
         self.resolved = Folder(os.path.join(self.root, "resolved"), shared=shared)

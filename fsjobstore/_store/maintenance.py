@@ -5,17 +5,17 @@ work twice."""
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from filelock import FileLock, Timeout
-
 from .._arguments import check_seconds
 from .._files import folders, fsio
-from .._files.layout import RECORD_SUFFIX, Layout
+from .._files.layout import MAINTENANCE_LOCK, RECORD_SUFFIX, Layout
 from .._files.records import parse_time
 from ..errors import CorruptJobFile, JobStoreError
 from ..interface import Progress
@@ -33,13 +33,17 @@ LEFTOVER_SECONDS = 3600.0
 def maintenance_lock(ctx: StoreContext) -> Iterator[None]:
     """One purge or repair at a time on this host (flock; other hosts may run
     theirs concurrently: every step is safe to race, this only saves work)."""
-    lock = FileLock(ctx.layout.maintenance_lock, blocking=False,
-                    mode=fsio.SHARED_FILE_MODE if ctx.options.group_shared else -1)
+    # Opened here, through the store's anchored folder and never through a
+    # symlink, whatever a lock library would do with a planted one.
+    fd = fsio.open_lock(ctx.layout.top, MAINTENANCE_LOCK)
     try:
-        with lock:
-            yield
-    except Timeout:
-        raise JobStoreError(f"another purge or repair is running on {ctx.path} on this host") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise JobStoreError(f"another purge or repair is running on {ctx.path} on this host") from None
+        yield
+    finally:
+        os.close(fd)  # (releases the flock)
 
 
 def purge(ctx: StoreContext, older_than: float | None, progress: Progress | None) -> int:
