@@ -90,11 +90,13 @@ MAX_DEPTH = 100
 def encode_json(value: Any, what: str, limit: int | None = None) -> str:
     """Serialise a user-given JSON value, or raise TypeError naming *what* is wrong
     (JobTooLarge if it is too big or nested deeper than MAX_DEPTH)."""
-    check_depth(value, what)
     try:
         text = _encode_compact(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError) as exc:  # (a circular value included)
         raise TypeError(f"{what} is not JSON-serialisable: {exc}") from None
+    except RecursionError:
+        text = ""  # deeper than the stack: check_depth names the limit
+    check_depth(value, what)
     if limit is not None and len(text) > limit // 4 and (size := len(text.encode("utf-8"))) > limit:
         raise JobTooLarge(f"{what} is {size} bytes as JSON, the store's limit is {limit}")
     return text

@@ -340,9 +340,11 @@ def _refused_and_unchanged(parent: Path, make: Callable[[], Any]) -> str:
 
 
 def test_a_store_folder_without_write_permission(public_dir: Path) -> None:
+    """An existing store opens and reads without writing (a read-only user can look);
+    a write is refused with the error, and making a store where one cannot write is refused."""
     existing = public_dir / "existing"
     store = JobStore(existing, watch=False)
-    store.create({"job": 1})
+    job = store.create({"job": 1}).id
     store.close()
     readonly_parent = public_dir / "readonly"
     readonly_parent.mkdir()
@@ -350,10 +352,16 @@ def test_a_store_folder_without_write_permission(public_dir: Path) -> None:
     _without_write_permission(readonly_parent)
 
     def attempt() -> str:
-        return "\n".join([
-            _refused_and_unchanged(public_dir, lambda: JobStore(existing, watch=False)),
-            _refused_and_unchanged(public_dir, lambda: JobStore(readonly_parent / "new", watch=False)),
-        ])
+        before = tree(public_dir)
+        with JobStore(existing, watch=False, create=False) as opened:
+            read = f"{opened.get(job).state} {opened.stats()['pending']} {len(opened.check().problems)}"
+            try:
+                opened.create({"job": 2})
+            except PermissionError:
+                read += " refused"
+        assert tree(public_dir) == before, "opening and reading a store wrote to it"
+        return "\n".join([read, _refused_and_unchanged(public_dir, lambda: JobStore(readonly_parent / "new",
+                                                                                    watch=False))])
 
     if os.geteuid() == 0:
         # Root ignores permissions: drop to nobody in a child process to see what a user sees.
@@ -361,8 +369,7 @@ def test_a_store_folder_without_write_permission(public_dir: Path) -> None:
     else:
         outcome = attempt()
     existing_outcome, new_outcome = outcome.split("\n")
-    assert existing_outcome.startswith("InvalidStore") and "not writable" in existing_outcome, existing_outcome
-    assert str(existing) in existing_outcome
+    assert existing_outcome == "pending 1 0 refused", existing_outcome
     assert new_outcome.startswith("InvalidStore") and "not writable" in new_outcome, new_outcome
 
 
