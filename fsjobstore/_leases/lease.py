@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 from .._files import fsio
@@ -45,8 +46,10 @@ class Lease:
         "released",
         "taken_over",
         "still_wanted",
+        "committed",
         "_owner",
         "_lock",
+        "_commit_lock",
         "_on_compromised",
     )
 
@@ -62,8 +65,11 @@ class Lease:
         self.taken_over = False
         # Asked after each renewal: why the lease is no longer wanted, or None.
         self.still_wanted: Callable[[], Loss | None] | None = None
+        # Set by the commit made through the lease (see committing).
+        self.committed = False
         self._owner = owner
         self._lock = threading.Lock()
+        self._commit_lock = threading.Lock()
         self._on_compromised: Callable[[Lease], None] | None = None
 
     @property
@@ -102,6 +108,17 @@ class Lease:
         self._owner.renewer.wake()
 
     # -- checks -------------------------------------------------------------------
+
+    @contextmanager
+    def committing(self) -> Iterator[None]:
+        """The one commit through this lease, ever: commits through one lease are made
+        one at a time, and once one took effect (the caller sets ``committed``)
+        every later one raises LeaseLost. (Without this two threads could both pass
+        the fence before either released the lease, and both commit.)"""
+        with self._commit_lock:
+            if self.committed:
+                raise LeaseLost(f"lease on {self.name!r} was already used to commit")
+            yield
 
     def check(self, *, final: bool = False) -> None:
         """Raise LeaseLost unless the record on disk still carries our token.
@@ -205,6 +222,7 @@ class Lease:
         """Count as released without touching the file (a forked child's copy)."""
         self.released = True
         self._lock = threading.Lock()
+        self._commit_lock = threading.Lock()
 
     def still_ours(self) -> bool:
         """Whether the lease is still ours, asking the disk only if the last renewal

@@ -125,17 +125,19 @@ class Fulfilment:
         elif lease.id != job_id:
             raise ValueError(f"lease is on job {lease.id!r}, not {job_id!r}")
         try:
-            lease.name_lease.check(final=True)
-            if (resolved := self.ctx.read_resolved(job_id)) is not None:
-                raise JobAlreadyResolved(job_id, resolved.state)
-            start = None if delay is None else time_text(time.time() + delay)
-            record = lease.record.changed(attempts=lease.record.attempts + 1, error=message, not_before=start)
-            self.ctx.write_pending(record)
+            with lease.name_lease.committing():
+                lease.name_lease.check(final=True)
+                if (resolved := self.ctx.read_resolved(job_id)) is not None:
+                    raise JobAlreadyResolved(job_id, resolved.state)
+                start = None if delay is None else time_text(time.time() + delay)
+                record = lease.record.changed(attempts=lease.record.attempts + 1, error=message, not_before=start)
+                self.ctx.write_pending(record)
+                lease.name_lease.committed = True
+                lease.release()
         except BaseException:
             if own:
                 lease.release()
             raise
-        lease.release()
         return record.job()
 
     def cancel(self, job_id: str) -> Job:
@@ -168,10 +170,17 @@ class Fulfilment:
     def resolve(self, job_id: str, state: str, value: bytes | None, error: str | None,
                 lease: WorkLease | None) -> Job:
         check_id(job_id)
+        if lease is None:
+            return self._resolve(job_id, state, value, error, None)
+        if lease.id != job_id:
+            raise ValueError(f"lease is on job {lease.id!r}, not {job_id!r}")
+        with lease.name_lease.committing():
+            return self._resolve(job_id, state, value, error, lease)
+
+    def _resolve(self, job_id: str, state: str, value: bytes | None, error: str | None,
+                 lease: WorkLease | None) -> Job:
         ctx = self.ctx
         if lease is not None:
-            if lease.id != job_id:
-                raise ValueError(f"lease is on job {lease.id!r}, not {job_id!r}")
             lease.name_lease.check(final=True)
             record = lease.record
         else:
@@ -186,6 +195,10 @@ class Fulfilment:
         except FileExistsError:
             winner = ctx.read_resolved(job_id)
             raise JobAlreadyResolved(job_id, winner.state if winner else "resolved") from None
+        # (A publish that raised after its link, a failed folder fsync, leaves this
+        # unset: a second commit then finds the name taken, JobAlreadyResolved.)
+        if lease is not None:
+            lease.name_lease.committed = True
         due = ctx.finish_resolution(job_id)
         if lease is not None:
             lease.release()
