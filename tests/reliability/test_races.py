@@ -11,7 +11,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -20,6 +23,7 @@ from typing import Any
 import pytest
 
 from fsjobstore import JobAlreadyResolved, JobStore, LeaseLost, WorkLease
+from fsjobstore._files import fsio
 
 TRIALS = 60
 
@@ -70,3 +74,39 @@ def test_two_threads_committing_through_one_lease_one_succeeds(tmp_path: Path, p
             assert pending == (winner == "retry"), "a pending record beside the resolved one"
             if winner == "retry":
                 store.cancel(job)
+
+
+def test_a_fork_while_another_thread_is_inside_pull_work_leaves_the_child_a_working_store(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with JobStore(tmp_path / "store", durable=False, watch=False) as store:
+        first = store.create("held by the parent's thread").id
+        inside, leave = threading.Event(), threading.Event()
+        read = fsio.read
+
+        def read_slowly(path: str) -> bytes:
+            if first in str(path) and not inside.is_set():
+                inside.set()
+                leave.wait()
+            return read(path)
+
+        monkeypatch.setattr(fsio, "read", read_slowly)
+        puller = threading.Thread(target=store.pull_work)
+        puller.start()
+        try:
+            assert inside.wait(10)
+            second = store.create("for the child").id
+            pid = os.fork()
+            if pid == 0:  # the child: pull, and report by exit status only
+                lease = store.pull_work()
+                os._exit(0 if lease is not None and lease.id == second else 3)
+            deadline = time.monotonic() + 10
+            while (status := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if status[0] == 0:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                pytest.fail("the child deadlocked in pull_work (the pull lock a parent's thread held)")
+            assert os.waitstatus_to_exitcode(status[1]) == 0
+        finally:
+            leave.set()
+            puller.join()
