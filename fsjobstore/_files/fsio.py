@@ -146,6 +146,20 @@ def read(path: str) -> bytes:
     raise AssertionError("unreachable")
 
 
+def filesystem_now(tmp: Folder) -> float:
+    """Now on the filesystem's own clock (on NFS, the server's): the mtime of a probe
+    file made in *tmp* and removed at once. The clock every file's mtime is set by,
+    so ages judged against it never compare two hosts' clocks. OSError where
+    nothing can be written (a read-only or full filesystem)."""
+    path = tmp.join(os.urandom(16).hex() + ".tmp")
+    fd = open_new(path)
+    try:
+        return os.fstat(fd).st_mtime
+    finally:
+        os.close(fd)
+        _unlink_quietly(path)
+
+
 def open_lock(folder: Folder, name: str) -> int:
     """A descriptor of the lock file *folder*/*name* to ``flock``, made if absent, never
     opened through a symlink. CorruptJobFile if the name is not a regular file."""

@@ -15,6 +15,7 @@ read it with ``cat`` and a line-based tool can grep it::
      "error": null,
      "attempts": 0,
      "not_before": null,
+     "delay": null,
      "lease_seconds": null,
      "expires_in": null,
      "created_at": "2026-11-23T14:00:00.123456Z",
@@ -32,7 +33,7 @@ import binascii
 import hashlib
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import CorruptJobFile, JobTooLarge
@@ -144,6 +145,7 @@ _OPTIONAL: dict[str, tuple[type, ...]] = {
     "task": (str,),
     "resource": (str,),
     "not_before": (str,),
+    "delay": (int, float),
     "lease_seconds": (int, float),
     "expires_in": (int, float),
 }
@@ -166,7 +168,8 @@ class Record:
         fields.update({name: options.get(name) for name in ("task", "resource")})
         fields.update(
             request=request, value=None, value_encoding=None, error=None, attempts=0,
-            not_before=options.get("not_before"), lease_seconds=options.get("lease_seconds"),
+            not_before=options.get("not_before"), delay=options.get("delay"),
+            lease_seconds=options.get("lease_seconds"),
             expires_in=options.get("expires_in"), created_at=stamp, updated_at=stamp,
         )
         return cls(fields, request_json)
@@ -224,9 +227,16 @@ class Record:
         return self.fields.get(name)
 
     def not_before(self) -> float | None:
-        """The earliest time (seconds since the epoch) the job may be worked on."""
+        """The earliest wall-clock time (seconds since the epoch) the job may be worked
+        on, if it was given as one (a datetime)."""
         text = self.fields.get("not_before")
         return None if text is None else parse_time(text).timestamp()
+
+    @property
+    def delay(self) -> float:
+        """Seconds after its file was written (the file's mtime) before the job may be
+        worked on: a relative delay, judged on the filesystem's clock."""
+        return float(self.fields.get("delay") or 0.0)
 
     def changed(self, **changes: Any) -> Record:
         fields = dict(self.fields)
@@ -250,6 +260,7 @@ class Record:
 
     def job(self, state: str | None = None, waiting: tuple[Any, ...] = ()) -> Job:
         f = self.fields
+        updated_at = parse_time(f["updated_at"])
         not_before = f.get("not_before")
         return Job(
             id=f["id"],
@@ -259,11 +270,11 @@ class Record:
             error=f["error"],
             attempts=f["attempts"],
             created_at=parse_time(f["created_at"]),
-            updated_at=parse_time(f["updated_at"]),
+            updated_at=updated_at,
             waiting=waiting,
             task=f.get("task"),
             resource=f.get("resource"),
-            not_before=None if not_before is None else parse_time(not_before),
+            not_before=parse_time(not_before) if not_before is not None else _after(updated_at, f.get("delay")),
             lease_seconds=f.get("lease_seconds"),
             expires_in=f.get("expires_in"),
         )
@@ -290,6 +301,17 @@ def _request_line(data: bytes) -> str | None:
         return data[start : end - 1].decode("utf-8")
     except UnicodeDecodeError:
         return None
+
+
+def _after(start: datetime, delay: Any) -> datetime | None:
+    """When a relative delay ends, as the writer's clock saw it (informational: the
+    delay itself is judged on the filesystem's clock)."""
+    if not delay:
+        return None
+    try:
+        return start + timedelta(seconds=delay)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
 
 
 def time_text(timestamp: float) -> str:

@@ -11,7 +11,7 @@ from .._arguments import check_seconds
 from .._files import fsio
 from .._files.ids import check_id
 from .._files.layout import RECORD_SUFFIX
-from .._files.records import Record, time_text, to_bytes, value_key
+from .._files.records import Record, to_bytes, value_key
 from .._leases import Lease
 from ..errors import (
     CorruptJobFile,
@@ -78,7 +78,8 @@ class Fulfilment:
         expired previous holder counted as a failed attempt."""
         if lease.taken_over:
             # Its last holder stopped renewing (it died or hung): that was an attempt.
-            record = record.changed(attempts=record.attempts + 1, error=EXPIRED_ERROR)
+            # (Its delay, if any, is over: the rewrite must not start it again.)
+            record = record.changed(attempts=record.attempts + 1, error=EXPIRED_ERROR, delay=None)
         handle = WorkLease(self, lease, record, resource)  # its release gives both leases back
         try:
             if record.get("lease_seconds"):
@@ -129,8 +130,8 @@ class Fulfilment:
                 lease.name_lease.check(final=True)
                 if (resolved := self.ctx.read_resolved(job_id)) is not None:
                     raise JobAlreadyResolved(job_id, resolved.state)
-                start = None if delay is None else time_text(time.time() + delay)
-                record = lease.record.changed(attempts=lease.record.attempts + 1, error=message, not_before=start)
+                record = lease.record.changed(attempts=lease.record.attempts + 1, error=message, not_before=None,
+                                              delay=delay or None)
                 self.ctx.write_pending(record)
                 lease.name_lease.committed = True
                 lease.release()
@@ -156,7 +157,8 @@ class Fulfilment:
             if record.state not in (FAILED, CANCELLED):
                 raise JobStateError(f"job {job_id!r} is {record.state}; only failed or cancelled jobs can be retried")
             ctx.write_pending(
-                record.changed(state=PENDING, value=None, value_encoding=None, attempts=0, not_before=None)
+                record.changed(state=PENDING, value=None, value_encoding=None, attempts=0, not_before=None,
+                               delay=None)
             )
             fsio.remove(ctx.layout.resolved_path(job_id))
             fsio.remove(ctx.layout.due.join(job_id))
@@ -174,6 +176,10 @@ class Fulfilment:
             return self._resolve(job_id, state, value, error, None)
         if lease.id != job_id:
             raise ValueError(f"lease is on job {lease.id!r}, not {job_id!r}")
+        if lease.name_lease.committed and (winner := self.ctx.read_resolved(job_id)) is not None:
+            # Resolved through this lease by a call that raised after its commit point
+            # (a failed fsync): the same answer as for anyone else's second resolution.
+            raise JobAlreadyResolved(job_id, winner.state)
         with lease.name_lease.committing():
             return self._resolve(job_id, state, value, error, lease)
 
@@ -257,8 +263,7 @@ class _Puller:
             pending.note(job_id, (task, resource))
             lease.release()
             return None
-        start = record.not_before()
-        if start is not None and (wait := start - time.time()) > 0:
+        if (wait := _wait(lease, record, pending.path_of(job_id))) > 0:
             pending.defer(job_id, wait, fsio.identity(pending.path_of(job_id)))
             lease.release()
             return None
@@ -271,6 +276,22 @@ class _Puller:
                 lease.release()
                 return None
         return fulfilment.start(lease, record, resource_lease)
+
+
+def _wait(lease: Lease, record: Record, path: str) -> float:
+    """Seconds until the job may be worked on. A datetime is judged by this host's
+    wall clock (the documented contract); a relative delay by the filesystem's
+    clock alone: its record's mtime against the change time of our holder record,
+    which linking the lease on it has just set, so no two hosts' clocks are compared."""
+    start = record.not_before()
+    wait = 0.0 if start is None else start - time.time()
+    if record.delay:
+        try:
+            written = fsio.lstat(path).st_mtime
+        except FileNotFoundError:
+            return wait  # resolved since it was read: the claim finds that out
+        wait = max(wait, written + record.delay - lease.holder.changed_at())
+    return wait
 
 
 def _error_text(error: str | BaseException) -> str:

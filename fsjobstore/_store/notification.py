@@ -12,7 +12,7 @@ from .._files.ids import check_id
 from .._files.layout import RECORD_SUFFIX
 from .._files.records import encode_json, now_text, value_key
 from .._leases import Lease
-from ..errors import CorruptJobFile, LeaseLost
+from ..errors import CorruptJobFile, JobNotFound, LeaseLost
 from .context import StoreContext
 from .handles import NotificationLease
 from .pulling import claim_or_release, pull
@@ -47,9 +47,16 @@ class Notification:
             break
         # Checked after the target is written; a resolver checks for targets after
         # publishing its result: so at least one of the two makes the job due.
-        if fsio.exists(layout.resolved_path(job_id)):
+        resolved = layout.resolved_path(job_id)
+        if fsio.exists(resolved):
             fsio.create_empty(layout.due, job_id, durable=ctx.durable)
             self.deliver_now(job_id)
+        elif not fsio.exists(layout.pending_path(job_id)) and not fsio.exists(resolved):
+            # Purged since it was read (purge moves the result aside, then looks
+            # for targets): take the target back and say so, never strand it.
+            fsio.remove(folder.join(value_key(target) + RECORD_SUFFIX))
+            folders.remove_folder_if_empty(layout.waiting.join(job_id))
+            raise JobNotFound(job_id)
 
     def unqueue_all(self, job_id: str, targets: Any) -> None:
         check_id(job_id)

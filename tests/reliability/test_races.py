@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from fsjobstore import JobAlreadyResolved, JobStore, LeaseLost, WorkLease
+from fsjobstore import JobAlreadyResolved, JobBusy, JobNotFound, JobStore, LeaseLost, WorkLease
 from fsjobstore._files import fsio
 
 TRIALS = 60
@@ -110,3 +110,46 @@ def test_a_fork_while_another_thread_is_inside_pull_work_leaves_the_child_a_work
         finally:
             leave.set()
             puller.join()
+
+
+def test_purge_racing_retry_never_loses_the_job_retry_returned(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    remove = fsio.remove
+
+    def remove_slowly(path: str) -> bool:
+        if "/due/" in str(path):
+            time.sleep(0.002)  # widen the window between purge's first and last steps
+        return remove(path)
+
+    monkeypatch.setattr(fsio, "remove", remove_slowly)
+    with JobStore(tmp_path / "store", durable=False, watch=False) as store:
+        for _ in range(TRIALS):
+            job = store.create("x").id
+            store.fail(job, "e")
+            retried, purged = _both(lambda: store.retry(job), lambda: store.purge(older_than=0))  # noqa: B023
+            assert purged is None, purged
+            if retried is None:
+                assert store.get(job).state == "pending", "retry returned the job as pending"
+                store.cancel(job)
+            else:  # purged first, or the purge held the job
+                assert isinstance(retried, (JobNotFound, JobBusy)), retried
+        store.purge(older_than=0)
+        assert list(store.jobs()) == []
+
+
+def test_purge_racing_queue_delivers_the_target_or_queue_raises(tmp_path: Path) -> None:
+    with JobStore(tmp_path / "store", durable=False, watch=False) as store:
+        for trial in range(TRIALS):
+            job = store.create("x").id
+            store.fulfill(job, "v")
+            queued, purged = _both(lambda: store.queue(job, trial), lambda: store.purge(older_than=0))  # noqa: B023
+            assert purged is None, purged
+            if queued is None:
+                note = store.pull_notification()
+                assert note is not None and note.id == job and note.waiting == [trial], "queue returned: delivered"
+                note.done(note.waiting)
+            else:
+                assert isinstance(queued, JobNotFound), queued
+            assert not any(p.kind == "orphan-waiting" for p in store.check().problems)
+            store.purge(older_than=0)
+        assert list(store.jobs()) == [] and store.pull_notification() is None
