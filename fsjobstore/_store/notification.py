@@ -5,6 +5,7 @@ were delivered. Delivery is at least once."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from .._files import folders, fsio
@@ -23,6 +24,8 @@ log = logging.getLogger("fsjobstore")
 class Notification:
     def __init__(self, ctx: StoreContext) -> None:
         self.ctx = ctx
+        # Monotonic time of this store object's next look for jobs that should be due.
+        self._next_heal = 0.0
 
     def queue(self, job_id: str, target: Any) -> None:
         check_id(job_id)
@@ -71,6 +74,7 @@ class Notification:
     def pull_notification(self, on_compromised: Any) -> NotificationLease | None:
         ctx = self.ctx
         with ctx.pull_lock:
+            self.heal()
             note = pull(ctx.note_leases, ctx.due, self.claim)
         if note is not None:
             note.watch(on_compromised)
@@ -96,6 +100,30 @@ class Notification:
             lease.release()
             return None
         return NotificationLease(self.record_delivery, lease, record, waiting)
+
+    def heal(self) -> None:
+        """Make due every resolved job that has waiting targets and no due marker.
+
+        Whatever step failed (a queue or a resolver that wrote what it had to and
+        then died or hit ENOSPC before the marker; a delivery that removed the
+        marker and could not make it again), the next notifier's pull finds it:
+        every lease_seconds per store object, one listing of ``waiting/`` (jobs
+        with targets only) and an lstat or two per job in it."""
+        now = time.monotonic()
+        if now < self._next_heal:
+            return
+        ctx = self.ctx
+        self._next_heal = now + ctx.options.lease_seconds
+        layout = ctx.layout
+        for job_id in folders.scan(layout.waiting, ""):
+            if fsio.exists(layout.due.join(job_id)) or not fsio.exists(layout.resolved_path(job_id)):
+                continue
+            if folders.has_entries(layout.waiting.join(job_id)):
+                try:
+                    fsio.create_empty(layout.due, job_id, durable=ctx.durable)
+                except OSError as exc:  # (a full disk: the next look tries again)
+                    log.warning("cannot make job %s due: %s", job_id, exc)
+                    return
 
     def clear_due(self, job_id: str) -> list[tuple[str, Any]]:
         """Remove the due marker of a job with no targets left; return any target
