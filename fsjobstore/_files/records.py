@@ -38,6 +38,7 @@ from typing import Any
 
 from ..errors import CorruptJobFile, JobTooLarge
 from ..job import PENDING, RESOLVED_STATES, Job
+from . import fsio
 
 FORMAT_VERSION = 1
 
@@ -51,6 +52,11 @@ _canonical = json.JSONEncoder(
 
 
 _second: tuple[int, str] = (-1, "")
+# The pauses before each re-read of a record that does not parse (see Record.load):
+# 1.5 s in all, longer than the attribute cache the docs recommend (actimeo=1).
+REREAD_WAITS = (0.01, 0.04, 0.15, 0.5, 0.8)
+_RECORD_START = b'{\n "format": '
+
 
 
 def _value_json(value: Any) -> str:
@@ -210,6 +216,28 @@ class Record:
         except (KeyError, TypeError, ValueError, binascii.Error) as exc:
             raise CorruptJobFile(path, f"bad field ({exc})") from None
         return cls(fields, _request_line(data))
+
+    @classmethod
+    def load(cls, path: str, expected_id: str) -> Record:
+        """Read and parse the record at *path*; FileNotFoundError if absent.
+
+        One that does not parse is read again before it is called corrupt: over
+        NFS (and FUSE) a client whose cached attributes are stale reads a record
+        just replaced on another host cut short, until the cache expires. A record
+        cut short (it begins as records begin, and does not end as they end) is
+        re-read for longer than a one-second attribute cache; anything else once."""
+        waits: tuple[float, ...] = REREAD_WAITS
+        for attempt in range(len(waits) + 1):
+            data = fsio.read(path)
+            try:
+                return cls.parse(data, path, expected_id)
+            except CorruptJobFile:
+                if attempt == 0 and not (data.startswith(_RECORD_START) and not data.endswith(b"}\n")):
+                    waits = waits[:1]
+                if attempt >= len(waits):
+                    raise
+                time.sleep(waits[attempt])
+        raise AssertionError("unreachable")
 
     @property
     def id(self) -> str:

@@ -80,7 +80,7 @@ class _Checker:
 
     def read(self, path: str, job_id: str) -> Record | None:
         try:
-            return Record.parse(fsio.read(path), path, job_id)
+            return Record.load(path, job_id)
         except FileNotFoundError:
             return None
         except CorruptJobFile as exc:

@@ -103,10 +103,9 @@ class StoreContext:
         layout = self.layout
         for path in (layout.resolved_path(job_id), layout.pending_path(job_id), layout.resolved_path(job_id)):
             try:
-                data = fsio.read(path)
+                record = Record.load(path, job_id)
             except FileNotFoundError:
                 continue
-            record = Record.parse(data, path, job_id)
             state = record.state
             if state == PENDING and self.work_leases.is_held(job_id):
                 state = RUNNING
@@ -116,7 +115,7 @@ class StoreContext:
     def read_resolved(self, job_id: str) -> Record | None:
         path = self.layout.resolved_path(job_id)
         try:
-            return Record.parse(fsio.read(path), path, job_id)
+            return Record.load(path, job_id)
         except FileNotFoundError:
             return None
 

@@ -55,12 +55,15 @@ class Fulfilment:
         job_id = lease.name
         path = ctx.layout.pending_path(job_id)
         try:
-            record = Record.parse(fsio.read(path), path, job_id)
+            record = Record.load(path, job_id)
         except FileNotFoundError:
             lease.release()  # resolved and removed since it was listed
             return None
         except CorruptJobFile as exc:
             ctx.report(exc)
+            # Not read again (each read of a corrupt record waits for its re-reads)
+            # until the file is replaced, or for a lease length.
+            ctx.pending.defer(job_id, ctx.options.lease_seconds, fsio.identity(path))
             lease.release()
             return None
         except OSError:
