@@ -53,8 +53,12 @@ _canonical = json.JSONEncoder(
 
 _second: tuple[int, str] = (-1, "")
 # The pauses before each re-read of a record that does not parse (see Record.load):
-# 1.5 s in all, longer than the attribute cache the docs recommend (actimeo=1).
-REREAD_WAITS = (0.01, 0.04, 0.15, 0.5, 0.8)
+# 1.2 s in all, longer than the attribute cache the docs recommend (actimeo=1).
+REREAD_WAITS = (0.01, 0.04, 0.15, 0.4, 0.6)
+# (inode, change time) of files found corrupt after all their re-reads, so that an
+# unchanged one is reported at once the next time (bounded: forgotten when full).
+_KNOWN_CORRUPT: set[tuple[int, int]] = set()
+_KNOWN_CORRUPT_MAX = 1024
 _RECORD_START = b'{\n "format": '
 
 
@@ -225,16 +229,24 @@ class Record:
         NFS (and FUSE) a client whose cached attributes are stale reads a record
         just replaced on another host cut short, until the cache expires. A record
         cut short (it begins as records begin, and does not end as they end) is
-        re-read for longer than a one-second attribute cache; anything else once."""
+        re-read for longer than a one-second attribute cache, the first time this
+        process finds that file so; anything else once."""
         waits: tuple[float, ...] = REREAD_WAITS
         for attempt in range(len(waits) + 1):
             data = fsio.read(path)
             try:
                 return cls.parse(data, path, expected_id)
             except CorruptJobFile:
-                if attempt == 0 and not (data.startswith(_RECORD_START) and not data.endswith(b"}\n")):
-                    waits = waits[:1]
+                if attempt == 0:
+                    identity = fsio.identity(path)
+                    if identity in _KNOWN_CORRUPT or not (data.startswith(_RECORD_START)
+                                                          and not data.endswith(b"}\n")):
+                        waits = waits[:1]
                 if attempt >= len(waits):
+                    if len(_KNOWN_CORRUPT) >= _KNOWN_CORRUPT_MAX:
+                        _KNOWN_CORRUPT.clear()
+                    if identity is not None:
+                        _KNOWN_CORRUPT.add(identity)
                     raise
                 time.sleep(waits[attempt])
         raise AssertionError("unreachable")

@@ -56,7 +56,9 @@ def _both(first: Callable[[], Any], second: Callable[[], Any]) -> list[BaseExcep
 
 @pytest.mark.parametrize("pair", [("fulfill", "retry"), ("retry", "retry"), ("fulfill", "fail"),
                                   ("fulfill", "fulfill")], ids="-".join)
-def test_two_threads_committing_through_one_lease_one_succeeds(tmp_path: Path, pair: tuple[str, str]) -> None:
+def test_two_threads_committing_through_one_lease_one_succeeds(tmp_path: Path, pair: tuple[str, str],
+                                                               record_property: Callable[[str, object], None]) -> None:
+    record_property("cases", TRIALS)
     with JobStore(tmp_path / "store", durable=False, watch=False) as store:
         for _ in range(TRIALS):
             job = store.create("x").id
@@ -112,8 +114,9 @@ def test_a_fork_while_another_thread_is_inside_pull_work_leaves_the_child_a_work
             puller.join()
 
 
-def test_purge_racing_retry_never_loses_the_job_retry_returned(tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_purge_racing_retry_never_loses_the_job_retry_returned(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record_property: Callable[[str, object], None]) -> None:
+    record_property("cases", TRIALS)
     remove = fsio.remove
 
     def remove_slowly(path: str) -> bool:
@@ -137,7 +140,9 @@ def test_purge_racing_retry_never_loses_the_job_retry_returned(tmp_path: Path,
         assert list(store.jobs()) == []
 
 
-def test_purge_racing_queue_delivers_the_target_or_queue_raises(tmp_path: Path) -> None:
+def test_purge_racing_queue_delivers_the_target_or_queue_raises(
+        tmp_path: Path, record_property: Callable[[str, object], None]) -> None:
+    record_property("cases", TRIALS)
     with JobStore(tmp_path / "store", durable=False, watch=False) as store:
         for trial in range(TRIALS):
             job = store.create("x").id
