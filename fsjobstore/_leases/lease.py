@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Protocol
 
 from .._files import fsio
@@ -65,7 +64,7 @@ class Lease:
         self.taken_over = False
         # Asked after each renewal: why the lease is no longer wanted, or None.
         self.still_wanted: Callable[[], Loss | None] | None = None
-        # Set by the commit made through the lease (see committing).
+        # Set by the commit made through the lease (see begin_commit).
         self.committed = False
         self._owner = owner
         self._lock = threading.Lock()
@@ -109,16 +108,19 @@ class Lease:
 
     # -- checks -------------------------------------------------------------------
 
-    @contextmanager
-    def committing(self) -> Iterator[None]:
-        """The one commit through this lease, ever: commits through one lease are made
-        one at a time, and once one took effect (the caller sets ``committed``)
-        every later one raises LeaseLost. (Without this two threads could both pass
-        the fence before either released the lease, and both commit.)"""
-        with self._commit_lock:
-            if self.committed:
-                raise LeaseLost(f"lease on {self.name!r} was already used to commit")
-            yield
+    def begin_commit(self) -> None:
+        """Start the one commit through this lease, ever (end it with end_commit):
+        commits through one lease are made one at a time, and once one took effect
+        (the caller sets ``committed``) every later one raises LeaseLost. (Without
+        this two threads could both pass the fence before either released the
+        lease, and both commit.)"""
+        self._commit_lock.acquire()
+        if self.committed:
+            self._commit_lock.release()
+            raise LeaseLost(f"lease on {self.name!r} was already used to commit")
+
+    def end_commit(self) -> None:
+        self._commit_lock.release()
 
     def check(self, *, final: bool = False) -> None:
         """Raise LeaseLost unless the record on disk still carries our token.

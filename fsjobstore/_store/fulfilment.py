@@ -129,7 +129,8 @@ class Fulfilment:
         elif lease.id != job_id:
             raise ValueError(f"lease is on job {lease.id!r}, not {job_id!r}")
         try:
-            with lease.name_lease.committing():
+            lease.name_lease.begin_commit()
+            try:
                 lease.name_lease.check(final=True)
                 if (resolved := self.ctx.read_resolved(job_id)) is not None:
                     raise JobAlreadyResolved(job_id, resolved.state)
@@ -138,6 +139,8 @@ class Fulfilment:
                 self.ctx.write_pending(record)
                 lease.name_lease.committed = True
                 lease.release()
+            finally:
+                lease.name_lease.end_commit()
         except BaseException:
             if own:
                 lease.release()
@@ -183,8 +186,11 @@ class Fulfilment:
             # Resolved through this lease by a call that raised after its commit point
             # (a failed fsync): the same answer as for anyone else's second resolution.
             raise JobAlreadyResolved(job_id, winner.state)
-        with lease.name_lease.committing():
+        lease.name_lease.begin_commit()
+        try:
             return self._resolve(job_id, state, value, error, lease)
+        finally:
+            lease.name_lease.end_commit()
 
     def _resolve(self, job_id: str, state: str, value: bytes | None, error: str | None,
                  lease: WorkLease | None) -> Job:
