@@ -51,15 +51,19 @@ class Notification:
         # Checked after the target is written; a resolver checks for targets after
         # publishing its result: so at least one of the two makes the job due.
         resolved = layout.resolved_path(job_id)
-        if fsio.exists(resolved):
+        is_resolved = fsio.exists(resolved)
+        # Neither record: resolved in between (or put back by a purge that saw the
+        # target), so look again; still none: purged since it was read (purge moves
+        # the result aside, then looks for targets): take the target back, say so.
+        if not is_resolved and not fsio.exists(layout.pending_path(job_id)):
+            is_resolved = fsio.exists(resolved)
+            if not is_resolved:
+                fsio.remove(folder.join(value_key(target) + RECORD_SUFFIX))
+                folders.remove_folder_if_empty(layout.waiting.join(job_id))
+                raise JobNotFound(job_id)
+        if is_resolved:
             fsio.create_empty(layout.due, job_id, durable=ctx.durable)
             self.deliver_now(job_id)
-        elif not fsio.exists(layout.pending_path(job_id)) and not fsio.exists(resolved):
-            # Purged since it was read (purge moves the result aside, then looks
-            # for targets): take the target back and say so, never strand it.
-            fsio.remove(folder.join(value_key(target) + RECORD_SUFFIX))
-            folders.remove_folder_if_empty(layout.waiting.join(job_id))
-            raise JobNotFound(job_id)
 
     def unqueue_all(self, job_id: str, targets: Any) -> None:
         check_id(job_id)

@@ -140,9 +140,20 @@ def test_purge_racing_retry_never_loses_the_job_retry_returned(
         assert list(store.jobs()) == []
 
 
+@pytest.mark.parametrize("widened", [False, True], ids=["plain", "widened"])
 def test_purge_racing_queue_delivers_the_target_or_queue_raises(
-        tmp_path: Path, record_property: Callable[[str, object], None]) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record_property: Callable[[str, object], None],
+        widened: bool) -> None:
     record_property("cases", TRIALS)
+    if widened:  # queue's look at the pending record takes long: a purge puts the result back meanwhile
+        exists = fsio.exists
+
+        def exists_slowly(path: str) -> bool:
+            if "/pending/" in str(path):
+                time.sleep(0.002)
+            return exists(path)
+
+        monkeypatch.setattr(fsio, "exists", exists_slowly)
     with JobStore(tmp_path / "store", durable=False, watch=False) as store:
         for trial in range(TRIALS):
             job = store.create("x").id
