@@ -100,3 +100,75 @@ def test_read_only_commands_work_on_a_full_or_read_only_filesystem(small_fs: Pat
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     tmp = str(root / "tmp")
     assert {k: v for k, v in _tree_stat(root).items() if k != tmp} == {k: v for k, v in before.items() if k != tmp}
+
+
+def _free_pages(folder: Path, pages: int) -> None:
+    """Fill the filesystem, then give back *pages* pages of 4 KiB."""
+    fill(folder)
+    ballast = folder / "ballast"
+    os.truncate(ballast, max(0, ballast.stat().st_size - pages * 4096))
+
+
+def _lifecycle(store: JobStore, made: list[str], queued: list[tuple[str, str]],
+               delivered: list[tuple[str, str]], retry: bool) -> None:
+    """create, queue, work (failing once first if *retry*), deliver, cancel and
+    retry, recording what took effect."""
+    job = store.create({"job": len(made)}).id
+    made.append(job)
+    store.queue(job, "before")
+    queued.append((job, "before"))
+    if retry:
+        lease = store.pull_work()
+        assert lease is not None
+        lease.fail("once", retry=True)
+    lease = store.pull_work()
+    assert lease is not None
+    lease.fulfill("v")
+    store.queue(job, "after")
+    queued.append((job, "after"))
+    note = store.pull_notification()
+    assert note is not None
+    note.done(note.waiting)
+    delivered.extend((note.id, target) for target in note.waiting)
+    cancelled = store.create("to retry").id
+    made.append(cancelled)
+    store.cancel(cancelled)
+    store.retry(cancelled)
+    store.cancel(cancelled)
+
+
+@pytest.mark.parametrize("retry", [True, False], ids=["retried", "straight"])
+@pytest.mark.parametrize("pages", range(8))
+def test_enospc_at_every_step_of_a_job_life_on_a_real_full_filesystem(small_fs: Path, pages: int,
+                                                                      retry: bool) -> None:
+    """A real disk full at each step in turn: the step raises ENOSPC, nothing is lost,
+    and once there is room again every job can be finished and every target delivered."""
+    root = small_fs / "store"
+    JobStore(root, watch=False).close()
+    _free_pages(small_fs, pages)
+    made: list[str] = []
+    queued: list[tuple[str, str]] = []
+    delivered: list[tuple[str, str]] = []
+    with JobStore(root, watch=False, lease_seconds=60) as store:
+        with pytest.raises(OSError) as raised:
+            for _ in range(50):  # until the disk is full
+                _lifecycle(store, made, queued, delivered, retry)
+        assert raised.value.errno == errno.ENOSPC
+        assert {job.id for job in store.jobs()} >= set(made), "a created job was lost"
+    (small_fs / "ballast").unlink()
+    with JobStore(root, watch=False, lease_seconds=60) as store:
+        while (note := store.pull_notification()) is not None:  # (first makes due what should be)
+            delivered += [(note.id, target) for target in note.waiting]
+            note.done(note.waiting)
+        while (lease := store.pull_work()) is not None:
+            lease.fulfill("after the disk had room again")
+        while (note := store.pull_notification()) is not None:
+            delivered += [(note.id, target) for target in note.waiting]
+            note.done(note.waiting)
+        for job in made:
+            state = store.get(job)
+            assert state.resolved and state.waiting == (), (job, state)
+        assert set(queued) <= set(delivered), "a target whose queue returned was never delivered"
+        report = store.check(repair=True)
+        assert {problem.kind for problem in report.problems} <= {"leftover", "half-resolved", "orphan-lease"}
+        assert store.check().clean
