@@ -182,21 +182,22 @@ class Fulfilment:
             return self._resolve(job_id, state, value, error, None)
         if lease.id != job_id:
             raise ValueError(f"lease is on job {lease.id!r}, not {job_id!r}")
-        if lease.name_lease.committed and (winner := self.ctx.read_resolved(job_id)) is not None:
+        name_lease = lease.name_lease
+        if name_lease.committed and (winner := self.ctx.read_resolved(job_id)) is not None:
             # Resolved through this lease by a call that raised after its commit point
             # (a failed fsync): the same answer as for anyone else's second resolution.
             raise JobAlreadyResolved(job_id, winner.state)
-        lease.name_lease.begin_commit()
+        name_lease.begin_commit()
         try:
-            return self._resolve(job_id, state, value, error, lease)
+            return self._resolve(job_id, state, value, error, lease, name_lease)
         finally:
-            lease.name_lease.end_commit()
+            name_lease.end_commit()
 
     def _resolve(self, job_id: str, state: str, value: bytes | None, error: str | None,
-                 lease: WorkLease | None) -> Job:
+                 lease: WorkLease | None, name_lease: Lease | None = None) -> Job:
         ctx = self.ctx
-        if lease is not None:
-            lease.name_lease.check(final=True)
+        if lease is not None and name_lease is not None:
+            name_lease.check(final=True)
             record = lease.record
         else:
             record, current = ctx.read(job_id)
@@ -212,8 +213,8 @@ class Fulfilment:
             raise JobAlreadyResolved(job_id, winner.state if winner else "resolved") from None
         # (A publish that raised after its link, a failed folder fsync, leaves this
         # unset: a second commit then finds the name taken, JobAlreadyResolved.)
-        if lease is not None:
-            lease.name_lease.committed = True
+        if name_lease is not None:
+            name_lease.committed = True
         due = ctx.finish_resolution(job_id)
         if lease is not None:
             lease.release()
@@ -272,7 +273,8 @@ class _Puller:
             pending.note(job_id, (task, resource))
             lease.release()
             return None
-        if (wait := _wait(lease, record, pending.path_of(job_id))) > 0:
+        if (record.fields.get("not_before") is not None or record.fields.get("delay")) and (
+                wait := _wait(lease, record, pending.path_of(job_id))) > 0:
             pending.defer(job_id, wait, fsio.identity(pending.path_of(job_id)))
             lease.release()
             return None
