@@ -4,7 +4,11 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
+<<<<<<< HEAD
 .PHONY: demo serve test soak bench bench-quick fuse chromium lint reliability clean
+=======
+.PHONY: demo test soak bench bench-quick fuse faketime lint reliability clean
+>>>>>>> safety
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +25,7 @@ fuse:
 	    || echo "note: could not install bindfs; two-host tests will be skipped"; \
 	  else echo "note: no FUSE or no root; two-host tests will be skipped"; fi; }
 
+<<<<<<< HEAD
 # Debian's Chromium for the dashboard tests (Playwright drives it; no browser download);
 # skipped (with a reason) where it cannot be installed.
 chromium:
@@ -30,19 +35,34 @@ chromium:
 	     { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; }) \
 	    || echo "note: could not install chromium; browser tests will be skipped"; \
 	  else echo "note: no apt-get or no root; browser tests will be skipped"; fi; }
+=======
+# libfaketime runs a second process hours ahead or behind in the clock-skew tests;
+# skipped (with a reason) where it cannot be installed.
+faketime:
+	@ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get install -y -qq faketime >/dev/null 2>&1 || \
+	     { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq faketime >/dev/null 2>&1; }) \
+	    || echo "note: could not install faketime; clock-skew tests will be skipped"; \
+	  else echo "note: no root or apt-get; clock-skew tests will be skipped"; fi; }
+>>>>>>> safety
 
 demo: $(STAMP)
 	$(VENV)/bin/fsjobstore demo
 	@echo "To see this store in the dashboard: make serve (then open http://127.0.0.1:8080/)"
 
+<<<<<<< HEAD
 # The HTTP API and dashboard over the demo store, on loopback without tokens; prints its URL.
 serve: $(STAMP)
 	$(VENV)/bin/fsjobstore serve --store demo-store --host 127.0.0.1 --port 8080 --no-auth
 
 test: $(STAMP) fuse chromium
+=======
+test: $(STAMP) fuse faketime
+>>>>>>> safety
 	$(PY) -m pytest -q
 
-soak: $(STAMP) fuse
+soak: $(STAMP) fuse faketime
 	$(PY) -m pytest -q -m soak
 
 bench: $(STAMP)
@@ -56,7 +76,7 @@ bench-quick: $(STAMP)
 clean:
 	rm -rf $(VENV) demo-store .pytest_cache .hypothesis
 
-reliability: $(STAMP) fuse
+reliability: $(STAMP) fuse faketime
 	$(PY) scripts/reliability_report.py
 
 lint: $(STAMP)

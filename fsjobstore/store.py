@@ -177,8 +177,8 @@ class JobStore:
 
         * ``task``: the kind of job, for workers that handle several kinds.
         * ``resource``: jobs with the same resource never run at the same time.
-        * ``not_before``: a datetime, or a delay (timedelta or seconds), before
-          which no worker takes the job (judged by the worker's wall clock).
+        * ``not_before``: a datetime (each worker's wall clock), or a delay (timedelta
+          or seconds, that long on every host: the filesystem's clock) before which no worker takes the job.
         * ``expires_in``: seconds the job is kept after it is resolved (purge).
         * ``lease_seconds``: this job's lease length, instead of the store's.
 

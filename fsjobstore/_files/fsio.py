@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import time
 
 from ..errors import CorruptJobFile
@@ -143,6 +144,48 @@ def read(path: str) -> bytes:
                 raise
             time.sleep(0.001 * 2**attempt)
     raise AssertionError("unreachable")
+
+
+def filesystem_now(tmp: Folder) -> float:
+    """Now on the filesystem's own clock (on NFS, the server's): the mtime of a probe
+    file made in *tmp* and removed at once. The clock every file's mtime is set by,
+    so ages judged against it never compare two hosts' clocks. OSError where
+    nothing can be written (a read-only or full filesystem)."""
+    path = tmp.join(os.urandom(16).hex() + ".tmp")
+    fd = open_new(path)
+    try:
+        return os.fstat(fd).st_mtime
+    finally:
+        os.close(fd)
+        _unlink_quietly(path)
+
+
+def open_lock(folder: Folder, name: str) -> int:
+    """A descriptor of the lock file *folder*/*name* to ``flock``, made if absent, never
+    opened through a symlink. CorruptJobFile if the name is not a regular file."""
+    path = folder.join(name)
+    try:
+        fd = open_new(path, os.O_RDONLY)
+    except FileExistsError:
+        entry, dir_fd = reach(path)
+        # Read-only: flock needs no more, and the file may be another user's. Not
+        # blocking: a FIFO planted there would block the open for ever.
+        try:
+            fd = os.open(entry, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise CorruptJobFile(path, "a symlink (never followed)") from None
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise CorruptJobFile(path, "not a regular file (never used as a lock)") from None
+        return fd
+    try:
+        share(fd, folder)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def create_empty(folder: Folder, name: str, *, durable: bool) -> None:

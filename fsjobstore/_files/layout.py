@@ -31,6 +31,7 @@ from . import folders
 from .folders import Folder
 
 STORE_MARKER = "fsjobstore.json"
+MAINTENANCE_LOCK = "maintenance.lock"
 RECORD_SUFFIX = ".json"
 
 
@@ -46,7 +47,6 @@ class Layout:
         self.shared = shared
         self.top = Folder(self.root, shared=shared)
         self.marker = os.path.join(self.root, STORE_MARKER)
-        self.maintenance_lock = os.path.join(self.root, "maintenance.lock")
         self.tmp = Folder(os.path.join(self.root, "tmp"), shared=shared)
         self.pending = Folder(os.path.join(self.root, "pending"), shared=shared)
         self.resolved = Folder(os.path.join(self.root, "resolved"), shared=shared)
@@ -74,16 +74,22 @@ class Layout:
         )
 
     def anchor(self, *, make: bool) -> None:
-        """Open every folder once (making it first if *make*), each within its parent
-        and none through a symlink: from now on the store reaches them only through
-        these. Raises NotAFolder naming the first that is a symlink or not a folder."""
+        """Open every folder once (making it first if *make* and it is missing), each
+        within its parent and none through a symlink: from now on the store reaches
+        them only through these. An existing folder is only opened, so opening a
+        complete store writes nothing. Raises NotAFolder naming the first that is a
+        symlink or not a folder."""
         self.top.anchor()
         for folder in self.folders():
             parent = self.leases if os.path.dirname(folder.path) == self.leases.path else self.top
-            if make:
-                folders.make_folder(parent.join(os.path.basename(folder.path)), shared=self.shared)
             try:
-                folder.anchor(parent)
+                try:
+                    folder.anchor(parent)
+                except FileNotFoundError:
+                    if not make:
+                        raise
+                    folders.make_folder(parent.join(os.path.basename(folder.path)), shared=self.shared)
+                    folder.anchor(parent)
             except (FileNotFoundError, CorruptJobFile):
                 raise NotAFolder(folder.path) from None
 

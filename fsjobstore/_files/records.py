@@ -15,6 +15,7 @@ read it with ``cat`` and a line-based tool can grep it::
      "error": null,
      "attempts": 0,
      "not_before": null,
+     "delay": null,
      "lease_seconds": null,
      "expires_in": null,
      "created_at": "2026-11-23T14:00:00.123456Z",
@@ -32,11 +33,12 @@ import binascii
 import hashlib
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import CorruptJobFile, JobTooLarge
 from ..job import PENDING, RESOLVED_STATES, Job
+from . import fsio
 
 FORMAT_VERSION = 1
 # Attempts a record remembers (host, pid, times, outcome, error, traceback of each).
@@ -52,6 +54,15 @@ _canonical = json.JSONEncoder(
 
 
 _second: tuple[int, str] = (-1, "")
+# The pauses before each re-read of a record that does not parse (see Record.load):
+# 1.2 s in all, longer than the attribute cache the docs recommend (actimeo=1).
+REREAD_WAITS = (0.01, 0.04, 0.15, 0.4, 0.6)
+# (inode, change time) of files found corrupt after all their re-reads, so that an
+# unchanged one is reported at once the next time (bounded: forgotten when full).
+_KNOWN_CORRUPT: set[tuple[int, int]] = set()
+_KNOWN_CORRUPT_MAX = 1024
+_RECORD_START = b'{\n "format": '
+
 
 
 def _value_json(value: Any) -> str:
@@ -82,15 +93,41 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+# The deepest nesting of arrays and objects a request, value or target may have.
+# Python's JSON reader recurses once per level, so a reader already deep in its
+# own stack (a loop, a callback) could not read back a value much deeper than
+# this: refused when written, and a planted deeper file is reported as corrupt.
+MAX_DEPTH = 100
+
+
 def encode_json(value: Any, what: str, limit: int | None = None) -> str:
-    """Serialise a user-given JSON value, or raise TypeError naming *what* is wrong."""
+    """Serialise a user-given JSON value, or raise TypeError naming *what* is wrong
+    (JobTooLarge if it is too big or nested deeper than MAX_DEPTH)."""
     try:
         text = _encode_compact(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError) as exc:  # (a circular value included)
         raise TypeError(f"{what} is not JSON-serialisable: {exc}") from None
+    except RecursionError:
+        text = ""  # deeper than the stack: check_depth names the limit
+    if len(text) > 2 * MAX_DEPTH or not text:  # (each level takes two characters at least)
+        check_depth(value, what)
     if limit is not None and len(text) > limit // 4 and (size := len(text.encode("utf-8"))) > limit:
         raise JobTooLarge(f"{what} is {size} bytes as JSON, the store's limit is {limit}")
     return text
+
+
+def check_depth(value: Any, what: str) -> None:
+    """Raise JobTooLarge if *value* nests arrays and objects deeper than MAX_DEPTH
+    (without recursing: the value may be deeper than the stack)."""
+    if not isinstance(value, (dict, list, tuple)):
+        return
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise JobTooLarge(f"{what} is nested more than {MAX_DEPTH} levels deep, the limit")
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list, tuple)))
 
 
 def canonical_json(value: Any) -> str:
@@ -122,6 +159,7 @@ _OPTIONAL: dict[str, tuple[type, ...]] = {
     "task": (str,),
     "resource": (str,),
     "not_before": (str,),
+    "delay": (int, float),
     "lease_seconds": (int, float),
     "expires_in": (int, float),
 }
@@ -144,7 +182,8 @@ class Record:
         fields.update({name: options.get(name) for name in ("task", "resource")})
         fields.update(
             request=request, value=None, value_encoding=None, error=None, attempts=0,
-            not_before=options.get("not_before"), lease_seconds=options.get("lease_seconds"),
+            not_before=options.get("not_before"), delay=options.get("delay"),
+            lease_seconds=options.get("lease_seconds"),
             expires_in=options.get("expires_in"), created_at=stamp, updated_at=stamp,
         )
         return cls(fields, request_json)
@@ -155,6 +194,8 @@ class Record:
             fields = json.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
             raise CorruptJobFile(path, f"not JSON ({exc})") from None
+        except RecursionError:
+            raise CorruptJobFile(path, f"nested deeper than the {MAX_DEPTH} levels a job may have") from None
         if not isinstance(fields, dict):
             raise CorruptJobFile(path, "not a JSON object")
         version = fields.get("format")
@@ -184,6 +225,36 @@ class Record:
             raise CorruptJobFile(path, f"bad field ({exc})") from None
         return cls(fields, _request_line(data))
 
+    @classmethod
+    def load(cls, path: str, expected_id: str) -> Record:
+        """Read and parse the record at *path*; FileNotFoundError if absent.
+
+        One that does not parse is read again before it is called corrupt: over
+        NFS (and FUSE) a client whose cached attributes are stale reads a record
+        just replaced on another host cut short, until the cache expires. A record
+        cut short (it begins as records begin, and does not end as they end) is
+        re-read for longer than a one-second attribute cache, the first time this
+        process finds that file so; anything else once."""
+        waits: tuple[float, ...] = REREAD_WAITS
+        for attempt in range(len(waits) + 1):
+            data = fsio.read(path)
+            try:
+                return cls.parse(data, path, expected_id)
+            except CorruptJobFile:
+                if attempt == 0:
+                    identity = fsio.identity(path)
+                    if identity in _KNOWN_CORRUPT or not (data.startswith(_RECORD_START)
+                                                          and not data.endswith(b"}\n")):
+                        waits = waits[:1]
+                if attempt >= len(waits):
+                    if len(_KNOWN_CORRUPT) >= _KNOWN_CORRUPT_MAX:
+                        _KNOWN_CORRUPT.clear()
+                    if identity is not None:
+                        _KNOWN_CORRUPT.add(identity)
+                    raise
+                time.sleep(waits[attempt])
+        raise AssertionError("unreachable")
+
     @property
     def id(self) -> str:
         return str(self.fields["id"])
@@ -200,9 +271,16 @@ class Record:
         return self.fields.get(name)
 
     def not_before(self) -> float | None:
-        """The earliest time (seconds since the epoch) the job may be worked on."""
+        """The earliest wall-clock time (seconds since the epoch) the job may be worked
+        on, if it was given as one (a datetime)."""
         text = self.fields.get("not_before")
         return None if text is None else parse_time(text).timestamp()
+
+    @property
+    def delay(self) -> float:
+        """Seconds after its file was written (the file's mtime) before the job may be
+        worked on: a relative delay, judged on the filesystem's clock."""
+        return float(self.fields.get("delay") or 0.0)
 
     def changed(self, **changes: Any) -> Record:
         fields = dict(self.fields)
@@ -232,6 +310,7 @@ class Record:
 
     def job(self, state: str | None = None, waiting: tuple[Any, ...] = ()) -> Job:
         f = self.fields
+        updated_at = parse_time(f["updated_at"])
         not_before = f.get("not_before")
         return Job(
             id=f["id"],
@@ -241,11 +320,11 @@ class Record:
             error=f["error"],
             attempts=f["attempts"],
             created_at=parse_time(f["created_at"]),
-            updated_at=parse_time(f["updated_at"]),
+            updated_at=updated_at,
             waiting=waiting,
             task=f.get("task"),
             resource=f.get("resource"),
-            not_before=None if not_before is None else parse_time(not_before),
+            not_before=parse_time(not_before) if not_before is not None else _after(updated_at, f.get("delay")),
             lease_seconds=f.get("lease_seconds"),
             expires_in=f.get("expires_in"),
             history=tuple(f.get("history") or ()),
@@ -273,6 +352,17 @@ def _request_line(data: bytes) -> str | None:
         return data[start : end - 1].decode("utf-8")
     except UnicodeDecodeError:
         return None
+
+
+def _after(start: datetime, delay: Any) -> datetime | None:
+    """When a relative delay ends, as the writer's clock saw it (informational: the
+    delay itself is judged on the filesystem's clock)."""
+    if not delay:
+        return None
+    try:
+        return start + timedelta(seconds=delay)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
 
 
 def time_text(timestamp: float) -> str:

@@ -63,6 +63,12 @@ class HolderRecord:
             self.renewed_at = started
             return None
 
+    def changed_at(self) -> float:
+        """The change time of the record (filesystem's clock: on NFS the server's),
+        which each beat and each link made to it set: a reading of "now" on that
+        clock, as of the last of them."""
+        return os.fstat(self._fd).st_ctime
+
     def owns(self, path: str) -> bool:
         """Whether the name *path* holds this holder's record."""
         try:

@@ -45,8 +45,10 @@ class Lease:
         "released",
         "taken_from",
         "still_wanted",
+        "committed",
         "_owner",
         "_lock",
+        "_commit_lock",
         "_on_compromised",
     )
 
@@ -63,8 +65,11 @@ class Lease:
         self.taken_from: bytes | None = None
         # Asked after each renewal: why the lease is no longer wanted, or None.
         self.still_wanted: Callable[[], Loss | None] | None = None
+        # Set by the commit made through the lease (see begin_commit).
+        self.committed = False
         self._owner = owner
         self._lock = threading.Lock()
+        self._commit_lock = threading.Lock()
         self._on_compromised: Callable[[Lease], None] | None = None
 
     @property
@@ -107,6 +112,20 @@ class Lease:
         self._owner.renewer.wake()
 
     # -- checks -------------------------------------------------------------------
+
+    def begin_commit(self) -> None:
+        """Start the one commit through this lease, ever (end it with end_commit):
+        commits through one lease are made one at a time, and once one took effect
+        (the caller sets ``committed``) every later one raises LeaseLost. (Without
+        this two threads could both pass the fence before either released the
+        lease, and both commit.)"""
+        self._commit_lock.acquire()
+        if self.committed:
+            self._commit_lock.release()
+            raise LeaseLost(f"lease on {self.name!r} was already used to commit")
+
+    def end_commit(self) -> None:
+        self._commit_lock.release()
 
     def check(self, *, final: bool = False) -> None:
         """Raise LeaseLost unless the record on disk still carries our token.
@@ -210,6 +229,7 @@ class Lease:
         """Count as released without touching the file (a forked child's copy)."""
         self.released = True
         self._lock = threading.Lock()
+        self._commit_lock = threading.Lock()
 
     def still_ours(self) -> bool:
         """Whether the lease is still ours, asking the disk only if the last renewal

@@ -23,7 +23,7 @@ from .._files.records import Record
 from ..errors import CorruptJobFile
 from ..interface import Problem, Progress, Report
 from .context import StoreContext, parse_target
-from .maintenance import Ticker, find_leftovers, maintenance_lock
+from .maintenance import Ticker, find_leftovers, maintenance_lock, store_now
 
 
 def check(ctx: StoreContext, *, repair: bool, progress: Progress | None) -> Report:
@@ -80,7 +80,7 @@ class _Checker:
 
     def read(self, path: str, job_id: str) -> Record | None:
         try:
-            return Record.parse(fsio.read(path), path, job_id)
+            return Record.load(path, job_id)
         except FileNotFoundError:
             return None
         except CorruptJobFile as exc:
@@ -147,6 +147,6 @@ class _Checker:
         self.report.temp_files = len(layout.tmp.names())
         self.report.leases = sum(1 for folder in (layout.work_leases, layout.notify_leases)
                                  for name in folder.names() if "." not in name)
-        for leftover in find_leftovers(layout, time.time()):
+        for leftover in find_leftovers(layout, store_now(layout, strict=self.repair)):
             kind = "orphan-lease" if leftover.what.startswith("old lease") else "leftover"
             self.problem(kind, leftover.path, leftover.what, partial(fsio.remove, leftover.path))

@@ -103,10 +103,9 @@ class StoreContext:
         layout = self.layout
         for path in (layout.resolved_path(job_id), layout.pending_path(job_id), layout.resolved_path(job_id)):
             try:
-                data = fsio.read(path)
+                record = Record.load(path, job_id)
             except FileNotFoundError:
                 continue
-            record = Record.parse(data, path, job_id)
             state = record.state
             if state == PENDING and self.work_leases.is_held(job_id):
                 state = RUNNING
@@ -116,7 +115,7 @@ class StoreContext:
     def read_resolved(self, job_id: str) -> Record | None:
         path = self.layout.resolved_path(job_id)
         try:
-            return Record.parse(fsio.read(path), path, job_id)
+            return Record.load(path, job_id)
         except FileNotFoundError:
             return None
 
@@ -185,25 +184,32 @@ def _open_layout(layout: Layout, options: Options, create: bool) -> None:
         raise InvalidStore(f"store path {path} exists and is not a folder")
     if not create and not os.path.exists(layout.marker):
         raise InvalidStore(f"no fsjobstore store at {path}")
+    # Opening an existing store writes nothing (so read-only commands work on a
+    # read-only or full filesystem): only what is missing is made.
     try:
-        try:
-            folders.make_folder(path, shared=options.group_shared)
-        except FileNotFoundError:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            folders.make_folder(path, shared=options.group_shared)
+        if not os.path.isdir(path):
+            try:
+                folders.make_folder(path, shared=options.group_shared)
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                folders.make_folder(path, shared=options.group_shared)
         layout.anchor(make=True)
-        marker = json.dumps({"format": FORMAT_VERSION, "created_at": now_text()}) + "\n"
         try:
-            fsio.publish(layout.tmp, layout.top, STORE_MARKER, marker.encode(), durable=options.durable,
-                         replace=False)
-        except FileExistsError:
-            pass
-        meta = json.loads(fsio.read(layout.top.join(STORE_MARKER)))
+            data = fsio.read(layout.top.join(STORE_MARKER))
+        except FileNotFoundError:
+            marker = json.dumps({"format": FORMAT_VERSION, "created_at": now_text()}) + "\n"
+            try:
+                fsio.publish(layout.tmp, layout.top, STORE_MARKER, marker.encode(), durable=options.durable,
+                             replace=False)
+            except FileExistsError:
+                pass  # made by another process meanwhile
+            data = fsio.read(layout.top.join(STORE_MARKER))
+        meta = json.loads(data)
     except NotAFolder as exc:
         raise InvalidStore(f"{exc} should be a folder of the store, and is not") from None
     except PermissionError as exc:
         raise InvalidStore(f"store folder {path} is not writable: {exc.strerror}") from None
-    except (ValueError, OSError, CorruptJobFile) as exc:
+    except (ValueError, RecursionError, OSError, CorruptJobFile) as exc:
         raise InvalidStore(f"cannot open store {path}: {exc}") from None
     version = meta.get("format") if isinstance(meta, dict) else None
     if version != FORMAT_VERSION:

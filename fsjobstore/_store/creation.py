@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,24 +30,24 @@ def create(
         check_seconds("expires_in", expires_in)
     if lease_seconds is not None:
         check_seconds("lease_seconds", lease_seconds)
-    start = _timestamp(not_before)
+    start, delay = _start(not_before)
     record = Record.new(
         new_id(), request, request_json, task=task, resource=resource,
-        not_before=None if start is None else time_text(start),
+        not_before=None if start is None else time_text(start), delay=delay,
         expires_in=expires_in, lease_seconds=lease_seconds,
     )
     ctx.write_pending(record)
     return record.job()
 
 
-def _timestamp(when: datetime | timedelta | float | None) -> float | None:
-    """An absolute time (seconds since the epoch) from a datetime or a delay."""
+def _start(when: datetime | timedelta | float | None) -> tuple[float | None, float | None]:
+    """(absolute wall-clock start, relative delay in seconds): a datetime is the
+    first, a timedelta or a number of seconds the second."""
     if when is None:
-        return None
+        return None, None
     if isinstance(when, datetime):
         if when.tzinfo is None:
             raise ValueError("not_before must be a timezone-aware datetime")
-        return when.timestamp()
-    if isinstance(when, timedelta):
-        return time.time() + when.total_seconds()
-    return time.time() + check_seconds("not_before", when, zero=True)
+        return when.timestamp(), None
+    seconds = when.total_seconds() if isinstance(when, timedelta) else when
+    return None, check_seconds("not_before", seconds, zero=True) or None

@@ -15,7 +15,7 @@ from .._arguments import check_seconds
 from .._files import fsio
 from .._files.ids import check_id
 from .._files.layout import RECORD_SUFFIX
-from .._files.records import Record, now_text, time_text, to_bytes, value_key
+from .._files.records import Record, now_text, to_bytes, value_key
 from .._leases import Lease
 from ..errors import (
     CorruptJobFile,
@@ -60,12 +60,15 @@ class Fulfilment:
         job_id = lease.name
         path = ctx.layout.pending_path(job_id)
         try:
-            record = Record.parse(fsio.read(path), path, job_id)
+            record = Record.load(path, job_id)
         except FileNotFoundError:
             lease.release()  # resolved and removed since it was listed
             return None
         except CorruptJobFile as exc:
             ctx.report(exc)
+            # Not read again (each read of a corrupt record waits for its re-reads)
+            # until the file is replaced, or for a lease length.
+            ctx.pending.defer(job_id, ctx.options.lease_seconds, fsio.identity(path))
             lease.release()
             return None
         except OSError:
@@ -84,7 +87,8 @@ class Fulfilment:
         if lease.taken_from is not None:
             # Its last holder stopped renewing (it died or hung): that was an attempt.
             record = record.with_attempt(expired_attempt(record, lease.taken_from))
-            record = record.changed(attempts=record.attempts + 1, error=EXPIRED_ERROR)
+            # (Its delay, if any, is over: the rewrite must not start it again.)
+            record = record.changed(attempts=record.attempts + 1, error=EXPIRED_ERROR, delay=None)
         handle = WorkLease(self, lease, record, resource)  # its release gives both leases back
         try:
             if record.get("lease_seconds"):
@@ -132,22 +136,27 @@ class Fulfilment:
         elif lease.id != job_id:
             raise ValueError(f"lease is on job {lease.id!r}, not {job_id!r}")
         try:
-            lease.name_lease.check(final=True)
-            if (resolved := self.ctx.read_resolved(job_id)) is not None:
-                raise JobAlreadyResolved(job_id, resolved.state)
-            start = None if delay is None else time_text(time.time() + delay)
-            record = lease.record.with_attempt(lease_attempt(lease, "retried", message, trace))
-            record = record.changed(attempts=lease.record.attempts + attempt, error=message, not_before=start)
-            self.ctx.write_pending(record)
-            # This puller knows when the retry is due: it is tried then, before the
-            # backlog (the others' pullers find it when they list it).
-            pending = self.ctx.pending
-            pending.defer(job_id, delay or 0.0, fsio.identity(pending.path_of(job_id)))
+            lease.name_lease.begin_commit()
+            try:
+                lease.name_lease.check(final=True)
+                if (resolved := self.ctx.read_resolved(job_id)) is not None:
+                    raise JobAlreadyResolved(job_id, resolved.state)
+                record = lease.record.with_attempt(lease_attempt(lease, "retried", message, trace))
+                record = record.changed(attempts=lease.record.attempts + attempt, error=message, not_before=None,
+                                        delay=delay or None)
+                self.ctx.write_pending(record)
+                lease.name_lease.committed = True
+                # This puller knows when the retry is due: it is tried then, before the
+                # backlog (the others' pullers find it when they list it).
+                pending = self.ctx.pending
+                pending.defer(job_id, delay or 0.0, fsio.identity(pending.path_of(job_id)))
+                lease.release()
+            finally:
+                lease.name_lease.end_commit()
         except BaseException:
             if own:
                 lease.release()
             raise
-        lease.release()
         return record.job()
 
     def cancel(self, job_id: str) -> Job:
@@ -166,7 +175,8 @@ class Fulfilment:
             if record.state not in (FAILED, CANCELLED):
                 raise JobStateError(f"job {job_id!r} is {record.state}; only failed or cancelled jobs can be retried")
             ctx.write_pending(
-                record.changed(state=PENDING, value=None, value_encoding=None, attempts=0, not_before=None)
+                record.changed(state=PENDING, value=None, value_encoding=None, attempts=0, not_before=None,
+                               delay=None)
             )
             fsio.remove(ctx.layout.resolved_path(job_id))
             fsio.remove(ctx.layout.due.join(job_id))
@@ -180,11 +190,27 @@ class Fulfilment:
     def resolve(self, job_id: str, state: str, value: bytes | None, error: str | None,
                 lease: WorkLease | None, *, attempt: bool = True, trace: str | None = None) -> Job:
         check_id(job_id)
+        if lease is None:
+            return self._resolve(job_id, state, value, error, None)
+        if lease.id != job_id:
+            raise ValueError(f"lease is on job {lease.id!r}, not {job_id!r}")
+        name_lease = lease.name_lease
+        if name_lease.committed and (winner := self.ctx.read_resolved(job_id)) is not None:
+            # Resolved through this lease by a call that raised after its commit point
+            # (a failed fsync): the same answer as for anyone else's second resolution.
+            raise JobAlreadyResolved(job_id, winner.state)
+        name_lease.begin_commit()
+        try:
+            return self._resolve(job_id, state, value, error, lease, name_lease, attempt=attempt, trace=trace)
+        finally:
+            name_lease.end_commit()
+
+    def _resolve(self, job_id: str, state: str, value: bytes | None, error: str | None,
+                 lease: WorkLease | None, name_lease: Lease | None = None, *, attempt: bool = True,
+                 trace: str | None = None) -> Job:
         ctx = self.ctx
-        if lease is not None:
-            if lease.id != job_id:
-                raise ValueError(f"lease is on job {lease.id!r}, not {job_id!r}")
-            lease.name_lease.check(final=True)
+        if lease is not None and name_lease is not None:
+            name_lease.check(final=True)
             record = lease.record
             if attempt:  # (giving up on a job whose attempts are used is not one)
                 record = record.with_attempt(lease_attempt(lease, state, error, trace))
@@ -200,6 +226,10 @@ class Fulfilment:
         except FileExistsError:
             winner = ctx.read_resolved(job_id)
             raise JobAlreadyResolved(job_id, winner.state if winner else "resolved") from None
+        # (A publish that raised after its link, a failed folder fsync, leaves this
+        # unset: a second commit then finds the name taken, JobAlreadyResolved.)
+        if name_lease is not None:
+            name_lease.committed = True
         due = ctx.finish_resolution(job_id)
         if lease is not None:
             lease.release()
@@ -258,8 +288,8 @@ class _Puller:
             pending.note(job_id, (task, resource))
             lease.release()
             return None
-        start = record.not_before()
-        if start is not None and (wait := start - time.time()) > 0:
+        if (record.fields.get("not_before") is not None or record.fields.get("delay")) and (
+                wait := _wait(lease, record, pending.path_of(job_id))) > 0:
             pending.defer(job_id, wait, fsio.identity(pending.path_of(job_id)))
             lease.release()
             return None
@@ -290,6 +320,22 @@ def expired_attempt(record: Record, holder_record: bytes) -> dict[str, Any]:
         host = pid = None
     return {"attempt": record.attempts + 1, "host": host, "pid": pid, "started_at": None, "ended_at": now_text(),
             "outcome": "expired", "error": EXPIRED_ERROR, "traceback": None}
+
+
+def _wait(lease: Lease, record: Record, path: str) -> float:
+    """Seconds until the job may be worked on. A datetime is judged by this host's
+    wall clock (the documented contract); a relative delay by the filesystem's
+    clock alone: its record's mtime against the change time of our holder record,
+    which linking the lease on it has just set, so no two hosts' clocks are compared."""
+    start = record.not_before()
+    wait = 0.0 if start is None else start - time.time()
+    if record.delay:
+        try:
+            written = fsio.lstat(path).st_mtime
+        except FileNotFoundError:
+            return wait  # resolved since it was read: the claim finds that out
+        wait = max(wait, written + record.delay - lease.holder.changed_at())
+    return wait
 
 
 def _error_text(error: str | BaseException) -> str:

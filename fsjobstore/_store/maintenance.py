@@ -5,18 +5,17 @@ work twice."""
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from filelock import FileLock, Timeout
-
 from .._arguments import check_seconds
 from .._files import folders, fsio
-from .._files.layout import RECORD_SUFFIX, Layout
-from .._files.records import parse_time
+from .._files.layout import MAINTENANCE_LOCK, RECORD_SUFFIX, Layout
 from ..errors import CorruptJobFile, JobStoreError
 from ..interface import Progress
 from .context import StoreContext
@@ -24,8 +23,9 @@ from .context import StoreContext
 log = logging.getLogger("fsjobstore")
 
 # Leftovers of crashed writers (temp files, half-done lease take-overs) older than this
-# are removed by purge(). Judged by file mtime against this host's clock, so it is
-# generous: hosts' clocks may disagree by minutes, never by an hour.
+# are removed by purge(). Judged on the filesystem's clock alone (file mtimes against
+# a probe's), so hosts' clocks do not matter; an hour leaves any live writer, whose
+# files are seconds old or renewed every lease_seconds/3, far out of reach.
 LEFTOVER_SECONDS = 3600.0
 
 
@@ -33,20 +33,24 @@ LEFTOVER_SECONDS = 3600.0
 def maintenance_lock(ctx: StoreContext) -> Iterator[None]:
     """One purge or repair at a time on this host (flock; other hosts may run
     theirs concurrently: every step is safe to race, this only saves work)."""
-    lock = FileLock(ctx.layout.maintenance_lock, blocking=False,
-                    mode=fsio.SHARED_FILE_MODE if ctx.options.group_shared else -1)
+    # Opened here, through the store's anchored folder and never through a
+    # symlink, whatever a lock library would do with a planted one.
+    fd = fsio.open_lock(ctx.layout.top, MAINTENANCE_LOCK)
     try:
-        with lock:
-            yield
-    except Timeout:
-        raise JobStoreError(f"another purge or repair is running on {ctx.path} on this host") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise JobStoreError(f"another purge or repair is running on {ctx.path} on this host") from None
+        yield
+    finally:
+        os.close(fd)  # (releases the flock)
 
 
 def purge(ctx: StoreContext, older_than: float | None, progress: Progress | None) -> int:
     if older_than is not None:
         check_seconds("older_than", older_than, zero=True)
     with maintenance_lock(ctx):
-        now = time.time()
+        now = fsio.filesystem_now(ctx.layout.tmp)
         removed = _purge_resolved(ctx, older_than, progress, now)
         for leftover in find_leftovers(ctx.layout, now):
             log.info("purging leftover %s (%s)", leftover.path, leftover.what)
@@ -69,17 +73,53 @@ def _purge_resolved(ctx: StoreContext, older_than: float | None, progress: Progr
         if record is None:
             continue
         keep_for = older_than if older_than is not None else record.get("expires_in") or ctx.options.retention
-        if keep_for is None or now - parse_time(record.fields["updated_at"]).timestamp() < keep_for:
+        # Its age on the filesystem's clock: when its resolved record was written (the
+        # file's mtime), not updated_at (the resolver's clock, informational).
+        try:
+            if keep_for is None or now - fsio.lstat(layout.resolved_path(job_id)).st_mtime < keep_for:
+                continue
+        except FileNotFoundError:
             continue
-        folder = layout.waiting_folder(job_id)
-        if folder.names():
-            continue
-        folders.remove_folder_if_empty(folder.path)
-        fsio.remove(layout.due.join(job_id))
-        fsio.remove(layout.pending_path(job_id))
-        if fsio.remove(layout.resolved_path(job_id)):
+        if purge_job(ctx, job_id):
             removed += 1
     return removed
+
+
+def purge_job(ctx: StoreContext, job_id: str) -> bool:
+    """Remove a resolved job with no waiting targets; False if it is in use.
+
+    Under the job's work lease, so that no ``retry`` (which holds it while it makes
+    the job pending again) runs meanwhile. The resolved record is moved aside
+    before the last look for targets: a ``queue`` that saw it wrote its target
+    before, so that look finds the target and the record is put back; a ``queue``
+    that finds it gone (and no pending record) takes its target back and raises
+    JobNotFound. A target is delivered or its ``queue`` raised."""
+    layout = ctx.layout
+    lease = ctx.work_leases.acquire(job_id)
+    if lease is None:
+        return False  # being retried, or tidied by a puller: next time
+    try:
+        waiting = layout.waiting.join(job_id)
+        if folders.has_entries(waiting):
+            return False
+        resolved = layout.resolved_path(job_id)
+        # A temp file's name: a purge that dies holding it leaves an ordinary leftover.
+        aside = layout.tmp.join(f"{job_id}.purged-{os.urandom(8).hex()}.tmp")
+        try:
+            fsio.rename(resolved, aside)
+        except FileNotFoundError:
+            return False
+        if folders.has_entries(waiting):
+            fsio.link(aside, resolved)  # (nothing can make the name meanwhile: no pending record)
+            fsio.remove(aside)
+            return False
+        folders.remove_folder_if_empty(waiting)
+        fsio.remove(layout.due.join(job_id))
+        fsio.remove(layout.pending_path(job_id))
+        fsio.remove(aside)
+        return True
+    finally:
+        lease.release()
 
 
 class Ticker:
@@ -102,9 +142,21 @@ class Leftover:
     what: str
 
 
+def store_now(layout: Layout, *, strict: bool) -> float:
+    """Now on the store's filesystem clock (see fsio.filesystem_now). Not *strict*
+    (a check that only reports), where nothing can be written: this host's clock."""
+    try:
+        return fsio.filesystem_now(layout.tmp)
+    except OSError:
+        if strict:
+            raise
+        return time.time()
+
+
 def find_leftovers(layout: Layout, now: float) -> Iterator[Leftover]:
     """Files of crashed writers that nothing will use again: each rule once, for
-    purge (which removes them) and check (which reports them)."""
+    purge (which removes them) and check (which reports them). *now* is on the
+    filesystem's clock (store_now), the one file mtimes are set by."""
     lease_folders = (layout.work_leases, layout.notify_leases, layout.resource_leases)
     workers = layout.workers_folder()
     for folder in (layout.tmp, *lease_folders, layout.holders, workers):

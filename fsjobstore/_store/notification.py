@@ -5,6 +5,7 @@ were delivered. Delivery is at least once."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from .._files import folders, fsio
@@ -12,7 +13,7 @@ from .._files.ids import check_id
 from .._files.layout import RECORD_SUFFIX
 from .._files.records import encode_json, now_text, value_key
 from .._leases import Lease
-from ..errors import CorruptJobFile, LeaseLost
+from ..errors import CorruptJobFile, JobNotFound, LeaseLost
 from .context import StoreContext
 from .handles import NotificationLease
 from .pulling import claim_or_release, pull
@@ -23,6 +24,8 @@ log = logging.getLogger("fsjobstore")
 class Notification:
     def __init__(self, ctx: StoreContext) -> None:
         self.ctx = ctx
+        # Monotonic time of this store object's next look for jobs that should be due.
+        self._next_heal = 0.0
 
     def queue(self, job_id: str, target: Any) -> None:
         check_id(job_id)
@@ -47,7 +50,18 @@ class Notification:
             break
         # Checked after the target is written; a resolver checks for targets after
         # publishing its result: so at least one of the two makes the job due.
-        if fsio.exists(layout.resolved_path(job_id)):
+        resolved = layout.resolved_path(job_id)
+        is_resolved = fsio.exists(resolved)
+        # Neither record: resolved in between (or put back by a purge that saw the
+        # target), so look again; still none: purged since it was read (purge moves
+        # the result aside, then looks for targets): take the target back, say so.
+        if not is_resolved and not fsio.exists(layout.pending_path(job_id)):
+            is_resolved = fsio.exists(resolved)
+            if not is_resolved:
+                fsio.remove(folder.join(value_key(target) + RECORD_SUFFIX))
+                folders.remove_folder_if_empty(layout.waiting.join(job_id))
+                raise JobNotFound(job_id)
+        if is_resolved:
             fsio.create_empty(layout.due, job_id, durable=ctx.durable)
             self.deliver_now(job_id)
 
@@ -64,6 +78,7 @@ class Notification:
     def pull_notification(self, on_compromised: Any) -> NotificationLease | None:
         ctx = self.ctx
         with ctx.pull_lock:
+            self.heal()
             note = pull(ctx.note_leases, ctx.due, self.claim)
         if note is not None:
             note.watch(on_compromised)
@@ -89,6 +104,30 @@ class Notification:
             lease.release()
             return None
         return NotificationLease(self.record_delivery, lease, record, waiting)
+
+    def heal(self) -> None:
+        """Make due every resolved job that has waiting targets and no due marker.
+
+        Whatever step failed (a queue or a resolver that wrote what it had to and
+        then died or hit ENOSPC before the marker; a delivery that removed the
+        marker and could not make it again), the next notifier's pull finds it:
+        every lease_seconds per store object, one listing of ``waiting/`` (jobs
+        with targets only) and an lstat or two per job in it."""
+        now = time.monotonic()
+        if now < self._next_heal:
+            return
+        ctx = self.ctx
+        self._next_heal = now + ctx.options.lease_seconds
+        layout = ctx.layout
+        for job_id in folders.scan(layout.waiting, ""):
+            if fsio.exists(layout.due.join(job_id)) or not fsio.exists(layout.resolved_path(job_id)):
+                continue
+            if folders.has_entries(layout.waiting.join(job_id)):
+                try:
+                    fsio.create_empty(layout.due, job_id, durable=ctx.durable)
+                except OSError as exc:  # (a full disk: the next look tries again)
+                    log.warning("cannot make job %s due: %s", job_id, exc)
+                    return
 
     def clear_due(self, job_id: str) -> list[tuple[str, Any]]:
         """Remove the due marker of a job with no targets left; return any target

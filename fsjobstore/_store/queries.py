@@ -58,7 +58,7 @@ class Queries:
 
     def _job_at(self, path: str, job_id: str, state: str | None) -> Job | None:
         try:
-            record = Record.parse(fsio.read(path), path, job_id)
+            record = Record.load(path, job_id)
         except FileNotFoundError:
             return None
         except CorruptJobFile as exc:

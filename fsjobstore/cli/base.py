@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 from . import logs
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Longer is a typing mistake, and would not fit the dates a job shows.
+_MAX_DURATION = 100 * 365 * 86400
 
 
 def parse_duration(text: str) -> float:
@@ -34,7 +36,10 @@ def parse_duration(text: str) -> float:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text)
     if not match:
         raise click.BadParameter(f"{text!r} is not a duration like 90s, 15m, 12h or 7d")
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    if seconds > _MAX_DURATION:
+        raise click.BadParameter(f"{text!r} is longer than the longest duration, 100 years")
+    return seconds
 
 
 def DURATION(value: str | float) -> float:  # noqa: N802 - used as a click type
@@ -65,6 +70,8 @@ def json_arg(text: str, what: str) -> Any:
     except ValueError as exc:
         shown = text if len(text) <= 60 else text[:57] + "..."
         fail_with(f"{what} is not valid JSON ({exc}): {shown!r}")
+    except RecursionError:
+        fail_with(f"{what} is nested too deeply to read")
 
 
 class Context:

@@ -708,3 +708,24 @@ def test_show_tells_each_attempt_and_its_traceback(tmp_path: Path) -> None:
     assert out[at + 4].startswith("  #2 fulfilled on ")
     shown = json.loads(ok(fsj("show", "--json", job.id, store=store_path)))
     assert [entry["outcome"] for entry in shown["history"]] == ["retried", "fulfilled"]
+
+
+def test_deeply_nested_json_is_an_error_not_a_traceback(store_dir: Path, snapshot: Any) -> None:
+    with JobStore(store_dir) as store:
+        job_id = store.create("x").id
+    before = snapshot(store_dir)
+    for depth in (101, 60_000):  # beyond the store's limit; beyond what Python's reader can parse
+        deep = "[" * depth + "]" * depth
+        assert_error(fsj("create", deep, store=store_dir), "REQUEST" if depth > 1000 else "levels")
+        assert_error(fsj("queue", job_id, deep, store=store_dir), "TARGET" if depth > 1000 else "levels")
+    assert snapshot(store_dir) == before
+
+
+@pytest.mark.parametrize("option", ["--delay", "--expires-in", "--lease"])
+@pytest.mark.parametrize("duration", ["99999999999999w", "1" * 400])
+def test_an_out_of_range_duration_is_an_error_not_a_traceback(store_dir: Path, option: str, duration: str) -> None:
+    result = fsj("create", "1", option, duration, store=store_dir)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "longest duration" in result.stderr
+    with JobStore(store_dir) as store:
+        assert list(store.jobs()) == []

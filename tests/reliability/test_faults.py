@@ -26,9 +26,12 @@ from invariants import (
     EIO,
     ENOSPC,
     ESTALE,
+    Call,
+    Crash,
     FsSpy,
     assert_check_clean,
     check_files,
+    die,
     files_only,
     nth,
     observe,
@@ -396,3 +399,48 @@ def test_operations_do_not_leak_descriptors(tmp_path: Path, durable: bool) -> No
     store.close()
     assert after_queue - start <= 2, f"100 queue() calls left {after_queue - start} more descriptors open"
     assert end - start <= 2, f"100 job lives left {end - start} more descriptors open"
+
+
+def _fail_the_due_marker(code: int | None) -> Callable[[Call], BaseException | None]:
+    """A fault on the call that makes a due marker: OSError(*code*), or a crash."""
+    def fault(call: Call) -> BaseException | None:
+        if call.name == "open" and "/due/" in str(call.args[0]):
+            return Crash() if code is None else oserror(code)
+        return None
+    return fault
+
+
+@pytest.mark.parametrize("code", [ENOSPC, EIO, None], ids=["ENOSPC", "EIO", "crash"])
+@pytest.mark.parametrize("step", ["queue", "fulfill", "fulfill_lease"])
+def test_a_resolved_job_with_targets_becomes_due_whatever_step_failed(tmp_path: Path, step: str,
+                                                                      code: int | None) -> None:
+    """The target is written, the marker is not: no person (no check --repair) is
+    needed for the target to be handed to the next notifier."""
+    root = tmp_path / "store"
+    store = _store(root)
+    job = store.create({"job": 1}).id
+    if step == "queue":
+        store.fulfill(job, "v")
+    else:
+        store.queue(job, "t")
+    lease = store.pull_work() if step == "fulfill_lease" else None
+    with FsSpy(fault=_fail_the_due_marker(code)).installed(), pytest.raises((OSError, Crash)):
+        if step == "queue":
+            store.queue(job, "t")
+        else:
+            store.fulfill(job, "v", lease=lease)
+    if code is None:
+        die(store)
+    else:
+        store.close()
+    notifier = _store(root)
+    try:
+        note = notifier.pull_notification()
+        assert note is not None and note.id == job and note.waiting == ["t"], "the target is stranded"
+        note.done(note.waiting)
+        assert notifier.get(job).waiting == ()
+        # What is left is a pending record beside the result, which the next puller
+        # past the job (once a dead holder's lease expired) removes.
+        assert {problem.kind for problem in notifier.check().problems} <= {"half-resolved"}
+    finally:
+        notifier.close()

@@ -340,9 +340,11 @@ def _refused_and_unchanged(parent: Path, make: Callable[[], Any]) -> str:
 
 
 def test_a_store_folder_without_write_permission(public_dir: Path) -> None:
+    """An existing store opens and reads without writing (a read-only user can look);
+    a write is refused with the error, and making a store where one cannot write is refused."""
     existing = public_dir / "existing"
     store = JobStore(existing, watch=False)
-    store.create({"job": 1})
+    job = store.create({"job": 1}).id
     store.close()
     readonly_parent = public_dir / "readonly"
     readonly_parent.mkdir()
@@ -350,10 +352,16 @@ def test_a_store_folder_without_write_permission(public_dir: Path) -> None:
     _without_write_permission(readonly_parent)
 
     def attempt() -> str:
-        return "\n".join([
-            _refused_and_unchanged(public_dir, lambda: JobStore(existing, watch=False)),
-            _refused_and_unchanged(public_dir, lambda: JobStore(readonly_parent / "new", watch=False)),
-        ])
+        before = tree(public_dir)
+        with JobStore(existing, watch=False, create=False) as opened:
+            read = f"{opened.get(job).state} {opened.stats()['pending']} {len(opened.check().problems)}"
+            try:
+                opened.create({"job": 2})
+            except PermissionError:
+                read += " refused"
+        assert tree(public_dir) == before, "opening and reading a store wrote to it"
+        return "\n".join([read, _refused_and_unchanged(public_dir, lambda: JobStore(readonly_parent / "new",
+                                                                                    watch=False))])
 
     if os.geteuid() == 0:
         # Root ignores permissions: drop to nobody in a child process to see what a user sees.
@@ -361,8 +369,7 @@ def test_a_store_folder_without_write_permission(public_dir: Path) -> None:
     else:
         outcome = attempt()
     existing_outcome, new_outcome = outcome.split("\n")
-    assert existing_outcome.startswith("InvalidStore") and "not writable" in existing_outcome, existing_outcome
-    assert str(existing) in existing_outcome
+    assert existing_outcome == "pending 1 0 refused", existing_outcome
     assert new_outcome.startswith("InvalidStore") and "not writable" in new_outcome, new_outcome
 
 
@@ -389,3 +396,45 @@ def test_a_store_whose_pending_folder_is_not_writable(public_dir: Path) -> None:
 
     outcome = _as_nobody(attempt) if os.geteuid() == 0 else attempt()
     assert outcome.startswith("PermissionError"), outcome
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+@pytest.mark.parametrize("call", ["create", "queue", "unqueue"])
+def test_a_value_nested_deeper_than_the_limit_is_refused_naming_it(store: JobStore, job: str, tmp_path: Path,
+                                                                 call: str) -> None:
+    from fsjobstore._files.records import MAX_DEPTH
+
+    deep = _nested(MAX_DEPTH + 1)
+    calls: dict[str, Callable[[], Any]] = {
+        "create": lambda: store.create(deep),
+        "queue": lambda: store.queue(job, deep),
+        "unqueue": lambda: store.unqueue(job, deep),
+    }
+    error = unchanged(tmp_path, calls[call], JobTooLarge)
+    assert f"{MAX_DEPTH} levels" in str(error)
+    # At the limit it is accepted, and reads back even from deep in a caller's stack.
+    made = store.create(_nested(MAX_DEPTH)).id
+    assert _read_at_depth(store, made, 600) == _nested(MAX_DEPTH)
+
+
+def _read_at_depth(store: JobStore, job_id: str, frames: int) -> Any:
+    return _read_at_depth(store, job_id, frames - 1) if frames else store.get(job_id).request
+
+
+def test_a_planted_file_nested_too_deep_to_read_is_corrupt_not_a_crash(store: JobStore, tmp_path: Path) -> None:
+    job = store.create({"job": 1}).id
+    path = tmp_path / "store" / "pending" / f"{job}.json"
+    record = path.read_text()
+    path.write_text(record.replace('"request": {"job": 1}', '"request": ' + "[" * 5000 + "]" * 5000))
+    error = unchanged(tmp_path, lambda: store.get(job), CorruptJobFile)
+    assert "nested deeper" in str(error)
+    assert store.pull_work() is None
+    assert list(store.jobs()) == []
+    assert store.stats()["pending"] == 1  # counted by name, as a corrupt file is
+    assert any(problem.kind == "corrupt" for problem in store.check().problems)

@@ -51,10 +51,10 @@ def sentinel(tmp_path: Path) -> Iterator[Path]:
     (folder / "record.json").write_text(RECORD)
     (folder / "sub" / "deep.json").write_text('{"target": "outside", "queued_at": "2026-01-01T00:00:00.000000Z"}')
     before = tree(folder)
-    stats = {p: os.lstat(folder / p).st_mtime_ns for p in before}
+    stats = {p: (os.lstat(folder / p).st_mtime_ns, os.lstat(folder / p).st_mode) for p in before}
     yield folder
     assert tree(folder) == before, "the sentinel folder beside the store changed"
-    assert {p: os.lstat(folder / p).st_mtime_ns for p in before} == stats
+    assert {p: (os.lstat(folder / p).st_mtime_ns, os.lstat(folder / p).st_mode) for p in before} == stats
 
 
 @pytest.fixture
@@ -319,14 +319,39 @@ def test_a_store_marker_symlinked_elsewhere_is_refused(tmp_path: Path, sentinel:
     (sentinel / "marker.json").unlink()
 
 
-def test_a_maintenance_lock_symlinked_elsewhere_is_not_followed(store: JobStore, sentinel: Path) -> None:
+@pytest.mark.parametrize("planted", ["symlink", "dangling-symlink", "fifo"])
+@pytest.mark.parametrize("planter", ["same-user", "other-user"])
+def test_a_planted_maintenance_lock_is_refused_never_followed(store: JobStore, sentinel: Path, planted: str,
+                                                              planter: str) -> None:
+    """A group member plants maintenance.lock; root's purge and repair must neither
+    follow it (filelock 3.16 truncated and chmodded the target) nor hang on it."""
+    if planter == "other-user" and os.geteuid() != 0:
+        pytest.skip("planting as another user needs root (to chown the planted name)")
     store.purge()
-    _plant(Path(store.path, "maintenance.lock"), sentinel / "keep.txt")
-    try:
-        store.purge()
-    except (OSError, JobStoreError):
-        pass  # refusing is fine; truncating or locking the file outside is not
+    lock = Path(store.path, "maintenance.lock")
+    lock.unlink()
+    if planted == "fifo":
+        os.mkfifo(lock)
+    else:
+        lock.symlink_to(sentinel / ("keep.txt" if planted == "symlink" else "made-by-the-lock"))
+    if planter == "other-user":
+        os.lchown(lock, 65534, 65534)
+    for maintenance in (store.purge, lambda: store.check(repair=True)):
+        with pytest.raises(JobStoreError, match="never"):
+            maintenance()
     assert (sentinel / "keep.txt").read_text() == "precious"
+    assert not (sentinel / "made-by-the-lock").exists()
+
+
+def test_a_quarantine_symlinked_elsewhere_is_never_written_through(store: JobStore, tmp_path: Path,
+                                                                   sentinel: Path) -> None:
+    job = store.create("to be corrupted").id
+    pending = Path(store.path, "pending", f"{job}.json")
+    pending.write_bytes(b"garbage{")
+    _plant(Path(store.path, "quarantine"), sentinel)
+    with pytest.raises(JobStoreError, match="never followed"):
+        store.check(repair=True)
+    assert pending.read_bytes() == b"garbage{", "the corrupt file stays where it was"
 
 
 # -- permissions ------------------------------------------------------------------------------------
