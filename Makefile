@@ -4,11 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-<<<<<<< HEAD
-.PHONY: demo serve test soak bench bench-quick fuse chromium lint reliability clean
-=======
-.PHONY: demo test soak bench bench-quick fuse faketime lint reliability clean
->>>>>>> safety
+.PHONY: demo serve test soak bench bench-quick fuse chromium faketime lint reliability clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +21,6 @@ fuse:
 	    || echo "note: could not install bindfs; two-host tests will be skipped"; \
 	  else echo "note: no FUSE or no root; two-host tests will be skipped"; fi; }
 
-<<<<<<< HEAD
 # Debian's Chromium for the dashboard tests (Playwright drives it; no browser download);
 # skipped (with a reason) where it cannot be installed.
 chromium:
@@ -35,7 +30,7 @@ chromium:
 	     { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; }) \
 	    || echo "note: could not install chromium; browser tests will be skipped"; \
 	  else echo "note: no apt-get or no root; browser tests will be skipped"; fi; }
-=======
+
 # libfaketime runs a second process hours ahead or behind in the clock-skew tests;
 # skipped (with a reason) where it cannot be installed.
 faketime:
@@ -45,21 +40,12 @@ faketime:
 	     { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq faketime >/dev/null 2>&1; }) \
 	    || echo "note: could not install faketime; clock-skew tests will be skipped"; \
 	  else echo "note: no root or apt-get; clock-skew tests will be skipped"; fi; }
->>>>>>> safety
 
 demo: $(STAMP)
 	$(VENV)/bin/fsjobstore demo
 	@echo "To see this store in the dashboard: make serve (then open http://127.0.0.1:8080/)"
 
-<<<<<<< HEAD
-# The HTTP API and dashboard over the demo store, on loopback without tokens; prints its URL.
-serve: $(STAMP)
-	$(VENV)/bin/fsjobstore serve --store demo-store --host 127.0.0.1 --port 8080 --no-auth
-
-test: $(STAMP) fuse chromium
-=======
-test: $(STAMP) fuse faketime
->>>>>>> safety
+test: $(STAMP) fuse chromium faketime
 	$(PY) -m pytest -q
 
 soak: $(STAMP) fuse faketime
