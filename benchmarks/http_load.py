@@ -111,7 +111,7 @@ def percentile(samples: list[float], fraction: float) -> float:
 def run(count: int, workers: int, restart: bool, lease: float, timeout: float) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="fsjobstore-http-load-"))
     store_path, stop_file = str(folder / "store"), str(folder / "stop")
-    JobStore(store_path).close()
+    JobStore(store_path, create=True).close()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = start_server(store_path, port, lease)

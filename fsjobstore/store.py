@@ -68,7 +68,9 @@ class JobStore:
       overrides it per job.
     * ``watch``: wake waiting loops through inotify (watchdog) on this host;
       ``poll_interval`` bounds how long a change made elsewhere takes to be seen.
-    * ``create``: make the store folder if it does not exist (else InvalidStore).
+    * ``create``: make the store if *path* holds none. Without it a folder that is
+      not a store is refused (InvalidStore, naming it), so that a typo'd path or
+      an unmounted NFS mount point never becomes a new, empty store.
     * ``group_shared``: for a store shared by several users of one group: every
       file and folder this object makes is read-write for the group whatever the
       umask (files 0660, folders 2770: setgid, so what any member makes belongs
@@ -86,7 +88,7 @@ class JobStore:
         retention: float | None = None,
         watch: bool = True,
         poll_interval: float = 1.0,
-        create: bool = True,
+        create: bool = False,
         group_shared: bool = False,
     ) -> None:
         options = Options(
@@ -99,7 +101,9 @@ class JobStore:
             poll_interval=check_seconds("poll_interval", poll_interval),
             group_shared=group_shared,
         )
-        self.path = os.path.abspath(os.fspath(path))
+        # Resolved once (``/data -> /mnt/nfs/x`` is common); from then on every folder
+        # is reached through the descriptor opened there, never through a symlink.
+        self.path = os.path.realpath(os.path.abspath(os.fspath(path)))
         self._ctx = ctx = StoreContext(self.path, options, create=create)
         self._queries = Queries(ctx)
         self._notification = Notification(ctx)

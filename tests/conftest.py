@@ -19,7 +19,7 @@ LEASE_SECONDS = 2.0
 @pytest.fixture(params=[True, False], ids=["durable", "nosync"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
     """A fresh store in tmp_path/store with a short lease, run durable and not."""
-    opened = JobStore(tmp_path / "store", lease_seconds=LEASE_SECONDS, durable=request.param)
+    opened = JobStore(tmp_path / "store", lease_seconds=LEASE_SECONDS, durable=request.param, create=True)
     try:
         yield opened
     finally:
@@ -34,6 +34,7 @@ def open_store(tmp_path: Path) -> Iterator[Callable[..., JobStore]]:
     def make(path: str | os.PathLike[str] | None = None, **options: Any) -> JobStore:
         options.setdefault("lease_seconds", LEASE_SECONDS)
         options.setdefault("durable", False)
+        options.setdefault("create", True)
         made = JobStore(tmp_path / "store" if path is None else path, **options)
         opened.append(made)
         return made

@@ -29,7 +29,7 @@ def spawn(*args: str, lease: float = 2.0, **popen: object) -> subprocess.Popen:
 
 def drain(path: str, out: str, lease_seconds: float) -> None:
     done = []
-    with JobStore(path, lease_seconds=lease_seconds) as store:
+    with JobStore(path, lease_seconds=lease_seconds, create=True) as store:
         idle_since = time.monotonic()
         while time.monotonic() - idle_since < 1.0:
             lease = store.pull_work()
@@ -45,7 +45,7 @@ def drain(path: str, out: str, lease_seconds: float) -> None:
 
 
 def hold(path: str, lease_seconds: float) -> None:
-    store = JobStore(path, lease_seconds=lease_seconds)
+    store = JobStore(path, lease_seconds=lease_seconds, create=True)
     lease = None
     while lease is None:
         lease = store.pull_work(on_compromised=lambda _lease: print("compromised", flush=True))

@@ -37,7 +37,7 @@ def test_the_public_api_is_pinned() -> None:
 
 
 def test_the_local_store_implements_the_interface(tmp_path: Path) -> None:
-    with JobStore(tmp_path / "s", durable=False) as store:
+    with JobStore(tmp_path / "s", durable=False, create=True) as store:
         assert isinstance(store, Store)
         store.create("x")
         store.create("y")

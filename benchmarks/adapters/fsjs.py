@@ -33,7 +33,7 @@ class FsJobStore(Adapter):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
-        self.store = JobStore(path, durable=self.durable, **self.options)
+        self.store = JobStore(path, durable=self.durable, create=True, **self.options)
         self._signal: WakeSignal | None = None
 
     def wake_by(self) -> str:

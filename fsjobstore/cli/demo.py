@@ -44,7 +44,7 @@ def claim_folder(path: str) -> None:
 
 def run_demo(path: str, count: int, say: Callable[[str], Any]) -> None:
     say(f"Store: {os.path.abspath(path)}")
-    with JobStore(path, lease_seconds=5.0, poll_interval=0.2) as store:
+    with JobStore(path, lease_seconds=5.0, poll_interval=0.2, create=True) as store:
         before = store.stats()
         jobs = []
         for n in range(count):

@@ -26,7 +26,7 @@ UNKNOWN_ID = "01JD3Z6M6W4Q8S1V2X3Y4Z5A6B"
 @pytest.fixture
 def store_dir(tmp_path: Path) -> Path:
     path = tmp_path / "store"
-    JobStore(path).close()
+    JobStore(path, create=True).close()
     return path
 
 
@@ -54,12 +54,12 @@ def test_create_with_options_and_show(store_dir: Path) -> None:
     assert shown["attempts"] == 0 and shown["waiting"] == []
     not_before = datetime.fromisoformat(shown["not_before"]).timestamp()
     assert before + 3600 - 5 <= not_before <= time.time() + 3600 + 5
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         job = store.get(job_id)
         assert job.expires_in == 7 * 86400
         assert job.lease_seconds == 45
         assert store.pull_work() is None, "a job delayed by an hour is not pullable"
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         binary = store.create("binary").id
         store.fulfill(binary, b"\xff\x00")
     assert json.loads(ok(fsj("show", binary, "--json", store=store_dir)))["value"] == {"base64": "/wA="}
@@ -79,15 +79,15 @@ def test_store_option_and_environment_variable(tmp_path: Path) -> None:
     second = ok(fsj("create", '"two"', store=by_env)).strip()
     # --store wins over the environment variable.
     third = ok(fsj("--store", str(by_option), "create", '"three"', store=by_env)).strip()
-    with JobStore(by_option) as store:
+    with JobStore(by_option, create=True) as store:
         assert {j.id: j.request for j in store.jobs()} == {first: "one", third: "three"}
-    with JobStore(by_env) as store:
+    with JobStore(by_env, create=True) as store:
         assert [j.request for j in store.jobs()] == ["two"]
     assert second not in {first, third}
 
 
 def test_ls_table_json_and_filters(store_dir: Path) -> None:
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         a = store.create({"n": 1}, task="resize").id
         b = store.create({"n": 2}, task="email").id
         c = store.create("no task").id
@@ -119,7 +119,7 @@ def test_ls_table_json_and_filters(store_dir: Path) -> None:
 def test_stats_json(store_dir: Path) -> None:
     empty = json.loads(ok(fsj("stats", "--json", store=store_dir)))
     assert empty == {"pending": 0, "running": 0, "fulfilled": 0, "failed": 0, "cancelled": 0, "due": 0}
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         ids = [store.create(n).id for n in range(5)]
         store.fulfill(ids[0], "v")
         store.fail(ids[1], "e")
@@ -153,46 +153,46 @@ def test_stats_watch_stops_cleanly_on_ctrl_c(store_dir: Path) -> None:
 
 
 def test_fulfill_fail_cancel_retry_queue(store_dir: Path) -> None:
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         a, b, c = (store.create(n).id for n in range(3))
     assert ok(fsj("queue", a, '{"inbox": "x"}', store=store_dir)).split()[0] == a
     assert ok(fsj("queue", a, '{"inbox": "x"}', store=store_dir)).split()[0] == a  # idempotent
     assert ok(fsj("fulfill", a, "the value", store=store_dir)).strip() == f"{a} fulfilled"
     assert ok(fsj("fail", b, "it broke", store=store_dir)).strip() == f"{b} failed"
     assert ok(fsj("cancel", c, store=store_dir)).strip() == f"{c} cancelled"
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         job_a = store.get(a)
         assert (job_a.state, job_a.value, job_a.waiting) == ("fulfilled", b"the value", ({"inbox": "x"},))
         assert (store.get(b).state, store.get(b).error) == ("failed", "it broke")
         assert store.get(c).state == "cancelled"
     assert ok(fsj("retry", b, store=store_dir)).strip() == f"{b} pending"
     assert ok(fsj("retry", c, store=store_dir)).strip() == f"{c} pending"
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         assert store.get(b).state == "pending" and store.get(b).attempts == 0
         assert store.get(c).state == "pending"
     # A job is resolved at most once.
     assert_error(fsj("fulfill", a, "again", store=store_dir), "already fulfilled")
     assert_error(fsj("cancel", a, store=store_dir), "already fulfilled")
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         assert store.get(a).value == b"the value"
 
 
 def test_retry_of_a_pending_job_is_refused_saying_it_is_pending(store_dir: Path) -> None:
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         job_id = store.create("p").id
     line = assert_error(fsj("retry", job_id, store=store_dir))
     assert "pending" in line, f"the job is pending, the message says: {line}"
 
 
 def test_purge(store_dir: Path) -> None:
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         done = store.create("done").id
         keep = store.create("pending").id
         store.fulfill(done, "v")
     assert ok(fsj("purge", store=store_dir)).strip() == "removed 0 jobs"
     assert ok(fsj("purge", "--older-than", "1h", store=store_dir)).strip() == "removed 0 jobs"
     assert ok(fsj("purge", "--older-than", "0s", store=store_dir)).strip() == "removed 1 jobs"
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         assert [job.id for job in store.jobs()] == [keep]
     bad = fsj("purge", "--older-than", "soon", store=store_dir)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
@@ -202,7 +202,7 @@ def test_purge_shows_progress_on_a_large_store(store_dir: Path) -> None:
     from fsjobstore._files.ids import new_id
 
     total = 1500
-    with JobStore(store_dir, durable=False) as store:
+    with JobStore(store_dir, durable=False, create=True) as store:
         model = store.create("model")
         store.fulfill(model.id, "v")
     resolved = store_dir / "resolved"
@@ -221,7 +221,7 @@ def test_demo_on_a_tmp_store(tmp_path: Path) -> None:
     assert "Created 6 jobs" in out
     assert out.count(" fulfilled ") >= 6
     assert "after 1 failed attempt(s)" in out
-    with JobStore(path) as store:
+    with JobStore(path, create=True) as store:
         assert store.stats()["fulfilled"] == 6
     assert not (tmp_path / "demo-store").exists(), "the demo must use the store it is given"
 
@@ -233,7 +233,7 @@ def test_demo_delivers_every_notification(tmp_path: Path) -> None:
         path = tmp_path / f"demo{run}"
         out = ok(fsj("demo", str(path), "--jobs", "2", cwd=tmp_path, timeout=60))
         assert "Delivered 2 notifications" in out, out
-        with JobStore(path) as store:
+        with JobStore(path, create=True) as store:
             assert store.stats()["due"] == 0
             assert all(job.waiting == () for job in store.jobs())
 
@@ -289,7 +289,7 @@ def test_other_invalid_ids(store_dir: Path, bad_id: str) -> None:
 
 
 def test_invalid_json(store_dir: Path, snapshot: Any) -> None:
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         job_id = store.create("x").id
     before = snapshot(store_dir)
     assert_error(fsj("create", "{bad", store=store_dir), "JSON")
@@ -299,7 +299,7 @@ def test_invalid_json(store_dir: Path, snapshot: Any) -> None:
 
 
 def _corrupt(store_dir: Path, garbage: bytes) -> tuple[str, str]:
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         bad = store.create("will be corrupted").id
         good = store.create("fine").id
     (store_dir / "pending" / f"{bad}.json").write_bytes(garbage)
@@ -336,7 +336,7 @@ def _work_until_resolved(store_dir: Path, cwd: Path, job_ids: list[str], *args: 
     check it stopped cleanly; return the jobs and how long it took to stop."""
     proc = popen("work", *args, store=store_dir, cwd=cwd)
     try:
-        with JobStore(store_dir, poll_interval=0.05) as store:
+        with JobStore(store_dir, poll_interval=0.05, create=True) as store:
             jobs = [store.wait(job_id, timeout=20) for job_id in job_ids]
         status, _out, err, took = stop(proc)
     finally:
@@ -353,7 +353,7 @@ def test_work_with_a_shell_script_worker(tmp_path: Path, store_dir: Path) -> Non
     shutil.copy(SCRIPTS / "worker.sh", worker)
     worker.chmod(0o755)
     requests = [{"text": "hello"}, {"text": "please fail"}, {"text": "world", "n": 2}]
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         ids = [store.create(request).id for request in requests]
     jobs, took = _work_until_resolved(store_dir, tmp_path, ids, "--max-attempts", "2", "--backoff", "0.05",
                                       "--poll-interval", "0.05", "--", "./worker.sh")
@@ -374,7 +374,7 @@ def _work_one_job(tmp_path: Path, store_dir: Path, script: str, *options: str) -
     worker = tmp_path / "worker.sh"
     worker.write_text("#!/bin/sh\n" + script)
     worker.chmod(0o755)
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         job_id = store.create({"n": 1}).id
     (job,), _took = _work_until_resolved(store_dir, tmp_path, [job_id], "--max-attempts", "1", "--poll-interval",
                                          "0.05", *options, "--", "./worker.sh")
@@ -416,7 +416,7 @@ def test_work_runs_only_the_given_tasks_and_a_command_gone_since_start_fails_the
     proc = popen("work", "--task", "mine", "--max-attempts", "1", "--poll-interval", "0.05",
                  "--", str(command), store=store_dir, cwd=tmp_path)
     try:
-        with JobStore(store_dir, poll_interval=0.05) as store:
+        with JobStore(store_dir, poll_interval=0.05, create=True) as store:
             done = store.wait(store.create("x", task="mine").id, timeout=20)
             command.unlink()
             other = store.create("other", task="other").id
@@ -436,12 +436,12 @@ def test_work_runs_only_the_given_tasks_and_a_command_gone_since_start_fails_the
 
 
 def test_work_on_sigterm_finishes_the_job_in_flight(tmp_path: Path, store_dir: Path) -> None:
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         job_id = store.create({"slow": True}).id
     proc = popen("work", "--poll-interval", "0.05", "--", "sh", "-c", "sleep 0.8; cat",
                  store=store_dir, cwd=tmp_path)
     try:
-        with JobStore(store_dir) as store:
+        with JobStore(store_dir, create=True) as store:
             wait_for(lambda: store.get(job_id).state == "running", what="the job to start")
             status, _out, err, took = stop(proc, timeout=10)
             job = store.get(job_id)
@@ -459,7 +459,7 @@ def test_work_on_ctrl_c_lets_the_command_in_flight_finish(tmp_path: Path, store_
     # the worker and the COMMAND it runs. The spec: SIGINT, like SIGTERM, shuts
     # down gracefully and lets running handlers finish, so the job in flight
     # must not become a failed attempt (with --max-attempts 1: a failed job).
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         job_id = store.create({"ctrl": "c"}).id
     marker = tmp_path / "command-started"
     proc = subprocess.Popen(
@@ -469,7 +469,7 @@ def test_work_on_ctrl_c_lets_the_command_in_flight_finish(tmp_path: Path, store_
         start_new_session=True,  # its own process group, as a terminal's foreground job
     )
     try:
-        with JobStore(store_dir) as store:
+        with JobStore(store_dir, create=True) as store:
             wait_for(marker.exists, what="the command to start")
             assert store.get(job_id).state == "running"
             os.killpg(proc.pid, signal.SIGINT)
@@ -499,7 +499,7 @@ with open(sys.argv[1], "a") as out:
 
 def test_notify_with_a_command(tmp_path: Path, store_dir: Path) -> None:
     out = tmp_path / "delivered.jsonl"
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         a = store.create({"n": 1})
         store.queue(a.id, "t1")
         store.queue(a.id, {"hook": 2})
@@ -534,7 +534,7 @@ def test_notify_with_a_command(tmp_path: Path, store_dir: Path) -> None:
             assert d["job"]["id"] == b.id
             assert d["job"]["state"] == "failed" and d["job"]["error"] == "err"
             assert d["job"]["value"] is None
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         assert store.get(a.id).waiting == ("refuse",), "a failed delivery stays waiting"
         assert store.get(b.id).waiting == ()
         assert store.get(pending.id).waiting == ("not yet",)
@@ -546,7 +546,7 @@ def test_notify_with_a_command(tmp_path: Path, store_dir: Path) -> None:
 @pytest.mark.parametrize("options", [[], ["--json"]], ids=["table", "json"])
 def test_ls_into_a_reader_that_stops_early_is_quiet(store_dir: Path, options: list[str]) -> None:
     # `fsjobstore ls | head -1`: more than a pipe holds, so the listing meets the closed pipe.
-    with JobStore(store_dir, durable=False) as store:
+    with JobStore(store_dir, durable=False, create=True) as store:
         for n in range(1500):
             store.create({"n": n, "padding": "x" * 60})
     proc = popen("ls", *options, store=store_dir)
@@ -560,7 +560,7 @@ def test_ls_into_a_reader_that_stops_early_is_quiet(store_dir: Path, options: li
 
 
 def test_ls_state_due_lists_resolved_jobs_with_notifications_to_deliver(store_dir: Path) -> None:
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         due = store.create("due")
         store.queue(due.id, "someone")
         store.fulfill(due.id, "v")
@@ -584,7 +584,7 @@ def test_store_options_after_the_subcommand(tmp_path: Path) -> None:
     assert ok(fsj("show", job_id, "--store", str(store_dir), "--json")).count(job_id) == 1
     assert job_id in ok(fsj("ls", "--store", str(store_dir), "--group-shared"))
     assert ok(fsj("cancel", "--store", str(store_dir), job_id)).strip() == f"{job_id} cancelled"
-    with JobStore(decoy) as store:
+    with JobStore(decoy, create=True) as store:
         assert list(store.jobs()) == []
     result = fsj("work", "--store", str(store_dir / "nowhere"), "--", "cat")
     assert_error(result, str(store_dir / "nowhere"))
@@ -595,7 +595,7 @@ def _holders(store_dir: Path) -> list[str]:
 
 
 def test_retry_leaves_no_holder_record_behind(store_dir: Path) -> None:
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         pending = store.create("pending").id
         failed = store.create("failed").id
         store.fail(failed, "e")
@@ -615,7 +615,7 @@ def test_create_reads_the_request_from_stdin_or_a_file(tmp_path: Path, store_dir
     path = tmp_path / "request.json"
     path.write_text(json.dumps(request))
     from_file = ok(fsj("create", f"@{path}", store=store_dir)).strip()
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         assert store.get(from_stdin).request == request and store.get(from_stdin).task == "t"
         assert store.get(from_file).request == request
     assert_error(fsj("create", "-", store=store_dir, stdin="{bad"), "stdin", "JSON")
@@ -649,7 +649,7 @@ def test_only_init_makes_a_store(tmp_path: Path) -> None:
 def test_demo_ignores_fsjobstore_dir_and_runs_again_in_its_own_store(
     tmp_path: Path, store_dir: Path, snapshot: Any
 ) -> None:
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         job = store.create({"real": "work"})
         store.queue(job.id, {"reply_to": "a real client"})
         store.fulfill(job.id, "a real result")
@@ -666,7 +666,7 @@ def test_demo_ignores_fsjobstore_dir_and_runs_again_in_its_own_store(
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path, snapshot: Any, kind: str) -> None:
     target = tmp_path / "demo-store"
     if kind == "store":
-        with JobStore(target) as store:
+        with JobStore(target, create=True) as store:
             store.create("a real job")
     elif kind == "folder":
         target.mkdir()
@@ -693,7 +693,7 @@ def test_demo_with_one_job(tmp_path: Path) -> None:
 def test_show_tells_each_attempt_and_its_traceback(tmp_path: Path) -> None:
     store_path = tmp_path / "store"
     ok(fsj("init", str(store_path)))
-    with JobStore(store_path, durable=False) as store:
+    with JobStore(store_path, durable=False, create=True) as store:
         job = store.create("x")
         lease = store.pull_work()
         assert lease is not None
@@ -711,7 +711,7 @@ def test_show_tells_each_attempt_and_its_traceback(tmp_path: Path) -> None:
 
 
 def test_deeply_nested_json_is_an_error_not_a_traceback(store_dir: Path, snapshot: Any) -> None:
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         job_id = store.create("x").id
     before = snapshot(store_dir)
     for depth in (101, 60_000):  # beyond the store's limit; beyond what Python's reader can parse
@@ -727,5 +727,5 @@ def test_an_out_of_range_duration_is_an_error_not_a_traceback(store_dir: Path, o
     result = fsj("create", "1", option, duration, store=store_dir)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert "longest duration" in result.stderr
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         assert list(store.jobs()) == []

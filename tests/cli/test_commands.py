@@ -47,7 +47,7 @@ while :; do sleep 1; done
 @pytest.fixture
 def store_dir(tmp_path: Path) -> Path:
     path = tmp_path / "store"
-    JobStore(path).close()
+    JobStore(path, create=True).close()
     return path
 
 
@@ -108,7 +108,7 @@ def _pending_after_cleanup(store: JobStore, job_id: str, marks: Path) -> None:
 def test_work_stopped_past_its_drain_timeout_terms_the_command_and_releases_the_job_after(
     tmp_path: Path, store_dir: Path, marks: Path
 ) -> None:
-    with JobStore(store_dir, poll_interval=0.05) as store:
+    with JobStore(store_dir, poll_interval=0.05, create=True) as store:
         job_id = store.create({"slow": True}).id
         proc = _worker(tmp_path, store_dir, marks, SLOW, "--drain-timeout", "0.5", "--kill-grace", "20")
         try:
@@ -130,7 +130,7 @@ def test_work_stopped_twice_kills_the_command_at_once(
 ) -> None:
     # The default drain timeout (30 s) and kill grace (10 s) are both longer
     # than the 10 s this test waits: the second signal must not wait for them.
-    with JobStore(store_dir, poll_interval=0.05) as store:
+    with JobStore(store_dir, poll_interval=0.05, create=True) as store:
         job_id = store.create({"slow": True}).id
         proc = _worker(tmp_path, store_dir, marks, STUBBORN)
         try:
@@ -150,7 +150,7 @@ def test_work_stopped_twice_kills_the_command_at_once(
 def test_notify_stopped_past_its_drain_timeout_terms_the_delivery_and_keeps_the_target_due(
     tmp_path: Path, store_dir: Path, marks: Path
 ) -> None:
-    with JobStore(store_dir, poll_interval=0.05) as store:
+    with JobStore(store_dir, poll_interval=0.05, create=True) as store:
         job = store.create("x")
         store.queue(job.id, "a client")
         store.fulfill(job.id, "v")
@@ -174,7 +174,7 @@ def test_notify_stopped_past_its_drain_timeout_terms_the_delivery_and_keeps_the_
 def test_work_timeout_terms_then_kills_the_whole_process_group(
     tmp_path: Path, store_dir: Path, marks: Path
 ) -> None:
-    with JobStore(store_dir, poll_interval=0.05) as store:
+    with JobStore(store_dir, poll_interval=0.05, create=True) as store:
         job_id = store.create({"slow": True}).id
         proc = _worker(tmp_path, store_dir, marks, STUBBORN, "--timeout", "1", "--kill-grace", "3",
                        "--max-attempts", "1")
@@ -196,7 +196,7 @@ def test_work_timeout_terms_then_kills_the_whole_process_group(
 def test_cancelling_a_running_job_stops_its_command_and_the_worker_goes_on(
     tmp_path: Path, store_dir: Path, marks: Path
 ) -> None:
-    with JobStore(store_dir, poll_interval=0.05) as store:
+    with JobStore(store_dir, poll_interval=0.05, create=True) as store:
         job_id = store.create({"slow": True}, lease_seconds=1.0).id
         proc = _worker(tmp_path, store_dir, marks, SLOW)
         try:
@@ -224,13 +224,13 @@ def test_work_refuses_to_start_with_a_command_that_cannot_run(tmp_path: Path, st
                "not-on-path": "no-such-command-anywhere"}[kind]
     (tmp_path / "plain.sh").write_text("#!/bin/sh\ncat\n")
     (tmp_path / "folder").mkdir()
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         job_id = store.create("x").id
     result = fsj("work", "--poll-interval", "0.05", "--", command, store=store_dir, cwd=tmp_path, timeout=15)
     assert result.returncode == 1
     line = assert_error(result, command)
     assert {"missing": "not found", "not-executable": "not executable", "folder": "folder",
             "not-on-path": "not found"}[kind] in line
-    with JobStore(store_dir) as store:
+    with JobStore(store_dir, create=True) as store:
         job = store.get(job_id)
     assert (job.state, job.attempts) == ("pending", 0), "no job was taken"

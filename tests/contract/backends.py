@@ -38,7 +38,7 @@ class LocalBackend(Backend):
         self.opened: list[JobStore] = []
 
     def open(self) -> JobStore:
-        store = JobStore(self.path, lease_seconds=LEASE, durable=False, poll_interval=0.1)
+        store = JobStore(self.path, lease_seconds=LEASE, durable=False, poll_interval=0.1, create=True)
         self.opened.append(store)
         return store
 

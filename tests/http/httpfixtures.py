@@ -55,6 +55,7 @@ def serve_fixture(tmp_path: Path) -> Iterator[Callable[..., Served]]:
     def start(*, max_body: int = 1024 * 1024, events_interval: float = 0.1, **store_options: Any) -> Served:
         store_options.setdefault("lease_seconds", LEASE)
         store_options.setdefault("durable", False)
+        store_options.setdefault("create", True)
         path = tmp_path / f"store{len(stack)}"
         store = JobStore(path, **store_options)
         settings = Settings(token=ADMIN, read_token=READER, max_body=max_body, poll_interval=events_interval)

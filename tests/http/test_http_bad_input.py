@@ -55,7 +55,7 @@ CASES: list[tuple[str, str, Any, int, str]] = [
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """One server for the table of cases (each case checks the files it may not change)."""
     path = tmp_path_factory.mktemp("bad-input") / "store"
-    store = JobStore(path, lease_seconds=LEASE, durable=False)
+    store = JobStore(path, lease_seconds=LEASE, durable=False, create=True)
     try:
         with background(store, Settings(token=ADMIN, max_body=1024 * 1024)) as url:
             yield Served(url, store, path)

@@ -143,7 +143,7 @@ def test_a_job_cancelled_while_held_compromises_the_lease(served: Served, remote
 
 def test_a_killed_server_loses_the_lease_and_a_restarted_one_hands_the_job_out_again(tmp_path: Path) -> None:
     path = tmp_path / "store"
-    JobStore(path).close()
+    JobStore(path, create=True).close()
     job_id = JobStore(path, create=False).create("survives").id
     server, url = start_server(path)
     told: list[Any] = []

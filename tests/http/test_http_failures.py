@@ -59,7 +59,7 @@ def test_a_silent_client_on_a_cancelled_job_is_reaped_without_a_retry(served: Se
 
 def test_a_server_shut_down_gracefully_gives_its_leases_back(tmp_path: Path) -> None:
     path = tmp_path / "store"
-    with JobStore(path) as store:
+    with JobStore(path, create=True) as store:
         job = store.create("x")
     server, url = start_server(path)
     client = HttpStore(url, ADMIN)
@@ -142,7 +142,7 @@ def test_releasing_when_the_server_is_gone_logs_and_never_raises(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "store"
-    with JobStore(path) as store:
+    with JobStore(path, create=True) as store:
         store.create("x")
     server, url = start_server(path)
     client = HttpStore(url, ADMIN, timeout=2)

@@ -30,7 +30,7 @@ MAX_WAIT = 0.05
 
 @pytest.fixture(scope="module")
 def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    store = JobStore(Path(tmp_path_factory.mktemp("schema")) / "store", lease_seconds=2, durable=False)
+    store = JobStore(Path(tmp_path_factory.mktemp("schema")) / "store", lease_seconds=2, durable=False, create=True)
     for n in range(3):
         store.create({"n": n}, task="t")
     try:

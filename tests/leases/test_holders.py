@@ -378,7 +378,7 @@ def test_store_purge_removes_idle_holder_files_only(open_store: Callable[..., Jo
 
 
 def test_store_close_removes_its_holder_files(tmp_path: Path) -> None:
-    store = JobStore(tmp_path / "store", lease_seconds=2.0, durable=False)
+    store = JobStore(tmp_path / "store", lease_seconds=2.0, durable=False, create=True)
     try:
         store.create("a")
         store.create("b", lease_seconds=5)

@@ -119,7 +119,7 @@ def test_a_notifier_killed_mid_delivery_leaves_the_target_for_the_next(tmp_path:
     path = tmp_path / "store"
     out = tmp_path / "deliveries.jsonl"
     lease = 0.6
-    store = JobStore(path, durable=False, poll_interval=0.05, lease_seconds=lease)
+    store = JobStore(path, durable=False, poll_interval=0.05, lease_seconds=lease, create=True)
     try:
         job = store.create("x")
         store.queue(job.id, {"url": "http://example.invalid/hook"})

@@ -367,7 +367,7 @@ def _wait_running(store: JobStore, job_id: str, timeout: float = 10.0) -> None:
 
 def test_sigterm_to_a_cli_worker_finishes_the_job_in_flight(tmp_path: Path) -> None:
     path = tmp_path / "store"
-    store = JobStore(path, durable=False, poll_interval=0.05)
+    store = JobStore(path, durable=False, poll_interval=0.05, create=True)
     try:
         job = store.create({"n": 7})
         proc = subprocess.Popen(
@@ -423,7 +423,7 @@ def _read_line(proc: subprocess.Popen[str], prefix: str, timeout: float = 10.0) 
 
 def test_sigterm_to_a_python_worker_lets_the_running_handler_finish(tmp_path: Path) -> None:
     path = tmp_path / "store"
-    store = JobStore(path, durable=False, poll_interval=0.05)
+    store = JobStore(path, durable=False, poll_interval=0.05, create=True)
     proc = _spawn_slow_worker(path, sleep=0.6, drain=10.0)
     try:
         _read_line(proc, "ready")
@@ -444,7 +444,7 @@ def test_sigterm_to_a_python_worker_lets_the_running_handler_finish(tmp_path: Pa
 
 def test_sigterm_past_the_drain_timeout_releases_the_job_for_a_later_worker(tmp_path: Path) -> None:
     path = tmp_path / "store"
-    store = JobStore(path, durable=False, poll_interval=0.05, lease_seconds=30.0)
+    store = JobStore(path, durable=False, poll_interval=0.05, lease_seconds=30.0, create=True)
     proc = _spawn_slow_worker(path, sleep=60.0, drain=0.2)
     try:
         _read_line(proc, "ready")

@@ -50,7 +50,7 @@ def run_chaos(tmp_path: Path, jobs: int, lease: float, timeout: float) -> dict[s
     root = tmp_path / "store"
     logs = tmp_path / "logs"
     logs.mkdir()
-    store = JobStore(root, lease_seconds=lease, watch=False)
+    store = JobStore(root, lease_seconds=lease, watch=False, create=True)
     ids = [store.create({"n": n}).id for n in range(jobs)]
     target = {job_id: {"job": job_id, "to": n % 7} for n, job_id in enumerate(ids)}
     late = ids[1::2]

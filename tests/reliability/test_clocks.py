@@ -55,7 +55,7 @@ def skewed(hours: int, code: str, store: Path) -> str:
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    JobStore(tmp_path / "store", watch=False).close()
+    JobStore(tmp_path / "store", watch=False, create=True).close()
     return tmp_path / "store"
 
 
@@ -81,7 +81,7 @@ store.pull_work().fail("once", retry=True, delay=0.3)
 print(made, retried)
 """, root)
     wanted = set(out.split())
-    with JobStore(root, watch=False, durable=False) as store:
+    with JobStore(root, watch=False, durable=False, create=True) as store:
         assert _pull_all(store, wanted, 30) == wanted, "a 0.3 s delay stalled the jobs"
 
 
@@ -96,7 +96,7 @@ store.pull_work().fail("once", retry=True, delay=3600)
     if writer:
         skewed(writer, code, root)
     else:
-        with JobStore(root, watch=False, durable=False) as store:
+        with JobStore(root, watch=False, durable=False, create=True) as store:
             store.create("created", not_before=3600)
             store.create("retried")
             lease = store.pull_work()
@@ -105,14 +105,14 @@ store.pull_work().fail("once", retry=True, delay=3600)
     if reader:
         assert skewed(reader, "print(store.pull_work())", root).strip() == "None"
     else:
-        with JobStore(root, watch=False, durable=False) as store:
+        with JobStore(root, watch=False, durable=False, create=True) as store:
             assert store.pull_work() is None
 
 
 def test_retention_is_judged_on_the_filesystems_clock(root: Path) -> None:
     out = skewed(-HOURS, 'job = store.create("x", expires_in=3600).id\nstore.fulfill(job, "v")\nprint(job)', root)
     job = out.strip()
-    with JobStore(root, watch=False) as store:
+    with JobStore(root, watch=False, create=True) as store:
         assert store.purge() == 0, "a result kept for an hour, resolved on a slow host, purged at once"
     assert skewed(HOURS, "print(store.purge())", root).strip() == "0", "a fast-clock purger removed a fresh result"
     resolved = root / "resolved" / f"{job}.json"
@@ -122,8 +122,8 @@ def test_retention_is_judged_on_the_filesystems_clock(root: Path) -> None:
 
 
 def test_a_fast_clock_purge_removes_nothing_in_use_and_a_slow_one_still_removes_leftovers(root: Path) -> None:
-    with JobStore(root, watch=False, lease_seconds=60) as store:
-        idle = JobStore(root, watch=False)  # a live store object whose holder holds nothing now
+    with JobStore(root, watch=False, lease_seconds=60, create=True) as store:
+        idle = JobStore(root, watch=False, create=True)  # a live store object whose holder holds nothing now
         other = idle.create("released")
         lease = idle.pull_work()
         assert lease is not None

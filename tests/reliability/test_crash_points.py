@@ -475,7 +475,7 @@ def final_pushed(jobs: dict[str, Job], ctx: Ctx, delivered: dict[str, list[Any]]
 
 def setup_takeover(s: JobStore) -> Ctx:
     ctx = _one_job(s)
-    holder = JobStore(s.path, lease_seconds=LEASE, durable=s.durable, watch=False)
+    holder = JobStore(s.path, lease_seconds=LEASE, durable=s.durable, watch=False, create=True)
     assert holder.pull_work() is not None
     die(holder)
     assert s.pull_work() is None  # sees the holder's record
@@ -549,7 +549,7 @@ def run_case(root: Path, scenario: Scenario, durable: bool, crash_at: int | None
     """Set up, run the operation crashing at call *crash_at* (None: not at all, the
     process dies after it returns), then recover and check everything."""
     with fake_lease_clock() as clock:
-        first = JobStore(root, lease_seconds=LEASE, durable=durable, watch=False)
+        first = JobStore(root, lease_seconds=LEASE, durable=durable, watch=False, create=True)
         PHASE_ONE_CLOCK[:] = [clock]
         ctx = scenario.setup(first)
         spy = FsSpy(crash_at=crash_at)
@@ -567,7 +567,7 @@ def run_case(root: Path, scenario: Scenario, durable: bool, crash_at: int | None
     assert crash_at is not None or done, f"{scenario.name}: no commit among {spy.calls}"
 
     with fake_lease_clock() as clock:
-        store = JobStore(root, lease_seconds=LEASE, durable=durable, watch=False)
+        store = JobStore(root, lease_seconds=LEASE, durable=durable, watch=False, create=True)
         try:
             check_files(root)
             scenario.verify(store, ctx, observe(store), done)

@@ -46,7 +46,7 @@ Ctx = dict[str, Any]
 
 
 def _store(root: Path, durable: bool = True) -> JobStore:
-    return JobStore(root, lease_seconds=30.0, durable=durable, watch=False)
+    return JobStore(root, lease_seconds=30.0, durable=durable, watch=False, create=True)
 
 
 # -- the operations -----------------------------------------------------------------------

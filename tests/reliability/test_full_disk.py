@@ -59,7 +59,7 @@ def fill(folder: Path) -> None:
 
 
 def _populate(root: Path) -> tuple[str, str]:
-    with JobStore(root, watch=False) as store:
+    with JobStore(root, watch=False, create=True) as store:
         pending = store.create({"n": 1}).id
         store.queue(pending, "t")
         done = store.create({"n": 2}).id
@@ -144,19 +144,19 @@ def test_enospc_at_every_step_of_a_job_life_on_a_real_full_filesystem(small_fs: 
     """A real disk full at each step in turn: the step raises ENOSPC, nothing is lost,
     and once there is room again every job can be finished and every target delivered."""
     root = small_fs / "store"
-    JobStore(root, watch=False).close()
+    JobStore(root, watch=False, create=True).close()
     _free_pages(small_fs, pages)
     made: list[str] = []
     queued: list[tuple[str, str]] = []
     delivered: list[tuple[str, str]] = []
-    with JobStore(root, watch=False, lease_seconds=60) as store:
+    with JobStore(root, watch=False, lease_seconds=60, create=True) as store:
         with pytest.raises(OSError) as raised:
             for _ in range(50):  # until the disk is full
                 _lifecycle(store, made, queued, delivered, retry)
         assert raised.value.errno == errno.ENOSPC
         assert {job.id for job in store.jobs()} >= set(made), "a created job was lost"
     (small_fs / "ballast").unlink()
-    with JobStore(root, watch=False, lease_seconds=60) as store:
+    with JobStore(root, watch=False, lease_seconds=60, create=True) as store:
         while (note := store.pull_notification()) is not None:  # (first makes due what should be)
             delivered += [(note.id, target) for target in note.waiting]
             note.done(note.waiting)

@@ -15,7 +15,7 @@ from fsjobstore import JobStore
 
 def test_four_processes_fulfil_2000_jobs_exactly_once(tmp_path: Path) -> None:
     path = str(tmp_path / "store")
-    with JobStore(path, durable=False) as store:
+    with JobStore(path, durable=False, create=True) as store:
         ids = {store.create({"n": n}).id for n in range(2000)}
     outs = [tmp_path / f"out{i}" for i in range(4)]
     workers = [spawn("drain", path, str(out)) for out in outs]
@@ -25,7 +25,7 @@ def test_four_processes_fulfil_2000_jobs_exactly_once(tmp_path: Path) -> None:
     assert len(done) == len(set(done)) == 2000, "a job was fulfilled twice or lost"
     assert set(done) == ids
     assert all(len(out.read_text().split()) > 0 for out in outs), "every worker should get some work"
-    with JobStore(path) as store:
+    with JobStore(path, create=True) as store:
         assert store.stats() == {"pending": 0, "running": 0, "fulfilled": 2000, "failed": 0, "cancelled": 0, "due": 0}
         for job_id in list(ids)[:50]:
             assert store.get(job_id).text.startswith("done by ")
@@ -34,7 +34,7 @@ def test_four_processes_fulfil_2000_jobs_exactly_once(tmp_path: Path) -> None:
 def test_job_of_a_sigkilled_worker_is_pulled_again_after_expiry(tmp_path: Path) -> None:
     path = str(tmp_path / "store")
     lease = 1.0
-    with JobStore(path, lease_seconds=lease) as store:
+    with JobStore(path, lease_seconds=lease, create=True) as store:
         job = store.create("crash me")
         holder = spawn("hold", path, lease=lease, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         assert holder.stdout.readline().split() == ["pulled", job.id]

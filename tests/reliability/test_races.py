@@ -59,7 +59,7 @@ def _both(first: Callable[[], Any], second: Callable[[], Any]) -> list[BaseExcep
 def test_two_threads_committing_through_one_lease_one_succeeds(tmp_path: Path, pair: tuple[str, str],
                                                                record_property: Callable[[str, object], None]) -> None:
     record_property("cases", TRIALS)
-    with JobStore(tmp_path / "store", durable=False, watch=False) as store:
+    with JobStore(tmp_path / "store", durable=False, watch=False, create=True) as store:
         for _ in range(TRIALS):
             job = store.create("x").id
             lease = store.pull_work()
@@ -80,7 +80,7 @@ def test_two_threads_committing_through_one_lease_one_succeeds(tmp_path: Path, p
 
 def test_a_fork_while_another_thread_is_inside_pull_work_leaves_the_child_a_working_store(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with JobStore(tmp_path / "store", durable=False, watch=False) as store:
+    with JobStore(tmp_path / "store", durable=False, watch=False, create=True) as store:
         first = store.create("held by the parent's thread").id
         inside, leave = threading.Event(), threading.Event()
         read = fsio.read
@@ -125,7 +125,7 @@ def test_purge_racing_retry_never_loses_the_job_retry_returned(
         return remove(path)
 
     monkeypatch.setattr(fsio, "remove", remove_slowly)
-    with JobStore(tmp_path / "store", durable=False, watch=False) as store:
+    with JobStore(tmp_path / "store", durable=False, watch=False, create=True) as store:
         for _ in range(TRIALS):
             job = store.create("x").id
             store.fail(job, "e")
@@ -154,7 +154,7 @@ def test_purge_racing_queue_delivers_the_target_or_queue_raises(
             return exists(path)
 
         monkeypatch.setattr(fsio, "exists", exists_slowly)
-    with JobStore(tmp_path / "store", durable=False, watch=False) as store:
+    with JobStore(tmp_path / "store", durable=False, watch=False, create=True) as store:
         for trial in range(TRIALS):
             job = store.create("x").id
             store.fulfill(job, "v")

@@ -73,8 +73,8 @@ class StoreMachine(RuleBasedStateMachine):
         self.folder = tempfile.mkdtemp(prefix="fsjobstore-stateful-")
         # Two store objects on one folder, as two processes would have.
         self.stores = [
-            JobStore(self.folder + "/store", lease_seconds=60.0, durable=False),
-            JobStore(self.folder + "/store", lease_seconds=60.0, durable=False),
+            JobStore(self.folder + "/store", lease_seconds=60.0, durable=False, create=True),
+            JobStore(self.folder + "/store", lease_seconds=60.0, durable=False, create=True),
         ]
         self.jobs: dict[str, Model] = {}
         self.order: list[str] = []

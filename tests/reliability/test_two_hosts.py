@@ -62,7 +62,7 @@ def mounts(tmp_path: Path) -> Iterator[tuple[str, str]]:
 
 def test_workers_on_two_mounts_share_the_work_exactly_once(mounts: tuple[str, str], tmp_path: Path) -> None:
     host_a, host_b = mounts
-    with JobStore(host_a, durable=False) as store:
+    with JobStore(host_a, durable=False, create=True) as store:
         ids = {store.create({"n": n}).id for n in range(300)}
     outs = [tmp_path / f"out{i}" for i in range(4)]
     workers = [spawn("drain", (host_a, host_b)[i % 2], str(out), lease=5.0) for i, out in enumerate(outs)]
@@ -78,7 +78,7 @@ def test_workers_on_two_mounts_share_the_work_exactly_once(mounts: tuple[str, st
 def test_lease_of_a_stopped_holder_is_taken_over_through_the_other_mount(mounts: tuple[str, str]) -> None:
     host_a, host_b = mounts
     lease_seconds = 3.0
-    with JobStore(host_b, lease_seconds=lease_seconds) as store_b:
+    with JobStore(host_b, lease_seconds=lease_seconds, create=True) as store_b:
         job = store_b.create({"work": "slow"})
         holder = spawn("hold", host_a, lease=lease_seconds, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         try:
@@ -104,7 +104,7 @@ def test_lease_of_a_stopped_holder_is_taken_over_through_the_other_mount(mounts:
             holder.wait()
         final = store_b.get(job.id)
         assert (final.state, final.value) == ("fulfilled", b"by host b")
-    with JobStore(host_a) as store_a:
+    with JobStore(host_a, create=True) as store_a:
         assert store_a.get(job.id).value == b"by host b"
 
 
@@ -113,8 +113,8 @@ def test_jobs_and_results_made_on_one_mount_are_read_on_the_other_at_once(mounts
     would say so), no CorruptJobFile for a healthy one, while the other host creates
     jobs, resolves them and replaces their records (retries) all along."""
     host_a, host_b = mounts
-    with JobStore(host_a, durable=False, watch=False) as store_a, \
-            JobStore(host_b, durable=False, watch=False) as store_b:
+    with JobStore(host_a, durable=False, watch=False, create=True) as store_a, \
+            JobStore(host_b, durable=False, watch=False, create=True) as store_b:
         for round_ in range(8):
             job = store_a.create({"round": round_}).id
             assert store_b.get(job).state == "pending"
@@ -129,7 +129,7 @@ def test_jobs_and_results_made_on_one_mount_are_read_on_the_other_at_once(mounts
 
 def test_a_record_read_cut_short_is_read_again_before_it_is_called_corrupt(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with JobStore(tmp_path / "store", durable=False, watch=False) as store:
+    with JobStore(tmp_path / "store", durable=False, watch=False, create=True) as store:
         job = store.create({"a": "request"}).id
         torn = {"reads": 0}
         read = fsio.read

@@ -29,7 +29,7 @@ from fsjobstore import JobAlreadyResolved, JobStore, LeaseLost, Notifier  # noqa
 def worker(path: str, log: str, lease_seconds: float) -> None:
     out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     pid = os.getpid()
-    store = JobStore(path, lease_seconds=lease_seconds, watch=False)
+    store = JobStore(path, lease_seconds=lease_seconds, watch=False, create=True)
     while True:
         lease = store.pull_work()
         if lease is None:
@@ -47,7 +47,7 @@ def worker(path: str, log: str, lease_seconds: float) -> None:
 
 def notifier(path: str, log: str, lease_seconds: float) -> None:
     out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    store = JobStore(path, lease_seconds=lease_seconds)
+    store = JobStore(path, lease_seconds=lease_seconds, create=True)
 
     def deliver(target: object, job: object) -> None:
         value = job.value.decode()  # type: ignore[attr-defined]

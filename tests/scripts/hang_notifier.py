@@ -25,7 +25,7 @@ def main() -> None:
             f.write(json.dumps({"pid": os.getpid(), "job": job.id, "target": target}) + "\n")
         time.sleep(60)
 
-    store = JobStore(path, lease_seconds=lease, durable=False, poll_interval=0.05)
+    store = JobStore(path, lease_seconds=lease, durable=False, poll_interval=0.05, create=True)
     Notifier(store, deliver, poll_interval=0.05).run()
 
 

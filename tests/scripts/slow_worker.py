@@ -26,7 +26,7 @@ def main() -> None:
         time.sleep(sleep)
         return "slow done"
 
-    store = JobStore(path, lease_seconds=2.0, durable=False, poll_interval=0.05)
+    store = JobStore(path, lease_seconds=2.0, durable=False, poll_interval=0.05, create=True)
     print("ready", flush=True)
     Worker(store, handler, poll_interval=0.05, drain_timeout=drain).run()
     store.close()

@@ -37,7 +37,7 @@ MAX = 1000
 def store(tmp_path: Path) -> Iterator[JobStore]:
     (tmp_path / "sentinel").mkdir()
     (tmp_path / "sentinel" / "keep.txt").write_text("untouched")
-    opened = JobStore(tmp_path / "store", lease_seconds=2.0, max_bytes=MAX, watch=False)
+    opened = JobStore(tmp_path / "store", lease_seconds=2.0, max_bytes=MAX, watch=False, create=True)
     yield opened
     opened.close()
 
@@ -151,7 +151,7 @@ def test_just_under_max_bytes_is_accepted(store: JobStore, tmp_path: Path) -> No
 
 def test_a_huge_request_is_refused_before_it_is_held_twice(tmp_path: Path) -> None:
     """The default limit (16 MiB) refuses a 64 MiB request, writing nothing."""
-    opened = JobStore(tmp_path / "store", watch=False)
+    opened = JobStore(tmp_path / "store", watch=False, create=True)
     try:
         unchanged(tmp_path, lambda: opened.create("x" * (64 << 20)), JobTooLarge)
     finally:
@@ -233,7 +233,7 @@ def test_bad_store_seconds_are_refused_and_nothing_is_made(tmp_path: Path, optio
 @pytest.mark.parametrize("value", [0, -1, True, 1.5, "10", None],
                          ids=["zero", "negative", "bool", "float", "str", "none"])
 def test_bad_max_bytes_is_refused(tmp_path: Path, value: Any) -> None:
-    unchanged(tmp_path, lambda: JobStore(tmp_path / "store", max_bytes=value), (ValueError, TypeError), "max_bytes")
+    unchanged(tmp_path, lambda: JobStore(tmp_path / "store", max_bytes=value, create=True), (ValueError, TypeError), "max_bytes")
 
 
 @pytest.mark.parametrize("value", [0, -1, math.nan, math.inf, True], ids=["zero", "negative", "nan", "inf", "bool"])
@@ -259,9 +259,9 @@ def test_other_bad_create_options_are_refused(store: JobStore, tmp_path: Path) -
 def test_a_store_path_that_is_a_file(tmp_path: Path) -> None:
     path = tmp_path / "store"
     path.write_text("I am a file")
-    error = unchanged(tmp_path, lambda: JobStore(path), InvalidStore, "not a folder")
+    error = unchanged(tmp_path, lambda: JobStore(path, create=True), InvalidStore, "not a folder")
     assert str(path) in str(error)
-    unchanged(tmp_path, lambda: JobStore(path / "inner"), InvalidStore)
+    unchanged(tmp_path, lambda: JobStore(path / "inner", create=True), InvalidStore)
 
 
 def test_a_store_path_that_does_not_exist_with_create_false(tmp_path: Path) -> None:
@@ -275,10 +275,10 @@ def test_a_folder_that_is_not_a_store_is_refused_with_create_false(tmp_path: Pat
 
 
 def test_a_store_of_an_unknown_format_version(tmp_path: Path) -> None:
-    JobStore(tmp_path / "store", watch=False).close()
+    JobStore(tmp_path / "store", watch=False, create=True).close()
     marker = tmp_path / "store" / "fsjobstore.json"
     marker.write_text(json.dumps({"format": 2, "created_at": "2030-01-01T00:00:00.000000Z"}))
-    unchanged(tmp_path, lambda: JobStore(tmp_path / "store"), InvalidStore, "format version 2")
+    unchanged(tmp_path, lambda: JobStore(tmp_path / "store", create=True), InvalidStore, "format version 2")
 
 
 def test_a_job_file_of_an_unknown_format_version(store: JobStore, tmp_path: Path) -> None:
@@ -343,7 +343,7 @@ def test_a_store_folder_without_write_permission(public_dir: Path) -> None:
     """An existing store opens and reads without writing (a read-only user can look);
     a write is refused with the error, and making a store where one cannot write is refused."""
     existing = public_dir / "existing"
-    store = JobStore(existing, watch=False)
+    store = JobStore(existing, watch=False, create=True)
     job = store.create({"job": 1}).id
     store.close()
     readonly_parent = public_dir / "readonly"
@@ -361,7 +361,7 @@ def test_a_store_folder_without_write_permission(public_dir: Path) -> None:
                 read += " refused"
         assert tree(public_dir) == before, "opening and reading a store wrote to it"
         return "\n".join([read, _refused_and_unchanged(public_dir, lambda: JobStore(readonly_parent / "new",
-                                                                                    watch=False))])
+                                                                                    watch=False, create=True))])
 
     if os.geteuid() == 0:
         # Root ignores permissions: drop to nobody in a child process to see what a user sees.
@@ -375,13 +375,13 @@ def test_a_store_folder_without_write_permission(public_dir: Path) -> None:
 
 def test_a_store_whose_pending_folder_is_not_writable(public_dir: Path) -> None:
     root = public_dir / "store"
-    JobStore(root, watch=False).close()
+    JobStore(root, watch=False, create=True).close()
     for folder, _dirs, _files in os.walk(root):
         os.chmod(folder, 0o777)
     os.chmod(root / "pending", stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
 
     def attempt() -> str:
-        store = JobStore(root, watch=False)
+        store = JobStore(root, watch=False, create=True)
         before = tree(public_dir)
         try:
             store.create({"job": 1})

@@ -33,6 +33,7 @@ LEASE = 2.0
 def _store(root: Path, **options: Any) -> JobStore:
     options.setdefault("lease_seconds", LEASE)
     options.setdefault("watch", False)
+    options.setdefault("create", True)
     return JobStore(root, **options)
 
 

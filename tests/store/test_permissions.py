@@ -50,7 +50,7 @@ def exercise(store: JobStore) -> None:
 
 def test_group_shared_store_files_are_group_read_write_whatever_the_umask(tmp_path: Path, umask: None) -> None:
     root = tmp_path / "store"
-    store = JobStore(root, group_shared=True, watch=False)
+    store = JobStore(root, group_shared=True, watch=False, create=True)
     try:
         exercise(store)
         found = modes(root)
@@ -67,7 +67,7 @@ def test_files_follow_the_umask_by_default(tmp_path: Path) -> None:
     old = os.umask(0o027)
     try:
         root = tmp_path / "store"
-        store = JobStore(root, watch=False)
+        store = JobStore(root, watch=False, create=True)
         try:
             exercise(store)
             for rel, mode in modes(root).items():
@@ -81,7 +81,7 @@ def test_files_follow_the_umask_by_default(tmp_path: Path) -> None:
 
 def test_folders_made_later_are_group_shared_too(tmp_path: Path, umask: None) -> None:
     # A job's waiting folder is made when its first target is queued.
-    store = JobStore(tmp_path / "store", group_shared=True, watch=False)
+    store = JobStore(tmp_path / "store", group_shared=True, watch=False, create=True)
     try:
         job = store.create("x")
         store.queue(job.id, {"to": "a"})

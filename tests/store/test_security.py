@@ -59,7 +59,7 @@ def sentinel(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.fixture
 def store(tmp_path: Path, sentinel: Path) -> Iterator[JobStore]:
-    opened = JobStore(tmp_path / "store", lease_seconds=LEASE, watch=False)
+    opened = JobStore(tmp_path / "store", lease_seconds=LEASE, watch=False, create=True)
     yield opened
     opened.close()
 
@@ -274,14 +274,14 @@ def test_a_due_marker_symlinked_elsewhere_is_reported(store: JobStore, sentinel:
 @pytest.mark.parametrize("folder", ["pending", "resolved", "waiting", "tmp", "due", "leases/work"])
 def test_a_store_folder_replaced_by_a_symlink_is_refused_at_open(tmp_path: Path, sentinel: Path,
                                                                   folder: str) -> None:
-    JobStore(tmp_path / "store", watch=False).close()
+    JobStore(tmp_path / "store", watch=False, create=True).close()
     target = tmp_path / "elsewhere"
     target.mkdir()
     path = tmp_path / "store" / folder
     path.rmdir()
     path.symlink_to(target)
     with pytest.raises(InvalidStore, match="folder"):
-        JobStore(tmp_path / "store", watch=False)
+        JobStore(tmp_path / "store", watch=False, create=True)
     assert os.listdir(target) == []
 
 
@@ -311,11 +311,11 @@ def test_a_store_folder_replaced_by_a_symlink_while_open_is_not_written_through(
 
 
 def test_a_store_marker_symlinked_elsewhere_is_refused(tmp_path: Path, sentinel: Path) -> None:
-    JobStore(tmp_path / "store", watch=False).close()
+    JobStore(tmp_path / "store", watch=False, create=True).close()
     (sentinel / "marker.json").write_text(json.dumps({"format": 1, "created_at": "2026-01-01T00:00:00.000000Z"}))
     _plant(tmp_path / "store" / "fsjobstore.json", sentinel / "marker.json")
     with pytest.raises(InvalidStore):
-        JobStore(tmp_path / "store", watch=False)
+        JobStore(tmp_path / "store", watch=False, create=True)
     (sentinel / "marker.json").unlink()
 
 
@@ -360,7 +360,7 @@ def test_a_quarantine_symlinked_elsewhere_is_never_written_through(store: JobSto
 def test_files_and_folders_follow_the_process_umask(tmp_path: Path, umask: int) -> None:
     previous = os.umask(umask)
     try:
-        store = JobStore(tmp_path / "store", lease_seconds=LEASE, watch=False)
+        store = JobStore(tmp_path / "store", lease_seconds=LEASE, watch=False, create=True)
         job = store.create("x").id
         store.queue(job, "t")
         lease = store.pull_work()

@@ -103,7 +103,7 @@ class Recorder:
 
 
 def test_opening_creates_the_folder_layout(tmp_path: Path) -> None:
-    with JobStore(tmp_path / "new" / "store") as store:
+    with JobStore(tmp_path / "new" / "store", create=True) as store:
         assert store.path == str(tmp_path / "new" / "store")
         names = set(os.listdir(store.path))
         assert {"fsjobstore.json", "tmp", "pending", "resolved", "waiting", "due", "leases"} <= names
@@ -114,11 +114,11 @@ def test_opening_creates_the_folder_layout(tmp_path: Path) -> None:
 
 
 def test_reopening_keeps_jobs(tmp_path: Path) -> None:
-    with JobStore(tmp_path / "s", lease_seconds=2.0) as first:
+    with JobStore(tmp_path / "s", lease_seconds=2.0, create=True) as first:
         job = first.create({"keep": True})
         done = first.create("done")
         first.fulfill(done.id, "v")
-    with JobStore(tmp_path / "s", lease_seconds=2.0) as second:
+    with JobStore(tmp_path / "s", lease_seconds=2.0, create=True) as second:
         assert second.get(job.id) == job
         assert second.get(done.id).value == b"v"
 
@@ -127,40 +127,40 @@ def test_a_store_path_that_is_a_file_is_invalid(tmp_path: Path) -> None:
     path = tmp_path / "file"
     path.write_text("not a folder")
     with pytest.raises(InvalidStore):
-        JobStore(path)
+        JobStore(path, create=True)
     assert path.read_text() == "not a folder"
 
 
 def test_a_store_of_another_format_version_is_invalid(tmp_path: Path) -> None:
-    JobStore(tmp_path / "s").close()
+    JobStore(tmp_path / "s", create=True).close()
     Path(tmp_path / "s" / "fsjobstore.json").write_text('{"format": 2}\n')
     with pytest.raises(InvalidStore, match="format"):
-        JobStore(tmp_path / "s")
+        JobStore(tmp_path / "s", create=True)
 
 
 def test_a_store_with_a_garbled_marker_is_invalid(tmp_path: Path) -> None:
-    JobStore(tmp_path / "s").close()
+    JobStore(tmp_path / "s", create=True).close()
     Path(tmp_path / "s" / "fsjobstore.json").write_bytes(b"\x00{{")
     with pytest.raises(InvalidStore):
-        JobStore(tmp_path / "s")
+        JobStore(tmp_path / "s", create=True)
 
 
 def test_a_store_whose_subfolder_is_a_file_is_invalid(tmp_path: Path) -> None:
     (tmp_path / "s").mkdir()
     (tmp_path / "s" / "pending").write_text("")
     with pytest.raises(InvalidStore):
-        JobStore(tmp_path / "s")
+        JobStore(tmp_path / "s", create=True)
 
 
 @pytest.mark.parametrize("bad", [0, 0.0, -1, -0.5, float("nan"), True, "30", None])
 def test_lease_seconds_must_be_positive(tmp_path: Path, bad: Any) -> None:
     with pytest.raises(ValueError):
-        JobStore(tmp_path / "s", lease_seconds=bad)
+        JobStore(tmp_path / "s", lease_seconds=bad, create=True)
 
 
 def test_max_bytes_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
-        JobStore(tmp_path / "s", max_bytes=0)
+        JobStore(tmp_path / "s", max_bytes=0, create=True)
 
 
 def test_errors_are_exported_and_typed() -> None:
@@ -942,3 +942,29 @@ def test_leftover_pending_record_after_a_crashed_resolver_is_finished_by_a_pull(
     assert store.pull_work() is None
     assert not os.path.exists(pending_file(store, job.id))
     assert store.stats()["fulfilled"] == 1 and store.stats()["pending"] == 0
+
+
+def test_only_create_true_makes_a_store_and_a_folder_that_is_not_one_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidStore, match=str(tmp_path / "typo")):
+        JobStore(tmp_path / "typo")
+    assert not (tmp_path / "typo").exists()
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"\xff\xd8")
+    with pytest.raises(InvalidStore, match="photos"):
+        JobStore(tmp_path / "photos")
+    assert sorted(os.listdir(tmp_path / "photos")) == ["cat.jpg"]  # nothing scattered into it
+    JobStore(tmp_path / "jobs", create=True).close()
+    with JobStore(tmp_path / "jobs") as store:  # an existing store opens without create
+        assert store.create("x").state == "pending"
+
+
+def test_a_store_path_that_is_a_symlink_is_resolved_once_and_works(tmp_path: Path) -> None:
+    JobStore(tmp_path / "real", create=True).close()
+    os.symlink(tmp_path / "real", tmp_path / "data")
+    with JobStore(tmp_path / "data") as store:
+        assert store.path == str(tmp_path / "real")
+        job = store.create("x")
+        lease = store.pull_work()
+        assert lease is not None and lease.id == job.id
+        lease.fulfill("ok")
+    assert (tmp_path / "real" / "resolved" / f"{job.id}.json").exists()
