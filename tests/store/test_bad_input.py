@@ -233,7 +233,8 @@ def test_bad_store_seconds_are_refused_and_nothing_is_made(tmp_path: Path, optio
 @pytest.mark.parametrize("value", [0, -1, True, 1.5, "10", None],
                          ids=["zero", "negative", "bool", "float", "str", "none"])
 def test_bad_max_bytes_is_refused(tmp_path: Path, value: Any) -> None:
-    unchanged(tmp_path, lambda: JobStore(tmp_path / "store", max_bytes=value, create=True), (ValueError, TypeError), "max_bytes")
+    unchanged(tmp_path, lambda: JobStore(tmp_path / "store", max_bytes=value, create=True), (ValueError, TypeError),
+              "max_bytes")
 
 
 @pytest.mark.parametrize("value", [0, -1, math.nan, math.inf, True], ids=["zero", "negative", "nan", "inf", "bool"])
