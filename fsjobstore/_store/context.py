@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -178,6 +179,22 @@ def parse_target(data: bytes, path: str) -> Any:
     return _parse_target(data, path)[1]
 
 
+def _share_top_folder(path: str) -> None:
+    """A group-shared store's folder must be setgid and group-writable, or what members
+    make in it belongs to each one's own group and the others cannot use it: made so
+    by its owner, and refused, saying what to do, for anyone else."""
+    info = os.stat(path)
+    if info.st_mode & stat.S_ISGID and info.st_mode & 0o070 == 0o070:
+        return
+    if info.st_uid == os.geteuid():
+        os.chmod(path, stat.S_IMODE(info.st_mode) | stat.S_ISGID | 0o070)
+        return
+    raise InvalidStore(
+        f"store folder {path} is not group-shared (setgid, group read-write): what members make in it would "
+        f"belong to their own groups; its owner should run: chmod g+rwxs {path}"
+    )
+
+
 def _open_layout(layout: Layout, options: Options, create: bool) -> None:
     path = layout.root
     if os.path.lexists(path) and not os.path.isdir(path):
@@ -193,6 +210,8 @@ def _open_layout(layout: Layout, options: Options, create: bool) -> None:
             except FileNotFoundError:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 folders.make_folder(path, shared=options.group_shared)
+        if options.group_shared:
+            _share_top_folder(path)
         layout.anchor(make=True)
         try:
             data = fsio.read(layout.top.join(STORE_MARKER))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fsjobstore import JobStore
+from fsjobstore import InvalidStore, JobStore
 
 
 @pytest.fixture
@@ -107,3 +107,27 @@ def test_cli_group_shared_flag_and_environment(tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / "env").stat().st_mode) == 0o2770
     (record,) = (tmp_path / "env" / "pending").iterdir()
     assert stat.S_IMODE(record.stat().st_mode) == 0o660
+
+
+def test_group_shared_on_a_plain_folder_makes_it_setgid_for_its_owner(tmp_path: Path, umask: None) -> None:
+    folder = tmp_path / "team"
+    folder.mkdir(mode=0o755)
+    os.chmod(folder, 0o755)  # what a plain mkdir leaves: no setgid, no group write
+    with JobStore(folder, create=True, group_shared=True) as store:
+        store.create("x")
+    mode = os.stat(folder).st_mode
+    assert mode & stat.S_ISGID and mode & 0o070 == 0o070
+    for sub in ("pending", "leases", "leases/work"):
+        assert os.stat(folder / sub).st_gid == os.stat(folder).st_gid
+
+
+def test_group_shared_on_a_folder_of_another_owner_says_what_to_do(tmp_path: Path) -> None:
+    folder = tmp_path / "theirs"
+    folder.mkdir(mode=0o777)
+    os.chmod(folder, 0o777)
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the folder to another user")
+    os.chown(folder, 65534, -1)  # nobody's
+    with pytest.raises(InvalidStore, match=f"chmod g\\+rwxs {folder}"):
+        JobStore(folder, create=True, group_shared=True)
+    assert os.listdir(folder) == []  # nothing made in it
