@@ -64,6 +64,7 @@ def job_to_wire(job: Job) -> dict[str, Any]:
         "not_before": None if job.not_before is None else job.not_before.isoformat(),
         "lease_seconds": job.lease_seconds,
         "expires_in": job.expires_in,
+        "history": list(job.history),
     }
 
 
@@ -84,6 +85,7 @@ def job_from_wire(data: dict[str, Any]) -> Job:
         not_before=None if not_before is None else datetime.fromisoformat(not_before),
         lease_seconds=data.get("lease_seconds"),
         expires_in=data.get("expires_in"),
+        history=tuple(data.get("history") or ()),
     )
 
 

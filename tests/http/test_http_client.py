@@ -198,3 +198,17 @@ def test_fail_purge_and_check_through_the_client(remote: HttpStore) -> None:
     assert remote.purge(older_than=0) == 1
     report = remote.check()
     assert report.clean and report.problems == []
+
+
+def test_a_jobs_attempt_history_reaches_the_client(remote: HttpStore) -> None:
+    job = remote.create("x")
+    lease = remote.pull_work()
+    assert lease is not None
+    lease.fail("flaky", retry=True, trace="Traceback ...\nValueError: flaky")
+    lease = remote.pull_work()
+    assert lease is not None
+    lease.fulfill("ok")
+    retried, fulfilled = remote.get(job.id).history
+    assert (retried["outcome"], retried["error"], retried["traceback"]) == ("retried", "flaky",
+                                                                            "Traceback ...\nValueError: flaky")
+    assert fulfilled["outcome"] == "fulfilled" and fulfilled["attempt"] == 2

@@ -98,6 +98,9 @@ class JobOut(BaseModel):
     not_before: str | None
     lease_seconds: float | None
     expires_in: float | None
+    history: list[dict[str, JsonValue]] = Field(
+        default_factory=list, description="The last attempts: host, pid, started_at, ended_at, outcome, error, "
+        "traceback (see docs/format.md).")
 
 
 class JobList(BaseModel):

@@ -159,6 +159,13 @@ function reload() {
 }
 
 // -- one job
+// One attempt of a job's history: who ran it, when, how it ended, and its traceback.
+function attemptText(a) {
+  const head = `#${a.attempt} ${a.outcome} on ${a.host ?? "?"} pid ${a.pid ?? "?"}, ` +
+    `${a.started_at ?? "?"} .. ${a.ended_at ?? "?"}${a.error ? ": " + a.error : ""}`;
+  return a.traceback ? head + "\n" + a.traceback.trimEnd() : head;
+}
+
 async function showJob(id) {
   const job = await api("GET", "/api/jobs/" + encodeURIComponent(id));
   view.selected = id;
@@ -176,6 +183,7 @@ async function showJob(id) {
     ["held by", job.state === "running" ? holderOf(job.id) : "—"],
     ["lease", job.lease_seconds ? job.lease_seconds + " s" : "store default"],
     ["kept after", job.expires_in ? job.expires_in + " s" : "store default"],
+    ["history", job.history.length ? el("pre", { class: "history" }, job.history.map(attemptText).join("\n\n")) : "—"],
   ];
   $("detail-fields").replaceChildren(...rows.flatMap(([name, value]) => [el("dt", {}, name), el("dd", {}, value)]));
   const buttons = document.querySelectorAll("#detail [data-action]");
