@@ -92,7 +92,7 @@ class StoreContext:
         does not flood the log."""
         if exc.path not in self._reported:
             self._reported.add(exc.path)
-            log.error("skipping %s", exc)
+            log.error("skipping %s (`fsjobstore check --repair` moves it to quarantine/)", exc)
 
     # -- records ------------------------------------------------------------------
 

@@ -132,7 +132,9 @@ def test_a_corrupt_job_file_is_named_skipped_reported_and_quarantined(
                 told.append(note.id)
                 note.done(note.waiting)
             assert sorted(told) == sorted([before, after])
-    assert any(path in record.getMessage() for record in caplog.records), "the corrupt file was not logged"
+    told = [record.getMessage() for record in caplog.records if path in record.getMessage()]
+    assert told, "the corrupt file was not logged"
+    assert all("fsjobstore check --repair" in message for message in told), "the log says how to repair it"
 
     report = store.check()
     found = sorted((p.kind, p.path) for p in report.problems)
