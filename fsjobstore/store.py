@@ -68,9 +68,8 @@ class JobStore:
       overrides it per job.
     * ``watch``: wake waiting loops through inotify (watchdog) on this host;
       ``poll_interval`` bounds how long a change made elsewhere takes to be seen.
-    * ``create``: make the store if *path* holds none. Without it a folder that is
-      not a store is refused (InvalidStore, naming it), so that a typo'd path or
-      an unmounted NFS mount point never becomes a new, empty store.
+    * ``create``: make the store if *path* holds none (else InvalidStore, naming it:
+      a typo'd path or an unmounted mount point never becomes a new, empty store).
     * ``group_shared``: for a store shared by several users of one group: every
       file and folder this object makes is read-write for the group whatever the
       umask (files 0660, folders 2770: setgid, so what any member makes belongs
@@ -137,8 +136,7 @@ class JobStore:
 
     @property
     def context(self) -> StoreContext:
-        """The layers below this store object (folders, leases, indexes): for tests
-        and tools that work at that level. Not a stable API."""
+        """The layers below (folders, leases, indexes), for tests and tools: not a stable API."""
         return self._ctx
 
     def statistics(self) -> StoreStatistics:
@@ -325,10 +323,8 @@ class JobStore:
 
     def register_worker(self, kind: str, tasks: Collection[str | None] | None, concurrency: int, *,
                         host: str | None = None, pid: int | None = None) -> WorkerRecord:
-        """A heartbeat record (``workers/<id>.json``) for a loop of *kind* starting now;
-        the loop beats it every ``beat_seconds`` and closes it when it stops. *host*
-        and *pid* name a loop elsewhere that this process keeps the record for (a
-        server for its HTTP clients)."""
+        """A heartbeat record (``workers/<id>.json``) for a loop of *kind* starting now,
+        beaten every ``beat_seconds``; *host*/*pid*: a loop elsewhere (an HTTP client)."""
         return WorkerRecord(self._ctx, kind, tasks, concurrency, host=host, pid=pid)
 
     def workers(self, *, watch: float = 0.0) -> list[WorkerInfo]:
