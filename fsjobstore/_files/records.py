@@ -296,8 +296,10 @@ class Record:
 
     def resolved(self, state: str, value: bytes | None, error: str | None, attempts: int) -> Record:
         text, encoding = encode_value(value)
+        # (a resolved job is never pulled: a delay left from its last retry would only mislead a reader)
         return self.changed(
-            state=state, value=text, value_encoding=encoding, error=error, attempts=attempts, not_before=None
+            state=state, value=text, value_encoding=encoding, error=error, attempts=attempts, not_before=None,
+            delay=None,
         )
 
     def render(self) -> bytes:

@@ -78,3 +78,16 @@ def test_a_worker_keeps_the_handlers_traceback_from_its_own_frames(
     trace = entry["traceback"].splitlines()
     assert trace[0] == "Traceback (most recent call last):" and "in handler" in trace[1]  # from the handler down
     assert trace[-1] == "KeyError: 'missing'"
+
+
+def test_a_resolved_record_keeps_no_delay_from_its_last_retry(open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    job = store.create("x")
+    lease = store.pull_work()
+    assert lease is not None
+    lease.fail("later", retry=True, delay=0.01)
+    time.sleep(0.05)
+    lease = store.pull_work()
+    assert lease is not None
+    done = lease.fulfill("ok")
+    assert done.not_before is None and store.get(job.id).not_before is None
