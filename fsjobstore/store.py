@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -26,18 +26,6 @@ from .job import Job
 
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class StoreStatistics:
-    """What one store object holds and knows now (read-only, for tests and tools)."""
-
-    work_leases: frozenset[str]
-    notification_leases: frozenset[str]
-    resource_leases: frozenset[str]
-    renewing: tuple[str, ...]  # names whose leases the renewal thread keeps alive
-    renewal_thread_running: bool
-    holder_tokens: dict[float, str]  # lease length -> token of the holder record in use
 
 
 class _Option(Generic[T]):
@@ -138,17 +126,6 @@ class JobStore:
     def context(self) -> StoreContext:
         """The layers below (folders, leases, indexes), for tests and tools: not a stable API."""
         return self._ctx
-
-    def statistics(self) -> StoreStatistics:
-        ctx = self._ctx
-        return StoreStatistics(
-            work_leases=frozenset(ctx.work_leases.held),
-            notification_leases=frozenset(ctx.note_leases.held),
-            resource_leases=frozenset(ctx.resource_leases.held),
-            renewing=ctx.renewer.renewing,
-            renewal_thread_running=ctx.renewer.running,
-            holder_tokens={seconds: holder.token for seconds, holder in ctx.holders.current.items()},
-        )
 
     def close(self) -> None:
         """Release every lease this store object holds and stop its renewal thread."""

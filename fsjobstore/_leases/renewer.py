@@ -81,11 +81,6 @@ class Renewer:
         with self._lock:
             return tuple(lease.name for lease in self._held)
 
-    @property
-    def running(self) -> bool:
-        thread = self._thread
-        return thread is not None and thread.is_alive()
-
     def wake(self) -> None:
         self._wake.set()
 

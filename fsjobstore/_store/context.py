@@ -151,7 +151,7 @@ class StoreContext:
         for key in keys:
             path = folder.join(key + RECORD_SUFFIX)  # (the folder is anchored by the scan above)
             try:
-                entries.append((*_parse_target(fsio.read(path), path), key))
+                entries.append((*parse_target(fsio.read(path), path), key))
             except FileNotFoundError:
                 continue
             except CorruptJobFile as exc:
@@ -163,7 +163,7 @@ class StoreContext:
         return tuple(target for _, target in self.waiting_entries(job_id))
 
 
-def _parse_target(data: bytes, path: str) -> tuple[str, Any]:
+def parse_target(data: bytes, path: str) -> tuple[str, Any]:
     """(queued_at, target) of a waiting target's file; CorruptJobFile if it is not one."""
     try:
         entry = json.loads(data)
@@ -172,11 +172,6 @@ def _parse_target(data: bytes, path: str) -> tuple[str, Any]:
     except (ValueError, RecursionError) as exc:
         raise CorruptJobFile(path, f"not a waiting target ({exc})") from None
     return entry["queued_at"], entry["target"]
-
-
-def parse_target(data: bytes, path: str) -> Any:
-    """The target in a waiting target's file; CorruptJobFile if it is not one."""
-    return _parse_target(data, path)[1]
 
 
 def _share_top_folder(path: str) -> None:

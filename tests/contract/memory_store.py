@@ -72,8 +72,7 @@ class MemoryBackend:
 
 
 class _Signal:
-    def __init__(self, backend: MemoryBackend) -> None:
-        self._backend = backend
+    def __init__(self) -> None:
         self._event = threading.Event()
 
     def set(self) -> None:
@@ -395,7 +394,7 @@ class MemoryStore:
             signal.set()
 
     def work_signal(self) -> _Signal:
-        self.signals.append(_Signal(self.backend))
+        self.signals.append(_Signal())
         return self.signals[-1]
 
     notification_signal = work_signal
