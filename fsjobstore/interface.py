@@ -30,10 +30,13 @@ from .errors import Loss, LossReason
 from .job import Job
 
 __all__ = [
+    "Holding",
     "LeaseHandle",
     "Loss",
     "LossReason",
     "NotificationHandle",
+    "PAUSE_SEEN_WITHIN",
+    "Pause",
     "Problem",
     "Progress",
     "Report",
@@ -42,7 +45,14 @@ __all__ = [
     "WorkerInfo",
     "Heartbeat",
     "WorkHandle",
+    "describe_pauses",
+    "stopping",
 ]
+
+# Every puller of every store sees a pause (or a resume) made elsewhere within this
+# many seconds of its own clock (plus, on NFS, the attribute cache time): a freeze
+# waits this long twice over before it trusts that no lease will be taken any more.
+PAUSE_SEEN_WITHIN = 1.0
 
 
 @runtime_checkable
@@ -148,6 +158,55 @@ Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
+class Pause:
+    """A pause in force: of the whole store (``task`` None) or of one task's jobs.
+    Who made it and when are the pauser's own (wall clock): informational."""
+
+    task: str | None = None
+    reason: str | None = None
+    paused_at: str | None = None
+    host: str | None = None
+    pid: int | None = None
+
+
+def stopping(pauses: Iterable[Pause], task: str | None) -> Pause | None:
+    """The pause that keeps a job of *task* from being taken, if any (a whole-store
+    pause first)."""
+    found = None
+    for pause in pauses:
+        if pause.task is None:
+            return pause
+        if task is not None and pause.task == task:
+            found = pause
+    return found
+
+
+def describe_pauses(pauses: Collection[Pause], tasks: Collection[str | None] | None) -> str | None:
+    """What of a loop pulling *tasks* (None: every task) is paused, in words, or None.
+    A notifier (``tasks`` empty) is stopped only by a whole-store pause."""
+    whole = next((p for p in pauses if p.task is None), None)
+    if whole is not None:
+        return "the whole store" + (f" ({whole.reason})" if whole.reason else "")
+    paused = sorted(p.task for p in pauses if p.task is not None and (tasks is None or p.task in tasks))
+    if not paused:
+        return None
+    if tasks is not None and not set(tasks) - set(paused):
+        return "every task it does: " + ", ".join(paused)
+    return "task " + ", ".join(paused) if len(paused) == 1 else "tasks " + ", ".join(paused)
+
+
+@dataclass(frozen=True)
+class Holding:
+    """A lease held now (``Store.holdings``): on which job, of which kind, and who
+    holds it as its holder record says (None where the record could not be read)."""
+
+    kind: str  # "work" or "notify"
+    job_id: str
+    host: str | None
+    pid: int | None
+
+
+@dataclass(frozen=True)
 class WorkerInfo:
     """A running loop as its heartbeat record shows it.
 
@@ -167,14 +226,16 @@ class WorkerInfo:
     beats: int
     beat_seconds: float
     alive: bool | None
+    paused: str | None = None  # what of its work is paused, in words (None: nothing)
 
 
 @runtime_checkable
 class Heartbeat(Protocol):
     """A running loop's record in its store (``Store.register_worker``)."""
 
-    def beat(self, current: list[str]) -> None:
-        """Say the loop is alive and holds *current* now."""
+    def beat(self, current: list[str], paused: str | None = None) -> None:
+        """Say the loop is alive, holds *current* now, and what of its work is
+        *paused* (``describe_pauses``)."""
 
     def close(self) -> None:
         """Remove the record (the loop stopped)."""
@@ -266,6 +327,20 @@ class Store(Protocol):
     def workers(self, *, watch: float = 0.0) -> list[WorkerInfo]:
         """The loops with a record, alive or not. With *watch* seconds, wait that long
         (at most) to judge loops on other hosts by whether their record changes."""
+
+    # -- pauses
+    def pause(self, task: str | None = None, *, reason: str | None = None) -> Pause:
+        """Stop every puller of the store, on every host, from taking jobs of *task*
+        (None: any job, and any notification) until ``resume``. Running jobs go on."""
+
+    def resume(self, task: str | None = None) -> bool:
+        """End the pause of *task* (None: of the whole store); False if there was none."""
+
+    def pauses(self) -> list[Pause]:
+        """The pauses in force, the whole store's first."""
+
+    def holdings(self) -> list[Holding]:
+        """The work and notification leases held now, and who holds them."""
 
     # -- maintenance
     def purge(self, older_than: float | None = None, *, progress: Progress | None = None) -> int: ...

@@ -18,10 +18,11 @@ from ._store.checking import check
 from ._store.context import Notify, Options, StoreContext
 from ._store.fulfilment import Fulfilment
 from ._store.handles import NotificationLease, WorkLease
+from ._store.holdings import holdings
 from ._store.notification import Notification
 from ._store.queries import Queries
 from ._store.workers import WorkerRecord, WorkerWatch
-from .interface import Progress, Report, WakeSignal, WorkerInfo
+from .interface import Holding, Pause, Progress, Report, WakeSignal, WorkerInfo
 from .job import Job
 
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
@@ -309,6 +310,30 @@ class JobStore:
         clocks: see WorkerInfo). With *watch* seconds, wait that long at most to see
         whether records of other hosts change."""
         return self._workers.workers(check_seconds("watch", watch, zero=True))
+
+    # -- pauses ---------------------------------------------------------------------
+
+    def pause(self, task: str | None = None, *, reason: str | None = None) -> Pause:
+        """Stop every puller of this store, on every host, from taking jobs of *task*
+        (None: any job, and any notification), until ``resume``. Jobs running go on;
+        pullers of other store objects see it within ``PAUSE_SEEN_WITHIN`` seconds
+        (``paused/``, docs/format.md). *reason* is shown to operators and in the
+        logs of paused workers. Pausing again replaces the reason."""
+        return self._ctx.pauses.pause(task, reason)
+
+    def resume(self, task: str | None = None) -> bool:
+        """End the pause of *task* (None: the whole store's; task pauses stay);
+        False if there was none."""
+        return self._ctx.pauses.resume(task)
+
+    def pauses(self) -> list[Pause]:
+        """The pauses in force, the whole store's first."""
+        return list(self._ctx.pauses.current())
+
+    def holdings(self) -> list[Holding]:
+        """The work and notification leases held now, with the host and pid of each
+        holder (``fsjobstore freeze`` waits for none to be left)."""
+        return holdings(self._ctx)
 
     # -- maintenance ----------------------------------------------------------------
 

@@ -16,6 +16,8 @@
       leases/holders/<token>   a holder's record; each lease above is a hard link to one
       quarantine/              files check --repair could not parse (made on first use)
       workers/<id>.json        heartbeat record of each running Worker or Notifier (made on first use)
+      paused/store.json        the whole store is paused (made on first use)
+      paused/task-<key>.json   one task is paused
 
 Hot folders hold only what is live: ``pending/`` only unresolved jobs, ``due/``
 only jobs with undelivered targets, ``leases/*`` only held (or expired) leases. So
@@ -33,6 +35,7 @@ from .folders import Folder
 STORE_MARKER = "fsjobstore.json"
 MAINTENANCE_LOCK = "maintenance.lock"
 RECORD_SUFFIX = ".json"
+PAUSED = "paused"
 
 
 class NotAFolder(Exception):
@@ -109,6 +112,10 @@ class Layout:
     def workers_folder(self) -> Folder:
         """Heartbeat records of running loops (made on first use)."""
         return Folder(self.top.join("workers"), keep_open=False, shared=self.shared)
+
+    def paused_folder(self) -> Folder:
+        """Pauses in force, one file each (made on first use)."""
+        return Folder(self.top.join(PAUSED), keep_open=False, shared=self.shared)
 
     def close(self) -> None:
         for folder in self.folders():

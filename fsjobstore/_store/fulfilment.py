@@ -4,7 +4,6 @@ record create-if-absent, so a job is resolved at most once."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
@@ -26,9 +25,12 @@ from ..errors import (
     Loss,
     LossReason,
 )
+from ..interface import Pause, stopping
 from ..job import CANCELLED, FAILED, FULFILLED, PENDING, RESOLVED_STATES, Job
 from .context import StoreContext
 from .handles import WorkLease
+from .holdings import holder_of
+from .pausing import PullPaused, stops_all
 from .pulling import claim_or_release, pull
 
 EXPIRED_ERROR = "lease expired: its holder stopped renewing it"
@@ -45,10 +47,17 @@ class Fulfilment:
 
     def pull_work(self, on_compromised: Callable[[WorkLease], None] | None,
                   tasks: Collection[str | None] | None) -> WorkLease | None:
-        puller = _Puller(self, None if tasks is None else frozenset(tasks))
         ctx = self.ctx
+        wanted = None if tasks is None else frozenset(tasks)
+        pauses = ctx.pauses.current()
+        if stops_all(pauses, wanted):
+            return None
+        puller = _Puller(self, wanted, pauses)
         with ctx.pull_lock:
-            lease = pull(ctx.work_leases, ctx.pending, puller.claim, puller.skip)
+            try:
+                lease = pull(ctx.work_leases, ctx.pending, puller.claim, puller.skip)
+            except PullPaused:
+                return None
         if lease is not None:
             lease.watch(on_compromised)
         return lease
@@ -265,14 +274,16 @@ class Fulfilment:
 class _Puller:
     """One pull_work call: what it wants, and the resources it found busy."""
 
-    def __init__(self, fulfilment: Fulfilment, wanted: frozenset[str | None] | None) -> None:
+    def __init__(self, fulfilment: Fulfilment, wanted: frozenset[str | None] | None,
+                 pauses: tuple[Pause, ...]) -> None:
         self.fulfilment = fulfilment
         self.wanted = wanted
         self.busy: set[str] = set()
+        self.paused = frozenset(pause.task for pause in pauses)
 
     def skip(self, known: object) -> bool:
         task, resource = known if isinstance(known, tuple) else (None, None)
-        return (self.wanted is not None and task not in self.wanted) or resource in self.busy
+        return (self.wanted is not None and task not in self.wanted) or resource in self.busy or task in self.paused
 
     def claim(self, lease: Lease) -> WorkLease | None:
         """A WorkLease on the job, or None (the lease released) if it is gone,
@@ -285,6 +296,16 @@ class _Puller:
         job_id = lease.name
         task, resource = record.get("task"), record.get("resource")
         if self.wanted is not None and task not in self.wanted:
+            pending.note(job_id, (task, resource))
+            lease.release()
+            return None
+        # Looked at after the lease is linked (a freeze pauses, then waits for the
+        # leases to go): a pause made before this look is seen, one made after it
+        # finds the lease.
+        pauses = fulfilment.ctx.pauses.current()
+        if stopping(pauses, task) is not None:
+            if stops_all(pauses, self.wanted):
+                raise PullPaused(task)
             pending.note(job_id, (task, resource))
             lease.release()
             return None
@@ -313,11 +334,7 @@ def lease_attempt(lease: WorkLease, outcome: str, error: str | None, trace: str 
 def expired_attempt(record: Record, holder_record: bytes) -> dict[str, Any]:
     """The history entry of an attempt whose holder stopped renewing, as its holder
     record told it (host and pid; when it started is not known)."""
-    try:
-        holder = json.loads(holder_record)
-        host, pid = holder.get("host"), holder.get("pid")
-    except (ValueError, AttributeError):
-        host = pid = None
+    host, pid = holder_of(holder_record)
     return {"attempt": record.attempts + 1, "host": host, "pid": pid, "started_at": None, "ended_at": now_text(),
             "outcome": "expired", "error": EXPIRED_ERROR, "traceback": None}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -16,6 +17,7 @@ from ..interface import Store
 from ..job import STATES, Job
 from ..store import JobStore
 from .base import DURATION, Context, cli, fail_with, json_arg, one_line_errors, pass_context, store_options
+from .pausing import describe
 
 
 @cli.command()
@@ -145,10 +147,14 @@ def _print_stats(store: Store, as_json: bool, watch: bool, interval: float) -> N
         while True:
             with one_line_errors():
                 counts = store.stats()
+                pauses = store.pauses()
             if as_json:
-                click.echo(json.dumps(counts))
+                paused = {"paused": [dataclasses.asdict(pause) for pause in pauses]} if pauses else {}
+                click.echo(json.dumps({**counts, **paused}))
             else:
                 click.echo("  ".join(f"{state}: {count}" for state, count in counts.items()))
+                for pause in pauses:
+                    click.echo(describe(pause))
             if not watch:
                 return
             time.sleep(interval)

@@ -20,7 +20,7 @@ from urllib.parse import quote
 from .._files.ids import check_id
 from .._files.records import encode_json
 from .._files.wakeup import Signal
-from ..interface import Problem, Progress, Report, WakeSignal, WorkerInfo
+from ..interface import Holding, Pause, Problem, Progress, Report, WakeSignal, WorkerInfo
 from ..job import Job
 from . import heartbeats
 from .api import Api
@@ -202,6 +202,24 @@ class HttpStore:
     def stop_signal(self, signal: WakeSignal) -> None:
         """Nothing to stop: no watcher sets this client's signals."""
 
+    # -- pauses
+
+    def pause(self, task: str | None = None, *, reason: str | None = None) -> Pause:
+        _check_task(task)
+        return Pause(**self._api.call("POST", "/api/pauses", json={"task": task, "reason": reason}))
+
+    def resume(self, task: str | None = None) -> bool:
+        _check_task(task)
+        return bool(self._api.call("POST", "/api/pauses/resume", json={"task": task})["resumed"])
+
+    def pauses(self) -> list[Pause]:
+        return [Pause(**entry) for entry in self._api.call("GET", "/api/pauses")]
+
+    def holdings(self) -> list[Holding]:
+        """As JobStore's: the leases held on the server's store (those the server
+        holds for its HTTP clients name the server's host and pid)."""
+        return [Holding(**entry) for entry in self._api.call("GET", "/api/holdings")]
+
     # -- maintenance
 
     def purge(self, older_than: float | None = None, *, progress: Progress | None = None) -> int:
@@ -231,6 +249,12 @@ def _due_at(seconds: float | None) -> float | None:
 
 def _left(due_at: float | None) -> float | None:
     return None if due_at is None else max(0.0, due_at - time.monotonic())
+
+
+def _check_task(task: object) -> None:
+    """TypeError here, as locally, not a 422 from the server."""
+    if task is not None and (not isinstance(task, str) or not task):
+        raise TypeError(f"task must be a non-empty string (or None: the whole store), not {task!r}")
 
 
 def _job_path(job_id: str) -> str:

@@ -85,6 +85,9 @@ class Worker(Loop):
     def _tasks_pulled(self) -> frozenset[str | None] | None:
         return self._tasks
 
+    def _pausable(self) -> frozenset[str | None] | None:
+        return self._tasks
+
     def describe(self) -> str:
         tasks = "any task" if self._tasks is None else ", ".join(sorted(map(str, self._tasks)))
         return (f"worker on {self.store.location}: {tasks}; concurrency {self.concurrency}, "

@@ -20,7 +20,7 @@ from typing import Any
 
 from fsjobstore import Job, JobAlreadyResolved, JobBusy, JobNotFound, JobStateError, LeaseLost
 from fsjobstore.errors import InvalidJobId, Loss, LossReason
-from fsjobstore.interface import Report, WorkerInfo
+from fsjobstore.interface import Holding, Pause, Report, WorkerInfo, stopping
 from fsjobstore.job import STATES
 
 _ids = itertools.count(1)
@@ -51,9 +51,9 @@ class _MemoryHeartbeat:
         with backend.lock:
             backend.workers[info.id] = self
 
-    def beat(self, current: list[str]) -> None:
+    def beat(self, current: list[str], paused: str | None = None) -> None:
         with self._backend.lock:
-            self.info = replace(self.info, current=sorted(current), beats=self.info.beats + 1)
+            self.info = replace(self.info, current=sorted(current), beats=self.info.beats + 1, paused=paused)
             self.last = time.monotonic()
 
     def close(self) -> None:
@@ -69,6 +69,7 @@ class MemoryBackend:
         self.records: dict[str, _Record] = {}
         self.work: dict[str, _Holding] = {}
         self.notes: dict[str, _Holding] = {}
+        self.pauses: dict[str | None, Pause] = {}
 
 
 class _Signal:
@@ -239,6 +240,8 @@ class MemoryStore:
                 job = record.job
                 if job.resolved or (tasks is not None and job.task not in tasks) or not self._ready(job_id):
                     continue
+                if stopping(self.backend.pauses.values(), job.task) is not None:
+                    continue
                 if record.not_before > time.monotonic():
                     self.deferred[job_id] = record.not_before
                     continue
@@ -256,6 +259,8 @@ class MemoryStore:
     def pull_notification(self, on_compromised: Callable[[Any], None] | None = None
                           ) -> MemoryNotificationLease | None:
         with self.backend.lock:
+            if None in self.backend.pauses:
+                return None
             for job_id, record in sorted(self.backend.records.items()):
                 if not record.job.resolved or not record.waiting or not self._ready(job_id):
                     continue
@@ -426,6 +431,29 @@ class MemoryStore:
             beats = list(self.backend.workers.values())
         now = time.monotonic()
         return [replace(b.info, alive=now - b.last < 3 * b.beat_seconds) for b in beats]
+
+    def pause(self, task: str | None = None, *, reason: str | None = None) -> Pause:
+        if task is not None and (not isinstance(task, str) or not task):
+            raise TypeError(f"task must be a non-empty string (or None: the whole store), not {task!r}")
+        with self.backend.lock:
+            pause = self.backend.pauses[task] = Pause(task=task, reason=reason, host="memory", pid=0)
+        return pause
+
+    def resume(self, task: str | None = None) -> bool:
+        with self.backend.lock:
+            resumed = self.backend.pauses.pop(task, None) is not None
+            self._wake()
+        return resumed
+
+    def pauses(self) -> list[Pause]:
+        with self.backend.lock:
+            return sorted(self.backend.pauses.values(), key=lambda p: (p.task is not None, p.task or ""))
+
+    def holdings(self) -> list[Holding]:
+        with self.backend.lock:
+            return [Holding(kind, job_id, "memory", 0)
+                    for kind, table in (("work", self.backend.work), ("notify", self.backend.notes))
+                    for job_id in sorted(table)]
 
     def purge(self, older_than: float | None = None, *, progress: Any = None) -> int:
         with self.backend.lock:
