@@ -36,3 +36,14 @@ def test_a_bad_token_is_one_line_of_error(served: Served) -> None:
     denied = fsj(served, "ls", token="wrong")
     assert denied.returncode == 1 and "Traceback" not in denied.stderr
     assert len(denied.stderr.strip().splitlines()) == 1 and denied.stderr.startswith("fsjobstore: error:")
+
+
+def test_pause_freeze_and_thaw_over_http(served: Served) -> None:
+    assert fsj(served, "pause", "resize").stdout.startswith("paused: task resize (by ")
+    assert [p.task for p in served.store.pauses()] == ["resize"]
+    assert "frozen" in fsj(served, "freeze", "--timeout", "5").stdout
+    assert [p.task for p in served.store.pauses()] == [None, "resize"]
+    assert "paused: the whole store: frozen" in fsj(served, "stats").stdout
+    assert fsj(served, "thaw").stdout == "thawed: workers take work again\n"
+    assert fsj(served, "resume", "resize").stdout == "resumed: task resize\n"
+    assert served.store.pauses() == []
