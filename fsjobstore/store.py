@@ -211,7 +211,7 @@ class JobStore:
 
         Only jobs whose ``task`` is in *tasks* are taken, if it is given (``None``
         in it stands for jobs created without a task). Jobs whose ``not_before``
-        is still ahead, or whose ``resource`` is busy, are passed over.
+        is still ahead, whose ``resource`` is busy or that a pause stops are passed over.
         ``on_compromised(lease)`` is called once (from the renewal thread or the
         committing thread) if the lease is lost while held.
         """
@@ -248,11 +248,8 @@ class JobStore:
         return self._fulfilment.cancel(job_id)
 
     def retry(self, job_id: str) -> Job:
-        """Return a failed or cancelled job to pending, its attempts counted from zero.
-
-        Raises JobStateError for a job that is not failed or cancelled, and
-        JobBusy if a worker holds its lease (a crashed resolver's leftovers).
-        """
+        """Return a failed or cancelled job to pending, its attempts counted from zero
+        (JobStateError for another state; JobBusy if a crashed resolver's lease is held)."""
         return self._fulfilment.retry(job_id)
 
     def work_signal(self) -> WakeSignal:
@@ -314,39 +311,28 @@ class JobStore:
     # -- pauses ---------------------------------------------------------------------
 
     def pause(self, task: str | None = None, *, reason: str | None = None) -> Pause:
-        """Stop every puller of this store, on every host, from taking jobs of *task*
-        (None: any job, and any notification), until ``resume``. Jobs running go on;
-        pullers of other store objects see it within ``PAUSE_SEEN_WITHIN`` seconds
-        (``paused/``, docs/format.md). *reason* is shown to operators and in the
-        logs of paused workers. Pausing again replaces the reason."""
+        """Stop pullers on every host from taking jobs of *task* (None: any job or
+        notification) until ``resume``; see the interface, and ``paused/`` in docs/format.md."""
         return self._ctx.pauses.pause(task, reason)
 
     def resume(self, task: str | None = None) -> bool:
-        """End the pause of *task* (None: the whole store's; task pauses stay);
-        False if there was none."""
+        """End the pause of *task* (None: the whole store's); False if there was none."""
         return self._ctx.pauses.resume(task)
 
     def pauses(self) -> list[Pause]:
-        """The pauses in force, the whole store's first."""
         return list(self._ctx.pauses.current())
 
     def holdings(self) -> list[Holding]:
-        """The work and notification leases held now, with the host and pid of each
-        holder (``fsjobstore freeze`` waits for none to be left)."""
         return holdings(self._ctx)
 
     # -- maintenance ----------------------------------------------------------------
 
     def purge(self, older_than: float | None = None, *, progress: Progress | None = None) -> int:
-        """Remove resolved jobs whose time is up; return how many were removed.
-
-        A job's time is *older_than* seconds since it was resolved if given, else
-        its own ``expires_in``, else the store's ``retention`` (None: kept). Jobs
-        with targets still waiting are kept. Also removes leftovers of crashed
-        writers older than an hour: temp files, half-done lease take-overs, and lease
-        files on jobs that no longer exist. ``progress(done, total)`` is called
-        as resolved jobs are examined.
-        """
+        """Remove resolved jobs whose time is up (*older_than* seconds since resolved,
+        else their ``expires_in``, else the store's ``retention``; None: kept) and
+        with no target waiting; return how many. Also removes crashed writers'
+        leftovers older than an hour (docs/format.md, "purge"). ``progress(done,
+        total)`` is called as resolved jobs are examined."""
         return maintenance.purge(self._ctx, older_than, progress)
 
     def check(self, *, repair: bool = False, progress: Progress | None = None) -> Report:
