@@ -16,6 +16,9 @@ Guarantees every implementation keeps (the contract tests in
   holder is told once through ``on_compromised``.
 * A waiting target is handed out by ``pull_notification`` until ``done`` names
   it as delivered.
+* A pull hands out no job a pause stops once the pause is ``PAUSE_SEEN_WITHIN``
+  old, and looks at the pauses after it has taken its lease (what ``freeze``
+  rests on).
 """
 
 from __future__ import annotations
