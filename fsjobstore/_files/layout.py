@@ -18,6 +18,7 @@
       workers/<id>.json        heartbeat record of each running Worker or Notifier (made on first use)
       paused/store.json        the whole store is paused (made on first use)
       paused/task-<key>.json   one task is paused
+      limits/resource-<key>.json, limits/task-<key>.json   how many of a resource's or task's jobs run at once
 
 Hot folders hold only what is live: ``pending/`` only unresolved jobs, ``due/``
 only jobs with undelivered targets, ``leases/*`` only held (or expired) leases. So
@@ -35,7 +36,6 @@ from .folders import Folder
 STORE_MARKER = "fsjobstore.json"
 MAINTENANCE_LOCK = "maintenance.lock"
 RECORD_SUFFIX = ".json"
-PAUSED = "paused"
 
 
 class NotAFolder(Exception):
@@ -113,9 +113,9 @@ class Layout:
         """Heartbeat records of running loops (made on first use)."""
         return Folder(self.top.join("workers"), keep_open=False, shared=self.shared)
 
-    def paused_folder(self) -> Folder:
-        """Pauses in force, one file each (made on first use)."""
-        return Folder(self.top.join(PAUSED), keep_open=False, shared=self.shared)
+    def control_folder(self, name: str) -> Folder:
+        """A control folder (``paused``, ``limits``): a file per setting, made on first use."""
+        return Folder(self.top.join(name), keep_open=False, shared=self.shared)
 
     def close(self) -> None:
         for folder in self.folders():

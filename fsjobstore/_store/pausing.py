@@ -1,28 +1,18 @@
-"""Pauses: one file per pause in ``paused/``, which every puller consults.
-
-Consulting them must cost a pull next to nothing, whatever the store holds: one
-``lstat`` of the folder. Its listing (a file or two) is read again only when the
-folder changed (another inode, modification or change time) or when the last
-reading is ``PAUSE_SEEN_WITHIN`` old by this process's clock, so a change whose
-time stamp equals the last one's (a coarse clock) is seen within that bound too.
-"""
+"""Pauses: one file per pause in the control folder ``paused/`` (see control), which
+every puller consults before it takes a job and again once it has its lease."""
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import socket
-import threading
-import time
+from typing import Any
 
-from .._files import folders, fsio
-from .._files.layout import PAUSED, RECORD_SUFFIX, Layout
-from .._files.records import encode_json, now_text, value_key
-from ..errors import CorruptJobFile
-from ..interface import PAUSE_SEEN_WITHIN, Pause, stopping
+from .._files.layout import RECORD_SUFFIX, Layout
+from .._files.records import now_text, value_key
+from ..interface import Pause, stopping
+from .control import ControlFolder
 
-log = logging.getLogger("fsjobstore")
+PAUSED = "paused"
 STORE_ENTRY = "store" + RECORD_SUFFIX
 TASK_PREFIX = "task-"
 _HOST = socket.gethostname()
@@ -39,85 +29,30 @@ class Pauses:
     """The pauses of one store, as one store object reads and writes them."""
 
     def __init__(self, layout: Layout, *, durable: bool) -> None:
-        self._layout = layout
-        self._durable = durable
-        self._lock = threading.Lock()
-        # (inode, mtime, ctime) of paused/ when it was last listed; None: absent
-        self._seen: tuple[int, int, int] | None = None
-        self._read_at = -PAUSE_SEEN_WITHIN  # monotonic
-        self._current: tuple[Pause, ...] = ()
+        self._folder = ControlFolder(layout, PAUSED, _parse, _order, durable=durable)
 
     def current(self) -> tuple[Pause, ...]:
-        """The pauses in force: one lstat, and a listing only if the folder changed."""
-        try:
-            info = fsio.lstat(self._layout.top.join(PAUSED))
-            seen: tuple[int, int, int] | None = (info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
-        except FileNotFoundError:
-            seen = None
-        with self._lock:
-            if seen == self._seen and time.monotonic() - self._read_at < PAUSE_SEEN_WITHIN:
-                return self._current
-            self._current = () if seen is None else tuple(sorted(self._read(), key=_order))
-            self._seen, self._read_at = seen, time.monotonic()
-            return self._current
+        """The pauses in force, the whole store's first (one lstat: see control)."""
+        return self._folder.current()
 
     def pause(self, task: str | None, reason: str | None) -> Pause:
-        if task is not None and (not isinstance(task, str) or not task):
-            raise TypeError(f"task must be a non-empty string (or None: the whole store), not {task!r}")
+        check_name("task", task, "the whole store")
         if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON_CHARS):
             raise ValueError(f"reason must be a string of at most {MAX_REASON_CHARS} characters, not {reason!r:.60}")
         pause = Pause(task=task, reason=reason, paused_at=now_text(), host=_HOST, pid=os.getpid())
-        data = encode_json({"task": task, "reason": reason, "paused_at": pause.paused_at, "host": pause.host,
-                            "pid": pause.pid}, "pause")
-        folder = self._layout.paused_folder()
-        if folders.make_folder(folder.path, shared=self._layout.shared) and self._durable:
-            self._layout.top.sync()
         # (replace: pausing again only updates who and why)
-        fsio.publish(self._layout.tmp, folder, _entry(task), (data + "\n").encode(), durable=self._durable,
-                     replace=True)
-        self._forget()
+        self._folder.publish(_entry(task), {"task": task, "reason": reason, "paused_at": pause.paused_at,
+                                            "host": pause.host, "pid": pause.pid})
         return pause
 
     def resume(self, task: str | None) -> bool:
-        if task is not None and (not isinstance(task, str) or not task):
-            raise TypeError(f"task must be a non-empty string (or None: the whole store), not {task!r}")
-        folder = self._layout.paused_folder()
-        removed = fsio.remove(folder.join(_entry(task)))
-        if removed and self._durable:
-            folder.sync()
-        self._forget()
-        return removed
+        check_name("task", task, "the whole store")
+        return self._folder.remove(_entry(task))
 
-    def _forget(self) -> None:
-        """This store object's own change is seen by its next pull, whatever the clock."""
-        with self._lock:
-            self._seen, self._read_at = None, -PAUSE_SEEN_WITHIN
 
-    def _read(self) -> list[Pause]:
-        folder = self._layout.paused_folder()
-        found = []
-        try:
-            names = list(folders.scan(folder, RECORD_SUFFIX))
-        except CorruptJobFile as exc:  # a symlink planted as the folder: never followed
-            log.error("ignoring %s", exc)
-            return []
-        for name in names:
-            entry = name + RECORD_SUFFIX
-            try:
-                fields = json.loads(fsio.read(folder.join(entry)))
-                pause = Pause(task=fields["task"], reason=fields.get("reason"), paused_at=fields.get("paused_at"),
-                              host=fields.get("host"), pid=fields.get("pid"))
-                if entry != _entry(pause.task):
-                    raise ValueError(f"names task {pause.task!r}")
-            except FileNotFoundError:
-                continue  # resumed since the listing
-            except (CorruptJobFile, ValueError, RecursionError, KeyError, TypeError, AttributeError):
-                if entry != STORE_ENTRY:
-                    continue  # (a planted or torn file: names no task it could stop)
-                # The name is what pauses the whole store; what it says only tells why.
-                pause = Pause(reason="its pause file does not parse")
-            found.append(pause)
-        return found
+def check_name(what: str, name: object, none: str) -> None:
+    if name is not None and (not isinstance(name, str) or not name):
+        raise TypeError(f"{what} must be a non-empty string (or None: {none}), not {name!r}")
 
 
 def stops_all(pauses: tuple[Pause, ...], tasks: frozenset[str | None] | None) -> bool:
@@ -133,5 +68,22 @@ def _entry(task: str | None) -> str:
     return STORE_ENTRY if task is None else TASK_PREFIX + value_key(task) + RECORD_SUFFIX
 
 
+def _parse(entry: str, fields: dict[str, Any] | None) -> Pause | None:
+    if fields is not None:
+        task = fields.get("task")
+        if (task is None or isinstance(task, str)) and entry == _entry(task):
+            return Pause(task=task, reason=_text(fields.get("reason")), paused_at=_text(fields.get("paused_at")),
+                         host=_text(fields.get("host")), pid=fields["pid"] if isinstance(fields.get("pid"), int)
+                         else None)
+    if entry == STORE_ENTRY:
+        # The name is what pauses the whole store; what it says only tells why.
+        return Pause(reason="its pause file does not parse")
+    return None  # (a planted or torn file: names no task it could stop)
+
+
 def _order(pause: Pause) -> tuple[bool, str]:
     return pause.task is not None, pause.task or ""
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -84,9 +84,9 @@ def test_holdings_name_the_leases_held(store: Store) -> None:
 def test_freeze_waits_for_running_work_then_thaw_resumes(backend: Backend) -> None:
     operator, worker_store = backend.open(), backend.open()
     job = operator.create("slow")
-    later = operator.create("later")
     lease = worker_store.pull_work()
     assert lease is not None and lease.id == job.id
+    later = operator.create("later")
     threading.Timer(0.5, lambda: lease.fulfill("done")).start()
     assert freeze(operator, timeout=30) == []
     assert operator.get(job.id).state == "fulfilled"
