@@ -35,6 +35,7 @@ from .job import Job
 __all__ = [
     "Holding",
     "LeaseHandle",
+    "Limit",
     "Loss",
     "LossReason",
     "NotificationHandle",
@@ -199,6 +200,16 @@ def describe_pauses(pauses: Collection[Pause], tasks: Collection[str | None] | N
 
 
 @dataclass(frozen=True)
+class Limit:
+    """How many jobs of a resource, or of a task, run at once across every host
+    (a resource without one: 1; a task without one: no cap)."""
+
+    kind: str  # "resource" or "task"
+    name: str
+    limit: int
+
+
+@dataclass(frozen=True)
 class Holding:
     """A lease held now (``Store.holdings``): on which job, of which kind, and who
     holds it as its holder record says (None where the record could not be read)."""
@@ -344,6 +355,15 @@ class Store(Protocol):
 
     def holdings(self) -> list[Holding]:
         """The work and notification leases held now, and who holds them."""
+
+    # -- limits
+    def set_limit(self, limit: int | None, *, resource: str | None = None, task: str | None = None) -> None:
+        """Let at most *limit* jobs of *resource* (or of *task*: give one of the two)
+        run at once, on every host together; None: back to the default (one per
+        resource, no cap for a task). Jobs running already are not stopped."""
+
+    def limits(self) -> list[Limit]:
+        """The limits set, resources' first."""
 
     # -- maintenance
     def purge(self, older_than: float | None = None, *, progress: Progress | None = None) -> int: ...

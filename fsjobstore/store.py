@@ -22,7 +22,7 @@ from ._store.holdings import holdings
 from ._store.notification import Notification
 from ._store.queries import Queries
 from ._store.workers import WorkerRecord, WorkerWatch
-from .interface import Holding, Pause, Progress, Report, WakeSignal, WorkerInfo
+from .interface import Holding, Limit, Pause, Progress, Report, WakeSignal, WorkerInfo
 from .job import Job
 
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
@@ -176,11 +176,8 @@ class JobStore:
         return self._queries.get(job_id)
 
     def jobs(self, state: str | None = None) -> Iterator[Job]:
-        """Every job (in creation order within pending, then resolved), or those in *state*.
-
-        A job that changes state while the iteration runs is yielded at most once,
-        in one of its states. Corrupt files are logged and skipped.
-        """
+        """Every job (in creation order within pending, then resolved), or those in *state*;
+        each at most once, in one of its states. Corrupt files are logged and skipped."""
         return self._queries.jobs(state)
 
     def stats(self) -> dict[str, int]:
@@ -218,12 +215,8 @@ class JobStore:
         return self._fulfilment.pull_work(on_compromised, tasks)
 
     def fulfill(self, job_id: str, value: bytes | str, *, lease: WorkLease | None = None) -> Job:
-        """Resolve the job with *value* (bytes, or str stored as UTF-8); return it.
-
-        At most once: a job already fulfilled or failed raises JobAlreadyResolved
-        and nothing changes. Through a *lease* (or ``lease.fulfill``) the commit is
-        refused with LeaseLost if the lease is no longer held on disk.
-        """
+        """Resolve the job with *value* (bytes, or str stored as UTF-8), at most once
+        (JobAlreadyResolved, nothing changed); through a *lease*, LeaseLost if it is lost."""
         return self._fulfilment.fulfill(job_id, value, lease=lease)
 
     def fail(
@@ -324,6 +317,14 @@ class JobStore:
 
     def holdings(self) -> list[Holding]:
         return holdings(self._ctx)
+
+    def set_limit(self, limit: int | None, *, resource: str | None = None, task: str | None = None) -> None:
+        """At most *limit* jobs of *resource* (or *task*) run at once on all hosts together
+        (None: the default, 1 per resource, no cap per task); see ``limits/`` in docs/format.md."""
+        self._ctx.limits.set(limit, resource, task)
+
+    def limits(self) -> list[Limit]:
+        return list(self._ctx.limits.current())
 
     # -- maintenance ----------------------------------------------------------------
 

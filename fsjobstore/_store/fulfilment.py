@@ -14,7 +14,7 @@ from .._arguments import check_seconds
 from .._files import fsio
 from .._files.ids import check_id
 from .._files.layout import RECORD_SUFFIX
-from .._files.records import Record, now_text, to_bytes, value_key
+from .._files.records import Record, now_text, to_bytes
 from .._leases import Lease
 from ..errors import (
     CorruptJobFile,
@@ -25,11 +25,12 @@ from ..errors import (
     Loss,
     LossReason,
 )
-from ..interface import Pause, stopping
+from ..interface import Limit, Pause, stopping
 from ..job import CANCELLED, FAILED, FULFILLED, PENDING, RESOLVED_STATES, Job
 from .context import StoreContext
 from .handles import WorkLease
 from .holdings import holder_of
+from .limits import slot_names, take_slot
 from .pausing import PullPaused, stops_all
 from .pulling import claim_or_release, pull
 
@@ -90,7 +91,7 @@ class Fulfilment:
             return None
         return record
 
-    def start(self, lease: Lease, record: Record, resource: Lease | None) -> WorkLease | None:
+    def start(self, lease: Lease, record: Record, slots: tuple[Lease, ...]) -> WorkLease | None:
         """The WorkLease on a job this puller will do: its lease length set, and an
         expired previous holder counted as a failed attempt."""
         if lease.taken_from is not None:
@@ -98,7 +99,7 @@ class Fulfilment:
             record = record.with_attempt(expired_attempt(record, lease.taken_from))
             # (Its delay, if any, is over: the rewrite must not start it again.)
             record = record.changed(attempts=record.attempts + 1, error=EXPIRED_ERROR, delay=None)
-        handle = WorkLease(self, lease, record, resource)  # its release gives both leases back
+        handle = WorkLease(self, lease, record, slots)  # its release gives every lease back
         try:
             if record.get("lease_seconds"):
                 lease.set_seconds(float(record.get("lease_seconds")))
@@ -113,14 +114,6 @@ class Fulfilment:
         resolved_path = self.ctx.layout.resolved_path(lease.name)
         lease.still_wanted = lambda: Loss(LossReason.RESOLVED_ELSEWHERE) if fsio.exists(resolved_path) else None
         return handle
-
-    def take_resource(self, resource: str) -> Lease | None:
-        leases = self.ctx.resource_leases
-        key = value_key(resource)
-        lease = leases.acquire(key)
-        if lease is None and leases.sweep_due() and key in leases.sweep():
-            lease = leases.take_over(key)
-        return lease
 
     # -- commits ------------------------------------------------------------------
 
@@ -278,12 +271,15 @@ class _Puller:
                  pauses: tuple[Pause, ...]) -> None:
         self.fulfilment = fulfilment
         self.wanted = wanted
-        self.busy: set[str] = set()
+        self.busy: set[str | None] = set()  # resources whose every slot is held
+        self.full_tasks: set[str | None] = set()  # tasks whose every slot is held
         self.paused = frozenset(pause.task for pause in pauses)
+        self.limits: tuple[Limit, ...] | None = None  # (read once a pull needs them)
 
     def skip(self, known: object) -> bool:
         task, resource = known if isinstance(known, tuple) else (None, None)
-        return (self.wanted is not None and task not in self.wanted) or resource in self.busy or task in self.paused
+        return ((self.wanted is not None and task not in self.wanted) or resource in self.busy or task in self.paused
+                or task in self.full_tasks)
 
     def claim(self, lease: Lease) -> WorkLease | None:
         """A WorkLease on the job, or None (the lease released) if it is gone,
@@ -314,15 +310,33 @@ class _Puller:
             pending.defer(job_id, wait, fsio.identity(pending.path_of(job_id)))
             lease.release()
             return None
-        resource_lease = None
-        if resource is not None:
-            resource_lease = fulfilment.take_resource(resource)
-            if resource_lease is None:
-                pending.note(job_id, (task, resource))
-                self.busy.add(resource)
-                lease.release()
+        slots = self.take_slots(task, resource)
+        if slots is None:
+            pending.note(job_id, (task, resource))
+            lease.release()
+            return None
+        return fulfilment.start(lease, record, slots)
+
+    def take_slots(self, task: str | None, resource: str | None) -> tuple[Lease, ...] | None:
+        """A slot of the job's task (if it has a cap) and of its resource, or None (and
+        the full one noted as busy for the rest of this pull) if one is full."""
+        if resource is None and task is None:
+            return ()
+        if self.limits is None:
+            self.limits = self.fulfilment.ctx.limits.current()
+        taken: list[Lease] = []
+        for kind, name, full in (("task", task, self.full_tasks), ("resource", resource, self.busy)):
+            names = [] if name is None else slot_names(self.limits, kind, name)
+            if not names:
+                continue
+            slot = take_slot(self.fulfilment.ctx.resource_leases, names)
+            if slot is None:
+                full.add(name)
+                for held in taken:
+                    held.release()
                 return None
-        return fulfilment.start(lease, record, resource_lease)
+            taken.append(slot)
+        return tuple(taken)
 
 
 def lease_attempt(lease: WorkLease, outcome: str, error: str | None, trace: str | None) -> dict[str, Any]:

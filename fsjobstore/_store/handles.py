@@ -89,21 +89,21 @@ class WorkLease(_LeaseHandle):
     renewal (``on_compromised`` tells the worker).
     """
 
-    def __init__(self, commits: WorkCommits, lease: Lease, record: Record, resource: Lease | None = None) -> None:
+    def __init__(self, commits: WorkCommits, lease: Lease, record: Record, slots: tuple[Lease, ...] = ()) -> None:
         super().__init__(lease, record)
         self._commits = commits
-        self._resource = resource
+        self._slots = slots
         self.started_at = now_text()  # (for the attempt history: informational, this host's clock)
 
     @property
-    def resource_lease(self) -> Lease | None:
-        """The lease on the job's resource, if it has one (read-only)."""
-        return self._resource
+    def slot_leases(self) -> tuple[Lease, ...]:
+        """The slot leases of the job's resource and task limits (read-only)."""
+        return self._slots
 
     def release(self) -> None:
         self._lease.release()
-        if self._resource is not None:
-            self._resource.release()
+        for slot in self._slots:
+            slot.release()
 
     @property
     def request(self) -> Any:

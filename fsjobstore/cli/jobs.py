@@ -17,7 +17,7 @@ from ..interface import Store
 from ..job import STATES, Job
 from ..store import JobStore
 from .base import DURATION, Context, cli, fail_with, json_arg, one_line_errors, pass_context, store_options
-from .pausing import describe
+from .control import describe, describe_limit
 
 
 @cli.command()
@@ -147,14 +147,16 @@ def _print_stats(store: Store, as_json: bool, watch: bool, interval: float) -> N
         while True:
             with one_line_errors():
                 counts = store.stats()
-                pauses = store.pauses()
+                pauses, limits = store.pauses(), store.limits()
             if as_json:
-                paused = {"paused": [dataclasses.asdict(pause) for pause in pauses]} if pauses else {}
-                click.echo(json.dumps({**counts, **paused}))
+                extra = {"paused": [dataclasses.asdict(pause) for pause in pauses]} if pauses else {}
+                if limits:
+                    extra["limits"] = [dataclasses.asdict(entry) for entry in limits]
+                click.echo(json.dumps({**counts, **extra}))
             else:
                 click.echo("  ".join(f"{state}: {count}" for state, count in counts.items()))
-                for pause in pauses:
-                    click.echo(describe(pause))
+                for line in [*map(describe, pauses), *map(describe_limit, limits)]:
+                    click.echo(line)
             if not watch:
                 return
             time.sleep(interval)

@@ -20,7 +20,7 @@ from urllib.parse import quote
 from .._files.ids import check_id
 from .._files.records import encode_json
 from .._files.wakeup import Signal
-from ..interface import Holding, Pause, Problem, Progress, Report, WakeSignal, WorkerInfo
+from ..interface import Holding, Limit, Pause, Problem, Progress, Report, WakeSignal, WorkerInfo
 from ..job import Job
 from . import heartbeats
 from .api import Api
@@ -219,6 +219,12 @@ class HttpStore:
         """As JobStore's: the leases held on the server's store (those the server
         holds for its HTTP clients name the server's host and pid)."""
         return [Holding(**entry) for entry in self._api.call("GET", "/api/holdings")]
+
+    def set_limit(self, limit: int | None, *, resource: str | None = None, task: str | None = None) -> None:
+        self._api.call("POST", "/api/limits", json={"limit": limit, "resource": resource, "task": task})
+
+    def limits(self) -> list[Limit]:
+        return [Limit(**entry) for entry in self._api.call("GET", "/api/limits")]
 
     # -- maintenance
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from fsjobstore import Job, JobAlreadyResolved, JobBusy, JobNotFound, JobStateError, LeaseLost
 from fsjobstore.errors import InvalidJobId, Loss, LossReason
-from fsjobstore.interface import Holding, Pause, Report, WorkerInfo, stopping
+from fsjobstore.interface import Holding, Limit, Pause, Report, WorkerInfo, stopping
 from fsjobstore.job import STATES
 
 _ids = itertools.count(1)
@@ -70,6 +70,17 @@ class MemoryBackend:
         self.work: dict[str, _Holding] = {}
         self.notes: dict[str, _Holding] = {}
         self.pauses: dict[str | None, Pause] = {}
+        self.limits: dict[tuple[str, str], int] = {}
+
+    def full(self, job: Job) -> bool:
+        """Whether the job's resource or task has as many jobs running as its limit allows."""
+        now = time.monotonic()
+        running = [self.records[i].job for i, h in self.work.items() if now - h.renewed < h.seconds]
+        for kind, name in (("resource", job.resource), ("task", job.task)):
+            limit = self.limits.get((kind, name or ""), 1 if kind == "resource" else None)
+            if name is not None and limit is not None and sum(getattr(j, kind) == name for j in running) >= limit:
+                return True
+        return False
 
 
 class _Signal:
@@ -240,7 +251,7 @@ class MemoryStore:
                 job = record.job
                 if job.resolved or (tasks is not None and job.task not in tasks) or not self._ready(job_id):
                     continue
-                if stopping(self.backend.pauses.values(), job.task) is not None:
+                if stopping(self.backend.pauses.values(), job.task) is not None or self.backend.full(job):
                     continue
                 if record.not_before > time.monotonic():
                     self.deferred[job_id] = record.not_before
@@ -454,6 +465,22 @@ class MemoryStore:
             return [Holding(kind, job_id, "memory", 0)
                     for kind, table in (("work", self.backend.work), ("notify", self.backend.notes))
                     for job_id in sorted(table)]
+
+    def set_limit(self, limit: int | None, *, resource: str | None = None, task: str | None = None) -> None:
+        if (resource is None) == (task is None):
+            raise TypeError("a limit is set on a resource or on a task: give one of the two")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ValueError(f"limit must be a positive integer, not {limit!r}")
+        key = ("resource", resource) if resource is not None else ("task", task)
+        with self.backend.lock:
+            if limit is None:
+                self.backend.limits.pop(key, None)  # type: ignore[arg-type]
+            else:
+                self.backend.limits[key] = limit  # type: ignore[index]
+
+    def limits(self) -> list[Limit]:
+        with self.backend.lock:
+            return [Limit(kind, name, limit) for (kind, name), limit in sorted(self.backend.limits.items())]
 
     def purge(self, older_than: float | None = None, *, progress: Any = None) -> int:
         with self.backend.lock:

@@ -1,5 +1,6 @@
-"""Pausing work (a task's, or the whole store's) and freezing the store, from any
-host: `pause`, `resume`, `freeze`, `thaw`."""
+"""What operators set for every host at once: pauses of a task's work or the whole
+store's (`pause`, `resume`), freezing the store (`freeze`, `thaw`), and concurrency
+limits (`limit`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 
 import click
 
-from ..interface import Holding, Pause
+from ..interface import Holding, Limit, Pause
 from ..loops.freeze import freeze
 from .base import DURATION, Context, cli, one_line_errors, pass_context, store_options
 
@@ -74,6 +75,42 @@ def thaw(ctx: Context) -> None:
     with ctx.store() as store, one_line_errors():
         resumed = store.resume()
     click.echo("thawed: workers take work again" if resumed else "the store was not frozen or paused")
+
+
+@cli.command()
+@click.option("--resource", help="Limit the jobs of this resource.")
+@click.option("--task", help="Limit the jobs of this task.")
+@click.argument("limit", required=False)
+@store_options
+@pass_context
+def limit(ctx: Context, resource: str | None, task: str | None, limit: str | None) -> None:
+    """Let at most LIMIT jobs of --resource (or --task) run at once, on every host
+    together (`none`: back to 1 per resource, no cap per task). Without
+    arguments, list the limits set."""
+    with ctx.store() as store, one_line_errors():
+        if resource is None and task is None and limit is None:
+            for entry in store.limits():
+                click.echo(describe_limit(entry))
+            return
+        if limit is None:
+            raise ValueError("give LIMIT: a number of jobs, or none")
+        number = None if limit.lower() == "none" else _count(limit)
+        store.set_limit(number, resource=resource, task=task)
+        found = [entry for entry in store.limits() if entry.name == (resource or task)
+                 and entry.kind == ("resource" if resource is not None else "task")]
+    click.echo(describe_limit(found[0]) if found else f"no limit on {'resource' if resource else 'task'} "
+               f"{resource or task}: {'1 job at a time' if resource else 'no cap'}")
+
+
+def describe_limit(entry: Limit) -> str:
+    return f"limit: {entry.kind} {entry.name}: {entry.limit} at a time"
+
+
+def _count(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"LIMIT must be a number of jobs or none, not {text!r}") from None
 
 
 def _holder(holding: Holding) -> str:

@@ -1,19 +1,20 @@
-"""Pauses (of the whole store or of one task) and the leases held now: what
-``fsjobstore pause/resume/freeze/thaw`` need of a served store."""
+"""What operators set for every host: pauses (of the whole store or of one task),
+concurrency limits (of a resource or a task), and the leases held now (what
+``fsjobstore freeze`` waits on)."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from .auth import Ctx, Read, Write
 from .models import Body, Name
 from .routes_jobs import ERRORS
 
-router = APIRouter(prefix="/api", tags=["pauses"], responses=ERRORS)
+router = APIRouter(prefix="/api", tags=["control"], responses=ERRORS)
 
 
 class PauseIn(Body):
@@ -35,6 +36,18 @@ class PauseOut(BaseModel):
 
 class Resumed(BaseModel):
     resumed: bool = Field(description="false: it was not paused.")
+
+
+class LimitIn(Body):
+    limit: Annotated[int, Field(ge=1, le=1000)] | None = Field(description="null: back to the default.")
+    resource: Name | None = None
+    task: Name | None = None
+
+
+class LimitOut(BaseModel):
+    kind: str
+    name: str
+    limit: int
 
 
 class HoldingOut(BaseModel):
@@ -66,3 +79,15 @@ def holdings(ctx: Ctx, _: Read) -> list[dict[str, Any]]:
     """The work and notification leases held now (the server's own, held for its
     clients, among them), and the host and pid of each holder."""
     return [dataclasses.asdict(holding) for holding in ctx.store.holdings()]
+
+
+@router.get("/limits", response_model=list[LimitOut])
+def limits(ctx: Ctx, _: Read) -> list[dict[str, Any]]:
+    """The concurrency limits set (a resource without one: 1 job at a time; a task: no cap)."""
+    return [dataclasses.asdict(limit) for limit in ctx.store.limits()]
+
+
+@router.post("/limits", status_code=204, response_class=Response)
+def set_limit(ctx: Ctx, _: Write, body: LimitIn) -> None:
+    """At most ``limit`` jobs of the resource (or task: give one of the two) run at once."""
+    ctx.store.set_limit(body.limit, resource=body.resource, task=body.task)
