@@ -12,21 +12,17 @@ holder dies, released with the job.
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
-from .._arguments import check_count
+from .._arguments import MAX_LIMIT, check_limit
 from .._files.layout import RECORD_SUFFIX, Layout
 from .._files.records import value_key
 from .._leases import Lease, LeaseFolder
 from ..interface import Limit
 from .control import ControlFolder
-from .pausing import check_name
 
 LIMITS = "limits"
 KINDS = ("resource", "task")
-# The most slots a limit may have: each is a name a busy puller may try.
-MAX_LIMIT = 1000
 
 
 class Limits:
@@ -37,12 +33,10 @@ class Limits:
         return self._folder.current()
 
     def set(self, limit: int | None, resource: str | None, task: str | None) -> None:
-        kind, name = _which(resource, task)
+        kind, name = check_limit(limit, resource, task)
         if limit is None:
             self._folder.remove(_entry(kind, name))
             return
-        if check_count("limit", limit) > MAX_LIMIT:
-            raise ValueError(f"limit must be at most {MAX_LIMIT}, not {limit!r}")
         self._folder.publish(_entry(kind, name), {kind: name, "limit": limit})
 
 
@@ -50,15 +44,17 @@ def slot_names(limits: tuple[Limit, ...], kind: str, name: str) -> list[str]:
     """The slot lease names of a resource or task (none: a task without a cap)."""
     limit = next((entry.limit for entry in limits if entry.kind == kind and entry.name == name),
                  1 if kind == "resource" else 0)
+    if not limit:
+        return []
     key = value_key(name) if kind == "resource" else value_key(["task", name])
     return [key] + [f"{key}-{i}" for i in range(1, limit)]
 
 
 def take_slot(leases: LeaseFolder, names: list[str]) -> Lease | None:
-    """A free slot of *names* (tried from a random one on, so pullers spread), or an
-    expired one taken over; None if every slot is held."""
-    start = random.randrange(len(names))
-    for name in names[start:] + names[:start]:
+    """The first free slot of *names*, or an expired one taken over; None if every
+    slot is held. Lowest first: so that after a limit is lowered the slots above it
+    empty as their jobs end, and the new limit holds from then on."""
+    for name in names:
         lease = leases.acquire(name)
         if lease is not None:
             return lease
@@ -68,14 +64,6 @@ def take_slot(leases: LeaseFolder, names: list[str]) -> Lease | None:
             if name in expired and (lease := leases.take_over(name)) is not None:
                 return lease
     return None
-
-
-def _which(resource: str | None, task: str | None) -> tuple[str, str]:
-    check_name("resource", resource, "give a task")
-    check_name("task", task, "give a resource")
-    if (resource is None) == (task is None):
-        raise TypeError("a limit is set on a resource or on a task: give one of the two")
-    return ("resource", resource) if resource is not None else ("task", task)  # type: ignore[return-value]
 
 
 def _entry(kind: str, name: str) -> str:

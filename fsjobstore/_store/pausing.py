@@ -7,6 +7,7 @@ import os
 import socket
 from typing import Any
 
+from .._arguments import check_name
 from .._files.layout import RECORD_SUFFIX, Layout
 from .._files.records import now_text, value_key
 from ..interface import Pause, stopping
@@ -48,11 +49,6 @@ class Pauses:
     def resume(self, task: str | None) -> bool:
         check_name("task", task, "the whole store")
         return self._folder.remove(_entry(task))
-
-
-def check_name(what: str, name: object, none: str) -> None:
-    if name is not None and (not isinstance(name, str) or not name):
-        raise TypeError(f"{what} must be a non-empty string (or None: {none}), not {name!r}")
 
 
 def stops_all(pauses: tuple[Pause, ...], tasks: frozenset[str | None] | None) -> bool:

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from .._arguments import check_limit, check_name
 from .._files.ids import check_id
 from .._files.records import encode_json
 from .._files.wakeup import Signal
@@ -205,11 +206,11 @@ class HttpStore:
     # -- pauses
 
     def pause(self, task: str | None = None, *, reason: str | None = None) -> Pause:
-        _check_task(task)
+        check_name("task", task, "the whole store")
         return Pause(**self._api.call("POST", "/api/pauses", json={"task": task, "reason": reason}))
 
     def resume(self, task: str | None = None) -> bool:
-        _check_task(task)
+        check_name("task", task, "the whole store")
         return bool(self._api.call("POST", "/api/pauses/resume", json={"task": task})["resumed"])
 
     def pauses(self) -> list[Pause]:
@@ -221,6 +222,7 @@ class HttpStore:
         return [Holding(**entry) for entry in self._api.call("GET", "/api/holdings")]
 
     def set_limit(self, limit: int | None, *, resource: str | None = None, task: str | None = None) -> None:
+        check_limit(limit, resource, task)  # (TypeError and ValueError here, as locally, not a 422)
         self._api.call("POST", "/api/limits", json={"limit": limit, "resource": resource, "task": task})
 
     def limits(self) -> list[Limit]:
@@ -255,12 +257,6 @@ def _due_at(seconds: float | None) -> float | None:
 
 def _left(due_at: float | None) -> float | None:
     return None if due_at is None else max(0.0, due_at - time.monotonic())
-
-
-def _check_task(task: object) -> None:
-    """TypeError here, as locally, not a 422 from the server."""
-    if task is not None and (not isinstance(task, str) or not task):
-        raise TypeError(f"task must be a non-empty string (or None: the whole store), not {task!r}")
 
 
 def _job_path(job_id: str) -> str:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fsjobstore import Job, JobAlreadyResolved, JobBusy, JobNotFound, JobStateError, LeaseLost
+from fsjobstore._arguments import check_limit, check_name
 from fsjobstore.errors import InvalidJobId, Loss, LossReason
 from fsjobstore.interface import Holding, Limit, Pause, Report, WorkerInfo, stopping
 from fsjobstore.job import STATES
@@ -444,8 +445,7 @@ class MemoryStore:
         return [replace(b.info, alive=now - b.last < 3 * b.beat_seconds) for b in beats]
 
     def pause(self, task: str | None = None, *, reason: str | None = None) -> Pause:
-        if task is not None and (not isinstance(task, str) or not task):
-            raise TypeError(f"task must be a non-empty string (or None: the whole store), not {task!r}")
+        check_name("task", task, "the whole store")
         with self.backend.lock:
             pause = self.backend.pauses[task] = Pause(task=task, reason=reason, host="memory", pid=0)
         return pause
@@ -467,16 +467,12 @@ class MemoryStore:
                     for job_id in sorted(table)]
 
     def set_limit(self, limit: int | None, *, resource: str | None = None, task: str | None = None) -> None:
-        if (resource is None) == (task is None):
-            raise TypeError("a limit is set on a resource or on a task: give one of the two")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise ValueError(f"limit must be a positive integer, not {limit!r}")
-        key = ("resource", resource) if resource is not None else ("task", task)
+        key = check_limit(limit, resource, task)
         with self.backend.lock:
             if limit is None:
-                self.backend.limits.pop(key, None)  # type: ignore[arg-type]
+                self.backend.limits.pop(key, None)
             else:
-                self.backend.limits[key] = limit  # type: ignore[index]
+                self.backend.limits[key] = limit
 
     def limits(self) -> list[Limit]:
         with self.backend.lock:

@@ -128,3 +128,49 @@ def test_workers_say_they_are_paused_in_their_heartbeat(backend: Backend) -> Non
         notifier.stop()
         for thread in threads:
             thread.join()
+
+
+def test_a_resource_runs_as_many_jobs_at_once_as_its_limit(backend: Backend) -> None:
+    operator, pullers = backend.open(), [backend.open(), backend.open()]
+    for n in range(5):
+        operator.create(n, resource="gpu")
+    first = pullers[0].pull_work()
+    assert first is not None and pullers[1].pull_work() is None  # one at a time by default
+    operator.set_limit(3, resource="gpu")
+    assert [(entry.kind, entry.name, entry.limit) for entry in pullers[1].limits()] == [("resource", "gpu", 3)]
+    more = [_eventually(pullers[n % 2].pull_work) for n in range(2)]
+    assert all(puller.pull_work() is None for puller in pullers)  # three running: the limit
+    first.release()
+    freed = _eventually(pullers[1].pull_work)
+    assert freed.job.resource == "gpu"
+    for lease in (*more, freed):
+        lease.release()
+    operator.set_limit(None, resource="gpu")
+    assert operator.limits() == []
+
+
+def test_a_task_cap_holds_whatever_the_resources(backend: Backend) -> None:
+    operator, puller = backend.open(), backend.open()
+    operator.set_limit(2, task="resize")
+    for n in range(4):
+        operator.create(n, task="resize", resource=f"disk-{n}")
+    other = operator.create("o", task="mail")
+    held = [puller.pull_work(tasks=["resize"]) for _ in range(3)]
+    assert [lease is not None for lease in held] == [True, True, False]
+    lease = puller.pull_work()
+    assert lease is not None and lease.id == other.id  # other tasks go on
+    lease.release()
+    for lease in held:
+        if lease is not None:
+            lease.release()
+
+
+def test_limits_refuse_bad_input(store: Store) -> None:
+    with pytest.raises(TypeError, match="give one of the two"):
+        store.set_limit(2)
+    with pytest.raises(TypeError, match="give one of the two"):
+        store.set_limit(2, resource="r", task="t")
+    for bad in (0, -1, True, 2.5):
+        with pytest.raises(ValueError, match="limit must be"):
+            store.set_limit(bad, resource="r")  # type: ignore[arg-type]
+    assert store.limits() == []
