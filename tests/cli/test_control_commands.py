@@ -50,3 +50,27 @@ def test_freeze_names_who_still_holds_a_lease_and_thaw_resumes(tmp_path: Path) -
         assert ok(fsj("thaw", store=path)) == "thawed: workers take work again\n"
         assert ok(fsj("thaw", store=path)) == "the store was not frozen or paused\n"
         assert store.pull_work() is not None
+
+
+def test_limit_sets_lists_and_removes_limits(tmp_path: Path) -> None:
+    path = tmp_path / "s"
+    ok(fsj("init", str(path)))
+    assert ok(fsj("limit", "--resource", "gpu", "4", store=path)) == "limit: resource gpu: 4 at a time\n"
+    assert ok(fsj("limit", "--task", "resize", "2", store=path)) == "limit: task resize: 2 at a time\n"
+    assert ok(fsj("limit", store=path)).splitlines() == ["limit: resource gpu: 4 at a time",
+                                                         "limit: task resize: 2 at a time"]
+    assert "limit: resource gpu: 4 at a time" in ok(fsj("stats", store=path))
+    assert ok(fsj("limit", "--task", "resize", "none", store=path)) == "no limit on task resize: no cap\n"
+    assert ok(fsj("limit", "--resource", "gpu", "none", store=path)) == "no limit on resource gpu: 1 job at a time\n"
+    assert ok(fsj("limit", store=path)) == ""
+
+
+def test_bad_limits_are_one_line_of_error(tmp_path: Path) -> None:
+    path = tmp_path / "s"
+    ok(fsj("init", str(path)))
+    assert_error(fsj("limit", "--resource", "gpu", "0", store=path), "limit must be a positive integer")
+    assert_error(fsj("limit", "--resource", "gpu", "1001", store=path), "limit must be at most 1000")
+    assert_error(fsj("limit", "--resource", "gpu", "many", store=path), "LIMIT must be a number of jobs or none")
+    assert_error(fsj("limit", "--resource", "gpu", "--task", "t", "2", store=path), "give one of the two")
+    assert_error(fsj("limit", "--resource", "gpu", store=path), "give LIMIT")
+    assert not (path / "limits").exists()
