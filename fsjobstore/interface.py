@@ -113,6 +113,12 @@ class WorkHandle(LeaseHandle, Protocol):
 
     def fulfill(self, value: bytes | str) -> Job: ...
 
+    def progress(self, value: Any) -> None:
+        """Keep *value* (any JSON) in the job as its progress, fenced like a commit
+        (LeaseLost if the lease is lost, nothing changed): ``get`` shows it, and
+        the job's next attempt, after a crash or a lost lease, starts with it
+        (``job.progress``). Not a commit: the lease stays held."""
+
     def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None,
              attempt: bool = True, trace: str | None = None) -> Job:
         """A failed attempt: back to pending after *delay* if *retry*, else resolved

@@ -25,8 +25,10 @@ class Job:
     (bytes) or None; ``error`` the error of the last failed attempt. ``attempts``
     counts failed attempts (fail() calls and leases that expired under a dead
     holder); ``history`` tells the last ten attempts (host, pid, times, outcome,
-    error and traceback), oldest first. ``waiting`` holds the targets still to be told the result, oldest
-    first. Times are UTC, as written by the host that made the change.
+    error and traceback), oldest first. ``progress`` is the last progress its
+    handler reported (any JSON; None: none), the checkpoint a retry starts from.
+    ``waiting`` holds the targets still to be told the result, oldest first.
+    Times are UTC, as written by the host that made the change.
     """
 
     id: str
@@ -44,6 +46,7 @@ class Job:
     lease_seconds: float | None = None
     expires_in: float | None = None
     history: tuple[dict[str, Any], ...] = ()
+    progress: Any = None
 
     @property
     def resolved(self) -> bool:
@@ -79,6 +82,7 @@ class Job:
             "lease_seconds": self.lease_seconds,
             "expires_in": self.expires_in,
             "history": list(self.history),
+            "progress": self.progress,
         }
 
     @classmethod
@@ -98,5 +102,5 @@ class Job:
             waiting=tuple(data.get("waiting") or ()), task=data.get("task"), resource=data.get("resource"),
             not_before=None if not_before is None else datetime.fromisoformat(not_before),
             lease_seconds=data.get("lease_seconds"), expires_in=data.get("expires_in"),
-            history=tuple(data.get("history") or ()),
+            history=tuple(data.get("history") or ()), progress=data.get("progress"),
         )

@@ -14,7 +14,7 @@ from .._arguments import check_seconds
 from .._files import fsio
 from .._files.ids import check_id
 from .._files.layout import RECORD_SUFFIX
-from .._files.records import Record, now_text, to_bytes
+from .._files.records import Record, encode_json, now_text, to_bytes
 from .._leases import Lease
 from ..errors import (
     CorruptJobFile,
@@ -160,6 +160,20 @@ class Fulfilment:
                 lease.release()
             raise
         return record.job()
+
+    def progress(self, lease: WorkLease, value: Any) -> None:
+        """Rewrite the pending record with *value* as its progress, fenced (the commit
+        lock, then the check) like every commit, but leaving the lease held."""
+        encode_json(value, "progress", self.ctx.options.max_bytes)  # (TypeError, JobTooLarge: nothing written)
+        name_lease = lease.name_lease
+        name_lease.begin_commit()
+        try:
+            name_lease.check()
+            record = lease.record.changed(progress=value)
+            self.ctx.write_pending(record)
+            lease.advanced(record)
+        finally:
+            name_lease.end_commit()
 
     def cancel(self, job_id: str) -> Job:
         return self.resolve(job_id, CANCELLED, None, "cancelled", None)

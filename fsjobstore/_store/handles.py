@@ -18,6 +18,8 @@ class WorkCommits(Protocol):
 
     def fulfill(self, job_id: str, value: bytes | str, *, lease: WorkLease | None = None) -> Job: ...
 
+    def progress(self, lease: WorkLease, value: Any) -> None: ...
+
     def fail(self, job_id: str, error: str | BaseException, *, lease: WorkLease | None = None,
              retry: bool = False, delay: float | None = None, attempt: bool = True,
              trace: str | None = None) -> Job: ...
@@ -119,6 +121,14 @@ class WorkLease(_LeaseHandle):
 
     def fulfill(self, value: bytes | str) -> Job:
         return self._commits.fulfill(self.id, value, lease=self)
+
+    def progress(self, value: Any) -> None:
+        self._commits.progress(self, value)
+
+    def advanced(self, record: Record) -> None:
+        """The job's record as the store rewrote it under this lease (its progress):
+        what later commits through it start from."""
+        self._record = record
 
     def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None,
              attempt: bool = True, trace: str | None = None) -> Job:

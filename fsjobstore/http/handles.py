@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .._files.records import encode_json
 from ..errors import LeaseLost
 from ..interface import Loss, LossReason
 from ..job import Job
@@ -155,6 +156,16 @@ class HttpWorkLease(_HttpLease):
             raise TypeError(f"a job's value must be bytes or str, not {type(value).__name__}")
         return job_from_wire(self._commit("fulfill", value_to_wire(bytes(value) if not isinstance(value, str)
                                                                   else value)))
+
+    def progress(self, value: Any) -> None:
+        encode_json(value, "progress")  # TypeError here, as locally
+        if self._released or self._loss is not None:
+            raise LeaseLost(f"the lease on job {self.id} was {'released' if self._released else 'lost'}")
+        try:
+            self._api.call("POST", self._path("progress"), json={"progress": value})
+        except LeaseLost as exc:
+            self._lost(_loss(exc))
+            raise
 
     def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None,
              attempt: bool = True, trace: str | None = None) -> Job:

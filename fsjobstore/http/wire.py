@@ -65,6 +65,7 @@ def job_to_wire(job: Job) -> dict[str, Any]:
         "lease_seconds": job.lease_seconds,
         "expires_in": job.expires_in,
         "history": list(job.history),
+        "progress": job.progress,
     }
 
 
@@ -86,6 +87,7 @@ def job_from_wire(data: dict[str, Any]) -> Job:
         lease_seconds=data.get("lease_seconds"),
         expires_in=data.get("expires_in"),
         history=tuple(data.get("history") or ()),
+        progress=data.get("progress"),
     )
 
 

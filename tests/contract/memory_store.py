@@ -163,6 +163,13 @@ class MemoryWorkLease(_Handle):
     def fulfill(self, value: bytes | str) -> Job:
         return self._store.commit(self, "fulfilled", value=value.encode() if isinstance(value, str) else value)
 
+    def progress(self, value: Any) -> None:
+        json.dumps(value)
+        with self._store.backend.lock:
+            self.fence()
+            record = self._store.backend.records[self.id]
+            record.job = replace(record.job, progress=value)
+
     def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None,
              attempt: bool = True, trace: str | None = None) -> Job:
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"

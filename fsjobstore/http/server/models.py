@@ -49,6 +49,10 @@ class Target(Body):
     target: JsonValue
 
 
+class Progress(Body):
+    progress: JsonValue
+
+
 class Targets(Body):
     targets: list[JsonValue] = Field(max_length=10000)
 
@@ -101,6 +105,8 @@ class JobOut(BaseModel):
     history: list[dict[str, JsonValue]] = Field(
         default_factory=list, description="The last attempts: host, pid, started_at, ended_at, outcome, error, "
         "traceback (see docs/format.md).")
+    progress: JsonValue = Field(None, description="The last progress its handler reported: the checkpoint a "
+                                "retry starts from.")
 
 
 class JobList(BaseModel):
