@@ -43,6 +43,8 @@ CASES: list[tuple[str, str, Any, int, str]] = [
     ("POST", "/api/pauses", {"task": "t", "colour": "red"}, 422, "body.colour"),
     ("POST", "/api/pauses/resume", {"task": 5}, 422, "body.task"),
     ("POST", "/api/limits", {"limit": 0, "resource": "r"}, 422, "body.limit"),
+    ("POST", "/api/leases/not-a-token/progress", {"progress": 1}, 410, "lease"),
+    ("POST", "/api/leases/not-a-token/progress", {}, 422, "body.progress"),
     ("POST", "/api/limits", {"limit": 2}, 422, "give one of the two"),
     ("POST", "/api/limits", {"limit": 2, "resource": "r", "task": "t"}, 422, "give one of the two"),
     ("POST", "/api/jobs/{id}/fail", {"error": "x", "delay": -1}, 422, "body.delay"),

@@ -1,7 +1,8 @@
 """Random sequences of creates, pauses, resumes, limits, pulls and commits against a
 model: a pull returns a job exactly when the model has one its pauses, tasks and
 limits allow, and never one they stop; ``pauses()`` and ``limits()`` are the
-model's; no resource or task ever runs more jobs than its limit."""
+model's; no resource or task ever runs more jobs than its limit; every job's
+progress is the last one reported through a lease on it."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class ControlMachine(RuleBasedStateMachine):
         # indexes held, and what each held lease holds
         self.slots: dict[tuple[str, str], set[int]] = {}
         self.holding: dict[str, list[tuple[tuple[str, str], int]]] = {}
+        self.progress: dict[str, int] = {}
         self.held: list[WorkLease] = []
 
     def teardown(self) -> None:
@@ -105,6 +107,12 @@ class ControlMachine(RuleBasedStateMachine):
                 self.slots.setdefault((kind, name), set()).add(slot)
                 self.holding[lease.id].append(((kind, name), slot))
 
+    @rule(value=st.integers(0, 9))
+    def report(self, value: int) -> None:
+        if self.held:
+            self.held[-1].progress(value)
+            self.progress[self.held[-1].id] = value
+
     @rule(fulfil=st.booleans())
     def finish_one(self, fulfil: bool) -> None:
         if not self.held:
@@ -113,7 +121,7 @@ class ControlMachine(RuleBasedStateMachine):
         for key, slot in self.holding.pop(lease.id):
             self.slots[key].discard(slot)
         if fulfil:
-            lease.fulfill("v")  # (a pause never stops a commit)
+            assert lease.fulfill("v").progress == self.progress.pop(lease.id, None)  # (a pause never stops a commit)
             del self.pending[lease.id]
         else:
             lease.release()
@@ -123,6 +131,8 @@ class ControlMachine(RuleBasedStateMachine):
         assert {pause.task for pause in self.store.pauses()} == self.paused
         assert {h.job_id for h in self.store.holdings()} == {lease.id for lease in self.held}
         assert {(e.kind, e.name): e.limit for e in self.store.limits()} == self.limits
+        for job_id in self.pending:
+            assert self.store.get(job_id).progress == self.progress.get(job_id)
 
 
 ControlMachine.TestCase.settings = settings(
