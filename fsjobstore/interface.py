@@ -117,7 +117,11 @@ class NotificationHandle(LeaseHandle, Protocol):
     @property
     def waiting(self) -> list[Any]: ...
 
-    def done(self, delivered: Iterable[Any], *, retry_in: float | None = None) -> None: ...
+    def done(self, delivered: Iterable[Any], *, failed: Iterable[tuple[Any, str]] = (),
+             give_up_after: int | None = None, retry_in: float | None = None) -> None:
+        """Remove the *delivered* targets; count a failure (with its error) for each
+        ``(target, error)`` in *failed*, giving up a target whose failures reach
+        *give_up_after*; the rest stay due (not before *retry_in* seconds here)."""
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,9 @@ class Job:
     counts failed attempts (fail() calls and leases that expired under a dead
     holder); ``history`` tells the last ten attempts (host, pid, times, outcome,
     error and traceback), oldest first. ``waiting`` holds the targets still to be told the result, oldest
-    first. Times are UTC, as written by the host that made the change.
+    first; ``failed_deliveries`` each target whose delivery failed (``target``,
+    ``failures``, ``last_error``, ``last_failed_at``, and ``given_up``: no longer
+    waiting, its failures reached the notifier's limit). Times are UTC, as written by the host that made the change.
     """
 
     id: str
@@ -54,6 +56,7 @@ class Job:
     lease_seconds: float | None = None
     expires_in: float | None = None
     history: tuple[dict[str, Any], ...] = ()
+    failed_deliveries: tuple[dict[str, Any], ...] = ()
 
     @property
     def resolved(self) -> bool:
@@ -103,6 +106,7 @@ class Job:
             "lease_seconds": self.lease_seconds,
             "expires_in": self.expires_in,
             "history": list(self.history),
+            "failed_deliveries": list(self.failed_deliveries),
         }
 
     @classmethod
@@ -130,4 +134,5 @@ class Job:
             not_before=None if not_before is None else datetime.fromisoformat(not_before),
             lease_seconds=data.get("lease_seconds"), expires_in=data.get("expires_in"),
             history=tuple(data.get("history") or ()),
+            failed_deliveries=tuple(data.get("failed_deliveries") or ()),
         )

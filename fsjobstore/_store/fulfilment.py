@@ -15,7 +15,8 @@ from .._arguments import check_seconds
 from .._files import fsio
 from .._files.ids import check_id
 from .._files.layout import RECORD_SUFFIX
-from .._files.records import NO_VALUE, Record, StoredValue, now_text, store_value, value_key
+from .._files.records import Record, now_text
+from .._files.values import NO_VALUE, StoredValue, store_value, value_key
 from .._leases import Lease
 from ..errors import (
     CorruptJobFile,
@@ -183,7 +184,7 @@ class Fulfilment:
         finally:
             lease.release()
         record, state = ctx.read(job_id)
-        return record.job(state=state, waiting=ctx.waiting_targets(job_id))
+        return ctx.job(record, state)
 
     def resolve(self, job_id: str, state: str, value: StoredValue, error: str | None,
                 lease: WorkLease | None, *, attempt: bool = True, trace: str | None = None) -> Job:
@@ -233,7 +234,7 @@ class Fulfilment:
             lease.release()
         if due:
             self._on_due(job_id)
-        return resolved.job(waiting=ctx.waiting_targets(job_id) if due else ())
+        return ctx.job(resolved) if due else resolved.job()
 
     def _lease_for(self, job_id: str) -> WorkLease:
         """Take the work lease on a job that nobody holds, for a commit made without one."""

@@ -106,7 +106,7 @@ def show(ctx: Context, job_id: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(job, ensure_ascii=False, indent=2))
         return
-    history = job.pop("history")
+    history, failed = job.pop("history"), job.pop("failed_deliveries")
     for key, value in job.items():
         if value is None or value == []:
             continue
@@ -116,6 +116,12 @@ def show(ctx: Context, job_id: str, as_json: bool) -> None:
         click.echo("history:")
     for entry in history:
         _echo_attempt(entry)
+    if failed:
+        click.echo("failed deliveries:")
+    for entry in failed:
+        status = "given up" if entry["given_up"] else "still waiting"
+        click.echo(f"  {json.dumps(entry['target'], ensure_ascii=False)}: {entry['failures']} failures, "
+                   f"{status}; last at {entry['last_failed_at']}: {entry['last_error']}")
 
 
 def _echo_attempt(entry: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .._files.ids import check_id
-from .._files.records import encode_json
+from .._files.values import encode_json
 from .._files.wakeup import Signal
 from ..interface import Problem, Progress, Report, WakeSignal, WorkerInfo
 from ..job import Job

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .._arguments import check_failed_deliveries
 from ..errors import LeaseLost
 from ..interface import Loss, LossReason
 from ..job import Job
@@ -175,8 +176,11 @@ class HttpNotificationLease(_HttpLease):
     def waiting(self) -> list[Any]:
         return list(self._waiting)
 
-    def done(self, delivered: Iterable[Any], *, retry_in: float | None = None) -> None:
-        self._commit("done", {"delivered": list(delivered), "retry_in": retry_in})
+    def done(self, delivered: Iterable[Any], *, failed: Iterable[tuple[Any, str]] = (),
+             give_up_after: int | None = None, retry_in: float | None = None) -> None:
+        failed = check_failed_deliveries(failed, give_up_after)
+        self._commit("done", {"delivered": list(delivered), "retry_in": retry_in, "give_up_after": give_up_after,
+                              "failed": [{"target": target, "error": error} for target, error in failed]})
 
 
 def _loss(exc: LeaseLost) -> Loss:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from .._files.records import store_value
+from .._files.values import store_value
 from ..errors import (
     InvalidJobId,
     JobAlreadyResolved,

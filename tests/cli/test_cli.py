@@ -745,3 +745,18 @@ def test_fulfill_json_keeps_a_json_value_and_show_prints_it_as_the_file_holds_it
     assert_error(fsj("fulfill", bad.id, "{rows", "--json", store=store_dir), "VALUE is not valid JSON")
     with JobStore(store_dir) as store:
         assert store.get(bad.id).state == "pending"
+
+
+def test_notify_gives_a_failing_target_up_and_show_tells_why(store_dir: Path) -> None:
+    with JobStore(store_dir) as store:
+        job = store.create("x")
+        store.queue(job.id, {"to": "down"})
+        store.fulfill(job.id, "v")
+    deliver = "import sys; sys.stdin.read(); sys.exit('mailbox full')"
+    ok(fsj("notify", "--max-attempts", "2", "--backoff", "0.05", "--poll-interval", "0.05", "--burst", "--",
+           sys.executable, "-c", deliver, store=store_dir))
+    text = ok(fsj("show", job.id, store=store_dir))
+    assert "failed deliveries:" in text
+    assert '{"to": "down"}: 2 failures, given up' in text and "mailbox full" in text
+    assert "waiting:" not in text
+    assert json.loads(ok(fsj("stats", "--json", store=store_dir)))["due"] == 0

@@ -39,6 +39,7 @@ class _Record:
     job: Job
     waiting: list[Any] = field(default_factory=list)
     not_before: float = 0.0  # monotonic
+    failures: dict[str, dict[str, Any]] = field(default_factory=dict)  # canonical target -> failed delivery
 
 
 class _MemoryHeartbeat:
@@ -170,12 +171,30 @@ class MemoryNotificationLease(_Handle):
     def waiting(self) -> list[Any]:
         return list(self._waiting)
 
-    def done(self, delivered: Iterable[Any], *, retry_in: float | None = None) -> None:
+    def done(self, delivered: Iterable[Any], *, failed: Iterable[tuple[Any, str]] = (),
+             give_up_after: int | None = None, retry_in: float | None = None) -> None:
         store = self._store
+        failed = list(failed)
+        if give_up_after is not None and (isinstance(give_up_after, bool) or give_up_after < 1):
+            raise ValueError(f"give_up_after must be a positive integer, not {give_up_after!r}")
+        if any(not isinstance(error, str) for _, error in failed):
+            raise TypeError("a failed delivery's error must be a str")
         with store.backend.lock:
             self.fence()
             record = store.backend.records[self.id]
             gone = [json.dumps(t, sort_keys=True) for t in delivered]
+            for key in gone:
+                record.failures.pop(key, None)
+            for target, error in failed:
+                key = json.dumps(target, sort_keys=True)
+                if target not in record.waiting:
+                    continue
+                count = record.failures.get(key, {}).get("failures", 0) + 1
+                given_up = give_up_after is not None and count >= give_up_after
+                record.failures[key] = {"target": target, "failures": count, "last_error": error,
+                                        "last_failed_at": datetime.now(UTC).isoformat(), "given_up": given_up}
+                if given_up:
+                    gone.append(key)
             record.waiting = [t for t in record.waiting if json.dumps(t, sort_keys=True) not in gone]
             if retry_in is not None:
                 store.deferred[self.id] = time.monotonic() + retry_in
@@ -312,7 +331,7 @@ class MemoryStore:
             record = self._record(job_id)
             held = job_id in self.backend.work and not record.job.resolved
             return replace(record.job, state="running" if held else record.job.state,
-                           waiting=tuple(record.waiting))
+                           waiting=tuple(record.waiting), failed_deliveries=tuple(record.failures.values()))
 
     def jobs(self, state: str | None = None) -> Iterator[Job]:
         if state not in (None, *STATES):

@@ -413,7 +413,7 @@ def _nested(depth: int) -> Any:
 @pytest.mark.parametrize("call", ["create", "queue", "unqueue"])
 def test_a_value_nested_deeper_than_the_limit_is_refused_naming_it(store: JobStore, job: str, tmp_path: Path,
                                                                  call: str) -> None:
-    from fsjobstore._files.records import MAX_DEPTH
+    from fsjobstore._files.values import MAX_DEPTH
 
     deep = _nested(MAX_DEPTH + 1)
     calls: dict[str, Callable[[], Any]] = {

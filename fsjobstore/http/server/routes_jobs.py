@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import anyio
 from fastapi import APIRouter, Query, Response
 
-from ..._files.records import encode_json
+from ..._files.values import encode_json
 from ...errors import JobStoreError
 from ...job import FAILED, Job
 from ...store import JobStore

@@ -118,7 +118,8 @@ def done(ctx: Ctx, _: Write, token: str, body: Done) -> None:
     with ctx.leases.using(token) as entry:
         if not isinstance(entry.handle, NotificationLease):
             raise JobStateError(f"lease on job {entry.handle.id} is a work lease, not a notification lease")
-        entry.handle.done(body.delivered, retry_in=body.retry_in)
+        entry.handle.done(body.delivered, failed=[(failure.target, failure.error) for failure in body.failed],
+                          give_up_after=body.give_up_after, retry_in=body.retry_in)
 
 
 @router.post("/leases/{token}/release", status_code=204, response_class=Response)

@@ -166,6 +166,12 @@ function attemptText(a) {
   return a.traceback ? head + "\n" + a.traceback.trimEnd() : head;
 }
 
+// One target whose delivery failed: how often, whether it was given up, and the last error.
+function deliveryText(d) {
+  return `${JSON.stringify(d.target)}: ${d.failures} failures, ${d.given_up ? "given up" : "still waiting"}; ` +
+    `last at ${d.last_failed_at ?? "?"}: ${d.last_error ?? "?"}`;
+}
+
 async function showJob(id) {
   const job = await api("GET", "/api/jobs/" + encodeURIComponent(id));
   view.selected = id;
@@ -180,6 +186,8 @@ async function showJob(id) {
     ["request", el("pre", {}, JSON.stringify(job.request, null, 2))],
     ["value", el("pre", {}, value)], ["error", job.error ? el("pre", { class: "error" }, job.error) : "—"],
     ["waiting", job.waiting.length ? el("pre", {}, job.waiting.map((t) => JSON.stringify(t)).join("\n")) : "none"],
+    ["failed deliveries", job.failed_deliveries.length
+      ? el("pre", { class: "error" }, job.failed_deliveries.map(deliveryText).join("\n")) : "—"],
     ["created", when(job.created_at)], ["changed", when(job.updated_at)], ["not before", when(job.not_before)],
     ["held by", job.state === "running" ? holderOf(job.id) : "—"],
     ["lease", job.lease_seconds ? job.lease_seconds + " s" : "store default"],
