@@ -214,9 +214,9 @@ class JobStore:
         """
         return self._fulfilment.pull_work(on_compromised, tasks)
 
-    def fulfill(self, job_id: str, value: bytes | str, *, lease: WorkLease | None = None) -> Job:
-        """Resolve the job with *value* (bytes, or str stored as UTF-8), at most once
-        (JobAlreadyResolved, nothing changed); through a *lease*, LeaseLost if it is lost."""
+    def fulfill(self, job_id: str, value: Any, *, lease: WorkLease | None = None) -> Job:
+        """Resolve the job with *value* (bytes, str, or any JSON value kept as JSON), at most
+        once (JobAlreadyResolved, nothing changed); through a *lease*, LeaseLost if it is lost."""
         return self._fulfilment.fulfill(job_id, value, lease=lease)
 
     def fail(

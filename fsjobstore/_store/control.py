@@ -19,7 +19,7 @@ from typing import Any, Generic, TypeVar
 
 from .._files import folders, fsio
 from .._files.layout import RECORD_SUFFIX, Layout
-from .._files.records import encode_json
+from .._files.values import encode_json
 from ..errors import CorruptJobFile
 from ..interface import PAUSE_SEEN_WITHIN
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from .._arguments import MAX_LIMIT, check_limit
 from .._files.layout import RECORD_SUFFIX, Layout
-from .._files.records import value_key
+from .._files.values import value_key
 from .._leases import Lease, LeaseFolder
 from ..interface import Limit
 from .control import ControlFolder

@@ -9,7 +9,8 @@ from typing import Any
 
 from .._arguments import check_name
 from .._files.layout import RECORD_SUFFIX, Layout
-from .._files.records import now_text, value_key
+from .._files.records import now_text
+from .._files.values import value_key
 from ..interface import Pause, stopping
 from .control import ControlFolder
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fsjobstore import JobStore
-from fsjobstore._files.records import value_key
+from fsjobstore._files.values import value_key
 from fsjobstore.interface import PAUSE_SEEN_WITHIN
 
 
