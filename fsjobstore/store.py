@@ -324,6 +324,14 @@ class JobStore:
         """
         return maintenance.purge(self._ctx, older_than, progress)
 
+    def delete(self, job_id: str) -> Job:
+        """Remove a resolved job now, whatever its age: its record, its waiting
+        targets (never delivered, then) and its due marker; return it as it was.
+
+        Raises JobStateError for a pending or running job (cancel it first),
+        JobNotFound, and JobBusy while a ``retry`` or a purge holds it."""
+        return maintenance.delete(self._ctx, job_id)
+
     def check(self, *, repair: bool = False, progress: Progress | None = None) -> Report:
         """Verify every invariant of docs/format.md; with *repair*, fix what is safe
         to fix (a job file is never deleted). Returns a Report."""

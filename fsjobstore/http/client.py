@@ -209,6 +209,10 @@ class HttpStore:
         removed: int = self._api.call("POST", "/api/purge", json={"older_than": older_than})["removed"]
         return removed
 
+    def delete(self, job_id: str) -> Job:
+        """As JobStore.delete, run by the server (admin token)."""
+        return job_from_wire(self._api.call("DELETE", _job_path(job_id)))
+
     def register_worker(self, kind: str, tasks: Collection[str | None] | None, concurrency: int) -> HttpHeartbeat:
         """As JobStore's: the server keeps the record in the store for this loop."""
         return HttpHeartbeat(self._api, kind, tasks, concurrency)

@@ -184,6 +184,19 @@ def test_retry_of_a_pending_job_is_refused_saying_it_is_pending(store_dir: Path)
     assert "pending" in line, f"the job is pending, the message says: {line}"
 
 
+def test_delete_removes_a_resolved_job_and_refuses_a_pending_one(store_dir: Path) -> None:
+    with JobStore(store_dir, create=True) as store:
+        done, waiting = store.create("done").id, store.create("waiting").id
+        store.queue(done, "t1")
+        store.fail(done, "broke")
+    assert ok(fsj("delete", done, store=store_dir)).strip() == f"{done} deleted (was failed)"
+    assert_error(fsj("delete", done, store=store_dir), f"no job with id {done!r}")
+    line = assert_error(fsj("delete", waiting, store=store_dir), "is pending: cancel it first")
+    assert waiting in line
+    with JobStore(store_dir) as store:
+        assert [job.id for job in store.jobs()] == [waiting] and store.stats()["due"] == 0
+
+
 def test_purge(store_dir: Path) -> None:
     with JobStore(store_dir, create=True) as store:
         done = store.create("done").id

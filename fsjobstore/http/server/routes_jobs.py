@@ -137,6 +137,13 @@ def retry(ctx: Ctx, _: Write, job_id: str) -> dict[str, Any]:
     return job_to_wire(ctx.store.retry(job_id))
 
 
+@router.delete("/jobs/{job_id}", response_model=JobOut)
+def delete(ctx: Ctx, _: Write, job_id: str) -> dict[str, Any]:
+    """Remove a resolved job now, with its waiting targets (never told, then); the job
+    as it was. 409 for a pending or running job: cancel it first."""
+    return job_to_wire(ctx.store.delete(job_id))
+
+
 @router.post("/jobs/{job_id}/queue", status_code=204, response_class=Response)
 def queue(ctx: Ctx, _: Write, job_id: str, body: Target) -> None:
     """Add a waiting target, told the job's result once it is resolved."""
