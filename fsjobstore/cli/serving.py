@@ -6,6 +6,7 @@ command line works without the ``server`` extra.
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -63,4 +64,16 @@ def run_server(store: JobStore, settings: Settings, port: int) -> None:
         fail_with(f"cannot listen on {settings.host}:{port}: {exc.strerror or exc}")
     click.echo(f"serving {store.path} at {url_of(sock)}/")
     sys.stdout.flush()
-    server(store, settings).run(sockets=[sock])
+    # uvicorn shuts down gracefully on SIGINT or SIGTERM, then raises the signal again:
+    # both end here as KeyboardInterrupt, so that the caller closes (or removes) its store.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server(store, settings).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt

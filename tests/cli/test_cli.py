@@ -239,6 +239,34 @@ def test_demo_on_a_tmp_store(tmp_path: Path) -> None:
     assert not (tmp_path / "demo-store").exists(), "the demo must use the store it is given"
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_demo_serve_prints_the_url_serves_the_demo_store_and_removes_it_when_stopped(
+        tmp_path: Path, sig: signal.Signals) -> None:
+    httpx = pytest.importorskip("httpx", reason="demo --serve needs the server extra")
+    proc = popen("demo", "--serve", "--port", "0", "--jobs", "2", cwd=tmp_path, env={"TMPDIR": str(tmp_path)})
+    assert proc.stdout is not None
+    lines = []
+    while not (line := proc.stdout.readline()).startswith("serving "):
+        assert line, f"ended before serving: {lines} {proc.communicate()[1]}"
+        lines.append(line)
+    url = line.rsplit(" at ", 1)[1].strip()
+    [store] = tmp_path.glob("fsjobstore-demo-*")
+    assert line.startswith(f"serving {store} at http://127.0.0.1:") and "Created 2 jobs" in "".join(lines)
+    page = wait_for(lambda: _get(httpx, url), timeout=20, what="the server to answer")
+    assert page.status_code == 200 and "fsjobstore" in page.text
+    assert httpx.get(url + "api/stats").json()["fulfilled"] == 2, "the demo's store, without a token"
+    status, _out, err, _took = stop(proc, sig, timeout=20)
+    assert status == 0 and "Traceback" not in err, err
+    assert list(tmp_path.iterdir()) == [], "the temporary store is removed, and nothing else made"
+
+
+def _get(httpx: Any, url: str) -> Any:
+    try:
+        return httpx.get(url, timeout=5)
+    except httpx.TransportError:
+        return None
+
+
 def test_demo_delivers_every_notification(tmp_path: Path) -> None:
     # The demo queues one target per job and says how many it delivered; it must
     # not stop its notifier before the last job's notification is due.
