@@ -274,6 +274,10 @@ class Store(Protocol):
     # -- maintenance
     def purge(self, older_than: float | None = None, *, progress: Progress | None = None) -> int: ...
 
+    def delete(self, job_id: str) -> Job:
+        """Remove a resolved job now with its waiting targets; the job as it was.
+        JobStateError for a pending or running job: cancel it first."""
+
     def check(self, *, repair: bool = False, progress: Progress | None = None) -> Report: ...
 
     def close(self) -> None: ...

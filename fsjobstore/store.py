@@ -151,6 +151,7 @@ class JobStore:
         not_before: datetime | timedelta | float | None = None,
         expires_in: float | None = None,
         lease_seconds: float | None = None,
+        job_id: str | None = None,
     ) -> Job:
         """Add a pending job for *request* (any JSON value) and return it.
 
@@ -160,13 +161,15 @@ class JobStore:
           or seconds, that long on every host: the filesystem's clock) before which no worker takes the job.
         * ``expires_in``: seconds the job is kept after it is resolved (purge).
         * ``lease_seconds``: this job's lease length, instead of the store's.
+        * ``job_id``: a ULID the caller picked, for a create it may repeat: a job made
+          under it by the same create is returned as it is now; by another, JobStateError.
 
         Raises TypeError (writing nothing) if the request is not JSON-serialisable.
         Once this returns the job is visible to every process; with ``durable``
         it also survives a crash.
         """
         return creation.create(self._ctx, request, task=task, resource=resource, not_before=not_before,
-                               expires_in=expires_in, lease_seconds=lease_seconds)
+                               expires_in=expires_in, lease_seconds=lease_seconds, job_id=job_id)
 
     # -- queries --------------------------------------------------------------------
 
@@ -323,6 +326,11 @@ class JobStore:
         as resolved jobs are examined.
         """
         return maintenance.purge(self._ctx, older_than, progress)
+
+    def delete(self, job_id: str) -> Job:
+        """Remove a resolved job now, with its waiting targets (never told); return it as
+        it was. JobStateError for a pending or running job (cancel it first)."""
+        return maintenance.delete(self._ctx, job_id)
 
     def check(self, *, repair: bool = False, progress: Progress | None = None) -> Report:
         """Verify every invariant of docs/format.md; with *repair*, fix what is safe

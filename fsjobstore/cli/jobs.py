@@ -215,6 +215,18 @@ def retry(ctx: Context, job_id: str) -> None:
 
 @cli.command()
 @click.argument("job_id", metavar="ID")
+@store_options
+@pass_context
+def delete(ctx: Context, job_id: str) -> None:
+    """Remove resolved job ID now, with its waiting targets (never told, then).
+    A pending or running job is refused: cancel it first."""
+    with ctx.store() as store, one_line_errors():
+        job = store.delete(job_id)
+        click.echo(f"{job.id} deleted (was {job.state})")
+
+
+@cli.command()
+@click.argument("job_id", metavar="ID")
 @click.argument("target")
 @store_options
 @pass_context
