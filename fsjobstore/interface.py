@@ -41,6 +41,7 @@ __all__ = [
     "WakeSignal",
     "WorkerInfo",
     "Heartbeat",
+    "TickMaker",
     "WorkHandle",
 ]
 
@@ -178,6 +179,15 @@ class Heartbeat(Protocol):
 
     def close(self) -> None:
         """Remove the record (the loop stopped)."""
+
+
+@runtime_checkable
+class TickMaker(Protocol):
+    """What a Scheduler runs: a store's schedules (``JobStore.schedules``). Not part of
+    Store: schedules live in the store's folder, so only a local store has them."""
+
+    def make_due_ticks(self) -> float | None:
+        """Make every due tick once; seconds until the next one (None: no schedule)."""
 
 
 @runtime_checkable

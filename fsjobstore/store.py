@@ -20,6 +20,7 @@ from ._store.fulfilment import Fulfilment
 from ._store.handles import NotificationLease, WorkLease
 from ._store.notification import Notification
 from ._store.queries import Queries
+from ._store.schedules import Schedules
 from ._store.workers import WorkerRecord, WorkerWatch
 from .interface import Progress, Report, WakeSignal, WorkerInfo
 from .job import Job
@@ -96,6 +97,7 @@ class JobStore:
         self._notification = Notification(ctx)
         self._fulfilment = Fulfilment(ctx, self._notification.deliver_now)
         self._workers = WorkerWatch(ctx)
+        self._schedules = Schedules(ctx)
 
     # -- settings (read-only) -------------------------------------------------------
 
@@ -121,6 +123,12 @@ class JobStore:
     @notify.setter
     def notify(self, notify: Notify | None) -> None:
         self._ctx.options = replace(self._ctx.options, notify=notify)
+
+    @property
+    def schedules(self) -> Schedules:
+        """The store's periodic jobs: ``add``, ``all``, ``remove``, ``pause``, ``resume``,
+        and ``make_due_ticks`` (what ``Scheduler`` runs): see docs/format.md, "Schedules"."""
+        return self._schedules
 
     @property
     def context(self) -> StoreContext:

@@ -17,6 +17,7 @@ from ..job import Job
 from .backoff import Backoff
 from .base import Loop
 from .running import ISOLATIONS, HandlerFailed, run_handler
+from .scheduler import Scheduler
 
 log = logging.getLogger("fsjobstore")
 
@@ -50,6 +51,8 @@ class Worker(Loop):
     killed when its time is up, or when its lease is lost. Leases are renewed in
     the background while the handler runs. With a mapping, only jobs of those
     tasks are pulled (``None`` as a key stands for jobs without a task).
+    ``schedules=True`` also makes the ticks of the store's schedules while it runs
+    (a Scheduler in a thread; any number may run, on any hosts).
     """
 
     def __init__(
@@ -65,8 +68,11 @@ class Worker(Loop):
         timeout: float | Mapping[str | None, float] | None = None,
         isolation: str = "thread",
         fatal: tuple[type[BaseException], ...] = (),
+        schedules: bool = False,
     ) -> None:
         super().__init__(store, concurrency=concurrency, poll_interval=poll_interval, drain_timeout=drain_timeout)
+        # (made now, so that a store without schedules is refused before run())
+        self._scheduler = Scheduler(store, poll_interval=poll_interval) if schedules else None
         self._handlers, self._tasks = _handlers(handler)
         self.max_attempts = check_count("max_attempts", max_attempts)
         self.backoff = backoff or Backoff()
@@ -81,6 +87,21 @@ class Worker(Loop):
         self._lost: dict[str, threading.Event] = {}
 
     kind = "worker"
+
+    def run(self, *, burst: bool = False) -> None:
+        """As Loop.run; with ``schedules=True`` a Scheduler runs in a thread beside
+        the worker for as long as it does."""
+        scheduler = self._scheduler
+        if scheduler is None:
+            super().run(burst=burst)
+            return
+        thread = threading.Thread(target=scheduler.run, name="Worker-scheduler", daemon=True)
+        thread.start()
+        try:
+            super().run(burst=burst)
+        finally:
+            scheduler.stop()
+            thread.join()
 
     def _tasks_pulled(self) -> frozenset[str | None] | None:
         return self._tasks
