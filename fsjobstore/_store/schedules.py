@@ -227,8 +227,6 @@ class Schedules:
     def _make_tick(self, schedule: Schedule, tick: int) -> None:
         """Create the tick's job unless it exists, pending or resolved (create-if-absent)."""
         ctx, job_id = self._ctx, tick_id(schedule.name, tick)
-        if fsio.exists(ctx.layout.resolved_path(job_id)):
-            return
         request_json = encode_json(schedule.request, "request", ctx.options.max_bytes)
         record = Record.new(job_id, schedule.request, request_json, task=schedule.task, resource=schedule.resource)
         try:
@@ -237,11 +235,23 @@ class Schedules:
         except FileExistsError:
             return
         if fsio.exists(ctx.layout.resolved_path(job_id)):
-            # Resolved (and its pending record removed) between the first look and
-            # the link: ours is a copy of a finished job, tidied as a puller would.
-            ctx.finish_resolution(job_id)
+            self._tidy(job_id)
             return
         log.info("schedule %s: made the tick of %s as job %s", schedule.name, time_text(tick / 1000), job_id)
+
+    def _tidy(self, job_id: str) -> None:
+        """The tick's job was resolved before: the pending record just made is a copy
+        of a finished job. Removed as a puller that found it would (format.md,
+        pull_work 5), under the work lease, so that a retry (which holds it while
+        both records exist) is never undone; if someone holds the lease, they tidy."""
+        lease = self._ctx.work_leases.acquire(job_id)
+        if lease is None:
+            return
+        try:
+            if fsio.exists(self._ctx.layout.resolved_path(job_id)):
+                self._ctx.finish_resolution(job_id)
+        finally:
+            lease.release()
 
     def _record(self, name: str, tick: int) -> None:
         """Mark *tick* the latest dealt with, and drop the older marks (the latest is
