@@ -126,8 +126,7 @@ class JobStore:
 
     @property
     def schedules(self) -> Schedules:
-        """The store's periodic jobs: ``add``, ``all``, ``remove``, ``pause``, ``resume``,
-        and ``make_due_ticks`` (what ``Scheduler`` runs): see docs/format.md, "Schedules"."""
+        """The store's periodic jobs (add, all, remove, pause, resume): docs/format.md, "Schedules"."""
         return self._schedules
 
     @property

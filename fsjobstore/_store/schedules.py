@@ -26,6 +26,7 @@ from .._files.ids import derived_id
 from .._files.layout import RECORD_SUFFIX
 from .._files.records import Record, encode_json, parse_time, time_text
 from ..errors import CorruptJobFile, ScheduleNotFound
+from .adoption import publish_pending
 from .context import StoreContext
 from .cron import Cron, Every, zone
 
@@ -229,29 +230,8 @@ class Schedules:
         ctx, job_id = self._ctx, tick_id(schedule.name, tick)
         request_json = encode_json(schedule.request, "request", ctx.options.max_bytes)
         record = Record.new(job_id, schedule.request, request_json, task=schedule.task, resource=schedule.resource)
-        try:
-            fsio.publish(ctx.layout.tmp, ctx.layout.pending, job_id + RECORD_SUFFIX, record.render(),
-                         durable=ctx.durable, replace=False)
-        except FileExistsError:
-            return
-        if fsio.exists(ctx.layout.resolved_path(job_id)):
-            self._tidy(job_id)
-            return
-        log.info("schedule %s: made the tick of %s as job %s", schedule.name, time_text(tick / 1000), job_id)
-
-    def _tidy(self, job_id: str) -> None:
-        """The tick's job was resolved before: the pending record just made is a copy
-        of a finished job. Removed as a puller that found it would (format.md,
-        pull_work 5), under the work lease, so that a retry (which holds it while
-        both records exist) is never undone; if someone holds the lease, they tidy."""
-        lease = self._ctx.work_leases.acquire(job_id)
-        if lease is None:
-            return
-        try:
-            if fsio.exists(self._ctx.layout.resolved_path(job_id)):
-                self._ctx.finish_resolution(job_id)
-        finally:
-            lease.release()
+        if publish_pending(ctx, record):
+            log.info("schedule %s: made the tick of %s as job %s", schedule.name, time_text(tick / 1000), job_id)
 
     def _record(self, name: str, tick: int) -> None:
         """Mark *tick* the latest dealt with, and drop the older marks (the latest is
