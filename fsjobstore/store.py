@@ -21,6 +21,7 @@ from ._store.handles import NotificationLease, WorkLease
 from ._store.notification import Notification
 from ._store.queries import Queries
 from ._store.schedules import Schedules
+from ._store.transfer import Transfer
 from ._store.workers import WorkerRecord, WorkerWatch
 from .interface import Progress, Report, WakeSignal, WorkerInfo
 from .job import Job
@@ -97,7 +98,10 @@ class JobStore:
         self._notification = Notification(ctx)
         self._fulfilment = Fulfilment(ctx, self._notification.deliver_now)
         self._workers = WorkerWatch(ctx)
-        self._schedules = Schedules(ctx)
+        # Periodic jobs (add, all, remove, pause, resume: docs/format.md, "Schedules"),
+        # and moving jobs between stores (export, import_lines: JSON lines).
+        self.schedules = Schedules(ctx)
+        self.transfer = Transfer(ctx, self._queries.jobs, self._notification.queue)
 
     # -- settings (read-only) -------------------------------------------------------
 
@@ -123,11 +127,6 @@ class JobStore:
     @notify.setter
     def notify(self, notify: Notify | None) -> None:
         self._ctx.options = replace(self._ctx.options, notify=notify)
-
-    @property
-    def schedules(self) -> Schedules:
-        """The store's periodic jobs (add, all, remove, pause, resume): docs/format.md, "Schedules"."""
-        return self._schedules
 
     @property
     def context(self) -> StoreContext:

@@ -15,9 +15,11 @@ from ..store import JobStore
 from .base import DURATION, Context, cli, fail_with, json_arg, one_line_errors, pass_context, store_options
 
 
-def _local(ctx: Context, **options: Any) -> JobStore:
+def local_store(ctx: Context, **options: Any) -> JobStore:
+    """The store's folder: what schedules, export and import work on (not --url)."""
     if ctx.url:
-        fail_with("schedules live in the store's folder: give --store DIR (or $FSJOBSTORE_DIR), not --url")
+        fail_with(f"`{click.get_current_context().command_path}` works on the store's folder: "
+                  "give --store DIR (or $FSJOBSTORE_DIR), not --url")
     store = ctx.store(**options)
     assert isinstance(store, JobStore)
     return store
@@ -49,7 +51,7 @@ def add(ctx: Context, name: str, cron: str | None, every: float | None, timezone
         request_text: str, resource: str | None, missed: str, catch_up: int, grace: float, replace: bool) -> None:
     """Add the schedule NAME: `fsjobstore schedule add nightly --cron '0 3 * * *' --tz Europe/Paris`."""
     request = json_arg(request_text, "--request")
-    with _local(ctx) as store, one_line_errors():
+    with local_store(ctx) as store, one_line_errors():
         added = store.schedules.add(name, cron=cron, every=every, timezone=timezone, task=task, request=request,
                                     resource=resource, missed=missed, catch_up=catch_up, grace=grace,
                                     replace=replace)
@@ -62,7 +64,7 @@ def add(ctx: Context, name: str, cron: str | None, every: float | None, timezone
 @pass_context
 def list_schedules(ctx: Context, as_json: bool) -> None:
     """List the schedules, with each one's latest tick and the next."""
-    with _local(ctx) as store, one_line_errors():
+    with local_store(ctx) as store, one_line_errors():
         rows = []
         for found in store.schedules.all():
             last = store.schedules.last_tick(found.name)
@@ -87,7 +89,7 @@ def list_schedules(ctx: Context, as_json: bool) -> None:
 @pass_context
 def remove(ctx: Context, name: str) -> None:
     """Remove the schedule NAME (jobs it made stay)."""
-    with _local(ctx) as store, one_line_errors():
+    with local_store(ctx) as store, one_line_errors():
         store.schedules.remove(name)
     click.echo(f"removed schedule {name}")
 
@@ -98,7 +100,7 @@ def remove(ctx: Context, name: str) -> None:
 @pass_context
 def pause(ctx: Context, name: str) -> None:
     """Make no ticks of NAME until it is resumed."""
-    with _local(ctx) as store, one_line_errors():
+    with local_store(ctx) as store, one_line_errors():
         store.schedules.pause(name)
     click.echo(f"paused schedule {name}")
 
@@ -109,7 +111,7 @@ def pause(ctx: Context, name: str) -> None:
 @pass_context
 def resume(ctx: Context, name: str) -> None:
     """Make ticks of NAME again, from now on (ticks of the pause are not made)."""
-    with _local(ctx) as store, one_line_errors():
+    with local_store(ctx) as store, one_line_errors():
         store.schedules.resume(name)
     click.echo(f"resumed schedule {name}")
 
@@ -125,5 +127,5 @@ def scheduler(ctx: Context, poll_interval: float, burst: bool) -> None:
 
     Run one on as many hosts as you like: each tick is made once.
     """
-    with _local(ctx, poll_interval=poll_interval) as store, one_line_errors():
+    with local_store(ctx, poll_interval=poll_interval) as store, one_line_errors():
         Scheduler(store).run(burst=burst)

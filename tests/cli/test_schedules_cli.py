@@ -49,7 +49,8 @@ def test_schedule_mistakes_are_one_line_errors(tmp_path: Path) -> None:
                  "--request is not valid JSON")
     assert_error(fsj("schedule", "rm", "nope", store=store), "no schedule named 'nope'")
     assert_error(fsj("schedule", "pause", "nope", store=store), "no schedule named 'nope'")
-    assert_error(fsj("--url", "http://127.0.0.1:9", "schedule", "ls"), "give --store DIR", "not --url")
+    assert_error(fsj("--url", "http://127.0.0.1:9", "schedule", "ls"),
+                 "`fsjobstore schedule ls` works on the store's folder", "not --url")
     assert [line.split()[0] for line in ok(fsj("schedule", "ls", store=store)).splitlines()] == ["NAME", "beat"]
 
 
