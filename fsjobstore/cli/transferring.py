@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import BinaryIO
+import sys
 
 import click
 
@@ -28,16 +28,17 @@ def export(ctx: Context, state: str | None, task: str | None) -> None:
 
 @cli.command("import")
 @store_options
-@click.argument("source", type=click.File("rb"), default="-")
+@click.argument("source", default="-")
 @click.option("--on-conflict", type=click.Choice(["skip", "replace", "new-id"]), default="skip", show_default=True,
               help="A job whose id the store has: leave it, replace it (unless a worker holds it), "
                    "or import it under a new id.")
 @pass_context
-def import_(ctx: Context, source: BinaryIO, on_conflict: str) -> None:
+def import_(ctx: Context, source: str, on_conflict: str) -> None:
     """Import jobs exported by `export` (SOURCE, or stdin). Every line is checked first:
     a bad one (named by its number) means nothing is imported."""
     with local_store(ctx) as store, one_line_errors():
-        report = store.transfer.import_lines(source, on_conflict)
+        with sys.stdin.buffer if source == "-" else open(source, "rb") as lines:
+            report = store.transfer.import_lines(lines, on_conflict)
     click.echo(f"imported {len(report.imported)}, skipped {len(report.skipped)}, replaced {len(report.replaced)}, "
                f"new ids {len(report.renamed)}, busy {len(report.busy)}")
     for job_id in report.skipped:
