@@ -42,6 +42,7 @@ __all__ = [
     "WorkerInfo",
     "Heartbeat",
     "TickMaker",
+    "WorkspaceKeeper",
     "WorkHandle",
 ]
 
@@ -188,6 +189,18 @@ class TickMaker(Protocol):
 
     def make_due_ticks(self) -> float | None:
         """Make every due tick once; seconds until the next one (None: no schedule)."""
+
+
+@runtime_checkable
+class WorkspaceKeeper(Protocol):
+    """What a Worker uses of a store's job workspaces (``JobStore.workspaces``): a
+    folder per attempt, and a commit that names it the result. Local stores only."""
+
+    def attempt(self, lease: Any) -> str:
+        """A new, empty folder for this attempt at the lease's job."""
+
+    def fulfill(self, lease: Any, value: bytes | str, folder: str) -> Job:
+        """Fulfil through *lease*, with *folder* (from ``attempt``) as the result."""
 
 
 @runtime_checkable

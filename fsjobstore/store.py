@@ -23,6 +23,7 @@ from ._store.queries import Queries
 from ._store.schedules import Schedules
 from ._store.transfer import Transfer
 from ._store.workers import WorkerRecord, WorkerWatch
+from ._store.workspaces import Workspaces
 from .interface import Progress, Report, WakeSignal, WorkerInfo
 from .job import Job
 
@@ -99,9 +100,11 @@ class JobStore:
         self._fulfilment = Fulfilment(ctx, self._notification.deliver_now)
         self._workers = WorkerWatch(ctx)
         # Periodic jobs (add, all, remove, pause, resume: docs/format.md, "Schedules"),
-        # and moving jobs between stores (export, import_lines: JSON lines).
+        # moving jobs between stores (export, import_lines: JSON lines), and a folder
+        # per job for large inputs and results (stage, create, attempt, fulfill, get).
         self.schedules = Schedules(ctx)
         self.transfer = Transfer(ctx, self._queries.jobs, self._notification.queue)
+        self.workspaces = Workspaces(ctx)
 
     # -- settings (read-only) -------------------------------------------------------
 
@@ -326,9 +329,11 @@ class JobStore:
         with targets still waiting are kept. Also removes leftovers of crashed
         writers older than an hour: temp files, half-done lease take-overs, and lease
         files on jobs that no longer exist. ``progress(done, total)`` is called
-        as resolved jobs are examined.
+        as resolved jobs are examined. Workspaces of jobs gone go too.
         """
-        return maintenance.purge(self._ctx, older_than, progress)
+        removed = maintenance.purge(self._ctx, older_than, progress)
+        self.workspaces.remove_orphans()
+        return removed
 
     def check(self, *, repair: bool = False, progress: Progress | None = None) -> Report:
         """Verify every invariant of docs/format.md; with *repair*, fix what is safe

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ def create(
     not_before: datetime | timedelta | float | None = None,
     expires_in: float | None = None,
     lease_seconds: float | None = None,
+    before_publish: Callable[[str], object] | None = None,
 ) -> Job:
     request_json = encode_json(request, "request", ctx.options.max_bytes)
     for name, text in (("task", task), ("resource", resource)):
@@ -36,6 +38,8 @@ def create(
         not_before=None if start is None else time_text(start), delay=delay,
         expires_in=expires_in, lease_seconds=lease_seconds,
     )
+    if before_publish is not None:  # (a workspace's input, moved in while no worker can see the job)
+        before_publish(record.id)
     ctx.write_pending(record)
     return record.job()
 
