@@ -26,5 +26,5 @@ def test_a_command_writes_its_result_in_its_workspace_and_show_lists_it(tmp_path
     assert len(files) == 2 and files[0].startswith("attempts/1-") and files[0].endswith("/out.txt (result)")
     assert files[1] == "input/in.txt"
     workspace = json.loads(ok(fsj("show", "--json", job_id, store=store)))["workspace"]
-    assert Path(workspace["result"], "out.txt").read_text() == "cba\n"
+    assert Path(workspace["result"], "out.txt").read_text() == "cba"
     assert workspace["input"] == str(store / "workspaces" / job_id / "input")
