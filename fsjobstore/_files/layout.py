@@ -35,6 +35,9 @@ from .folders import Folder
 STORE_MARKER = "fsjobstore.json"
 MAINTENANCE_LOCK = "maintenance.lock"
 RECORD_SUFFIX = ".json"
+# A waiting target whose deliveries were given up: kept beside the waiting ones
+# (for show and the dashboard) but never made due again.
+UNDELIVERED_SUFFIX = ".undelivered"
 
 
 class NotAFolder(Exception):

@@ -18,7 +18,8 @@ from typing import Any
 from .._files import fsio
 from .._files.ids import check_id, new_id
 from .._files.layout import RECORD_SUFFIX
-from .._files.records import Record, decode_value, encode_json
+from .._files.records import Record
+from .._files.values import decode_value, encode_json
 from ..errors import CorruptJobFile, InvalidJobId, JobNotFound, JobStoreError
 from ..job import PENDING, Job
 from .adoption import publish_pending

@@ -80,7 +80,7 @@ class Workspaces:
         attempts = self._made(self._made(self._top, lease.id), "attempts")
         return str(self._made(attempts, f"{lease.attempts + 1}-{os.urandom(4).hex()}").path)
 
-    def fulfill(self, lease: WorkLease, value: bytes | str, folder: str) -> Job:
+    def fulfill(self, lease: WorkLease, value: Any, folder: str) -> Job:
         """Fulfil the job through *lease*, its result the attempt folder *folder*
         (from ``attempt``): named in the resolved record, so committed with it or not
         at all (LeaseLost, JobAlreadyResolved: another's result stands)."""
