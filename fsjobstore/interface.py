@@ -41,6 +41,8 @@ __all__ = [
     "WakeSignal",
     "WorkerInfo",
     "Heartbeat",
+    "TickMaker",
+    "WorkspaceKeeper",
     "WorkHandle",
 ]
 
@@ -182,6 +184,27 @@ class Heartbeat(Protocol):
 
     def close(self) -> None:
         """Remove the record (the loop stopped)."""
+
+
+@runtime_checkable
+class TickMaker(Protocol):
+    """What a Scheduler runs: a store's schedules (``JobStore.schedules``). Not part of
+    Store: schedules live in the store's folder, so only a local store has them."""
+
+    def make_due_ticks(self) -> float | None:
+        """Make every due tick once; seconds until the next one (None: no schedule)."""
+
+
+@runtime_checkable
+class WorkspaceKeeper(Protocol):
+    """What a Worker uses of a store's job workspaces (``JobStore.workspaces``): a
+    folder per attempt, and a commit that names it the result. Local stores only."""
+
+    def attempt(self, lease: Any) -> str:
+        """A new, empty folder for this attempt at the lease's job."""
+
+    def fulfill(self, lease: Any, value: Any, folder: str) -> Job:
+        """Fulfil through *lease*, with *folder* (from ``attempt``) as the result."""
 
 
 @runtime_checkable

@@ -20,7 +20,10 @@ from ._store.fulfilment import Fulfilment
 from ._store.handles import NotificationLease, WorkLease
 from ._store.notification import Notification
 from ._store.queries import Queries
+from ._store.schedules import Schedules
+from ._store.transfer import Transfer
 from ._store.workers import WorkerRecord, WorkerWatch
+from ._store.workspaces import Workspaces
 from .interface import Progress, Report, WakeSignal, WorkerInfo
 from .job import Job
 
@@ -96,6 +99,10 @@ class JobStore:
         self._notification = Notification(ctx)
         self._fulfilment = Fulfilment(ctx, self._notification.deliver_now)
         self._workers = WorkerWatch(ctx)
+        # Periodic jobs, export/import (JSON lines), a folder per job for large data.
+        self.schedules = Schedules(ctx)
+        self.transfer = Transfer(ctx, self._queries.jobs, self._notification.queue)
+        self.workspaces = Workspaces(ctx)
 
     # -- settings (read-only) -------------------------------------------------------
 
@@ -142,17 +149,9 @@ class JobStore:
 
     # -- creation -------------------------------------------------------------------
 
-    def create(
-        self,
-        request: Any,
-        *,
-        task: str | None = None,
-        resource: str | None = None,
-        not_before: datetime | timedelta | float | None = None,
-        expires_in: float | None = None,
-        lease_seconds: float | None = None,
-        job_id: str | None = None,
-    ) -> Job:
+    def create(self, request: Any, *, task: str | None = None, resource: str | None = None,
+               not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
+               lease_seconds: float | None = None, job_id: str | None = None) -> Job:
         """Add a pending job for *request* (any JSON value) and return it.
 
         * ``task``: the kind of job, for workers that handle several kinds.
@@ -323,9 +322,11 @@ class JobStore:
         with targets still waiting are kept. Also removes leftovers of crashed
         writers older than an hour: temp files, half-done lease take-overs, and lease
         files on jobs that no longer exist. ``progress(done, total)`` is called
-        as resolved jobs are examined.
+        as resolved jobs are examined. Workspaces of jobs gone go too.
         """
-        return maintenance.purge(self._ctx, older_than, progress)
+        removed = maintenance.purge(self._ctx, older_than, progress)
+        self.workspaces.remove_orphans()
+        return removed
 
     def delete(self, job_id: str) -> Job:
         """Remove a resolved job now, with its waiting targets (never told); return it as

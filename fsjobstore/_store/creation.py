@@ -3,17 +3,17 @@ caller picked, at most once (a create retried after its reply was lost)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from .._arguments import check_seconds
-from .._files import fsio
 from .._files.ids import check_new_id, new_id
-from .._files.layout import RECORD_SUFFIX
 from .._files.records import Record, time_text
 from .._files.values import encode_json
 from ..errors import JobStateError
 from ..job import Job
+from .adoption import publish_pending
 from .context import StoreContext
 
 
@@ -27,6 +27,7 @@ def create(
     expires_in: float | None = None,
     lease_seconds: float | None = None,
     job_id: str | None = None,
+    before_publish: Callable[[str], object] | None = None,
 ) -> Job:
     if job_id is not None:
         check_new_id(job_id)
@@ -44,6 +45,8 @@ def create(
         not_before=None if start is None else time_text(start), delay=delay,
         expires_in=expires_in, lease_seconds=lease_seconds,
     )
+    if before_publish is not None:  # (a workspace's input, moved in while no worker can see the job)
+        before_publish(record.id)
     if job_id is None:
         ctx.write_pending(record)
         return record.job()
@@ -57,19 +60,9 @@ SAME_CREATE = ("request", "task", "resource", "not_before", "delay", "expires_in
 def _create_once(ctx: StoreContext, record: Record) -> Job:
     """Publish *record* unless its id exists (create-if-absent). A job already made
     under this id by the same create is returned as it is now; by another, refused."""
-    layout = ctx.layout
+    if publish_pending(ctx, record):
+        return record.job()
     job_id = record.id
-    try:
-        fsio.publish(layout.tmp, layout.pending, job_id + RECORD_SUFFIX, record.render(), durable=ctx.durable,
-                     replace=False)
-    except FileExistsError:
-        pass  # pending (or running) since the first try
-    else:
-        if not fsio.exists(layout.resolved_path(job_id)):
-            return record.job()
-        # Made, done and resolved since the first try: ours is a second pending record
-        # (a puller would tidy it away as a crashed resolver's leftover; done here at once).
-        fsio.remove(layout.pending_path(job_id))
     existing, state = ctx.read(job_id)
     different = [name for name in SAME_CREATE if existing.get(name) != record.get(name)]
     if different:
