@@ -22,8 +22,9 @@ read it with ``cat`` and a line-based tool can grep it::
      "updated_at": "2026-11-23T14:00:01.654321Z"
     }
 
-A value that is not valid UTF-8 is stored base64-encoded with
-``"value_encoding": "base64"``.
+A value given as bytes or str is stored as text (``"value_encoding": "utf-8"``),
+or base64-encoded (``"base64"``) if it is not valid UTF-8; any other JSON value
+(a number, an object...) is stored as itself (``"json"``).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import CorruptJobFile, JobTooLarge
-from ..job import PENDING, RESOLVED_STATES, Job
+from ..job import PENDING, RESOLVED_STATES, Job, json_value_bytes
 from . import fsio
 
 FORMAT_VERSION = 1
@@ -144,12 +145,24 @@ def value_key(value: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def to_bytes(value: bytes | str) -> bytes:
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    raise TypeError(f"a job's value must be bytes or str, not {type(value).__name__}")
+JSON_VALUE = "json"
+# (what a record's "value" holds, its "value_encoding"): (None, None) for no value.
+StoredValue = tuple[Any, str | None]
+NO_VALUE: StoredValue = (None, None)
+
+
+def store_value(value: Any, limit: int | None) -> StoredValue:
+    """A fulfilment value as a record holds it: bytes and str as text (base64 if not
+    UTF-8), any other JSON value as itself. TypeError (naming the problem) for what
+    is none of these, JobTooLarge for one over *limit* bytes."""
+    if isinstance(value, (str, bytes, bytearray, memoryview)):
+        data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+        if limit is not None and len(data) > limit:
+            raise JobTooLarge(f"value is {len(data)} bytes, the store's limit is {limit}")
+        return (value, "utf-8") if isinstance(value, str) else encode_value(data)
+    # Parsed back so that the record holds plain JSON types (a tuple becomes a
+    # list), as a reader of the file will see them.
+    return json.loads(encode_json(value, "value", limit)), JSON_VALUE
 
 
 _REQUIRED = ("request", "value", "value_encoding", "error", "attempts", "created_at", "updated_at")
@@ -294,8 +307,8 @@ class Record:
         history = [*(self.fields.get("history") or ()), entry][-HISTORY_LIMIT:]
         return self.changed(history=history)
 
-    def resolved(self, state: str, value: bytes | None, error: str | None, attempts: int) -> Record:
-        text, encoding = encode_value(value)
+    def resolved(self, state: str, value: StoredValue, error: str | None, attempts: int) -> Record:
+        text, encoding = value
         # (a resolved job is never pulled: a delay left from its last retry would only mislead a reader)
         return self.changed(
             state=state, value=text, value_encoding=encoding, error=error, attempts=attempts, not_before=None,
@@ -319,6 +332,7 @@ class Record:
             state=state or f["state"],
             request=f["request"],
             value=decode_value(f["value"], f["value_encoding"]),
+            value_encoding=f["value_encoding"],
             error=f["error"],
             attempts=f["attempts"],
             created_at=parse_time(f["created_at"]),
@@ -372,7 +386,7 @@ def time_text(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def encode_value(value: bytes | None) -> tuple[str | None, str | None]:
+def encode_value(value: bytes | None) -> StoredValue:
     if value is None:
         return None, None
     try:
@@ -382,6 +396,9 @@ def encode_value(value: bytes | None) -> tuple[str | None, str | None]:
 
 
 def decode_value(text: Any, encoding: Any) -> bytes | None:
+    """A stored value as bytes: a JSON value as its compact JSON text."""
+    if encoding == JSON_VALUE:
+        return json_value_bytes(text)
     if text is None:
         return None
     if not isinstance(text, str):

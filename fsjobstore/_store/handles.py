@@ -16,7 +16,7 @@ from ..job import RUNNING, Job
 class WorkCommits(Protocol):
     """The fulfilment workflow, as a WorkLease commits through it."""
 
-    def fulfill(self, job_id: str, value: bytes | str, *, lease: WorkLease | None = None) -> Job: ...
+    def fulfill(self, job_id: str, value: Any, *, lease: WorkLease | None = None) -> Job: ...
 
     def fail(self, job_id: str, error: str | BaseException, *, lease: WorkLease | None = None,
              retry: bool = False, delay: float | None = None, attempt: bool = True,
@@ -117,7 +117,7 @@ class WorkLease(_LeaseHandle):
     def attempts(self) -> int:
         return self._record.attempts
 
-    def fulfill(self, value: bytes | str) -> Job:
+    def fulfill(self, value: Any) -> Job:
         return self._commits.fulfill(self.id, value, lease=self)
 
     def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None,

@@ -165,12 +165,14 @@ def _print_job(job: Job) -> None:
 @cli.command()
 @click.argument("job_id", metavar="ID")
 @click.argument("value")
+@click.option("--json", "as_json", is_flag=True, help="VALUE is JSON, kept as a JSON value (not as text).")
 @store_options
 @pass_context
-def fulfill(ctx: Context, job_id: str, value: str) -> None:
-    """Fulfil job ID with VALUE (text)."""
+def fulfill(ctx: Context, job_id: str, value: str, as_json: bool) -> None:
+    """Fulfil job ID with VALUE (text, or with --json a JSON value)."""
+    result = json_arg(value, "VALUE") if as_json else value
     with ctx.store() as store, one_line_errors():
-        _print_job(store.fulfill(job_id, value))
+        _print_job(store.fulfill(job_id, result))
 
 
 @cli.command()

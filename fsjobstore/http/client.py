@@ -26,7 +26,7 @@ from . import heartbeats
 from .api import Api
 from .handles import HttpNotificationLease, HttpWorkLease, Renewer, error_text
 from .heartbeats import HttpHeartbeat
-from .wire import job_from_wire, value_to_wire
+from .wire import value_to_wire
 
 __all__ = ["HttpNotificationLease", "HttpStore", "HttpWorkLease"]
 
@@ -94,7 +94,7 @@ class HttpStore:
         """As JobStore.create. The id is picked here, so that a request whose answer was
         lost is sent again and returns the job it made, not a second one."""
         body = _create_body(request, task, resource, not_before, expires_in, lease_seconds)
-        return job_from_wire(self._api.call("POST", "/api/jobs", json=body, repeatable=True))
+        return Job.from_dict(self._api.call("POST", "/api/jobs", json=body, repeatable=True))
 
     def create_many(self, requests: Iterable[Any], *, task: str | None = None, resource: str | None = None,
                     not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
@@ -103,10 +103,10 @@ class HttpStore:
         sent again, as create, if its answer was lost."""
         jobs = [_create_body(r, task, resource, not_before, expires_in, lease_seconds) for r in requests]
         answer = self._api.call("POST", "/api/jobs/batch", json={"jobs": jobs}, repeatable=True)
-        return [job_from_wire(job) for job in answer["jobs"]]
+        return [Job.from_dict(job) for job in answer["jobs"]]
 
     def get(self, job_id: str) -> Job:
-        return job_from_wire(self._api.call("GET", _job_path(job_id)))
+        return Job.from_dict(self._api.call("GET", _job_path(job_id)))
 
     def jobs(self, state: str | None = None) -> Iterator[Job]:
         """Every job (in creation order), or those in *state*, fetched a page at a time."""
@@ -115,7 +115,7 @@ class HttpStore:
             params["state"] = state
         while True:
             answer = self._api.call("GET", "/api/jobs", params=params)
-            yield from (job_from_wire(job) for job in answer["jobs"])
+            yield from (Job.from_dict(job) for job in answer["jobs"])
             if answer["next_cursor"] is None:
                 return
             params["cursor"] = answer["next_cursor"]
@@ -128,7 +128,7 @@ class HttpStore:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             step = WAIT_STEP if deadline is None else max(0.0, min(WAIT_STEP, deadline - time.monotonic()))
-            job = job_from_wire(self._api.call("GET", _job_path(job_id) + "/wait", params={"timeout": step},
+            job = Job.from_dict(self._api.call("GET", _job_path(job_id) + "/wait", params={"timeout": step},
                                                wait=step))
             if job.resolved:
                 return job
@@ -147,22 +147,20 @@ class HttpStore:
         grant = answer["lease"]
         return None if grant is None else HttpWorkLease(self._api, self._renewer, grant, on_compromised)
 
-    def fulfill(self, job_id: str, value: bytes | str) -> Job:
-        if not isinstance(value, (bytes, bytearray, memoryview, str)):
-            raise TypeError(f"a job's value must be bytes or str, not {type(value).__name__}")
-        body = value_to_wire(value if isinstance(value, str) else bytes(value))
-        return job_from_wire(self._api.call("POST", _job_path(job_id) + "/fulfill", json=body))
+    def fulfill(self, job_id: str, value: Any) -> Job:
+        body = value_to_wire(value)
+        return Job.from_dict(self._api.call("POST", _job_path(job_id) + "/fulfill", json=body))
 
     def fail(self, job_id: str, error: str | BaseException, *, retry: bool = False,
              delay: float | None = None) -> Job:
         body = {"error": error_text(error), "retry": retry, "delay": delay}
-        return job_from_wire(self._api.call("POST", _job_path(job_id) + "/fail", json=body))
+        return Job.from_dict(self._api.call("POST", _job_path(job_id) + "/fail", json=body))
 
     def cancel(self, job_id: str) -> Job:
-        return job_from_wire(self._api.call("POST", _job_path(job_id) + "/cancel"))
+        return Job.from_dict(self._api.call("POST", _job_path(job_id) + "/cancel"))
 
     def retry(self, job_id: str) -> Job:
-        return job_from_wire(self._api.call("POST", _job_path(job_id) + "/retry"))
+        return Job.from_dict(self._api.call("POST", _job_path(job_id) + "/retry"))
 
     def work_signal(self) -> Signal:
         """A signal nothing sets but the loop's own stop(): over HTTP, loops poll
@@ -214,7 +212,7 @@ class HttpStore:
 
     def delete(self, job_id: str) -> Job:
         """As JobStore.delete, run by the server (admin token)."""
-        return job_from_wire(self._api.call("DELETE", _job_path(job_id)))
+        return Job.from_dict(self._api.call("DELETE", _job_path(job_id)))
 
     def register_worker(self, kind: str, tasks: Collection[str | None] | None, concurrency: int) -> HttpHeartbeat:
         """As JobStore's: the server keeps the record in the store for this loop."""

@@ -18,7 +18,7 @@ from ..errors import LeaseLost
 from ..interface import Loss, LossReason
 from ..job import Job
 from .api import Api
-from .wire import LeaseEnded, job_from_wire, value_to_wire
+from .wire import LeaseEnded, value_to_wire
 
 log = logging.getLogger("fsjobstore")
 
@@ -33,7 +33,7 @@ class _HttpLease:
         self._renewer = renewer
         self._token: str = grant["token"]
         self._seconds = float(grant["lease_seconds"])
-        self._job = job_from_wire(grant["job"])
+        self._job = Job.from_dict(grant["job"])
         self._on_compromised = on_compromised
         self._lock = threading.Lock()
         self._loss: Loss | None = None
@@ -150,15 +150,12 @@ class HttpWorkLease(_HttpLease):
     def attempts(self) -> int:
         return self._job.attempts
 
-    def fulfill(self, value: bytes | str) -> Job:
-        if not isinstance(value, (bytes, bytearray, memoryview, str)):
-            raise TypeError(f"a job's value must be bytes or str, not {type(value).__name__}")
-        return job_from_wire(self._commit("fulfill", value_to_wire(bytes(value) if not isinstance(value, str)
-                                                                  else value)))
+    def fulfill(self, value: Any) -> Job:
+        return Job.from_dict(self._commit("fulfill", value_to_wire(value)))
 
     def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None,
              attempt: bool = True, trace: str | None = None) -> Job:
-        return job_from_wire(self._commit("fail", {"error": error_text(error), "retry": retry, "delay": delay,
+        return Job.from_dict(self._commit("fail", {"error": error_text(error), "retry": retry, "delay": delay,
                                                    "attempt": attempt, "trace": trace}))
 
 

@@ -30,12 +30,12 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 class Worker(Loop):
     """Do jobs with *handler* (one callable, or a mapping ``{task: callable}``).
 
-    The handler gets the Job; what it returns (bytes or str) fulfils it. If it
+    The handler gets the Job; what it returns (bytes, str or any JSON value) fulfils it. If it
     raises, the attempt failed (the error recorded is ``"Type: message"``, or
     just the message for ``AttemptFailed``): the job is retried after
     ``backoff.delay(n)`` seconds (not pullable by anyone before then) until
     ``max_attempts`` attempts have failed, and then resolved as failed with the
-    error recorded. A result that cannot be stored (too large, not bytes or str)
+    error recorded. A result that cannot be stored (too large, not JSON)
     is a failed attempt like any other. ``AttemptFailed(..., retry=False)``, or an
     exception of a class in *fatal*, fails the job at once.
 
@@ -119,8 +119,6 @@ class Worker(Loop):
         try:
             result = run_handler(self._handler_for(job), job, timeout=self._task_timeouts.get(job.task, self._timeout),
                                  isolation=self.isolation, cancelled=self._lost[lease.id])
-            if not isinstance(result, (bytes, str)):
-                raise TypeError(f"handler returned {type(result).__name__}; it must return bytes or str")
             lease.fulfill(result)
         except (LeaseLost, JobAlreadyResolved) as exc:
             log.warning("result of job %s not committed: %s", lease.id, exc)

@@ -21,7 +21,7 @@ from typing import Any
 from fsjobstore import Job, JobAlreadyResolved, JobBusy, JobNotFound, JobStateError, LeaseLost
 from fsjobstore.errors import InvalidJobId, Loss, LossReason
 from fsjobstore.interface import Report, WorkerInfo
-from fsjobstore.job import STATES
+from fsjobstore.job import STATES, json_value_bytes
 
 _ids = itertools.count(1)
 
@@ -147,8 +147,8 @@ class MemoryWorkLease(_Handle):
     def attempts(self) -> int:
         return self.job.attempts
 
-    def fulfill(self, value: bytes | str) -> Job:
-        return self._store.commit(self, "fulfilled", value=value.encode() if isinstance(value, str) else value)
+    def fulfill(self, value: Any) -> Job:
+        return self._store.commit(self, "fulfilled", **_value_fields(value))
 
     def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None,
              attempt: bool = True, trace: str | None = None) -> Job:
@@ -268,7 +268,8 @@ class MemoryStore:
                 return note
         return None
 
-    def commit(self, lease: MemoryWorkLease, state: str, *, value: bytes | None = None, error: str | None = None,
+    def commit(self, lease: MemoryWorkLease, state: str, *, value: bytes | None = None,
+               value_encoding: str | None = None, error: str | None = None,
                delay: float = 0.0, attempt: bool = True) -> Job:
         with self.backend.lock:
             lease.fence()
@@ -277,7 +278,8 @@ class MemoryStore:
                 raise JobAlreadyResolved(lease.id, record.job.state)
             job = record.job
             attempts = job.attempts + (state in ("failed", "pending") and attempt)
-            record.job = replace(job, state=state, value=value, error=error, attempts=attempts,
+            record.job = replace(job, state=state, value=value, value_encoding=value_encoding, error=error,
+                                 attempts=attempts,
                                  updated_at=datetime.now(UTC))
             record.not_before = time.monotonic() + delay
         lease.release()
@@ -348,8 +350,8 @@ class MemoryStore:
             self._wake()
         return self.get(job_id)
 
-    def fulfill(self, job_id: str, value: bytes | str) -> Job:
-        return self._resolve_by_hand(job_id, "fulfilled", value=value.encode() if isinstance(value, str) else value)
+    def fulfill(self, job_id: str, value: Any) -> Job:
+        return self._resolve_by_hand(job_id, "fulfilled", **_value_fields(value))
 
     def fail(self, job_id: str, error: str | BaseException, *, retry: bool = False,
              delay: float | None = None) -> Job:
@@ -455,3 +457,15 @@ class MemoryStore:
         self._closed.set()
         for handle in list(self.held):
             handle.release()
+
+
+def _value_fields(value: Any) -> dict[str, Any]:
+    """A fulfilment value as a job holds it (bytes, str or any JSON value, as locally)."""
+    if isinstance(value, str):
+        return {"value": value.encode("utf-8"), "value_encoding": "utf-8"}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"value": bytes(value), "value_encoding": None}
+    try:
+        return {"value": json_value_bytes(json.loads(json.dumps(value, allow_nan=False))), "value_encoding": "json"}
+    except ValueError as exc:
+        raise TypeError(f"value is not JSON-serialisable: {exc}") from None

@@ -94,3 +94,11 @@ def test_a_burst_run_returns_once_everything_it_can_do_is_done(backend: Backend)
     thread.join(30)
     assert not thread.is_alive(), "a burst run did not return by itself"
     assert [store.get(job_id).state for job_id in ids] == ["fulfilled"] * 4
+
+
+def test_a_handler_may_return_any_json_value(backend: Backend) -> None:
+    store = backend.open()
+    job = store.create({"n": 3})
+    Worker(store, lambda job: {"square": job.request["n"] ** 2, "of": [job.request["n"]]},
+           poll_interval=0.05).run(burst=True)
+    assert store.get(job.id).result == {"square": 9, "of": [3]}

@@ -19,7 +19,7 @@ from fsjobstore._files.records import (
     encode_value,
     now_text,
     parse_time,
-    to_bytes,
+    store_value,
 )
 from fsjobstore.errors import CorruptJobFile, JobTooLarge
 from fsjobstore.job import RESOLVED_STATES, STATES
@@ -119,14 +119,20 @@ def test_canonical_json_ignores_key_order_and_spacing() -> None:
     assert canonical_json(1) != canonical_json(1.0) != canonical_json(True)
 
 
-def test_to_bytes() -> None:
-    assert to_bytes("h\u00e9") == b"h\xc3\xa9"
-    assert to_bytes(b"\x00\xff") == b"\x00\xff"
-    assert to_bytes(bytearray(b"ab")) == b"ab"
-    assert to_bytes(memoryview(b"cd")) == b"cd"
-    for bad in (1, None, ["a"]):
-        with pytest.raises(TypeError):
-            to_bytes(bad)  # type: ignore[arg-type]
+def test_store_value() -> None:
+    assert store_value("h\u00e9", None) == ("h\u00e9", "utf-8")
+    assert store_value(b"\x00\xff", None) == ("AP8=", "base64")
+    assert store_value(bytearray(b"ab"), None) == ("ab", "utf-8")
+    assert store_value(memoryview(b"cd"), None) == ("cd", "utf-8")
+    assert store_value((1, {"a": None}), None) == ([1, {"a": None}], "json")  # plain JSON types, as a reader sees
+    assert decode_value([1, {"a": None}], "json") == b'[1, {"a": null}]'
+    with pytest.raises(JobTooLarge, match="value is 5 bytes"):
+        store_value("12345", 4)
+    with pytest.raises(JobTooLarge, match="value is 9 bytes as JSON"):
+        store_value([1, 2, 3], 4)
+    for bad in (object(), {1}, float("nan"), "\udc80"):
+        with pytest.raises((TypeError, ValueError)):
+            store_value(bad, None)
 
 
 @pytest.mark.parametrize("value", [b"", b"plain", "h\u00e9".encode(), b"\xff\xfe\x00", bytes(range(256))])
@@ -191,7 +197,7 @@ def test_render_is_one_key_per_line_and_parses_back() -> None:
 
 def test_resolved_and_changed_records() -> None:
     record = Record.parse(data_of(), "p", JOB_ID)
-    done = record.resolved("fulfilled", b"\xff\x00", None, 0)
+    done = record.resolved("fulfilled", store_value(b"\xff\x00", None), None, 0)
     assert done.fields["value_encoding"] == "base64"
     assert done.job().value == b"\xff\x00"
     assert done.job().state == "fulfilled"

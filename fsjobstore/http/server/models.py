@@ -39,8 +39,8 @@ class CreateJobs(Body):
 
 
 class Value(Body):
-    value: str
-    value_encoding: Literal["utf-8", "base64"] = "utf-8"
+    value: JsonValue = Field(description="Text, base64 text, or any JSON value, as value_encoding says.")
+    value_encoding: Literal["utf-8", "base64", "json"] = "utf-8"
 
 
 class Failure(Body):
@@ -94,7 +94,7 @@ class JobOut(BaseModel):
     task: str | None
     resource: str | None
     request: JsonValue
-    value: str | None
+    value: JsonValue
     value_encoding: str | None
     error: str | None
     attempts: int

@@ -173,7 +173,8 @@ async function showJob(id) {
   document.querySelectorAll("#jobs tbody tr").forEach((r) => r.classList.toggle("selected", r.dataset.id === id));
   $("detail").hidden = false;
   $("detail-id").textContent = job.id;
-  const value = job.value === null ? "—" : job.value_encoding === "base64" ? "(base64) " + job.value : job.value;
+  const value = job.value_encoding === null ? "—" : job.value_encoding === "base64" ? "(base64) " + job.value
+    : job.value_encoding === "json" ? JSON.stringify(job.value, null, 2) : job.value;
   const rows = [
     ["state", el("span", { class: "state", style: `--c: var(--${job.state})` }, job.state)],
     ["task", job.task ?? "—"], ["resource", job.resource ?? "—"], ["attempts", job.attempts],
