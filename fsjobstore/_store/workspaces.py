@@ -95,6 +95,8 @@ class Workspaces:
         """The job's workspace, None if it has none. JobNotFound if there is no such job."""
         check_id(job_id)
         record, _ = self._ctx.read(job_id)
+        if not fsio.exists(self._top.join(job_id)):
+            return None
         folder = self._sub(self._top, job_id)
         try:
             files = sorted(_files(folder))
