@@ -23,14 +23,13 @@ Guarantees every implementation keeps (the contract tests in
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import Loss, LossReason
 from .job import Job
+from .views import Holding, Limit, Pause, Problem, Progress, Report, WorkerInfo, describe_pauses, stopping
 
 __all__ = [
     "Holding",
@@ -48,6 +47,8 @@ __all__ = [
     "WakeSignal",
     "WorkerInfo",
     "Heartbeat",
+    "TickMaker",
+    "WorkspaceKeeper",
     "WorkHandle",
     "describe_pauses",
     "stopping",
@@ -144,115 +145,6 @@ class NotificationHandle(LeaseHandle, Protocol):
         *give_up_after*; the rest stay due (not before *retry_in* seconds here)."""
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing ``check`` found wrong: its kind, where, what, and whether it was repaired."""
-
-    kind: str  # corrupt, symlink, stray, half-resolved, not-due, stale-due, orphan-waiting, orphan-lease, leftover
-    path: str
-    detail: str
-    repaired: bool = False
-
-
-@dataclass
-class Report:
-    """What ``check`` found: jobs per state, problems, temp and lease files."""
-
-    counts: Counter[str] = field(default_factory=Counter)
-    problems: list[Problem] = field(default_factory=list)
-    temp_files: int = 0
-    leases: int = 0
-
-    @property
-    def clean(self) -> bool:
-        return all(problem.repaired for problem in self.problems)
-
-
-Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class Pause:
-    """A pause in force: of the whole store (``task`` None) or of one task's jobs.
-    Who made it and when are the pauser's own (wall clock): informational."""
-
-    task: str | None = None
-    reason: str | None = None
-    paused_at: str | None = None
-    host: str | None = None
-    pid: int | None = None
-
-
-def stopping(pauses: Iterable[Pause], task: str | None) -> Pause | None:
-    """The pause that keeps a job of *task* from being taken, if any (a whole-store
-    pause first)."""
-    found = None
-    for pause in pauses:
-        if pause.task is None:
-            return pause
-        if task is not None and pause.task == task:
-            found = pause
-    return found
-
-
-def describe_pauses(pauses: Collection[Pause], tasks: Collection[str | None] | None) -> str | None:
-    """What of a loop pulling *tasks* (None: every task) is paused, in words, or None.
-    A notifier (``tasks`` empty) is stopped only by a whole-store pause."""
-    whole = next((p for p in pauses if p.task is None), None)
-    if whole is not None:
-        return "the whole store" + (f" ({whole.reason})" if whole.reason else "")
-    paused = sorted(p.task for p in pauses if p.task is not None and (tasks is None or p.task in tasks))
-    if not paused:
-        return None
-    if tasks is not None and not set(tasks) - set(paused):
-        return "every task it does: " + ", ".join(paused)
-    return "task " + ", ".join(paused) if len(paused) == 1 else "tasks " + ", ".join(paused)
-
-
-@dataclass(frozen=True)
-class Limit:
-    """How many jobs of a resource, or of a task, run at once across every host
-    (a resource without one: 1; a task without one: no cap)."""
-
-    kind: str  # "resource" or "task"
-    name: str
-    limit: int
-
-
-@dataclass(frozen=True)
-class Holding:
-    """A lease held now (``Store.holdings``): on which job, of which kind, and who
-    holds it as its holder record says (None where the record could not be read)."""
-
-    kind: str  # "work" or "notify"
-    job_id: str
-    host: str | None
-    pid: int | None
-
-
-@dataclass(frozen=True)
-class WorkerInfo:
-    """A running loop as its heartbeat record shows it.
-
-    ``alive`` is judged without comparing clocks across hosts: on the reader's own
-    host by whether the process exists; elsewhere by whether the record changed
-    within three beats of the reader's own clock (None: not watched long enough).
-    """
-
-    id: str
-    kind: str  # "worker" or "notifier"
-    host: str
-    pid: int
-    started_at: str  # the loop's own wall clock: informational
-    tasks: list[str | None] | None  # None: every task
-    concurrency: int
-    current: list[str]  # ids of the jobs (or notifications) it holds now
-    beats: int
-    beat_seconds: float
-    alive: bool | None
-    paused: str | None = None  # what of its work is paused, in words (None: nothing)
-
-
 @runtime_checkable
 class Heartbeat(Protocol):
     """A running loop's record in its store (``Store.register_worker``)."""
@@ -263,6 +155,27 @@ class Heartbeat(Protocol):
 
     def close(self) -> None:
         """Remove the record (the loop stopped)."""
+
+
+@runtime_checkable
+class TickMaker(Protocol):
+    """What a Scheduler runs: a store's schedules (``JobStore.schedules``). Not part of
+    Store: schedules live in the store's folder, so only a local store has them."""
+
+    def make_due_ticks(self) -> float | None:
+        """Make every due tick once; seconds until the next one (None: no schedule)."""
+
+
+@runtime_checkable
+class WorkspaceKeeper(Protocol):
+    """What a Worker uses of a store's job workspaces (``JobStore.workspaces``): a
+    folder per attempt, and a commit that names it the result. Local stores only."""
+
+    def attempt(self, lease: Any) -> str:
+        """A new, empty folder for this attempt at the lease's job."""
+
+    def fulfill(self, lease: Any, value: Any, folder: str) -> Job:
+        """Fulfil through *lease*, with *folder* (from ``attempt``) as the result."""
 
 
 @runtime_checkable
@@ -377,6 +290,10 @@ class Store(Protocol):
 
     # -- maintenance
     def purge(self, older_than: float | None = None, *, progress: Progress | None = None) -> int: ...
+
+    def delete(self, job_id: str) -> Job:
+        """Remove a resolved job now with its waiting targets; the job as it was.
+        JobStateError for a pending or running job: cancel it first."""
 
     def check(self, *, repair: bool = False, progress: Progress | None = None) -> Report: ...
 

@@ -21,7 +21,10 @@ from ._store.handles import NotificationLease, WorkLease
 from ._store.holdings import holdings
 from ._store.notification import Notification
 from ._store.queries import Queries
+from ._store.schedules import Schedules
+from ._store.transfer import Transfer
 from ._store.workers import WorkerRecord, WorkerWatch
+from ._store.workspaces import Workspaces
 from .interface import Holding, Limit, Pause, Progress, Report, WakeSignal, WorkerInfo
 from .job import Job
 
@@ -80,14 +83,10 @@ class JobStore:
         group_shared: bool = False,
     ) -> None:
         options = Options(
-            lease_seconds=check_seconds("lease_seconds", lease_seconds),
-            durable=durable,
-            notify=notify,
+            lease_seconds=check_seconds("lease_seconds", lease_seconds), durable=durable, notify=notify,
             max_bytes=check_count("max_bytes", max_bytes),
             retention=None if retention is None else check_seconds("retention", retention),
-            watch=watch,
-            poll_interval=check_seconds("poll_interval", poll_interval),
-            group_shared=group_shared,
+            watch=watch, poll_interval=check_seconds("poll_interval", poll_interval), group_shared=group_shared,
         )
         # Resolved once (``/data -> /mnt/nfs/x`` is common); from then on every folder
         # is reached through the descriptor opened there, never through a symlink.
@@ -97,6 +96,10 @@ class JobStore:
         self._notification = Notification(ctx)
         self._fulfilment = Fulfilment(ctx, self._notification.deliver_now)
         self._workers = WorkerWatch(ctx)
+        # Periodic jobs, export/import (JSON lines), a folder per job for large data.
+        self.schedules = Schedules(ctx)
+        self.transfer = Transfer(ctx, self._queries.jobs, self._notification.queue)
+        self.workspaces = Workspaces(ctx)
 
     # -- settings (read-only) -------------------------------------------------------
 
@@ -143,16 +146,9 @@ class JobStore:
 
     # -- creation -------------------------------------------------------------------
 
-    def create(
-        self,
-        request: Any,
-        *,
-        task: str | None = None,
-        resource: str | None = None,
-        not_before: datetime | timedelta | float | None = None,
-        expires_in: float | None = None,
-        lease_seconds: float | None = None,
-    ) -> Job:
+    def create(self, request: Any, *, task: str | None = None, resource: str | None = None,
+               not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
+               lease_seconds: float | None = None, job_id: str | None = None) -> Job:
         """Add a pending job for *request* (any JSON value) and return it.
 
         * ``task``: the kind of job, for workers that handle several kinds.
@@ -161,13 +157,15 @@ class JobStore:
           or seconds, that long on every host: the filesystem's clock) before which no worker takes the job.
         * ``expires_in``: seconds the job is kept after it is resolved (purge).
         * ``lease_seconds``: this job's lease length, instead of the store's.
+        * ``job_id``: a ULID the caller picked, for a create it may repeat: a job made
+          under it by the same create is returned as it is now; by another, JobStateError.
 
         Raises TypeError (writing nothing) if the request is not JSON-serialisable.
         Once this returns the job is visible to every process; with ``durable``
         it also survives a crash.
         """
         return creation.create(self._ctx, request, task=task, resource=resource, not_before=not_before,
-                               expires_in=expires_in, lease_seconds=lease_seconds)
+                               expires_in=expires_in, lease_seconds=lease_seconds, job_id=job_id)
 
     # -- queries --------------------------------------------------------------------
 
@@ -304,8 +302,7 @@ class JobStore:
     # -- pauses ---------------------------------------------------------------------
 
     def pause(self, task: str | None = None, *, reason: str | None = None) -> Pause:
-        """Stop pullers on every host from taking jobs of *task* (None: any job or
-        notification) until ``resume``; see the interface, and ``paused/`` in docs/format.md."""
+        """Stop pullers on every host taking jobs of *task* (None: any) until ``resume``."""
         return self._ctx.pauses.pause(task, reason)
 
     def resume(self, task: str | None = None) -> bool:
@@ -319,8 +316,7 @@ class JobStore:
         return holdings(self._ctx)
 
     def set_limit(self, limit: int | None, *, resource: str | None = None, task: str | None = None) -> None:
-        """At most *limit* jobs of *resource* (or *task*) run at once on all hosts together
-        (None: the default, 1 per resource, no cap per task); see ``limits/`` in docs/format.md."""
+        """At most *limit* jobs of *resource* (or *task*) run at once on all hosts (None: default)."""
         self._ctx.limits.set(limit, resource, task)
 
     def limits(self) -> list[Limit]:
@@ -331,10 +327,17 @@ class JobStore:
     def purge(self, older_than: float | None = None, *, progress: Progress | None = None) -> int:
         """Remove resolved jobs whose time is up (*older_than* seconds since resolved,
         else their ``expires_in``, else the store's ``retention``; None: kept) and
-        with no target waiting; return how many. Also removes crashed writers'
-        leftovers older than an hour (docs/format.md, "purge"). ``progress(done,
-        total)`` is called as resolved jobs are examined."""
-        return maintenance.purge(self._ctx, older_than, progress)
+        with no target waiting, with their workspaces; return how many. Also removes
+        crashed writers' leftovers older than an hour (docs/format.md, "purge").
+        ``progress(done, total)`` is called as resolved jobs are examined."""
+        removed = maintenance.purge(self._ctx, older_than, progress)
+        self.workspaces.remove_orphans()
+        return removed
+
+    def delete(self, job_id: str) -> Job:
+        """Remove a resolved job now, with its waiting targets (never told); return it as
+        it was. JobStateError for a pending or running job (cancel it first)."""
+        return maintenance.delete(self._ctx, job_id)
 
     def check(self, *, repair: bool = False, progress: Progress | None = None) -> Report:
         """Verify every invariant of docs/format.md; with *repair*, fix what is safe

@@ -99,6 +99,7 @@ _OPTIONAL: dict[str, tuple[type, ...]] = {
     "delay": (int, float),
     "lease_seconds": (int, float),
     "expires_in": (int, float),
+    "workspace": (str,),
 }
 
 

@@ -119,6 +119,11 @@ class WorkLease(_LeaseHandle):
     def attempts(self) -> int:
         return self._record.attempts
 
+    def carry(self, **fields: Any) -> None:
+        """Fields the next commit through this lease writes into the record with it
+        (a workspace's result folder: published with the result, or not at all)."""
+        self._record = self._record.changed(**fields)
+
     def fulfill(self, value: Any) -> Job:
         return self._commits.fulfill(self.id, value, lease=self)
 

@@ -105,10 +105,15 @@ def show(ctx: Context, job_id: str, as_json: bool) -> None:
     """Show one job."""
     with ctx.store() as store, one_line_errors():
         job = store.get(job_id).to_dict()
+        workspace = store.workspaces.get(job_id) if isinstance(store, JobStore) else None
+    if workspace is not None:
+        job["workspace"] = {"path": workspace.path, "input": workspace.input, "result": workspace.result,
+                            "files": workspace.files}
     if as_json:
         click.echo(json.dumps(job, ensure_ascii=False, indent=2))
         return
     history, failed = job.pop("history"), job.pop("failed_deliveries")
+    job.pop("workspace", None)
     for key, value in job.items():
         if value is None or value == []:
             continue
@@ -124,6 +129,12 @@ def show(ctx: Context, job_id: str, as_json: bool) -> None:
         status = "given up" if entry["given_up"] else "still waiting"
         click.echo(f"  {json.dumps(entry['target'], ensure_ascii=False)}: {entry['failures']} failures, "
                    f"{status}; last at {entry['last_failed_at']}: {entry['last_error']}")
+    if workspace is not None:
+        click.echo(f"workspace:   {workspace.path}")
+        for name in workspace.files:
+            mark = " (result)" if workspace.result and os.path.join(workspace.path, name).startswith(
+                workspace.result + "/") else ""
+            click.echo(f"  {name}{mark}")
 
 
 def _echo_attempt(entry: dict[str, Any]) -> None:
@@ -219,6 +230,18 @@ def retry(ctx: Context, job_id: str) -> None:
     # Closing the store, even on failure, removes its holder record (retry takes a lease).
     with ctx.store() as store, one_line_errors():
         _print_job(store.retry(job_id))
+
+
+@cli.command()
+@click.argument("job_id", metavar="ID")
+@store_options
+@pass_context
+def delete(ctx: Context, job_id: str) -> None:
+    """Remove resolved job ID now, with its waiting targets (never told, then).
+    A pending or running job is refused: cancel it first."""
+    with ctx.store() as store, one_line_errors():
+        job = store.delete(job_id)
+        click.echo(f"{job.id} deleted (was {job.state})")
 
 
 @cli.command()

@@ -418,6 +418,16 @@ class MemoryStore:
             self._wake()
         return self.get(job_id)
 
+    def delete(self, job_id: str) -> Job:
+        with self.backend.lock:
+            record = self._record(job_id)
+            if not record.job.resolved:
+                state = "running" if job_id in self.backend.work else record.job.state
+                raise JobStateError(f"job {job_id!r} is {state}: cancel it first, then delete it")
+            job = replace(record.job, waiting=tuple(record.waiting))
+            del self.backend.records[job_id]
+        return job
+
     def queue(self, job_id: str, target: Any) -> None:
         with self.backend.lock:
             record = self._record(job_id)
