@@ -271,6 +271,7 @@ class Record:
             lease_seconds=f.get("lease_seconds"),
             expires_in=f.get("expires_in"),
             history=tuple(f.get("history") or ()),
+            progress=f.get("progress"),
         )
 
 

@@ -6,12 +6,12 @@ line on stderr and exit status 1 (2 for a misused command), never a traceback.
 
 from __future__ import annotations
 
-from . import jobs, operators, running, scheduling, serving, transferring
+from . import control, jobs, operators, running, scheduling, serving, transferring
 from .base import cli, parse_duration
 
 __all__ = ["cli", "main", "parse_duration"]
 # (imported for the commands they register on cli)
-_COMMANDS = (jobs, operators, running, scheduling, serving, transferring)
+_COMMANDS = (control, jobs, operators, running, scheduling, serving, transferring)
 
 
 def main() -> None:

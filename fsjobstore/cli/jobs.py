@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -16,6 +17,7 @@ from ..interface import Store
 from ..job import STATES, Job
 from ..store import JobStore
 from .base import DURATION, Context, cli, fail_with, json_arg, one_line_errors, pass_context, store_options
+from .control import describe, describe_limit
 
 
 @cli.command()
@@ -162,10 +164,16 @@ def _print_stats(store: Store, as_json: bool, watch: bool, interval: float) -> N
         while True:
             with one_line_errors():
                 counts = store.stats()
+                pauses, limits = store.pauses(), store.limits()
             if as_json:
-                click.echo(json.dumps(counts))
+                extra = {"paused": [dataclasses.asdict(pause) for pause in pauses]} if pauses else {}
+                if limits:
+                    extra["limits"] = [dataclasses.asdict(entry) for entry in limits]
+                click.echo(json.dumps({**counts, **extra}))
             else:
                 click.echo("  ".join(f"{state}: {count}" for state, count in counts.items()))
+                for line in [*map(describe, pauses), *map(describe_limit, limits)]:
+                    click.echo(line)
             if not watch:
                 return
             time.sleep(interval)
@@ -222,6 +230,18 @@ def retry(ctx: Context, job_id: str) -> None:
     # Closing the store, even on failure, removes its holder record (retry takes a lease).
     with ctx.store() as store, one_line_errors():
         _print_job(store.retry(job_id))
+
+
+@cli.command()
+@click.argument("job_id", metavar="ID")
+@store_options
+@pass_context
+def delete(ctx: Context, job_id: str) -> None:
+    """Remove resolved job ID now, with its waiting targets (never told, then).
+    A pending or running job is refused: cancel it first."""
+    with ctx.store() as store, one_line_errors():
+        job = store.delete(job_id)
+        click.echo(f"{job.id} deleted (was {job.state})")
 
 
 @cli.command()

@@ -63,7 +63,8 @@ def work(ctx: Context, concurrency: int, max_attempts: int, backoff: float, time
 
     COMMAND runs once per job with the request JSON on stdin and FSJOBSTORE_JOB_ID,
     FSJOBSTORE_ATTEMPT and FSJOBSTORE_TASK in its environment (with --workspaces,
-    FSJOBSTORE_WORKSPACE: its folder; the job's input is in ../../input). Exit status 0:
+    FSJOBSTORE_WORKSPACE: its folder; the job's input is in ../../input; and
+    FSJOBSTORE_PROGRESS, the JSON its last attempt reported, if any). Exit status 0:
     its stdout fulfils the job. Non-zero: the attempt failed, stderr is the error.
     A job cancelled while its COMMAND runs stops it. SIGTERM or Ctrl-C: stop
     taking jobs, let running commands finish (see --drain-timeout); a second
@@ -77,6 +78,8 @@ def work(ctx: Context, concurrency: int, max_attempts: int, backoff: float, time
                    "FSJOBSTORE_TASK": job.task or "", _STORE_VAR[bool(ctx.url)]: store.location}
             if (folder := worker.workspace()) is not None:
                 env["FSJOBSTORE_WORKSPACE"] = folder
+            if job.progress is not None:
+                env["FSJOBSTORE_PROGRESS"] = json.dumps(job.progress)
             return runner.run(json.dumps(job.request).encode(), env, worker.stop_requested)
 
         handlers: Any = {task: handler for task in tasks} if tasks else handler

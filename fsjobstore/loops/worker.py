@@ -111,6 +111,9 @@ class Worker(Loop):
     def _tasks_pulled(self) -> frozenset[str | None] | None:
         return self._tasks
 
+    def _pausable(self) -> frozenset[str | None] | None:
+        return self._tasks
+
     def describe(self) -> str:
         tasks = "any task" if self._tasks is None else ", ".join(sorted(map(str, self._tasks)))
         return (f"worker on {self.store.location}: {tasks}; concurrency {self.concurrency}, "
@@ -167,6 +170,18 @@ class Worker(Loop):
         """For a handler while it runs (with ``workspaces=True``): the folder this
         attempt writes its results in; the job's input is ``../../input``."""
         return self._folders.get(threading.get_ident())
+
+    def progress(self, job: Job, value: Any) -> None:
+        """For a handler while it runs (in any thread; not from a child process of
+        ``isolation="process"``): keep *value* (any JSON) as *job*'s progress,
+        fenced through its lease (LeaseLost if that was lost). ``get`` shows it;
+        if this attempt crashes or loses its lease, the next one gets it as
+        ``job.progress``: a checkpoint to start from."""
+        with self._lock:
+            lease = next((lease for lease in self._active.values() if lease.id == job.id), None)
+        if lease is None:
+            raise LeaseLost(f"this worker holds no lease on job {job.id}")
+        lease.progress(value)
 
     def _handler_for(self, job: Job) -> Handler:
         return self._handlers[job.task] if self._tasks is not None else self._handlers[None]
