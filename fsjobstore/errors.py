@@ -8,6 +8,7 @@ from dataclasses import dataclass
 __all__ = [
     "AttemptFailed",
     "CorruptJobFile",
+    "DuplicateJob",
     "InvalidJobId",
     "InvalidStore",
     "JobAlreadyResolved",
@@ -112,6 +113,18 @@ class CorruptJobFile(JobStoreError):
 
 class JobStateError(JobStoreError):
     """The operation does not apply to the job in its current state (e.g. retry of a pending job)."""
+
+
+class DuplicateJob(JobStoreError):
+    """``create(key=..., on_conflict="raise")``: a job with this key exists (until it is purged)."""
+
+    def __init__(self, key: str, job_id: str) -> None:
+        super().__init__(key, job_id)
+        self.key = key
+        self.job_id = job_id
+
+    def __str__(self) -> str:
+        return f"job {self.job_id!r} already has the key {self.key!r}"
 
 
 class AttemptFailed(Exception):

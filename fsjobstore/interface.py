@@ -124,7 +124,8 @@ class NotificationHandle(LeaseHandle, Protocol):
 class Problem:
     """One thing ``check`` found wrong: its kind, where, what, and whether it was repaired."""
 
-    kind: str  # corrupt, symlink, stray, half-resolved, not-due, stale-due, orphan-waiting, orphan-lease, leftover
+    kind: str  # corrupt, symlink, stray, half-resolved, not-due, stale-due, orphan-waiting, orphan-lease, leftover,
+    # unfinished-create
     path: str
     detail: str
     repaired: bool = False
@@ -203,6 +204,8 @@ class Store(Protocol):
         not_before: datetime | timedelta | float | None = None,
         expires_in: float | None = None,
         lease_seconds: float | None = None,
+        key: str | None = None,
+        on_conflict: str = "return",
     ) -> Job: ...
 
     # -- queries

@@ -44,6 +44,7 @@ class Job:
     lease_seconds: float | None = None
     expires_in: float | None = None
     history: tuple[dict[str, Any], ...] = ()
+    key: str | None = None  # create(key=...): no other job has it until this one is purged
 
     @property
     def resolved(self) -> bool:
@@ -79,6 +80,7 @@ class Job:
             "lease_seconds": self.lease_seconds,
             "expires_in": self.expires_in,
             "history": list(self.history),
+            "key": self.key,
         }
 
     @classmethod
@@ -98,5 +100,5 @@ class Job:
             waiting=tuple(data.get("waiting") or ()), task=data.get("task"), resource=data.get("resource"),
             not_before=None if not_before is None else datetime.fromisoformat(not_before),
             lease_seconds=data.get("lease_seconds"), expires_in=data.get("expires_in"),
-            history=tuple(data.get("history") or ()),
+            history=tuple(data.get("history") or ()), key=data.get("key"),
         )

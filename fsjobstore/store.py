@@ -151,6 +151,8 @@ class JobStore:
         not_before: datetime | timedelta | float | None = None,
         expires_in: float | None = None,
         lease_seconds: float | None = None,
+        key: str | None = None,
+        on_conflict: str = "return",
     ) -> Job:
         """Add a pending job for *request* (any JSON value) and return it.
 
@@ -160,13 +162,19 @@ class JobStore:
           or seconds, that long on every host: the filesystem's clock) before which no worker takes the job.
         * ``expires_in``: seconds the job is kept after it is resolved (purge).
         * ``lease_seconds``: this job's lease length, instead of the store's.
+        * ``key``: at most one job has this key, on every host, until it is purged.
+          If one has it, ``on_conflict`` says what to do: ``"return"`` it as it is,
+          ``"raise"`` DuplicateJob, ``"replace"`` a pending job's request (and delay)
+          with these, or ``"extend"`` a pending job's delay to ``not_before``
+          (debounce); the last two raise JobStateError if it is running or resolved.
 
         Raises TypeError (writing nothing) if the request is not JSON-serialisable.
         Once this returns the job is visible to every process; with ``durable``
         it also survives a crash.
         """
         return creation.create(self._ctx, request, task=task, resource=resource, not_before=not_before,
-                               expires_in=expires_in, lease_seconds=lease_seconds)
+                               expires_in=expires_in, lease_seconds=lease_seconds, key=key,
+                               on_conflict=on_conflict)
 
     # -- queries --------------------------------------------------------------------
 

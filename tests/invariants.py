@@ -39,9 +39,9 @@ from fsjobstore.job import RESOLVED_STATES, STATES, Job
 
 # What check(repair=True) may find after a crash: a resolution or queue cut
 # between its steps, a due marker a crashed retry left, and leftovers.
-CRASH_PROBLEMS = frozenset({"half-resolved", "not-due", "stale-due", "leftover"})
+CRASH_PROBLEMS = frozenset({"half-resolved", "not-due", "stale-due", "leftover", "unfinished-create"})
 
-TOP_LEVEL = {"fsjobstore.json", "maintenance.lock", "tmp", "pending", "resolved", "waiting", "due", "leases",
+TOP_LEVEL = {"fsjobstore.json", "maintenance.lock", "tmp", "pending", "resolved", "waiting", "due", "keys", "leases",
              "quarantine", "workers"}
 _BROKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}\.(break|new-[0-9a-f]+)$")
 

@@ -29,7 +29,7 @@ LAYERS = {
 
 def test_the_public_api_is_pinned() -> None:
     assert fsjobstore.__all__ == [
-        "AttemptFailed", "Backoff", "CorruptJobFile", "InvalidJobId", "InvalidStore", "Job",
+        "AttemptFailed", "Backoff", "CorruptJobFile", "DuplicateJob", "InvalidJobId", "InvalidStore", "Job",
         "JobAlreadyResolved", "JobBusy", "JobNotFound", "JobStateError", "JobStore", "JobStoreError",
         "JobTooLarge", "LeaseLost", "NotificationLease", "Notifier", "WorkLease", "Worker",
     ]

@@ -10,6 +10,7 @@
       resolved/<id>.json       record of every fulfilled or failed job
       waiting/<id>/<key>.json  one file per target waiting to be told the result
       due/<id>                 empty marker: job resolved with targets to notify
+      keys/<hash>.json         a job's first record, under its unique key (create(key=...))
       leases/work/<id>         work lease (holder record, renewed in place)
       leases/notify/<id>       notification lease
       leases/resource/<key>    resource lease: one job per resource runs at a time
@@ -52,6 +53,7 @@ class Layout:
         self.resolved = Folder(os.path.join(self.root, "resolved"), shared=shared)
         self.waiting = Folder(os.path.join(self.root, "waiting"), shared=shared)
         self.due = Folder(os.path.join(self.root, "due"), shared=shared)
+        self.keys = Folder(os.path.join(self.root, "keys"), shared=shared)
         self.leases = Folder(os.path.join(self.root, "leases"), shared=shared)
         self.work_leases = Folder(os.path.join(self.leases.path, "work"), shared=shared)
         self.notify_leases = Folder(os.path.join(self.leases.path, "notify"), shared=shared)
@@ -66,6 +68,7 @@ class Layout:
             self.resolved,
             self.waiting,
             self.due,
+            self.keys,
             self.leases,
             self.work_leases,
             self.notify_leases,

@@ -162,6 +162,7 @@ _OPTIONAL: dict[str, tuple[type, ...]] = {
     "delay": (int, float),
     "lease_seconds": (int, float),
     "expires_in": (int, float),
+    "key": (str,),
 }
 
 
@@ -186,6 +187,8 @@ class Record:
             lease_seconds=options.get("lease_seconds"),
             expires_in=options.get("expires_in"), created_at=stamp, updated_at=stamp,
         )
+        # Optional fields are written only when set, so records without them stay as they were.
+        fields.update((name, options[name]) for name in ("key",) if options.get(name) is not None)
         return cls(fields, request_json)
 
     @classmethod
@@ -288,6 +291,11 @@ class Record:
         fields["updated_at"] = now_text()
         return Record(fields, self._request_json)
 
+    def with_request(self, request: Any, request_json: str, **changes: Any) -> Record:
+        """This record with another request (spelt *request_json*) and *changes*."""
+        changed = self.changed(request=request, **changes)
+        return Record(changed.fields, request_json)
+
     def with_attempt(self, entry: dict[str, Any]) -> Record:
         """This record with *entry* added to its attempt history (the newest
         ``HISTORY_LIMIT`` are kept, so a record's size stays bounded)."""
@@ -330,6 +338,7 @@ class Record:
             lease_seconds=f.get("lease_seconds"),
             expires_in=f.get("expires_in"),
             history=tuple(f.get("history") or ()),
+            key=f.get("key"),
         )
 
 

@@ -22,6 +22,7 @@ from .._files.layout import RECORD_SUFFIX
 from .._files.records import Record
 from ..errors import CorruptJobFile
 from ..interface import Problem, Progress, Report
+from . import keys
 from .context import StoreContext, parse_target
 from .maintenance import Ticker, find_leftovers, maintenance_lock, store_now
 
@@ -115,8 +116,25 @@ class _Checker:
                 self.problem("orphan-waiting", folder.path, "targets of a job that does not exist")
             for key in self.entries(folder, RECORD_SUFFIX):
                 self.check_target(folder.join(key + RECORD_SUFFIX))
+        self.check_keys(known)
         self.leftovers()
         return self.report
+
+    def check_keys(self, known: set[str]) -> None:
+        """Each key file must hold a job's first record; one whose job has no record
+        is a creation that stopped between its two links: finished by linking it
+        into ``pending/``."""
+        folder = self.layout.keys
+        for stem in self.entries(folder, RECORD_SUFFIX):
+            name = stem + RECORD_SUFFIX
+            try:
+                found = keys.read_holder(self.ctx, name)
+            except CorruptJobFile as exc:
+                self.problem("corrupt", exc.path, exc.reason, partial(self.quarantine, exc.path))
+                continue
+            if found is not None and found[0].id not in known:
+                self.problem("unfinished-create", folder.join(name), f"holds job {found[0].id}, which has no record",
+                             partial(keys.finish, self.ctx, name, *found))
 
     def check_resolved(self, resolved: list[str], ticker: Ticker) -> set[str]:
         layout, ctx = self.layout, self.ctx

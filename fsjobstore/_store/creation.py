@@ -9,6 +9,7 @@ from .._arguments import check_seconds
 from .._files.ids import new_id
 from .._files.records import Record, encode_json, time_text
 from ..job import Job
+from . import keys
 from .context import StoreContext
 
 
@@ -21,6 +22,8 @@ def create(
     not_before: datetime | timedelta | float | None = None,
     expires_in: float | None = None,
     lease_seconds: float | None = None,
+    key: str | None = None,
+    on_conflict: str = "return",
 ) -> Job:
     request_json = encode_json(request, "request", ctx.options.max_bytes)
     for name, text in (("task", task), ("resource", resource)):
@@ -30,12 +33,18 @@ def create(
         check_seconds("expires_in", expires_in)
     if lease_seconds is not None:
         check_seconds("lease_seconds", lease_seconds)
+    keys.check_key(key, on_conflict)
+    if key is not None and on_conflict == "extend" and not_before is None:
+        raise ValueError("on_conflict='extend' sets the delay of the job with the key: give not_before")
     start, delay = _start(not_before)
+    start_text = None if start is None else time_text(start)
     record = Record.new(
-        new_id(), request, request_json, task=task, resource=resource,
-        not_before=None if start is None else time_text(start), delay=delay,
-        expires_in=expires_in, lease_seconds=lease_seconds,
+        new_id(), request, request_json, task=task, resource=resource, not_before=start_text, delay=delay,
+        expires_in=expires_in, lease_seconds=lease_seconds, key=key,
     )
+    if key is not None:
+        changes = {"request": request, "request_json": request_json, "not_before": start_text, "delay": delay}
+        return keys.create(ctx, record, on_conflict, changes)
     ctx.write_pending(record)
     return record.job()
 

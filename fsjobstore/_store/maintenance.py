@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from .._arguments import check_seconds
 from .._files import folders, fsio
 from .._files.layout import MAINTENANCE_LOCK, RECORD_SUFFIX, Layout
+from .._files.records import Record
 from ..errors import CorruptJobFile, JobStoreError
 from ..interface import Progress
+from . import keys
 from .context import StoreContext
 
 log = logging.getLogger("fsjobstore")
@@ -80,21 +82,25 @@ def _purge_resolved(ctx: StoreContext, older_than: float | None, progress: Progr
                 continue
         except FileNotFoundError:
             continue
-        if purge_job(ctx, job_id):
+        if purge_job(ctx, record):
             removed += 1
     return removed
 
 
-def purge_job(ctx: StoreContext, job_id: str) -> bool:
-    """Remove a resolved job with no waiting targets; False if it is in use.
+def purge_job(ctx: StoreContext, record: Record) -> bool:
+    """Remove a resolved job (*record*) with no waiting targets; False if it is in use.
 
     Under the job's work lease, so that no ``retry`` (which holds it while it makes
-    the job pending again) runs meanwhile. The resolved record is moved aside
-    before the last look for targets: a ``queue`` that saw it wrote its target
-    before, so that look finds the target and the record is put back; a ``queue``
-    that finds it gone (and no pending record) takes its target back and raises
-    JobNotFound. A target is delivered or its ``queue`` raised."""
+    the job pending again) runs meanwhile. The job's key (if it has one and it
+    is still its own) is moved aside first: while the lease is held nobody
+    finishes a creation from it, and once the job is gone the key is free. The
+    resolved record is moved aside before the last look for targets: a ``queue``
+    that saw it wrote its target before, so that look finds the target and the
+    record (and key) are put back; a ``queue`` that finds it gone (and no pending
+    record) takes its target back and raises JobNotFound. A target is delivered
+    or its ``queue`` raised."""
     layout = ctx.layout
+    job_id = record.id
     lease = ctx.work_leases.acquire(job_id)
     if lease is None:
         return False  # being retried, or tidied by a puller: next time
@@ -103,20 +109,28 @@ def purge_job(ctx: StoreContext, job_id: str) -> bool:
         if folders.has_entries(waiting):
             return False
         resolved = layout.resolved_path(job_id)
-        # A temp file's name: a purge that dies holding it leaves an ordinary leftover.
-        aside = layout.tmp.join(f"{job_id}.purged-{os.urandom(8).hex()}.tmp")
+        # Temp files' names: a purge that dies holding them leaves ordinary leftovers.
+        aside, key_aside = (layout.tmp.join(f"{job_id}.purged{what}-{os.urandom(8).hex()}.tmp")
+                            for what in ("", "-key"))
+        key_freed = keys.free(ctx, record, key_aside)
         try:
             fsio.rename(resolved, aside)
         except FileNotFoundError:
+            if key_freed:
+                keys.restore(ctx, record, key_aside)
             return False
         if folders.has_entries(waiting):
             fsio.link(aside, resolved)  # (nothing can make the name meanwhile: no pending record)
             fsio.remove(aside)
+            if key_freed:
+                keys.restore(ctx, record, key_aside)
             return False
         folders.remove_folder_if_empty(waiting)
         fsio.remove(layout.due.join(job_id))
         fsio.remove(layout.pending_path(job_id))
         fsio.remove(aside)
+        if key_freed:
+            fsio.remove(key_aside)
         return True
     finally:
         lease.release()

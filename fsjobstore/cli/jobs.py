@@ -50,17 +50,22 @@ def _request_text(argument: str) -> tuple[str, str]:
 @click.option("--delay", type=DURATION, help="Not to be worked on before this long from now.")
 @click.option("--expires-in", type=DURATION, help="Keep this long after it is resolved (for purge).")
 @click.option("--lease", "lease_seconds", type=DURATION, help="This job's lease length.")
+@click.option("--key", help="At most one job has this key until it is purged.")
+@click.option("--on-conflict", type=click.Choice(["return", "raise", "replace", "extend"]), default="return",
+              show_default=True, help="When a job has the key: print its id, fail, replace its request, or "
+              "extend its delay to --delay (the last two: only while it is pending).")
 @pass_context
 def create(ctx: Context, request: str, task: str | None, resource: str | None, delay: float | None,
-           expires_in: float | None, lease_seconds: float | None) -> None:
+           expires_in: float | None, lease_seconds: float | None, key: str | None, on_conflict: str) -> None:
     """Add a job whose request is the JSON value REQUEST; print its id.
 
-    REQUEST `-` reads the JSON from stdin, `@FILE` from FILE.
+    REQUEST `-` reads the JSON from stdin, `@FILE` from FILE. With --key, the id
+    printed is that of the job that has the key, new or not.
     """
     value = json_arg(*_request_text(request))
     with ctx.store() as store, one_line_errors():
         job = store.create(value, task=task, resource=resource, not_before=delay, expires_in=expires_in,
-                           lease_seconds=lease_seconds)
+                           lease_seconds=lease_seconds, key=key, on_conflict=on_conflict)
     click.echo(job.id)
 
 

@@ -90,8 +90,9 @@ class HttpStore:
 
     def create(self, request: Any, *, task: str | None = None, resource: str | None = None,
                not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
-               lease_seconds: float | None = None) -> Job:
+               lease_seconds: float | None = None, key: str | None = None, on_conflict: str = "return") -> Job:
         body = _create_body(request, task, resource, not_before, expires_in, lease_seconds)
+        body.update(key=key, on_conflict=on_conflict)
         return job_from_wire(self._api.call("POST", "/api/jobs", json=body))
 
     def create_many(self, requests: Iterable[Any], *, task: str | None = None, resource: str | None = None,

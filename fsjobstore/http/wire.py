@@ -12,6 +12,7 @@ from typing import Any
 
 from .._files.records import encode_value
 from ..errors import (
+    DuplicateJob,
     InvalidJobId,
     JobAlreadyResolved,
     JobBusy,
@@ -65,6 +66,7 @@ def job_to_wire(job: Job) -> dict[str, Any]:
         "lease_seconds": job.lease_seconds,
         "expires_in": job.expires_in,
         "history": list(job.history),
+        "key": job.key,
     }
 
 
@@ -86,6 +88,7 @@ def job_from_wire(data: dict[str, Any]) -> Job:
         lease_seconds=data.get("lease_seconds"),
         expires_in=data.get("expires_in"),
         history=tuple(data.get("history") or ()),
+        key=data.get("key"),
     )
 
 
@@ -114,6 +117,7 @@ STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (JobAlreadyResolved, 409),
     (JobBusy, 409),
     (JobStateError, 409),
+    (DuplicateJob, 409),
     (LeaseLost, 410),
     (InvalidJobId, 400),
     (JobTooLarge, 413),
@@ -127,7 +131,7 @@ def error_to_wire(exc: BaseException) -> tuple[int, dict[str, Any]] | None:
     for kind, status in STATUS:
         if isinstance(exc, kind):
             detail: dict[str, Any] = {"type": type(exc).__name__}
-            for name in ("job_id", "state"):
+            for name in ("job_id", "state", "key"):
                 if hasattr(exc, name):
                     detail[name] = getattr(exc, name)
             if isinstance(exc, LeaseEnded):
@@ -150,6 +154,8 @@ def error_from_wire(status: int, body: Any) -> Exception:
             return JobAlreadyResolved(job_id, str(detail.get("state", "resolved")))
         if kind == "JobBusy":
             return JobBusy(job_id)
+        if kind == "DuplicateJob":
+            return DuplicateJob(str(detail.get("key", "")), job_id)
         if kind == "LeaseEnded" and detail.get("reason") in LossReason.__members__:
             return LeaseEnded(text, LossReason[detail["reason"]])
     by_name: dict[str | None, type[Exception]] = {

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fsjobstore import Job, JobAlreadyResolved, JobBusy, JobNotFound, JobStateError, LeaseLost
+from fsjobstore import DuplicateJob, Job, JobAlreadyResolved, JobBusy, JobNotFound, JobStateError, LeaseLost
 from fsjobstore.errors import InvalidJobId, Loss, LossReason
 from fsjobstore.interface import Report, WorkerInfo
 from fsjobstore.job import STATES
@@ -69,6 +69,7 @@ class MemoryBackend:
         self.records: dict[str, _Record] = {}
         self.work: dict[str, _Holding] = {}
         self.notes: dict[str, _Holding] = {}
+        self.keys: dict[str, str] = {}  # key -> id of the job that has it
 
 
 class _Signal:
@@ -287,15 +288,41 @@ class MemoryStore:
 
     def create(self, request: Any, *, task: str | None = None, resource: str | None = None,
                not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
-               lease_seconds: float | None = None) -> Job:
+               lease_seconds: float | None = None, key: str | None = None, on_conflict: str = "return") -> Job:
         json.dumps(request)
+        if key is not None and (not isinstance(key, str) or not key):
+            raise ValueError(f"key must be a non-empty string, not {key!r}")
+        if on_conflict not in ("return", "raise", "replace", "extend"):
+            raise ValueError(f"on_conflict must be return, raise, replace or extend, not {on_conflict!r}")
+        if on_conflict == "extend" and not_before is None:
+            raise ValueError("on_conflict='extend' needs not_before")
         delay = not_before.total_seconds() if isinstance(not_before, timedelta) else float(not_before or 0)
         job_id = f"{time.time_ns():020d}{next(_ids):06d}"
-        job = Job(id=job_id, state="pending", request=request, task=task, resource=resource)
+        job = Job(id=job_id, state="pending", request=request, task=task, resource=resource, key=key)
         with self.backend.lock:
+            holder = self.backend.keys.get(key) if key is not None else None
+            if holder is not None:
+                return self._on_conflict(holder, key, on_conflict, request, delay)
+            if key is not None:
+                self.backend.keys[key] = job_id
             self.backend.records[job_id] = _Record(job, not_before=time.monotonic() + delay)
             self._wake()
         return job
+
+    def _on_conflict(self, job_id: str, key: Any, on_conflict: str, request: Any, delay: float) -> Job:
+        """As JobStore: the job that has the key, as it is or changed (under the backend lock)."""
+        if on_conflict == "raise":
+            raise DuplicateJob(key, job_id)
+        if on_conflict != "return":
+            record = self.backend.records[job_id]
+            state = self.get(job_id).state
+            if state != "pending":
+                raise JobStateError(f"job {job_id!r} with key {key!r} is {state}: only a pending job can be changed")
+            if on_conflict == "replace":
+                record.job = replace(record.job, request=request, updated_at=datetime.now(UTC))
+            record.not_before = time.monotonic() + delay
+            self._wake()
+        return self.get(job_id)
 
     def _record(self, job_id: str) -> _Record:
         if not isinstance(job_id, str) or not job_id or "/" in job_id:
@@ -432,7 +459,9 @@ class MemoryStore:
             gone = [job_id for job_id, r in self.backend.records.items()
                     if r.job.resolved and not r.waiting and older_than is not None]
             for job_id in gone:
-                del self.backend.records[job_id]
+                key = self.backend.records.pop(job_id).job.key
+                if key is not None:
+                    del self.backend.keys[key]
         return len(gone)
 
     def check(self, *, repair: bool = False, progress: Any = None) -> Report:

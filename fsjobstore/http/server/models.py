@@ -26,6 +26,11 @@ class CreateJob(Body):
     not_before: datetime | None = Field(None, description="A time (with a zone) before which no worker takes it.")
     expires_in: Positive | None = None
     lease_seconds: Positive | None = None
+    key: Annotated[str, Field(min_length=1, max_length=1000)] | None = Field(
+        None, description="At most one job has this key until it is purged.")
+    on_conflict: Literal["return", "raise", "replace", "extend"] = Field(
+        "return", description="When a job has the key: return it, raise (409), replace a pending job's request, "
+        "or extend a pending job's delay.")
 
 
 class CreateJobs(Body):
@@ -98,6 +103,7 @@ class JobOut(BaseModel):
     not_before: str | None
     lease_seconds: float | None
     expires_in: float | None
+    key: str | None = None
     history: list[dict[str, JsonValue]] = Field(
         default_factory=list, description="The last attempts: host, pid, started_at, ended_at, outcome, error, "
         "traceback (see docs/format.md).")

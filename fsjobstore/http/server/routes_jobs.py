@@ -75,6 +75,7 @@ def _create_options(store: JobStore, body: CreateJob) -> dict[str, Any]:
     return {
         "task": body.task, "resource": body.resource, "expires_in": body.expires_in,
         "lease_seconds": body.lease_seconds, "not_before": body.delay if body.delay is not None else body.not_before,
+        "key": body.key, "on_conflict": body.on_conflict,
     }
 
 
