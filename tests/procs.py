@@ -7,18 +7,23 @@ Usage: python tests/procs.py MODE STORE [ARGS]
 * ``hold STORE``: pull one job and print ``pulled <id>``; print ``compromised``
   when told the lease was lost; on each stdin line ``fulfill`` try to fulfil and
   print ``fulfilled`` or ``lost``; exit on EOF.
+* ``keyed STORE OUT KEYS``: create a job for each of KEYS keys (``k0``...) three
+  times in a random order, replacing a pending job's request every other time;
+  write ``KEY ID`` (or ``KEY refused``, a replace of a job no longer pending)
+  per create to OUT.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from fsjobstore import JobStore, LeaseLost  # noqa: E402
+from fsjobstore import JobStateError, JobStore, LeaseLost  # noqa: E402
 
 
 def spawn(*args: str, lease: float = 2.0, **popen: object) -> subprocess.Popen:
@@ -62,6 +67,22 @@ def hold(path: str, lease_seconds: float) -> None:
     store.close()
 
 
+def keyed(path: str, out: str, count: int) -> None:
+    keys = [f"k{n}" for n in range(count)] * 3
+    random.shuffle(keys)
+    lines = []
+    with JobStore(path, durable=False) as store:
+        for n, key in enumerate(keys):
+            try:
+                job = store.create({"pid": os.getpid(), "n": n}, key=key,
+                                   on_conflict="replace" if n % 2 else "return")
+                lines.append(f"{key} {job.id}\n")
+            except JobStateError:
+                lines.append(f"{key} refused\n")
+    with open(out, "w") as f:
+        f.write("".join(lines))
+
+
 if __name__ == "__main__":
     mode, store_path = sys.argv[1], sys.argv[2]
     lease = float(os.environ.get("FSJOBSTORE_TEST_LEASE", "2.0"))
@@ -69,5 +90,7 @@ if __name__ == "__main__":
         drain(store_path, sys.argv[3], lease)
     elif mode == "hold":
         hold(store_path, lease)
+    elif mode == "keyed":
+        keyed(store_path, sys.argv[3], int(sys.argv[4]))
     else:
         raise SystemExit(f"unknown mode {mode}")
