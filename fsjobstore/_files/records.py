@@ -291,11 +291,6 @@ class Record:
         fields["updated_at"] = now_text()
         return Record(fields, self._request_json)
 
-    def with_request(self, request: Any, request_json: str, **changes: Any) -> Record:
-        """This record with another request (spelt *request_json*) and *changes*."""
-        changed = self.changed(request=request, **changes)
-        return Record(changed.fields, request_json)
-
     def with_attempt(self, entry: dict[str, Any]) -> Record:
         """This record with *entry* added to its attempt history (the newest
         ``HISTORY_LIMIT`` are kept, so a record's size stays bounded)."""

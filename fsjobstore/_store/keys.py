@@ -199,8 +199,9 @@ def _change_pending(ctx: StoreContext, job_id: str, key: str, on_conflict: str, 
             raise JobStateError(f"job {job_id!r} with key {key!r} is {state}: only a pending job can be changed "
                                 f"({on_conflict})")
         if on_conflict == "replace":
-            record = record.with_request(changes["request"], changes["request_json"], not_before=changes["not_before"],
-                                         delay=changes["delay"])
+            replaced = record.changed(request=changes["request"], not_before=changes["not_before"],
+                                      delay=changes["delay"])
+            record = Record(replaced.fields, changes["request_json"])  # (rendered with the new request's text)
         else:
             record = record.changed(not_before=changes["not_before"], delay=changes["delay"])
         ctx.write_pending(record)

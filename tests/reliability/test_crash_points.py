@@ -601,7 +601,8 @@ SCENARIOS = [
              lambda s, ctx: s.create({"new": 1}, key="k"),
              commits("link", "keys", None), verify_create_keyed, redo_create_keyed, final_create_keyed),
     Scenario("purge_keyed", setup_purge_keyed, lambda s, ctx: s.purge(older_than=0),
-             lambda call, ctx: call.name == "rename" and "/resolved/" in str(call.args[0]), verify_purge_keyed, redo_purge_keyed, final_purge_keyed),
+             lambda call, ctx: call.name == "rename" and "/resolved/" in str(call.args[0]),
+             verify_purge_keyed, redo_purge_keyed, final_purge_keyed),
 ]
 
 
