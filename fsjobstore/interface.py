@@ -21,7 +21,7 @@ Guarantees every implementation keeps (the contract tests in
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -206,12 +206,14 @@ class Store(Protocol):
         lease_seconds: float | None = None,
         key: str | None = None,
         on_conflict: str = "return",
+        labels: Mapping[str, str] | None = None,
+        priority: int = 0,
     ) -> Job: ...
 
     # -- queries
     def get(self, job_id: str) -> Job: ...
 
-    def jobs(self, state: str | None = None) -> Iterator[Job]: ...
+    def jobs(self, state: str | None = None, *, labels: Mapping[str, str] | None = None) -> Iterator[Job]: ...
 
     def stats(self) -> dict[str, int]: ...
 
@@ -223,6 +225,7 @@ class Store(Protocol):
         on_compromised: Callable[[Any], None] | None = None,
         *,
         tasks: Collection[str | None] | None = None,
+        to: str | None = None,
     ) -> WorkHandle | None: ...
 
     def fulfill(self, job_id: str, value: bytes | str) -> Job: ...

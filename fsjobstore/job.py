@@ -45,6 +45,8 @@ class Job:
     expires_in: float | None = None
     history: tuple[dict[str, Any], ...] = ()
     key: str | None = None  # create(key=...): no other job has it until this one is purged
+    labels: dict[str, str] = field(default_factory=dict)  # free-form; "to" addresses the job (pull_work(to=...))
+    priority: int = 0  # higher first
 
     @property
     def resolved(self) -> bool:
@@ -81,6 +83,8 @@ class Job:
             "expires_in": self.expires_in,
             "history": list(self.history),
             "key": self.key,
+            "labels": dict(self.labels),
+            "priority": self.priority,
         }
 
     @classmethod
@@ -100,5 +104,6 @@ class Job:
             waiting=tuple(data.get("waiting") or ()), task=data.get("task"), resource=data.get("resource"),
             not_before=None if not_before is None else datetime.fromisoformat(not_before),
             lease_seconds=data.get("lease_seconds"), expires_in=data.get("expires_in"),
-            history=tuple(data.get("history") or ()), key=data.get("key"),
+            history=tuple(data.get("history") or ()), key=data.get("key"), labels=dict(data.get("labels") or {}),
+            priority=int(data.get("priority") or 0),
         )

@@ -6,7 +6,7 @@ step by step is in docs/format.md."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -153,6 +153,8 @@ class JobStore:
         lease_seconds: float | None = None,
         key: str | None = None,
         on_conflict: str = "return",
+        labels: Mapping[str, str] | None = None,
+        priority: int = 0,
     ) -> Job:
         """Add a pending job for *request* (any JSON value) and return it.
 
@@ -162,11 +164,12 @@ class JobStore:
           or seconds, that long on every host: the filesystem's clock) before which no worker takes the job.
         * ``expires_in``: seconds the job is kept after it is resolved (purge).
         * ``lease_seconds``: this job's lease length, instead of the store's.
-        * ``key``: at most one job has this key, on every host, until it is purged.
-          If one has it, ``on_conflict`` says what to do: ``"return"`` it as it is,
-          ``"raise"`` DuplicateJob, ``"replace"`` a pending job's request (and delay)
-          with these, or ``"extend"`` a pending job's delay to ``not_before``
-          (debounce); the last two raise JobStateError if it is running or resolved.
+        * ``key``: at most one job has it until purged; if one has, ``on_conflict``:
+          ``"return"`` it, ``"raise"`` DuplicateJob, ``"replace"`` its request and
+          delay or ``"extend"`` its delay to ``not_before`` (while it is pending).
+        * ``labels``: strings, shown and filtered on (``jobs(labels=...)``); the
+          label ``to`` addresses the job: only ``pull_work(to=...)`` takes it.
+        * ``priority``: -100 to 100 (default 0): higher first, oldest first within one.
 
         Raises TypeError (writing nothing) if the request is not JSON-serialisable.
         Once this returns the job is visible to every process; with ``durable``
@@ -174,7 +177,7 @@ class JobStore:
         """
         return creation.create(self._ctx, request, task=task, resource=resource, not_before=not_before,
                                expires_in=expires_in, lease_seconds=lease_seconds, key=key,
-                               on_conflict=on_conflict)
+                               on_conflict=on_conflict, labels=labels, priority=priority)
 
     # -- queries --------------------------------------------------------------------
 
@@ -182,13 +185,14 @@ class JobStore:
         """The job as it is now. Raises JobNotFound, InvalidJobId or CorruptJobFile."""
         return self._queries.get(job_id)
 
-    def jobs(self, state: str | None = None) -> Iterator[Job]:
-        """Every job (in creation order within pending, then resolved), or those in *state*.
+    def jobs(self, state: str | None = None, *, labels: Mapping[str, str] | None = None) -> Iterator[Job]:
+        """Every job (in creation order within pending, then resolved), or those in *state*
+        and with every one of *labels*.
 
         A job that changes state while the iteration runs is yielded at most once,
         in one of its states. Corrupt files are logged and skipped.
         """
-        return self._queries.jobs(state)
+        return self._queries.jobs(state, labels)
 
     def stats(self) -> dict[str, int]:
         """How many jobs are in each state, and how many are due for notification."""
@@ -213,16 +217,19 @@ class JobStore:
         on_compromised: Callable[[WorkLease], None] | None = None,
         *,
         tasks: Collection[str | None] | None = None,
+        to: str | None = None,
     ) -> WorkLease | None:
         """Lease one pending job, or return None at once if none is available.
 
         Only jobs whose ``task`` is in *tasks* are taken, if it is given (``None``
-        in it stands for jobs created without a task). Jobs whose ``not_before``
+        in it stands for jobs created without a task); only jobs addressed *to*
+        this address (their label ``to``), if given, else only jobs addressed to
+        nobody. The highest priority first, the oldest first within one. Jobs whose ``not_before``
         is still ahead, or whose ``resource`` is busy, are passed over.
         ``on_compromised(lease)`` is called once (from the renewal thread or the
         committing thread) if the lease is lost while held.
         """
-        return self._fulfilment.pull_work(on_compromised, tasks)
+        return self._fulfilment.pull_work(on_compromised, tasks, to)
 
     def fulfill(self, job_id: str, value: bytes | str, *, lease: WorkLease | None = None) -> Job:
         """Resolve the job with *value* (bytes, or str stored as UTF-8); return it.
@@ -233,15 +240,8 @@ class JobStore:
         """
         return self._fulfilment.fulfill(job_id, value, lease=lease)
 
-    def fail(
-        self,
-        job_id: str,
-        error: str | BaseException,
-        *,
-        lease: WorkLease | None = None,
-        retry: bool = False,
-        delay: float | None = None,
-    ) -> Job:
+    def fail(self, job_id: str, error: str | BaseException, *, lease: WorkLease | None = None, retry: bool = False,
+             delay: float | None = None) -> Job:
         """Record a failed attempt. ``retry=True`` returns the job to pending (counting
         the attempt), not to be taken again for *delay* seconds; otherwise the job
         is resolved as failed, at most once. Without a *lease*, a retry takes the
@@ -269,7 +269,7 @@ class JobStore:
     def next_work_due(self) -> float | None:
         """Seconds until a job this store object passed over (a retry's delay) may be
         taken again (None: it passed none over)."""
-        return self._ctx.pending.next_due()
+        return self._ctx.next_due()
 
     # -- notification ---------------------------------------------------------------
 

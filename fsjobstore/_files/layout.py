@@ -11,6 +11,7 @@
       waiting/<id>/<key>.json  one file per target waiting to be told the result
       due/<id>                 empty marker: job resolved with targets to notify
       keys/<hash>.json         a job's first record, under its unique key (create(key=...))
+      queues/<to>/<priority>/<id>.json  record of an unresolved job addressed or prioritised (see queues)
       leases/work/<id>         work lease (holder record, renewed in place)
       leases/notify/<id>       notification lease
       leases/resource/<key>    resource lease: one job per resource runs at a time
@@ -26,10 +27,12 @@ pulls never list the history of resolved jobs.
 from __future__ import annotations
 
 import os
+import threading
 
 from ..errors import CorruptJobFile
 from . import folders
-from .folders import Folder
+from .folders import Folder, StorePath
+from .queues import priority_of, queue_of
 
 STORE_MARKER = "fsjobstore.json"
 MAINTENANCE_LOCK = "maintenance.lock"
@@ -54,6 +57,10 @@ class Layout:
         self.waiting = Folder(os.path.join(self.root, "waiting"), shared=shared)
         self.due = Folder(os.path.join(self.root, "due"), shared=shared)
         self.keys = Folder(os.path.join(self.root, "keys"), shared=shared)
+        self.queues = Folder(os.path.join(self.root, "queues"), shared=shared)
+        # queues/<to> and queues/<to>/<priority> folders, anchored once they exist
+        self._queue_folders: dict[str, Folder] = {}
+        self._queue_lock = threading.Lock()
         self.leases = Folder(os.path.join(self.root, "leases"), shared=shared)
         self.work_leases = Folder(os.path.join(self.leases.path, "work"), shared=shared)
         self.notify_leases = Folder(os.path.join(self.leases.path, "notify"), shared=shared)
@@ -69,6 +76,7 @@ class Layout:
             self.waiting,
             self.due,
             self.keys,
+            self.queues,
             self.leases,
             self.work_leases,
             self.notify_leases,
@@ -97,7 +105,80 @@ class Layout:
                 raise NotAFolder(folder.path) from None
 
     def pending_path(self, job_id: str) -> str:
-        return self.pending.join(job_id + RECORD_SUFFIX)
+        if "-" not in job_id:  # (the common case: a job of the default queue)
+            return self.pending.join(job_id + RECORD_SUFFIX)
+        queue = queue_of(job_id)
+        if queue is None:
+            return self.pending.join(job_id + RECORD_SUFFIX)
+        folder = self.queue_folder(*queue)
+        if folder is None:  # absent: calls fail with ENOENT
+            return StorePath(self.queues, f"{queue[0]}/{queue[1]}/{job_id}{RECORD_SUFFIX}")
+        return folder.join(job_id + RECORD_SUFFIX)
+
+    def pending_folder(self, job_id: str, *, durable: bool) -> Folder:
+        """The folder of the job's pending record (its queue's, made if missing)."""
+        queue = queue_of(job_id)
+        if queue is None:
+            return self.pending
+        folder = self.queue_folder(*queue, make=True, durable=durable)
+        assert folder is not None
+        return folder
+
+    def queue_folder(self, to: str, priority: str | None = None, *, make: bool = False,
+                     durable: bool = False) -> Folder | None:
+        """``queues/<to>`` or ``queues/<to>/<priority>``, anchored within its parent and
+        kept open; None if it does not exist (made first if *make*, its entry made
+        durable if *durable*)."""
+        name = to if priority is None else f"{to}/{priority}"
+        folder = self._queue_folders.get(name)
+        if folder is not None:
+            return folder
+        parent = self.queues if priority is None else self.queue_folder(to, make=make, durable=durable)
+        if parent is None:
+            return None
+        base = to if priority is None else priority
+        folder = Folder(os.path.join(parent.path, base), shared=self.shared)
+        try:
+            folder.anchor(parent)
+        except FileNotFoundError:
+            if not make:
+                return None
+            if folders.make_folder(parent.join(base), shared=self.shared) and durable:
+                parent.sync()
+            folder.anchor(parent)
+        with self._queue_lock:
+            kept = self._queue_folders.setdefault(name, folder)
+        if kept is not folder:
+            folder.close()  # (another thread anchored it first)
+        return kept
+
+    def queue_levels(self, to: str) -> list[tuple[int, Folder]]:
+        """(priority, folder) of each queue of jobs addressed to *to* (an
+        ``address_name``), highest priority first; ``pending/`` is not among them."""
+        try:
+            parent = self.queue_folder(to)
+        except CorruptJobFile:
+            return []  # a symlink planted there: never followed (check reports it)
+        if parent is None:
+            return []
+        levels = []
+        for name in parent.names():
+            priority = priority_of(name)
+            try:
+                folder = None if priority is None else self.queue_folder(to, name)
+            except CorruptJobFile:
+                continue
+            if priority is not None and folder is not None:
+                levels.append((priority, folder))
+        levels.sort(key=lambda level: -level[0])
+        return levels
+
+    def pending_folders(self) -> list[Folder]:
+        """``pending/`` and every queue folder: where all unresolved jobs are."""
+        found = [self.pending]
+        for to in sorted(self.queues.names()):
+            found.extend(folder for _, folder in self.queue_levels(to))
+        return found
 
     def resolved_path(self, job_id: str) -> str:
         return self.resolved.join(job_id + RECORD_SUFFIX)
@@ -114,6 +195,10 @@ class Layout:
         return Folder(self.top.join("workers"), keep_open=False, shared=self.shared)
 
     def close(self) -> None:
+        with self._queue_lock:
+            queue_folders, self._queue_folders = list(self._queue_folders.values()), {}
+        for folder in queue_folders:
+            folder.close()
         for folder in self.folders():
             folder.close()
         self.top.close()

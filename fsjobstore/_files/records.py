@@ -54,8 +54,7 @@ _canonical = json.JSONEncoder(
 
 
 _second: tuple[int, str] = (-1, "")
-# The pauses before each re-read of a record that does not parse (see Record.load):
-# 1.2 s in all, longer than the attribute cache the docs recommend (actimeo=1).
+# Pauses before each re-read of a record that does not parse (Record.load): 1.2 s, > actimeo=1.
 REREAD_WAITS = (0.01, 0.04, 0.15, 0.4, 0.6)
 # (inode, change time) of files found corrupt after all their re-reads, so that an
 # unchanged one is reported at once the next time (bounded: forgotten when full).
@@ -163,6 +162,8 @@ _OPTIONAL: dict[str, tuple[type, ...]] = {
     "lease_seconds": (int, float),
     "expires_in": (int, float),
     "key": (str,),
+    "labels": (dict,),
+    "priority": (int,),
 }
 
 
@@ -188,7 +189,7 @@ class Record:
             expires_in=options.get("expires_in"), created_at=stamp, updated_at=stamp,
         )
         # Optional fields are written only when set, so records without them stay as they were.
-        fields.update((name, options[name]) for name in ("key",) if options.get(name) is not None)
+        fields.update((name, options[name]) for name in ("key", "labels", "priority") if options.get(name))
         return cls(fields, request_json)
 
     @classmethod
@@ -334,6 +335,8 @@ class Record:
             expires_in=f.get("expires_in"),
             history=tuple(f.get("history") or ()),
             key=f.get("key"),
+            labels=dict(f.get("labels") or {}),
+            priority=f.get("priority") or 0,
         )
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from .._arguments import check_seconds
 from .._files.ids import new_id
+from .._files.queues import check_address, check_priority, id_suffix
 from .._files.records import Record, encode_json, time_text
 from ..job import Job
 from . import keys
@@ -24,8 +26,12 @@ def create(
     lease_seconds: float | None = None,
     key: str | None = None,
     on_conflict: str = "return",
+    labels: Mapping[str, str] | None = None,
+    priority: int = 0,
 ) -> Job:
     request_json = encode_json(request, "request", ctx.options.max_bytes)
+    labels = check_labels(labels)
+    check_priority(priority)
     for name, text in (("task", task), ("resource", resource)):
         if text is not None and (not isinstance(text, str) or not text):
             raise TypeError(f"{name} must be a non-empty string, not {text!r}")
@@ -39,14 +45,37 @@ def create(
     start, delay = _start(not_before)
     start_text = None if start is None else time_text(start)
     record = Record.new(
-        new_id(), request, request_json, task=task, resource=resource, not_before=start_text, delay=delay,
-        expires_in=expires_in, lease_seconds=lease_seconds, key=key,
+        new_id() + id_suffix(labels.get("to"), priority), request, request_json, task=task, resource=resource,
+        not_before=start_text, delay=delay, expires_in=expires_in, lease_seconds=lease_seconds, key=key,
+        labels=labels, priority=priority,
     )
     if key is not None:
         changes = {"request": request, "request_json": request_json, "not_before": start_text, "delay": delay}
         return keys.create(ctx, record, on_conflict, changes)
     ctx.write_pending(record)
     return record.job()
+
+
+MAX_LABELS = 64
+
+
+def check_labels(labels: object) -> dict[str, str]:
+    """*labels* as a dict of strings, or ValueError naming what is wrong. The label
+    ``to`` is the job's address: only ``pull_work(to=...)`` of that address takes it."""
+    if labels is None:
+        return {}
+    if not isinstance(labels, Mapping):
+        raise ValueError(f"labels must be a mapping of strings to strings, not {type(labels).__name__}")
+    if len(labels) > MAX_LABELS:
+        raise ValueError(f"a job has at most {MAX_LABELS} labels, not {len(labels)}")
+    for name, value in labels.items():
+        if not isinstance(name, str) or not name or len(name) > 100:
+            raise ValueError(f"a label's name must be a string of 1 to 100 characters, not {name!r:.80}")
+        if not isinstance(value, str) or len(value) > 1000:
+            raise ValueError(f"label {name!r} must be a string of at most 1000 characters, not {value!r:.80}")
+    if "to" in labels:
+        check_address(labels["to"])
+    return dict(labels)
 
 
 def _start(when: datetime | timedelta | float | None) -> tuple[float | None, float | None]:

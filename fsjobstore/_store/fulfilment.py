@@ -15,6 +15,7 @@ from .._arguments import check_seconds
 from .._files import fsio
 from .._files.ids import check_id
 from .._files.layout import RECORD_SUFFIX
+from .._files.queues import ANYONE, address_name, check_address, queue_of
 from .._files.records import Record, now_text, to_bytes, value_key
 from .._leases import Lease
 from ..errors import (
@@ -44,11 +45,13 @@ class Fulfilment:
     # -- pulling ------------------------------------------------------------------
 
     def pull_work(self, on_compromised: Callable[[WorkLease], None] | None,
-                  tasks: Collection[str | None] | None) -> WorkLease | None:
-        puller = _Puller(self, None if tasks is None else frozenset(tasks))
+                  tasks: Collection[str | None] | None, to: str | None = None) -> WorkLease | None:
+        if to is not None:
+            check_address(to)
+        puller = _Puller(self, None if tasks is None else frozenset(tasks), address_name(to))
         ctx = self.ctx
         with ctx.pull_lock:
-            lease = pull(ctx.work_leases, ctx.pending, puller.claim, puller.skip)
+            lease = pull(ctx.work_leases, ctx.indexes_for(puller.address), puller.claim, puller.skip)
         if lease is not None:
             lease.watch(on_compromised)
         return lease
@@ -68,7 +71,7 @@ class Fulfilment:
             ctx.report(exc)
             # Not read again (each read of a corrupt record waits for its re-reads)
             # until the file is replaced, or for a lease length.
-            ctx.pending.defer(job_id, ctx.options.lease_seconds, fsio.identity(path))
+            ctx.index_of(job_id).defer(job_id, ctx.options.lease_seconds, fsio.identity(path))
             lease.release()
             return None
         except OSError:
@@ -148,7 +151,7 @@ class Fulfilment:
                 lease.name_lease.committed = True
                 # This puller knows when the retry is due: it is tried then, before the
                 # backlog (the others' pullers find it when they list it).
-                pending = self.ctx.pending
+                pending = self.ctx.index_of(job_id)
                 pending.defer(job_id, delay or 0.0, fsio.identity(pending.path_of(job_id)))
                 lease.release()
             finally:
@@ -265,9 +268,10 @@ class Fulfilment:
 class _Puller:
     """One pull_work call: what it wants, and the resources it found busy."""
 
-    def __init__(self, fulfilment: Fulfilment, wanted: frozenset[str | None] | None) -> None:
+    def __init__(self, fulfilment: Fulfilment, wanted: frozenset[str | None] | None, address: str) -> None:
         self.fulfilment = fulfilment
         self.wanted = wanted
+        self.address = address  # the address_name of the jobs it takes (ANYONE: jobs addressed to nobody)
         self.busy: set[str] = set()
 
     def skip(self, known: object) -> bool:
@@ -278,11 +282,14 @@ class _Puller:
         """A WorkLease on the job, or None (the lease released) if it is gone,
         resolved, or not for this puller now (its task, delay or resource)."""
         fulfilment = self.fulfilment
+        job_id = lease.name
+        if (queue_of(job_id) or (ANYONE,))[0] != self.address:
+            lease.release()  # (a take-over of another address's job: its own workers take it)
+            return None
         record = fulfilment.read_for_claim(lease)
         if record is None:
             return None
-        pending = fulfilment.ctx.pending
-        job_id = lease.name
+        pending = fulfilment.ctx.index_of(job_id)
         task, resource = record.get("task"), record.get("resource")
         if self.wanted is not None and task not in self.wanted:
             pending.note(job_id, (task, resource))

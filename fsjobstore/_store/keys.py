@@ -60,7 +60,8 @@ def create(ctx: StoreContext, record: Record, on_conflict: str, changes: dict[st
     holder_id = record.id
     for _ in range(ROUNDS):
         try:
-            fsio.publish_linked(layout.tmp, ((layout.keys, name), (layout.pending, pending_name)), record.render(),
+            pending = layout.pending_folder(record.id, durable=ctx.durable)
+            fsio.publish_linked(layout.tmp, ((layout.keys, name), (pending, pending_name)), record.render(),
                                 durable=ctx.durable)
         except FileExistsError:
             pass
@@ -131,7 +132,7 @@ def finish(ctx: StoreContext, name: str, holder: Record, identity: tuple[int, in
         except FileExistsError:
             return True  # the creator's own link, just now
         if ctx.durable:
-            layout.pending.sync()
+            layout.pending_folder(job_id, durable=True).sync()
         return True
     finally:
         lease.release()

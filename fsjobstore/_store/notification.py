@@ -79,7 +79,7 @@ class Notification:
         ctx = self.ctx
         with ctx.pull_lock:
             self.heal()
-            note = pull(ctx.note_leases, ctx.due, self.claim)
+            note = pull(ctx.note_leases, (ctx.due,), self.claim)
         if note is not None:
             note.watch(on_compromised)
         return note

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from .._arguments import parse_labels
 from .._files.layout import STORE_MARKER
 from ..interface import Store
 from ..job import STATES, Job
@@ -50,13 +51,17 @@ def _request_text(argument: str) -> tuple[str, str]:
 @click.option("--delay", type=DURATION, help="Not to be worked on before this long from now.")
 @click.option("--expires-in", type=DURATION, help="Keep this long after it is resolved (for purge).")
 @click.option("--lease", "lease_seconds", type=DURATION, help="This job's lease length.")
+@click.option("--label", "labels", multiple=True, metavar="NAME=VALUE",
+              help="A label (repeatable); `to=ADDRESS` addresses the job (`work --to ADDRESS`).")
+@click.option("--priority", type=click.IntRange(-100, 100), default=0, show_default=True, help="Higher first.")
 @click.option("--key", help="At most one job has this key until it is purged.")
 @click.option("--on-conflict", type=click.Choice(["return", "raise", "replace", "extend"]), default="return",
               show_default=True, help="When a job has the key: print its id, fail, replace its request, or "
               "extend its delay to --delay (the last two: only while it is pending).")
 @pass_context
 def create(ctx: Context, request: str, task: str | None, resource: str | None, delay: float | None,
-           expires_in: float | None, lease_seconds: float | None, key: str | None, on_conflict: str) -> None:
+           expires_in: float | None, lease_seconds: float | None, labels: tuple[str, ...], priority: int,
+           key: str | None, on_conflict: str) -> None:
     """Add a job whose request is the JSON value REQUEST; print its id.
 
     REQUEST `-` reads the JSON from stdin, `@FILE` from FILE. With --key, the id
@@ -65,13 +70,14 @@ def create(ctx: Context, request: str, task: str | None, resource: str | None, d
     value = json_arg(*_request_text(request))
     with ctx.store() as store, one_line_errors():
         job = store.create(value, task=task, resource=resource, not_before=delay, expires_in=expires_in,
-                           lease_seconds=lease_seconds, key=key, on_conflict=on_conflict)
+                           lease_seconds=lease_seconds, key=key, on_conflict=on_conflict,
+                           labels=parse_labels(labels), priority=priority)
     click.echo(job.id)
 
 
-def _jobs(store: Store, state: str | None, task: str | None) -> Iterator[Job]:
+def _jobs(store: Store, state: str | None, task: str | None, labels: dict[str, str]) -> Iterator[Job]:
     due = state == "due"  # (as stats counts it: resolved, with targets waiting for the result)
-    for job in store.jobs(None if due else state):
+    for job in store.jobs(None if due else state, labels=labels):
         if (task is None or job.task == task) and (not due or (job.resolved and job.waiting)):
             yield job
 
@@ -81,12 +87,14 @@ def _jobs(store: Store, state: str | None, task: str | None) -> Iterator[Job]:
 @click.option("--state", type=click.Choice([*STATES, "due"]),
               help="Only jobs in this state (due: resolved, with notifications to deliver).")
 @click.option("--task", help="Only jobs of this task.")
+@click.option("--label", "labels", multiple=True, metavar="NAME=VALUE",
+              help="Only jobs with this label (repeatable: all of them).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @pass_context
-def list_jobs(ctx: Context, state: str | None, task: str | None, as_json: bool) -> None:
+def list_jobs(ctx: Context, state: str | None, task: str | None, labels: tuple[str, ...], as_json: bool) -> None:
     """List jobs (a table; --json for one JSON object per line)."""
     with ctx.store() as store, one_line_errors():
-        jobs = _jobs(store, state, task)
+        jobs = _jobs(store, state, task, parse_labels(labels))
         if as_json:
             for job in jobs:
                 click.echo(json.dumps(job.to_dict(), ensure_ascii=False))
@@ -95,6 +103,7 @@ def list_jobs(ctx: Context, state: str | None, task: str | None, as_json: bool) 
         for job in jobs:
             request = json.dumps(job.request, ensure_ascii=False)
             request = request if len(request) <= 40 else request[:37] + "..."
+            request += "".join(f"  {name}={value}" for name, value in job.labels.items())
             click.echo(f"{job.id:26}  {job.state:9}  {(job.task or '-')[:12]:12}  {job.attempts:>5}  "
                        f"{job.created_at:%Y-%m-%d %H:%M:%S}  {request}")
 
@@ -113,7 +122,7 @@ def show(ctx: Context, job_id: str, as_json: bool) -> None:
         return
     history = job.pop("history")
     for key, value in job.items():
-        if value is None or value == []:
+        if value is None or value in ([], {}) or (key == "priority" and value == 0):
             continue
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         click.echo(f"{key + ':':12} {text}")

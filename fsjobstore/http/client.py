@@ -12,7 +12,7 @@ import os
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -90,9 +90,11 @@ class HttpStore:
 
     def create(self, request: Any, *, task: str | None = None, resource: str | None = None,
                not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
-               lease_seconds: float | None = None, key: str | None = None, on_conflict: str = "return") -> Job:
+               lease_seconds: float | None = None, key: str | None = None, on_conflict: str = "return",
+               labels: Mapping[str, str] | None = None, priority: int = 0) -> Job:
         body = _create_body(request, task, resource, not_before, expires_in, lease_seconds)
-        body.update(key=key, on_conflict=on_conflict)
+        body.update(key=key, on_conflict=on_conflict, labels=None if labels is None else dict(labels),
+                    priority=priority)
         return job_from_wire(self._api.call("POST", "/api/jobs", json=body))
 
     def create_many(self, requests: Iterable[Any], *, task: str | None = None, resource: str | None = None,
@@ -106,11 +108,14 @@ class HttpStore:
     def get(self, job_id: str) -> Job:
         return job_from_wire(self._api.call("GET", _job_path(job_id)))
 
-    def jobs(self, state: str | None = None) -> Iterator[Job]:
-        """Every job (in creation order), or those in *state*, fetched a page at a time."""
+    def jobs(self, state: str | None = None, *, labels: Mapping[str, str] | None = None) -> Iterator[Job]:
+        """Every job (in creation order), or those in *state* and with all of *labels*,
+        fetched a page at a time."""
         params: dict[str, Any] = {"sort": "created", "limit": PAGE}
         if state is not None:
             params["state"] = state
+        if labels:
+            params["label"] = [f"{name}={value}" for name, value in labels.items()]
         while True:
             answer = self._api.call("GET", "/api/jobs", params=params)
             yield from (job_from_wire(job) for job in answer["jobs"])
@@ -136,10 +141,11 @@ class HttpStore:
     # -- fulfilment
 
     def pull_work(self, on_compromised: Callable[[Any], None] | None = None, *,
-                  tasks: Collection[str | None] | None = None, wait: float | None = None) -> HttpWorkLease | None:
+                  tasks: Collection[str | None] | None = None, to: str | None = None,
+                  wait: float | None = None) -> HttpWorkLease | None:
         """Lease one job to do, waiting up to *wait* seconds (default: the store's) for one."""
         wait = self._wait if wait is None else wait
-        body = {"tasks": None if tasks is None else list(tasks), "wait": wait}
+        body = {"tasks": None if tasks is None else list(tasks), "wait": wait, "to": to}
         answer = self._api.call("POST", "/api/work/pull", json=body, wait=wait)
         self._work_due = _due_at(answer.get("next_due"))
         grant = answer["lease"]

@@ -67,6 +67,8 @@ def job_to_wire(job: Job) -> dict[str, Any]:
         "expires_in": job.expires_in,
         "history": list(job.history),
         "key": job.key,
+        "labels": dict(job.labels),
+        "priority": job.priority,
     }
 
 
@@ -89,6 +91,8 @@ def job_from_wire(data: dict[str, Any]) -> Job:
         expires_in=data.get("expires_in"),
         history=tuple(data.get("history") or ()),
         key=data.get("key"),
+        labels=dict(data.get("labels") or {}),
+        priority=int(data.get("priority") or 0),
     )
 
 

@@ -49,7 +49,9 @@ class Worker(Loop):
     ``isolation="process"`` each handler call runs in a forked child that is
     killed when its time is up, or when its lease is lost. Leases are renewed in
     the background while the handler runs. With a mapping, only jobs of those
-    tasks are pulled (``None`` as a key stands for jobs without a task).
+    tasks are pulled (``None`` as a key stands for jobs without a task). With
+    ``to``, only jobs addressed to it (their label ``to``); without, only jobs
+    addressed to nobody.
     """
 
     def __init__(
@@ -65,9 +67,11 @@ class Worker(Loop):
         timeout: float | Mapping[str | None, float] | None = None,
         isolation: str = "thread",
         fatal: tuple[type[BaseException], ...] = (),
+        to: str | None = None,
     ) -> None:
         super().__init__(store, concurrency=concurrency, poll_interval=poll_interval, drain_timeout=drain_timeout)
         self._handlers, self._tasks = _handlers(handler)
+        self.to = to
         self.max_attempts = check_count("max_attempts", max_attempts)
         self.backoff = backoff or Backoff()
         self._timeout, self._task_timeouts = _timeouts(timeout)
@@ -94,7 +98,7 @@ class Worker(Loop):
         return self.store.work_signal()
 
     def _pull(self) -> WorkHandle | None:
-        return self.store.pull_work(on_compromised=self._on_compromised, tasks=self._tasks)
+        return self.store.pull_work(on_compromised=self._on_compromised, tasks=self._tasks, to=self.to)
 
     def _next_due(self) -> float | None:
         return self.store.next_work_due()

@@ -13,7 +13,7 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -234,11 +234,14 @@ class MemoryStore:
         return self.deferred.get(job_id, 0.0) <= time.monotonic()
 
     def pull_work(self, on_compromised: Callable[[Any], None] | None = None, *,
-                  tasks: Collection[str | None] | None = None) -> MemoryWorkLease | None:
+                  tasks: Collection[str | None] | None = None, to: str | None = None) -> MemoryWorkLease | None:
         with self.backend.lock:
-            for job_id, record in sorted(self.backend.records.items()):
+            # the highest priority first, the oldest first within one
+            for job_id, record in sorted(self.backend.records.items(), key=lambda kv: (-kv[1].job.priority, kv[0])):
                 job = record.job
                 if job.resolved or (tasks is not None and job.task not in tasks) or not self._ready(job_id):
+                    continue
+                if job.labels.get("to") != to:
                     continue
                 if record.not_before > time.monotonic():
                     self.deferred[job_id] = record.not_before
@@ -288,8 +291,12 @@ class MemoryStore:
 
     def create(self, request: Any, *, task: str | None = None, resource: str | None = None,
                not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
-               lease_seconds: float | None = None, key: str | None = None, on_conflict: str = "return") -> Job:
+               lease_seconds: float | None = None, key: str | None = None, on_conflict: str = "return",
+               labels: Mapping[str, str] | None = None, priority: int = 0) -> Job:
         json.dumps(request)
+        labels = dict(labels or {})
+        if not all(isinstance(v, str) for v in labels.values()) or not isinstance(priority, int):
+            raise ValueError("labels are strings; a priority is an integer")
         if key is not None and (not isinstance(key, str) or not key):
             raise ValueError(f"key must be a non-empty string, not {key!r}")
         if on_conflict not in ("return", "raise", "replace", "extend"):
@@ -298,7 +305,8 @@ class MemoryStore:
             raise ValueError("on_conflict='extend' needs not_before")
         delay = not_before.total_seconds() if isinstance(not_before, timedelta) else float(not_before or 0)
         job_id = f"{time.time_ns():020d}{next(_ids):06d}"
-        job = Job(id=job_id, state="pending", request=request, task=task, resource=resource, key=key)
+        job = Job(id=job_id, state="pending", request=request, task=task, resource=resource, key=key, labels=labels,
+                  priority=priority)
         with self.backend.lock:
             holder = self.backend.keys.get(key) if key is not None else None
             if holder is not None:
@@ -339,12 +347,13 @@ class MemoryStore:
             return replace(record.job, state="running" if held else record.job.state,
                            waiting=tuple(record.waiting))
 
-    def jobs(self, state: str | None = None) -> Iterator[Job]:
+    def jobs(self, state: str | None = None, *, labels: Mapping[str, str] | None = None) -> Iterator[Job]:
         if state not in (None, *STATES):
             raise ValueError(f"unknown state {state!r}")
         with self.backend.lock:
             jobs = [self.get(job_id) for job_id in sorted(self.backend.records)]
-        return iter([job for job in jobs if state is None or job.state == state])
+        wanted = dict(labels or {}).items()
+        return iter([job for job in jobs if (state is None or job.state == state) and wanted <= job.labels.items()])
 
     def stats(self) -> dict[str, int]:
         counts = dict.fromkeys(("pending", "running", "fulfilled", "failed", "cancelled"), 0)

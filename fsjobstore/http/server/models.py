@@ -31,6 +31,9 @@ class CreateJob(Body):
     on_conflict: Literal["return", "raise", "replace", "extend"] = Field(
         "return", description="When a job has the key: return it, raise (409), replace a pending job's request, "
         "or extend a pending job's delay.")
+    labels: dict[Annotated[str, Field(min_length=1, max_length=100)], Annotated[str, Field(max_length=1000)]] | None = (
+        Field(None, max_length=64, description="Free-form; the label `to` addresses the job."))
+    priority: Annotated[int, Field(ge=-100, le=100)] = Field(0, description="Higher first.")
 
 
 class CreateJobs(Body):
@@ -63,6 +66,7 @@ class Pull(Body):
     wait: Annotated[float, Field(ge=0, le=60, allow_inf_nan=False)] = Field(
         0.0, description="Seconds to wait for work before answering with no lease."
     )
+    to: Name | None = Field(None, description="Only jobs addressed to this (their label `to`); null: to nobody.")
 
 
 class PullNotification(Body):
@@ -104,6 +108,8 @@ class JobOut(BaseModel):
     lease_seconds: float | None
     expires_in: float | None
     key: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    priority: int = 0
     history: list[dict[str, JsonValue]] = Field(
         default_factory=list, description="The last attempts: host, pid, started_at, ended_at, outcome, error, "
         "traceback (see docs/format.md).")

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 import anyio
 from fastapi import APIRouter, Query, Response
 
+from ..._arguments import parse_labels
 from ..._files.records import encode_json
 from ...errors import JobStoreError
 from ...job import FAILED, Job
@@ -60,8 +61,12 @@ def list_jobs(
     sort: Sort = "-created",
     cursor: Annotated[str | None, Query(max_length=4000)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    label: Annotated[list[str] | None, Query(max_length=64, description="NAME=VALUE: only jobs with this label "
+                                             "(repeat for several).")] = None,
 ) -> dict[str, Any]:
-    jobs, next_cursor = page(ctx.store.jobs(state), sort=sort, limit=limit, cursor=cursor, task=task, text=q)
+    labels = parse_labels(label or [])
+    jobs, next_cursor = page(ctx.store.jobs(state, labels=labels), sort=sort, limit=limit, cursor=cursor, task=task,
+                             text=q)
     return {"jobs": [job_to_wire(job) for job in jobs], "next_cursor": next_cursor}
 
 
@@ -75,7 +80,7 @@ def _create_options(store: JobStore, body: CreateJob) -> dict[str, Any]:
     return {
         "task": body.task, "resource": body.resource, "expires_in": body.expires_in,
         "lease_seconds": body.lease_seconds, "not_before": body.delay if body.delay is not None else body.not_before,
-        "key": body.key, "on_conflict": body.on_conflict,
+        "key": body.key, "on_conflict": body.on_conflict, "labels": body.labels, "priority": body.priority,
     }
 
 

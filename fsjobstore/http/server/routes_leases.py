@@ -71,7 +71,8 @@ async def pull_work(ctx: Ctx, _: Write, body: Pull, request: Request) -> dict[st
     (``/leases/{token}/renew``) more often than ``lease_seconds``, or it is given back."""
     tasks = body.tasks
     client = ctx.workers.heard(request, pulled=True, tasks=tasks)
-    handle = await _long_poll(ctx, lambda: ctx.store.pull_work(tasks=tasks), ctx.store.work_signal, body.wait)
+    handle = await _long_poll(ctx, lambda: ctx.store.pull_work(tasks=tasks, to=body.to), ctx.store.work_signal,
+                              body.wait)
     return _granted(ctx, handle, client, ctx.store.next_work_due())
 
 
