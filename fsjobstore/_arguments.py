@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 
 def check_seconds(name: str, value: object, *, zero: bool = False) -> float:
@@ -32,3 +32,25 @@ def parse_labels(texts: Iterable[str]) -> dict[str, str]:
             raise ValueError(f"a label filter is NAME=VALUE, not {text!r}")
         labels[name] = value
     return labels
+
+
+MAX_LABELS = 64
+
+
+def check_labels(labels: object) -> dict[str, str]:
+    """*labels* as a dict of strings, or ValueError naming what is wrong. The label
+    ``to`` is the job's address: only ``pull_work(to=...)`` of that address takes it."""
+    if labels is None:
+        return {}
+    if not isinstance(labels, Mapping):
+        raise ValueError(f"labels must be a mapping of strings to strings, not {type(labels).__name__}")
+    if len(labels) > MAX_LABELS:
+        raise ValueError(f"a job has at most {MAX_LABELS} labels, not {len(labels)}")
+    for name, value in labels.items():
+        if not isinstance(name, str) or not name or len(name) > 100:
+            raise ValueError(f"a label's name must be a string of 1 to 100 characters, not {name!r:.80}")
+        if not isinstance(value, str) or len(value) > 1000:
+            raise ValueError(f"label {name!r} must be a string of at most 1000 characters, not {value!r:.80}")
+    if labels.get("to") == "":
+        raise ValueError("label 'to' (the job's address) must not be empty")
+    return dict(labels)

@@ -42,8 +42,8 @@ from fsjobstore.job import RESOLVED_STATES, STATES, Job
 # between its steps, a due marker a crashed retry left, and leftovers.
 CRASH_PROBLEMS = frozenset({"half-resolved", "not-due", "stale-due", "leftover", "unfinished-create"})
 
-TOP_LEVEL = {"fsjobstore.json", "maintenance.lock", "tmp", "pending", "resolved", "waiting", "due", "keys", "queues", "leases",
-             "quarantine", "workers"}
+TOP_LEVEL = {"fsjobstore.json", "maintenance.lock", "tmp", "pending", "resolved", "waiting", "due", "keys", "queues",
+             "leases", "quarantine", "workers"}
 _BROKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}\.(break|new-[0-9a-f]+)$")
 
 

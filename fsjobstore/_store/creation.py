@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from .._arguments import check_seconds
+from .._arguments import check_labels, check_seconds
 from .._files.ids import new_id
-from .._files.queues import check_address, check_priority, id_suffix
+from .._files.queues import check_priority, id_suffix
 from .._files.records import Record, encode_json, time_text
 from ..job import Job
 from . import keys
@@ -54,28 +54,6 @@ def create(
         return keys.create(ctx, record, on_conflict, changes)
     ctx.write_pending(record)
     return record.job()
-
-
-MAX_LABELS = 64
-
-
-def check_labels(labels: object) -> dict[str, str]:
-    """*labels* as a dict of strings, or ValueError naming what is wrong. The label
-    ``to`` is the job's address: only ``pull_work(to=...)`` of that address takes it."""
-    if labels is None:
-        return {}
-    if not isinstance(labels, Mapping):
-        raise ValueError(f"labels must be a mapping of strings to strings, not {type(labels).__name__}")
-    if len(labels) > MAX_LABELS:
-        raise ValueError(f"a job has at most {MAX_LABELS} labels, not {len(labels)}")
-    for name, value in labels.items():
-        if not isinstance(name, str) or not name or len(name) > 100:
-            raise ValueError(f"a label's name must be a string of 1 to 100 characters, not {name!r:.80}")
-        if not isinstance(value, str) or len(value) > 1000:
-            raise ValueError(f"label {name!r} must be a string of at most 1000 characters, not {value!r:.80}")
-    if "to" in labels:
-        check_address(labels["to"])
-    return dict(labels)
 
 
 def _start(when: datetime | timedelta | float | None) -> tuple[float | None, float | None]:

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from .._arguments import check_labels
 from .._files.ids import check_id
 from .._files.records import encode_json
 from .._files.wakeup import Signal
@@ -93,8 +94,7 @@ class HttpStore:
                lease_seconds: float | None = None, key: str | None = None, on_conflict: str = "return",
                labels: Mapping[str, str] | None = None, priority: int = 0) -> Job:
         body = _create_body(request, task, resource, not_before, expires_in, lease_seconds)
-        body.update(key=key, on_conflict=on_conflict, labels=None if labels is None else dict(labels),
-                    priority=priority)
+        body.update(key=key, on_conflict=on_conflict, labels=check_labels(labels) or None, priority=priority)
         return job_from_wire(self._api.call("POST", "/api/jobs", json=body))
 
     def create_many(self, requests: Iterable[Any], *, task: str | None = None, resource: str | None = None,

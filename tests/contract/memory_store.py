@@ -294,9 +294,13 @@ class MemoryStore:
                lease_seconds: float | None = None, key: str | None = None, on_conflict: str = "return",
                labels: Mapping[str, str] | None = None, priority: int = 0) -> Job:
         json.dumps(request)
+        if labels is not None and not isinstance(labels, Mapping):
+            raise ValueError("labels are a mapping")
         labels = dict(labels or {})
-        if not all(isinstance(v, str) for v in labels.values()) or not isinstance(priority, int):
-            raise ValueError("labels are strings; a priority is an integer")
+        if not all(isinstance(v, str) for v in labels.values()) or labels.get("to") == "":
+            raise ValueError("labels are strings; the address (to) is not empty")
+        if not isinstance(priority, int) or abs(priority) > 100:
+            raise ValueError("a priority is an integer from -100 to 100")
         if key is not None and (not isinstance(key, str) or not key):
             raise ValueError(f"key must be a non-empty string, not {key!r}")
         if on_conflict not in ("return", "raise", "replace", "extend"):
