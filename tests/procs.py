@@ -2,8 +2,8 @@
 
 Usage: python tests/procs.py MODE STORE [ARGS]
 
-* ``drain STORE OUT``: pull and fulfil until the store has had no work for a
-  second; write one fulfilled job id per line to OUT.
+* ``drain STORE OUT [TO]``: pull and fulfil (jobs addressed to TO, if given) until
+  the store has had no work for a second; write one fulfilled job id per line to OUT.
 * ``hold STORE``: pull one job and print ``pulled <id>``; print ``compromised``
   when told the lease was lost; on each stdin line ``fulfill`` try to fulfil and
   print ``fulfilled`` or ``lost``; exit on EOF.
@@ -32,12 +32,12 @@ def spawn(*args: str, lease: float = 2.0, **popen: object) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, os.path.abspath(__file__), *args], env=env, text=True, **popen)  # type: ignore[call-overload]
 
 
-def drain(path: str, out: str, lease_seconds: float) -> None:
+def drain(path: str, out: str, lease_seconds: float, to: str | None = None) -> None:
     done = []
     with JobStore(path, lease_seconds=lease_seconds, create=True) as store:
         idle_since = time.monotonic()
         while time.monotonic() - idle_since < 1.0:
-            lease = store.pull_work()
+            lease = store.pull_work(to=to)
             if lease is None:
                 time.sleep(0.005)
                 continue
@@ -87,7 +87,7 @@ if __name__ == "__main__":
     mode, store_path = sys.argv[1], sys.argv[2]
     lease = float(os.environ.get("FSJOBSTORE_TEST_LEASE", "2.0"))
     if mode == "drain":
-        drain(store_path, sys.argv[3], lease)
+        drain(store_path, sys.argv[3], lease, *sys.argv[4:5])
     elif mode == "hold":
         hold(store_path, lease)
     elif mode == "keyed":

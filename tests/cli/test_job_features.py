@@ -31,3 +31,23 @@ def test_create_with_a_key_prints_the_id_of_the_job_that_has_it(store_dir: Path)
     assert_error(fsj("create", "1", "--key", "order-42", "--on-conflict", "extend", store=store_dir), "not_before")
     listed = [json.loads(line) for line in ok(fsj("ls", "--json", store=store_dir)).splitlines()]
     assert [(job["id"], job["key"]) for job in listed] == [(first, "order-42")]
+
+
+def test_labels_priorities_and_a_worker_for_one_address(store_dir: Path, tmp_path: Path) -> None:
+    mail = ok(fsj("create", '"hello"', "--label", "to=mailer", "--label", "sender=api", store=store_dir)).strip()
+    urgent = ok(fsj("create", '"urgent"', "--priority", "5", store=store_dir)).strip()
+    plain = ok(fsj("create", '"plain"', store=store_dir)).strip()
+    assert_error(fsj("create", "1", "--label", "nameless", store=store_dir), "NAME=VALUE")
+    refused = fsj("create", "1", "--priority", "101", store=store_dir)  # (click's usage error)
+    assert refused.returncode == 2 and "101 is not in the range" in refused.stderr
+    listed = ok(fsj("ls", "--label", "sender=api", store=store_dir)).splitlines()
+    assert len(listed) == 2 and listed[1].startswith(mail) and "to=mailer" in listed[1]
+    shown = ok(fsj("show", urgent, store=store_dir))
+    assert "priority:    5" in shown
+    assert 'labels:      {"to": "mailer", "sender": "api"}' in ok(fsj("show", mail, store=store_dir))
+    script = tmp_path / "echo.sh"
+    script.write_text("#!/bin/sh\ncat\n")
+    script.chmod(0o755)
+    ok(fsj("work", "--burst", "--to", "mailer", "--", str(script), store=store_dir))
+    states = {job["id"]: job["state"] for job in map(json.loads, ok(fsj("ls", "--json", store=store_dir)).splitlines())}
+    assert states == {mail: "fulfilled", urgent: "pending", plain: "pending"}
