@@ -134,9 +134,12 @@ class AttemptFailed(Exception):
     Python failure came from; this one is for failures whose message already
     says it all (a command's stderr), so nothing is prefixed. ``retry=False``
     fails the job at once, whatever attempts are left (a request that can never
-    succeed). Not a JobStoreError: the store itself never raises it.
+    succeed). ``discard=True`` resolves it as ``discarded`` instead: the request is
+    invalid, and no attempt of it is a failure. Not a JobStoreError: the store
+    itself never raises it.
     """
 
-    def __init__(self, message: str = "", *, retry: bool = True) -> None:
+    def __init__(self, message: str = "", *, retry: bool = True, discard: bool = False) -> None:
         super().__init__(message)
         self.retry = retry
+        self.discard = discard

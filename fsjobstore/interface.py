@@ -106,6 +106,9 @@ class WorkHandle(LeaseHandle, Protocol):
         attempts are used: this commit is not an attempt of its own). *trace* (a
         traceback, say) is kept with the attempt in the job's history."""
 
+    def discard(self, reason: str) -> Job:
+        """Resolve the job as ``discarded`` (invalid: never retried), *reason* its error."""
+
 
 @runtime_checkable
 class NotificationHandle(LeaseHandle, Protocol):
@@ -208,6 +211,7 @@ class Store(Protocol):
         on_conflict: str = "return",
         labels: Mapping[str, str] | None = None,
         priority: int = 0,
+        deadline: datetime | timedelta | float | None = None,
     ) -> Job: ...
 
     # -- queries

@@ -12,8 +12,10 @@ RUNNING = "running"
 FULFILLED = "fulfilled"
 FAILED = "failed"
 CANCELLED = "cancelled"
-STATES = (PENDING, RUNNING, FULFILLED, FAILED, CANCELLED)
-RESOLVED_STATES = (FULFILLED, FAILED, CANCELLED)
+EXPIRED = "expired"  # not started by its deadline: never run
+DISCARDED = "discarded"  # refused by a worker as invalid: never retried
+STATES = (PENDING, RUNNING, FULFILLED, FAILED, CANCELLED, EXPIRED, DISCARDED)
+RESOLVED_STATES = (FULFILLED, FAILED, CANCELLED, EXPIRED, DISCARDED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +23,8 @@ class Job:
     """A snapshot of one job as it was on disk when read.
 
     ``state`` is one of ``pending``, ``running`` (pending with a work lease held),
-    ``fulfilled``, ``failed`` or ``cancelled``. ``value`` is the fulfilment value
+    ``fulfilled``, ``failed``, ``cancelled``, ``expired`` (not started by its
+    deadline) or ``discarded`` (refused by a worker). ``value`` is the fulfilment value
     (bytes) or None; ``error`` the error of the last failed attempt. ``attempts``
     counts failed attempts (fail() calls and leases that expired under a dead
     holder); ``history`` tells the last ten attempts (host, pid, times, outcome,
@@ -47,6 +50,7 @@ class Job:
     key: str | None = None  # create(key=...): no other job has it until this one is purged
     labels: dict[str, str] = field(default_factory=dict)  # free-form; "to" addresses the job (pull_work(to=...))
     priority: int = 0  # higher first
+    deadline: datetime | None = None  # not started by then: expired (a relative one: as the writer's clock saw it)
 
     @property
     def resolved(self) -> bool:
@@ -85,6 +89,7 @@ class Job:
             "key": self.key,
             "labels": dict(self.labels),
             "priority": self.priority,
+            "deadline": self.deadline.isoformat() if self.deadline else None,
         }
 
     @classmethod
@@ -106,4 +111,5 @@ class Job:
             lease_seconds=data.get("lease_seconds"), expires_in=data.get("expires_in"),
             history=tuple(data.get("history") or ()), key=data.get("key"), labels=dict(data.get("labels") or {}),
             priority=int(data.get("priority") or 0),
+            deadline=None if data.get("deadline") is None else datetime.fromisoformat(data["deadline"]),
         )

@@ -155,6 +155,7 @@ class JobStore:
         on_conflict: str = "return",
         labels: Mapping[str, str] | None = None,
         priority: int = 0,
+        deadline: datetime | timedelta | float | None = None,
     ) -> Job:
         """Add a pending job for *request* (any JSON value) and return it.
 
@@ -170,6 +171,7 @@ class JobStore:
         * ``labels``: strings, shown and filtered on (``jobs(labels=...)``); the
           label ``to`` addresses the job: only ``pull_work(to=...)`` takes it.
         * ``priority``: -100 to 100 (default 0): higher first, oldest first within one.
+        * ``deadline``: as ``not_before``: not started by then, it ends ``expired``.
 
         Raises TypeError (writing nothing) if the request is not JSON-serialisable.
         Once this returns the job is visible to every process; with ``durable``
@@ -177,7 +179,7 @@ class JobStore:
         """
         return creation.create(self._ctx, request, task=task, resource=resource, not_before=not_before,
                                expires_in=expires_in, lease_seconds=lease_seconds, key=key,
-                               on_conflict=on_conflict, labels=labels, priority=priority)
+                               on_conflict=on_conflict, labels=labels, priority=priority, deadline=deadline)
 
     # -- queries --------------------------------------------------------------------
 
@@ -255,9 +257,10 @@ class JobStore:
         return self._fulfilment.cancel(job_id)
 
     def retry(self, job_id: str) -> Job:
-        """Return a failed or cancelled job to pending, its attempts counted from zero.
+        """Return a failed, cancelled, expired or discarded job to pending, its attempts
+        counted from zero and its deadline gone.
 
-        Raises JobStateError for a job that is not failed or cancelled, and
+        Raises JobStateError for a job that is not one of these, and
         JobBusy if a worker holds its lease (a crashed resolver's leftovers).
         """
         return self._fulfilment.retry(job_id)

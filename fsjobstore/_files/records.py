@@ -33,12 +33,12 @@ import binascii
 import hashlib
 import json
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import CorruptJobFile, JobTooLarge
 from ..job import PENDING, RESOLVED_STATES, Job
 from . import fsio
+from .times import after, now_text, parse_time
 
 FORMAT_VERSION = 1
 # Attempts a record remembers (host, pid, times, outcome, error, traceback of each).
@@ -53,7 +53,6 @@ _canonical = json.JSONEncoder(
 ).encode
 
 
-_second: tuple[int, str] = (-1, "")
 # Pauses before each re-read of a record that does not parse (Record.load): 1.2 s, > actimeo=1.
 REREAD_WAITS = (0.01, 0.04, 0.15, 0.4, 0.6)
 # (inode, change time) of files found corrupt after all their re-reads, so that an
@@ -75,21 +74,6 @@ def _value_json(value: Any) -> str:
     if kind is int:
         return str(value)
     return _encode_compact(value)
-
-
-def now_text() -> str:
-    """The current UTC wall-clock time as ISO 8601; informational only, never compared."""
-    global _second
-    sec, usec = divmod(time.time_ns() // 1000, 1_000_000)
-    if sec != _second[0]:
-        _second = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
-    return f"{_second[1]}.{usec:06d}Z"
-
-
-def parse_time(text: str) -> datetime:
-    if not isinstance(text, str) or not text.endswith("Z"):
-        raise ValueError(f"time {text!r} is not ISO 8601 UTC")
-    return datetime.fromisoformat(text)
 
 
 # The deepest nesting of arrays and objects a request, value or target may have.
@@ -164,6 +148,8 @@ _OPTIONAL: dict[str, tuple[type, ...]] = {
     "key": (str,),
     "labels": (dict,),
     "priority": (int,),
+    "deadline": (str,),
+    "deadline_in": (int, float),
 }
 
 
@@ -189,7 +175,8 @@ class Record:
             expires_in=options.get("expires_in"), created_at=stamp, updated_at=stamp,
         )
         # Optional fields are written only when set, so records without them stay as they were.
-        fields.update((name, options[name]) for name in ("key", "labels", "priority") if options.get(name))
+        fields.update((name, options[name]) for name in ("key", "labels", "priority", "deadline", "deadline_in")
+                      if options.get(name))
         return cls(fields, request_json)
 
     @classmethod
@@ -223,8 +210,9 @@ class Record:
             decode_value(fields.get("value"), fields.get("value_encoding"))
             parse_time(fields["created_at"])
             parse_time(fields["updated_at"])
-            if fields.get("not_before") is not None:
-                parse_time(fields["not_before"])
+            for name in ("not_before", "deadline"):
+                if fields.get(name) is not None:
+                    parse_time(fields[name])
         except (KeyError, TypeError, ValueError, binascii.Error) as exc:
             raise CorruptJobFile(path, f"bad field ({exc})") from None
         return cls(fields, _request_line(data))
@@ -260,6 +248,10 @@ class Record:
         raise AssertionError("unreachable")
 
     @property
+    def request_json(self) -> str | None:
+        return self._request_json
+
+    @property
     def id(self) -> str:
         return str(self.fields["id"])
 
@@ -273,6 +265,12 @@ class Record:
 
     def get(self, name: str) -> Any:
         return self.fields.get(name)
+
+    def deadline(self) -> float | None:
+        """The wall-clock time (seconds since the epoch) by which the job must have
+        started, if it was given as one (a datetime)."""
+        text = self.fields.get("deadline")
+        return None if text is None else parse_time(text).timestamp()
 
     def not_before(self) -> float | None:
         """The earliest wall-clock time (seconds since the epoch) the job may be worked
@@ -330,13 +328,14 @@ class Record:
             waiting=waiting,
             task=f.get("task"),
             resource=f.get("resource"),
-            not_before=parse_time(not_before) if not_before is not None else _after(updated_at, f.get("delay")),
+            not_before=parse_time(not_before) if not_before is not None else after(updated_at, f.get("delay")),
             lease_seconds=f.get("lease_seconds"),
             expires_in=f.get("expires_in"),
             history=tuple(f.get("history") or ()),
             key=f.get("key"),
             labels=dict(f.get("labels") or {}),
             priority=f.get("priority") or 0,
+            deadline=parse_time(f["deadline"]) if f.get("deadline") else after(updated_at, f.get("deadline_in")),
         )
 
 
@@ -361,22 +360,6 @@ def _request_line(data: bytes) -> str | None:
         return data[start : end - 1].decode("utf-8")
     except UnicodeDecodeError:
         return None
-
-
-def _after(start: datetime, delay: Any) -> datetime | None:
-    """When a relative delay ends, as the writer's clock saw it (informational: the
-    delay itself is judged on the filesystem's clock)."""
-    if not delay:
-        return None
-    try:
-        return start + timedelta(seconds=delay)
-    except OverflowError:
-        return datetime.max.replace(tzinfo=UTC)
-
-
-def time_text(timestamp: float) -> str:
-    """Seconds since the epoch as the ISO 8601 UTC text the files hold."""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def encode_value(value: bytes | None) -> tuple[str | None, str | None]:

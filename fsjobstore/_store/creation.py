@@ -9,7 +9,8 @@ from typing import Any
 from .._arguments import check_labels, check_seconds
 from .._files.ids import new_id
 from .._files.queues import check_priority, id_suffix
-from .._files.records import Record, encode_json, time_text
+from .._files.records import Record, encode_json
+from .._files.times import time_text
 from ..job import Job
 from . import keys
 from .context import StoreContext
@@ -28,6 +29,7 @@ def create(
     on_conflict: str = "return",
     labels: Mapping[str, str] | None = None,
     priority: int = 0,
+    deadline: datetime | timedelta | float | None = None,
 ) -> Job:
     request_json = encode_json(request, "request", ctx.options.max_bytes)
     labels = check_labels(labels)
@@ -44,10 +46,11 @@ def create(
         raise ValueError("on_conflict='extend' sets the delay of the job with the key: give not_before")
     start, delay = _start(not_before)
     start_text = None if start is None else time_text(start)
+    by, deadline_in = _start(deadline, "deadline", zero=False)
     record = Record.new(
         new_id() + id_suffix(labels.get("to"), priority), request, request_json, task=task, resource=resource,
         not_before=start_text, delay=delay, expires_in=expires_in, lease_seconds=lease_seconds, key=key,
-        labels=labels, priority=priority,
+        labels=labels, priority=priority, deadline=None if by is None else time_text(by), deadline_in=deadline_in,
     )
     if key is not None:
         changes = {"request": request, "request_json": request_json, "not_before": start_text, "delay": delay}
@@ -56,14 +59,15 @@ def create(
     return record.job()
 
 
-def _start(when: datetime | timedelta | float | None) -> tuple[float | None, float | None]:
-    """(absolute wall-clock start, relative delay in seconds): a datetime is the
-    first, a timedelta or a number of seconds the second."""
+def _start(when: datetime | timedelta | float | None, what: str = "not_before", *,
+           zero: bool = True) -> tuple[float | None, float | None]:
+    """(absolute wall-clock time, relative seconds): a datetime is the first, a
+    timedelta or a number of seconds the second."""
     if when is None:
         return None, None
     if isinstance(when, datetime):
         if when.tzinfo is None:
-            raise ValueError("not_before must be a timezone-aware datetime")
+            raise ValueError(f"{what} must be a timezone-aware datetime")
         return when.timestamp(), None
     seconds = when.total_seconds() if isinstance(when, timedelta) else when
-    return None, check_seconds("not_before", seconds, zero=True) or None
+    return None, check_seconds(what, seconds, zero=zero) or None

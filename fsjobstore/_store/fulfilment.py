@@ -16,7 +16,8 @@ from .._files import fsio
 from .._files.ids import check_id
 from .._files.layout import RECORD_SUFFIX
 from .._files.queues import ANYONE, address_name, check_address, queue_of
-from .._files.records import Record, now_text, to_bytes, value_key
+from .._files.records import Record, to_bytes, value_key
+from .._files.times import now_text
 from .._leases import Lease
 from ..errors import (
     CorruptJobFile,
@@ -24,15 +25,18 @@ from ..errors import (
     JobBusy,
     JobStateError,
     JobTooLarge,
+    LeaseLost,
     Loss,
     LossReason,
 )
-from ..job import CANCELLED, FAILED, FULFILLED, PENDING, RESOLVED_STATES, Job
+from ..job import CANCELLED, DISCARDED, EXPIRED, FAILED, FULFILLED, PENDING, RESOLVED_STATES, Job
 from .context import StoreContext
 from .handles import WorkLease
 from .pulling import claim_or_release, pull
 
 EXPIRED_ERROR = "lease expired: its holder stopped renewing it"
+EXPIRED_TEXT = "expired: not started by its deadline"
+RETRIABLE = (FAILED, CANCELLED, EXPIRED, DISCARDED)
 HOST = socket.gethostname()
 
 
@@ -162,6 +166,22 @@ class Fulfilment:
             raise
         return record.job()
 
+    def discard(self, job_id: str, reason: str, *, lease: WorkLease) -> Job:
+        """Resolve a job its worker found invalid as discarded (never retried)."""
+        if not isinstance(reason, str):
+            raise TypeError(f"reason must be a str, not {type(reason).__name__}")
+        self._check_size("reason", len(reason.encode("utf-8")))
+        return self.resolve(job_id, DISCARDED, None, reason, lease)
+
+    def expire(self, lease: Lease, record: Record) -> None:
+        """Resolve the job *lease* was just taken on as expired: it was not started by
+        its deadline, and never will be (whoever reaches it first, whatever its task)."""
+        handle = WorkLease(self, lease, record)
+        try:
+            self.resolve(lease.name, EXPIRED, None, EXPIRED_TEXT, handle, attempt=False)
+        except (JobAlreadyResolved, LeaseLost):
+            handle.release()  # (cancelled or taken over meanwhile: theirs to say)
+
     def cancel(self, job_id: str) -> Job:
         return self.resolve(job_id, CANCELLED, None, "cancelled", None)
 
@@ -175,12 +195,14 @@ class Fulfilment:
         # pending and resolved) away while both records exist.
         try:
             record, _ = ctx.read(job_id)  # (it reads "running": the lease is ours)
-            if record.state not in (FAILED, CANCELLED):
-                raise JobStateError(f"job {job_id!r} is {record.state}; only failed or cancelled jobs can be retried")
-            ctx.write_pending(
-                record.changed(state=PENDING, value=None, value_encoding=None, attempts=0, not_before=None,
-                               delay=None)
-            )
+            if record.state not in RETRIABLE:
+                raise JobStateError(f"job {job_id!r} is {record.state}; only {', '.join(RETRIABLE)} jobs can be "
+                                    "retried")
+            # (Retried, it is to run: a deadline that expired it, or any other, is over.)
+            record = record.changed(state=PENDING, value=None, value_encoding=None, attempts=0, not_before=None,
+                                    delay=None)
+            ctx.write_pending(Record({k: v for k, v in record.fields.items() if not k.startswith("deadline")},
+                                     record.request_json))
             fsio.remove(ctx.layout.resolved_path(job_id))
             fsio.remove(ctx.layout.due.join(job_id))
             if ctx.durable:
@@ -290,6 +312,10 @@ class _Puller:
         if record is None:
             return None
         pending = fulfilment.ctx.index_of(job_id)
+        if (record.get("deadline") or record.get("deadline_in")) and _past_deadline(lease, record,
+                                                                                     pending.path_of(job_id)):
+            fulfilment.expire(lease, record)
+            return None
         task, resource = record.get("task"), record.get("resource")
         if self.wanted is not None and task not in self.wanted:
             pending.note(job_id, (task, resource))
@@ -343,6 +369,26 @@ def _wait(lease: Lease, record: Record, path: str) -> float:
             return wait  # resolved since it was read: the claim finds that out
         wait = max(wait, written + record.delay - lease.holder.changed_at())
     return wait
+
+
+def _past_deadline(lease: Lease, record: Record, path: str) -> bool:
+    """Whether a job never started is past its deadline: a datetime by this host's
+    wall clock (as ``not_before``), seconds after its record was written by the
+    filesystem's clock (as a delay, see _wait). A job started once (an attempt
+    counted or committed) has no deadline any more."""
+    if record.attempts or record.get("history"):
+        return False
+    by = record.deadline()
+    if by is not None and time.time() >= by:
+        return True
+    seconds = record.get("deadline_in")
+    if not seconds:
+        return False
+    try:
+        written = fsio.lstat(path).st_mtime
+    except FileNotFoundError:
+        return False  # resolved since it was read: the commit finds that out
+    return lease.holder.changed_at() >= written + float(seconds)
 
 
 def _error_text(error: str | BaseException) -> str:

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from .._files.records import Record, now_text
+from .._files.records import Record
+from .._files.times import now_text
 from .._leases import Lease
 from ..errors import Loss
 from ..job import RUNNING, Job
@@ -21,6 +22,8 @@ class WorkCommits(Protocol):
     def fail(self, job_id: str, error: str | BaseException, *, lease: WorkLease | None = None,
              retry: bool = False, delay: float | None = None, attempt: bool = True,
              trace: str | None = None) -> Job: ...
+
+    def discard(self, job_id: str, reason: str, *, lease: WorkLease) -> Job: ...
 
 
 class _LeaseHandle:
@@ -124,6 +127,10 @@ class WorkLease(_LeaseHandle):
              attempt: bool = True, trace: str | None = None) -> Job:
         return self._commits.fail(self.id, error, lease=self, retry=retry, delay=delay, attempt=attempt,
                                   trace=trace)
+
+    def discard(self, reason: str) -> Job:
+        """Resolve the job as ``discarded``: invalid, never to be retried (*reason* is its error)."""
+        return self._commits.discard(self.id, reason, lease=self)
 
 
 class NotificationLease(_LeaseHandle):

@@ -11,7 +11,8 @@ from typing import Any
 from .._files import folders, fsio
 from .._files.ids import check_id
 from .._files.layout import RECORD_SUFFIX
-from .._files.records import encode_json, now_text, value_key
+from .._files.records import encode_json, value_key
+from .._files.times import now_text
 from .._leases import Lease
 from ..errors import CorruptJobFile, JobNotFound, LeaseLost
 from .context import StoreContext

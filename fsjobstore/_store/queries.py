@@ -12,7 +12,7 @@ from .._files.layout import RECORD_SUFFIX
 from .._files.records import Record
 from .._files.wakeup import APPEARED, VANISHED, Signal, unwatch, watch
 from ..errors import CorruptJobFile, JobNotFound
-from ..job import CANCELLED, FAILED, FULFILLED, PENDING, RESOLVED_STATES, RUNNING, STATES, Job
+from ..job import PENDING, RESOLVED_STATES, RUNNING, STATES, Job
 from .context import StoreContext
 
 
@@ -78,7 +78,7 @@ class Queries:
         layout = ctx.layout
         pending = set(self._pending_ids()) - set(folders.scan(layout.resolved, RECORD_SUFFIX))
         running = len(pending & set(folders.scan(layout.work_leases, "")))
-        counts = {PENDING: len(pending) - running, RUNNING: running, FULFILLED: 0, FAILED: 0, CANCELLED: 0}
+        counts = {PENDING: len(pending) - running, RUNNING: running, **dict.fromkeys(RESOLVED_STATES, 0)}
         for job_id in folders.scan(layout.resolved, RECORD_SUFFIX):
             try:
                 record = ctx.read_resolved(job_id)

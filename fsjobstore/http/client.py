@@ -92,9 +92,11 @@ class HttpStore:
     def create(self, request: Any, *, task: str | None = None, resource: str | None = None,
                not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
                lease_seconds: float | None = None, key: str | None = None, on_conflict: str = "return",
-               labels: Mapping[str, str] | None = None, priority: int = 0) -> Job:
+               labels: Mapping[str, str] | None = None, priority: int = 0,
+               deadline: datetime | timedelta | float | None = None) -> Job:
         body = _create_body(request, task, resource, not_before, expires_in, lease_seconds)
         body.update(key=key, on_conflict=on_conflict, labels=check_labels(labels) or None, priority=priority)
+        body.update(_when(deadline, "deadline", "deadline_in"))
         return job_from_wire(self._api.call("POST", "/api/jobs", json=body))
 
     def create_many(self, requests: Iterable[Any], *, task: str | None = None, resource: str | None = None,
@@ -250,12 +252,16 @@ def _create_body(request: Any, task: str | None, resource: str | None,
     encode_json(request, "request")  # TypeError here, as locally
     body: dict[str, Any] = {"request": request, "task": task, "resource": resource, "expires_in": expires_in,
                             "lease_seconds": lease_seconds}
-    if isinstance(not_before, datetime):
-        if not_before.tzinfo is None:
-            raise ValueError("not_before must be a timezone-aware datetime")
-        body["not_before"] = not_before.isoformat()
-    elif isinstance(not_before, timedelta):
-        body["delay"] = max(0.0, not_before.total_seconds())
-    elif not_before is not None:
-        body["delay"] = not_before
+    body.update(_when(not_before, "not_before", "delay"))
     return body
+
+
+def _when(when: datetime | timedelta | float | None, absolute: str, relative: str) -> dict[str, Any]:
+    """A time as the API takes it: *absolute* for a datetime, *relative* for seconds."""
+    if isinstance(when, datetime):
+        if when.tzinfo is None:
+            raise ValueError(f"{absolute} must be a timezone-aware datetime")
+        return {absolute: when.isoformat()}
+    if isinstance(when, timedelta):
+        return {relative: max(0.0, when.total_seconds())}
+    return {} if when is None else {relative: when}

@@ -69,6 +69,7 @@ def job_to_wire(job: Job) -> dict[str, Any]:
         "key": job.key,
         "labels": dict(job.labels),
         "priority": job.priority,
+        "deadline": None if job.deadline is None else job.deadline.isoformat(),
     }
 
 
@@ -93,6 +94,7 @@ def job_from_wire(data: dict[str, Any]) -> Job:
         key=data.get("key"),
         labels=dict(data.get("labels") or {}),
         priority=int(data.get("priority") or 0),
+        deadline=None if data.get("deadline") is None else datetime.fromisoformat(data["deadline"]),
     )
 
 

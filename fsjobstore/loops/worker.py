@@ -37,7 +37,8 @@ class Worker(Loop):
     ``max_attempts`` attempts have failed, and then resolved as failed with the
     error recorded. A result that cannot be stored (too large, not bytes or str)
     is a failed attempt like any other. ``AttemptFailed(..., retry=False)``, or an
-    exception of a class in *fatal*, fails the job at once.
+    exception of a class in *fatal*, fails the job at once;
+    ``AttemptFailed(..., discard=True)`` discards it (invalid: never retried).
 
     Attempts count every failure, including a previous holder whose lease expired
     (its process crashed or hung): a job that kills its workers is failed once
@@ -140,6 +141,13 @@ class Worker(Loop):
         return self._handlers[job.task] if self._tasks is not None else self._handlers[None]
 
     def _failed(self, lease: WorkHandle, exc: Exception, seconds: float) -> None:
+        if getattr(exc, "discard", False):
+            log.warning("job %s (%s) discarded: %s", lease.id, lease.job.task or "-", _error(exc))
+            try:
+                lease.discard(_error(exc))
+            except JobStoreError as commit_error:
+                log.warning("discarding job %s not recorded: %s", lease.id, commit_error)
+            return
         self.failed_attempts += 1
         attempt = lease.attempts + 1
         retry = attempt < self.max_attempts and not isinstance(exc, self.fatal) and getattr(exc, "retry", True)

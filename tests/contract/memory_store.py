@@ -41,6 +41,18 @@ class _Record:
     not_before: float = 0.0  # monotonic
 
 
+def _at(when: datetime | timedelta | float | None) -> float | None:
+    """A deadline given as create() takes it, as seconds since the epoch."""
+    if when is None or isinstance(when, datetime):
+        if when is not None and when.tzinfo is None:
+            raise ValueError("a deadline must be a timezone-aware datetime")
+        return None if when is None else when.timestamp()
+    seconds = when.total_seconds() if isinstance(when, timedelta) else when
+    if not seconds > 0:
+        raise ValueError(f"deadline must be a positive number of seconds, not {seconds!r}")
+    return time.time() + seconds
+
+
 class _MemoryHeartbeat:
     beat_seconds = 0.2
 
@@ -157,6 +169,9 @@ class MemoryWorkLease(_Handle):
         state = "pending" if retry else "failed"
         return self._store.commit(self, state, error=text, delay=delay or 0.0, attempt=attempt)
 
+    def discard(self, reason: str) -> Job:
+        return self._store.commit(self, "discarded", error=reason)
+
 
 class MemoryNotificationLease(_Handle):
     def __init__(self, *args: Any, waiting: list[Any]) -> None:
@@ -239,9 +254,14 @@ class MemoryStore:
             # the highest priority first, the oldest first within one
             for job_id, record in sorted(self.backend.records.items(), key=lambda kv: (-kv[1].job.priority, kv[0])):
                 job = record.job
-                if job.resolved or (tasks is not None and job.task not in tasks) or not self._ready(job_id):
+                if job.resolved or not self._ready(job_id):
                     continue
-                if job.labels.get("to") != to:
+                held = self.backend.work.get(job_id)
+                if (job.deadline is not None and job.attempts == 0 and job.deadline.timestamp() <= time.time()
+                        and (held is None or time.monotonic() - held.renewed >= held.seconds)):
+                    record.job = replace(job, state="expired", error="expired: not started by its deadline")
+                    continue  # (whatever its task or address: whoever reaches it first)
+                if (tasks is not None and job.task not in tasks) or job.labels.get("to") != to:
                     continue
                 if record.not_before > time.monotonic():
                     self.deferred[job_id] = record.not_before
@@ -292,7 +312,8 @@ class MemoryStore:
     def create(self, request: Any, *, task: str | None = None, resource: str | None = None,
                not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
                lease_seconds: float | None = None, key: str | None = None, on_conflict: str = "return",
-               labels: Mapping[str, str] | None = None, priority: int = 0) -> Job:
+               labels: Mapping[str, str] | None = None, priority: int = 0,
+               deadline: datetime | timedelta | float | None = None) -> Job:
         json.dumps(request)
         if labels is not None and not isinstance(labels, Mapping):
             raise ValueError("labels are a mapping")
@@ -309,8 +330,9 @@ class MemoryStore:
             raise ValueError("on_conflict='extend' needs not_before")
         delay = not_before.total_seconds() if isinstance(not_before, timedelta) else float(not_before or 0)
         job_id = f"{time.time_ns():020d}{next(_ids):06d}"
+        by = _at(deadline)
         job = Job(id=job_id, state="pending", request=request, task=task, resource=resource, key=key, labels=labels,
-                  priority=priority)
+                  priority=priority, deadline=None if by is None else datetime.fromtimestamp(by, UTC))
         with self.backend.lock:
             holder = self.backend.keys.get(key) if key is not None else None
             if holder is not None:
@@ -360,7 +382,7 @@ class MemoryStore:
         return iter([job for job in jobs if (state is None or job.state == state) and wanted <= job.labels.items()])
 
     def stats(self) -> dict[str, int]:
-        counts = dict.fromkeys(("pending", "running", "fulfilled", "failed", "cancelled"), 0)
+        counts = dict.fromkeys(STATES, 0)
         for job in self.jobs():
             counts[job.state] += 1
         counts["due"] = sum(1 for job in self.jobs() if job.resolved and job.waiting)
@@ -407,9 +429,10 @@ class MemoryStore:
     def retry(self, job_id: str) -> Job:
         with self.backend.lock:
             record = self._record(job_id)
-            if record.job.state not in ("failed", "cancelled"):
-                raise JobStateError(f"job {job_id!r} is {record.job.state}; only failed or cancelled can be retried")
-            record.job = replace(record.job, state="pending", value=None, attempts=0)
+            if record.job.state not in ("failed", "cancelled", "expired", "discarded"):
+                raise JobStateError(f"job {job_id!r} is {record.job.state}; only failed, cancelled, expired or "
+                                    "discarded jobs can be retried")
+            record.job = replace(record.job, state="pending", value=None, attempts=0, deadline=None)
             self._wake()
         return self.get(job_id)
 

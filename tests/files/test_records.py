@@ -21,6 +21,7 @@ from fsjobstore._files.records import (
     parse_time,
     to_bytes,
 )
+from fsjobstore._files.times import time_text
 from fsjobstore.errors import CorruptJobFile, JobTooLarge
 from fsjobstore.job import RESOLVED_STATES, STATES
 
@@ -244,3 +245,9 @@ def test_a_record_missing_a_field_is_corrupt_not_a_key_error(missing: str) -> No
         return
     job = record.job()
     assert job.id == JOB_ID
+
+
+@pytest.mark.parametrize("year", [200, 1970, 2026, 9999])
+def test_a_time_of_any_year_is_written_as_the_reader_reads_it(year: int) -> None:
+    when = datetime(year, 10, 1, 2, 49, 28, tzinfo=UTC)
+    assert parse_time(time_text(when.timestamp())) == when

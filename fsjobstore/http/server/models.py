@@ -34,6 +34,9 @@ class CreateJob(Body):
     labels: dict[Annotated[str, Field(min_length=1, max_length=100)], Annotated[str, Field(max_length=1000)]] | None = (
         Field(None, max_length=64, description="Free-form; the label `to` addresses the job."))
     priority: Annotated[int, Field(ge=-100, le=100)] = Field(0, description="Higher first.")
+    deadline: datetime | None = Field(None, description="A time (with a zone) by which it must have started, or "
+                                      "it ends expired.")
+    deadline_in: Positive | None = Field(None, description="Seconds from now by which it must have started.")
 
 
 class CreateJobs(Body):
@@ -51,6 +54,10 @@ class Failure(Body):
     delay: Seconds | None = None
     attempt: bool = Field(True, description="false: giving up on a job whose attempts are used (not one more).")
     trace: str | None = Field(None, description="A traceback, kept with the attempt in the job's history.")
+
+
+class Discard(Body):
+    reason: str
 
 
 class Target(Body):
@@ -110,6 +117,7 @@ class JobOut(BaseModel):
     key: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     priority: int = 0
+    deadline: str | None = None
     history: list[dict[str, JsonValue]] = Field(
         default_factory=list, description="The last attempts: host, pid, started_at, ended_at, outcome, error, "
         "traceback (see docs/format.md).")

@@ -42,7 +42,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 router = APIRouter(prefix="/api", tags=["jobs"], responses=ERRORS)
 
-State = Literal["pending", "running", "fulfilled", "failed", "cancelled"]
+State = Literal["pending", "running", "fulfilled", "failed", "cancelled", "expired", "discarded"]
 Sort = Literal["created", "-created", "updated", "-updated"]
 
 
@@ -76,11 +76,14 @@ def _create_options(store: JobStore, body: CreateJob) -> dict[str, Any]:
         raise ValueError("give delay or not_before, not both")
     if body.not_before is not None and body.not_before.tzinfo is None:
         raise ValueError("not_before must carry a time zone (e.g. 2026-01-01T00:00:00Z)")
+    if body.deadline_in is not None and body.deadline is not None:
+        raise ValueError("give deadline or deadline_in, not both")
     encode_json(body.request, "request", store.max_bytes)
     return {
         "task": body.task, "resource": body.resource, "expires_in": body.expires_in,
         "lease_seconds": body.lease_seconds, "not_before": body.delay if body.delay is not None else body.not_before,
         "key": body.key, "on_conflict": body.on_conflict, "labels": body.labels, "priority": body.priority,
+        "deadline": body.deadline_in if body.deadline_in is not None else body.deadline,
     }
 
 

@@ -23,7 +23,7 @@ from ..wire import job_to_wire, value_from_wire
 from .auth import Ctx, Write
 from .context import Context
 from .leases import Entry, Handle
-from .models import Done, Failure, JobOut, Pull, Pulled, PullNotification, Renewed, Value
+from .models import Discard, Done, Failure, JobOut, Pull, Pulled, PullNotification, Renewed, Value
 from .routes_jobs import ERRORS
 
 router = APIRouter(prefix="/api", tags=["leases"], responses=ERRORS)
@@ -111,6 +111,13 @@ def fail(ctx: Ctx, _: Write, token: str, body: Failure) -> dict[str, Any]:
     with ctx.leases.using(token) as entry:
         return job_to_wire(_work(entry).fail(body.error, retry=body.retry, delay=body.delay, attempt=body.attempt,
                                              trace=body.trace))
+
+
+@router.post("/leases/{token}/discard", response_model=JobOut)
+def discard(ctx: Ctx, _: Write, token: str, body: Discard) -> dict[str, Any]:
+    """Resolve the job as discarded (invalid: never retried)."""
+    with ctx.leases.using(token) as entry:
+        return job_to_wire(_work(entry).discard(body.reason))
 
 
 @router.post("/leases/{token}/done", status_code=204, response_class=Response)
