@@ -54,6 +54,7 @@ def _request_text(argument: str) -> tuple[str, str]:
 @click.option("--label", "labels", multiple=True, metavar="NAME=VALUE",
               help="A label (repeatable); `to=ADDRESS` addresses the job (`work --to ADDRESS`).")
 @click.option("--priority", type=click.IntRange(-100, 100), default=0, show_default=True, help="Higher first.")
+@click.option("--deadline", type=DURATION, help="Expire the job if it has not started this long from now.")
 @click.option("--key", help="At most one job has this key until it is purged.")
 @click.option("--on-conflict", type=click.Choice(["return", "raise", "replace", "extend"]), default="return",
               show_default=True, help="When a job has the key: print its id, fail, replace its request, or "
@@ -61,7 +62,7 @@ def _request_text(argument: str) -> tuple[str, str]:
 @pass_context
 def create(ctx: Context, request: str, task: str | None, resource: str | None, delay: float | None,
            expires_in: float | None, lease_seconds: float | None, labels: tuple[str, ...], priority: int,
-           key: str | None, on_conflict: str) -> None:
+           deadline: float | None, key: str | None, on_conflict: str) -> None:
     """Add a job whose request is the JSON value REQUEST; print its id.
 
     REQUEST `-` reads the JSON from stdin, `@FILE` from FILE. With --key, the id
@@ -71,7 +72,7 @@ def create(ctx: Context, request: str, task: str | None, resource: str | None, d
     with ctx.store() as store, one_line_errors():
         job = store.create(value, task=task, resource=resource, not_before=delay, expires_in=expires_in,
                            lease_seconds=lease_seconds, key=key, on_conflict=on_conflict,
-                           labels=parse_labels(labels), priority=priority)
+                           labels=parse_labels(labels), priority=priority, deadline=deadline)
     click.echo(job.id)
 
 

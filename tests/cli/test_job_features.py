@@ -51,3 +51,17 @@ def test_labels_priorities_and_a_worker_for_one_address(store_dir: Path, tmp_pat
     ok(fsj("work", "--burst", "--to", "mailer", "--", str(script), store=store_dir))
     states = {job["id"]: job["state"] for job in map(json.loads, ok(fsj("ls", "--json", store=store_dir)).splitlines())}
     assert states == {mail: "fulfilled", urgent: "pending", plain: "pending"}
+
+
+def test_a_deadline_expires_a_job_and_exit_65_discards_one(store_dir: Path, tmp_path: Path) -> None:
+    late = ok(fsj("create", '"late"', "--deadline", "0.001", store=store_dir)).strip()
+    bad = ok(fsj("create", '"bad"', store=store_dir)).strip()
+    script = tmp_path / "refuse.sh"
+    script.write_text("#!/bin/sh\necho 'not a request I can do' >&2\nexit 65\n")
+    script.chmod(0o755)
+    ok(fsj("work", "--burst", "--max-attempts", "5", "--", str(script), store=store_dir))
+    assert "state:       expired" in ok(fsj("show", late, store=store_dir))
+    shown = ok(fsj("show", bad, store=store_dir))
+    assert "state:       discarded" in shown and "error:       not a request I can do" in shown
+    assert "attempts:    0" in shown
+    assert [line.split()[0] for line in ok(fsj("ls", "--state", "expired", store=store_dir)).splitlines()[1:]] == [late]

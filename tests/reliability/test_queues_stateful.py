@@ -1,12 +1,14 @@
-"""Addressed and prioritised jobs: random sequences of creates, pulls (to an address
-or to nobody), commits, retries and cancels, against a model. A pull takes a job of
-its own address, of the highest priority waiting there, and never one leased."""
+"""Addressed, prioritised and expiring jobs: random sequences of creates, pulls (to an
+address or to nobody), commits, retries and discards, against a model. A pull takes
+a job of its own address, of the highest priority waiting there, never one leased
+and never one past its deadline (that one ends expired)."""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -25,6 +27,7 @@ class Model:
     priority: int
     labels: dict[str, str]
     state: str = "pending"
+    late: bool = False  # created past its deadline: never to run
 
 
 class QueuesMachine(RuleBasedStateMachine):
@@ -47,27 +50,32 @@ class QueuesMachine(RuleBasedStateMachine):
     def waiting(self, to: str | None) -> list[str]:
         return [i for i, m in self.jobs.items() if m.to == to and m.state == "pending" and i not in self.leases]
 
-    @rule(data=st.data(), to=ADDRESSES, priority=PRIORITIES, labels=LABELS)
-    def create(self, data: st.DataObject, to: str | None, priority: int, labels: dict[str, str]) -> None:
+    @rule(data=st.data(), to=ADDRESSES, priority=PRIORITIES, labels=LABELS, late=st.booleans())
+    def create(self, data: st.DataObject, to: str | None, priority: int, labels: dict[str, str], late: bool) -> None:
         labels = {**labels, **({} if to is None else {"to": to})}
-        job = self.store(data).create(None, priority=priority, labels=labels)
+        deadline = datetime.now(UTC) + (timedelta(seconds=-1) if late else timedelta(hours=1))
+        job = self.store(data).create(None, priority=priority, labels=labels, deadline=deadline)
         assert (job.priority, job.labels) == (priority, labels)
-        self.jobs[job.id] = Model(to, priority, labels)
+        self.jobs[job.id] = Model(to, priority, labels, late=late)
 
     @rule(data=st.data(), to=ADDRESSES)
     def pull(self, data: st.DataObject, to: str | None) -> None:
         waiting = self.waiting(to)
         lease = self.store(data).pull_work(to=to)
+        for job_id in waiting:  # (a pull that reached a job past its deadline expired it)
+            if self.jobs[job_id].late and self.stores[0].get(job_id).state == "expired":
+                self.jobs[job_id].state = "expired"
+        runnable = [i for i in waiting if not self.jobs[i].late]
         if lease is None:
-            assert waiting == []
+            assert runnable == []
             return
-        assert lease.id in waiting, "a job of another address, or one leased, was handed out"
-        top = max(self.jobs[i].priority for i in waiting)
+        assert lease.id in runnable, "a job of another address, leased or past its deadline, was handed out"
+        top = max(self.jobs[i].priority for i in runnable)
         assert self.jobs[lease.id].priority == top, "a lower priority was taken first"
         self.jobs[lease.id].state = "running"
         self.leases[lease.id] = lease
 
-    @rule(data=st.data(), how=st.sampled_from(["fulfill", "retry", "release", "fail"]))
+    @rule(data=st.data(), how=st.sampled_from(["fulfill", "retry", "release", "fail", "discard"]))
     def commit(self, data: st.DataObject, how: str) -> None:
         if not self.leases:
             return
@@ -79,17 +87,21 @@ class QueuesMachine(RuleBasedStateMachine):
         elif how == "fail":
             lease.fail("boom")
             self.jobs[job_id].state = "failed"
+        elif how == "discard":
+            lease.discard("invalid")
+            self.jobs[job_id].state = "discarded"
         else:
             lease.fail("again", retry=True) if how == "retry" else lease.release()
             self.jobs[job_id].state = "pending"
 
     @rule(data=st.data())
     def retry_failed(self, data: st.DataObject) -> None:
-        failed = sorted(i for i, m in self.jobs.items() if m.state == "failed")
+        failed = sorted(i for i, m in self.jobs.items() if m.state in ("failed", "expired", "discarded"))
         if failed:
             job_id = data.draw(st.sampled_from(failed))
             assert self.store(data).retry(job_id).state == "pending"
             self.jobs[job_id].state = "pending"
+            self.jobs[job_id].late = False  # (a retry takes its deadline away)
 
     @invariant()
     def listed_as_modelled(self) -> None:
