@@ -16,6 +16,7 @@ EXPIRED = "expired"  # not started by its deadline: never run
 DISCARDED = "discarded"  # refused by a worker as invalid: never retried
 STATES = (PENDING, RUNNING, FULFILLED, FAILED, CANCELLED, EXPIRED, DISCARDED)
 RESOLVED_STATES = (FULFILLED, FAILED, CANCELLED, EXPIRED, DISCARDED)
+RETRIABLE_STATES = (FAILED, CANCELLED, EXPIRED, DISCARDED)  # what retry() takes back to pending
 
 
 @dataclass(frozen=True, slots=True)

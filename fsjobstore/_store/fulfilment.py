@@ -29,14 +29,13 @@ from ..errors import (
     Loss,
     LossReason,
 )
-from ..job import CANCELLED, DISCARDED, EXPIRED, FAILED, FULFILLED, PENDING, RESOLVED_STATES, Job
+from ..job import CANCELLED, DISCARDED, EXPIRED, FAILED, FULFILLED, PENDING, RESOLVED_STATES, RETRIABLE_STATES, Job
 from .context import StoreContext
 from .handles import WorkLease
 from .pulling import claim_or_release, pull
 
 EXPIRED_ERROR = "lease expired: its holder stopped renewing it"
 EXPIRED_TEXT = "expired: not started by its deadline"
-RETRIABLE = (FAILED, CANCELLED, EXPIRED, DISCARDED)
 HOST = socket.gethostname()
 
 
@@ -195,8 +194,8 @@ class Fulfilment:
         # pending and resolved) away while both records exist.
         try:
             record, _ = ctx.read(job_id)  # (it reads "running": the lease is ours)
-            if record.state not in RETRIABLE:
-                raise JobStateError(f"job {job_id!r} is {record.state}; only {', '.join(RETRIABLE)} jobs can be "
+            if record.state not in RETRIABLE_STATES:
+                raise JobStateError(f"job {job_id!r} is {record.state}; only {', '.join(RETRIABLE_STATES)} jobs can be "
                                     "retried")
             # (Retried, it is to run: a deadline that expired it, or any other, is over.)
             record = record.changed(state=PENDING, value=None, value_encoding=None, attempts=0, not_before=None,

@@ -14,8 +14,9 @@ import click
 from .._arguments import parse_labels
 from .._files.layout import STORE_MARKER
 from ..interface import Store
-from ..job import STATES, Job
+from ..job import FAILED, RETRIABLE_STATES, STATES, Job
 from ..store import JobStore
+from ..triage import JobFilter, retry_matching
 from .base import DURATION, Context, cli, fail_with, json_arg, one_line_errors, pass_context, store_options
 
 
@@ -76,10 +77,10 @@ def create(ctx: Context, request: str, task: str | None, resource: str | None, d
     click.echo(job.id)
 
 
-def _jobs(store: Store, state: str | None, task: str | None, labels: dict[str, str]) -> Iterator[Job]:
+def _jobs(store: Store, state: str | None, where: JobFilter) -> Iterator[Job]:
     due = state == "due"  # (as stats counts it: resolved, with targets waiting for the result)
-    for job in store.jobs(None if due else state, labels=labels):
-        if (task is None or job.task == task) and (not due or (job.resolved and job.waiting)):
+    for job in JobFilter(None if due else state, where.task, where.error, where.labels).jobs(store):
+        if not due or (job.resolved and job.waiting):
             yield job
 
 
@@ -90,12 +91,14 @@ def _jobs(store: Store, state: str | None, task: str | None, labels: dict[str, s
 @click.option("--task", help="Only jobs of this task.")
 @click.option("--label", "labels", multiple=True, metavar="NAME=VALUE",
               help="Only jobs with this label (repeatable: all of them).")
+@click.option("--error", help="Only jobs whose error holds this text (letter case ignored).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @pass_context
-def list_jobs(ctx: Context, state: str | None, task: str | None, labels: tuple[str, ...], as_json: bool) -> None:
+def list_jobs(ctx: Context, state: str | None, task: str | None, labels: tuple[str, ...], error: str | None,
+              as_json: bool) -> None:
     """List jobs (a table; --json for one JSON object per line)."""
     with ctx.store() as store, one_line_errors():
-        jobs = _jobs(store, state, task, parse_labels(labels))
+        jobs = _jobs(store, state, JobFilter(task=task, error=error, labels=parse_labels(labels)))
         if as_json:
             for job in jobs:
                 click.echo(json.dumps(job.to_dict(), ensure_ascii=False))
@@ -210,14 +213,36 @@ def cancel(ctx: Context, job_id: str) -> None:
 
 
 @cli.command()
-@click.argument("job_id", metavar="ID")
+@click.argument("job_id", metavar="[ID]", required=False)
 @store_options
+@click.option("--state", type=click.Choice(RETRIABLE_STATES), help="Retry every job in this state [default: failed].")
+@click.option("--task", help="... of this task.")
+@click.option("--error", help="... whose error holds this text (letter case ignored).")
+@click.option("--label", "labels", multiple=True, metavar="NAME=VALUE", help="... with this label (repeatable).")
 @pass_context
-def retry(ctx: Context, job_id: str) -> None:
-    """Return failed or cancelled job ID to pending."""
+def retry(ctx: Context, job_id: str | None, state: str | None, task: str | None, error: str | None,
+          labels: tuple[str, ...]) -> None:
+    """Return job ID (failed, cancelled, expired or discarded) to pending; or, without
+    ID, every job matching the options, with a progress bar: `retry --error timeout`."""
+    where = JobFilter(state or FAILED, task, error, parse_labels(labels))
+    if job_id is not None and (state or task or error or labels):
+        fail_with("give an ID or a filter (--state, --task, --error, --label), not both")
+    if job_id is None and not (state or task or error or labels):
+        fail_with("give an ID, or a filter (--state, --task, --error, --label) to retry every job matching it")
     # Closing the store, even on failure, removes its holder record (retry takes a lease).
     with ctx.store() as store, one_line_errors():
-        _print_job(store.retry(job_id))
+        if job_id is not None:
+            _print_job(store.retry(job_id))
+            return
+        with click.progressbar(length=0, label="retrying", file=sys.stderr) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.length = total
+                bar.update(done - bar.pos)
+
+            outcome = retry_matching(store, where, progress=progress)
+    for skipped, why in outcome.skipped.items():
+        click.echo(f"{skipped} not retried: {why}", err=True)
+    click.echo(f"retried {len(outcome.retried)} jobs" + (f", {len(outcome.skipped)} not" if outcome.skipped else ""))
 
 
 @cli.command()

@@ -65,3 +65,22 @@ def test_a_deadline_expires_a_job_and_exit_65_discards_one(store_dir: Path, tmp_
     assert "state:       discarded" in shown and "error:       not a request I can do" in shown
     assert "attempts:    0" in shown
     assert [line.split()[0] for line in ok(fsj("ls", "--state", "expired", store=store_dir)).splitlines()[1:]] == [late]
+
+
+def test_ls_by_error_and_retry_every_match_with_a_progress_bar(store_dir: Path) -> None:
+    with JobStore(store_dir) as store:
+        timeouts = []
+        for n in range(3):
+            job = store.create(n)
+            store.fail(job.id, "Timeout after 30 s")
+            timeouts.append(job.id)
+        other = store.create("x")
+        store.fail(other.id, "KeyError: 'url'")
+    listed = ok(fsj("ls", "--state", "failed", "--error", "timeout", store=store_dir)).splitlines()[1:]
+    assert [line.split()[0] for line in listed] == timeouts
+    assert_error(fsj("retry", store=store_dir), "give an ID, or a filter")
+    assert_error(fsj("retry", other.id, "--error", "x", store=store_dir), "not both")
+    done = fsj("retry", "--error", "timeout", store=store_dir)
+    assert ok(done).strip() == "retried 3 jobs" and "retrying" in done.stderr
+    states = {job["id"]: job["state"] for job in map(json.loads, ok(fsj("ls", "--json", store=store_dir)).splitlines())}
+    assert states == {**dict.fromkeys(timeouts, "pending"), other.id: "failed"}

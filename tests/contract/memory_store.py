@@ -21,7 +21,7 @@ from typing import Any
 from fsjobstore import DuplicateJob, Job, JobAlreadyResolved, JobBusy, JobNotFound, JobStateError, LeaseLost
 from fsjobstore.errors import InvalidJobId, Loss, LossReason
 from fsjobstore.interface import Report, WorkerInfo
-from fsjobstore.job import STATES
+from fsjobstore.job import RETRIABLE_STATES, STATES
 
 _ids = itertools.count(1)
 
@@ -429,7 +429,7 @@ class MemoryStore:
     def retry(self, job_id: str) -> Job:
         with self.backend.lock:
             record = self._record(job_id)
-            if record.job.state not in ("failed", "cancelled", "expired", "discarded"):
+            if record.job.state not in RETRIABLE_STATES:
                 raise JobStateError(f"job {job_id!r} is {record.job.state}; only failed, cancelled, expired or "
                                     "discarded jobs can be retried")
             record.job = replace(record.job, state="pending", value=None, attempts=0, deadline=None)

@@ -110,6 +110,24 @@ def test_bulk_retry_of_failed_jobs_matching_a_filter(served: Served) -> None:
     assert store.get(other).state == "failed" and all(store.get(j).state == "pending" for j in wanted)
 
 
+def test_bulk_retry_by_error_labels_and_state(served: Served) -> None:
+    store = served.store
+    late = store.create("a", labels={"sender": "api"}, deadline=0.001)
+    mine = store.create("b", labels={"sender": "api"})
+    other = store.create("c", labels={"sender": "cron"})
+    store.fail(mine.id, "Timeout after 30 s")
+    store.fail(other.id, "Timeout after 30 s")
+    time.sleep(0.01)
+    assert store.pull_work() is None  # (expires the late one)
+    with served.http() as http:
+        failed = http.post("/api/retry-failed", json={"error": "TIMEOUT", "label": ["sender=api"]}).json()
+        expired = http.post("/api/retry-failed", json={"state": "expired"}).json()
+        refused = http.post("/api/retry-failed", json={"label": ["nameless"]})
+    assert failed == {"retried": [mine.id], "skipped": {}} and expired == {"retried": [late.id], "skipped": {}}
+    assert refused.status_code == 422 and "NAME=VALUE" in refused.json()["error"]
+    assert store.get(other.id).state == "failed"
+
+
 def test_purge_check_health_and_whoami(served: Served) -> None:
     job = served.store.create("old")
     served.store.cancel(job.id)

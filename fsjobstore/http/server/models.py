@@ -94,7 +94,10 @@ class Check(Body):
 
 
 class Filter(Body):
+    state: Literal["failed", "cancelled", "expired", "discarded"] = "failed"
     task: Name | None = None
+    error: str | None = Field(None, max_length=1000, description="Text searched in the error.")
+    label: list[str] = Field(default_factory=list, max_length=64, description="NAME=VALUE: labels the jobs have.")
     q: str | None = Field(None, max_length=1000, description="Text searched in task, request and error.")
 
 

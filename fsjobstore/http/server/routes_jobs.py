@@ -9,12 +9,12 @@ from fastapi import APIRouter, Query, Response
 
 from ..._arguments import parse_labels
 from ..._files.records import encode_json
-from ...errors import JobStoreError
-from ...job import FAILED, Job
+from ...job import Job
 from ...store import JobStore
+from ...triage import JobFilter, retry_matching
 from ..wire import job_to_wire, value_from_wire
 from .auth import Ctx, Read, Write
-from .listing import matches, page
+from .listing import page
 from .models import (
     CreateJob,
     CreateJobs,
@@ -159,15 +159,9 @@ def unqueue(ctx: Ctx, _: Write, job_id: str, body: Targets) -> None:
 
 @router.post("/retry-failed", response_model=Retried)
 def retry_failed(ctx: Ctx, _: Write, body: Filter) -> dict[str, Any]:
-    """Retry every failed job matching the filter; say which could not be retried and why."""
-    retried: list[str] = []
-    skipped: dict[str, str] = {}
-    for job in list(ctx.store.jobs(FAILED)):
-        if not matches(job, body.task, body.q):
-            continue
-        try:
-            ctx.store.retry(job.id)
-            retried.append(job.id)
-        except JobStoreError as exc:
-            skipped[job.id] = str(exc)
-    return {"retried": retried, "skipped": skipped}
+    """Retry every job matching the filter (default: every failed one); say which could
+    not be retried and why."""
+    where = JobFilter(state=body.state, task=body.task, error=body.error, labels=parse_labels(body.label),
+                      text=body.q)
+    outcome = retry_matching(ctx.store, where)
+    return {"retried": outcome.retried, "skipped": outcome.skipped}
