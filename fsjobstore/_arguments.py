@@ -1,9 +1,10 @@
-"""Checks of user-given numbers and filters, shared by every layer: one wording for each mistake."""
+"""Checks of user-given arguments, shared by every layer: one wording for each mistake."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 
 def check_seconds(name: str, value: object, *, zero: bool = False) -> float:
@@ -54,3 +55,12 @@ def check_labels(labels: object) -> dict[str, str]:
     if labels.get("to") == "":
         raise ValueError("label 'to' (the job's address) must not be empty")
     return dict(labels)
+def check_failed_deliveries(failed: Iterable[tuple[Any, str]], give_up_after: int | None) -> list[tuple[Any, str]]:
+    """A notification's ``done(failed=..., give_up_after=...)``, checked before anything is written."""
+    if give_up_after is not None:
+        check_count("give_up_after", give_up_after)
+    failed = list(failed)
+    for _, error in failed:
+        if not isinstance(error, str):
+            raise TypeError(f"a failed delivery's error must be a str, not {type(error).__name__}")
+    return failed

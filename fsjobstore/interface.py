@@ -97,7 +97,7 @@ class WorkHandle(LeaseHandle, Protocol):
     @property
     def attempts(self) -> int: ...
 
-    def fulfill(self, value: bytes | str) -> Job: ...
+    def fulfill(self, value: Any) -> Job: ...
 
     def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None,
              attempt: bool = True, trace: str | None = None) -> Job:
@@ -120,7 +120,11 @@ class NotificationHandle(LeaseHandle, Protocol):
     @property
     def waiting(self) -> list[Any]: ...
 
-    def done(self, delivered: Iterable[Any], *, retry_in: float | None = None) -> None: ...
+    def done(self, delivered: Iterable[Any], *, failed: Iterable[tuple[Any, str]] = (),
+             give_up_after: int | None = None, retry_in: float | None = None) -> None:
+        """Remove the *delivered* targets; count a failure (with its error) for each
+        ``(target, error)`` in *failed*, giving up a target whose failures reach
+        *give_up_after*; the rest stay due (not before *retry_in* seconds here)."""
 
 
 @dataclass(frozen=True)
@@ -232,7 +236,7 @@ class Store(Protocol):
         to: str | None = None,
     ) -> WorkHandle | None: ...
 
-    def fulfill(self, job_id: str, value: bytes | str) -> Job: ...
+    def fulfill(self, job_id: str, value: Any) -> Job: ...
 
     def fail(self, job_id: str, error: str | BaseException, *, retry: bool = False,
              delay: float | None = None) -> Job: ...
@@ -279,6 +283,10 @@ class Store(Protocol):
 
     # -- maintenance
     def purge(self, older_than: float | None = None, *, progress: Progress | None = None) -> int: ...
+
+    def delete(self, job_id: str) -> Job:
+        """Remove a resolved job now with its waiting targets; the job as it was.
+        JobStateError for a pending or running job: cancel it first."""
 
     def check(self, *, repair: bool = False, progress: Progress | None = None) -> Report: ...
 

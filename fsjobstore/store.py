@@ -142,21 +142,11 @@ class JobStore:
 
     # -- creation -------------------------------------------------------------------
 
-    def create(
-        self,
-        request: Any,
-        *,
-        task: str | None = None,
-        resource: str | None = None,
-        not_before: datetime | timedelta | float | None = None,
-        expires_in: float | None = None,
-        lease_seconds: float | None = None,
-        key: str | None = None,
-        on_conflict: str = "return",
-        labels: Mapping[str, str] | None = None,
-        priority: int = 0,
-        deadline: datetime | timedelta | float | None = None,
-    ) -> Job:
+    def create(self, request: Any, *, task: str | None = None, resource: str | None = None,
+               not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
+               lease_seconds: float | None = None, key: str | None = None, on_conflict: str = "return",
+               labels: Mapping[str, str] | None = None, priority: int = 0,
+               deadline: datetime | timedelta | float | None = None, job_id: str | None = None) -> Job:
         """Add a pending job for *request* (any JSON value) and return it.
 
         * ``task``: the kind of job, for workers that handle several kinds.
@@ -172,6 +162,8 @@ class JobStore:
           label ``to`` addresses the job: only ``pull_work(to=...)`` takes it.
         * ``priority``: -100 to 100 (default 0): higher first, oldest first within one.
         * ``deadline``: as ``not_before``: not started by then, it ends ``expired``.
+        * ``job_id``: a ULID the caller picked, for a create it may repeat: a job made
+          under it by the same create is returned as it is now; by another, JobStateError.
 
         Raises TypeError (writing nothing) if the request is not JSON-serialisable.
         Once this returns the job is visible to every process; with ``durable``
@@ -179,7 +171,8 @@ class JobStore:
         """
         return creation.create(self._ctx, request, task=task, resource=resource, not_before=not_before,
                                expires_in=expires_in, lease_seconds=lease_seconds, key=key,
-                               on_conflict=on_conflict, labels=labels, priority=priority, deadline=deadline)
+                               on_conflict=on_conflict, labels=labels, priority=priority, deadline=deadline,
+                               job_id=job_id)
 
     # -- queries --------------------------------------------------------------------
 
@@ -233,8 +226,8 @@ class JobStore:
         """
         return self._fulfilment.pull_work(on_compromised, tasks, to)
 
-    def fulfill(self, job_id: str, value: bytes | str, *, lease: WorkLease | None = None) -> Job:
-        """Resolve the job with *value* (bytes, or str stored as UTF-8); return it.
+    def fulfill(self, job_id: str, value: Any, *, lease: WorkLease | None = None) -> Job:
+        """Resolve the job with *value* (bytes, str, or any JSON value kept as JSON); return it.
 
         At most once: a job already fulfilled or failed raises JobAlreadyResolved
         and nothing changes. Through a *lease* (or ``lease.fulfill``) the commit is
@@ -334,6 +327,11 @@ class JobStore:
         as resolved jobs are examined.
         """
         return maintenance.purge(self._ctx, older_than, progress)
+
+    def delete(self, job_id: str) -> Job:
+        """Remove a resolved job now, with its waiting targets (never told); return it as
+        it was. JobStateError for a pending or running job (cancel it first)."""
+        return maintenance.delete(self._ctx, job_id)
 
     def check(self, *, repair: bool = False, progress: Progress | None = None) -> Report:
         """Verify every invariant of docs/format.md; with *repair*, fix what is safe

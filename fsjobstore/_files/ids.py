@@ -21,6 +21,9 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # hold a separator, a dot (no "..", no clash with our ".json"/".tmp" suffixes), a
 # NUL, a newline or a unicode look-alike.
 _VALID = re.compile(r"[A-Za-z0-9_-]+")
+# What new_id() makes: the only ids a caller may create a job under, so that the
+# order of ids stays the order of creation.
+NEW_ID_PATTERN = "^[0-9A-HJKMNP-TV-Z]{26}$"
 
 _lock = threading.Lock()
 _last_ms = -1
@@ -70,4 +73,12 @@ def check_id(job_id: object) -> str:
         raise InvalidJobId(
             f"job id {job_id!r} may only hold ASCII letters, digits, '-' and '_'"
         )
+    return job_id
+
+
+def check_new_id(job_id: object) -> str:
+    """Return *job_id* if it is an id as new_id() makes them, else raise InvalidJobId."""
+    if not isinstance(job_id, str) or not re.fullmatch(NEW_ID_PATTERN, job_id):
+        raise InvalidJobId(f"a new job's id must be 26 characters of Crockford base32 as new_id() makes them, "
+                           f"not {job_id!r}")
     return job_id

@@ -37,6 +37,9 @@ from .queues import priority_of, queue_of
 STORE_MARKER = "fsjobstore.json"
 MAINTENANCE_LOCK = "maintenance.lock"
 RECORD_SUFFIX = ".json"
+# A waiting target whose deliveries were given up: kept beside the waiting ones
+# (for show and the dashboard) but never made due again.
+UNDELIVERED_SUFFIX = ".undelivered"
 
 
 class NotAFolder(Exception):

@@ -1,4 +1,5 @@
-"""Job creation: a new pending record, published in one atomic step."""
+"""Job creation: a new pending record, published in one atomic step; under an id the
+caller picked, at most once (a create retried after its reply was lost)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .._arguments import check_labels, check_seconds
-from .._files.ids import new_id
+from .._files import fsio
+from .._files.ids import check_new_id, new_id
+from .._files.layout import RECORD_SUFFIX
 from .._files.queues import check_priority, id_suffix
-from .._files.records import Record, encode_json
-from .._files.times import time_text
+from .._files.records import Record, time_text
+from .._files.values import encode_json
+from ..errors import JobStateError
 from ..job import Job
 from . import keys
 from .context import StoreContext
@@ -30,7 +34,10 @@ def create(
     labels: Mapping[str, str] | None = None,
     priority: int = 0,
     deadline: datetime | timedelta | float | None = None,
+    job_id: str | None = None,
 ) -> Job:
+    if job_id is not None:
+        check_new_id(job_id)
     request_json = encode_json(request, "request", ctx.options.max_bytes)
     labels = check_labels(labels)
     check_priority(priority)
@@ -48,15 +55,47 @@ def create(
     start_text = None if start is None else time_text(start)
     by, deadline_in = _start(deadline, "deadline", zero=False)
     record = Record.new(
-        new_id() + id_suffix(labels.get("to"), priority), request, request_json, task=task, resource=resource,
-        not_before=start_text, delay=delay, expires_in=expires_in, lease_seconds=lease_seconds, key=key,
-        labels=labels, priority=priority, deadline=None if by is None else time_text(by), deadline_in=deadline_in,
+        (job_id or new_id()) + id_suffix(labels.get("to"), priority), request, request_json, task=task,
+        resource=resource, not_before=start_text, delay=delay, expires_in=expires_in, lease_seconds=lease_seconds,
+        key=key, labels=labels, priority=priority, deadline=None if by is None else time_text(by),
+        deadline_in=deadline_in,
     )
     if key is not None:
         changes = {"request": request, "request_json": request_json, "not_before": start_text, "delay": delay}
         return keys.create(ctx, record, on_conflict, changes)
-    ctx.write_pending(record)
-    return record.job()
+    if job_id is None:
+        ctx.write_pending(record)
+        return record.job()
+    return _create_once(ctx, record)
+
+
+# What must match for a create under an existing id to be a retry of the one that made it.
+SAME_CREATE = ("request", "task", "resource", "not_before", "delay", "expires_in", "lease_seconds", "labels",
+               "deadline", "deadline_in")
+
+
+def _create_once(ctx: StoreContext, record: Record) -> Job:
+    """Publish *record* unless its id exists (create-if-absent). A job already made
+    under this id by the same create is returned as it is now; by another, refused."""
+    layout = ctx.layout
+    job_id = record.id
+    try:
+        fsio.publish(layout.tmp, layout.pending_folder(job_id, durable=ctx.durable), job_id + RECORD_SUFFIX,
+                     record.render(), durable=ctx.durable, replace=False)
+    except FileExistsError:
+        pass  # pending (or running) since the first try
+    else:
+        if not fsio.exists(layout.resolved_path(job_id)):
+            return record.job()
+        # Made, done and resolved since the first try: ours is a second pending record
+        # (a puller would tidy it away as a crashed resolver's leftover; done here at once).
+        fsio.remove(layout.pending_path(job_id))
+    existing, state = ctx.read(job_id)
+    different = [name for name in SAME_CREATE if existing.get(name) != record.get(name)]
+    if different:
+        raise JobStateError(f"job id {job_id!r} is taken by a job with another {', '.join(different)}: "
+                            "a new job needs a new id")
+    return ctx.job(existing, state)
 
 
 def _start(when: datetime | timedelta | float | None, what: str = "not_before", *,

@@ -16,8 +16,8 @@ from .._files import fsio
 from .._files.ids import check_id
 from .._files.layout import RECORD_SUFFIX
 from .._files.queues import ANYONE, address_name, check_address, queue_of
-from .._files.records import Record, to_bytes, value_key
-from .._files.times import now_text
+from .._files.records import Record, now_text
+from .._files.values import NO_VALUE, StoredValue, store_value, value_key
 from .._leases import Lease
 from ..errors import (
     CorruptJobFile,
@@ -121,10 +121,8 @@ class Fulfilment:
 
     # -- commits ------------------------------------------------------------------
 
-    def fulfill(self, job_id: str, value: bytes | str, *, lease: WorkLease | None = None) -> Job:
-        data = to_bytes(value)
-        self._check_size("value", len(data))
-        return self.resolve(job_id, FULFILLED, data, None, lease)
+    def fulfill(self, job_id: str, value: Any, *, lease: WorkLease | None = None) -> Job:
+        return self.resolve(job_id, FULFILLED, store_value(value, self.ctx.options.max_bytes), None, lease)
 
     def fail(self, job_id: str, error: str | BaseException, *, lease: WorkLease | None = None,
              retry: bool = False, delay: float | None = None, attempt: bool = True,
@@ -134,7 +132,7 @@ class Fulfilment:
             check_seconds("delay", delay, zero=True)
         self._check_size("error", len(message.encode("utf-8")))
         if not retry:
-            return self.resolve(job_id, FAILED, None, message, lease, attempt=attempt, trace=trace)
+            return self.resolve(job_id, FAILED, NO_VALUE, message, lease, attempt=attempt, trace=trace)
         check_id(job_id)
         own = lease is None
         if lease is None:
@@ -170,19 +168,19 @@ class Fulfilment:
         if not isinstance(reason, str):
             raise TypeError(f"reason must be a str, not {type(reason).__name__}")
         self._check_size("reason", len(reason.encode("utf-8")))
-        return self.resolve(job_id, DISCARDED, None, reason, lease)
+        return self.resolve(job_id, DISCARDED, NO_VALUE, reason, lease)
 
     def expire(self, lease: Lease, record: Record) -> None:
         """Resolve the job *lease* was just taken on as expired: it was not started by
         its deadline, and never will be (whoever reaches it first, whatever its task)."""
         handle = WorkLease(self, lease, record)
         try:
-            self.resolve(lease.name, EXPIRED, None, EXPIRED_TEXT, handle, attempt=False)
+            self.resolve(lease.name, EXPIRED, NO_VALUE, EXPIRED_TEXT, handle, attempt=False)
         except (JobAlreadyResolved, LeaseLost):
             handle.release()  # (cancelled or taken over meanwhile: theirs to say)
 
     def cancel(self, job_id: str) -> Job:
-        return self.resolve(job_id, CANCELLED, None, "cancelled", None)
+        return self.resolve(job_id, CANCELLED, NO_VALUE, "cancelled", None)
 
     def retry(self, job_id: str) -> Job:
         check_id(job_id)
@@ -209,9 +207,9 @@ class Fulfilment:
         finally:
             lease.release()
         record, state = ctx.read(job_id)
-        return record.job(state=state, waiting=ctx.waiting_targets(job_id))
+        return ctx.job(record, state)
 
-    def resolve(self, job_id: str, state: str, value: bytes | None, error: str | None,
+    def resolve(self, job_id: str, state: str, value: StoredValue, error: str | None,
                 lease: WorkLease | None, *, attempt: bool = True, trace: str | None = None) -> Job:
         check_id(job_id)
         if lease is None:
@@ -229,7 +227,7 @@ class Fulfilment:
         finally:
             name_lease.end_commit()
 
-    def _resolve(self, job_id: str, state: str, value: bytes | None, error: str | None,
+    def _resolve(self, job_id: str, state: str, value: StoredValue, error: str | None,
                  lease: WorkLease | None, name_lease: Lease | None = None, *, attempt: bool = True,
                  trace: str | None = None) -> Job:
         ctx = self.ctx
@@ -259,7 +257,7 @@ class Fulfilment:
             lease.release()
         if due:
             self._on_due(job_id)
-        return resolved.job(waiting=ctx.waiting_targets(job_id) if due else ())
+        return ctx.job(resolved) if due else resolved.job()
 
     def _lease_for(self, job_id: str) -> WorkLease:
         """Take the work lease on a job that nobody holds, for a commit made without one."""

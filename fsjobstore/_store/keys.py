@@ -19,7 +19,8 @@ from typing import Any
 from .._files import fsio
 from .._files.ids import is_valid_id
 from .._files.layout import RECORD_SUFFIX
-from .._files.records import Record, value_key
+from .._files.records import Record
+from .._files.values import value_key
 from ..errors import CorruptJobFile, DuplicateJob, JobBusy, JobNotFound, JobStateError
 from ..job import PENDING, Job
 from .context import StoreContext
@@ -85,8 +86,7 @@ def create(ctx: StoreContext, record: Record, on_conflict: str, changes: dict[st
             continue
         if holder_id == record.id:
             return existing.job(state=state)  # our own, finished by another process meanwhile
-        return _on_conflict(ctx, existing.job(state=state, waiting=ctx.waiting_targets(holder_id)), key,
-                            on_conflict, changes)
+        return _on_conflict(ctx, ctx.job(existing, state), key, on_conflict, changes)
     raise JobBusy(holder_id)
 
 
@@ -208,7 +208,7 @@ def _change_pending(ctx: StoreContext, job_id: str, key: str, on_conflict: str, 
         ctx.write_pending(record)
     finally:
         lease.release()
-    return record.job(state=PENDING, waiting=ctx.waiting_targets(job_id))
+    return ctx.job(record, PENDING)
 
 
 def _state(ctx: StoreContext, job_id: str) -> str:

@@ -124,7 +124,7 @@ def show(ctx: Context, job_id: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(job, ensure_ascii=False, indent=2))
         return
-    history = job.pop("history")
+    history, failed = job.pop("history"), job.pop("failed_deliveries")
     for key, value in job.items():
         if value is None or value in ([], {}) or (key == "priority" and value == 0):
             continue
@@ -134,6 +134,12 @@ def show(ctx: Context, job_id: str, as_json: bool) -> None:
         click.echo("history:")
     for entry in history:
         _echo_attempt(entry)
+    if failed:
+        click.echo("failed deliveries:")
+    for entry in failed:
+        status = "given up" if entry["given_up"] else "still waiting"
+        click.echo(f"  {json.dumps(entry['target'], ensure_ascii=False)}: {entry['failures']} failures, "
+                   f"{status}; last at {entry['last_failed_at']}: {entry['last_error']}")
 
 
 def _echo_attempt(entry: dict[str, Any]) -> None:
@@ -183,12 +189,14 @@ def _print_job(job: Job) -> None:
 @cli.command()
 @click.argument("job_id", metavar="ID")
 @click.argument("value")
+@click.option("--json", "as_json", is_flag=True, help="VALUE is JSON, kept as a JSON value (not as text).")
 @store_options
 @pass_context
-def fulfill(ctx: Context, job_id: str, value: str) -> None:
-    """Fulfil job ID with VALUE (text)."""
+def fulfill(ctx: Context, job_id: str, value: str, as_json: bool) -> None:
+    """Fulfil job ID with VALUE (text, or with --json a JSON value)."""
+    result = json_arg(value, "VALUE") if as_json else value
     with ctx.store() as store, one_line_errors():
-        _print_job(store.fulfill(job_id, value))
+        _print_job(store.fulfill(job_id, result))
 
 
 @cli.command()
@@ -243,6 +251,18 @@ def retry(ctx: Context, job_id: str | None, state: str | None, task: str | None,
     for skipped, why in outcome.skipped.items():
         click.echo(f"{skipped} not retried: {why}", err=True)
     click.echo(f"retried {len(outcome.retried)} jobs" + (f", {len(outcome.skipped)} not" if outcome.skipped else ""))
+
+
+@cli.command()
+@click.argument("job_id", metavar="ID")
+@store_options
+@pass_context
+def delete(ctx: Context, job_id: str) -> None:
+    """Remove resolved job ID now, with its waiting targets (never told, then).
+    A pending or running job is refused: cancel it first."""
+    with ctx.store() as store, one_line_errors():
+        job = store.delete(job_id)
+        click.echo(f"{job.id} deleted (was {job.state})")
 
 
 @cli.command()

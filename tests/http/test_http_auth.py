@@ -39,7 +39,10 @@ def test_the_read_only_token_reads_and_gets_403_on_every_write(served: Served) -
             answer = http.post(path, json=body)
             assert answer.status_code == 403, path
             assert answer.json()["error"] == "the read-only token may not change the store"
-    assert served.store.get(job.id).state == "pending" and served.store.stats()["pending"] == 1
+        served.store.cancel(job.id)
+        answer = http.delete(f"/api/jobs/{job.id}")
+        assert answer.status_code == 403 and answer.json()["error"] == "the read-only token may not change the store"
+    assert served.store.get(job.id).state == "cancelled" and served.store.stats()["cancelled"] == 1
 
 
 def test_settings_refuse_unsafe_combinations() -> None:
