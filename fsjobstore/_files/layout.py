@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 from ..errors import CorruptJobFile
 from . import folders
@@ -37,6 +38,7 @@ from .queues import priority_of, queue_of
 STORE_MARKER = "fsjobstore.json"
 MAINTENANCE_LOCK = "maintenance.lock"
 RECORD_SUFFIX = ".json"
+LEVELS_SECONDS = 1.0  # the longest a store object trusts its listing of an address's queue folders
 # A waiting target whose deliveries were given up: kept beside the waiting ones
 # (for show and the dashboard) but never made due again.
 UNDELIVERED_SUFFIX = ".undelivered"
@@ -63,6 +65,8 @@ class Layout:
         self.queues = Folder(os.path.join(self.root, "queues"), shared=shared)
         # queues/<to> and queues/<to>/<priority> folders, anchored once they exist
         self._queue_folders: dict[str, Folder] = {}
+        # to -> (link counts of queues/ and queues/<to>, monotonic time, when listed; its levels)
+        self._levels: dict[str, tuple[tuple[int, int], float, list[tuple[int, Folder]]]] = {}
         self._queue_lock = threading.Lock()
         self.leases = Folder(os.path.join(self.root, "leases"), shared=shared)
         self.work_leases = Folder(os.path.join(self.leases.path, "work"), shared=shared)
@@ -157,7 +161,21 @@ class Layout:
 
     def queue_levels(self, to: str) -> list[tuple[int, Folder]]:
         """(priority, folder) of each queue of jobs addressed to *to* (an
-        ``address_name``), highest priority first; ``pending/`` is not among them."""
+        ``address_name``), highest priority first; ``pending/`` is not among them.
+        Listed again only when ``queues/`` or ``queues/<to>`` gained a folder (a pull
+        asks every time): each new folder adds a link to its parent, so their link
+        counts (one fstat each, through the descriptors held) say so; and at least
+        every LEVELS_SECONDS, for filesystems whose folders count no links (btrfs)."""
+        stamp = (_links(self.queues), _links(self._queue_folders.get(to)))
+        now = time.monotonic()
+        cached = self._levels.get(to)
+        if cached is not None and cached[0] == stamp and now - cached[1] < LEVELS_SECONDS:
+            return list(cached[2])
+        levels = self._list_levels(to)
+        self._levels[to] = (stamp, now, levels)
+        return list(levels)
+
+    def _list_levels(self, to: str) -> list[tuple[int, Folder]]:
         try:
             parent = self.queue_folder(to)
         except CorruptJobFile:
@@ -205,3 +223,9 @@ class Layout:
         for folder in self.folders():
             folder.close()
         self.top.close()
+
+
+def _links(folder: Folder | None) -> int:
+    """The link count of an anchored folder (2 + its subfolders); 0 if there is none."""
+    fd = None if folder is None else folder.fd
+    return 0 if fd is None else os.fstat(fd).st_nlink

@@ -16,7 +16,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from fsjobstore import DuplicateJob, JobStateError, JobStore, WorkLease
 from fsjobstore._files import fsio
 from fsjobstore._files.ids import new_id
-from fsjobstore._files.records import Record, encode_json
+from fsjobstore._files.records import Record
+from fsjobstore._files.values import encode_json
 from fsjobstore._store.keys import key_name
 
 KEYS = st.sampled_from(["a", "b", "c"])

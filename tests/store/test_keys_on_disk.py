@@ -11,7 +11,8 @@ import pytest
 from fsjobstore import CorruptJobFile, JobStore
 from fsjobstore._files import fsio
 from fsjobstore._files.ids import new_id
-from fsjobstore._files.records import Record, encode_json
+from fsjobstore._files.records import Record
+from fsjobstore._files.values import encode_json
 from fsjobstore._store.keys import key_name
 
 
