@@ -66,7 +66,7 @@ class Layout:
         # queues/<to> and queues/<to>/<priority> folders, anchored once they exist
         self._queue_folders: dict[str, Folder] = {}
         # to -> (link counts of queues/ and queues/<to>, monotonic time, when listed; its levels)
-        self._levels: dict[str, tuple[tuple[int, int], float, list[tuple[int, Folder]]]] = {}
+        self._levels: dict[str, tuple[tuple[int, int], float, tuple[tuple[int, Folder], ...]]] = {}
         self._queue_lock = threading.Lock()
         self.leases = Folder(os.path.join(self.root, "leases"), shared=shared)
         self.work_leases = Folder(os.path.join(self.leases.path, "work"), shared=shared)
@@ -159,7 +159,7 @@ class Layout:
             folder.close()  # (another thread anchored it first)
         return kept
 
-    def queue_levels(self, to: str) -> list[tuple[int, Folder]]:
+    def queue_levels(self, to: str) -> tuple[tuple[int, Folder], ...]:
         """(priority, folder) of each queue of jobs addressed to *to* (an
         ``address_name``), highest priority first; ``pending/`` is not among them.
         Listed again only when ``queues/`` or ``queues/<to>`` gained a folder (a pull
@@ -170,10 +170,12 @@ class Layout:
         now = time.monotonic()
         cached = self._levels.get(to)
         if cached is not None and cached[0] == stamp and now - cached[1] < LEVELS_SECONDS:
-            return list(cached[2])
-        levels = self._list_levels(to)
+            return cached[2]
+        levels = tuple(self._list_levels(to))
+        if cached is not None and cached[2] == levels:
+            levels = cached[2]  # (the same object while unchanged: callers may cache what they make of it)
         self._levels[to] = (stamp, now, levels)
-        return list(levels)
+        return levels
 
     def _list_levels(self, to: str) -> list[tuple[int, Folder]]:
         try:

@@ -64,6 +64,8 @@ class StoreContext:
         self.pending = Candidates(self.layout.pending, RECORD_SUFFIX)
         # The index of each queue folder this store object pulled from (see _files/queues).
         self._indexes: dict[str, Candidates] = {self.layout.pending.path: self.pending}
+        # to -> (its queue levels as last listed, the indexes a pull tries in turn)
+        self._pull_orders: dict[str, tuple[object, list[Candidates]]] = {}
         self.due = Candidates(self.layout.due, "")
         # One pull at a time per store object: its candidate indexes are not shared
         # between threads.
@@ -110,10 +112,14 @@ class StoreContext:
         """The indexes a puller of jobs addressed to *to* (an ``address_name``) tries,
         highest priority first: ``pending/`` is the queue of priority 0 to anyone."""
         levels = self.layout.queue_levels(to)
-        if to == ANYONE:
-            levels.append((0, self.layout.pending))
-            levels.sort(key=lambda level: -level[0])  # (stable: a queue folder of priority 0 first)
-        return [self._index(folder) for _, folder in levels]
+        cached = self._pull_orders.get(to)
+        if cached is not None and cached[0] is levels:
+            return cached[1]
+        ordered = [*levels, (0, self.layout.pending)] if to == ANYONE else list(levels)
+        ordered.sort(key=lambda level: -level[0])  # (stable: a queue folder of priority 0 first)
+        indexes = [self._index(folder) for _, folder in ordered]
+        self._pull_orders[to] = (levels, indexes)
+        return indexes
 
     def next_due(self) -> float | None:
         """Seconds until the earliest name deferred in any queue may be tried again."""
