@@ -38,7 +38,9 @@ class Job:
     was given (str, bytes or a JSON value); ``error`` the error of the last failed attempt. ``attempts``
     counts failed attempts (fail() calls and leases that expired under a dead
     holder); ``history`` tells the last ten attempts (host, pid, times, outcome,
-    error and traceback), oldest first. ``waiting`` holds the targets still to be told the result, oldest
+    error and traceback), oldest first. ``progress`` is the last progress its
+    handler reported (any JSON; None: none), the checkpoint a retry starts from.
+    ``waiting`` holds the targets still to be told the result, oldest
     first; ``failed_deliveries`` each target whose delivery failed (``target``,
     ``failures``, ``last_error``, ``last_failed_at``, and ``given_up``: no longer
     waiting, its failures reached the notifier's limit). Times are UTC, as written by the host that made the change.
@@ -65,6 +67,7 @@ class Job:
     priority: int = 0  # higher first
     deadline: datetime | None = None  # not started by then: expired (a relative one: as the writer's clock saw it)
     failed_deliveries: tuple[dict[str, Any], ...] = ()
+    progress: Any = None
 
     @property
     def resolved(self) -> bool:
@@ -119,6 +122,7 @@ class Job:
             "priority": self.priority,
             "deadline": self.deadline.isoformat() if self.deadline else None,
             "failed_deliveries": list(self.failed_deliveries),
+            "progress": self.progress,
         }
 
     @classmethod
@@ -148,5 +152,5 @@ class Job:
             history=tuple(data.get("history") or ()), key=data.get("key"), labels=dict(data.get("labels") or {}),
             priority=int(data.get("priority") or 0),
             deadline=None if data.get("deadline") is None else datetime.fromisoformat(data["deadline"]),
-            failed_deliveries=tuple(data.get("failed_deliveries") or ()),
+            failed_deliveries=tuple(data.get("failed_deliveries") or ()), progress=data.get("progress"),
         )

@@ -8,6 +8,7 @@ across hosts the random part makes collisions negligible (2**-80 per pair per ms
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import threading
@@ -55,6 +56,14 @@ def new_id() -> str:
             rand = int.from_bytes(os.urandom(10), "big")
         _last_ms, _last_rand = ms, rand
     return _encode(ms, 10) + _encode(rand, 16)
+
+
+def derived_id(ms: int, key: str) -> str:
+    """The id of a job that must be made at most once (a schedule's tick): *ms* in the
+    time part, so it sorts as if made then, and 80 bits of the SHA-256 of *key* in the
+    random part, so every process that derives it from the same two gets the same id."""
+    digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:10], "big")
+    return _encode(ms, 10) + _encode(digest, 16)
 
 
 def is_valid_id(name: str) -> bool:

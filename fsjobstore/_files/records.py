@@ -104,6 +104,7 @@ _OPTIONAL: dict[str, tuple[type, ...]] = {
     "priority": (int,),
     "deadline": (str,),
     "deadline_in": (int, float),
+    "workspace": (str,),
 }
 
 
@@ -293,6 +294,7 @@ class Record:
             labels=dict(f.get("labels") or {}),
             priority=f.get("priority") or 0,
             deadline=parse_time(f["deadline"]) if f.get("deadline") else _after(updated_at, f.get("deadline_in")),
+            progress=f.get("progress"),
         )
 
 

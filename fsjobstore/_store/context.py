@@ -22,6 +22,8 @@ from .._leases.fork import forget_in_child
 from ..errors import CorruptJobFile, InvalidStore, JobNotFound
 from ..job import PENDING, RUNNING, Job
 from .candidates import Candidates
+from .limits import Limits
+from .pausing import Pauses
 
 log = logging.getLogger("fsjobstore")
 
@@ -67,6 +69,8 @@ class StoreContext:
         # to -> (its queue levels as last listed, the indexes a pull tries in turn)
         self._pull_orders: dict[str, tuple[object, list[Candidates]]] = {}
         self.due = Candidates(self.layout.due, "")
+        self.pauses = Pauses(self.layout, durable=options.durable)
+        self.limits = Limits(self.layout, durable=options.durable)
         # One pull at a time per store object: its candidate indexes are not shared
         # between threads.
         self.pull_lock = threading.Lock()

@@ -3,20 +3,19 @@ caller picked, at most once (a create retried after its reply was lost)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from .._arguments import check_labels, check_seconds
-from .._files import fsio
 from .._files.ids import check_new_id, new_id
-from .._files.layout import RECORD_SUFFIX
 from .._files.queues import check_priority, id_suffix
 from .._files.records import Record, time_text
 from .._files.values import encode_json
 from ..errors import JobStateError
 from ..job import Job
 from . import keys
+from .adoption import publish_pending
 from .context import StoreContext
 
 
@@ -35,6 +34,7 @@ def create(
     priority: int = 0,
     deadline: datetime | timedelta | float | None = None,
     job_id: str | None = None,
+    before_publish: Callable[[str], object] | None = None,
 ) -> Job:
     if job_id is not None:
         check_new_id(job_id)
@@ -60,6 +60,8 @@ def create(
         key=key, labels=labels, priority=priority, deadline=None if by is None else time_text(by),
         deadline_in=deadline_in,
     )
+    if before_publish is not None:  # (a workspace's input, moved in while no worker can see the job)
+        before_publish(record.id)
     if key is not None:
         changes = {"request": request, "request_json": request_json, "not_before": start_text, "delay": delay}
         return keys.create(ctx, record, on_conflict, changes)
@@ -77,19 +79,9 @@ SAME_CREATE = ("request", "task", "resource", "not_before", "delay", "expires_in
 def _create_once(ctx: StoreContext, record: Record) -> Job:
     """Publish *record* unless its id exists (create-if-absent). A job already made
     under this id by the same create is returned as it is now; by another, refused."""
-    layout = ctx.layout
+    if publish_pending(ctx, record):
+        return record.job()
     job_id = record.id
-    try:
-        fsio.publish(layout.tmp, layout.pending_folder(job_id, durable=ctx.durable), job_id + RECORD_SUFFIX,
-                     record.render(), durable=ctx.durable, replace=False)
-    except FileExistsError:
-        pass  # pending (or running) since the first try
-    else:
-        if not fsio.exists(layout.resolved_path(job_id)):
-            return record.job()
-        # Made, done and resolved since the first try: ours is a second pending record
-        # (a puller would tidy it away as a crashed resolver's leftover; done here at once).
-        fsio.remove(layout.pending_path(job_id))
     existing, state = ctx.read(job_id)
     different = [name for name in SAME_CREATE if existing.get(name) != record.get(name)]
     if different:

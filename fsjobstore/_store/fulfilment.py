@@ -4,10 +4,6 @@ record create-if-absent, so a job is resolved at most once."""
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import time
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -16,8 +12,8 @@ from .._files import fsio
 from .._files.ids import check_id
 from .._files.layout import RECORD_SUFFIX
 from .._files.queues import ANYONE, address_name, check_address, queue_of
-from .._files.records import Record, now_text
-from .._files.values import NO_VALUE, StoredValue, store_value, value_key
+from .._files.records import Record
+from .._files.values import NO_VALUE, StoredValue, encode_json, store_value
 from .._leases import Lease
 from ..errors import (
     CorruptJobFile,
@@ -29,14 +25,17 @@ from ..errors import (
     Loss,
     LossReason,
 )
+from ..interface import Limit, Pause, stopping
 from ..job import CANCELLED, DISCARDED, EXPIRED, FAILED, FULFILLED, PENDING, RESOLVED_STATES, RETRIABLE_STATES, Job
+from .attempts import EXPIRED_ERROR, expired_attempt, lease_attempt
 from .context import StoreContext
 from .handles import WorkLease
+from .limits import slot_names, take_slot
+from .pausing import PullPaused, stops_all
 from .pulling import claim_or_release, pull
+from .timing import past_deadline, wait_seconds
 
-EXPIRED_ERROR = "lease expired: its holder stopped renewing it"
 EXPIRED_TEXT = "expired: not started by its deadline"
-HOST = socket.gethostname()
 
 
 class Fulfilment:
@@ -51,10 +50,17 @@ class Fulfilment:
                   tasks: Collection[str | None] | None, to: str | None = None) -> WorkLease | None:
         if to is not None:
             check_address(to)
-        puller = _Puller(self, None if tasks is None else frozenset(tasks), address_name(to))
         ctx = self.ctx
+        wanted = None if tasks is None else frozenset(tasks)
+        pauses = ctx.pauses.current()
+        if stops_all(pauses, wanted):
+            return None
+        puller = _Puller(self, wanted, pauses, address_name(to))
         with ctx.pull_lock:
-            lease = pull(ctx.work_leases, ctx.indexes_for(puller.address), puller.claim, puller.skip)
+            try:
+                lease = pull(ctx.work_leases, ctx.indexes_for(puller.address), puller.claim, puller.skip)
+            except PullPaused:
+                return None
         if lease is not None:
             lease.watch(on_compromised)
         return lease
@@ -87,7 +93,7 @@ class Fulfilment:
             return None
         return record
 
-    def start(self, lease: Lease, record: Record, resource: Lease | None) -> WorkLease | None:
+    def start(self, lease: Lease, record: Record, slots: tuple[Lease, ...]) -> WorkLease | None:
         """The WorkLease on a job this puller will do: its lease length set, and an
         expired previous holder counted as a failed attempt."""
         if lease.taken_from is not None:
@@ -95,7 +101,7 @@ class Fulfilment:
             record = record.with_attempt(expired_attempt(record, lease.taken_from))
             # (Its delay, if any, is over: the rewrite must not start it again.)
             record = record.changed(attempts=record.attempts + 1, error=EXPIRED_ERROR, delay=None)
-        handle = WorkLease(self, lease, record, resource)  # its release gives both leases back
+        handle = WorkLease(self, lease, record, slots)  # its release gives every lease back
         try:
             if record.get("lease_seconds"):
                 lease.set_seconds(float(record.get("lease_seconds")))
@@ -110,14 +116,6 @@ class Fulfilment:
         resolved_path = self.ctx.layout.resolved_path(lease.name)
         lease.still_wanted = lambda: Loss(LossReason.RESOLVED_ELSEWHERE) if fsio.exists(resolved_path) else None
         return handle
-
-    def take_resource(self, resource: str) -> Lease | None:
-        leases = self.ctx.resource_leases
-        key = value_key(resource)
-        lease = leases.acquire(key)
-        if lease is None and leases.sweep_due() and key in leases.sweep():
-            lease = leases.take_over(key)
-        return lease
 
     # -- commits ------------------------------------------------------------------
 
@@ -171,13 +169,26 @@ class Fulfilment:
         return self.resolve(job_id, DISCARDED, NO_VALUE, reason, lease)
 
     def expire(self, lease: Lease, record: Record) -> None:
-        """Resolve the job *lease* was just taken on as expired: it was not started by
-        its deadline, and never will be (whoever reaches it first, whatever its task)."""
+        """Resolve the job just leased as expired: not started by its deadline (whoever reaches it)."""
         handle = WorkLease(self, lease, record)
         try:
             self.resolve(lease.name, EXPIRED, NO_VALUE, EXPIRED_TEXT, handle, attempt=False)
         except (JobAlreadyResolved, LeaseLost):
             handle.release()  # (cancelled or taken over meanwhile: theirs to say)
+
+    def progress(self, lease: WorkLease, value: Any) -> None:
+        """Rewrite the pending record with *value* as its progress, fenced (the commit
+        lock, then the check) like every commit, but leaving the lease held."""
+        encode_json(value, "progress", self.ctx.options.max_bytes)  # (TypeError, JobTooLarge: nothing written)
+        name_lease = lease.name_lease
+        name_lease.begin_commit()
+        try:
+            name_lease.check()
+            record = lease.record.changed(progress=value)
+            self.ctx.write_pending(record)
+            lease.advanced(record)
+        finally:
+            name_lease.end_commit()
 
     def cancel(self, job_id: str) -> Job:
         return self.resolve(job_id, CANCELLED, NO_VALUE, "cancelled", None)
@@ -287,15 +298,20 @@ class Fulfilment:
 class _Puller:
     """One pull_work call: what it wants, and the resources it found busy."""
 
-    def __init__(self, fulfilment: Fulfilment, wanted: frozenset[str | None] | None, address: str) -> None:
+    def __init__(self, fulfilment: Fulfilment, wanted: frozenset[str | None] | None,
+                 pauses: tuple[Pause, ...], address: str) -> None:
         self.fulfilment = fulfilment
         self.wanted = wanted
         self.address = address  # the address_name of the jobs it takes (ANYONE: jobs addressed to nobody)
-        self.busy: set[str] = set()
+        self.busy: set[str | None] = set()  # resources whose every slot is held
+        self.full_tasks: set[str | None] = set()  # tasks whose every slot is held
+        self.paused = frozenset(pause.task for pause in pauses)
+        self.limits: tuple[Limit, ...] | None = None  # (read once a pull needs them)
 
     def skip(self, known: object) -> bool:
         task, resource = known if isinstance(known, tuple) else (None, None)
-        return (self.wanted is not None and task not in self.wanted) or resource in self.busy
+        return ((self.wanted is not None and task not in self.wanted) or resource in self.busy or task in self.paused
+                or task in self.full_tasks)
 
     def claim(self, lease: Lease) -> WorkLease | None:
         """A WorkLease on the job, or None (the lease released) if it is gone,
@@ -309,7 +325,7 @@ class _Puller:
         if record is None:
             return None
         pending = fulfilment.ctx.index_of(job_id)
-        if (record.get("deadline") or record.get("deadline_in")) and _past_deadline(lease, record,
+        if (record.get("deadline") or record.get("deadline_in")) and past_deadline(lease, record,
                                                                                      pending.path_of(job_id)):
             fulfilment.expire(lease, record)
             return None
@@ -318,74 +334,48 @@ class _Puller:
             pending.note(job_id, (task, resource))
             lease.release()
             return None
+        # Looked at after the lease is linked (a freeze pauses, then waits for the
+        # leases to go): a pause made before this look is seen, one made after it
+        # finds the lease.
+        pauses = fulfilment.ctx.pauses.current()
+        if stopping(pauses, task) is not None:
+            if stops_all(pauses, self.wanted):
+                raise PullPaused(task)
+            pending.note(job_id, (task, resource))
+            lease.release()
+            return None
         if (record.fields.get("not_before") is not None or record.fields.get("delay")) and (
-                wait := _wait(lease, record, pending.path_of(job_id))) > 0:
+                wait := wait_seconds(lease, record, pending.path_of(job_id))) > 0:
             pending.defer(job_id, wait, fsio.identity(pending.path_of(job_id)))
             lease.release()
             return None
-        resource_lease = None
-        if resource is not None:
-            resource_lease = fulfilment.take_resource(resource)
-            if resource_lease is None:
-                pending.note(job_id, (task, resource))
-                self.busy.add(resource)
-                lease.release()
+        slots = self.take_slots(task, resource)
+        if slots is None:
+            pending.note(job_id, (task, resource))
+            lease.release()
+            return None
+        return fulfilment.start(lease, record, slots)
+
+    def take_slots(self, task: str | None, resource: str | None) -> tuple[Lease, ...] | None:
+        """A slot of the job's task (if it has a cap) and of its resource, or None (and
+        the full one noted as busy for the rest of this pull) if one is full."""
+        if resource is None and task is None:
+            return ()
+        if self.limits is None:
+            self.limits = self.fulfilment.ctx.limits.current()
+        taken: list[Lease] = []
+        for kind, name, full in (("task", task, self.full_tasks), ("resource", resource, self.busy)):
+            names = [] if name is None else slot_names(self.limits, kind, name)
+            if not names:
+                continue
+            slot = take_slot(self.fulfilment.ctx.resource_leases, names)
+            if slot is None:
+                full.add(name)
+                for held in taken:
+                    held.release()
                 return None
-        return fulfilment.start(lease, record, resource_lease)
-
-
-def lease_attempt(lease: WorkLease, outcome: str, error: str | None, trace: str | None) -> dict[str, Any]:
-    """The history entry of the attempt a holder of *lease* in this process ends now."""
-    return {"attempt": lease.record.attempts + 1, "host": HOST, "pid": os.getpid(), "started_at": lease.started_at,
-            "ended_at": now_text(), "outcome": outcome, "error": error, "traceback": trace}
-
-
-def expired_attempt(record: Record, holder_record: bytes) -> dict[str, Any]:
-    """The history entry of an attempt whose holder stopped renewing, as its holder
-    record told it (host and pid; when it started is not known)."""
-    try:
-        holder = json.loads(holder_record)
-        host, pid = holder.get("host"), holder.get("pid")
-    except (ValueError, AttributeError):
-        host = pid = None
-    return {"attempt": record.attempts + 1, "host": host, "pid": pid, "started_at": None, "ended_at": now_text(),
-            "outcome": "expired", "error": EXPIRED_ERROR, "traceback": None}
-
-
-def _wait(lease: Lease, record: Record, path: str) -> float:
-    """Seconds until the job may be worked on. A datetime is judged by this host's
-    wall clock (the documented contract); a relative delay by the filesystem's
-    clock alone: its record's mtime against the change time of our holder record,
-    which linking the lease on it has just set, so no two hosts' clocks are compared."""
-    start = record.not_before()
-    wait = 0.0 if start is None else start - time.time()
-    if record.delay:
-        try:
-            written = fsio.lstat(path).st_mtime
-        except FileNotFoundError:
-            return wait  # resolved since it was read: the claim finds that out
-        wait = max(wait, written + record.delay - lease.holder.changed_at())
-    return wait
-
-
-def _past_deadline(lease: Lease, record: Record, path: str) -> bool:
-    """Whether a job never started is past its deadline: a datetime by this host's
-    wall clock (as ``not_before``), seconds after its record was written by the
-    filesystem's clock (as a delay, see _wait). A job started once (an attempt
-    counted or committed) has no deadline any more."""
-    if record.attempts or record.get("history"):
-        return False
-    by = record.deadline()
-    if by is not None and time.time() >= by:
-        return True
-    seconds = record.get("deadline_in")
-    if not seconds:
-        return False
-    try:
-        written = fsio.lstat(path).st_mtime
-    except FileNotFoundError:
-        return False  # resolved since it was read: the commit finds that out
-    return lease.holder.changed_at() >= written + float(seconds)
+            taken.append(slot)
+        return tuple(taken)
 
 
 def _error_text(error: str | BaseException) -> str:

@@ -26,7 +26,8 @@ from .demo import claim_folder, run_demo
               help="How long to watch other hosts' heartbeats before calling a worker dead.")
 @pass_context
 def workers(ctx: Context, as_json: bool, watch: float) -> None:
-    """List running workers and notifiers (and dead ones whose record stayed)."""
+    """List running workers and notifiers (and dead ones whose record stayed); a
+    live one that a pause stops is shown paused."""
     with ctx.store() as store, one_line_errors():
         found = store.workers(watch=watch)
     if as_json:
@@ -36,8 +37,10 @@ def workers(ctx: Context, as_json: bool, watch: float) -> None:
     click.echo(f"{'STATUS':8}  {'KIND':8}  {'HOST':16}  {'PID':>7}  {'BEATS':>6}  {'STARTED (UTC)':19}  "
                "CURRENT / TASKS")
     for info in found:
-        status = {True: "alive", False: "dead", None: "unknown"}[info.alive]
+        status = {True: "paused" if info.paused else "alive", False: "dead", None: "unknown"}[info.alive]
         tasks = "any task" if info.tasks is None else ",".join(str(t) for t in info.tasks)
+        if info.paused:
+            tasks += f" (paused: {info.paused})"
         click.echo(f"{status:8}  {info.kind:8}  {info.host[:16]:16}  {info.pid:>7}  {info.beats:>6}  "
                    f"{info.started_at[:19].replace('T', ' '):19}  {' '.join(info.current) or '-'} / {tasks}")
 

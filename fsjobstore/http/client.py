@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from .._arguments import check_labels
+from .._arguments import check_labels, check_limit, check_name
 from .._files.ids import check_id, new_id
 from .._files.values import encode_json
 from .._files.wakeup import Signal
-from ..interface import Problem, Progress, Report, WakeSignal, WorkerInfo
+from ..interface import Holding, Limit, Pause, Problem, Progress, Report, WakeSignal, WorkerInfo
 from ..job import Job
 from . import heartbeats
 from .api import Api
@@ -211,6 +211,31 @@ class HttpStore:
 
     def stop_signal(self, signal: WakeSignal) -> None:
         """Nothing to stop: no watcher sets this client's signals."""
+
+    # -- pauses
+
+    def pause(self, task: str | None = None, *, reason: str | None = None) -> Pause:
+        check_name("task", task, "the whole store")
+        return Pause(**self._api.call("POST", "/api/pauses", json={"task": task, "reason": reason}))
+
+    def resume(self, task: str | None = None) -> bool:
+        check_name("task", task, "the whole store")
+        return bool(self._api.call("POST", "/api/pauses/resume", json={"task": task})["resumed"])
+
+    def pauses(self) -> list[Pause]:
+        return [Pause(**entry) for entry in self._api.call("GET", "/api/pauses")]
+
+    def holdings(self) -> list[Holding]:
+        """As JobStore's: the leases held on the server's store (those the server
+        holds for its HTTP clients name the server's host and pid)."""
+        return [Holding(**entry) for entry in self._api.call("GET", "/api/holdings")]
+
+    def set_limit(self, limit: int | None, *, resource: str | None = None, task: str | None = None) -> None:
+        check_limit(limit, resource, task)  # (TypeError and ValueError here, as locally, not a 422)
+        self._api.call("POST", "/api/limits", json={"limit": limit, "resource": resource, "task": task})
+
+    def limits(self) -> list[Limit]:
+        return [Limit(**entry) for entry in self._api.call("GET", "/api/limits")]
 
     # -- maintenance
 

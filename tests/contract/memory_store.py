@@ -19,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fsjobstore import DuplicateJob, Job, JobAlreadyResolved, JobBusy, JobNotFound, JobStateError, LeaseLost
+from fsjobstore._arguments import check_limit, check_name
 from fsjobstore.errors import InvalidJobId, Loss, LossReason
-from fsjobstore.interface import Report, WorkerInfo
+from fsjobstore.interface import Holding, Limit, Pause, Report, WorkerInfo, stopping
 from fsjobstore.job import RETRIABLE_STATES, STATES, json_value_bytes
 
 _ids = itertools.count(1)
@@ -64,9 +65,9 @@ class _MemoryHeartbeat:
         with backend.lock:
             backend.workers[info.id] = self
 
-    def beat(self, current: list[str]) -> None:
+    def beat(self, current: list[str], paused: str | None = None) -> None:
         with self._backend.lock:
-            self.info = replace(self.info, current=sorted(current), beats=self.info.beats + 1)
+            self.info = replace(self.info, current=sorted(current), beats=self.info.beats + 1, paused=paused)
             self.last = time.monotonic()
 
     def close(self) -> None:
@@ -83,6 +84,18 @@ class MemoryBackend:
         self.work: dict[str, _Holding] = {}
         self.notes: dict[str, _Holding] = {}
         self.keys: dict[str, str] = {}  # key -> id of the job that has it
+        self.pauses: dict[str | None, Pause] = {}
+        self.limits: dict[tuple[str, str], int] = {}
+
+    def full(self, job: Job) -> bool:
+        """Whether the job's resource or task has as many jobs running as its limit allows."""
+        now = time.monotonic()
+        running = [self.records[i].job for i, h in self.work.items() if now - h.renewed < h.seconds]
+        for kind, name in (("resource", job.resource), ("task", job.task)):
+            limit = self.limits.get((kind, name or ""), 1 if kind == "resource" else None)
+            if name is not None and limit is not None and sum(getattr(j, kind) == name for j in running) >= limit:
+                return True
+        return False
 
 
 class _Signal:
@@ -163,6 +176,13 @@ class MemoryWorkLease(_Handle):
 
     def fulfill(self, value: Any) -> Job:
         return self._store.commit(self, "fulfilled", **_value_fields(value))
+
+    def progress(self, value: Any) -> None:
+        json.dumps(value)
+        with self._store.backend.lock:
+            self.fence()
+            record = self._store.backend.records[self.id]
+            record.job = replace(record.job, progress=value)
 
     def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None,
              attempt: bool = True, trace: str | None = None) -> Job:
@@ -282,6 +302,8 @@ class MemoryStore:
                     continue  # (whatever its task or address: whoever reaches it first)
                 if (tasks is not None and job.task not in tasks) or job.labels.get("to") != to:
                     continue
+                if stopping(self.backend.pauses.values(), job.task) is not None or self.backend.full(job):
+                    continue
                 if record.not_before > time.monotonic():
                     self.deferred[job_id] = record.not_before
                     continue
@@ -299,6 +321,8 @@ class MemoryStore:
     def pull_notification(self, on_compromised: Callable[[Any], None] | None = None
                           ) -> MemoryNotificationLease | None:
         with self.backend.lock:
+            if None in self.backend.pauses:
+                return None
             for job_id, record in sorted(self.backend.records.items()):
                 if not record.job.resolved or not record.waiting or not self._ready(job_id):
                     continue
@@ -520,6 +544,40 @@ class MemoryStore:
             beats = list(self.backend.workers.values())
         now = time.monotonic()
         return [replace(b.info, alive=now - b.last < 3 * b.beat_seconds) for b in beats]
+
+    def pause(self, task: str | None = None, *, reason: str | None = None) -> Pause:
+        check_name("task", task, "the whole store")
+        with self.backend.lock:
+            pause = self.backend.pauses[task] = Pause(task=task, reason=reason, host="memory", pid=0)
+        return pause
+
+    def resume(self, task: str | None = None) -> bool:
+        with self.backend.lock:
+            resumed = self.backend.pauses.pop(task, None) is not None
+            self._wake()
+        return resumed
+
+    def pauses(self) -> list[Pause]:
+        with self.backend.lock:
+            return sorted(self.backend.pauses.values(), key=lambda p: (p.task is not None, p.task or ""))
+
+    def holdings(self) -> list[Holding]:
+        with self.backend.lock:
+            return [Holding(kind, job_id, "memory", 0)
+                    for kind, table in (("work", self.backend.work), ("notify", self.backend.notes))
+                    for job_id in sorted(table)]
+
+    def set_limit(self, limit: int | None, *, resource: str | None = None, task: str | None = None) -> None:
+        key = check_limit(limit, resource, task)
+        with self.backend.lock:
+            if limit is None:
+                self.backend.limits.pop(key, None)
+            else:
+                self.backend.limits[key] = limit
+
+    def limits(self) -> list[Limit]:
+        with self.backend.lock:
+            return [Limit(kind, name, limit) for (kind, name), limit in sorted(self.backend.limits.items())]
 
     def purge(self, older_than: float | None = None, *, progress: Any = None) -> int:
         with self.backend.lock:

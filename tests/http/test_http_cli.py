@@ -46,3 +46,12 @@ def test_delete_over_http(served: Served) -> None:
     refused = fsj(served, "delete", waiting)
     assert refused.returncode == 1 and "is pending: cancel it first" in refused.stderr
     assert [job.id for job in served.store.jobs()] == [waiting]
+def test_pause_freeze_and_thaw_over_http(served: Served) -> None:
+    assert fsj(served, "pause", "resize").stdout.startswith("paused: task resize (by ")
+    assert [p.task for p in served.store.pauses()] == ["resize"]
+    assert "frozen" in fsj(served, "freeze", "--timeout", "5").stdout
+    assert [p.task for p in served.store.pauses()] == [None, "resize"]
+    assert "paused: the whole store: frozen" in fsj(served, "stats").stdout
+    assert fsj(served, "thaw").stdout == "thawed: workers take work again\n"
+    assert fsj(served, "resume", "resize").stdout == "resumed: task resize\n"
+    assert served.store.pauses() == []

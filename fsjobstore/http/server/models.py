@@ -70,6 +70,10 @@ class Target(Body):
     target: JsonValue
 
 
+class Progress(Body):
+    progress: JsonValue
+
+
 class Targets(Body):
     targets: list[JsonValue] = Field(max_length=10000)
 
@@ -142,6 +146,8 @@ class JobOut(BaseModel):
     failed_deliveries: list[dict[str, JsonValue]] = Field(
         default_factory=list, description="Targets whose delivery failed: target, failures, last_error, "
         "last_failed_at, given_up.")
+    progress: JsonValue = Field(None, description="The last progress its handler reported: the checkpoint a "
+                                "retry starts from.")
 
 
 class JobList(BaseModel):
