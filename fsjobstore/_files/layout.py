@@ -129,7 +129,7 @@ class Layout:
 
     def pending_folder(self, job_id: str, *, durable: bool) -> Folder:
         """The folder of the job's pending record (its queue's, made if missing)."""
-        queue = queue_of(job_id)
+        queue = queue_of(job_id) if "-" in job_id else None
         if queue is None:
             return self.pending
         folder = self.queue_folder(*queue, make=True, durable=durable)

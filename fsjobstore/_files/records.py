@@ -293,7 +293,8 @@ class Record:
             key=f.get("key"),
             labels=dict(f.get("labels") or {}),
             priority=f.get("priority") or 0,
-            deadline=parse_time(f["deadline"]) if f.get("deadline") else _after(updated_at, f.get("deadline_in")),
+            deadline=(parse_time(f["deadline"]) if f.get("deadline")
+                      else _after(updated_at, f["deadline_in"]) if f.get("deadline_in") else None),
             progress=f.get("progress"),
         )
 

@@ -39,8 +39,9 @@ def create(
     if job_id is not None:
         check_new_id(job_id)
     request_json = encode_json(request, "request", ctx.options.max_bytes)
-    labels = check_labels(labels)
-    check_priority(priority)
+    labels = check_labels(labels) if labels is not None else {}
+    if priority:
+        check_priority(priority)
     for name, text in (("task", task), ("resource", resource)):
         if text is not None and (not isinstance(text, str) or not text):
             raise TypeError(f"{name} must be a non-empty string, not {text!r}")
@@ -48,14 +49,16 @@ def create(
         check_seconds("expires_in", expires_in)
     if lease_seconds is not None:
         check_seconds("lease_seconds", lease_seconds)
-    keys.check_key(key, on_conflict)
+    if key is not None or on_conflict != "return":
+        keys.check_key(key, on_conflict)
     if key is not None and on_conflict == "extend" and not_before is None:
         raise ValueError("on_conflict='extend' sets the delay of the job with the key: give not_before")
     start, delay = _start(not_before)
     start_text = None if start is None else time_text(start)
-    by, deadline_in = _start(deadline, "deadline", zero=False)
+    by, deadline_in = _start(deadline, "deadline", zero=False) if deadline is not None else (None, None)
+    queue = id_suffix(labels.get("to"), priority) if labels or priority else ""
     record = Record.new(
-        (job_id or new_id()) + id_suffix(labels.get("to"), priority), request, request_json, task=task,
+        (job_id or new_id()) + queue, request, request_json, task=task,
         resource=resource, not_before=start_text, delay=delay, expires_in=expires_in, lease_seconds=lease_seconds,
         key=key, labels=labels, priority=priority, deadline=None if by is None else time_text(by),
         deadline_in=deadline_in,

@@ -318,13 +318,14 @@ class _Puller:
         resolved, or not for this puller now (its task, delay or resource)."""
         fulfilment = self.fulfilment
         job_id = lease.name
-        if (queue_of(job_id) or (ANYONE,))[0] != self.address:
+        queue = queue_of(job_id) if "-" in job_id else None
+        if (queue[0] if queue else ANYONE) != self.address:
             lease.release()  # (a take-over of another address's job: its own workers take it)
             return None
         record = fulfilment.read_for_claim(lease)
         if record is None:
             return None
-        pending = fulfilment.ctx.index_of(job_id)
+        pending = fulfilment.ctx.pending if queue is None else fulfilment.ctx.index_of(job_id)
         if (record.get("deadline") or record.get("deadline_in")) and past_deadline(lease, record,
                                                                                      pending.path_of(job_id)):
             fulfilment.expire(lease, record)
