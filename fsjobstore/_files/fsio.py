@@ -15,6 +15,7 @@ import errno
 import os
 import stat
 import time
+from collections.abc import Sequence
 
 from ..errors import CorruptJobFile
 from .folders import Folder, reach
@@ -77,20 +78,36 @@ def publish(
     With ``durable=True`` the data and the new name survive a crash once this
     returns. On any error nothing is left at the final name that was not there.
     """
-    final = folder.join(name)
+    if not replace:
+        publish_linked(tmp, ((folder, name),), data, durable=durable)
+        return
     tmp_path = _write_temp(tmp, data, durable)
     try:
-        if replace:
-            rename(tmp_path, final)
-        else:
-            link_no_replace(tmp_path, final)
+        rename(tmp_path, folder.join(name))
     except BaseException:
         _unlink_quietly(tmp_path)
         raise
-    if not replace:
-        remove(tmp_path)
     if durable:
         folder.sync()
+
+
+def publish_linked(tmp: Folder, names: Sequence[tuple[Folder, str]], data: bytes, *, durable: bool) -> None:
+    """Give one new file holding *data* each of *names* (folder, name) in turn,
+    create-if-absent, each made durable (``durable``: its folder fsynced) before
+    the next is made, so a crash leaves a prefix of them. FileExistsError if a
+    name exists; the names made before it stay."""
+    tmp_path = _write_temp(tmp, data, durable)
+    try:
+        for links, (folder, name) in enumerate(names, start=2):
+            link_no_replace(tmp_path, folder.join(name), links)
+            if durable and links <= len(names):
+                folder.sync()
+    except BaseException:
+        _unlink_quietly(tmp_path)
+        raise
+    remove(tmp_path)
+    if durable:
+        names[-1][0].sync()
 
 
 def rename(src: str, dst: str) -> None:
@@ -105,13 +122,14 @@ def link(src: str, dst: str) -> None:
     os.link(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
 
 
-def link_no_replace(src: str, dst: str) -> None:
+def link_no_replace(src: str, dst: str, links: int = 2) -> None:
+    """Link *src* to *dst*, which must not exist; *links*: the names *src* has once it worked."""
     try:
         link(src, dst)
     except FileExistsError:
         # Over NFS a link whose reply was lost is retried and reports EEXIST
-        # although the first try made it: then the source has two links.
-        if lstat(src).st_nlink == 2:
+        # although the first try made it: then the source has one link more.
+        if lstat(src).st_nlink == links:
             return
         raise
 
