@@ -9,6 +9,7 @@ across hosts the random part makes collisions negligible (2**-80 per pair per ms
 from __future__ import annotations
 
 import os
+import random
 import re
 import threading
 import time
@@ -25,6 +26,22 @@ _VALID = re.compile(r"[A-Za-z0-9_-]+")
 _lock = threading.Lock()
 _last_ms = -1
 _last_rand = 0
+# The random part comes from a generator of our own, seeded from the system's
+# entropy: a system call per id would cost more than the rest of new_id, and the
+# global generator may be seeded by the application (two processes seeded alike
+# would then make the same ids).
+_random = random.Random()
+
+
+def _forget_in_child() -> None:
+    # A forked child would otherwise repeat its parent's ids: the same draws, or
+    # in the same millisecond the same increments of the parent's last id.
+    global _last_ms, _last_rand
+    _random.seed()
+    _last_ms, _last_rand = -1, 0
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 # Two characters per lookup: an id is made on every create, and 13 lookups cost a
@@ -49,7 +66,7 @@ def new_id() -> str:
             if rand >> 80:  # the random part overflowed: borrow the next millisecond
                 ms, rand = ms + 1, 0
         else:
-            rand = int.from_bytes(os.urandom(10), "big")
+            rand = _random.getrandbits(80)
         _last_ms, _last_rand = ms, rand
     return _encode(ms, 10) + _encode(rand, 16)
 

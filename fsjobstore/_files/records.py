@@ -312,24 +312,28 @@ class Record:
 
     def job(self, state: str | None = None, waiting: tuple[Any, ...] = ()) -> Job:
         f = self.fields
-        updated_at = parse_time(f["updated_at"])
+        updated_text, created_text = f["updated_at"], f["created_at"]
+        updated_at = parse_time(updated_text)
         not_before = f.get("not_before")
+        history = f.get("history")
+        # Positional, in Job's field order: a job is made on every create and commit,
+        # and the frozen dataclass's init is most of its cost.
         return Job(
-            id=f["id"],
-            state=state or f["state"],
-            request=f["request"],
-            value=decode_value(f["value"], f["value_encoding"]),
-            error=f["error"],
-            attempts=f["attempts"],
-            created_at=parse_time(f["created_at"]),
-            updated_at=updated_at,
-            waiting=waiting,
-            task=f.get("task"),
-            resource=f.get("resource"),
-            not_before=parse_time(not_before) if not_before is not None else _after(updated_at, f.get("delay")),
-            lease_seconds=f.get("lease_seconds"),
-            expires_in=f.get("expires_in"),
-            history=tuple(f.get("history") or ()),
+            f["id"],
+            state or f["state"],
+            f["request"],
+            decode_value(f["value"], f["value_encoding"]),
+            f["error"],
+            f["attempts"],
+            updated_at if created_text == updated_text else parse_time(created_text),
+            updated_at,
+            waiting,
+            f.get("task"),
+            f.get("resource"),
+            parse_time(not_before) if not_before is not None else _after(updated_at, f.get("delay")),
+            f.get("lease_seconds"),
+            f.get("expires_in"),
+            tuple(history) if history else (),
         )
 
 
