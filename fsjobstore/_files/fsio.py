@@ -246,6 +246,11 @@ def remove(path: str) -> bool:
     return _remove(reach(path))
 
 
+def remove_in(folder: Folder, name: str) -> bool:
+    """remove(folder.join(name)) without making the path."""
+    return _remove(folder.at(name))
+
+
 def _remove(at: At) -> bool:
     try:
         os.unlink(at[0], dir_fd=at[1])
@@ -288,8 +293,17 @@ def identity(path: str) -> tuple[int, int] | None:
 
 def exists(path: str) -> bool:
     """Whether *path* exists, without following a symlink."""
+    return _exists(reach(path))
+
+
+def exists_in(folder: Folder, name: str) -> bool:
+    """exists(folder.join(name)) without making the path."""
+    return _exists(folder.at(name))
+
+
+def _exists(at: At) -> bool:
     try:
-        lstat(path)
+        os.lstat(at[0], dir_fd=at[1])
     except FileNotFoundError:
         return False
     return True

@@ -68,7 +68,7 @@ def new_id() -> str:
         else:
             rand = _random.getrandbits(80)
         _last_ms, _last_rand = ms, rand
-    return _encode(ms, 10) + _encode(rand, 16)
+    return _encode(ms << 80 | rand, 26)  # (10 digits of milliseconds, 16 random)
 
 
 def is_valid_id(name: str) -> bool:

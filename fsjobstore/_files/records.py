@@ -65,19 +65,6 @@ _RECORD_START = b'{\n "format": '
 
 
 
-def _value_json(value: Any) -> str:
-    # The common field types without the encoder's per-call overhead; a record
-    # is rendered on every state change. (Keys are ours: plain ASCII names.)
-    if value is None:
-        return "null"
-    kind = type(value)
-    if kind is str:
-        return _encode_string(value)
-    if kind is int:
-        return str(value)
-    return _encode_compact(value)
-
-
 def now_text() -> str:
     """The current UTC wall-clock time as ISO 8601; informational only, never compared."""
     global _second
@@ -288,26 +275,37 @@ class Record:
         fields["updated_at"] = now_text()
         return Record(fields, self._request_json)
 
-    def with_attempt(self, entry: dict[str, Any]) -> Record:
+    def with_attempt(self, entry: dict[str, Any], **changes: Any) -> Record:
         """This record with *entry* added to its attempt history (the newest
-        ``HISTORY_LIMIT`` are kept, so a record's size stays bounded)."""
+        ``HISTORY_LIMIT`` are kept, so a record's size stays bounded) and *changes*."""
         history = [*(self.fields.get("history") or ()), entry][-HISTORY_LIMIT:]
-        return self.changed(history=history)
+        return self.changed(history=history, **changes)
 
-    def resolved(self, state: str, value: bytes | None, error: str | None, attempts: int) -> Record:
+    def resolved(self, state: str, value: bytes | None, error: str | None, attempts: int,
+                 entry: dict[str, Any] | None = None) -> Record:
+        """The record resolved (with the attempt *entry* added to its history, if given)."""
         text, encoding = encode_value(value)
         # (a resolved job is never pulled: a delay left from its last retry would only mislead a reader)
-        return self.changed(
-            state=state, value=text, value_encoding=encoding, error=error, attempts=attempts, not_before=None,
-            delay=None,
-        )
+        changes = {"state": state, "value": text, "value_encoding": encoding, "error": error, "attempts": attempts,
+                   "not_before": None, "delay": None}
+        return self.changed(**changes) if entry is None else self.with_attempt(entry, **changes)
 
     def render(self) -> bytes:
         request_json = self._request_json
-        lines = [
-            f' "{k}": {request_json if k == "request" and request_json is not None else _value_json(v)}'
-            for k, v in self.fields.items()
-        ]
+        lines = []
+        for key, value in self.fields.items():
+            # (the common types inline: a record is rendered on every state change)
+            if key == "request" and request_json is not None:
+                text = request_json
+            elif value is None:
+                text = "null"
+            elif type(value) is str:
+                text = _encode_string(value)
+            elif type(value) is int:
+                text = str(value)
+            else:
+                text = _encode_compact(value)
+            lines.append(f' "{key}": {text}')
         return ("{\n" + ",\n".join(lines) + "\n}\n").encode("utf-8")
 
     def job(self, state: str | None = None, waiting: tuple[Any, ...] = ()) -> Job:
