@@ -47,12 +47,19 @@ os.register_at_fork(after_in_child=_forget_in_child)
 # Two characters per lookup: an id is made on every create, and 13 lookups cost a
 # fraction of 26 shifts and appends.
 _PAIRS = tuple(a + b for a in _ALPHABET for b in _ALPHABET)
+_40_BITS = (1 << 40) - 1
 
 
-def _encode(number: int, length: int) -> str:
-    """*number* as *length* (even) Crockford base32 digits, most significant first."""
-    pairs = _PAIRS
-    return "".join([pairs[(number >> shift) & 1023] for shift in range(5 * length - 10, -1, -10)])
+def _encode(ms: int, rand: int) -> str:
+    """10 digits of *ms* (48 bits) and 16 of *rand* (80 bits), most significant first."""
+    # Unrolled, on numbers of 40 bits at most: a loop over a 128-bit number costs
+    # several times as much (a new big number per shift).
+    p, hi, lo = _PAIRS, rand >> 40, rand & _40_BITS
+    return "".join((
+        p[ms >> 40], p[ms >> 30 & 1023], p[ms >> 20 & 1023], p[ms >> 10 & 1023], p[ms & 1023],
+        p[hi >> 30], p[hi >> 20 & 1023], p[hi >> 10 & 1023], p[hi & 1023],
+        p[lo >> 30], p[lo >> 20 & 1023], p[lo >> 10 & 1023], p[lo & 1023],
+    ))
 
 
 def new_id() -> str:
@@ -68,7 +75,7 @@ def new_id() -> str:
         else:
             rand = _random.getrandbits(80)
         _last_ms, _last_rand = ms, rand
-    return _encode(ms << 80 | rand, 26)  # (10 digits of milliseconds, 16 random)
+    return _encode(ms, rand)
 
 
 def is_valid_id(name: str) -> bool:

@@ -96,7 +96,9 @@ def encode_json(value: Any, what: str, limit: int | None = None) -> str:
         raise TypeError(f"{what} is not JSON-serialisable: {exc}") from None
     except RecursionError:
         text = ""  # deeper than the stack: check_depth names the limit
-    if len(text) > 2 * MAX_DEPTH or not text:  # (each level takes two characters at least)
+    # Each level opens a bracket: a text with no more than MAX_DEPTH of them (brackets
+    # in strings included) cannot nest deeper, and needs no walk.
+    if not text or text.count("[") + text.count("{") > MAX_DEPTH:
         check_depth(value, what)
     if limit is not None and len(text) > limit // 4 and (size := len(text.encode("utf-8"))) > limit:
         raise JobTooLarge(f"{what} is {size} bytes as JSON, the store's limit is {limit}")
@@ -165,20 +167,23 @@ class Record:
     def new(cls, job_id: str, request: Any, request_json: str, **options: Any) -> Record:
         """A new pending record (*request_json* spells *request*, so it is not re-encoded)."""
         stamp = now_text()
-        fields: dict[str, Any] = {"format": FORMAT_VERSION, "id": job_id, "state": PENDING}
-        fields.update({name: options.get(name) for name in ("task", "resource")})
-        fields.update(
-            request=request, value=None, value_encoding=None, error=None, attempts=0,
-            not_before=options.get("not_before"), delay=options.get("delay"),
-            lease_seconds=options.get("lease_seconds"),
-            expires_in=options.get("expires_in"), created_at=stamp, updated_at=stamp,
-        )
+        get = options.get
+        fields: dict[str, Any] = {
+            "format": FORMAT_VERSION, "id": job_id, "state": PENDING, "task": get("task"), "resource": get("resource"),
+            "request": request, "value": None, "value_encoding": None, "error": None, "attempts": 0,
+            "not_before": get("not_before"), "delay": get("delay"), "lease_seconds": get("lease_seconds"),
+            "expires_in": get("expires_in"), "created_at": stamp, "updated_at": stamp,
+        }
         return cls(fields, request_json)
 
     @classmethod
     def parse(cls, data: bytes, path: str, expected_id: str) -> Record:
         try:
-            fields = json.loads(data)
+            try:
+                # (as text: json.loads of bytes first works out their encoding, in Python)
+                fields = json.loads(data.decode("utf-8"))
+            except UnicodeDecodeError:
+                fields = json.loads(data)  # UTF-16 or 32, as json reads them; else not JSON
         except (ValueError, UnicodeDecodeError) as exc:
             raise CorruptJobFile(path, f"not JSON ({exc})") from None
         except RecursionError:
