@@ -204,8 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"| {system} | {'—' if ins is None else f'{ins / 1000:,.0f}k'} | {total} | {detail} |")
             print(lines[-1], file=sys.stderr, flush=True)
         if costs.get("fsjobstore") and costs.get("dirq-simple"):
-            lines.append(f"\nfsjobstore / dirq-simple instructions: **{costs['fsjobstore'] / costs['dirq-simple']:.2f}**x"
-                         " (need ≤ 2.0x)")
+            ratio = costs["fsjobstore"] / costs["dirq-simple"]
+            lines.append(f"\nfsjobstore / dirq-simple instructions: **{ratio:.2f}**x (need ≤ 2.0x)")
     if "speed" in parts and "dirq-simple" in available:
         ratios = speed_rounds("fsjobstore", "dirq-simple", shm, args.speed_jobs, args.rounds, durable=False,
                               checkout=checkout)

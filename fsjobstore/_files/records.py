@@ -142,6 +142,7 @@ def to_bytes(value: bytes | str) -> bytes:
 
 
 _REQUIRED = ("request", "value", "value_encoding", "error", "attempts", "created_at", "updated_at")
+_REQUIRED_SET = frozenset(_REQUIRED)
 # Optional fields and the types they may hold (None always allowed).
 _OPTIONAL: dict[str, tuple[type, ...]] = {
     "history": (list,),
@@ -199,9 +200,8 @@ class Record:
             raise CorruptJobFile(path, f"holds id {fields.get('id')!r}, expected {expected_id!r}")
         if fields.get("state") not in STORED_STATES:
             raise CorruptJobFile(path, f"unknown state {fields.get('state')!r}")
-        missing = [name for name in _REQUIRED if name not in fields]
-        if missing:
-            raise CorruptJobFile(path, f"missing {', '.join(missing)}")
+        if not fields.keys() >= _REQUIRED_SET:
+            raise CorruptJobFile(path, f"missing {', '.join(name for name in _REQUIRED if name not in fields)}")
         if not isinstance(fields["attempts"], int) or isinstance(fields["attempts"], bool):
             raise CorruptJobFile(path, "attempts is not an integer")
         for name, types in _OPTIONAL.items():
