@@ -12,30 +12,30 @@ from typing import Any
 
 from .._arguments import check_count, check_seconds
 from ..errors import AttemptFailed, JobAlreadyResolved, JobStoreError, LeaseLost
-from ..interface import Store, WakeSignal, WorkHandle
+from ..interface import Store, WakeSignal, WorkHandle, WorkspaceKeeper
 from ..job import Job
 from .backoff import Backoff
 from .base import Loop
-from .running import ISOLATIONS, HandlerFailed, run_handler
+from .running import ISOLATIONS, MAX_ERROR_CHARS, HandlerFailed, error_text, run_handler
+from .scheduler import Scheduler
 
 log = logging.getLogger("fsjobstore")
 
 Handler = Callable[[Job], bytes | str]
 # The longest error recorded for an attempt: a handler's exception may carry a
 # megabyte of text, and a record over the store's limit could not be written.
-MAX_ERROR_CHARS = 8192
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class Worker(Loop):
     """Do jobs with *handler* (one callable, or a mapping ``{task: callable}``).
 
-    The handler gets the Job; what it returns (bytes or str) fulfils it. If it
+    The handler gets the Job; what it returns (bytes, str or any JSON value) fulfils it. If it
     raises, the attempt failed (the error recorded is ``"Type: message"``, or
     just the message for ``AttemptFailed``): the job is retried after
     ``backoff.delay(n)`` seconds (not pullable by anyone before then) until
     ``max_attempts`` attempts have failed, and then resolved as failed with the
-    error recorded. A result that cannot be stored (too large, not bytes or str)
+    error recorded. A result that cannot be stored (too large, not JSON)
     is a failed attempt like any other. ``AttemptFailed(..., retry=False)``, or an
     exception of a class in *fatal*, fails the job at once.
 
@@ -50,6 +50,11 @@ class Worker(Loop):
     killed when its time is up, or when its lease is lost. Leases are renewed in
     the background while the handler runs. With a mapping, only jobs of those
     tasks are pulled (``None`` as a key stands for jobs without a task).
+    ``workspaces=True`` gives each attempt a folder of its own in the store
+    (``worker.workspace()``, from the handler), committed as the job's result
+    with its value (``JobStore.workspaces``). ``schedules=True`` also makes the
+    ticks of the store's schedules while it runs (a Scheduler in a thread; any
+    number may run, on any hosts).
     """
 
     def __init__(
@@ -65,8 +70,14 @@ class Worker(Loop):
         timeout: float | Mapping[str | None, float] | None = None,
         isolation: str = "thread",
         fatal: tuple[type[BaseException], ...] = (),
+        schedules: bool = False,
+        workspaces: bool = False,
     ) -> None:
         super().__init__(store, concurrency=concurrency, poll_interval=poll_interval, drain_timeout=drain_timeout)
+        # (made now, so that a store without schedules is refused before run())
+        self._scheduler = Scheduler(store, poll_interval=poll_interval) if schedules else None
+        self._workspaces = _workspaces(store) if workspaces else None
+        self._folders: dict[int, str] = {}  # thread -> the folder of the attempt it runs
         self._handlers, self._tasks = _handlers(handler)
         self.max_attempts = check_count("max_attempts", max_attempts)
         self.backoff = backoff or Backoff()
@@ -82,7 +93,25 @@ class Worker(Loop):
 
     kind = "worker"
 
+    def run(self, *, burst: bool = False) -> None:
+        """As Loop.run; with ``schedules=True`` a Scheduler runs in a thread beside
+        the worker for as long as it does."""
+        scheduler = self._scheduler
+        if scheduler is None:
+            super().run(burst=burst)
+            return
+        thread = threading.Thread(target=scheduler.run, name="Worker-scheduler", daemon=True)
+        thread.start()
+        try:
+            super().run(burst=burst)
+        finally:
+            scheduler.stop()
+            thread.join()
+
     def _tasks_pulled(self) -> frozenset[str | None] | None:
+        return self._tasks
+
+    def _pausable(self) -> frozenset[str | None] | None:
         return self._tasks
 
     def describe(self) -> str:
@@ -116,12 +145,16 @@ class Worker(Loop):
             return
         started = time.monotonic()
         self._lost[lease.id] = threading.Event()
+        folder = None
         try:
+            if self._workspaces is not None:
+                folder = self._folders[threading.get_ident()] = self._workspaces.attempt(lease)
             result = run_handler(self._handler_for(job), job, timeout=self._task_timeouts.get(job.task, self._timeout),
                                  isolation=self.isolation, cancelled=self._lost[lease.id])
-            if not isinstance(result, (bytes, str)):
-                raise TypeError(f"handler returned {type(result).__name__}; it must return bytes or str")
-            lease.fulfill(result)
+            if self._workspaces is not None and folder is not None:
+                self._workspaces.fulfill(lease, result, folder)
+            else:
+                lease.fulfill(result)
         except (LeaseLost, JobAlreadyResolved) as exc:
             log.warning("result of job %s not committed: %s", lease.id, exc)
         except Exception as exc:  # the handler's failure, or a result the store refused
@@ -131,6 +164,24 @@ class Worker(Loop):
             log.info("job %s (%s) fulfilled in %.3f s", lease.id, job.task or "-", time.monotonic() - started)
         finally:
             self._lost.pop(lease.id, None)
+            self._folders.pop(threading.get_ident(), None)
+
+    def workspace(self) -> str | None:
+        """For a handler while it runs (with ``workspaces=True``): the folder this
+        attempt writes its results in; the job's input is ``../../input``."""
+        return self._folders.get(threading.get_ident())
+
+    def progress(self, job: Job, value: Any) -> None:
+        """For a handler while it runs (in any thread; not from a child process of
+        ``isolation="process"``): keep *value* (any JSON) as *job*'s progress,
+        fenced through its lease (LeaseLost if that was lost). ``get`` shows it;
+        if this attempt crashes or loses its lease, the next one gets it as
+        ``job.progress``: a checkpoint to start from."""
+        with self._lock:
+            lease = next((lease for lease in self._active.values() if lease.id == job.id), None)
+        if lease is None:
+            raise LeaseLost(f"this worker holds no lease on job {job.id}")
+        lease.progress(value)
 
     def _handler_for(self, job: Job) -> Handler:
         return self._handlers[job.task] if self._tasks is not None else self._handlers[None]
@@ -140,11 +191,11 @@ class Worker(Loop):
         attempt = lease.attempts + 1
         retry = attempt < self.max_attempts and not isinstance(exc, self.fatal) and getattr(exc, "retry", True)
         log.warning("job %s (%s) attempt %d/%d failed after %.3f s%s: %s", lease.id, lease.job.task or "-",
-                    attempt, self.max_attempts, seconds, "" if retry else " (final)", _error(exc),
+                    attempt, self.max_attempts, seconds, "" if retry else " (final)", error_text(exc),
                     exc_info=None if isinstance(exc, (AttemptFailed, HandlerFailed)) else exc)
         if isinstance(exc, HandlerFailed):
             log.warning("traceback of job %s in its process:\n%s", lease.id, exc.trace.rstrip())
-        self._commit_failure(lease, _error(exc), retry=retry, delay=self.backoff.delay(attempt), trace=_trace(exc))
+        self._commit_failure(lease, error_text(exc), retry=retry, delay=self.backoff.delay(attempt), trace=_trace(exc))
 
     @staticmethod
     def _commit_failure(lease: WorkHandle, error: str, *, retry: bool, delay: float = 0.0,
@@ -158,18 +209,6 @@ class Worker(Loop):
             log.warning("failure of job %s not recorded: %s", lease.id, commit_error)
         except JobStoreError as commit_error:
             log.error("failure of job %s not recorded: %s", lease.id, commit_error)
-
-
-def _error(exc: BaseException) -> str:
-    """The error recorded for an attempt: the message of AttemptFailed, else
-    ``Type: message``; cut to MAX_ERROR_CHARS."""
-    if isinstance(exc, AttemptFailed):
-        text = str(exc)
-    elif isinstance(exc, HandlerFailed):
-        text = f"{exc.kind}: {exc}"
-    else:
-        text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 15] + " ... (cut)"
 
 
 def _trace(exc: BaseException) -> str | None:
@@ -188,6 +227,13 @@ def _handler_frames(exc: BaseException) -> str:
     while tb is not None and os.path.dirname(tb.tb_frame.f_code.co_filename) == _HERE:
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
+
+
+def _workspaces(store: Store) -> WorkspaceKeeper:
+    keeper = getattr(store, "workspaces", None)
+    if not isinstance(keeper, WorkspaceKeeper):
+        raise TypeError(f"workspaces live in a store's folder: {store.location} has none (use a JobStore)")
+    return keeper
 
 
 def _handlers(handler: Any) -> tuple[dict[str | None, Handler], frozenset[str | None] | None]:

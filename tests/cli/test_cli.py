@@ -62,7 +62,8 @@ def test_create_with_options_and_show(store_dir: Path) -> None:
     with JobStore(store_dir, create=True) as store:
         binary = store.create("binary").id
         store.fulfill(binary, b"\xff\x00")
-    assert json.loads(ok(fsj("show", binary, "--json", store=store_dir)))["value"] == {"base64": "/wA="}
+    shown = json.loads(ok(fsj("show", binary, "--json", store=store_dir)))
+    assert (shown["value"], shown["value_encoding"]) == ("/wA=", "base64")
     text = ok(fsj("show", job_id, store=store_dir))
     assert f"id:          {job_id}" in text
     assert "state:       pending" in text
@@ -184,6 +185,19 @@ def test_retry_of_a_pending_job_is_refused_saying_it_is_pending(store_dir: Path)
     assert "pending" in line, f"the job is pending, the message says: {line}"
 
 
+def test_delete_removes_a_resolved_job_and_refuses_a_pending_one(store_dir: Path) -> None:
+    with JobStore(store_dir, create=True) as store:
+        done, waiting = store.create("done").id, store.create("waiting").id
+        store.queue(done, "t1")
+        store.fail(done, "broke")
+    assert ok(fsj("delete", done, store=store_dir)).strip() == f"{done} deleted (was failed)"
+    assert_error(fsj("delete", done, store=store_dir), f"no job with id {done!r}")
+    line = assert_error(fsj("delete", waiting, store=store_dir), "is pending: cancel it first")
+    assert waiting in line
+    with JobStore(store_dir) as store:
+        assert [job.id for job in store.jobs()] == [waiting] and store.stats()["due"] == 0
+
+
 def test_purge(store_dir: Path) -> None:
     with JobStore(store_dir, create=True) as store:
         done = store.create("done").id
@@ -224,6 +238,34 @@ def test_demo_on_a_tmp_store(tmp_path: Path) -> None:
     with JobStore(path, create=True) as store:
         assert store.stats()["fulfilled"] == 6
     assert not (tmp_path / "demo-store").exists(), "the demo must use the store it is given"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_demo_serve_prints_the_url_serves_the_demo_store_and_removes_it_when_stopped(
+        tmp_path: Path, sig: signal.Signals) -> None:
+    httpx = pytest.importorskip("httpx", reason="demo --serve needs the server extra")
+    proc = popen("demo", "--serve", "--port", "0", "--jobs", "2", cwd=tmp_path, env={"TMPDIR": str(tmp_path)})
+    assert proc.stdout is not None
+    lines = []
+    while not (line := proc.stdout.readline()).startswith("serving "):
+        assert line, f"ended before serving: {lines} {proc.communicate()[1]}"
+        lines.append(line)
+    url = line.rsplit(" at ", 1)[1].strip()
+    [store] = tmp_path.glob("fsjobstore-demo-*")
+    assert line.startswith(f"serving {store} at http://127.0.0.1:") and "Created 2 jobs" in "".join(lines)
+    page = wait_for(lambda: _get(httpx, url), timeout=20, what="the server to answer")
+    assert page.status_code == 200 and "fsjobstore" in page.text
+    assert httpx.get(url + "api/stats").json()["fulfilled"] == 2, "the demo's store, without a token"
+    status, _out, err, _took = stop(proc, sig, timeout=20)
+    assert status == 0 and "Traceback" not in err, err
+    assert list(tmp_path.iterdir()) == [], "the temporary store is removed, and nothing else made"
+
+
+def _get(httpx: Any, url: str) -> Any:
+    try:
+        return httpx.get(url, timeout=5)
+    except httpx.TransportError:
+        return None
 
 
 def test_demo_delivers_every_notification(tmp_path: Path) -> None:
@@ -581,7 +623,7 @@ def test_store_options_after_the_subcommand(tmp_path: Path) -> None:
     ok(fsj("init", str(store_dir)))
     ok(fsj("init", str(decoy)))
     job_id = ok(fsj("create", '"x"', "--store", str(store_dir), store=decoy)).strip()
-    assert ok(fsj("show", job_id, "--store", str(store_dir), "--json")).count(job_id) == 1
+    assert json.loads(ok(fsj("show", job_id, "--store", str(store_dir), "--json")))["id"] == job_id
     assert job_id in ok(fsj("ls", "--store", str(store_dir), "--group-shared"))
     assert ok(fsj("cancel", "--store", str(store_dir), job_id)).strip() == f"{job_id} cancelled"
     with JobStore(decoy, create=True) as store:
@@ -729,3 +771,33 @@ def test_an_out_of_range_duration_is_an_error_not_a_traceback(store_dir: Path, o
     assert "longest duration" in result.stderr
     with JobStore(store_dir, create=True) as store:
         assert list(store.jobs()) == []
+
+
+def test_fulfill_json_keeps_a_json_value_and_show_prints_it_as_the_file_holds_it(store_dir: Path) -> None:
+    with JobStore(store_dir) as store:
+        job = store.create("x")
+        bad = store.create("y")
+    ok(fsj("fulfill", job.id, '{"rows": 3}', "--json", store=store_dir))
+    shown = json.loads(ok(fsj("show", job.id, "--json", store=store_dir)))
+    assert (shown["value"], shown["value_encoding"]) == ({"rows": 3}, "json")
+    with JobStore(store_dir) as store:
+        assert store.get(job.id).result == {"rows": 3}
+    assert '"value": {"rows": 3}' in (store_dir / "resolved" / f"{job.id}.json").read_text()  # readable with cat
+    assert_error(fsj("fulfill", bad.id, "{rows", "--json", store=store_dir), "VALUE is not valid JSON")
+    with JobStore(store_dir) as store:
+        assert store.get(bad.id).state == "pending"
+
+
+def test_notify_gives_a_failing_target_up_and_show_tells_why(store_dir: Path) -> None:
+    with JobStore(store_dir) as store:
+        job = store.create("x")
+        store.queue(job.id, {"to": "down"})
+        store.fulfill(job.id, "v")
+    deliver = "import sys; sys.stdin.read(); sys.exit('mailbox full')"
+    ok(fsj("notify", "--max-attempts", "2", "--backoff", "0.05", "--poll-interval", "0.05", "--burst", "--",
+           sys.executable, "-c", deliver, store=store_dir))
+    text = ok(fsj("show", job.id, store=store_dir))
+    assert "failed deliveries:" in text
+    assert '{"to": "down"}: 2 failures, given up' in text and "mailbox full" in text
+    assert "waiting:" not in text
+    assert json.loads(ok(fsj("stats", "--json", store=store_dir)))["due"] == 0

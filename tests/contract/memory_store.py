@@ -19,9 +19,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fsjobstore import Job, JobAlreadyResolved, JobBusy, JobNotFound, JobStateError, LeaseLost
+from fsjobstore._arguments import check_limit, check_name
 from fsjobstore.errors import InvalidJobId, Loss, LossReason
-from fsjobstore.interface import Report, WorkerInfo
-from fsjobstore.job import STATES
+from fsjobstore.interface import Holding, Limit, Pause, Report, WorkerInfo, stopping
+from fsjobstore.job import STATES, json_value_bytes
 
 _ids = itertools.count(1)
 
@@ -39,6 +40,7 @@ class _Record:
     job: Job
     waiting: list[Any] = field(default_factory=list)
     not_before: float = 0.0  # monotonic
+    failures: dict[str, dict[str, Any]] = field(default_factory=dict)  # canonical target -> failed delivery
 
 
 class _MemoryHeartbeat:
@@ -51,9 +53,9 @@ class _MemoryHeartbeat:
         with backend.lock:
             backend.workers[info.id] = self
 
-    def beat(self, current: list[str]) -> None:
+    def beat(self, current: list[str], paused: str | None = None) -> None:
         with self._backend.lock:
-            self.info = replace(self.info, current=sorted(current), beats=self.info.beats + 1)
+            self.info = replace(self.info, current=sorted(current), beats=self.info.beats + 1, paused=paused)
             self.last = time.monotonic()
 
     def close(self) -> None:
@@ -69,6 +71,18 @@ class MemoryBackend:
         self.records: dict[str, _Record] = {}
         self.work: dict[str, _Holding] = {}
         self.notes: dict[str, _Holding] = {}
+        self.pauses: dict[str | None, Pause] = {}
+        self.limits: dict[tuple[str, str], int] = {}
+
+    def full(self, job: Job) -> bool:
+        """Whether the job's resource or task has as many jobs running as its limit allows."""
+        now = time.monotonic()
+        running = [self.records[i].job for i, h in self.work.items() if now - h.renewed < h.seconds]
+        for kind, name in (("resource", job.resource), ("task", job.task)):
+            limit = self.limits.get((kind, name or ""), 1 if kind == "resource" else None)
+            if name is not None and limit is not None and sum(getattr(j, kind) == name for j in running) >= limit:
+                return True
+        return False
 
 
 class _Signal:
@@ -147,8 +161,15 @@ class MemoryWorkLease(_Handle):
     def attempts(self) -> int:
         return self.job.attempts
 
-    def fulfill(self, value: bytes | str) -> Job:
-        return self._store.commit(self, "fulfilled", value=value.encode() if isinstance(value, str) else value)
+    def fulfill(self, value: Any) -> Job:
+        return self._store.commit(self, "fulfilled", **_value_fields(value))
+
+    def progress(self, value: Any) -> None:
+        json.dumps(value)
+        with self._store.backend.lock:
+            self.fence()
+            record = self._store.backend.records[self.id]
+            record.job = replace(record.job, progress=value)
 
     def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None,
              attempt: bool = True, trace: str | None = None) -> Job:
@@ -170,12 +191,30 @@ class MemoryNotificationLease(_Handle):
     def waiting(self) -> list[Any]:
         return list(self._waiting)
 
-    def done(self, delivered: Iterable[Any], *, retry_in: float | None = None) -> None:
+    def done(self, delivered: Iterable[Any], *, failed: Iterable[tuple[Any, str]] = (),
+             give_up_after: int | None = None, retry_in: float | None = None) -> None:
         store = self._store
+        failed = list(failed)
+        if give_up_after is not None and (isinstance(give_up_after, bool) or give_up_after < 1):
+            raise ValueError(f"give_up_after must be a positive integer, not {give_up_after!r}")
+        if any(not isinstance(error, str) for _, error in failed):
+            raise TypeError("a failed delivery's error must be a str")
         with store.backend.lock:
             self.fence()
             record = store.backend.records[self.id]
             gone = [json.dumps(t, sort_keys=True) for t in delivered]
+            for key in gone:
+                record.failures.pop(key, None)
+            for target, error in failed:
+                key = json.dumps(target, sort_keys=True)
+                if target not in record.waiting:
+                    continue
+                count = record.failures.get(key, {}).get("failures", 0) + 1
+                given_up = give_up_after is not None and count >= give_up_after
+                record.failures[key] = {"target": target, "failures": count, "last_error": error,
+                                        "last_failed_at": datetime.now(UTC).isoformat(), "given_up": given_up}
+                if given_up:
+                    gone.append(key)
             record.waiting = [t for t in record.waiting if json.dumps(t, sort_keys=True) not in gone]
             if retry_in is not None:
                 store.deferred[self.id] = time.monotonic() + retry_in
@@ -239,6 +278,8 @@ class MemoryStore:
                 job = record.job
                 if job.resolved or (tasks is not None and job.task not in tasks) or not self._ready(job_id):
                     continue
+                if stopping(self.backend.pauses.values(), job.task) is not None or self.backend.full(job):
+                    continue
                 if record.not_before > time.monotonic():
                     self.deferred[job_id] = record.not_before
                     continue
@@ -256,6 +297,8 @@ class MemoryStore:
     def pull_notification(self, on_compromised: Callable[[Any], None] | None = None
                           ) -> MemoryNotificationLease | None:
         with self.backend.lock:
+            if None in self.backend.pauses:
+                return None
             for job_id, record in sorted(self.backend.records.items()):
                 if not record.job.resolved or not record.waiting or not self._ready(job_id):
                     continue
@@ -268,7 +311,8 @@ class MemoryStore:
                 return note
         return None
 
-    def commit(self, lease: MemoryWorkLease, state: str, *, value: bytes | None = None, error: str | None = None,
+    def commit(self, lease: MemoryWorkLease, state: str, *, value: bytes | None = None,
+               value_encoding: str | None = None, error: str | None = None,
                delay: float = 0.0, attempt: bool = True) -> Job:
         with self.backend.lock:
             lease.fence()
@@ -277,7 +321,8 @@ class MemoryStore:
                 raise JobAlreadyResolved(lease.id, record.job.state)
             job = record.job
             attempts = job.attempts + (state in ("failed", "pending") and attempt)
-            record.job = replace(job, state=state, value=value, error=error, attempts=attempts,
+            record.job = replace(job, state=state, value=value, value_encoding=value_encoding, error=error,
+                                 attempts=attempts,
                                  updated_at=datetime.now(UTC))
             record.not_before = time.monotonic() + delay
         lease.release()
@@ -310,7 +355,7 @@ class MemoryStore:
             record = self._record(job_id)
             held = job_id in self.backend.work and not record.job.resolved
             return replace(record.job, state="running" if held else record.job.state,
-                           waiting=tuple(record.waiting))
+                           waiting=tuple(record.waiting), failed_deliveries=tuple(record.failures.values()))
 
     def jobs(self, state: str | None = None) -> Iterator[Job]:
         if state not in (None, *STATES):
@@ -348,8 +393,8 @@ class MemoryStore:
             self._wake()
         return self.get(job_id)
 
-    def fulfill(self, job_id: str, value: bytes | str) -> Job:
-        return self._resolve_by_hand(job_id, "fulfilled", value=value.encode() if isinstance(value, str) else value)
+    def fulfill(self, job_id: str, value: Any) -> Job:
+        return self._resolve_by_hand(job_id, "fulfilled", **_value_fields(value))
 
     def fail(self, job_id: str, error: str | BaseException, *, retry: bool = False,
              delay: float | None = None) -> Job:
@@ -372,6 +417,16 @@ class MemoryStore:
             record.job = replace(record.job, state="pending", value=None, attempts=0)
             self._wake()
         return self.get(job_id)
+
+    def delete(self, job_id: str) -> Job:
+        with self.backend.lock:
+            record = self._record(job_id)
+            if not record.job.resolved:
+                state = "running" if job_id in self.backend.work else record.job.state
+                raise JobStateError(f"job {job_id!r} is {state}: cancel it first, then delete it")
+            job = replace(record.job, waiting=tuple(record.waiting))
+            del self.backend.records[job_id]
+        return job
 
     def queue(self, job_id: str, target: Any) -> None:
         with self.backend.lock:
@@ -427,6 +482,40 @@ class MemoryStore:
         now = time.monotonic()
         return [replace(b.info, alive=now - b.last < 3 * b.beat_seconds) for b in beats]
 
+    def pause(self, task: str | None = None, *, reason: str | None = None) -> Pause:
+        check_name("task", task, "the whole store")
+        with self.backend.lock:
+            pause = self.backend.pauses[task] = Pause(task=task, reason=reason, host="memory", pid=0)
+        return pause
+
+    def resume(self, task: str | None = None) -> bool:
+        with self.backend.lock:
+            resumed = self.backend.pauses.pop(task, None) is not None
+            self._wake()
+        return resumed
+
+    def pauses(self) -> list[Pause]:
+        with self.backend.lock:
+            return sorted(self.backend.pauses.values(), key=lambda p: (p.task is not None, p.task or ""))
+
+    def holdings(self) -> list[Holding]:
+        with self.backend.lock:
+            return [Holding(kind, job_id, "memory", 0)
+                    for kind, table in (("work", self.backend.work), ("notify", self.backend.notes))
+                    for job_id in sorted(table)]
+
+    def set_limit(self, limit: int | None, *, resource: str | None = None, task: str | None = None) -> None:
+        key = check_limit(limit, resource, task)
+        with self.backend.lock:
+            if limit is None:
+                self.backend.limits.pop(key, None)
+            else:
+                self.backend.limits[key] = limit
+
+    def limits(self) -> list[Limit]:
+        with self.backend.lock:
+            return [Limit(kind, name, limit) for (kind, name), limit in sorted(self.backend.limits.items())]
+
     def purge(self, older_than: float | None = None, *, progress: Any = None) -> int:
         with self.backend.lock:
             gone = [job_id for job_id, r in self.backend.records.items()
@@ -445,3 +534,15 @@ class MemoryStore:
         self._closed.set()
         for handle in list(self.held):
             handle.release()
+
+
+def _value_fields(value: Any) -> dict[str, Any]:
+    """A fulfilment value as a job holds it (bytes, str or any JSON value, as locally)."""
+    if isinstance(value, str):
+        return {"value": value.encode("utf-8"), "value_encoding": "utf-8"}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"value": bytes(value), "value_encoding": None}
+    try:
+        return {"value": json_value_bytes(json.loads(json.dumps(value, allow_nan=False))), "value_encoding": "json"}
+    except ValueError as exc:
+        raise TypeError(f"value is not JSON-serialisable: {exc}") from None

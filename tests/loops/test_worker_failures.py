@@ -24,7 +24,8 @@ def fast_store(open_store: Callable[..., JobStore], **options: Any) -> JobStore:
     return open_store(**options)
 
 
-@pytest.mark.parametrize("result", [12, "\udc80 lone surrogate", "x" * 2000], ids=["int", "surrogate", "too-large"])
+@pytest.mark.parametrize("result", [{1, 2}, "\udc80 lone surrogate", "x" * 2000, ["x" * 2000]],
+                         ids=["set", "surrogate", "too-large", "too-large-json"])
 def test_a_result_that_cannot_be_stored_is_a_counted_failed_attempt(
     open_store: Callable[..., JobStore], result: Any
 ) -> None:
@@ -134,9 +135,9 @@ def test_a_process_isolated_handler_is_stopped_when_its_job_is_cancelled(open_st
         return "never"
 
     with running(Worker(store, handler, isolation="process"), join_timeout=15):
-        wait_for(pid_file.exists, 10, "the handler to start")
+        # (the file exists a moment before its pid is written in it)
+        pid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), 10, "the handler to start"))
         store.cancel(job.id)
-        pid = int(pid_file.read_text())
         wait_for(lambda: not _alive(pid), 10, "the cancelled job's process to be stopped")
     assert store.get(job.id).state == "cancelled"
 

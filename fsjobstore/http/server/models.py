@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from ..._files.ids import NEW_ID_PATTERN
+
 Seconds = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)]
 Name = Annotated[str, Field(min_length=1, max_length=1000)]
@@ -20,6 +22,10 @@ class Body(BaseModel):
 
 class CreateJob(Body):
     request: JsonValue
+    id: str | None = Field(None, pattern=NEW_ID_PATTERN, description=(
+        "An id the client picked (a ULID, 26 Crockford base32 characters, as the store's own), so that a create "
+        "sent again after its answer was lost returns the job it made instead of making a second one; the same "
+        "id with another request or options is a 409."))
     task: Name | None = None
     resource: Name | None = None
     delay: Seconds | None = Field(None, description="Seconds from now before which no worker takes the job.")
@@ -33,8 +39,8 @@ class CreateJobs(Body):
 
 
 class Value(Body):
-    value: str
-    value_encoding: Literal["utf-8", "base64"] = "utf-8"
+    value: JsonValue = Field(description="Text, base64 text, or any JSON value, as value_encoding says.")
+    value_encoding: Literal["utf-8", "base64", "json"] = "utf-8"
 
 
 class Failure(Body):
@@ -47,6 +53,10 @@ class Failure(Body):
 
 class Target(Body):
     target: JsonValue
+
+
+class Progress(Body):
+    progress: JsonValue
 
 
 class Targets(Body):
@@ -64,8 +74,17 @@ class PullNotification(Body):
     wait: Annotated[float, Field(ge=0, le=60, allow_inf_nan=False)] = 0.0
 
 
+class FailedDelivery(Body):
+    target: JsonValue
+    error: str = Field(max_length=100_000)
+
+
 class Done(Body):
     delivered: list[JsonValue] = Field(max_length=10000)
+    failed: list[FailedDelivery] = Field([], max_length=10000)
+    give_up_after: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="Give up a target (no longer waiting, kept with its last error) at this many failures."
+    )
     retry_in: Seconds | None = None
 
 
@@ -88,7 +107,7 @@ class JobOut(BaseModel):
     task: str | None
     resource: str | None
     request: JsonValue
-    value: str | None
+    value: JsonValue
     value_encoding: str | None
     error: str | None
     attempts: int
@@ -101,6 +120,11 @@ class JobOut(BaseModel):
     history: list[dict[str, JsonValue]] = Field(
         default_factory=list, description="The last attempts: host, pid, started_at, ended_at, outcome, error, "
         "traceback (see docs/format.md).")
+    failed_deliveries: list[dict[str, JsonValue]] = Field(
+        default_factory=list, description="Targets whose delivery failed: target, failures, last_error, "
+        "last_failed_at, given_up.")
+    progress: JsonValue = Field(None, description="The last progress its handler reported: the checkpoint a "
+                                "retry starts from.")
 
 
 class JobList(BaseModel):

@@ -5,7 +5,7 @@
 const STATES = ["pending", "running", "fulfilled", "failed", "cancelled", "due"];
 const HISTORY = 300; // samples kept for the chart (one per change, at most one a poll interval)
 const $ = (id) => document.getElementById(id);
-const view = { cursors: [null], page: 0, next: null, selected: null, role: null, series: [], workers: [] };
+const view = { cursors: [null], page: 0, next: null, selected: null, job: null, role: null, series: [], workers: [] };
 
 // -- token: ?token= once, then kept in sessionStorage (and removed from the address bar)
 function takeToken() {
@@ -166,19 +166,29 @@ function attemptText(a) {
   return a.traceback ? head + "\n" + a.traceback.trimEnd() : head;
 }
 
+// One target whose delivery failed: how often, whether it was given up, and the last error.
+function deliveryText(d) {
+  return `${JSON.stringify(d.target)}: ${d.failures} failures, ${d.given_up ? "given up" : "still waiting"}; ` +
+    `last at ${d.last_failed_at ?? "?"}: ${d.last_error ?? "?"}`;
+}
+
 async function showJob(id) {
   const job = await api("GET", "/api/jobs/" + encodeURIComponent(id));
   view.selected = id;
+  view.job = job;
   document.querySelectorAll("#jobs tbody tr").forEach((r) => r.classList.toggle("selected", r.dataset.id === id));
   $("detail").hidden = false;
   $("detail-id").textContent = job.id;
-  const value = job.value === null ? "—" : job.value_encoding === "base64" ? "(base64) " + job.value : job.value;
+  const value = job.value_encoding === null ? "—" : job.value_encoding === "base64" ? "(base64) " + job.value
+    : job.value_encoding === "json" ? JSON.stringify(job.value, null, 2) : job.value;
   const rows = [
     ["state", el("span", { class: "state", style: `--c: var(--${job.state})` }, job.state)],
     ["task", job.task ?? "—"], ["resource", job.resource ?? "—"], ["attempts", job.attempts],
     ["request", el("pre", {}, JSON.stringify(job.request, null, 2))],
     ["value", el("pre", {}, value)], ["error", job.error ? el("pre", { class: "error" }, job.error) : "—"],
     ["waiting", job.waiting.length ? el("pre", {}, job.waiting.map((t) => JSON.stringify(t)).join("\n")) : "none"],
+    ["failed deliveries", job.failed_deliveries.length
+      ? el("pre", { class: "error" }, job.failed_deliveries.map(deliveryText).join("\n")) : "—"],
     ["created", when(job.created_at)], ["changed", when(job.updated_at)], ["not before", when(job.not_before)],
     ["held by", job.state === "running" ? holderOf(job.id) : "—"],
     ["lease", job.lease_seconds ? job.lease_seconds + " s" : "store default"],
@@ -189,7 +199,9 @@ async function showJob(id) {
   const buttons = document.querySelectorAll("#detail [data-action]");
   buttons.forEach((b) => {
     const action = b.dataset.action;
-    b.disabled = action === "retry" ? !["failed", "cancelled"].includes(job.state) : !["pending", "running"].includes(job.state);
+    const resolved = ["fulfilled", "failed", "cancelled"].includes(job.state);
+    b.disabled = action === "retry" ? !["failed", "cancelled"].includes(job.state)
+      : action === "delete" ? !resolved : resolved;
   });
 }
 
@@ -214,6 +226,7 @@ async function act(text, extra, run) {
   }
   await loadJobs().catch(fail);
   if (view.selected) await showJob(view.selected).catch(() => ($("detail").hidden = true));
+  else $("detail").hidden = true;  // (the job was deleted)
 }
 
 function onAction(event) {
@@ -221,6 +234,11 @@ function onAction(event) {
   const id = view.selected;
   if (action === "retry") act(`Retry job ${id}?`, [], async () => (await api("POST", `/api/jobs/${id}/retry`), `job ${id} is pending again`));
   if (action === "cancel") act(`Cancel job ${id}?`, [], async () => (await api("POST", `/api/jobs/${id}/cancel`), `job ${id} cancelled`));
+  if (action === "delete") {
+    const waiting = view.job.waiting.length;
+    act(`Delete job ${id} for good` + (waiting ? `, with its ${waiting} waiting target(s), never told?` : "?"), [],
+      async () => (await api("DELETE", `/api/jobs/${id}`), (view.selected = null), `job ${id} deleted`));
+  }
   if (action === "fulfill") {
     const value = el("textarea", { id: "fulfill-value", "aria-label": "value" });
     act(`Fulfil job ${id} by hand with this value:`, [value],
