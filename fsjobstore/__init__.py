@@ -4,6 +4,7 @@ from ._store.handles import NotificationLease, WorkLease
 from .errors import (
     AttemptFailed,
     CorruptJobFile,
+    DuplicateJob,
     InvalidJobId,
     InvalidStore,
     JobAlreadyResolved,
@@ -22,6 +23,7 @@ __all__ = [
     "AttemptFailed",
     "Backoff",
     "CorruptJobFile",
+    "DuplicateJob",
     "InvalidJobId",
     "InvalidStore",
     "Job",

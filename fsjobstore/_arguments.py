@@ -4,7 +4,7 @@ store of the interface: one wording for each mistake."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 
@@ -24,6 +24,38 @@ def check_count(name: str, value: object) -> int:
     return value
 
 
+def parse_labels(texts: Iterable[str]) -> dict[str, str]:
+    """``NAME=VALUE`` texts (a ``label`` parameter, ``ls --label``) as a dict; ValueError
+    naming one that has no ``=``."""
+    labels = {}
+    for text in texts:
+        name, sign, value = text.partition("=")
+        if not sign or not name:
+            raise ValueError(f"a label filter is NAME=VALUE, not {text!r}")
+        labels[name] = value
+    return labels
+
+
+MAX_LABELS = 64
+
+
+def check_labels(labels: object) -> dict[str, str]:
+    """*labels* as a dict of strings, or ValueError naming what is wrong. The label
+    ``to`` is the job's address: only ``pull_work(to=...)`` of that address takes it."""
+    if labels is None:
+        return {}
+    if not isinstance(labels, Mapping):
+        raise ValueError(f"labels must be a mapping of strings to strings, not {type(labels).__name__}")
+    if len(labels) > MAX_LABELS:
+        raise ValueError(f"a job has at most {MAX_LABELS} labels, not {len(labels)}")
+    for name, value in labels.items():
+        if not isinstance(name, str) or not name or len(name) > 100:
+            raise ValueError(f"a label's name must be a string of 1 to 100 characters, not {name!r:.80}")
+        if not isinstance(value, str) or len(value) > 1000:
+            raise ValueError(f"label {name!r} must be a string of at most 1000 characters, not {value!r:.80}")
+    if labels.get("to") == "":
+        raise ValueError("label 'to' (the job's address) must not be empty")
+    return dict(labels)
 def check_failed_deliveries(failed: Iterable[tuple[Any, str]], give_up_after: int | None) -> list[tuple[Any, str]]:
     """A notification's ``done(failed=..., give_up_after=...)``, checked before anything is written."""
     if give_up_after is not None:

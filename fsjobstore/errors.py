@@ -8,6 +8,7 @@ from dataclasses import dataclass
 __all__ = [
     "AttemptFailed",
     "CorruptJobFile",
+    "DuplicateJob",
     "InvalidJobId",
     "InvalidStore",
     "JobAlreadyResolved",
@@ -125,6 +126,18 @@ class JobStateError(JobStoreError):
     """The operation does not apply to the job in its current state (e.g. retry of a pending job)."""
 
 
+class DuplicateJob(JobStoreError):
+    """``create(key=..., on_conflict="raise")``: a job with this key exists (until it is purged)."""
+
+    def __init__(self, key: str, job_id: str) -> None:
+        super().__init__(key, job_id)
+        self.key = key
+        self.job_id = job_id
+
+    def __str__(self) -> str:
+        return f"job {self.job_id!r} already has the key {self.key!r}"
+
+
 class AttemptFailed(Exception):
     """Raised by a handler to fail the attempt with exactly this message as the job's error.
 
@@ -132,9 +145,12 @@ class AttemptFailed(Exception):
     Python failure came from; this one is for failures whose message already
     says it all (a command's stderr), so nothing is prefixed. ``retry=False``
     fails the job at once, whatever attempts are left (a request that can never
-    succeed). Not a JobStoreError: the store itself never raises it.
+    succeed). ``discard=True`` resolves it as ``discarded`` instead: the request is
+    invalid, and no attempt of it is a failure. Not a JobStoreError: the store
+    itself never raises it.
     """
 
-    def __init__(self, message: str = "", *, retry: bool = True) -> None:
+    def __init__(self, message: str = "", *, retry: bool = True, discard: bool = False) -> None:
         super().__init__(message)
         self.retry = retry
+        self.discard = discard

@@ -23,7 +23,7 @@ Guarantees every implementation keeps (the contract tests in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
@@ -127,6 +127,9 @@ class WorkHandle(LeaseHandle, Protocol):
         attempts are used: this commit is not an attempt of its own). *trace* (a
         traceback, say) is kept with the attempt in the job's history."""
 
+    def discard(self, reason: str) -> Job:
+        """Resolve the job as ``discarded`` (invalid: never retried), *reason* its error."""
+
 
 @runtime_checkable
 class NotificationHandle(LeaseHandle, Protocol):
@@ -201,12 +204,17 @@ class Store(Protocol):
         not_before: datetime | timedelta | float | None = None,
         expires_in: float | None = None,
         lease_seconds: float | None = None,
+        key: str | None = None,
+        on_conflict: str = "return",
+        labels: Mapping[str, str] | None = None,
+        priority: int = 0,
+        deadline: datetime | timedelta | float | None = None,
     ) -> Job: ...
 
     # -- queries
     def get(self, job_id: str) -> Job: ...
 
-    def jobs(self, state: str | None = None) -> Iterator[Job]: ...
+    def jobs(self, state: str | None = None, *, labels: Mapping[str, str] | None = None) -> Iterator[Job]: ...
 
     def stats(self) -> dict[str, int]: ...
 
@@ -218,6 +226,7 @@ class Store(Protocol):
         on_compromised: Callable[[Any], None] | None = None,
         *,
         tasks: Collection[str | None] | None = None,
+        to: str | None = None,
     ) -> WorkHandle | None: ...
 
     def fulfill(self, job_id: str, value: Any) -> Job: ...

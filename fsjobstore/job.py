@@ -13,8 +13,11 @@ RUNNING = "running"
 FULFILLED = "fulfilled"
 FAILED = "failed"
 CANCELLED = "cancelled"
-STATES = (PENDING, RUNNING, FULFILLED, FAILED, CANCELLED)
-RESOLVED_STATES = (FULFILLED, FAILED, CANCELLED)
+EXPIRED = "expired"  # not started by its deadline: never run
+DISCARDED = "discarded"  # refused by a worker as invalid: never retried
+STATES = (PENDING, RUNNING, FULFILLED, FAILED, CANCELLED, EXPIRED, DISCARDED)
+RESOLVED_STATES = (FULFILLED, FAILED, CANCELLED, EXPIRED, DISCARDED)
+RETRIABLE_STATES = (FAILED, CANCELLED, EXPIRED, DISCARDED)  # what retry() takes back to pending
 
 _json_text = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": ")).encode
 
@@ -29,7 +32,8 @@ class Job:
     """A snapshot of one job as it was on disk when read.
 
     ``state`` is one of ``pending``, ``running`` (pending with a work lease held),
-    ``fulfilled``, ``failed`` or ``cancelled``. ``value`` is the fulfilment value
+    ``fulfilled``, ``failed``, ``cancelled``, ``expired`` (not started by its
+    deadline) or ``discarded`` (refused by a worker). ``value`` is the fulfilment value
     as bytes (a JSON value as its JSON text) or None, and ``result`` the value as it
     was given (str, bytes or a JSON value); ``error`` the error of the last failed attempt. ``attempts``
     counts failed attempts (fail() calls and leases that expired under a dead
@@ -58,6 +62,10 @@ class Job:
     lease_seconds: float | None = None
     expires_in: float | None = None
     history: tuple[dict[str, Any], ...] = ()
+    key: str | None = None  # create(key=...): no other job has it until this one is purged
+    labels: dict[str, str] = field(default_factory=dict)  # free-form; "to" addresses the job (pull_work(to=...))
+    priority: int = 0  # higher first
+    deadline: datetime | None = None  # not started by then: expired (a relative one: as the writer's clock saw it)
     failed_deliveries: tuple[dict[str, Any], ...] = ()
     progress: Any = None
 
@@ -109,6 +117,10 @@ class Job:
             "lease_seconds": self.lease_seconds,
             "expires_in": self.expires_in,
             "history": list(self.history),
+            "key": self.key,
+            "labels": dict(self.labels),
+            "priority": self.priority,
+            "deadline": self.deadline.isoformat() if self.deadline else None,
             "failed_deliveries": list(self.failed_deliveries),
             "progress": self.progress,
         }
@@ -137,6 +149,8 @@ class Job:
             waiting=tuple(data.get("waiting") or ()), task=data.get("task"), resource=data.get("resource"),
             not_before=None if not_before is None else datetime.fromisoformat(not_before),
             lease_seconds=data.get("lease_seconds"), expires_in=data.get("expires_in"),
-            history=tuple(data.get("history") or ()),
+            history=tuple(data.get("history") or ()), key=data.get("key"), labels=dict(data.get("labels") or {}),
+            priority=int(data.get("priority") or 0),
+            deadline=None if data.get("deadline") is None else datetime.fromisoformat(data["deadline"]),
             failed_deliveries=tuple(data.get("failed_deliveries") or ()), progress=data.get("progress"),
         )

@@ -6,7 +6,7 @@ step by step is in docs/format.md."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -148,7 +148,9 @@ class JobStore:
 
     def create(self, request: Any, *, task: str | None = None, resource: str | None = None,
                not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
-               lease_seconds: float | None = None, job_id: str | None = None) -> Job:
+               lease_seconds: float | None = None, key: str | None = None, on_conflict: str = "return",
+               labels: Mapping[str, str] | None = None, priority: int = 0,
+               deadline: datetime | timedelta | float | None = None, job_id: str | None = None) -> Job:
         """Add a pending job for *request* (any JSON value) and return it.
 
         * ``task``: the kind of job, for workers that handle several kinds.
@@ -157,15 +159,19 @@ class JobStore:
           or seconds, that long on every host: the filesystem's clock) before which no worker takes the job.
         * ``expires_in``: seconds the job is kept after it is resolved (purge).
         * ``lease_seconds``: this job's lease length, instead of the store's.
+        * ``key``: at most one job has it until purged (``on_conflict``: "return" it,
+          "raise" DuplicateJob, "replace"/"extend" a pending one's request/delay).
+        * ``labels`` (strings; ``to`` addresses it, for ``pull_work(to=...)``), ``priority``
+          (-100 to 100: higher first), ``deadline`` (as not_before: not started by then: expired).
         * ``job_id``: a ULID the caller picked, for a create it may repeat: a job made
           under it by the same create is returned as it is now; by another, JobStateError.
 
-        Raises TypeError (writing nothing) if the request is not JSON-serialisable.
-        Once this returns the job is visible to every process; with ``durable``
-        it also survives a crash.
-        """
+        TypeError (nothing written) for a request that is not JSON. Once this returns
+        the job is visible to every process; with ``durable`` it survives a crash."""
         return creation.create(self._ctx, request, task=task, resource=resource, not_before=not_before,
-                               expires_in=expires_in, lease_seconds=lease_seconds, job_id=job_id)
+                               expires_in=expires_in, lease_seconds=lease_seconds, key=key,
+                               on_conflict=on_conflict, labels=labels, priority=priority, deadline=deadline,
+                               job_id=job_id)
 
     # -- queries --------------------------------------------------------------------
 
@@ -173,10 +179,10 @@ class JobStore:
         """The job as it is now. Raises JobNotFound, InvalidJobId or CorruptJobFile."""
         return self._queries.get(job_id)
 
-    def jobs(self, state: str | None = None) -> Iterator[Job]:
-        """Every job (in creation order within pending, then resolved), or those in *state*;
-        each at most once, in one of its states. Corrupt files are logged and skipped."""
-        return self._queries.jobs(state)
+    def jobs(self, state: str | None = None, *, labels: Mapping[str, str] | None = None) -> Iterator[Job]:
+        """Every job (in creation order within pending, then resolved), or those in *state* and
+        with all *labels*; each at most once, in one of its states (corrupt files: logged, skipped)."""
+        return self._queries.jobs(state, labels)
 
     def stats(self) -> dict[str, int]:
         """How many jobs are in each state, and how many are due for notification."""
@@ -196,36 +202,28 @@ class JobStore:
 
     # -- fulfilment -----------------------------------------------------------------
 
-    def pull_work(
-        self,
-        on_compromised: Callable[[WorkLease], None] | None = None,
-        *,
-        tasks: Collection[str | None] | None = None,
-    ) -> WorkLease | None:
+    def pull_work(self, on_compromised: Callable[[WorkLease], None] | None = None, *,
+                  tasks: Collection[str | None] | None = None, to: str | None = None) -> WorkLease | None:
         """Lease one pending job, or return None at once if none is available.
 
         Only jobs whose ``task`` is in *tasks* are taken, if it is given (``None``
-        in it stands for jobs created without a task). Jobs whose ``not_before``
-        is still ahead, whose ``resource`` is busy or that a pause stops are passed over.
+        in it stands for jobs created without a task); only jobs addressed *to*
+        this address (their label ``to``), if given, else only jobs addressed to
+        nobody. The highest priority first, the oldest first within one. Jobs whose
+        ``not_before`` is still ahead, whose ``resource`` is busy or that a pause
+        stops are passed over.
         ``on_compromised(lease)`` is called once (from the renewal thread or the
         committing thread) if the lease is lost while held.
         """
-        return self._fulfilment.pull_work(on_compromised, tasks)
+        return self._fulfilment.pull_work(on_compromised, tasks, to)
 
     def fulfill(self, job_id: str, value: Any, *, lease: WorkLease | None = None) -> Job:
         """Resolve the job with *value* (bytes, str, or any JSON value kept as JSON), at most
         once (JobAlreadyResolved, nothing changed); through a *lease*, LeaseLost if it is lost."""
         return self._fulfilment.fulfill(job_id, value, lease=lease)
 
-    def fail(
-        self,
-        job_id: str,
-        error: str | BaseException,
-        *,
-        lease: WorkLease | None = None,
-        retry: bool = False,
-        delay: float | None = None,
-    ) -> Job:
+    def fail(self, job_id: str, error: str | BaseException, *, lease: WorkLease | None = None, retry: bool = False,
+             delay: float | None = None) -> Job:
         """Record a failed attempt. ``retry=True`` returns the job to pending (counting
         the attempt), not to be taken again for *delay* seconds; otherwise the job
         is resolved as failed, at most once. Without a *lease*, a retry takes the
@@ -239,8 +237,8 @@ class JobStore:
         return self._fulfilment.cancel(job_id)
 
     def retry(self, job_id: str) -> Job:
-        """Return a failed or cancelled job to pending, its attempts counted from zero
-        (JobStateError for another state; JobBusy if a crashed resolver's lease is held)."""
+        """Return a failed, cancelled, expired or discarded job to pending, attempts from zero,
+        no deadline (JobStateError for another state; JobBusy if a crashed resolver's lease is held)."""
         return self._fulfilment.retry(job_id)
 
     def work_signal(self) -> WakeSignal:
@@ -250,7 +248,7 @@ class JobStore:
     def next_work_due(self) -> float | None:
         """Seconds until a job this store object passed over (a retry's delay) may be
         taken again (None: it passed none over)."""
-        return self._ctx.pending.next_due()
+        return self._ctx.next_due()
 
     # -- notification ---------------------------------------------------------------
 

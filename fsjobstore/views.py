@@ -16,7 +16,8 @@ __all__ = ["Holding", "Limit", "Pause", "Problem", "Progress", "Report", "Worker
 class Problem:
     """One thing ``check`` found wrong: its kind, where, what, and whether it was repaired."""
 
-    kind: str  # corrupt, symlink, stray, half-resolved, not-due, stale-due, orphan-waiting, orphan-lease, leftover
+    kind: str  # corrupt, symlink, stray, half-resolved, not-due, stale-due, orphan-waiting, orphan-lease, leftover,
+    # unfinished-create
     path: str
     detail: str
     repaired: bool = False

@@ -32,6 +32,7 @@ import fsjobstore._files.fsio as fsio_module
 import fsjobstore._leases.clock as lease_clock
 from fsjobstore import JobStore
 from fsjobstore._files.ids import is_valid_id
+from fsjobstore._files.queues import queue_of
 from fsjobstore._files.records import Record
 from fsjobstore._files.values import canonical_json
 from fsjobstore.job import RESOLVED_STATES, STATES, Job
@@ -40,10 +41,10 @@ from fsjobstore.job import RESOLVED_STATES, STATES, Job
 
 # What check(repair=True) may find after a crash: a resolution or queue cut
 # between its steps, a due marker a crashed retry left, and leftovers.
-CRASH_PROBLEMS = frozenset({"half-resolved", "not-due", "stale-due", "leftover"})
+CRASH_PROBLEMS = frozenset({"half-resolved", "not-due", "stale-due", "leftover", "unfinished-create"})
 
-TOP_LEVEL = {"fsjobstore.json", "maintenance.lock", "tmp", "pending", "resolved", "waiting", "due", "leases",
-             "quarantine", "workers"}
+TOP_LEVEL = {"fsjobstore.json", "maintenance.lock", "tmp", "pending", "resolved", "waiting", "due", "keys", "queues",
+             "leases", "quarantine", "workers"}
 _BROKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}\.(break|new-[0-9a-f]+)$")
 
 
@@ -101,8 +102,12 @@ def check_files(root: str | os.PathLike[str]) -> None:
         assert os.path.isdir(path) and not os.path.islink(path), f"{folder}/ is not a real folder"
     for name in os.listdir(os.path.join(root, "tmp")):
         assert name.endswith(".tmp"), f"tmp/{name} is not a temp file"
-    for folder, states in (("pending", ("pending",)), ("resolved", RESOLVED_STATES)):
+    queue_folders = [os.path.join("queues", to, level) for to in _names(root, "queues")
+                     for level in _names(root, "queues", to)]
+    for folder, states in (*((f, ("pending",)) for f in ["pending", *queue_folders]), ("resolved", RESOLVED_STATES)):
         for name in os.listdir(os.path.join(root, folder)):
+            if folder.startswith("queues"):
+                assert ("queues", *(queue_of(name[:-5]) or ())) == tuple(folder.split("/")), f"{folder}/{name}"
             path = os.path.join(root, folder, name)
             assert name.endswith(".json") and is_valid_id(name[:-5]), f"{folder}/{name} is not a record name"
             assert not os.path.islink(path), f"{folder}/{name} is a symlink"
@@ -128,6 +133,11 @@ def check_files(root: str | os.PathLike[str]) -> None:
         with open(os.path.join(workers, name), "rb") as handle:
             record = json.loads(handle.read())  # complete: replaced by rename, never written in place
         assert name == f"{record['id']}.json" and record["kind"] in ("worker", "notifier"), f"workers/{name}"
+
+
+def _names(root: str, *parts: str) -> list[str]:
+    folder = os.path.join(root, *parts)
+    return os.listdir(folder) if os.path.isdir(folder) else []
 
 
 def leftovers(root: str | os.PathLike[str]) -> list[str]:

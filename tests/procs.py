@@ -2,23 +2,28 @@
 
 Usage: python tests/procs.py MODE STORE [ARGS]
 
-* ``drain STORE OUT``: pull and fulfil until the store has had no work for a
-  second; write one fulfilled job id per line to OUT.
+* ``drain STORE OUT [TO]``: pull and fulfil (jobs addressed to TO, if given) until
+  the store has had no work for a second; write one fulfilled job id per line to OUT.
 * ``hold STORE``: pull one job and print ``pulled <id>``; print ``compromised``
   when told the lease was lost; on each stdin line ``fulfill`` try to fulfil and
   print ``fulfilled`` or ``lost``; exit on EOF.
+* ``keyed STORE OUT KEYS``: create a job for each of KEYS keys (``k0``...) three
+  times in a random order, replacing a pending job's request every other time;
+  write ``KEY ID`` (or ``KEY refused``, a replace of a job no longer pending)
+  per create to OUT.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from fsjobstore import JobStore, LeaseLost  # noqa: E402
+from fsjobstore import JobStateError, JobStore, LeaseLost  # noqa: E402
 
 
 def spawn(*args: str, lease: float = 2.0, **popen: object) -> subprocess.Popen:
@@ -27,12 +32,12 @@ def spawn(*args: str, lease: float = 2.0, **popen: object) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, os.path.abspath(__file__), *args], env=env, text=True, **popen)  # type: ignore[call-overload]
 
 
-def drain(path: str, out: str, lease_seconds: float) -> None:
+def drain(path: str, out: str, lease_seconds: float, to: str | None = None) -> None:
     done = []
     with JobStore(path, lease_seconds=lease_seconds, create=True) as store:
         idle_since = time.monotonic()
         while time.monotonic() - idle_since < 1.0:
-            lease = store.pull_work()
+            lease = store.pull_work(to=to)
             if lease is None:
                 time.sleep(0.005)
                 continue
@@ -62,12 +67,30 @@ def hold(path: str, lease_seconds: float) -> None:
     store.close()
 
 
+def keyed(path: str, out: str, count: int) -> None:
+    keys = [f"k{n}" for n in range(count)] * 3
+    random.shuffle(keys)
+    lines = []
+    with JobStore(path, durable=False) as store:
+        for n, key in enumerate(keys):
+            try:
+                job = store.create({"pid": os.getpid(), "n": n}, key=key,
+                                   on_conflict="replace" if n % 2 else "return")
+                lines.append(f"{key} {job.id}\n")
+            except JobStateError:
+                lines.append(f"{key} refused\n")
+    with open(out, "w") as f:
+        f.write("".join(lines))
+
+
 if __name__ == "__main__":
     mode, store_path = sys.argv[1], sys.argv[2]
     lease = float(os.environ.get("FSJOBSTORE_TEST_LEASE", "2.0"))
     if mode == "drain":
-        drain(store_path, sys.argv[3], lease)
+        drain(store_path, sys.argv[3], lease, *sys.argv[4:5])
     elif mode == "hold":
         hold(store_path, lease)
+    elif mode == "keyed":
+        keyed(store_path, sys.argv[3], int(sys.argv[4]))
     else:
         raise SystemExit(f"unknown mode {mode}")

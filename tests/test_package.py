@@ -19,7 +19,7 @@ LAYERS = {
     "interface": 1, "_files": 1,
     "_leases": 2,
     "_store": 3,
-    "store": 4,
+    "store": 4, "triage": 4,
     "loops": 5,
     "http": 6,
     "cli": 7,
@@ -29,7 +29,7 @@ LAYERS = {
 
 def test_the_public_api_is_pinned() -> None:
     assert fsjobstore.__all__ == [
-        "AttemptFailed", "Backoff", "CorruptJobFile", "InvalidJobId", "InvalidStore", "Job",
+        "AttemptFailed", "Backoff", "CorruptJobFile", "DuplicateJob", "InvalidJobId", "InvalidStore", "Job",
         "JobAlreadyResolved", "JobBusy", "JobNotFound", "JobStateError", "JobStore", "JobStoreError",
         "JobTooLarge", "LeaseLost", "NotificationLease", "Notifier", "WorkLease", "Worker",
     ]

@@ -109,6 +109,12 @@ class Folder:
         fd = self._fd
         return (name, fd) if fd is not None else reach(self.join(name))
 
+    def status(self) -> tuple[int, int, int]:
+        """(inode, mtime, ctime) of the anchored folder: one fstat of its descriptor."""
+        assert self._fd is not None, "status() of a folder not anchored"
+        info = os.fstat(self._fd)
+        return info.st_ino, info.st_mtime_ns, info.st_ctime_ns
+
     def sync(self) -> None:
         """Make the folder's entries (creations, renames) durable."""
         if self._fd is not None:

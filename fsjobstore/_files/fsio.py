@@ -16,6 +16,7 @@ import itertools
 import os
 import stat
 import time
+from collections.abc import Sequence
 
 from ..errors import CorruptJobFile
 from .folders import Folder, reach
@@ -112,21 +113,38 @@ def publish(
     With ``durable=True`` the data and the new name survive a crash once this
     returns. On any error nothing is left at the final name that was not there.
     """
+    if not replace:
+        publish_linked(tmp, ((folder, name),), data, durable=durable)
+        return
     # (Names and descriptors, not StorePaths: a publish is on every state change.)
     temp = _write_temp(tmp, data, durable)
     final = folder.at(name)
     try:
-        if replace:
-            os.rename(temp[0], final[0], src_dir_fd=temp[1], dst_dir_fd=final[1])
-        else:
-            _link_no_replace(temp, final)
+        os.rename(temp[0], final[0], src_dir_fd=temp[1], dst_dir_fd=final[1])
     except BaseException:
         _unlink_quietly(temp)
         raise
-    if not replace:
-        _remove(temp)
     if durable:
         folder.sync()
+
+
+def publish_linked(tmp: Folder, names: Sequence[tuple[Folder, str]], data: bytes, *, durable: bool) -> None:
+    """Give one new file holding *data* each of *names* (folder, name) in turn,
+    create-if-absent, each made durable (``durable``: its folder fsynced) before
+    the next is made, so a crash leaves a prefix of them. FileExistsError if a
+    name exists; the names made before it stay."""
+    temp = _write_temp(tmp, data, durable)
+    try:
+        for links, (folder, name) in enumerate(names, start=2):
+            _link_no_replace(temp, folder.at(name), links)
+            if durable and links <= len(names):
+                folder.sync()
+    except BaseException:
+        _unlink_quietly(temp)
+        raise
+    _remove(temp)
+    if durable:
+        names[-1][0].sync()
 
 
 def rename(src: str, dst: str) -> None:
@@ -141,17 +159,18 @@ def link(src: str, dst: str) -> None:
     os.link(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
 
 
-def link_no_replace(src: str, dst: str) -> None:
-    _link_no_replace(reach(src), reach(dst))
+def link_no_replace(src: str, dst: str, links: int = 2) -> None:
+    """Link *src* to *dst*, which must not exist; *links*: the names *src* has once it worked."""
+    _link_no_replace(reach(src), reach(dst), links)
 
 
-def _link_no_replace(src: At, dst: At) -> None:
+def _link_no_replace(src: At, dst: At, links: int) -> None:
     try:
         os.link(src[0], dst[0], src_dir_fd=src[1], dst_dir_fd=dst[1])
     except FileExistsError:
         # Over NFS a link whose reply was lost is retried and reports EEXIST
-        # although the first try made it: then the source has two links.
-        if os.lstat(src[0], dir_fd=src[1]).st_nlink == 2:
+        # although the first try made it: then the source has one link more.
+        if os.lstat(src[0], dir_fd=src[1]).st_nlink == links:
             return
         raise
 

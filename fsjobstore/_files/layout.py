@@ -10,6 +10,8 @@
       resolved/<id>.json       record of every fulfilled or failed job
       waiting/<id>/<key>.json  one file per target waiting to be told the result
       due/<id>                 empty marker: job resolved with targets to notify
+      keys/<hash>.json         a job's first record, under its unique key (create(key=...))
+      queues/<to>/<priority>/<id>.json  record of an unresolved job addressed or prioritised (see queues)
       leases/work/<id>         work lease (holder record, renewed in place)
       leases/notify/<id>       notification lease
       leases/resource/<key>    resource lease: one job per resource runs at a time
@@ -30,14 +32,18 @@ pulls never list the history of resolved jobs.
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 from ..errors import CorruptJobFile
 from . import folders
-from .folders import Folder
+from .folders import Folder, StorePath
+from .queues import priority_of, queue_of
 
 STORE_MARKER = "fsjobstore.json"
 MAINTENANCE_LOCK = "maintenance.lock"
 RECORD_SUFFIX = ".json"
+LEVELS_SECONDS = 1.0  # the longest a store object trusts its listing of an address's queue folders
 # A waiting target whose deliveries were given up: kept beside the waiting ones
 # (for show and the dashboard) but never made due again.
 UNDELIVERED_SUFFIX = ".undelivered"
@@ -60,6 +66,13 @@ class Layout:
         self.resolved = Folder(os.path.join(self.root, "resolved"), shared=shared)
         self.waiting = Folder(os.path.join(self.root, "waiting"), shared=shared)
         self.due = Folder(os.path.join(self.root, "due"), shared=shared)
+        self.keys = Folder(os.path.join(self.root, "keys"), shared=shared)
+        self.queues = Folder(os.path.join(self.root, "queues"), shared=shared)
+        # queues/<to> and queues/<to>/<priority> folders, anchored once they exist
+        self._queue_folders: dict[str, Folder] = {}
+        # to -> (link counts of queues/ and queues/<to>, monotonic time, when listed; its levels)
+        self._levels: dict[str, tuple[tuple[int, int], float, tuple[tuple[int, Folder], ...]]] = {}
+        self._queue_lock = threading.Lock()
         self.leases = Folder(os.path.join(self.root, "leases"), shared=shared)
         self.work_leases = Folder(os.path.join(self.leases.path, "work"), shared=shared)
         self.notify_leases = Folder(os.path.join(self.leases.path, "notify"), shared=shared)
@@ -74,6 +87,8 @@ class Layout:
             self.resolved,
             self.waiting,
             self.due,
+            self.keys,
+            self.queues,
             self.leases,
             self.work_leases,
             self.notify_leases,
@@ -102,7 +117,96 @@ class Layout:
                 raise NotAFolder(folder.path) from None
 
     def pending_path(self, job_id: str) -> str:
-        return self.pending.join(job_id + RECORD_SUFFIX)
+        if "-" not in job_id:  # (the common case: a job of the default queue)
+            return self.pending.join(job_id + RECORD_SUFFIX)
+        queue = queue_of(job_id)
+        if queue is None:
+            return self.pending.join(job_id + RECORD_SUFFIX)
+        folder = self.queue_folder(*queue)
+        if folder is None:  # absent: calls fail with ENOENT
+            return StorePath(self.queues, f"{queue[0]}/{queue[1]}/{job_id}{RECORD_SUFFIX}")
+        return folder.join(job_id + RECORD_SUFFIX)
+
+    def pending_folder(self, job_id: str, *, durable: bool) -> Folder:
+        """The folder of the job's pending record (its queue's, made if missing)."""
+        queue = queue_of(job_id) if "-" in job_id else None
+        if queue is None:
+            return self.pending
+        folder = self.queue_folder(*queue, make=True, durable=durable)
+        assert folder is not None
+        return folder
+
+    def queue_folder(self, to: str, priority: str | None = None, *, make: bool = False,
+                     durable: bool = False) -> Folder | None:
+        """``queues/<to>`` or ``queues/<to>/<priority>``, anchored within its parent and
+        kept open; None if it does not exist (made first if *make*, its entry made
+        durable if *durable*)."""
+        name = to if priority is None else f"{to}/{priority}"
+        folder = self._queue_folders.get(name)
+        if folder is not None:
+            return folder
+        parent = self.queues if priority is None else self.queue_folder(to, make=make, durable=durable)
+        if parent is None:
+            return None
+        base = to if priority is None else priority
+        folder = Folder(os.path.join(parent.path, base), shared=self.shared)
+        try:
+            folder.anchor(parent)
+        except FileNotFoundError:
+            if not make:
+                return None
+            if folders.make_folder(parent.join(base), shared=self.shared) and durable:
+                parent.sync()
+            folder.anchor(parent)
+        with self._queue_lock:
+            kept = self._queue_folders.setdefault(name, folder)
+        if kept is not folder:
+            folder.close()  # (another thread anchored it first)
+        return kept
+
+    def queue_levels(self, to: str) -> tuple[tuple[int, Folder], ...]:
+        """(priority, folder) of each queue of jobs addressed to *to* (an
+        ``address_name``), highest priority first; ``pending/`` is not among them.
+        Listed again only when ``queues/`` or ``queues/<to>`` gained a folder (a pull
+        asks every time): each new folder adds a link to its parent, so their link
+        counts (one fstat each, through the descriptors held) say so; and at least
+        every LEVELS_SECONDS, for filesystems whose folders count no links (btrfs)."""
+        stamp = (_links(self.queues), _links(self._queue_folders.get(to)))
+        now = time.monotonic()
+        cached = self._levels.get(to)
+        if cached is not None and cached[0] == stamp and now - cached[1] < LEVELS_SECONDS:
+            return cached[2]
+        levels = tuple(self._list_levels(to))
+        if cached is not None and cached[2] == levels:
+            levels = cached[2]  # (the same object while unchanged: callers may cache what they make of it)
+        self._levels[to] = (stamp, now, levels)
+        return levels
+
+    def _list_levels(self, to: str) -> list[tuple[int, Folder]]:
+        try:
+            parent = self.queue_folder(to)
+        except CorruptJobFile:
+            return []  # a symlink planted there: never followed (check reports it)
+        if parent is None:
+            return []
+        levels = []
+        for name in parent.names():
+            priority = priority_of(name)
+            try:
+                folder = None if priority is None else self.queue_folder(to, name)
+            except CorruptJobFile:
+                continue
+            if priority is not None and folder is not None:
+                levels.append((priority, folder))
+        levels.sort(key=lambda level: -level[0])
+        return levels
+
+    def pending_folders(self) -> list[Folder]:
+        """``pending/`` and every queue folder: where all unresolved jobs are."""
+        found = [self.pending]
+        for to in sorted(self.queues.names()):
+            found.extend(folder for _, folder in self.queue_levels(to))
+        return found
 
     def resolved_path(self, job_id: str) -> str:
         return self.resolved.join(job_id + RECORD_SUFFIX)
@@ -127,6 +231,16 @@ class Layout:
         return Folder(self.top.join(name), keep_open=False, shared=self.shared)
 
     def close(self) -> None:
+        with self._queue_lock:
+            queue_folders, self._queue_folders = list(self._queue_folders.values()), {}
+        for folder in queue_folders:
+            folder.close()
         for folder in self.folders():
             folder.close()
         self.top.close()
+
+
+def _links(folder: Folder | None) -> int:
+    """The link count of an anchored folder (2 + its subfolders); 0 if there is none."""
+    fd = None if folder is None else folder.fd
+    return 0 if fd is None else os.fstat(fd).st_nlink

@@ -48,10 +48,10 @@ STORED_STATES = (PENDING, *RESOLVED_STATES)  # "running" is never written: a hel
 
 _encode_string = json.encoder.encode_basestring
 
-
 _second: tuple[int, str] = (-1, "")
-# The pauses before each re-read of a record that does not parse (see Record.load):
-# 1.2 s in all, longer than the attribute cache the docs recommend (actimeo=1).
+
+
+# Pauses before each re-read of a record that does not parse (Record.load): 1.2 s, > actimeo=1.
 REREAD_WAITS = (0.01, 0.04, 0.15, 0.4, 0.6)
 # (inode, change time) of files found corrupt after all their re-reads, so that an
 # unchanged one is reported at once the next time (bounded: forgotten when full).
@@ -87,6 +87,11 @@ _OPTIONAL: dict[str, tuple[type, ...]] = {
     "delay": (int, float),
     "lease_seconds": (int, float),
     "expires_in": (int, float),
+    "key": (str,),
+    "labels": (dict,),
+    "priority": (int,),
+    "deadline": (str,),
+    "deadline_in": (int, float),
     "workspace": (str,),
 }
 
@@ -111,6 +116,9 @@ class Record:
             "not_before": get("not_before"), "delay": get("delay"), "lease_seconds": get("lease_seconds"),
             "expires_in": get("expires_in"), "created_at": stamp, "updated_at": stamp,
         }
+        # Optional fields are written only when set, so records without them stay as they were.
+        fields.update((name, options[name]) for name in ("key", "labels", "priority", "deadline", "deadline_in")
+                      if options.get(name))
         return cls(fields, request_json)
 
     @classmethod
@@ -147,8 +155,9 @@ class Record:
             decode_value(fields.get("value"), fields.get("value_encoding"))
             parse_time(fields["created_at"])
             parse_time(fields["updated_at"])
-            if fields.get("not_before") is not None:
-                parse_time(fields["not_before"])
+            for name in ("not_before", "deadline"):
+                if fields.get(name) is not None:
+                    parse_time(fields[name])
         except (KeyError, TypeError, ValueError, binascii.Error) as exc:
             raise CorruptJobFile(path, f"bad field ({exc})") from None
         return cls(fields, _request_line(data))
@@ -184,6 +193,10 @@ class Record:
         raise AssertionError("unreachable")
 
     @property
+    def request_json(self) -> str | None:
+        return self._request_json
+
+    @property
     def id(self) -> str:
         return str(self.fields["id"])
 
@@ -197,6 +210,12 @@ class Record:
 
     def get(self, name: str) -> Any:
         return self.fields.get(name)
+
+    def deadline(self) -> float | None:
+        """The wall-clock time (seconds since the epoch) by which the job must have
+        started, if it was given as one (a datetime)."""
+        text = self.fields.get("deadline")
+        return None if text is None else parse_time(text).timestamp()
 
     def not_before(self) -> float | None:
         """The earliest wall-clock time (seconds since the epoch) the job may be worked
@@ -274,6 +293,11 @@ class Record:
             lease_seconds=f.get("lease_seconds"),
             expires_in=f.get("expires_in"),
             history=tuple(history) if history else (),
+            key=f.get("key"),
+            labels=dict(f.get("labels") or {}),
+            priority=f.get("priority") or 0,
+            deadline=(parse_time(f["deadline"]) if f.get("deadline")
+                      else _after(updated_at, f["deadline_in"]) if f.get("deadline_in") else None),
             progress=f.get("progress"),
         )
 
@@ -313,5 +337,7 @@ def _after(start: datetime, delay: Any) -> datetime | None:
 
 
 def time_text(timestamp: float) -> str:
-    """Seconds since the epoch as the ISO 8601 UTC text the files hold."""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Seconds since the epoch as the ISO 8601 UTC text the files hold (a year before
+    1000 too: strftime would not pad it to the four digits the reader needs)."""
+    text: str = datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="microseconds")
+    return text.replace("+00:00", "Z")

@@ -16,8 +16,8 @@ def publish_pending(ctx: StoreContext, record: Record) -> bool:
     ``resolved/``: a job done before has no pending record to collide with."""
     layout, job_id = ctx.layout, record.id
     try:
-        fsio.publish(layout.tmp, layout.pending, job_id + RECORD_SUFFIX, record.render(), durable=ctx.durable,
-                     replace=False)
+        fsio.publish(layout.tmp, layout.pending_folder(job_id, durable=ctx.durable), job_id + RECORD_SUFFIX,
+                     record.render(), durable=ctx.durable, replace=False)
     except FileExistsError:
         return False
     if fsio.exists(layout.resolved_path(job_id)):

@@ -22,6 +22,7 @@ from .._files.layout import RECORD_SUFFIX, UNDELIVERED_SUFFIX
 from .._files.records import Record
 from ..errors import CorruptJobFile
 from ..interface import Problem, Progress, Report
+from . import keys
 from .context import StoreContext, parse_waiting
 from .maintenance import Ticker, find_leftovers, maintenance_lock, store_now
 
@@ -92,7 +93,8 @@ class _Checker:
 
     def run(self) -> Report:
         layout = self.layout
-        pending = self.entries(layout.pending, RECORD_SUFFIX)
+        pending = [job_id for folder in self.pending_folders() for job_id in self.entries(folder, RECORD_SUFFIX)
+                   if folder is layout.pending or self.in_its_queue(folder, job_id)]
         resolved = self.entries(layout.resolved, RECORD_SUFFIX)
         ticker = Ticker(self.progress, len(pending) + len(resolved))
         resolved_ids = self.check_resolved(resolved, ticker)
@@ -120,8 +122,40 @@ class _Checker:
                 self.check_target(folder.join(key + RECORD_SUFFIX))
             for key in list(folders.scan(folder, UNDELIVERED_SUFFIX)):
                 self.check_target(folder.join(key + UNDELIVERED_SUFFIX))
+        self.check_keys(known)
         self.leftovers()
         return self.report
+
+    def check_keys(self, known: set[str]) -> None:
+        """Each key file must hold a job's first record; one whose job has no record
+        is a creation that stopped between its two links: finished by linking it
+        into ``pending/``."""
+        folder = self.layout.keys
+        for stem in self.entries(folder, RECORD_SUFFIX):
+            name = stem + RECORD_SUFFIX
+            try:
+                found = keys.read_holder(self.ctx, name)
+            except CorruptJobFile as exc:
+                self.problem("corrupt", exc.path, exc.reason, partial(self.quarantine, exc.path))
+                continue
+            if found is not None and found[0].id not in known:
+                self.problem("unfinished-create", folder.join(name), f"holds job {found[0].id}, which has no record",
+                             partial(keys.finish, self.ctx, name, *found))
+
+    def pending_folders(self) -> list[Folder]:
+        """``pending/`` and the queue folders, after reporting (and clearing) symlinks
+        planted among them (never followed)."""
+        for to in self.entries(self.layout.queues, ""):
+            self.entries(Folder(self.layout.queues.join(to), keep_open=False), "")
+        return self.layout.pending_folders()
+
+    def in_its_queue(self, folder: Folder, job_id: str) -> bool:
+        """Whether *job_id*'s record in *folder* is where its id says; if not, a stray."""
+        path = folder.join(job_id + RECORD_SUFFIX)
+        if path == self.layout.pending_path(job_id):
+            return True
+        self.problem("stray", path, "a record outside the queue its id names", partial(self.quarantine, path))
+        return False
 
     def check_resolved(self, resolved: list[str], ticker: Ticker) -> set[str]:
         layout, ctx = self.layout, self.ctx

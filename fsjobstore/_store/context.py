@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._files import folders, fsio
+from .._files.folders import Folder
 from .._files.layout import RECORD_SUFFIX, STORE_MARKER, UNDELIVERED_SUFFIX, Layout, NotAFolder
+from .._files.queues import ANYONE, queue_of
 from .._files.records import FORMAT_VERSION, Record, now_text
 from .._leases import HolderPool, LeaseFolder, Renewer
 from .._leases.fork import forget_in_child
@@ -62,6 +64,10 @@ class StoreContext:
             for folder in (self.layout.work_leases, self.layout.notify_leases, self.layout.resource_leases)
         )
         self.pending = Candidates(self.layout.pending, RECORD_SUFFIX)
+        # The index of each queue folder this store object pulled from (see _files/queues).
+        self._indexes: dict[str, Candidates] = {self.layout.pending.path: self.pending}
+        # to -> (its queue levels as last listed, the indexes a pull tries in turn)
+        self._pull_orders: dict[str, tuple[object, list[Candidates]]] = {}
         self.due = Candidates(self.layout.due, "")
         self.pauses = Pauses(self.layout, durable=options.durable)
         self.limits = Limits(self.layout, durable=options.durable)
@@ -79,7 +85,8 @@ class StoreContext:
         self.renewer.release_all()
         self.renewer.stop()
         self.holders.close()
-        self.pending.close()
+        for index in list(self._indexes.values()):
+            index.close()
         self.due.close()
         self.layout.close()
 
@@ -90,6 +97,38 @@ class StoreContext:
         self.renewer.stop()
         self.holders.forget()
         self.layout.close()
+
+    # -- queues -------------------------------------------------------------------
+
+    def _index(self, folder: Folder) -> Candidates:
+        index = self._indexes.get(folder.path)
+        if index is None:
+            index = self._indexes[folder.path] = Candidates(folder, RECORD_SUFFIX)
+        return index
+
+    def index_of(self, job_id: str) -> Candidates:
+        """The index of the queue *job_id* is in (where a puller defers it)."""
+        queue = queue_of(job_id)
+        folder = None if queue is None else self.layout.queue_folder(*queue)
+        return self.pending if folder is None else self._index(folder)
+
+    def indexes_for(self, to: str) -> list[Candidates]:
+        """The indexes a puller of jobs addressed to *to* (an ``address_name``) tries,
+        highest priority first: ``pending/`` is the queue of priority 0 to anyone."""
+        levels = self.layout.queue_levels(to)
+        cached = self._pull_orders.get(to)
+        if cached is not None and cached[0] is levels:
+            return cached[1]
+        ordered = [*levels, (0, self.layout.pending)] if to == ANYONE else list(levels)
+        ordered.sort(key=lambda level: -level[0])  # (stable: a queue folder of priority 0 first)
+        indexes = [self._index(folder) for _, folder in ordered]
+        self._pull_orders[to] = (levels, indexes)
+        return indexes
+
+    def next_due(self) -> float | None:
+        """Seconds until the earliest name deferred in any queue may be tried again."""
+        waits = [wait for index in list(self._indexes.values()) if (wait := index.next_due()) is not None]
+        return min(waits, default=None)
 
     def report(self, exc: CorruptJobFile) -> None:
         """Log a corrupt file once per store object, so that a loop passing it again
@@ -126,8 +165,8 @@ class StoreContext:
 
     def write_pending(self, record: Record) -> None:
         layout = self.layout
-        fsio.publish(layout.tmp, layout.pending, record.id + RECORD_SUFFIX, record.render(),
-                     durable=self.durable, replace=True)
+        fsio.publish(layout.tmp, layout.pending_folder(record.id, durable=self.durable), record.id + RECORD_SUFFIX,
+                     record.render(), durable=self.durable, replace=True)
 
     def finish_resolution(self, job_id: str) -> bool:
         """After the resolved record is published: make its targets due, drop the

@@ -34,28 +34,42 @@ class ControlFolder(Generic[T]):
                  durable: bool) -> None:
         self._layout = layout
         self._name = name
+        self._path = layout.top.join(name)  # (reached through the store folder's descriptor)
         self._parse = parse
         self._order = order  # (entries are kept sorted by this)
         self._durable = durable
         self._lock = threading.Lock()
-        # (inode, mtime, ctime) of the folder when it was last read; None: absent
-        self._seen: tuple[int, int, int] | None = None
+        # What was looked at when the folder was last read: its (inode, mtime, ctime),
+        # or, absent, the store folder's (which changes when it is made).
+        self._seen: tuple[object, ...] = ()
         self._read_at = -PAUSE_SEEN_WITHIN  # monotonic
         self._current: tuple[T, ...] = ()
 
     def current(self) -> tuple[T, ...]:
-        """The entries in force: one lstat, and the files read only if the folder changed."""
-        try:
-            info = fsio.lstat(self._layout.top.join(self._name))
-            seen: tuple[int, int, int] | None = (info.st_ino, info.st_mtime_ns, info.st_ctime_ns)
-        except FileNotFoundError:
-            seen = None
+        """The entries in force: one stat, and the files read only if the folder changed."""
+        seen = self._look()
+        if seen == self._seen and time.monotonic() - self._read_at < PAUSE_SEEN_WITHIN:
+            return self._current
         with self._lock:
-            if seen == self._seen and time.monotonic() - self._read_at < PAUSE_SEEN_WITHIN:
-                return self._current
-            self._current = () if seen is None else tuple(sorted(self._read(), key=self._order))
+            self._current = () if seen[0] == "absent" else tuple(sorted(self._read(), key=self._order))
             self._seen, self._read_at = seen, time.monotonic()
             return self._current
+
+    def _look(self) -> tuple[object, ...]:
+        # An absent folder (the common case) is looked for again only once the store
+        # folder changed (an fstat of its descriptor, where a failed lstat costs an
+        # exception) or the last look is PAUSE_SEEN_WITHIN old (a coarse clock).
+        if self._seen and self._seen[0] == "absent":
+            top = self._layout.top.status()
+            if top == self._seen[1] and time.monotonic() - self._read_at < PAUSE_SEEN_WITHIN:
+                return self._seen
+        else:
+            top = None
+        try:
+            info = fsio.lstat(self._path)
+        except FileNotFoundError:
+            return "absent", top if top is not None else self._layout.top.status()
+        return info.st_ino, info.st_mtime_ns, info.st_ctime_ns
 
     def publish(self, entry: str, fields: dict[str, Any]) -> None:
         """Make (or replace) the file *entry* holding *fields*."""
@@ -78,7 +92,7 @@ class ControlFolder(Generic[T]):
     def _forget(self) -> None:
         """This store object's own change is seen by its next pull, whatever the clock."""
         with self._lock:
-            self._seen, self._read_at = None, -PAUSE_SEEN_WITHIN
+            self._seen, self._read_at = (), -PAUSE_SEEN_WITHIN
 
     def _read(self) -> list[T]:
         folder = self._layout.control_folder(self._name)

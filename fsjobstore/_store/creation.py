@@ -3,16 +3,18 @@ caller picked, at most once (a create retried after its reply was lost)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from .._arguments import check_seconds
+from .._arguments import check_labels, check_seconds
 from .._files.ids import check_new_id, new_id
+from .._files.queues import check_priority, id_suffix
 from .._files.records import Record, time_text
 from .._files.values import encode_json
 from ..errors import JobStateError
 from ..job import Job
+from . import keys
 from .adoption import publish_pending
 from .context import StoreContext
 
@@ -26,12 +28,20 @@ def create(
     not_before: datetime | timedelta | float | None = None,
     expires_in: float | None = None,
     lease_seconds: float | None = None,
+    key: str | None = None,
+    on_conflict: str = "return",
+    labels: Mapping[str, str] | None = None,
+    priority: int = 0,
+    deadline: datetime | timedelta | float | None = None,
     job_id: str | None = None,
     before_publish: Callable[[str], object] | None = None,
 ) -> Job:
     if job_id is not None:
         check_new_id(job_id)
     request_json = encode_json(request, "request", ctx.options.max_bytes)
+    labels = check_labels(labels) if labels is not None else {}
+    if priority:
+        check_priority(priority)
     for name, text in (("task", task), ("resource", resource)):
         if text is not None and (not isinstance(text, str) or not text):
             raise TypeError(f"{name} must be a non-empty string, not {text!r}")
@@ -39,14 +49,25 @@ def create(
         check_seconds("expires_in", expires_in)
     if lease_seconds is not None:
         check_seconds("lease_seconds", lease_seconds)
+    if key is not None or on_conflict != "return":
+        keys.check_key(key, on_conflict)
+    if key is not None and on_conflict == "extend" and not_before is None:
+        raise ValueError("on_conflict='extend' sets the delay of the job with the key: give not_before")
     start, delay = _start(not_before)
+    start_text = None if start is None else time_text(start)
+    by, deadline_in = _start(deadline, "deadline", zero=False) if deadline is not None else (None, None)
+    queue = id_suffix(labels.get("to"), priority) if labels or priority else ""
     record = Record.new(
-        job_id or new_id(), request, request_json, task=task, resource=resource,
-        not_before=None if start is None else time_text(start), delay=delay,
-        expires_in=expires_in, lease_seconds=lease_seconds,
+        (job_id or new_id()) + queue, request, request_json, task=task,
+        resource=resource, not_before=start_text, delay=delay, expires_in=expires_in, lease_seconds=lease_seconds,
+        key=key, labels=labels, priority=priority, deadline=None if by is None else time_text(by),
+        deadline_in=deadline_in,
     )
     if before_publish is not None:  # (a workspace's input, moved in while no worker can see the job)
         before_publish(record.id)
+    if key is not None:
+        changes = {"request": request, "request_json": request_json, "not_before": start_text, "delay": delay}
+        return keys.create(ctx, record, on_conflict, changes)
     if job_id is None:
         ctx.write_pending(record)
         return record.job()
@@ -54,7 +75,8 @@ def create(
 
 
 # What must match for a create under an existing id to be a retry of the one that made it.
-SAME_CREATE = ("request", "task", "resource", "not_before", "delay", "expires_in", "lease_seconds")
+SAME_CREATE = ("request", "task", "resource", "not_before", "delay", "expires_in", "lease_seconds", "labels",
+               "deadline", "deadline_in")
 
 
 def _create_once(ctx: StoreContext, record: Record) -> Job:
@@ -71,14 +93,15 @@ def _create_once(ctx: StoreContext, record: Record) -> Job:
     return ctx.job(existing, state)
 
 
-def _start(when: datetime | timedelta | float | None) -> tuple[float | None, float | None]:
-    """(absolute wall-clock start, relative delay in seconds): a datetime is the
-    first, a timedelta or a number of seconds the second."""
+def _start(when: datetime | timedelta | float | None, what: str = "not_before", *,
+           zero: bool = True) -> tuple[float | None, float | None]:
+    """(absolute wall-clock time, relative seconds): a datetime is the first, a
+    timedelta or a number of seconds the second."""
     if when is None:
         return None, None
     if isinstance(when, datetime):
         if when.tzinfo is None:
-            raise ValueError("not_before must be a timezone-aware datetime")
+            raise ValueError(f"{what} must be a timezone-aware datetime")
         return when.timestamp(), None
     seconds = when.total_seconds() if isinstance(when, timedelta) else when
-    return None, check_seconds("not_before", seconds, zero=True) or None
+    return None, check_seconds(what, seconds, zero=zero) or None

@@ -4,9 +4,6 @@ record create-if-absent, so a job is resolved at most once."""
 
 from __future__ import annotations
 
-import os
-import socket
-import time
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -14,7 +11,8 @@ from .._arguments import check_seconds
 from .._files import fsio
 from .._files.ids import check_id
 from .._files.layout import RECORD_SUFFIX
-from .._files.records import Record, now_text
+from .._files.queues import ANYONE, address_name, check_address, queue_of
+from .._files.records import Record
 from .._files.values import NO_VALUE, StoredValue, encode_json, store_value
 from .._leases import Lease
 from ..errors import (
@@ -23,34 +21,21 @@ from ..errors import (
     JobBusy,
     JobStateError,
     JobTooLarge,
+    LeaseLost,
     Loss,
     LossReason,
 )
 from ..interface import Limit, Pause, stopping
-from ..job import CANCELLED, FAILED, FULFILLED, PENDING, RESOLVED_STATES, Job
+from ..job import CANCELLED, DISCARDED, EXPIRED, FAILED, FULFILLED, PENDING, RESOLVED_STATES, RETRIABLE_STATES, Job
+from .attempts import EXPIRED_ERROR, expired_attempt, lease_attempt
 from .context import StoreContext
 from .handles import WorkLease
-from .holdings import holder_of
 from .limits import slot_names, take_slot
 from .pausing import PullPaused, stops_all
 from .pulling import claim_or_release, pull
+from .timing import past_deadline, wait_seconds
 
-EXPIRED_ERROR = "lease expired: its holder stopped renewing it"
-HOST = socket.gethostname()
-
-
-class _Process:
-    """This process's id for the attempt history, asked once (a system call) and
-    again after a fork."""
-
-    pid = os.getpid()
-
-    @classmethod
-    def forked(cls) -> None:
-        cls.pid = os.getpid()
-
-
-os.register_at_fork(after_in_child=_Process.forked)
+EXPIRED_TEXT = "expired: not started by its deadline"
 
 
 class Fulfilment:
@@ -62,16 +47,18 @@ class Fulfilment:
     # -- pulling ------------------------------------------------------------------
 
     def pull_work(self, on_compromised: Callable[[WorkLease], None] | None,
-                  tasks: Collection[str | None] | None) -> WorkLease | None:
+                  tasks: Collection[str | None] | None, to: str | None = None) -> WorkLease | None:
+        if to is not None:
+            check_address(to)
         ctx = self.ctx
         wanted = None if tasks is None else frozenset(tasks)
         pauses = ctx.pauses.current()
         if stops_all(pauses, wanted):
             return None
-        puller = _Puller(self, wanted, pauses)
+        puller = _Puller(self, wanted, pauses, address_name(to))
         with ctx.pull_lock:
             try:
-                lease = pull(ctx.work_leases, ctx.pending, puller.claim, puller.skip)
+                lease = pull(ctx.work_leases, ctx.indexes_for(puller.address), puller.claim, puller.skip)
             except PullPaused:
                 return None
         if lease is not None:
@@ -93,7 +80,7 @@ class Fulfilment:
             ctx.report(exc)
             # Not read again (each read of a corrupt record waits for its re-reads)
             # until the file is replaced, or for a lease length.
-            ctx.pending.defer(job_id, ctx.options.lease_seconds, fsio.identity(path))
+            ctx.index_of(job_id).defer(job_id, ctx.options.lease_seconds, fsio.identity(path))
             lease.release()
             return None
         except OSError:
@@ -163,7 +150,7 @@ class Fulfilment:
                 lease.name_lease.committed = True
                 # This puller knows when the retry is due: it is tried then, before the
                 # backlog (the others' pullers find it when they list it).
-                pending = self.ctx.pending
+                pending = self.ctx.index_of(job_id)
                 pending.defer(job_id, delay or 0.0, fsio.identity(pending.path_of(job_id)))
                 lease.release()
             finally:
@@ -173,6 +160,21 @@ class Fulfilment:
                 lease.release()
             raise
         return record.job()
+
+    def discard(self, job_id: str, reason: str, *, lease: WorkLease) -> Job:
+        """Resolve a job its worker found invalid as discarded (never retried)."""
+        if not isinstance(reason, str):
+            raise TypeError(f"reason must be a str, not {type(reason).__name__}")
+        self._check_size("reason", len(reason.encode("utf-8")))
+        return self.resolve(job_id, DISCARDED, NO_VALUE, reason, lease)
+
+    def expire(self, lease: Lease, record: Record) -> None:
+        """Resolve the job just leased as expired: not started by its deadline (whoever reaches it)."""
+        handle = WorkLease(self, lease, record)
+        try:
+            self.resolve(lease.name, EXPIRED, NO_VALUE, EXPIRED_TEXT, handle, attempt=False)
+        except (JobAlreadyResolved, LeaseLost):
+            handle.release()  # (cancelled or taken over meanwhile: theirs to say)
 
     def progress(self, lease: WorkLease, value: Any) -> None:
         """Rewrite the pending record with *value* as its progress, fenced (the commit
@@ -201,12 +203,14 @@ class Fulfilment:
         # pending and resolved) away while both records exist.
         try:
             record, _ = ctx.read(job_id)  # (it reads "running": the lease is ours)
-            if record.state not in (FAILED, CANCELLED):
-                raise JobStateError(f"job {job_id!r} is {record.state}; only failed or cancelled jobs can be retried")
-            ctx.write_pending(
-                record.changed(state=PENDING, value=None, value_encoding=None, attempts=0, not_before=None,
-                               delay=None)
-            )
+            if record.state not in RETRIABLE_STATES:
+                raise JobStateError(f"job {job_id!r} is {record.state}; only {', '.join(RETRIABLE_STATES)} jobs can be "
+                                    "retried")
+            # (Retried, it is to run: a deadline that expired it, or any other, is over.)
+            record = record.changed(state=PENDING, value=None, value_encoding=None, attempts=0, not_before=None,
+                                    delay=None)
+            ctx.write_pending(Record({k: v for k, v in record.fields.items() if not k.startswith("deadline")},
+                                     record.request_json))
             fsio.remove(ctx.layout.resolved_path(job_id))
             fsio.remove(ctx.layout.due.join(job_id))
             if ctx.durable:
@@ -296,9 +300,10 @@ class _Puller:
     """One pull_work call: what it wants, and the resources it found busy."""
 
     def __init__(self, fulfilment: Fulfilment, wanted: frozenset[str | None] | None,
-                 pauses: tuple[Pause, ...]) -> None:
+                 pauses: tuple[Pause, ...], address: str) -> None:
         self.fulfilment = fulfilment
         self.wanted = wanted
+        self.address = address  # the address_name of the jobs it takes (ANYONE: jobs addressed to nobody)
         self.busy: set[str | None] = set()  # resources whose every slot is held
         self.full_tasks: set[str | None] = set()  # tasks whose every slot is held
         self.paused = frozenset(pause.task for pause in pauses)
@@ -313,11 +318,19 @@ class _Puller:
         """A WorkLease on the job, or None (the lease released) if it is gone,
         resolved, or not for this puller now (its task, delay or resource)."""
         fulfilment = self.fulfilment
+        job_id = lease.name
+        queue = queue_of(job_id) if "-" in job_id else None
+        if (queue[0] if queue else ANYONE) != self.address:
+            lease.release()  # (a take-over of another address's job: its own workers take it)
+            return None
         record = fulfilment.read_for_claim(lease)
         if record is None:
             return None
-        pending = fulfilment.ctx.pending
-        job_id = lease.name
+        pending = fulfilment.ctx.pending if queue is None else fulfilment.ctx.index_of(job_id)
+        if (record.get("deadline") or record.get("deadline_in")) and past_deadline(lease, record,
+                                                                                     pending.path_of(job_id)):
+            fulfilment.expire(lease, record)
+            return None
         task, resource = record.get("task"), record.get("resource")
         if self.wanted is not None and task not in self.wanted:
             pending.note(job_id, (task, resource))
@@ -334,7 +347,7 @@ class _Puller:
             lease.release()
             return None
         if (record.fields.get("not_before") is not None or record.fields.get("delay")) and (
-                wait := _wait(lease, record, pending.path_of(job_id))) > 0:
+                wait := wait_seconds(lease, record, pending.path_of(job_id))) > 0:
             pending.defer(job_id, wait, fsio.identity(pending.path_of(job_id)))
             lease.release()
             return None
@@ -365,36 +378,6 @@ class _Puller:
                 return None
             taken.append(slot)
         return tuple(taken)
-
-
-def lease_attempt(lease: WorkLease, outcome: str, error: str | None, trace: str | None) -> dict[str, Any]:
-    """The history entry of the attempt a holder of *lease* in this process ends now."""
-    return {"attempt": lease.record.attempts + 1, "host": HOST, "pid": _Process.pid, "started_at": lease.started_at,
-            "ended_at": now_text(), "outcome": outcome, "error": error, "traceback": trace}
-
-
-def expired_attempt(record: Record, holder_record: bytes) -> dict[str, Any]:
-    """The history entry of an attempt whose holder stopped renewing, as its holder
-    record told it (host and pid; when it started is not known)."""
-    host, pid = holder_of(holder_record)
-    return {"attempt": record.attempts + 1, "host": host, "pid": pid, "started_at": None, "ended_at": now_text(),
-            "outcome": "expired", "error": EXPIRED_ERROR, "traceback": None}
-
-
-def _wait(lease: Lease, record: Record, path: str) -> float:
-    """Seconds until the job may be worked on. A datetime is judged by this host's
-    wall clock (the documented contract); a relative delay by the filesystem's
-    clock alone: its record's mtime against the change time of our holder record,
-    which linking the lease on it has just set, so no two hosts' clocks are compared."""
-    start = record.not_before()
-    wait = 0.0 if start is None else start - time.time()
-    if record.delay:
-        try:
-            written = fsio.lstat(path).st_mtime
-        except FileNotFoundError:
-            return wait  # resolved since it was read: the claim finds that out
-        wait = max(wait, written + record.delay - lease.holder.changed_at())
-    return wait
 
 
 def _error_text(error: str | BaseException) -> str:

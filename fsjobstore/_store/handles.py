@@ -24,6 +24,8 @@ class WorkCommits(Protocol):
              retry: bool = False, delay: float | None = None, attempt: bool = True,
              trace: str | None = None) -> Job: ...
 
+    def discard(self, job_id: str, reason: str, *, lease: WorkLease) -> Job: ...
+
 
 class _LeaseHandle:
     """An exclusive lease on one job, renewed in the background until released."""
@@ -139,6 +141,10 @@ class WorkLease(_LeaseHandle):
              attempt: bool = True, trace: str | None = None) -> Job:
         return self._commits.fail(self.id, error, lease=self, retry=retry, delay=delay, attempt=attempt,
                                   trace=trace)
+
+    def discard(self, reason: str) -> Job:
+        """Resolve the job as ``discarded``: invalid, never to be retried (*reason* is its error)."""
+        return self._commits.discard(self.id, reason, lease=self)
 
 
 class NotificationLease(_LeaseHandle):

@@ -17,9 +17,11 @@ from .._arguments import check_seconds
 from .._files import folders, fsio
 from .._files.ids import check_id
 from .._files.layout import MAINTENANCE_LOCK, RECORD_SUFFIX, UNDELIVERED_SUFFIX, Layout
+from .._files.records import Record
 from ..errors import CorruptJobFile, JobBusy, JobStateError, JobStoreError
 from ..interface import Progress
 from ..job import PENDING, RUNNING, Job
+from . import keys
 from .context import StoreContext
 
 log = logging.getLogger("fsjobstore")
@@ -84,49 +86,58 @@ def _purge_resolved(ctx: StoreContext, older_than: float | None, progress: Progr
                 continue
         except FileNotFoundError:
             continue
-        if purge_job(ctx, job_id):
+        if purge_job(ctx, record):
             removed += 1
     return removed
 
 
-def purge_job(ctx: StoreContext, job_id: str) -> bool:
-    """Remove a resolved job with no waiting targets (given-up ones go with it);
-    False if it is in use.
+def purge_job(ctx: StoreContext, record: Record) -> bool:
+    """Remove a resolved job (*record*) with no waiting targets (given-up ones go
+    with it); False if it is in use.
 
     Under the job's work lease, so that no ``retry`` (which holds it while it makes
     the job pending again) runs meanwhile."""
+    job_id = record.id
     lease = ctx.work_leases.acquire(job_id)
     if lease is None:
         return False  # being retried, or tidied by a puller: next time
     try:
-        return remove_resolved(ctx, job_id)
+        return remove_resolved(ctx, record)
     finally:
         lease.release()
 
 
-def remove_resolved(ctx: StoreContext, job_id: str) -> bool:
-    """Remove a resolved job with no waiting targets (given-up ones go with it),
-    under its work lease (held by the caller); False if it has targets, or no
-    resolved record.
+def remove_resolved(ctx: StoreContext, record: Record) -> bool:
+    """Remove a resolved job (*record*) with no waiting targets (given-up ones go
+    with it), under its work lease (held by the caller); False if it has targets,
+    or no resolved record.
 
-    The resolved record is moved aside before the last look for targets: a
-    ``queue`` that saw it wrote its target before, so that look finds the target
-    and the record is put back; a ``queue`` that finds it gone (and no pending
-    record) takes its target back and raises JobNotFound. A target is delivered
-    or its ``queue`` raised."""
+    The job's key (if it has one and it is still its own) is moved aside first:
+    while the lease is held nobody finishes a creation from it, and once the job
+    is gone the key is free. The resolved record is moved aside before the last
+    look for targets: a ``queue`` that saw it wrote its target before, so that
+    look finds the target and the record (and key) are put back; a ``queue`` that
+    finds it gone (and no pending record) takes its target back and raises
+    JobNotFound. A target is delivered or its ``queue`` raised."""
     layout = ctx.layout
+    job_id = record.id
     if ctx.has_waiting(job_id):
         return False
     resolved = layout.resolved_path(job_id)
-    # A temp file's name: a removal that dies holding it leaves an ordinary leftover.
-    aside = layout.tmp.join(f"{job_id}.purged-{os.urandom(8).hex()}.tmp")
+    # Temp files' names: a removal that dies holding them leaves ordinary leftovers.
+    aside, key_aside = (layout.tmp.join(f"{job_id}.purged{what}-{os.urandom(8).hex()}.tmp") for what in ("", "-key"))
+    key_freed = keys.free(ctx, record, key_aside)
     try:
         fsio.rename(resolved, aside)
     except FileNotFoundError:
+        if key_freed:
+            keys.restore(ctx, record, key_aside)
         return False
     if ctx.has_waiting(job_id):
         fsio.link(aside, resolved)  # (nothing can make the name meanwhile: no pending record)
         fsio.remove(aside)
+        if key_freed:
+            keys.restore(ctx, record, key_aside)
         return False
     given_up = layout.waiting_folder(job_id)
     with suppress(CorruptJobFile):  # (a symlink planted as the folder: never followed)
@@ -136,6 +147,8 @@ def remove_resolved(ctx: StoreContext, job_id: str) -> bool:
     fsio.remove(layout.due.join(job_id))
     fsio.remove(layout.pending_path(job_id))
     fsio.remove(aside)
+    if key_freed:
+        fsio.remove(key_aside)
     return True
 
 
@@ -166,7 +179,7 @@ def delete(ctx: StoreContext, job_id: str) -> Job:
             # Its folder too, while the record is there: a crash past the record's
             # removal then leaves no targets' folder of a job that does not exist.
             folders.remove_folder_if_empty(ctx.layout.waiting.join(job_id))
-            if remove_resolved(ctx, job_id):
+            if remove_resolved(ctx, record):
                 return job
         raise JobBusy(job_id)  # targets queued on it as fast as they are removed
     finally:

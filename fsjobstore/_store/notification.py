@@ -85,7 +85,7 @@ class Notification:
         with ctx.pull_lock:
             self.heal()
             try:
-                note = pull(ctx.note_leases, ctx.due, self._claim_unless_paused)
+                note = pull(ctx.note_leases, (ctx.due,), self._claim_unless_paused)
             except PullPaused:
                 return None
         if note is not None:

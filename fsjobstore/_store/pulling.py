@@ -4,7 +4,7 @@ first; then the index is read as a stream (see candidates)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from .._leases import Lease, LeaseFolder
@@ -15,9 +15,9 @@ Handle = TypeVar("Handle")
 Skip = Callable[[object], bool]
 
 
-def pull(leases: LeaseFolder, index: Candidates, claim: Callable[[Lease], Handle | None],
+def pull(leases: LeaseFolder, indexes: Sequence[Candidates], claim: Callable[[Lease], Handle | None],
          skip: Skip | None = None) -> Handle | None:
-    """The first name of *index* that *claim* turns into a handle, or None.
+    """The first name of *indexes*, tried in turn, that *claim* turns into a handle, or None.
 
     *claim* turns a lease just taken into a handle, or releases it and returns None."""
     if leases.sweep_due():
@@ -25,16 +25,17 @@ def pull(leases: LeaseFolder, index: Candidates, claim: Callable[[Lease], Handle
             lease = leases.take_over(name)
             if lease is not None and (handle := claim_or_release(claim, lease)) is not None:
                 return handle
-    for name in index.names():
-        if skip is not None:
-            known = index.noted(name)
-            if known is not None and skip(known):
-                continue
-        if not index.present(name):
-            continue  # resolved since it was listed: not worth a lease
-        lease = leases.acquire(name)
-        if lease is not None and (handle := claim_or_release(claim, lease)) is not None:
-            return handle
+    for index in indexes:
+        for name in index.names():
+            if skip is not None:
+                known = index.noted(name)
+                if known is not None and skip(known):
+                    continue
+            if not index.present(name):
+                continue  # resolved since it was listed: not worth a lease
+            lease = leases.acquire(name)
+            if lease is not None and (handle := claim_or_release(claim, lease)) is not None:
+                return handle
     return None
 
 

@@ -4,7 +4,7 @@ resolution, and the wake-up signals loops wait on."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from .._files import folders, fsio
 from .._files.ids import check_id
@@ -12,7 +12,7 @@ from .._files.layout import RECORD_SUFFIX
 from .._files.records import Record
 from .._files.wakeup import APPEARED, VANISHED, Signal, unwatch, watch
 from ..errors import CorruptJobFile, JobNotFound
-from ..job import CANCELLED, FAILED, FULFILLED, PENDING, RESOLVED_STATES, RUNNING, STATES, Job
+from ..job import PENDING, RESOLVED_STATES, RUNNING, STATES, Job
 from .context import StoreContext
 
 
@@ -33,28 +33,35 @@ class Queries:
                 return str(path)
         raise JobNotFound(job_id)
 
-    def jobs(self, state: str | None = None) -> Iterator[Job]:
+    def jobs(self, state: str | None = None, labels: Mapping[str, str] | None = None) -> Iterator[Job]:
         if state is not None and state not in STATES:
             raise ValueError(f"unknown state {state!r}; the states are {', '.join(STATES)}")
+        wanted = dict(labels or {}).items()
         layout = self.ctx.layout
         seen: set[str] = set()
         if state in (None, PENDING, RUNNING):
             leased = set(folders.scan(layout.work_leases, ""))
-            for job_id in sorted(folders.scan(layout.pending, RECORD_SUFFIX)):
+            for job_id in self._pending_ids():
                 job_state = RUNNING if job_id in leased else PENDING
                 if state is not None and job_state != state:
                     continue
                 job = self._job_at(layout.pending_path(job_id), job_id, job_state)
                 if job is not None and not fsio.exists(layout.resolved_path(job_id)):
                     seen.add(job_id)
-                    yield job
+                    if wanted <= job.labels.items():
+                        yield job
         if state is None or state in RESOLVED_STATES:
             for job_id in sorted(folders.scan(layout.resolved, RECORD_SUFFIX)):
                 if job_id in seen:
                     continue
                 job = self._job_at(layout.resolved_path(job_id), job_id, None)
-                if job is not None and (state is None or job.state == state):
+                if job is not None and (state is None or job.state == state) and wanted <= job.labels.items():
                     yield job
+
+    def _pending_ids(self) -> list[str]:
+        """The ids of every pending record, in every queue, in creation order."""
+        layout = self.ctx.layout
+        return sorted(job_id for folder in layout.pending_folders() for job_id in folders.scan(folder, RECORD_SUFFIX))
 
     def _job_at(self, path: str, job_id: str, state: str | None) -> Job | None:
         try:
@@ -69,9 +76,9 @@ class Queries:
     def stats(self) -> dict[str, int]:
         ctx = self.ctx
         layout = ctx.layout
-        pending = set(folders.scan(layout.pending, RECORD_SUFFIX)) - set(folders.scan(layout.resolved, RECORD_SUFFIX))
+        pending = set(self._pending_ids()) - set(folders.scan(layout.resolved, RECORD_SUFFIX))
         running = len(pending & set(folders.scan(layout.work_leases, "")))
-        counts = {PENDING: len(pending) - running, RUNNING: running, FULFILLED: 0, FAILED: 0, CANCELLED: 0}
+        counts = {PENDING: len(pending) - running, RUNNING: running, **dict.fromkeys(RESOLVED_STATES, 0)}
         for job_id in folders.scan(layout.resolved, RECORD_SUFFIX):
             try:
                 record = ctx.read_resolved(job_id)
@@ -105,13 +112,11 @@ class Queries:
 
     def work_signal(self) -> Signal:
         layout = self.ctx.layout
-        return watch(
-            # Not leases/work: a puller releases leases there itself (a job it
-            # passed over), and would wake itself in a loop. A job released
-            # without a commit is found at the next poll.
-            {layout.pending.path: APPEARED, layout.resource_leases.path: VANISHED},
-            self.ctx.options.watch,
-        )
+        # Not leases/work: a puller releases leases there itself (a job it passed
+        # over), and would wake itself in a loop. A job released without a commit,
+        # or made in a queue folder made after this signal, is found at the next poll.
+        folders_ = {folder.path: APPEARED for folder in layout.pending_folders()}
+        return watch({**folders_, layout.resource_leases.path: VANISHED}, self.ctx.options.watch)
 
     def notification_signal(self) -> Signal:
         return watch({self.ctx.layout.due.path: APPEARED}, self.ctx.options.watch)

@@ -22,6 +22,7 @@ from ..errors import AttemptFailed
 from ..loops.base import Stopped, StopRequest
 
 log = logging.getLogger("fsjobstore")
+DISCARD_STATUS = 65  # a command's exit status that discards its job
 
 StopCheck = Callable[[], StopRequest | None]
 
@@ -68,7 +69,9 @@ class Command:
             self._end(proc, lambda: StopRequest("an error in the worker", at_once=True))
             raise
         if proc.returncode != 0:
-            raise AttemptFailed(err.decode("utf-8", "replace").strip() or _status(proc.returncode))
+            # EX_DATAERR (sysexits.h): the input data was incorrect, so no retry can help
+            raise AttemptFailed(err.decode("utf-8", "replace").strip() or _status(proc.returncode),
+                                discard=proc.returncode == DISCARD_STATUS)
         return out
 
     def _start(self, env: Mapping[str, str]) -> subprocess.Popen[bytes]:

@@ -12,10 +12,12 @@ from typing import Any
 
 import click
 
+from .._arguments import parse_labels
 from .._files.layout import STORE_MARKER
 from ..interface import Store
-from ..job import STATES, Job
+from ..job import FAILED, RETRIABLE_STATES, STATES, Job
 from ..store import JobStore
+from ..triage import JobFilter, retry_matching
 from .base import DURATION, Context, cli, fail_with, json_arg, one_line_errors, pass_context, store_options
 from .control import describe, describe_limit
 
@@ -52,24 +54,35 @@ def _request_text(argument: str) -> tuple[str, str]:
 @click.option("--delay", type=DURATION, help="Not to be worked on before this long from now.")
 @click.option("--expires-in", type=DURATION, help="Keep this long after it is resolved (for purge).")
 @click.option("--lease", "lease_seconds", type=DURATION, help="This job's lease length.")
+@click.option("--label", "labels", multiple=True, metavar="NAME=VALUE",
+              help="A label (repeatable); `to=ADDRESS` addresses the job (`work --to ADDRESS`).")
+@click.option("--priority", type=click.IntRange(-100, 100), default=0, show_default=True, help="Higher first.")
+@click.option("--deadline", type=DURATION, help="Expire the job if it has not started this long from now.")
+@click.option("--key", help="At most one job has this key until it is purged.")
+@click.option("--on-conflict", type=click.Choice(["return", "raise", "replace", "extend"]), default="return",
+              show_default=True, help="When a job has the key: print its id, fail, replace its request, or "
+              "extend its delay to --delay (the last two: only while it is pending).")
 @pass_context
 def create(ctx: Context, request: str, task: str | None, resource: str | None, delay: float | None,
-           expires_in: float | None, lease_seconds: float | None) -> None:
+           expires_in: float | None, lease_seconds: float | None, labels: tuple[str, ...], priority: int,
+           deadline: float | None, key: str | None, on_conflict: str) -> None:
     """Add a job whose request is the JSON value REQUEST; print its id.
 
-    REQUEST `-` reads the JSON from stdin, `@FILE` from FILE.
+    REQUEST `-` reads the JSON from stdin, `@FILE` from FILE. With --key, the id
+    printed is that of the job that has the key, new or not.
     """
     value = json_arg(*_request_text(request))
     with ctx.store() as store, one_line_errors():
         job = store.create(value, task=task, resource=resource, not_before=delay, expires_in=expires_in,
-                           lease_seconds=lease_seconds)
+                           lease_seconds=lease_seconds, key=key, on_conflict=on_conflict,
+                           labels=parse_labels(labels), priority=priority, deadline=deadline)
     click.echo(job.id)
 
 
-def _jobs(store: Store, state: str | None, task: str | None) -> Iterator[Job]:
+def _jobs(store: Store, state: str | None, where: JobFilter) -> Iterator[Job]:
     due = state == "due"  # (as stats counts it: resolved, with targets waiting for the result)
-    for job in store.jobs(None if due else state):
-        if (task is None or job.task == task) and (not due or (job.resolved and job.waiting)):
+    for job in JobFilter(None if due else state, where.task, where.error, where.labels).jobs(store):
+        if not due or (job.resolved and job.waiting):
             yield job
 
 
@@ -78,12 +91,16 @@ def _jobs(store: Store, state: str | None, task: str | None) -> Iterator[Job]:
 @click.option("--state", type=click.Choice([*STATES, "due"]),
               help="Only jobs in this state (due: resolved, with notifications to deliver).")
 @click.option("--task", help="Only jobs of this task.")
+@click.option("--label", "labels", multiple=True, metavar="NAME=VALUE",
+              help="Only jobs with this label (repeatable: all of them).")
+@click.option("--error", help="Only jobs whose error holds this text (letter case ignored).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @pass_context
-def list_jobs(ctx: Context, state: str | None, task: str | None, as_json: bool) -> None:
+def list_jobs(ctx: Context, state: str | None, task: str | None, labels: tuple[str, ...], error: str | None,
+              as_json: bool) -> None:
     """List jobs (a table; --json for one JSON object per line)."""
     with ctx.store() as store, one_line_errors():
-        jobs = _jobs(store, state, task)
+        jobs = _jobs(store, state, JobFilter(task=task, error=error, labels=parse_labels(labels)))
         if as_json:
             for job in jobs:
                 click.echo(json.dumps(job.to_dict(), ensure_ascii=False))
@@ -92,6 +109,7 @@ def list_jobs(ctx: Context, state: str | None, task: str | None, as_json: bool) 
         for job in jobs:
             request = json.dumps(job.request, ensure_ascii=False)
             request = request if len(request) <= 40 else request[:37] + "..."
+            request += "".join(f"  {name}={value}" for name, value in job.labels.items())
             click.echo(f"{job.id:26}  {job.state:9}  {(job.task or '-')[:12]:12}  {job.attempts:>5}  "
                        f"{job.created_at:%Y-%m-%d %H:%M:%S}  {request}")
 
@@ -115,7 +133,7 @@ def show(ctx: Context, job_id: str, as_json: bool) -> None:
     history, failed = job.pop("history"), job.pop("failed_deliveries")
     job.pop("workspace", None)
     for key, value in job.items():
-        if value is None or value == []:
+        if value is None or value in ([], {}) or (key == "priority" and value == 0):
             continue
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         click.echo(f"{key + ':':12} {text}")
@@ -222,14 +240,36 @@ def cancel(ctx: Context, job_id: str) -> None:
 
 
 @cli.command()
-@click.argument("job_id", metavar="ID")
+@click.argument("job_id", metavar="[ID]", required=False)
 @store_options
+@click.option("--state", type=click.Choice(RETRIABLE_STATES), help="Retry every job in this state [default: failed].")
+@click.option("--task", help="... of this task.")
+@click.option("--error", help="... whose error holds this text (letter case ignored).")
+@click.option("--label", "labels", multiple=True, metavar="NAME=VALUE", help="... with this label (repeatable).")
 @pass_context
-def retry(ctx: Context, job_id: str) -> None:
-    """Return failed or cancelled job ID to pending."""
+def retry(ctx: Context, job_id: str | None, state: str | None, task: str | None, error: str | None,
+          labels: tuple[str, ...]) -> None:
+    """Return job ID (failed, cancelled, expired or discarded) to pending; or, without
+    ID, every job matching the options, with a progress bar: `retry --error timeout`."""
+    where = JobFilter(state or FAILED, task, error, parse_labels(labels))
+    if job_id is not None and (state or task or error or labels):
+        fail_with("give an ID or a filter (--state, --task, --error, --label), not both")
+    if job_id is None and not (state or task or error or labels):
+        fail_with("give an ID, or a filter (--state, --task, --error, --label) to retry every job matching it")
     # Closing the store, even on failure, removes its holder record (retry takes a lease).
     with ctx.store() as store, one_line_errors():
-        _print_job(store.retry(job_id))
+        if job_id is not None:
+            _print_job(store.retry(job_id))
+            return
+        with click.progressbar(length=0, label="retrying", file=sys.stderr) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.length = total
+                bar.update(done - bar.pos)
+
+            outcome = retry_matching(store, where, progress=progress)
+    for skipped, why in outcome.skipped.items():
+        click.echo(f"{skipped} not retried: {why}", err=True)
+    click.echo(f"retried {len(outcome.retried)} jobs" + (f", {len(outcome.skipped)} not" if outcome.skipped else ""))
 
 
 @cli.command()

@@ -49,6 +49,8 @@ def _run_loop(loop: Loop, command: Command, burst: bool) -> None:
 @click.option("--backoff", type=DURATION, default=1.0, show_default=True, help="First retry delay.")
 @click.option("--timeout", type=DURATION, help="Stop COMMAND after this long (a failed attempt).")
 @click.option("--task", "tasks", multiple=True, help="Only jobs of this task (repeatable).")
+@click.option("--to", help="Only jobs addressed to this (their label `to`); without it, only jobs addressed to "
+              "nobody.")
 @click.option("--poll-interval", type=DURATION, default=1.0, show_default=True)
 @click.option("--schedules", is_flag=True, help="Also make the ticks of the store's schedules (as `scheduler`).")
 @click.option("--workspaces", is_flag=True,
@@ -57,8 +59,8 @@ def _run_loop(loop: Loop, command: Command, burst: bool) -> None:
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @pass_context
 def work(ctx: Context, concurrency: int, max_attempts: int, backoff: float, timeout: float | None,
-         tasks: tuple[str, ...], poll_interval: float, schedules: bool, workspaces: bool, drain_timeout: float,
-         kill_grace: float, burst: bool, command: tuple[str, ...]) -> None:
+         tasks: tuple[str, ...], to: str | None, poll_interval: float, schedules: bool, workspaces: bool,
+         drain_timeout: float, kill_grace: float, burst: bool, command: tuple[str, ...]) -> None:
     """Do jobs with COMMAND, in any language: `fsjobstore work -- ./handler.sh`.
 
     COMMAND runs once per job with the request JSON on stdin and FSJOBSTORE_JOB_ID,
@@ -86,7 +88,7 @@ def work(ctx: Context, concurrency: int, max_attempts: int, backoff: float, time
         with one_line_errors():
             worker = Worker(store, handlers, concurrency=concurrency, max_attempts=max_attempts,
                             backoff=Backoff(base=backoff), drain_timeout=drain_timeout, schedules=schedules,
-                            workspaces=workspaces)
+                            workspaces=workspaces, to=to)
         _run_loop(worker, runner, burst)
 
 

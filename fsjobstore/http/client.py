@@ -12,12 +12,12 @@ import os
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from .._arguments import check_limit, check_name
+from .._arguments import check_labels, check_limit, check_name
 from .._files.ids import check_id, new_id
 from .._files.values import encode_json
 from .._files.wakeup import Signal
@@ -91,10 +91,14 @@ class HttpStore:
 
     def create(self, request: Any, *, task: str | None = None, resource: str | None = None,
                not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
-               lease_seconds: float | None = None) -> Job:
+               lease_seconds: float | None = None, key: str | None = None, on_conflict: str = "return",
+               labels: Mapping[str, str] | None = None, priority: int = 0,
+               deadline: datetime | timedelta | float | None = None) -> Job:
         """As JobStore.create. The id is picked here, so that a request whose answer was
         lost is sent again and returns the job it made, not a second one."""
         body = _create_body(request, task, resource, not_before, expires_in, lease_seconds)
+        body.update(key=key, on_conflict=on_conflict, labels=check_labels(labels) or None, priority=priority)
+        body.update(_when(deadline, "deadline", "deadline_in"))
         return Job.from_dict(self._api.call("POST", "/api/jobs", json=body, repeatable=True))
 
     def create_many(self, requests: Iterable[Any], *, task: str | None = None, resource: str | None = None,
@@ -109,11 +113,14 @@ class HttpStore:
     def get(self, job_id: str) -> Job:
         return Job.from_dict(self._api.call("GET", _job_path(job_id)))
 
-    def jobs(self, state: str | None = None) -> Iterator[Job]:
-        """Every job (in creation order), or those in *state*, fetched a page at a time."""
+    def jobs(self, state: str | None = None, *, labels: Mapping[str, str] | None = None) -> Iterator[Job]:
+        """Every job (in creation order), or those in *state* and with all of *labels*,
+        fetched a page at a time."""
         params: dict[str, Any] = {"sort": "created", "limit": PAGE}
         if state is not None:
             params["state"] = state
+        if labels:
+            params["label"] = [f"{name}={value}" for name, value in labels.items()]
         while True:
             answer = self._api.call("GET", "/api/jobs", params=params)
             yield from (Job.from_dict(job) for job in answer["jobs"])
@@ -139,10 +146,11 @@ class HttpStore:
     # -- fulfilment
 
     def pull_work(self, on_compromised: Callable[[Any], None] | None = None, *,
-                  tasks: Collection[str | None] | None = None, wait: float | None = None) -> HttpWorkLease | None:
+                  tasks: Collection[str | None] | None = None, to: str | None = None,
+                  wait: float | None = None) -> HttpWorkLease | None:
         """Lease one job to do, waiting up to *wait* seconds (default: the store's) for one."""
         wait = self._wait if wait is None else wait
-        body = {"tasks": None if tasks is None else list(tasks), "wait": wait}
+        body = {"tasks": None if tasks is None else list(tasks), "wait": wait, "to": to}
         answer = self._api.call("POST", "/api/work/pull", json=body, wait=wait)
         self._work_due = _due_at(answer.get("next_due"))
         grant = answer["lease"]
@@ -274,12 +282,16 @@ def _create_body(request: Any, task: str | None, resource: str | None,
     encode_json(request, "request")  # TypeError here, as locally
     body: dict[str, Any] = {"id": new_id(), "request": request, "task": task, "resource": resource,
                             "expires_in": expires_in, "lease_seconds": lease_seconds}
-    if isinstance(not_before, datetime):
-        if not_before.tzinfo is None:
-            raise ValueError("not_before must be a timezone-aware datetime")
-        body["not_before"] = not_before.isoformat()
-    elif isinstance(not_before, timedelta):
-        body["delay"] = max(0.0, not_before.total_seconds())
-    elif not_before is not None:
-        body["delay"] = not_before
+    body.update(_when(not_before, "not_before", "delay"))
     return body
+
+
+def _when(when: datetime | timedelta | float | None, absolute: str, relative: str) -> dict[str, Any]:
+    """A time as the API takes it: *absolute* for a datetime, *relative* for seconds."""
+    if isinstance(when, datetime):
+        if when.tzinfo is None:
+            raise ValueError(f"{absolute} must be a timezone-aware datetime")
+        return {absolute: when.isoformat()}
+    if isinstance(when, timedelta):
+        return {relative: max(0.0, when.total_seconds())}
+    return {} if when is None else {relative: when}

@@ -170,6 +170,11 @@ class HttpWorkLease(_HttpLease):
         return Job.from_dict(self._commit("fail", {"error": error_text(error), "retry": retry, "delay": delay,
                                                    "attempt": attempt, "trace": trace}))
 
+    def discard(self, reason: str) -> Job:
+        if not isinstance(reason, str):
+            raise TypeError(f"reason must be a str, not {type(reason).__name__}")
+        return Job.from_dict(self._commit("discard", {"reason": reason}))
+
 
 class HttpNotificationLease(_HttpLease):
     """The exclusive right to deliver one job's result, held through the server."""

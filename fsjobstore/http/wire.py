@@ -11,6 +11,7 @@ from typing import Any
 
 from .._files.values import store_value
 from ..errors import (
+    DuplicateJob,
     InvalidJobId,
     JobAlreadyResolved,
     JobBusy,
@@ -68,6 +69,7 @@ STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (JobAlreadyResolved, 409),
     (JobBusy, 409),
     (JobStateError, 409),
+    (DuplicateJob, 409),
     (LeaseLost, 410),
     (InvalidJobId, 400),
     (JobTooLarge, 413),
@@ -81,7 +83,7 @@ def error_to_wire(exc: BaseException) -> tuple[int, dict[str, Any]] | None:
     for kind, status in STATUS:
         if isinstance(exc, kind):
             detail: dict[str, Any] = {"type": type(exc).__name__}
-            for name in ("job_id", "state"):
+            for name in ("job_id", "state", "key"):
                 if hasattr(exc, name):
                     detail[name] = getattr(exc, name)
             if isinstance(exc, LeaseEnded):
@@ -104,6 +106,8 @@ def error_from_wire(status: int, body: Any) -> Exception:
             return JobAlreadyResolved(job_id, str(detail.get("state", "resolved")))
         if kind == "JobBusy":
             return JobBusy(job_id)
+        if kind == "DuplicateJob":
+            return DuplicateJob(str(detail.get("key", "")), job_id)
         if kind == "LeaseEnded" and detail.get("reason") in LossReason.__members__:
             return LeaseEnded(text, LossReason[detail["reason"]])
     by_name: dict[str | None, type[Exception]] = {

@@ -37,7 +37,8 @@ class Worker(Loop):
     ``max_attempts`` attempts have failed, and then resolved as failed with the
     error recorded. A result that cannot be stored (too large, not JSON)
     is a failed attempt like any other. ``AttemptFailed(..., retry=False)``, or an
-    exception of a class in *fatal*, fails the job at once.
+    exception of a class in *fatal*, fails the job at once;
+    ``AttemptFailed(..., discard=True)`` discards it (invalid: never retried).
 
     Attempts count every failure, including a previous holder whose lease expired
     (its process crashed or hung): a job that kills its workers is failed once
@@ -49,7 +50,9 @@ class Worker(Loop):
     ``isolation="process"`` each handler call runs in a forked child that is
     killed when its time is up, or when its lease is lost. Leases are renewed in
     the background while the handler runs. With a mapping, only jobs of those
-    tasks are pulled (``None`` as a key stands for jobs without a task).
+    tasks are pulled (``None`` as a key stands for jobs without a task). With
+    ``to``, only jobs addressed to it (their label ``to``); without, only jobs
+    addressed to nobody.
     ``workspaces=True`` gives each attempt a folder of its own in the store
     (``worker.workspace()``, from the handler), committed as the job's result
     with its value (``JobStore.workspaces``). ``schedules=True`` also makes the
@@ -72,6 +75,7 @@ class Worker(Loop):
         fatal: tuple[type[BaseException], ...] = (),
         schedules: bool = False,
         workspaces: bool = False,
+        to: str | None = None,
     ) -> None:
         super().__init__(store, concurrency=concurrency, poll_interval=poll_interval, drain_timeout=drain_timeout)
         # (made now, so that a store without schedules is refused before run())
@@ -79,6 +83,7 @@ class Worker(Loop):
         self._workspaces = _workspaces(store) if workspaces else None
         self._folders: dict[int, str] = {}  # thread -> the folder of the attempt it runs
         self._handlers, self._tasks = _handlers(handler)
+        self.to = to
         self.max_attempts = check_count("max_attempts", max_attempts)
         self.backoff = backoff or Backoff()
         self._timeout, self._task_timeouts = _timeouts(timeout)
@@ -123,7 +128,7 @@ class Worker(Loop):
         return self.store.work_signal()
 
     def _pull(self) -> WorkHandle | None:
-        return self.store.pull_work(on_compromised=self._on_compromised, tasks=self._tasks)
+        return self.store.pull_work(on_compromised=self._on_compromised, tasks=self._tasks, to=self.to)
 
     def _next_due(self) -> float | None:
         return self.store.next_work_due()
@@ -187,6 +192,13 @@ class Worker(Loop):
         return self._handlers[job.task] if self._tasks is not None else self._handlers[None]
 
     def _failed(self, lease: WorkHandle, exc: Exception, seconds: float) -> None:
+        if getattr(exc, "discard", False):
+            log.warning("job %s (%s) discarded: %s", lease.id, lease.job.task or "-", error_text(exc))
+            try:
+                lease.discard(error_text(exc))
+            except JobStoreError as commit_error:
+                log.warning("discarding job %s not recorded: %s", lease.id, commit_error)
+            return
         self.failed_attempts += 1
         attempt = lease.attempts + 1
         retry = attempt < self.max_attempts and not isinstance(exc, self.fatal) and getattr(exc, "retry", True)

@@ -13,16 +13,16 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fsjobstore import Job, JobAlreadyResolved, JobBusy, JobNotFound, JobStateError, LeaseLost
+from fsjobstore import DuplicateJob, Job, JobAlreadyResolved, JobBusy, JobNotFound, JobStateError, LeaseLost
 from fsjobstore._arguments import check_limit, check_name
 from fsjobstore.errors import InvalidJobId, Loss, LossReason
 from fsjobstore.interface import Holding, Limit, Pause, Report, WorkerInfo, stopping
-from fsjobstore.job import STATES, json_value_bytes
+from fsjobstore.job import RETRIABLE_STATES, STATES, json_value_bytes
 
 _ids = itertools.count(1)
 
@@ -41,6 +41,18 @@ class _Record:
     waiting: list[Any] = field(default_factory=list)
     not_before: float = 0.0  # monotonic
     failures: dict[str, dict[str, Any]] = field(default_factory=dict)  # canonical target -> failed delivery
+
+
+def _at(when: datetime | timedelta | float | None) -> float | None:
+    """A deadline given as create() takes it, as seconds since the epoch."""
+    if when is None or isinstance(when, datetime):
+        if when is not None and when.tzinfo is None:
+            raise ValueError("a deadline must be a timezone-aware datetime")
+        return None if when is None else when.timestamp()
+    seconds = when.total_seconds() if isinstance(when, timedelta) else when
+    if not seconds > 0:
+        raise ValueError(f"deadline must be a positive number of seconds, not {seconds!r}")
+    return time.time() + seconds
 
 
 class _MemoryHeartbeat:
@@ -71,6 +83,7 @@ class MemoryBackend:
         self.records: dict[str, _Record] = {}
         self.work: dict[str, _Holding] = {}
         self.notes: dict[str, _Holding] = {}
+        self.keys: dict[str, str] = {}  # key -> id of the job that has it
         self.pauses: dict[str | None, Pause] = {}
         self.limits: dict[tuple[str, str], int] = {}
 
@@ -177,6 +190,9 @@ class MemoryWorkLease(_Handle):
         state = "pending" if retry else "failed"
         return self._store.commit(self, state, error=text, delay=delay or 0.0, attempt=attempt)
 
+    def discard(self, reason: str) -> Job:
+        return self._store.commit(self, "discarded", error=reason)
+
 
 class MemoryNotificationLease(_Handle):
     def __init__(self, *args: Any, waiting: list[Any]) -> None:
@@ -272,11 +288,19 @@ class MemoryStore:
         return self.deferred.get(job_id, 0.0) <= time.monotonic()
 
     def pull_work(self, on_compromised: Callable[[Any], None] | None = None, *,
-                  tasks: Collection[str | None] | None = None) -> MemoryWorkLease | None:
+                  tasks: Collection[str | None] | None = None, to: str | None = None) -> MemoryWorkLease | None:
         with self.backend.lock:
-            for job_id, record in sorted(self.backend.records.items()):
+            # the highest priority first, the oldest first within one
+            for job_id, record in sorted(self.backend.records.items(), key=lambda kv: (-kv[1].job.priority, kv[0])):
                 job = record.job
-                if job.resolved or (tasks is not None and job.task not in tasks) or not self._ready(job_id):
+                if job.resolved or not self._ready(job_id):
+                    continue
+                held = self.backend.work.get(job_id)
+                if (job.deadline is not None and job.attempts == 0 and job.deadline.timestamp() <= time.time()
+                        and (held is None or time.monotonic() - held.renewed >= held.seconds)):
+                    record.job = replace(job, state="expired", error="expired: not started by its deadline")
+                    continue  # (whatever its task or address: whoever reaches it first)
+                if (tasks is not None and job.task not in tasks) or job.labels.get("to") != to:
                     continue
                 if stopping(self.backend.pauses.values(), job.task) is not None or self.backend.full(job):
                     continue
@@ -332,15 +356,52 @@ class MemoryStore:
 
     def create(self, request: Any, *, task: str | None = None, resource: str | None = None,
                not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
-               lease_seconds: float | None = None) -> Job:
+               lease_seconds: float | None = None, key: str | None = None, on_conflict: str = "return",
+               labels: Mapping[str, str] | None = None, priority: int = 0,
+               deadline: datetime | timedelta | float | None = None) -> Job:
         json.dumps(request)
+        if labels is not None and not isinstance(labels, Mapping):
+            raise ValueError("labels are a mapping")
+        labels = dict(labels or {})
+        if not all(isinstance(v, str) for v in labels.values()) or labels.get("to") == "":
+            raise ValueError("labels are strings; the address (to) is not empty")
+        if not isinstance(priority, int) or abs(priority) > 100:
+            raise ValueError("a priority is an integer from -100 to 100")
+        if key is not None and (not isinstance(key, str) or not key):
+            raise ValueError(f"key must be a non-empty string, not {key!r}")
+        if on_conflict not in ("return", "raise", "replace", "extend"):
+            raise ValueError(f"on_conflict must be return, raise, replace or extend, not {on_conflict!r}")
+        if on_conflict == "extend" and not_before is None:
+            raise ValueError("on_conflict='extend' needs not_before")
         delay = not_before.total_seconds() if isinstance(not_before, timedelta) else float(not_before or 0)
         job_id = f"{time.time_ns():020d}{next(_ids):06d}"
-        job = Job(id=job_id, state="pending", request=request, task=task, resource=resource)
+        by = _at(deadline)
+        job = Job(id=job_id, state="pending", request=request, task=task, resource=resource, key=key, labels=labels,
+                  priority=priority, deadline=None if by is None else datetime.fromtimestamp(by, UTC))
         with self.backend.lock:
+            holder = self.backend.keys.get(key) if key is not None else None
+            if holder is not None:
+                return self._on_conflict(holder, key, on_conflict, request, delay)
+            if key is not None:
+                self.backend.keys[key] = job_id
             self.backend.records[job_id] = _Record(job, not_before=time.monotonic() + delay)
             self._wake()
         return job
+
+    def _on_conflict(self, job_id: str, key: Any, on_conflict: str, request: Any, delay: float) -> Job:
+        """As JobStore: the job that has the key, as it is or changed (under the backend lock)."""
+        if on_conflict == "raise":
+            raise DuplicateJob(key, job_id)
+        if on_conflict != "return":
+            record = self.backend.records[job_id]
+            state = self.get(job_id).state
+            if state != "pending":
+                raise JobStateError(f"job {job_id!r} with key {key!r} is {state}: only a pending job can be changed")
+            if on_conflict == "replace":
+                record.job = replace(record.job, request=request, updated_at=datetime.now(UTC))
+            record.not_before = time.monotonic() + delay
+            self._wake()
+        return self.get(job_id)
 
     def _record(self, job_id: str) -> _Record:
         if not isinstance(job_id, str) or not job_id or "/" in job_id:
@@ -357,15 +418,16 @@ class MemoryStore:
             return replace(record.job, state="running" if held else record.job.state,
                            waiting=tuple(record.waiting), failed_deliveries=tuple(record.failures.values()))
 
-    def jobs(self, state: str | None = None) -> Iterator[Job]:
+    def jobs(self, state: str | None = None, *, labels: Mapping[str, str] | None = None) -> Iterator[Job]:
         if state not in (None, *STATES):
             raise ValueError(f"unknown state {state!r}")
         with self.backend.lock:
             jobs = [self.get(job_id) for job_id in sorted(self.backend.records)]
-        return iter([job for job in jobs if state is None or job.state == state])
+        wanted = dict(labels or {}).items()
+        return iter([job for job in jobs if (state is None or job.state == state) and wanted <= job.labels.items()])
 
     def stats(self) -> dict[str, int]:
-        counts = dict.fromkeys(("pending", "running", "fulfilled", "failed", "cancelled"), 0)
+        counts = dict.fromkeys(STATES, 0)
         for job in self.jobs():
             counts[job.state] += 1
         counts["due"] = sum(1 for job in self.jobs() if job.resolved and job.waiting)
@@ -412,9 +474,10 @@ class MemoryStore:
     def retry(self, job_id: str) -> Job:
         with self.backend.lock:
             record = self._record(job_id)
-            if record.job.state not in ("failed", "cancelled"):
-                raise JobStateError(f"job {job_id!r} is {record.job.state}; only failed or cancelled can be retried")
-            record.job = replace(record.job, state="pending", value=None, attempts=0)
+            if record.job.state not in RETRIABLE_STATES:
+                raise JobStateError(f"job {job_id!r} is {record.job.state}; only failed, cancelled, expired or "
+                                    "discarded jobs can be retried")
+            record.job = replace(record.job, state="pending", value=None, attempts=0, deadline=None)
             self._wake()
         return self.get(job_id)
 
@@ -521,7 +584,9 @@ class MemoryStore:
             gone = [job_id for job_id, r in self.backend.records.items()
                     if r.job.resolved and not r.waiting and older_than is not None]
             for job_id in gone:
-                del self.backend.records[job_id]
+                key = self.backend.records.pop(job_id).job.key
+                if key is not None:
+                    del self.backend.keys[key]
         return len(gone)
 
     def check(self, *, repair: bool = False, progress: Any = None) -> Report:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from fsjobstore import Job
-from fsjobstore._files.records import FORMAT_VERSION, Record, now_text, parse_time
+from fsjobstore._files.records import FORMAT_VERSION, Record, now_text, parse_time, time_text
 from fsjobstore._files.values import store_value
 from fsjobstore.errors import CorruptJobFile
 from fsjobstore.job import RESOLVED_STATES, STATES
@@ -164,3 +164,9 @@ def test_a_record_missing_a_field_is_corrupt_not_a_key_error(missing: str) -> No
         return
     job = record.job()
     assert job.id == JOB_ID
+
+
+@pytest.mark.parametrize("year", [200, 1970, 2026, 9999])
+def test_a_time_of_any_year_is_written_as_the_reader_reads_it(year: int) -> None:
+    when = datetime(year, 10, 1, 2, 49, 28, tzinfo=UTC)
+    assert parse_time(time_text(when.timestamp())) == when

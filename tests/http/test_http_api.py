@@ -25,7 +25,8 @@ def test_create_get_list_and_stats(served: Served) -> None:
         batch = http.post("/api/jobs/batch", json={"jobs": [{"request": n, "task": "other"} for n in range(3)]})
         assert batch.status_code == 201 and len(batch.json()["jobs"]) == 3
         stats = http.get("/api/stats").json()
-        assert stats == {"pending": 4, "running": 0, "fulfilled": 0, "failed": 0, "cancelled": 0, "due": 0}
+        assert stats == {"pending": 4, "running": 0, "fulfilled": 0, "failed": 0, "cancelled": 0,
+                         "expired": 0, "discarded": 0, "due": 0}
         listed = http.get("/api/jobs", params={"task": "other"}).json()
         assert [j["request"] for j in listed["jobs"]] == [2, 1, 0], "newest first by default"
         assert listed["next_cursor"] is None
@@ -109,6 +110,24 @@ def test_bulk_retry_of_failed_jobs_matching_a_filter(served: Served) -> None:
     assert store.get(other).state == "failed" and all(store.get(j).state == "pending" for j in wanted)
 
 
+def test_bulk_retry_by_error_labels_and_state(served: Served) -> None:
+    store = served.store
+    late = store.create("a", labels={"sender": "api"}, deadline=0.001)
+    mine = store.create("b", labels={"sender": "api"})
+    other = store.create("c", labels={"sender": "cron"})
+    store.fail(mine.id, "Timeout after 30 s")
+    store.fail(other.id, "Timeout after 30 s")
+    time.sleep(0.01)
+    assert store.pull_work() is None  # (expires the late one)
+    with served.http() as http:
+        failed = http.post("/api/retry-failed", json={"error": "TIMEOUT", "label": ["sender=api"]}).json()
+        expired = http.post("/api/retry-failed", json={"state": "expired"}).json()
+        refused = http.post("/api/retry-failed", json={"label": ["nameless"]})
+    assert failed == {"retried": [mine.id], "skipped": {}} and expired == {"retried": [late.id], "skipped": {}}
+    assert refused.status_code == 422 and "NAME=VALUE" in refused.json()["error"]
+    assert store.get(other.id).state == "failed"
+
+
 def test_purge_check_health_and_whoami(served: Served) -> None:
     job = served.store.create("old")
     served.store.cancel(job.id)
@@ -190,7 +209,7 @@ def test_counts_per_task_and_state(served: Served) -> None:
     store.create("none")
     with served.http() as http:
         counts = http.get("/api/stats/tasks").json()
-    zero = dict.fromkeys(("pending", "running", "fulfilled", "failed", "cancelled"), 0)
+    zero = dict.fromkeys(("pending", "running", "fulfilled", "failed", "cancelled", "expired", "discarded"), 0)
     assert counts == {"mail": zero | {"pending": 2}, "print": zero | {"failed": 1}, "": zero | {"pending": 1}}
 
 

@@ -37,7 +37,7 @@ CASES: list[tuple[str, str, Any, int, str]] = [
     ("POST", "/api/jobs/{id}/fulfill", {"value": "%%%", "value_encoding": "base64"}, 422, "base64"),
     ("POST", "/api/jobs/{id}/fulfill", {"value": "x", "value_encoding": "rot13"}, 422, "body.value_encoding"),
     ("POST", "/api/jobs/{id}/fulfill", {"value": 5}, 422, "value_encoding 'utf-8' must be a string"),
-    ("POST", "/api/jobs/{id}/retry", None, 409, "only failed or cancelled jobs can be retried"),
+    ("POST", "/api/jobs/{id}/retry", None, 409, "only failed, cancelled, expired, discarded jobs can be retried"),
     ("POST", "/api/pauses", {"task": ""}, 422, "body.task"),
     ("POST", "/api/pauses", {"reason": "x" * 1001}, 422, "body.reason"),
     ("POST", "/api/pauses", {"task": "t", "colour": "red"}, 422, "body.colour"),

@@ -62,7 +62,7 @@ def test_store_errors_come_back_as_the_same_exceptions(remote: HttpStore, serve:
         remote.get("01ZZZZZZZZZZZZZZZZZZZZZZZZ")
     with pytest.raises(InvalidJobId):
         remote.get("../etc")
-    with pytest.raises(JobStateError, match="only failed or cancelled"):
+    with pytest.raises(JobStateError, match="only failed, cancelled"):
         remote.retry(job.id)
     with pytest.raises(TypeError, match="not JSON-serialisable"):
         remote.create({1, 2})

@@ -23,7 +23,7 @@ def _job_with_input(store: JobStore, text: str = "hello") -> Job:
 
 def test_an_attempts_folder_is_the_result_once_its_commit_wins(open_store: Callable[..., JobStore]) -> None:
     store = open_store()
-    assert store.workspaces.get(store.create("no workspace").id) is None
+    assert store.workspaces.get(store.cancel(store.create("no workspace").id).id) is None
     job = _job_with_input(store)
     before = store.workspaces.get(job.id)
     assert before is not None and before.files == ["input/in.txt"] and before.result is None

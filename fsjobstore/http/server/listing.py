@@ -14,18 +14,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from ...job import Job
+from ...triage import JobFilter
 
 SORTS = ("created", "-created", "updated", "-updated")
-
-
-def matches(job: Job, task: str | None, text: str | None) -> bool:
-    if task is not None and job.task != task:
-        return False
-    if not text:
-        return True
-    needle = text.lower()
-    haystack = (job.task or "", json.dumps(job.request, ensure_ascii=False), job.error or "")
-    return any(needle in part.lower() for part in haystack)
 
 
 def _key(job: Job, sort: str) -> tuple[str, str]:
@@ -59,7 +50,7 @@ def page(
     after = None if cursor is None else decode_cursor(cursor)
     keyed = (
         (_key(job, sort), job) for job in jobs
-        if matches(job, task, text)
+        if JobFilter(task=task, text=text).matches(job)
         and (after is None or (_key(job, sort) < after if descending else _key(job, sort) > after))
     )
     pick = heapq.nlargest if descending else heapq.nsmallest

@@ -32,6 +32,17 @@ class CreateJob(Body):
     not_before: datetime | None = Field(None, description="A time (with a zone) before which no worker takes it.")
     expires_in: Positive | None = None
     lease_seconds: Positive | None = None
+    key: Annotated[str, Field(min_length=1, max_length=1000)] | None = Field(
+        None, description="At most one job has this key until it is purged.")
+    on_conflict: Literal["return", "raise", "replace", "extend"] = Field(
+        "return", description="When a job has the key: return it, raise (409), replace a pending job's request, "
+        "or extend a pending job's delay.")
+    labels: dict[Annotated[str, Field(min_length=1, max_length=100)], Annotated[str, Field(max_length=1000)]] | None = (
+        Field(None, max_length=64, description="Free-form; the label `to` addresses the job."))
+    priority: Annotated[int, Field(ge=-100, le=100)] = Field(0, description="Higher first.")
+    deadline: datetime | None = Field(None, description="A time (with a zone) by which it must have started, or "
+                                      "it ends expired.")
+    deadline_in: Positive | None = Field(None, description="Seconds from now by which it must have started.")
 
 
 class CreateJobs(Body):
@@ -51,6 +62,10 @@ class Failure(Body):
     trace: str | None = Field(None, description="A traceback, kept with the attempt in the job's history.")
 
 
+class Discard(Body):
+    reason: str
+
+
 class Target(Body):
     target: JsonValue
 
@@ -68,6 +83,7 @@ class Pull(Body):
     wait: Annotated[float, Field(ge=0, le=60, allow_inf_nan=False)] = Field(
         0.0, description="Seconds to wait for work before answering with no lease."
     )
+    to: Name | None = Field(None, description="Only jobs addressed to this (their label `to`); null: to nobody.")
 
 
 class PullNotification(Body):
@@ -97,7 +113,10 @@ class Check(Body):
 
 
 class Filter(Body):
+    state: Literal["failed", "cancelled", "expired", "discarded"] = "failed"
     task: Name | None = None
+    error: str | None = Field(None, max_length=1000, description="Text searched in the error.")
+    label: list[str] = Field(default_factory=list, max_length=64, description="NAME=VALUE: labels the jobs have.")
     q: str | None = Field(None, max_length=1000, description="Text searched in task, request and error.")
 
 
@@ -117,6 +136,10 @@ class JobOut(BaseModel):
     not_before: str | None
     lease_seconds: float | None
     expires_in: float | None
+    key: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    priority: int = 0
+    deadline: str | None = None
     history: list[dict[str, JsonValue]] = Field(
         default_factory=list, description="The last attempts: host, pid, started_at, ended_at, outcome, error, "
         "traceback (see docs/format.md).")

@@ -7,13 +7,14 @@ from typing import Annotated, Any, Literal
 import anyio
 from fastapi import APIRouter, Query, Response
 
+from ..._arguments import parse_labels
 from ..._files.values import encode_json
-from ...errors import JobStoreError
-from ...job import FAILED, Job
+from ...job import Job
 from ...store import JobStore
+from ...triage import JobFilter, retry_matching
 from ..wire import value_from_wire
 from .auth import Ctx, Read, Write
-from .listing import matches, page
+from .listing import page
 from .models import (
     CreateJob,
     CreateJobs,
@@ -41,7 +42,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 router = APIRouter(prefix="/api", tags=["jobs"], responses=ERRORS)
 
-State = Literal["pending", "running", "fulfilled", "failed", "cancelled"]
+State = Literal["pending", "running", "fulfilled", "failed", "cancelled", "expired", "discarded"]
 Sort = Literal["created", "-created", "updated", "-updated"]
 
 
@@ -60,8 +61,12 @@ def list_jobs(
     sort: Sort = "-created",
     cursor: Annotated[str | None, Query(max_length=4000)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    label: Annotated[list[str] | None, Query(max_length=64, description="NAME=VALUE: only jobs with this label "
+                                             "(repeat for several).")] = None,
 ) -> dict[str, Any]:
-    jobs, next_cursor = page(ctx.store.jobs(state), sort=sort, limit=limit, cursor=cursor, task=task, text=q)
+    labels = parse_labels(label or [])
+    jobs, next_cursor = page(ctx.store.jobs(state, labels=labels), sort=sort, limit=limit, cursor=cursor, task=task,
+                             text=q)
     return {"jobs": [job.to_dict() for job in jobs], "next_cursor": next_cursor}
 
 
@@ -71,11 +76,14 @@ def _create_options(store: JobStore, body: CreateJob) -> dict[str, Any]:
         raise ValueError("give delay or not_before, not both")
     if body.not_before is not None and body.not_before.tzinfo is None:
         raise ValueError("not_before must carry a time zone (e.g. 2026-01-01T00:00:00Z)")
+    if body.deadline_in is not None and body.deadline is not None:
+        raise ValueError("give deadline or deadline_in, not both")
     encode_json(body.request, "request", store.max_bytes)
     return {
         "task": body.task, "resource": body.resource, "expires_in": body.expires_in,
         "lease_seconds": body.lease_seconds, "not_before": body.delay if body.delay is not None else body.not_before,
-        "job_id": body.id,
+        "key": body.key, "on_conflict": body.on_conflict, "labels": body.labels, "priority": body.priority,
+        "deadline": body.deadline_in if body.deadline_in is not None else body.deadline, "job_id": body.id,
     }
 
 
@@ -157,15 +165,9 @@ def unqueue(ctx: Ctx, _: Write, job_id: str, body: Targets) -> None:
 
 @router.post("/retry-failed", response_model=Retried)
 def retry_failed(ctx: Ctx, _: Write, body: Filter) -> dict[str, Any]:
-    """Retry every failed job matching the filter; say which could not be retried and why."""
-    retried: list[str] = []
-    skipped: dict[str, str] = {}
-    for job in list(ctx.store.jobs(FAILED)):
-        if not matches(job, body.task, body.q):
-            continue
-        try:
-            ctx.store.retry(job.id)
-            retried.append(job.id)
-        except JobStoreError as exc:
-            skipped[job.id] = str(exc)
-    return {"retried": retried, "skipped": skipped}
+    """Retry every job matching the filter (default: every failed one); say which could
+    not be retried and why."""
+    where = JobFilter(state=body.state, task=body.task, error=body.error, labels=parse_labels(body.label),
+                      text=body.q)
+    outcome = retry_matching(ctx.store, where)
+    return {"retried": outcome.retried, "skipped": outcome.skipped}

@@ -23,7 +23,7 @@ from ..wire import value_from_wire
 from .auth import Ctx, Write
 from .context import Context
 from .leases import Entry, Handle
-from .models import Done, Failure, JobOut, Progress, Pull, Pulled, PullNotification, Renewed, Value
+from .models import Discard, Done, Failure, JobOut, Progress, Pull, Pulled, PullNotification, Renewed, Value
 from .routes_jobs import ERRORS
 
 router = APIRouter(prefix="/api", tags=["leases"], responses=ERRORS)
@@ -71,7 +71,8 @@ async def pull_work(ctx: Ctx, _: Write, body: Pull, request: Request) -> dict[st
     (``/leases/{token}/renew``) more often than ``lease_seconds``, or it is given back."""
     tasks = body.tasks
     client = ctx.workers.heard(request, pulled=True, tasks=tasks)
-    handle = await _long_poll(ctx, lambda: ctx.store.pull_work(tasks=tasks), ctx.store.work_signal, body.wait)
+    handle = await _long_poll(ctx, lambda: ctx.store.pull_work(tasks=tasks, to=body.to), ctx.store.work_signal,
+                              body.wait)
     return _granted(ctx, handle, client, ctx.store.next_work_due())
 
 
@@ -117,6 +118,13 @@ def fail(ctx: Ctx, _: Write, token: str, body: Failure) -> dict[str, Any]:
         job = _work(entry).fail(body.error, retry=body.retry, delay=body.delay, attempt=body.attempt,
                                 trace=body.trace)
         return job.to_dict()
+
+
+@router.post("/leases/{token}/discard", response_model=JobOut)
+def discard(ctx: Ctx, _: Write, token: str, body: Discard) -> dict[str, Any]:
+    """Resolve the job as discarded (invalid: never retried)."""
+    with ctx.leases.using(token) as entry:
+        return _work(entry).discard(body.reason).to_dict()
 
 
 @router.post("/leases/{token}/done", status_code=204, response_class=Response)

@@ -2,7 +2,7 @@
 // The page itself holds no data; everything comes from the API with the token.
 "use strict";
 
-const STATES = ["pending", "running", "fulfilled", "failed", "cancelled", "due"];
+const STATES = ["pending", "running", "fulfilled", "failed", "cancelled", "expired", "discarded", "due"];
 const HISTORY = 300; // samples kept for the chart (one per change, at most one a poll interval)
 const $ = (id) => document.getElementById(id);
 const view = { cursors: [null], page: 0, next: null, selected: null, job: null, role: null, series: [], workers: [] };
@@ -199,8 +199,8 @@ async function showJob(id) {
   const buttons = document.querySelectorAll("#detail [data-action]");
   buttons.forEach((b) => {
     const action = b.dataset.action;
-    const resolved = ["fulfilled", "failed", "cancelled"].includes(job.state);
-    b.disabled = action === "retry" ? !["failed", "cancelled"].includes(job.state)
+    const resolved = ["fulfilled", "failed", "cancelled", "expired", "discarded"].includes(job.state);
+    b.disabled = action === "retry" ? !["failed", "cancelled", "expired", "discarded"].includes(job.state)
       : action === "delete" ? !resolved : resolved;
   });
 }
