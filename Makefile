@@ -54,6 +54,7 @@ soak: $(STAMP) fuse faketime
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/lifecycle_cost.py
 
 bench-quick: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,bench]'

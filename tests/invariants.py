@@ -224,6 +224,9 @@ def _full_paths(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tup
     points), then the name within it. Other arguments are kept as they are."""
     keys = ("src_dir_fd", "dst_dir_fd") if name in ("rename", "link") else ("dir_fd",)
     full = list(args)
+    if name in ("listdir", "scandir") and full and isinstance(full[0], str) and full[0].startswith("/proc/self/fd/"):
+        # A listing through a folder descriptor's /proc link: where that folder really is.
+        full[0] = os.readlink(full[0]).removesuffix(" (deleted)")
     for index, key in enumerate(keys):
         dir_fd = kwargs.get(key)
         if dir_fd is not None and index < len(full) and isinstance(full[index], str):

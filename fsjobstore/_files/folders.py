@@ -19,6 +19,12 @@ from ..errors import CorruptJobFile
 from .ids import is_valid_id
 
 _OPEN_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# /proc/self/fd/<n> leads to the very folder descriptor n is open on (no lookup of
+# its name), so a listing through it reaches the anchored folder whatever was
+# swapped in at its path since, in 4 system calls; opening "." relative to the
+# descriptor and listing that new descriptor takes 10. Where /proc is missing,
+# that is what is done.
+_PROC_FD = "/proc/self/fd/" if os.path.isdir("/proc/self/fd") else None
 # A group-shared store's folders: read-write for the group whatever the umask, and
 # setgid, so that what any member creates in them belongs to the store's group.
 SHARED_FOLDER_MODE = 0o2770
@@ -97,6 +103,12 @@ class Folder:
             return StorePath(self, name)
         return self.path + "/" + name
 
+    def at(self, name: str) -> tuple[str, int | None]:
+        """``reach(self.join(name))`` without making the path: what to pass to an
+        ``os`` call for the entry *name* (for the calls every state change makes)."""
+        fd = self._fd
+        return (name, fd) if fd is not None else reach(self.join(name))
+
     def status(self) -> tuple[int, int, int]:
         """(inode, mtime, ctime) of the anchored folder: one fstat of its descriptor."""
         assert self._fd is not None, "status() of a folder not anchored"
@@ -126,21 +138,29 @@ class Folder:
     def names(self) -> list[str]:
         """The entries of the folder (unsorted); an absent folder has none."""
         try:
-            fd = self._listing()
+            target = self.listing()
         except FileNotFoundError:
             return []
         try:
-            return os.listdir(fd)
+            return os.listdir(target)
         finally:
-            os.close(fd)
+            if isinstance(target, int):
+                os.close(target)
 
-    def _listing(self) -> int:
-        # A descriptor of its own for each listing: listings share the offset of the
-        # descriptor they read, so two at once on the anchor would disturb each other.
+    def listing(self) -> str | int:
+        """What to list the folder through (``os.listdir``, ``os.scandir``): a path to
+        its descriptor, or a descriptor of its own that the caller closes.
+        FileNotFoundError if the folder is absent."""
+        # Never the anchor itself: listings share the offset of the descriptor they
+        # read, so two at once on the anchor would disturb each other. (Through
+        # /proc each listing opens the folder anew.)
         if self._unanchored_store_path() is not None:
             self.anchor()
-        if self._fd is not None:
-            return os.open(".", _OPEN_FOLDER, dir_fd=self._fd)
+        fd = self._fd
+        if fd is not None:
+            if _PROC_FD is not None:
+                return f"{_PROC_FD}{fd}"
+            return os.open(".", _OPEN_FOLDER, dir_fd=fd)
         return open_folder(self.path)
 
 
@@ -205,11 +225,11 @@ def scan_inodes(folder: Folder, suffix: str) -> Generator[tuple[str, int], None,
     """Like scan(), with each entry's inode number (from the listing: no stat)."""
     cut = len(suffix)
     try:
-        fd = folder._listing()
+        target = folder.listing()
     except FileNotFoundError:
         return
     try:
-        with os.scandir(fd) as entries:
+        with os.scandir(target) as entries:
             for entry in entries:
                 name = entry.name
                 if name.endswith(suffix):
@@ -217,4 +237,5 @@ def scan_inodes(folder: Folder, suffix: str) -> Generator[tuple[str, int], None,
                     if is_valid_id(stem):
                         yield stem, entry.inode()
     finally:
-        os.close(fd)
+        if isinstance(target, int):
+            os.close(target)

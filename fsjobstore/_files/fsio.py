@@ -12,6 +12,7 @@ folder's descriptor (see ``folders``).
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import stat
 import time
@@ -31,6 +32,41 @@ _READ_SIZE = 1 << 16
 SHARED_FILE_MODE = 0o660
 
 
+class TempNames:
+    """Names for temp files: a random prefix per process and a counter, so that a
+    write costs no call for randomness (a forked child takes a prefix of its own)."""
+
+    def __init__(self) -> None:
+        self.renew()
+        os.register_at_fork(after_in_child=self.renew)
+
+    def renew(self) -> None:
+        self._prefix = os.urandom(8).hex() + "-"
+        self._count = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._count):x}.tmp"
+
+
+temp_names = TempNames()
+
+
+# A name within a folder as os calls take it: (name, the folder's descriptor), or
+# (full path, None) for a folder not anchored (see folders.reach).
+At = tuple[str, "int | None"]
+
+
+def _open_temp(tmp: Folder) -> tuple[At, int]:
+    """Create a new file in *tmp* under a name nobody uses: (where it is, its descriptor)."""
+    at = tmp.at(temp_names.next())
+    try:
+        return at, os.open(at[0], os.O_WRONLY | _OPEN_NEW, 0o666, dir_fd=at[1])
+    except FileExistsError:
+        # Planted by someone who saw our prefix in tmp/: a name nobody can guess.
+        at = tmp.at(os.urandom(16).hex() + ".tmp")
+        return at, os.open(at[0], os.O_WRONLY | _OPEN_NEW, 0o666, dir_fd=at[1])
+
+
 def share(fd: int, folder: Folder) -> None:
     """Give a file just made in *folder* the group-shared mode if the store is shared."""
     if folder.shared:
@@ -43,9 +79,8 @@ def open_new(path: str, access: int = os.O_WRONLY) -> int:
     return os.open(name, access | _OPEN_NEW, 0o666, dir_fd=dir_fd)
 
 
-def _write_temp(tmp: Folder, data: bytes, durable: bool) -> str:
-    path = tmp.join(os.urandom(16).hex() + ".tmp")
-    fd = open_new(path)
+def _write_temp(tmp: Folder, data: bytes, durable: bool) -> At:
+    at, fd = _open_temp(tmp)
     try:
         share(fd, tmp)
         view = memoryview(data)
@@ -55,10 +90,10 @@ def _write_temp(tmp: Folder, data: bytes, durable: bool) -> str:
             os.fsync(fd)
     except BaseException:
         os.close(fd)
-        _unlink_quietly(path)
+        _unlink_quietly(at)
         raise
     os.close(fd)
-    return path
+    return at
 
 
 def publish(
@@ -81,11 +116,13 @@ def publish(
     if not replace:
         publish_linked(tmp, ((folder, name),), data, durable=durable)
         return
-    tmp_path = _write_temp(tmp, data, durable)
+    # (Names and descriptors, not StorePaths: a publish is on every state change.)
+    temp = _write_temp(tmp, data, durable)
+    final = folder.at(name)
     try:
-        rename(tmp_path, folder.join(name))
+        os.rename(temp[0], final[0], src_dir_fd=temp[1], dst_dir_fd=final[1])
     except BaseException:
-        _unlink_quietly(tmp_path)
+        _unlink_quietly(temp)
         raise
     if durable:
         folder.sync()
@@ -96,16 +133,16 @@ def publish_linked(tmp: Folder, names: Sequence[tuple[Folder, str]], data: bytes
     create-if-absent, each made durable (``durable``: its folder fsynced) before
     the next is made, so a crash leaves a prefix of them. FileExistsError if a
     name exists; the names made before it stay."""
-    tmp_path = _write_temp(tmp, data, durable)
+    temp = _write_temp(tmp, data, durable)
     try:
         for links, (folder, name) in enumerate(names, start=2):
-            link_no_replace(tmp_path, folder.join(name), links)
+            _link_no_replace(temp, folder.at(name), links)
             if durable and links <= len(names):
                 folder.sync()
     except BaseException:
-        _unlink_quietly(tmp_path)
+        _unlink_quietly(temp)
         raise
-    remove(tmp_path)
+    _remove(temp)
     if durable:
         names[-1][0].sync()
 
@@ -124,12 +161,16 @@ def link(src: str, dst: str) -> None:
 
 def link_no_replace(src: str, dst: str, links: int = 2) -> None:
     """Link *src* to *dst*, which must not exist; *links*: the names *src* has once it worked."""
+    _link_no_replace(reach(src), reach(dst), links)
+
+
+def _link_no_replace(src: At, dst: At, links: int) -> None:
     try:
-        link(src, dst)
+        os.link(src[0], dst[0], src_dir_fd=src[1], dst_dir_fd=dst[1])
     except FileExistsError:
         # Over NFS a link whose reply was lost is retried and reports EEXIST
         # although the first try made it: then the source has one link more.
-        if lstat(src).st_nlink == links:
+        if os.lstat(src[0], dir_fd=src[1]).st_nlink == links:
             return
         raise
 
@@ -169,13 +210,12 @@ def filesystem_now(tmp: Folder) -> float:
     file made in *tmp* and removed at once. The clock every file's mtime is set by,
     so ages judged against it never compare two hosts' clocks. OSError where
     nothing can be written (a read-only or full filesystem)."""
-    path = tmp.join(os.urandom(16).hex() + ".tmp")
-    fd = open_new(path)
+    at, fd = _open_temp(tmp)
     try:
         return os.fstat(fd).st_mtime
     finally:
         os.close(fd)
-        _unlink_quietly(path)
+        _unlink_quietly(at)
 
 
 def open_lock(folder: Folder, name: str) -> int:
@@ -222,17 +262,25 @@ def create_empty(folder: Folder, name: str, *, durable: bool) -> None:
 
 def remove(path: str) -> bool:
     """Unlink *path*; return False if it was already gone."""
-    name, dir_fd = reach(path)
+    return _remove(reach(path))
+
+
+def remove_in(folder: Folder, name: str) -> bool:
+    """remove(folder.join(name)) without making the path."""
+    return _remove(folder.at(name))
+
+
+def _remove(at: At) -> bool:
     try:
-        os.unlink(name, dir_fd=dir_fd)
+        os.unlink(at[0], dir_fd=at[1])
     except FileNotFoundError:
         return False
     return True
 
 
-def _unlink_quietly(path: str) -> None:
+def _unlink_quietly(at: At) -> None:
     try:
-        remove(path)
+        os.unlink(at[0], dir_fd=at[1])
     except OSError:
         pass
 
@@ -264,8 +312,17 @@ def identity(path: str) -> tuple[int, int] | None:
 
 def exists(path: str) -> bool:
     """Whether *path* exists, without following a symlink."""
+    return _exists(reach(path))
+
+
+def exists_in(folder: Folder, name: str) -> bool:
+    """exists(folder.join(name)) without making the path."""
+    return _exists(folder.at(name))
+
+
+def _exists(at: At) -> bool:
     try:
-        lstat(path)
+        os.lstat(at[0], dir_fd=at[1])
     except FileNotFoundError:
         return False
     return True

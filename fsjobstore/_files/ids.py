@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import re
 import threading
 import time
@@ -29,17 +30,40 @@ NEW_ID_PATTERN = "^[0-9A-HJKMNP-TV-Z]{26}$"
 _lock = threading.Lock()
 _last_ms = -1
 _last_rand = 0
+# The random part comes from a generator of our own, seeded from the system's
+# entropy: a system call per id would cost more than the rest of new_id, and the
+# global generator may be seeded by the application (two processes seeded alike
+# would then make the same ids).
+_random = random.Random()
+
+
+def _forget_in_child() -> None:
+    # A forked child would otherwise repeat its parent's ids: the same draws, or
+    # in the same millisecond the same increments of the parent's last id.
+    global _last_ms, _last_rand
+    _random.seed()
+    _last_ms, _last_rand = -1, 0
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 # Two characters per lookup: an id is made on every create, and 13 lookups cost a
 # fraction of 26 shifts and appends.
 _PAIRS = tuple(a + b for a in _ALPHABET for b in _ALPHABET)
+_40_BITS = (1 << 40) - 1
 
 
-def _encode(number: int, length: int) -> str:
-    """*number* as *length* (even) Crockford base32 digits, most significant first."""
-    pairs = _PAIRS
-    return "".join([pairs[(number >> shift) & 1023] for shift in range(5 * length - 10, -1, -10)])
+def _encode(ms: int, rand: int) -> str:
+    """10 digits of *ms* (48 bits) and 16 of *rand* (80 bits), most significant first."""
+    # Unrolled, on numbers of 40 bits at most: a loop over a 128-bit number costs
+    # several times as much (a new big number per shift).
+    p, hi, lo = _PAIRS, rand >> 40, rand & _40_BITS
+    return "".join((
+        p[ms >> 40], p[ms >> 30 & 1023], p[ms >> 20 & 1023], p[ms >> 10 & 1023], p[ms & 1023],
+        p[hi >> 30], p[hi >> 20 & 1023], p[hi >> 10 & 1023], p[hi & 1023],
+        p[lo >> 30], p[lo >> 20 & 1023], p[lo >> 10 & 1023], p[lo & 1023],
+    ))
 
 
 def new_id() -> str:
@@ -53,9 +77,9 @@ def new_id() -> str:
             if rand >> 80:  # the random part overflowed: borrow the next millisecond
                 ms, rand = ms + 1, 0
         else:
-            rand = int.from_bytes(os.urandom(10), "big")
+            rand = _random.getrandbits(80)
         _last_ms, _last_rand = ms, rand
-    return _encode(ms, 10) + _encode(rand, 16)
+    return _encode(ms, rand)
 
 
 def derived_id(ms: int, key: str) -> str:
@@ -63,7 +87,7 @@ def derived_id(ms: int, key: str) -> str:
     time part, so it sorts as if made then, and 80 bits of the SHA-256 of *key* in the
     random part, so every process that derives it from the same two gets the same id."""
     digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:10], "big")
-    return _encode(ms, 10) + _encode(digest, 16)
+    return _encode(ms, digest)
 
 
 def is_valid_id(name: str) -> bool:

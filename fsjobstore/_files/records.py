@@ -61,19 +61,6 @@ _RECORD_START = b'{\n "format": '
 
 
 
-def _value_json(value: Any) -> str:
-    # The common field types without the encoder's per-call overhead; a record
-    # is rendered on every state change. (Keys are ours: plain ASCII names.)
-    if value is None:
-        return "null"
-    kind = type(value)
-    if kind is str:
-        return _encode_string(value)
-    if kind is int:
-        return str(value)
-    return encode_compact(value)
-
-
 def now_text() -> str:
     """The current UTC wall-clock time as ISO 8601; informational only, never compared."""
     global _second
@@ -90,6 +77,7 @@ def parse_time(text: str) -> datetime:
 
 
 _REQUIRED = ("request", "value", "value_encoding", "error", "attempts", "created_at", "updated_at")
+_REQUIRED_SET = frozenset(_REQUIRED)
 # Optional fields and the types they may hold (None always allowed).
 _OPTIONAL: dict[str, tuple[type, ...]] = {
     "history": (list,),
@@ -121,14 +109,13 @@ class Record:
     def new(cls, job_id: str, request: Any, request_json: str, **options: Any) -> Record:
         """A new pending record (*request_json* spells *request*, so it is not re-encoded)."""
         stamp = now_text()
-        fields: dict[str, Any] = {"format": FORMAT_VERSION, "id": job_id, "state": PENDING}
-        fields.update({name: options.get(name) for name in ("task", "resource")})
-        fields.update(
-            request=request, value=None, value_encoding=None, error=None, attempts=0,
-            not_before=options.get("not_before"), delay=options.get("delay"),
-            lease_seconds=options.get("lease_seconds"),
-            expires_in=options.get("expires_in"), created_at=stamp, updated_at=stamp,
-        )
+        get = options.get
+        fields: dict[str, Any] = {
+            "format": FORMAT_VERSION, "id": job_id, "state": PENDING, "task": get("task"), "resource": get("resource"),
+            "request": request, "value": None, "value_encoding": None, "error": None, "attempts": 0,
+            "not_before": get("not_before"), "delay": get("delay"), "lease_seconds": get("lease_seconds"),
+            "expires_in": get("expires_in"), "created_at": stamp, "updated_at": stamp,
+        }
         # Optional fields are written only when set, so records without them stay as they were.
         fields.update((name, options[name]) for name in ("key", "labels", "priority", "deadline", "deadline_in")
                       if options.get(name))
@@ -137,7 +124,11 @@ class Record:
     @classmethod
     def parse(cls, data: bytes, path: str, expected_id: str) -> Record:
         try:
-            fields = json.loads(data)
+            try:
+                # (as text: json.loads of bytes first works out their encoding, in Python)
+                fields = json.loads(data.decode("utf-8"))
+            except UnicodeDecodeError:
+                fields = json.loads(data)  # UTF-16 or 32, as json reads them; else not JSON
         except (ValueError, UnicodeDecodeError) as exc:
             raise CorruptJobFile(path, f"not JSON ({exc})") from None
         except RecursionError:
@@ -153,9 +144,8 @@ class Record:
             raise CorruptJobFile(path, f"holds id {fields.get('id')!r}, expected {expected_id!r}")
         if fields.get("state") not in STORED_STATES:
             raise CorruptJobFile(path, f"unknown state {fields.get('state')!r}")
-        missing = [name for name in _REQUIRED if name not in fields]
-        if missing:
-            raise CorruptJobFile(path, f"missing {', '.join(missing)}")
+        if not fields.keys() >= _REQUIRED_SET:
+            raise CorruptJobFile(path, f"missing {', '.join(name for name in _REQUIRED if name not in fields)}")
         if not isinstance(fields["attempts"], int) or isinstance(fields["attempts"], bool):
             raise CorruptJobFile(path, "attempts is not an integer")
         for name, types in _OPTIONAL.items():
@@ -245,33 +235,46 @@ class Record:
         fields["updated_at"] = now_text()
         return Record(fields, self._request_json)
 
-    def with_attempt(self, entry: dict[str, Any]) -> Record:
+    def with_attempt(self, entry: dict[str, Any], **changes: Any) -> Record:
         """This record with *entry* added to its attempt history (the newest
-        ``HISTORY_LIMIT`` are kept, so a record's size stays bounded)."""
+        ``HISTORY_LIMIT`` are kept, so a record's size stays bounded) and *changes*."""
         history = [*(self.fields.get("history") or ()), entry][-HISTORY_LIMIT:]
-        return self.changed(history=history)
+        return self.changed(history=history, **changes)
 
-    def resolved(self, state: str, value: StoredValue, error: str | None, attempts: int) -> Record:
+    def resolved(self, state: str, value: StoredValue, error: str | None, attempts: int,
+                 entry: dict[str, Any] | None = None) -> Record:
+        """The record resolved (with the attempt *entry* added to its history, if given)."""
         text, encoding = value
         # (a resolved job is never pulled: a delay left from its last retry would only mislead a reader)
-        return self.changed(
-            state=state, value=text, value_encoding=encoding, error=error, attempts=attempts, not_before=None,
-            delay=None,
-        )
+        changes = {"state": state, "value": text, "value_encoding": encoding, "error": error, "attempts": attempts,
+                   "not_before": None, "delay": None}
+        return self.changed(**changes) if entry is None else self.with_attempt(entry, **changes)
 
     def render(self) -> bytes:
         request_json = self._request_json
-        lines = [
-            f' "{k}": {request_json if k == "request" and request_json is not None else _value_json(v)}'
-            for k, v in self.fields.items()
-        ]
+        lines = []
+        for key, value in self.fields.items():
+            # (the common types inline: a record is rendered on every state change)
+            if key == "request" and request_json is not None:
+                text = request_json
+            elif value is None:
+                text = "null"
+            elif type(value) is str:
+                text = _encode_string(value)
+            elif type(value) is int:
+                text = str(value)
+            else:
+                text = encode_compact(value)
+            lines.append(f' "{key}": {text}')
         return ("{\n" + ",\n".join(lines) + "\n}\n").encode("utf-8")
 
     def job(self, state: str | None = None, waiting: tuple[Any, ...] = (),
             failed_deliveries: tuple[dict[str, Any], ...] = ()) -> Job:
         f = self.fields
-        updated_at = parse_time(f["updated_at"])
+        updated_text, created_text = f["updated_at"], f["created_at"]
+        updated_at = parse_time(updated_text)
         not_before = f.get("not_before")
+        history = f.get("history")
         return Job(
             id=f["id"],
             state=state or f["state"],
@@ -280,7 +283,7 @@ class Record:
             value_encoding=f["value_encoding"],
             error=f["error"],
             attempts=f["attempts"],
-            created_at=parse_time(f["created_at"]),
+            created_at=updated_at if created_text == updated_text else parse_time(created_text),
             updated_at=updated_at,
             waiting=waiting,
             failed_deliveries=failed_deliveries,
@@ -289,7 +292,7 @@ class Record:
             not_before=parse_time(not_before) if not_before is not None else _after(updated_at, f.get("delay")),
             lease_seconds=f.get("lease_seconds"),
             expires_in=f.get("expires_in"),
-            history=tuple(f.get("history") or ()),
+            history=tuple(history) if history else (),
             key=f.get("key"),
             labels=dict(f.get("labels") or {}),
             priority=f.get("priority") or 0,

@@ -33,7 +33,9 @@ def encode_json(value: Any, what: str, limit: int | None = None) -> str:
         raise TypeError(f"{what} is not JSON-serialisable: {exc}") from None
     except RecursionError:
         text = ""  # deeper than the stack: check_depth names the limit
-    if len(text) > 2 * MAX_DEPTH or not text:  # (each level takes two characters at least)
+    # Each level opens a bracket: a text with no more than MAX_DEPTH of them (brackets
+    # in strings included) cannot nest deeper, and needs no walk.
+    if not text or text.count("[") + text.count("{") > MAX_DEPTH:
         check_depth(value, what)
     if limit is not None and len(text) > limit // 4 and (size := len(text.encode("utf-8"))) > limit:
         raise JobTooLarge(f"{what} is {size} bytes as JSON, the store's limit is {limit}")

@@ -17,6 +17,7 @@ pullers do not all try the same name at once.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections import deque
@@ -28,6 +29,9 @@ from .._files.folders import Folder
 
 _BLOCK = 16
 CHUNK = 4096
+# Seconds after a chunk is read during which its names are taken as still there
+# (see present).
+FRESH = 0.01
 
 
 class Candidates:
@@ -50,6 +54,7 @@ class Candidates:
         # survives into the next pass (only those, so memory stays flat in the backlog)
         self._listed: set[str] = set()
         self._passes = 0  # passes ended so far
+        self._read_at = -math.inf  # monotonic time the last chunk was read
 
     def note(self, name: str, value: object) -> None:
         self._notes[name] = value
@@ -72,7 +77,11 @@ class Candidates:
 
     def present(self, name: str) -> bool:
         """Whether *name*'s file is still there: one lstat, far cheaper than a lease
-        on a job another puller finished since this one listed it."""
+        on a job another puller finished since this one listed it. Not asked for a
+        chunk read within the last ``FRESH`` seconds: the listing has just said so
+        (and a claim finds a file gone since, at the cost of a lease)."""
+        if time.monotonic() - self._read_at < FRESH:
+            return True
         return fsio.exists(self._folder.join(name + self._suffix))
 
     def _seen_in_pass(self, name: str) -> None:
@@ -156,6 +165,7 @@ class Candidates:
             self._end_pass()
         if not found:
             return False
+        self._read_at = time.monotonic()
         found.sort()
         for start in range(0, len(found), _BLOCK):
             block = found[start : start + _BLOCK]

@@ -177,7 +177,7 @@ class StoreContext:
         if due:
             fsio.create_empty(layout.due, job_id, durable=self.durable)
         # Not fsynced: if a crash undoes the unlink, the next puller finishes it.
-        fsio.remove(layout.pending_path(job_id))
+        fsio.remove_in(layout.pending, job_id + RECORD_SUFFIX)
         return due
 
     # -- waiting targets ----------------------------------------------------------

@@ -86,7 +86,7 @@ class Fulfilment:
         except OSError:
             lease.release()  # EIO, ESTALE after retries: the job stays pullable
             raise
-        if fsio.exists(ctx.layout.resolved_path(job_id)):
+        if fsio.exists_in(ctx.layout.resolved, job_id + RECORD_SUFFIX):
             # A resolver crashed after publishing the result: finish its work.
             ctx.finish_resolution(job_id)
             lease.release()
@@ -98,9 +98,9 @@ class Fulfilment:
         expired previous holder counted as a failed attempt."""
         if lease.taken_from is not None:
             # Its last holder stopped renewing (it died or hung): that was an attempt.
-            record = record.with_attempt(expired_attempt(record, lease.taken_from))
             # (Its delay, if any, is over: the rewrite must not start it again.)
-            record = record.changed(attempts=record.attempts + 1, error=EXPIRED_ERROR, delay=None)
+            record = record.with_attempt(expired_attempt(record, lease.taken_from), attempts=record.attempts + 1,
+                                         error=EXPIRED_ERROR, delay=None)
         handle = WorkLease(self, lease, record, slots)  # its release gives every lease back
         try:
             if record.get("lease_seconds"):
@@ -113,8 +113,8 @@ class Fulfilment:
         except BaseException:
             handle.release()
             raise
-        resolved_path = self.ctx.layout.resolved_path(lease.name)
-        lease.still_wanted = lambda: Loss(LossReason.RESOLVED_ELSEWHERE) if fsio.exists(resolved_path) else None
+        resolved, name = self.ctx.layout.resolved, lease.name + RECORD_SUFFIX
+        lease.still_wanted = lambda: Loss(LossReason.RESOLVED_ELSEWHERE) if fsio.exists_in(resolved, name) else None
         return handle
 
     # -- commits ------------------------------------------------------------------
@@ -143,9 +143,9 @@ class Fulfilment:
                 lease.name_lease.check(final=True)
                 if (resolved := self.ctx.read_resolved(job_id)) is not None:
                     raise JobAlreadyResolved(job_id, resolved.state)
-                record = lease.record.with_attempt(lease_attempt(lease, "retried", message, trace))
-                record = record.changed(attempts=lease.record.attempts + attempt, error=message, not_before=None,
-                                        delay=delay or None)
+                record = lease.record.with_attempt(lease_attempt(lease, "retried", message, trace),
+                                                   attempts=lease.record.attempts + attempt, error=message,
+                                                   not_before=None, delay=delay or None)
                 self.ctx.write_pending(record)
                 lease.name_lease.committed = True
                 # This puller knows when the retry is due: it is tried then, before the
@@ -242,17 +242,18 @@ class Fulfilment:
                  lease: WorkLease | None, name_lease: Lease | None = None, *, attempt: bool = True,
                  trace: str | None = None) -> Job:
         ctx = self.ctx
+        entry = None
         if lease is not None and name_lease is not None:
             name_lease.check(final=True)
             record = lease.record
             if attempt:  # (giving up on a job whose attempts are used is not one)
-                record = record.with_attempt(lease_attempt(lease, state, error, trace))
+                entry = lease_attempt(lease, state, error, trace)
         else:
             record, current = ctx.read(job_id)
             if current in RESOLVED_STATES:
                 raise JobAlreadyResolved(job_id, current)
         attempts = record.attempts + (state == FAILED and attempt)
-        resolved = record.resolved(state, value, error, attempts)
+        resolved = record.resolved(state, value, error, attempts, entry)
         try:
             fsio.publish(ctx.layout.tmp, ctx.layout.resolved, job_id + RECORD_SUFFIX, resolved.render(),
                          durable=ctx.durable, replace=False)

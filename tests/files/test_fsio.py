@@ -254,3 +254,31 @@ def test_has_entries(tmp_path: Path) -> None:
     link.symlink_to(folder)
     assert not folders.has_entries(str(link))  # a symlink is never followed
     assert not folders.has_entries(str(folder / "t.json"))  # a file is not a folder
+
+
+def test_publish_survives_a_file_planted_at_its_next_temp_name(tmp_and_dest: tuple[Folder, Folder]) -> None:
+    # Temp names are a per-process prefix and a counter, which a neighbour sharing
+    # the store can read in tmp/ and plant ahead of us.
+    tmp, dest = tmp_and_dest
+    prefix, _, number = fsio.temp_names.next().removesuffix(".tmp").rpartition("-")
+    planted = os.path.join(tmp.path, f"{prefix}-{int(number, 16) + 1:x}.tmp")
+    Path(planted).write_bytes(b"planted")
+    fsio.publish(tmp, dest, "a", b"mine", durable=False, replace=False)
+    assert (Path(dest.path) / "a").read_bytes() == b"mine"
+    assert Path(planted).read_bytes() == b"planted"
+    assert os.listdir(tmp.path) == [os.path.basename(planted)]
+
+
+def test_temp_names_differ_between_a_parent_and_its_forked_child() -> None:
+    fsio.temp_names.next()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write_end, fsio.temp_names.next().encode())
+        os._exit(0)
+    os.close(write_end)
+    mine = fsio.temp_names.next()
+    os.waitpid(pid, 0)
+    theirs = os.read(read_end, 100).decode()
+    os.close(read_end)
+    assert theirs.endswith(".tmp") and theirs != mine

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -75,7 +76,7 @@ def test_new_ids_keep_increasing_when_the_random_part_overflows(monkeypatch: pyt
     monkeypatch.setattr(ids, "_last_rand", 0)
     frozen = time.time_ns()
     monkeypatch.setattr(ids.time, "time_ns", lambda: frozen)
-    monkeypatch.setattr(ids.os, "urandom", lambda n: b"\xff" * n)
+    monkeypatch.setattr(ids._random, "getrandbits", lambda bits: (1 << bits) - 1)
     first, second = new_id(), new_id()
     assert first < second, f"{second} sorts before {first}"
 
@@ -131,3 +132,21 @@ def test_check_id_limit_is_128() -> None:
     check_id("a" * 128)
     with pytest.raises(InvalidJobId, match="129"):
         check_id("a" * 129)
+
+
+def test_a_forked_child_makes_other_ids_than_its_parent() -> None:
+    # Without reseeding after fork, parent and child would draw the same random
+    # parts, and two jobs created in the same millisecond would share an id.
+    new_id()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write_end, new_id().encode())
+        os._exit(0)
+    os.close(write_end)
+    mine = new_id()
+    os.waitpid(pid, 0)
+    theirs = os.read(read_end, 100).decode()
+    os.close(read_end)
+    assert len(theirs) == 26
+    assert theirs[10:] != mine[10:]

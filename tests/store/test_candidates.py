@@ -307,3 +307,15 @@ def test_what_a_pass_keeps_does_not_grow_with_the_backlog(folder: Folder, small_
     rest = list(names)
     assert sorted(taken + rest[: len(ids) - len(taken)]) == ids
     assert candidates.noted(taken[-1]) == ("task", None)  # ...because it is still listed
+
+
+def test_a_chunk_just_read_is_taken_as_present(folder: Folder, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No lstat for names the listing has just shown: a claim finds one gone since.
+    monkeypatch.setattr(candidates_module, "FRESH", 3600.0)
+    (job,) = make(folder, 1)
+    candidates = Candidates(folder, SUFFIX)
+    assert next(candidates.names()) == job  # (reads the chunk)
+    os.unlink(folder.join(job + SUFFIX))
+    assert candidates.present(job)
+    monkeypatch.setattr(candidates_module, "FRESH", 0.0)
+    assert not candidates.present(job)

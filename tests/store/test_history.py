@@ -91,3 +91,18 @@ def test_a_resolved_record_keeps_no_delay_from_its_last_retry(open_store: Callab
     assert lease is not None
     done = lease.fulfill("ok")
     assert done.not_before is None and store.get(job.id).not_before is None
+
+
+def test_an_attempt_made_in_a_forked_child_names_the_child(open_store: Callable[..., JobStore]) -> None:
+    # The pid is asked once per process: a forked child must not record its parent's.
+    store = open_store()
+    job = store.create("x")
+    pid = os.fork()
+    if pid == 0:
+        lease = store.pull_work()
+        code = 0 if lease is not None and lease.fulfill("child").state == "fulfilled" else 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    (entry,) = store.get(job.id).history
+    assert entry["pid"] == pid != os.getpid()

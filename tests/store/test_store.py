@@ -70,6 +70,8 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
     for arg in args[:2]:
         if isinstance(arg, (str, bytes, os.PathLike)):
             path = os.fsdecode(arg)
+            if path.startswith("/proc/self/fd/"):  # a listing through a folder's descriptor
+                path = os.readlink(path).removesuffix(" (deleted)")
             # A relative name is one reached through a store folder's descriptor
             # (the store's own paths are absolute): inside by construction, and
             # test_security checks where such calls really reach.
