@@ -53,20 +53,33 @@ class Notification:
             break
         # Checked after the target is written; a resolver checks for targets after
         # publishing its result: so at least one of the two makes the job due.
-        resolved = layout.resolved_path(job_id)
-        is_resolved = fsio.exists(resolved)
+        is_resolved = fsio.exists(layout.resolved_path(job_id))
         # Neither record: resolved in between (or put back by a purge that saw the
         # target), so look again; still none: purged since it was read (purge moves
         # the result aside, then looks for targets): take the target back, say so.
-        if not is_resolved and not fsio.exists(layout.pending_path(job_id)):
-            is_resolved = fsio.exists(resolved)
-            if not is_resolved:
-                fsio.remove(folder.join(value_key(target) + RECORD_SUFFIX))
-                folders.remove_folder_if_empty(layout.waiting.join(job_id))
-                raise JobNotFound(job_id)
-        if is_resolved:
+        if not is_resolved and self._gone(job_id):
+            self._take_back(job_id, target)
+        if is_resolved or fsio.exists(layout.resolved_path(job_id)):
             fsio.create_empty(layout.due, job_id, durable=ctx.durable)
+            # A delete (which unlinks the targets, ours too, before the record) may
+            # have removed the job since the look: then the marker goes too.
+            if self._gone(job_id):
+                fsio.remove(layout.due.join(job_id))
+                self._take_back(job_id, target)
             self.deliver_now(job_id)
+
+    def _gone(self, job_id: str) -> bool:
+        """Whether the job has no record now: the resolved one looked at before and
+        after the pending one (resolved in between, or put back by a purge)."""
+        layout = self.ctx.layout
+        resolved = layout.resolved_path(job_id)
+        return not (fsio.exists(resolved) or fsio.exists(layout.pending_path(job_id)) or fsio.exists(resolved))
+
+    def _take_back(self, job_id: str, target: Any) -> None:
+        layout = self.ctx.layout
+        fsio.remove(layout.waiting_folder(job_id).join(value_key(target) + RECORD_SUFFIX))
+        folders.remove_folder_if_empty(layout.waiting.join(job_id))
+        raise JobNotFound(job_id)
 
     def unqueue_all(self, job_id: str, targets: Any) -> None:
         check_id(job_id)
