@@ -177,7 +177,10 @@ class StoreContext:
         if due:
             fsio.create_empty(layout.due, job_id, durable=self.durable)
         # Not fsynced: if a crash undoes the unlink, the next puller finishes it.
-        fsio.remove_in(layout.pending, job_id + RECORD_SUFFIX)
+        if "-" in job_id:  # (a job of another queue than pending/: its folder, as its id names it)
+            fsio.remove(layout.pending_path(job_id))
+        else:
+            fsio.remove_in(layout.pending, job_id + RECORD_SUFFIX)
         return due
 
     # -- waiting targets ----------------------------------------------------------

@@ -38,6 +38,7 @@ def test_a_queued_job_goes_through_its_whole_life_in_its_folder(store: JobStore)
     store.retry(job.id)
     assert store.get(job.id).state == "pending"
     store.cancel(job.id)
+    assert os.listdir(Path(store.path, "queues", "any", "p3")) == []  # resolved: no pending record left
     note = store.pull_notification()
     assert note is not None and note.waiting == ["t"]
     note.done(["t"])
