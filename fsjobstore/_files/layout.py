@@ -31,6 +31,7 @@ pulls never list the history of resolved jobs.
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
@@ -47,6 +48,10 @@ LEVELS_SECONDS = 1.0  # the longest a store object trusts its listing of an addr
 # A waiting target whose deliveries were given up: kept beside the waiting ones
 # (for show and the dashboard) but never made due again.
 UNDELIVERED_SUFFIX = ".undelivered"
+
+
+# Why a folder cannot be made in a store that is only readable here.
+_CANNOT_WRITE = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC)
 
 
 class NotAFolder(Exception):
@@ -111,7 +116,14 @@ class Layout:
                 except FileNotFoundError:
                     if not make:
                         raise
-                    folders.make_folder(parent.join(os.path.basename(folder.path)), shared=self.shared)
+                    try:
+                        folders.make_folder(parent.join(os.path.basename(folder.path)), shared=self.shared)
+                    except OSError as exc:
+                        if exc.errno not in _CANNOT_WRITE:
+                            raise
+                        # (a folder a later version added, in a store this process may only
+                        # read: absent, so empty, until a writer makes it)
+                        continue
                     folder.anchor(parent)
             except (FileNotFoundError, CorruptJobFile):
                 raise NotAFolder(folder.path) from None
