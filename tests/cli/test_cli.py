@@ -143,7 +143,9 @@ def test_stats_watch_stops_cleanly_on_ctrl_c(store_dir: Path) -> None:
         assert proc.stdout is not None
         lines = [proc.stdout.readline(), proc.stdout.readline()]
         assert all(json.loads(line)["pending"] == 0 for line in lines)
-        status, _out, err, _took = stop(proc, signal.SIGINT)
+        # (a bound that catches a hang, not a timing: one run of the whole suite on
+        # 2 loaded cores took over 5 s to close the store)
+        status, _out, err, _took = stop(proc, signal.SIGINT, timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()
