@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -178,6 +179,8 @@ def stats(ctx: Context, as_json: bool, watch: bool, interval: float) -> None:
 
 
 def _print_stats(store: Store, as_json: bool, watch: bool, interval: float) -> None:
+    if watch:  # Ctrl-C ends it, even started where SIGINT is ignored (a non-interactive shell's `&`)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while True:
             with one_line_errors():
