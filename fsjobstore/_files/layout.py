@@ -226,21 +226,21 @@ class Layout:
     def waiting_folder(self, job_id: str) -> Folder:
         return Folder(self.waiting.join(job_id), keep_open=False, shared=self.shared)
 
+    def control_folder(self, name: str) -> Folder:
+        """A folder of the store made on first use, reached through the anchored top
+        folder: ``quarantine`` (what ``check --repair`` cannot parse), ``workers``
+        (heartbeat records), ``schedules``, and the control folders ``paused`` and
+        ``limits`` (a file per setting)."""
+        return Folder(self.top.join(name), keep_open=False, shared=self.shared)
+
     def quarantine_folder(self) -> Folder:
-        """Where ``check --repair`` moves files it cannot parse (made on first use)."""
-        return Folder(self.top.join("quarantine"), keep_open=False, shared=self.shared)
+        return self.control_folder("quarantine")
 
     def workers_folder(self) -> Folder:
-        """Heartbeat records of running loops (made on first use)."""
-        return Folder(self.top.join("workers"), keep_open=False, shared=self.shared)
+        return self.control_folder("workers")
 
     def schedules_folder(self) -> Folder:
-        """Schedules of periodic jobs, and the latest tick of each (made on first use)."""
-        return Folder(self.top.join("schedules"), keep_open=False, shared=self.shared)
-
-    def control_folder(self, name: str) -> Folder:
-        """A control folder (``paused``, ``limits``): a file per setting, made on first use."""
-        return Folder(self.top.join(name), keep_open=False, shared=self.shared)
+        return self.control_folder("schedules")
 
     def close(self) -> None:
         with self._queue_lock:
