@@ -3,23 +3,48 @@ caller picked, at most once (a create retried after its reply was lost)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from .._arguments import check_labels, check_seconds
+from .._files import fsio
 from .._files.ids import check_new_id, new_id
+from .._files.layout import RECORD_SUFFIX
 from .._files.queues import check_priority, id_suffix
 from .._files.records import Record, time_text
 from .._files.values import encode_json
 from ..errors import JobStateError
 from ..job import Job
-from . import keys
+from ..specs import naming
+from ..views import Progress
+from . import adoption, keys
 from .adoption import publish_pending
 from .context import StoreContext
 
 
 def create(
+    ctx: StoreContext,
+    request: Any,
+    *,
+    on_conflict: str = "return",
+    job_id: str | None = None,
+    before_publish: Callable[[str], object] | None = None,
+    **options: Any,
+) -> Job:
+    """A new pending job (options: as ``JobStore.create``)."""
+    record, changes = prepare(ctx, request, on_conflict=on_conflict, job_id=job_id, **options)
+    if before_publish is not None:  # (a workspace's input, moved in while no worker can see the job)
+        before_publish(record.id)
+    if changes is not None:
+        return keys.create(ctx, record, on_conflict, changes)
+    if job_id is None:
+        ctx.write_pending(record)
+        return record.job()
+    return _create_once(ctx, record)
+
+
+def prepare(
     ctx: StoreContext,
     request: Any,
     *,
@@ -34,8 +59,9 @@ def create(
     priority: int = 0,
     deadline: datetime | timedelta | float | None = None,
     job_id: str | None = None,
-    before_publish: Callable[[str], object] | None = None,
-) -> Job:
+) -> tuple[Record, dict[str, Any] | None]:
+    """The record of a new job, every argument checked (nothing written), and for a
+    keyed job what a replace or an extend changes in the job that has the key."""
     if job_id is not None:
         check_new_id(job_id)
     request_json = encode_json(request, "request", ctx.options.max_bytes)
@@ -63,15 +89,47 @@ def create(
         key=key, labels=labels, priority=priority, deadline=None if by is None else time_text(by),
         deadline_in=deadline_in,
     )
-    if before_publish is not None:  # (a workspace's input, moved in while no worker can see the job)
-        before_publish(record.id)
-    if key is not None:
-        changes = {"request": request, "request_json": request_json, "not_before": start_text, "delay": delay}
-        return keys.create(ctx, record, on_conflict, changes)
-    if job_id is None:
-        ctx.write_pending(record)
-        return record.job()
-    return _create_once(ctx, record)
+    if key is None:
+        return record, None
+    return record, {"request": request, "request_json": request_json, "not_before": start_text, "delay": delay}
+
+
+def create_many(ctx: StoreContext, items: Sequence[tuple[Any, dict[str, Any]]],
+                job_ids: Sequence[str | None] | None = None, progress: Progress | None = None) -> list[Job]:
+    """A job for each (request, create's options) of *items*, all checked before any
+    is written (bad input: the error names its index); the unkeyed ones published
+    together (format.md, "create_many"). Under ids the caller picked (*job_ids*, one
+    per item), a job made by an earlier try of the same batch is returned as it is."""
+    if job_ids is not None and len(job_ids) != len(items):
+        raise ValueError(f"{len(job_ids)} job ids for {len(items)} requests: give one per request")
+    prepared = []
+    for index, (request, options) in enumerate(items):
+        with naming(index):
+            prepared.append(prepare(ctx, request, job_id=None if job_ids is None else job_ids[index], **options))
+    for (record, changes), (_, options) in zip(prepared, items, strict=True):
+        if changes is not None and options.get("on_conflict") == "raise":
+            keys.refuse_taken(ctx, str(record.get("key")), record.id)
+    made: list[Job | None] = [None] * len(items)
+    plain, total = [], len(items)
+    for index, (record, changes) in enumerate(prepared):
+        if changes is None:
+            plain.append(index)
+            continue
+        made[index] = keys.create(ctx, record, items[index][1].get("on_conflict", "return"), changes)
+        if progress is not None:
+            progress(index + 1 - len(plain), total)
+    keyed = total - len(plain)
+    layout, durable = ctx.layout, ctx.durable
+    records = [prepared[index][0] for index in plain]
+    files = [(layout.pending_folder(r.id, durable=durable), r.id + RECORD_SUFFIX, r.render()) for r in records]
+    new = fsio.publish_many(layout.tmp, files, durable=durable, replace=job_ids is None,
+                            written=None if progress is None else (lambda done: progress(keyed + done, total)))
+    for index, record, published in zip(plain, records, new, strict=True):
+        if published and (job_ids is None or not fsio.exists(layout.resolved_path(record.id))):
+            made[index] = record.job()
+        else:
+            made[index] = _existing(ctx, record, tidy=published)
+    return [job for job in made if job is not None]
 
 
 # What must match for a create under an existing id to be a retry of the one that made it.
@@ -84,6 +142,15 @@ def _create_once(ctx: StoreContext, record: Record) -> Job:
     under this id by the same create is returned as it is now; by another, refused."""
     if publish_pending(ctx, record):
         return record.job()
+    return _existing(ctx, record, tidy=False)
+
+
+def _existing(ctx: StoreContext, record: Record, *, tidy: bool) -> Job:
+    """The job made under *record*'s id before (by an earlier try of this create, so
+    with the same request and options: else JobStateError), as it is now. *tidy*:
+    the pending record just published copies a job resolved since (removed)."""
+    if tidy:
+        adoption.tidy(ctx, record.id)
     job_id = record.id
     existing, state = ctx.read(job_id)
     different = [name for name in SAME_CREATE if existing.get(name) != record.get(name)]
