@@ -3,8 +3,7 @@ batch's items and defaults become each job's ``create`` arguments."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,15 +37,17 @@ OPTIONS = tuple(f.name for f in fields(JobSpec) if f.name != "request")
 
 def batch(requests: Iterable[Any], defaults: Mapping[str, Any]) -> list[tuple[Any, dict[str, Any]]]:
     """(request, create's keyword arguments) of each item of a batch: a JobSpec's own
-    options over *defaults*; any other item is a request with the defaults. ValueError,
+    options over *defaults*; any other item is a request with the defaults (one dict,
+    the same object for every such item: not to be changed). ValueError,
     naming both indexes, for two items with one key (which of them would be created
     is no choice to make for the caller)."""
     items = []
     owners: dict[str, int] = {}
+    shared = dict(defaults)  # (one dict for every plain request: a store checks it once)
     for index, item in enumerate(requests):
-        options = dict(defaults)
+        options = shared
         if isinstance(item, JobSpec):
-            options.update((name, value) for name in OPTIONS if (value := getattr(item, name)) is not None)
+            options = shared | {name: value for name in OPTIONS if (value := getattr(item, name)) is not None}
             item = item.request
         key = options.get("key")
         if isinstance(key, str):
@@ -58,13 +59,9 @@ def batch(requests: Iterable[Any], defaults: Mapping[str, Any]) -> list[tuple[An
     return items
 
 
-@contextmanager
-def naming(index: int) -> Iterator[None]:
-    """Bad input of one item of a batch, raised with the item's index in its message
-    (the same kind of error: TypeError, ValueError or JobTooLarge)."""
-    try:
-        yield
-    except (TypeError, ValueError) as exc:
-        kind = type(exc) if type(exc) in (TypeError, ValueError, JobTooLarge) else (
-            TypeError if isinstance(exc, TypeError) else ValueError)
-        raise kind(f"requests[{index}]: {exc}") from exc
+def named(index: int, exc: TypeError | ValueError) -> TypeError | ValueError:
+    """Bad input of one item of a batch as the same kind of error (TypeError,
+    ValueError or JobTooLarge) with the item's index in its message."""
+    kind = type(exc) if type(exc) in (TypeError, ValueError, JobTooLarge) else (
+        TypeError if isinstance(exc, TypeError) else ValueError)
+    return kind(f"requests[{index}]: {exc}")

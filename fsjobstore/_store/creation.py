@@ -4,6 +4,7 @@ caller picked, at most once (a create retried after its reply was lost)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from .._files.records import Record, time_text
 from .._files.values import encode_json
 from ..errors import JobStateError
 from ..job import Job
-from ..specs import naming
+from ..specs import named
 from ..views import Progress
 from . import adoption, keys
 from .adoption import publish_pending
@@ -98,38 +99,69 @@ def create_many(ctx: StoreContext, items: Sequence[tuple[Any, dict[str, Any]]],
                 job_ids: Sequence[str | None] | None = None, progress: Progress | None = None) -> list[Job]:
     """A job for each (request, create's options) of *items*, all checked before any
     is written (bad input: the error names its index); the unkeyed ones published
-    together (format.md, "create_many"). Under ids the caller picked (*job_ids*, one
-    per item), a job made by an earlier try of the same batch is returned as it is."""
+    together (format.md, "create_many"). Items that share one options dict (``specs.batch``)
+    share its checks, times and rendering. Under ids the caller picked (*job_ids*,
+    one per item), a job made by an earlier try of the same batch is returned as it is."""
     if job_ids is not None and len(job_ids) != len(items):
         raise ValueError(f"{len(job_ids)} job ids for {len(items)} requests: give one per request")
-    prepared = []
-    for index, (request, options) in enumerate(items):
-        with naming(index):
-            prepared.append(prepare(ctx, request, job_id=None if job_ids is None else job_ids[index], **options))
-    for (record, changes), (_, options) in zip(prepared, items, strict=True):
-        if changes is not None and options.get("on_conflict") == "raise":
-            keys.refuse_taken(ctx, str(record.get("key")), record.id)
     made: list[Job | None] = [None] * len(items)
-    plain, total = [], len(items)
-    for index, (record, changes) in enumerate(prepared):
-        if changes is None:
-            plain.append(index)
+    keyed: list[tuple[int, Record, dict[str, Any]]] = []
+    plain: list[tuple[int, Record, bytes]] = []
+    siblings: dict[int, _Siblings] = {}
+    for index, (request, options) in enumerate(items):
+        job_id = None if job_ids is None else job_ids[index]
+        try:
+            family = siblings.get(id(options)) if job_id is None else None
+            if family is not None:
+                record, data, made[index] = family.make(ctx, request)
+                plain.append((index, record, data))
+                continue
+            record, changes = prepare(ctx, request, job_id=job_id, **options)
+        except (TypeError, ValueError) as exc:
+            raise named(index, exc) from exc
+        if changes is not None:
+            keyed.append((index, record, changes))
             continue
+        if job_id is None:
+            siblings[id(options)] = _Siblings(record)
+        plain.append((index, record, record.render()))
+    for index, record, _ in keyed:
+        if items[index][1].get("on_conflict") == "raise":
+            keys.refuse_taken(ctx, str(record.get("key")), record.id)
+    total = len(items)
+    for done, (index, record, changes) in enumerate(keyed, start=1):
         made[index] = keys.create(ctx, record, items[index][1].get("on_conflict", "return"), changes)
         if progress is not None:
-            progress(index + 1 - len(plain), total)
-    keyed = total - len(plain)
+            progress(done, total)
     layout, durable = ctx.layout, ctx.durable
-    records = [prepared[index][0] for index in plain]
-    files = [(layout.pending_folder(r.id, durable=durable), r.id + RECORD_SUFFIX, r.render()) for r in records]
-    new = fsio.publish_many(layout.tmp, files, durable=durable, replace=job_ids is None,
-                            written=None if progress is None else (lambda done: progress(keyed + done, total)))
-    for index, record, published in zip(plain, records, new, strict=True):
-        if published and (job_ids is None or not fsio.exists(layout.resolved_path(record.id))):
-            made[index] = record.job()
-        else:
+    files = [(layout.pending_folder(record.id, durable=durable), record.id + RECORD_SUFFIX, data)
+             for _, record, data in plain]
+    written = None if progress is None else (lambda done: progress(len(keyed) + done, total))
+    new = fsio.publish_many(layout.tmp, files, durable=durable, replace=job_ids is None, written=written)
+    for (index, record, _), published in zip(plain, new, strict=True):
+        if job_ids is not None and (not published or fsio.exists(layout.resolved_path(record.id))):
             made[index] = _existing(ctx, record, tidy=published)
+        elif made[index] is None:
+            made[index] = record.job()
     return [job for job in made if job is not None]
+
+
+class _Siblings:
+    """The jobs of a batch made with one options dict: checked, timed and rendered
+    once, for the first of them; each of the others differs in its id and request."""
+
+    def __init__(self, first: Record) -> None:
+        self._first = first
+        self._queue = "".join(first.id.partition("-")[1:])  # (a new id has no "-": what follows is the queue)
+        self._render = first.sibling_renderer()
+        self._job = first.job()
+
+    def make(self, ctx: StoreContext, request: Any) -> tuple[Record, bytes, Job]:
+        request_json = encode_json(request, "request", ctx.options.max_bytes)
+        job_id = new_id() + self._queue
+        # (labels: each job its own dict, which its owner may change)
+        job = replace(self._job, id=job_id, request=request, labels=dict(self._job.labels))
+        return self._first.sibling(job_id, request, request_json), self._render(job_id, request_json), job
 
 
 # What must match for a create under an existing id to be a retry of the one that made it.

@@ -23,7 +23,7 @@ from .._files.values import encode_json
 from .._files.wakeup import Signal
 from ..interface import Holding, Limit, Pause, Problem, Progress, Report, WakeSignal, WorkerInfo
 from ..job import Job
-from ..specs import batch, naming
+from ..specs import batch, named
 from . import heartbeats
 from .api import Api
 from .handles import HttpNotificationLease, HttpWorkLease, Renewer, error_text
@@ -117,8 +117,10 @@ class HttpStore:
                                  "deadline": deadline})
         jobs = []
         for index, (request, options) in enumerate(items):
-            with naming(index):
+            try:
                 jobs.append(_create_body(request, **options))
+            except (TypeError, ValueError) as exc:
+                raise named(index, exc) from exc
         answer = self._api.call("POST", "/api/jobs/batch", json={"jobs": jobs}, repeatable=True)
         made = [Job.from_dict(job) for job in answer["jobs"]]
         if progress is not None:

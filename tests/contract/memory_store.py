@@ -23,7 +23,7 @@ from fsjobstore._arguments import check_limit, check_name
 from fsjobstore.errors import InvalidJobId, Loss, LossReason
 from fsjobstore.interface import Holding, Limit, Pause, Progress, Report, WorkerInfo, stopping
 from fsjobstore.job import RETRIABLE_STATES, STATES, json_value_bytes
-from fsjobstore.specs import batch, naming
+from fsjobstore.specs import batch, named
 
 _ids = itertools.count(1)
 
@@ -376,9 +376,11 @@ class MemoryStore:
                                  "deadline": deadline})
         prepared = []
         for index, (request, options) in enumerate(items):
-            options.pop("expires_in"), options.pop("lease_seconds")  # (no purge, one lease length here)
-            with naming(index):
-                prepared.append(self._prepare(request, **options))
+            ignored = ("expires_in", "lease_seconds")  # (no purge, one lease length here)
+            try:
+                prepared.append(self._prepare(request, **{k: v for k, v in options.items() if k not in ignored}))
+            except (TypeError, ValueError) as exc:
+                raise named(index, exc) from exc
         with self.backend.lock:  # (all at once: the check of the keys holds for the whole batch)
             for job, _, conflict in prepared:
                 holder = self.backend.keys.get(job.key) if job.key is not None else None

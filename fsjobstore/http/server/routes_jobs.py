@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from ..._arguments import parse_labels
 from ..._files.values import encode_json
 from ...job import Job
-from ...specs import JobSpec, naming
+from ...specs import JobSpec, named
 from ...store import JobStore
 from ...triage import JobFilter, retry_matching
 from ..wire import value_from_wire
@@ -100,8 +100,10 @@ def create_many(ctx: Ctx, _: Write, body: CreateJobs) -> dict[str, Any]:
     written; each under its ``id``, so a batch sent again makes no second job."""
     specs, ids = [], []
     for index, job in enumerate(body.jobs):
-        with naming(index):
+        try:
             options = _create_options(ctx.store, job)
+        except (TypeError, ValueError) as exc:
+            raise named(index, exc) from exc
         ids.append(options.pop("job_id"))
         specs.append(JobSpec(job.request, **options))
     return {"jobs": [job.to_dict() for job in ctx.store.create_many(specs, job_ids=ids)]}
