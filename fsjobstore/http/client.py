@@ -121,6 +121,8 @@ class HttpStore:
                 jobs.append(_create_body(request, **options))
             except (TypeError, ValueError) as exc:
                 raise named(index, exc) from exc
+        if not jobs:
+            return []
         answer = self._api.call("POST", "/api/jobs/batch", json={"jobs": jobs}, repeatable=True)
         made = [Job.from_dict(job) for job in answer["jobs"]]
         if progress is not None:

@@ -391,10 +391,10 @@ class MemoryStore:
             progress(len(made), len(made))
         return made
 
-    def _prepare(self, request: Any, *, task: str | None, resource: str | None,
-                 not_before: datetime | timedelta | float | None, key: str | None, on_conflict: str,
-                 labels: Mapping[str, str] | None, priority: int,
-                 deadline: datetime | timedelta | float | None) -> tuple[Job, float, str]:
+    def _prepare(self, request: Any, *, task: str | None = None, resource: str | None = None,
+                 not_before: datetime | timedelta | float | None = None, key: str | None = None,
+                 on_conflict: str = "return", labels: Mapping[str, str] | None = None, priority: int = 0,
+                 deadline: datetime | timedelta | float | None = None) -> tuple[Job, float, str]:
         """The new job, its delay and on_conflict, every argument checked."""
         json.dumps(request)
         if labels is not None and not isinstance(labels, Mapping):
