@@ -21,6 +21,7 @@ from .._arguments import check_labels, check_limit, check_name
 from .._files.ids import check_id, new_id
 from .._files.values import encode_json
 from .._files.wakeup import Signal
+from ..errors import JobTooLarge
 from ..interface import Holding, Limit, Pause, Problem, Progress, Report, WakeSignal, WorkerInfo
 from ..job import Job
 from ..specs import batch, named
@@ -28,7 +29,7 @@ from . import heartbeats
 from .api import Api
 from .handles import HttpNotificationLease, HttpWorkLease, Renewer, error_text
 from .heartbeats import HttpHeartbeat
-from .wire import value_to_wire
+from .wire import RemoteError, value_to_wire
 
 __all__ = ["HttpNotificationLease", "HttpStore", "HttpWorkLease"]
 
@@ -123,7 +124,13 @@ class HttpStore:
                 raise named(index, exc) from exc
         if not jobs:
             return []
-        answer = self._api.call("POST", "/api/jobs/batch", json={"jobs": jobs}, repeatable=True)
+        try:
+            answer = self._api.call("POST", "/api/jobs/batch", json={"jobs": jobs}, repeatable=True)
+        except RemoteError as exc:
+            if exc.status != 413:
+                raise
+            raise JobTooLarge(f"{exc.message}: a batch of {len(jobs)} jobs is too large for this server, "
+                              "nothing was made; send smaller batches") from exc
         made = [Job.from_dict(job) for job in answer["jobs"]]
         if progress is not None:
             progress(len(made), len(made))
