@@ -22,17 +22,17 @@ def names(store: JobStore, folder: str) -> list[str]:
 def test_a_durable_batch_fsyncs_each_file_and_each_folder_once(tmp_path: Path) -> None:
     with JobStore(tmp_path / "s", durable=True, create=True) as store:
         store.create_many([JobSpec(0, labels={"to": "mailer"})])  # (the queue's folders made beforehand)
-        spy = FsSpy()
+        spy = FsSpy(every_thread=True)  # (the files are fsynced several at once, by a pool's threads)
         with spy.installed():
-            made = store.create_many([{"n": n} for n in range(200)] + [JobSpec(-1, labels={"to": "mailer"})])
+            made = store.create_many([{"n": n} for n in range(600)] + [JobSpec(-1, labels={"to": "mailer"})])
         fsyncs = spy.counted("fsync")
-        assert len(fsyncs) == 201 + 2, "a file fsync per job, then pending/ and the queue's folder once each"
-        assert len(spy.counted("rename")) == 201
-        assert len(names(store, "pending")) == 200 and names(store, "tmp") == []
+        assert len(fsyncs) == 601 + 2, "a file fsync per job, then pending/ and the queue's folder once each"
+        assert len(spy.counted("rename")) == 601
+        assert len(names(store, "pending")) == 600 and names(store, "tmp") == []
         assert [job.request for job in made[:3]] == [{"n": 0}, {"n": 1}, {"n": 2}]
         # the folder fsyncs come after every rename: the names are published first
         last_rename = max(call.index for call in spy.counted("rename"))
-        assert [call.index > last_rename for call in fsyncs] == [False] * 201 + [True] * 2
+        assert [call.index > last_rename for call in fsyncs] == [False] * 601 + [True] * 2
 
 
 def test_a_not_durable_batch_fsyncs_nothing(tmp_path: Path) -> None:
@@ -76,6 +76,16 @@ def test_a_write_that_fails_midway_leaves_no_job_and_no_temp_file(tmp_path: Path
             store.create_many([{"n": n} for n in range(100)])
         assert [job.request for job in store.jobs()] == ["before"]
         assert names(store, "tmp") == []
+        check_files(store.path)
+
+
+def test_an_fsync_that_fails_leaves_no_job_and_no_temp_file(tmp_path: Path) -> None:
+    with JobStore(tmp_path / "s", durable=True, create=True) as store:
+        spy = FsSpy(every_thread=True, fault=nth("fsync", 300, errno.EIO))
+        with spy.installed(), pytest.raises(OSError, match="Input/output"):
+            store.create_many([{"n": n} for n in range(600)])
+        assert list(store.jobs()) == [] and names(store, "tmp") == []
+        assert spy.counted("rename") == []
         check_files(store.path)
 
 
