@@ -10,7 +10,7 @@ from typing import Any
 
 from .._arguments import check_labels, check_seconds
 from .._files import fsio
-from .._files.ids import check_new_id, new_id
+from .._files.ids import check_new_id, new_id, new_ids
 from .._files.layout import RECORD_SUFFIX
 from .._files.queues import check_priority, id_suffix
 from .._files.records import Record, time_text
@@ -108,21 +108,22 @@ def create_many(ctx: StoreContext, items: Sequence[tuple[Any, dict[str, Any]]],
     keyed: list[tuple[int, Record, dict[str, Any]]] = []
     plain: list[tuple[int, Record, bytes]] = []
     siblings: dict[int, _Siblings] = {}
+    fresh = new_ids(len(items)) if job_ids is None else []  # (in the batch's order)
+    ids = fresh if job_ids is None else job_ids
     for index, (request, options) in enumerate(items):
-        job_id = None if job_ids is None else job_ids[index]
         try:
-            family = siblings.get(id(options)) if job_id is None else None
+            family = siblings.get(id(options)) if job_ids is None else None
             if family is not None:
-                record, data, made[index] = family.make(ctx, request)
+                record, data, made[index] = family.make(ctx, request, fresh[index])
                 plain.append((index, record, data))
                 continue
-            record, changes = prepare(ctx, request, job_id=job_id, **options)
+            record, changes = prepare(ctx, request, job_id=ids[index], **options)
         except (TypeError, ValueError) as exc:
             raise named(index, exc) from exc
         if changes is not None:
             keyed.append((index, record, changes))
             continue
-        if job_id is None:
+        if job_ids is None:
             siblings[id(options)] = _Siblings(record)
         plain.append((index, record, record.render()))
     for index, record, _ in keyed:
@@ -155,15 +156,20 @@ class _Siblings:
         self._queue = "".join(first.id.partition("-")[1:])  # (a new id has no "-": what follows is the queue)
         self._render = first.sibling_renderer()
         job = first.job()
-        # (Job(**fields) costs a third of dataclasses.replace, which reads every field again)
-        self._job_fields = {field.name: getattr(job, field.name) for field in fields(Job)}
+        # (positional: Job(*values) costs a third of dataclasses.replace, which reads every field again)
+        self._values = [getattr(job, field.name) for field in fields(Job)]
 
-    def make(self, ctx: StoreContext, request: Any) -> tuple[Record, bytes, Job]:
+    def make(self, ctx: StoreContext, request: Any, new: str) -> tuple[Record, bytes, Job]:
+        """The job of *request*, under the *new* id (and the first job's queue)."""
         request_json = encode_json(request, "request", ctx.options.max_bytes)
-        job_id = new_id() + self._queue
+        job_id = new + self._queue
+        values = self._values.copy()
         # (labels: each job its own dict, which its owner may change)
-        job = Job(**(self._job_fields | {"id": job_id, "request": request, "labels": dict(self._job_fields["labels"])}))
-        return self._first.sibling(job_id, request, request_json), self._render(job_id, request_json), job
+        values[_ID], values[_REQUEST], values[_LABELS] = job_id, request, dict(values[_LABELS])
+        return self._first.sibling(job_id, request, request_json), self._render(job_id, request_json), Job(*values)
+
+
+_ID, _REQUEST, _LABELS = ([field.name for field in fields(Job)].index(name) for name in ("id", "request", "labels"))
 
 
 # What must match for a create under an existing id to be a retry of the one that made it.
