@@ -208,7 +208,12 @@ class Store(Protocol):
     # -- queries
     def get(self, job_id: str) -> Job: ...
 
-    def jobs(self, state: str | None = None) -> Iterator[Job]: ...
+    def jobs(self, state: str | None = None, *, task: str | None = None, after: str | None = None,
+             limit: int | None = None, newest_first: bool = False) -> Iterator[Job]:
+        """Jobs in id order (creation order; *newest_first* reverses it), only those in
+        *state* and of *task* if given, after the id *after* in that order (a page's
+        cursor: the last id of the page before), at most *limit*. ValueError for an
+        unknown state or a negative limit, InvalidJobId for a bad *after*."""
 
     def stats(self) -> dict[str, int]: ...
 

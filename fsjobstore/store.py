@@ -25,6 +25,9 @@ from .interface import Progress, Report, WakeSignal, WorkerInfo
 from .job import Job
 
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+# Resolved jobs are kept a week by default: long enough to look at last week's
+# failures, short enough that history does not grow without end.
+DEFAULT_RETENTION = 7 * 24 * 3600.0
 T = TypeVar("T")
 
 
@@ -52,8 +55,8 @@ class JobStore:
       it delivered are removed; the rest stay due for ``pull_notification``.
     * ``max_bytes``: the largest request, value, error or target accepted.
     * ``retention``: default seconds a resolved job is kept before ``purge()``
-      removes it (None: kept until purged explicitly); ``create(expires_in=...)``
-      overrides it per job.
+      removes it: a week unless given (None: kept until purged explicitly);
+      ``create(expires_in=...)`` overrides it per job.
     * ``watch``: wake waiting loops through inotify (watchdog) on this host;
       ``poll_interval`` bounds how long a change made elsewhere takes to be seen.
     * ``create``: make the store if *path* holds none (else InvalidStore, naming it:
@@ -72,7 +75,7 @@ class JobStore:
         durable: bool = True,
         notify: Notify | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
-        retention: float | None = None,
+        retention: float | None = DEFAULT_RETENTION,
         watch: bool = True,
         poll_interval: float = 1.0,
         create: bool = False,
@@ -174,13 +177,18 @@ class JobStore:
         """The job as it is now. Raises JobNotFound, InvalidJobId or CorruptJobFile."""
         return self._queries.get(job_id)
 
-    def jobs(self, state: str | None = None) -> Iterator[Job]:
-        """Every job (in creation order within pending, then resolved), or those in *state*.
+    def jobs(self, state: str | None = None, *, task: str | None = None, after: str | None = None,
+             limit: int | None = None, newest_first: bool = False) -> Iterator[Job]:
+        """The jobs in creation order (ids sort by it), or *newest_first*; only those in
+        *state* and of *task* if given; only those after the id *after* in that order
+        (the last id of the page before); at most *limit* of them.
 
-        A job that changes state while the iteration runs is yielded at most once,
-        in one of its states. Corrupt files are logged and skipped.
+        A page costs what it reads, not the store's size: history is read bucket by
+        bucket, and buckets with nothing that matches are skipped unread. A job that
+        changes state while the iteration runs is yielded at most once, in one of
+        its states. Corrupt files are logged and skipped.
         """
-        return self._queries.jobs(state)
+        return self._queries.jobs(state, task=task, after=after, limit=limit, newest_first=newest_first)
 
     def stats(self) -> dict[str, int]:
         """How many jobs are in each state, and how many are due for notification."""

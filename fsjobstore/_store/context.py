@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._files import folders, fsio
-from .._files.layout import RECORD_SUFFIX, STORE_MARKER, Layout, NotAFolder
-from .._files.records import FORMAT_VERSION, Record, now_text
+from .._files.layout import RECORD_SUFFIX, STORE_FORMAT, STORE_MARKER, Layout, NotAFolder, bucket_of
+from .._files.records import Record, now_text
 from .._leases import HolderPool, LeaseFolder, Renewer
 from .._leases.fork import forget_in_child
 from ..errors import CorruptJobFile, InvalidStore, JobNotFound
@@ -120,6 +120,23 @@ class StoreContext:
         except FileNotFoundError:
             return None
 
+    def publish_resolved(self, job_id: str, data: bytes) -> None:
+        """Publish a resolved record (create-if-absent: FileExistsError if the job is
+        resolved already), making its bucket if this is the bucket's first."""
+        layout = self.layout
+        bucket = bucket_of(job_id)
+        try:
+            fsio.publish(layout.tmp, layout.bucket(bucket), job_id + RECORD_SUFFIX, data, durable=self.durable,
+                         replace=False)
+            return
+        except FileNotFoundError:
+            pass  # no bucket yet (or a purge removed it empty just now)
+        folders.make_folder(layout.resolved.join(bucket), shared=layout.shared)
+        if self.durable:
+            layout.resolved.sync()
+        fsio.publish(layout.tmp, layout.bucket(bucket), job_id + RECORD_SUFFIX, data, durable=self.durable,
+                     replace=False)
+
     def write_pending(self, record: Record) -> None:
         layout = self.layout
         fsio.publish(layout.tmp, layout.pending, record.id + RECORD_SUFFIX, record.render(),
@@ -207,24 +224,43 @@ def _open_layout(layout: Layout, options: Options, create: bool) -> None:
                 folders.make_folder(path, shared=options.group_shared)
         if options.group_shared:
             _share_top_folder(path)
-        layout.anchor(make=True)
-        try:
-            data = fsio.read(layout.top.join(STORE_MARKER))
-        except FileNotFoundError:
-            marker = json.dumps({"format": FORMAT_VERSION, "created_at": now_text()}) + "\n"
+        layout.top.anchor()
+        # The marker first: a store of another format is refused before anything
+        # is made in it (a format 1 store gets no folder of format 2).
+        meta = read_marker(layout)
+        if meta is None:  # a new store: its folders, then the marker that says it is one
+            layout.anchor(make=True)
+            marker = json.dumps({"format": STORE_FORMAT, "created_at": now_text()}) + "\n"
             try:
                 fsio.publish(layout.tmp, layout.top, STORE_MARKER, marker.encode(), durable=options.durable,
                              replace=False)
             except FileExistsError:
                 pass  # made by another process meanwhile
-            data = fsio.read(layout.top.join(STORE_MARKER))
-        meta = json.loads(data)
+            meta = read_marker(layout)
+        check_format(path, meta)
+        layout.anchor(make=True)
     except NotAFolder as exc:
         raise InvalidStore(f"{exc} should be a folder of the store, and is not") from None
     except PermissionError as exc:
         raise InvalidStore(f"store folder {path} is not writable: {exc.strerror}") from None
     except (ValueError, RecursionError, OSError, CorruptJobFile) as exc:
         raise InvalidStore(f"cannot open store {path}: {exc}") from None
+
+
+def read_marker(layout: Layout) -> Any:
+    """The store marker's content (None if there is none yet)."""
+    try:
+        return json.loads(fsio.read(layout.top.join(STORE_MARKER)))
+    except FileNotFoundError:
+        return None
+
+
+def check_format(path: str, meta: Any) -> None:
+    """InvalidStore unless the marker *meta* names a store this code can use."""
     version = meta.get("format") if isinstance(meta, dict) else None
-    if version != FORMAT_VERSION:
-        raise InvalidStore(f"store {path} has format version {version!r}; this fsjobstore reads {FORMAT_VERSION}")
+    if version == 1 or (version == STORE_FORMAT and meta.get("migrating_from") is not None):
+        interrupted = " (its migration was interrupted)" if version != 1 else ""
+        raise InvalidStore(f"store {path} has format {version}{interrupted}; this fsjobstore reads format "
+                           f"{STORE_FORMAT}: stop every process using it, then run `fsjobstore migrate {path}`")
+    if version != STORE_FORMAT:
+        raise InvalidStore(f"store {path} has format version {version!r}; this fsjobstore reads {STORE_FORMAT}")

@@ -14,7 +14,7 @@ from typing import Any
 from .._arguments import check_seconds
 from .._files import fsio
 from .._files.ids import check_id
-from .._files.layout import RECORD_SUFFIX
+from .._files.layout import bucket_of
 from .._files.records import Record, now_text, to_bytes, value_key
 from .._leases import Lease
 from ..errors import (
@@ -181,7 +181,7 @@ class Fulfilment:
             fsio.remove(ctx.layout.resolved_path(job_id))
             fsio.remove(ctx.layout.due.join(job_id))
             if ctx.durable:
-                ctx.layout.resolved.sync()
+                ctx.layout.bucket(bucket_of(job_id)).sync()
         finally:
             lease.release()
         record, state = ctx.read(job_id)
@@ -221,8 +221,7 @@ class Fulfilment:
         attempts = record.attempts + (state == FAILED and attempt)
         resolved = record.resolved(state, value, error, attempts)
         try:
-            fsio.publish(ctx.layout.tmp, ctx.layout.resolved, job_id + RECORD_SUFFIX, resolved.render(),
-                         durable=ctx.durable, replace=False)
+            ctx.publish_resolved(job_id, resolved.render())
         except FileExistsError:
             winner = ctx.read_resolved(job_id)
             raise JobAlreadyResolved(job_id, winner.state if winner else "resolved") from None

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from .._arguments import check_seconds
 from .._files import folders, fsio
 from .._files.layout import MAINTENANCE_LOCK, RECORD_SUFFIX, Layout
+from .._files.records import Record
 from ..errors import CorruptJobFile, JobStoreError
 from ..interface import Progress
+from .buckets import History
 from .context import StoreContext
 
 log = logging.getLogger("fsjobstore")
@@ -59,30 +61,42 @@ def purge(ctx: StoreContext, older_than: float | None, progress: Progress | None
 
 
 def _purge_resolved(ctx: StoreContext, older_than: float | None, progress: Progress | None, now: float) -> int:
-    layout = ctx.layout
-    names = list(folders.scan(layout.resolved, RECORD_SUFFIX))
-    ticker = Ticker(progress, len(names))
+    history = History(ctx)
+    retention = ctx.options.retention
+    # Buckets whose summary says nothing in them is past its time are not read.
+    due = [(bucket, summary) for bucket, summary in history.summaries()
+           if summary.expires_by(now, older_than, retention)]
+    ticker = Ticker(progress, sum(sum(summary.counts.values()) for _, summary in due))
     removed = 0
-    for job_id in names:
-        ticker.tick()
-        try:
-            record = ctx.read_resolved(job_id)
-        except CorruptJobFile as exc:
-            ctx.report(exc)
-            continue
-        if record is None:
-            continue
-        keep_for = older_than if older_than is not None else record.get("expires_in") or ctx.options.retention
-        # Its age on the filesystem's clock: when its resolved record was written (the
-        # file's mtime), not updated_at (the resolver's clock, informational).
-        try:
-            if keep_for is None or now - fsio.lstat(layout.resolved_path(job_id)).st_mtime < keep_for:
-                continue
-        except FileNotFoundError:
-            continue
-        if purge_job(ctx, job_id):
-            removed += 1
+    for bucket, _ in due:
+        folder = ctx.layout.bucket(bucket)
+        for job_id in history.names(bucket):
+            ticker.tick()
+            path = folder.join(job_id + RECORD_SUFFIX)
+            if _past_its_time(ctx, path, job_id, older_than, retention, now) and purge_job(ctx, job_id):
+                removed += 1
+        history.forget(bucket)
+    history.forget_summaries()
     return removed
+
+
+def _past_its_time(ctx: StoreContext, path: str, job_id: str, older_than: float | None, retention: float | None,
+                   now: float) -> bool:
+    # Its age on the filesystem's clock: when its resolved record was written (the
+    # file's mtime), not updated_at (the resolver's clock, informational).
+    try:
+        if older_than is None:
+            keep_for = Record.load(path, job_id).get("expires_in") or retention
+            if keep_for is None:
+                return False
+        else:
+            keep_for = older_than
+        return now - fsio.lstat(path).st_mtime >= keep_for
+    except FileNotFoundError:
+        return False
+    except CorruptJobFile as exc:
+        ctx.report(exc)
+        return False
 
 
 def purge_job(ctx: StoreContext, job_id: str) -> bool:

@@ -50,13 +50,12 @@ class Notification:
             break
         # Checked after the target is written; a resolver checks for targets after
         # publishing its result: so at least one of the two makes the job due.
-        resolved = layout.resolved_path(job_id)
-        is_resolved = fsio.exists(resolved)
+        is_resolved = fsio.exists(layout.resolved_path(job_id))
         # Neither record: resolved in between (or put back by a purge that saw the
         # target), so look again; still none: purged since it was read (purge moves
         # the result aside, then looks for targets): take the target back, say so.
         if not is_resolved and not fsio.exists(layout.pending_path(job_id)):
-            is_resolved = fsio.exists(resolved)
+            is_resolved = fsio.exists(layout.resolved_path(job_id))  # (its bucket may be new)
             if not is_resolved:
                 fsio.remove(folder.join(value_key(target) + RECORD_SUFFIX))
                 folders.remove_folder_if_empty(layout.waiting.join(job_id))

@@ -3,16 +3,19 @@ resolution, and the wake-up signals loops wait on."""
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from .._files import folders, fsio
 from .._files.ids import check_id
-from .._files.layout import RECORD_SUFFIX
+from .._files.layout import BUCKET_CHARS, RECORD_SUFFIX
 from .._files.records import Record
 from .._files.wakeup import APPEARED, VANISHED, Signal, unwatch, watch
 from ..errors import CorruptJobFile, JobNotFound
-from ..job import CANCELLED, FAILED, FULFILLED, PENDING, RESOLVED_STATES, RUNNING, STATES, Job
+from ..job import PENDING, RESOLVED_STATES, RUNNING, STATES, Job
+from .buckets import History
 from .context import StoreContext
 
 
@@ -33,27 +36,46 @@ class Queries:
                 return str(path)
         raise JobNotFound(job_id)
 
-    def jobs(self, state: str | None = None) -> Iterator[Job]:
-        if state is not None and state not in STATES:
-            raise ValueError(f"unknown state {state!r}; the states are {', '.join(STATES)}")
+    def jobs(self, state: str | None = None, *, task: str | None = None, after: str | None = None,
+             limit: int | None = None, newest_first: bool = False) -> Iterator[Job]:
+        check_listing(state, after, limit)
+        jobs = heapq.merge(self._unresolved(state, task, after, newest_first),
+                           self._resolved(state, task, after, newest_first),
+                           key=lambda job: job.id, reverse=newest_first)
+        return itertools.islice(jobs, limit)
+
+    def _unresolved(self, state: str | None, task: str | None, after: str | None,
+                    newest_first: bool) -> Iterator[Job]:
+        if state not in (None, PENDING, RUNNING):
+            return
         layout = self.ctx.layout
-        seen: set[str] = set()
-        if state in (None, PENDING, RUNNING):
-            leased = set(folders.scan(layout.work_leases, ""))
-            for job_id in sorted(folders.scan(layout.pending, RECORD_SUFFIX)):
-                job_state = RUNNING if job_id in leased else PENDING
-                if state is not None and job_state != state:
-                    continue
-                job = self._job_at(layout.pending_path(job_id), job_id, job_state)
-                if job is not None and not fsio.exists(layout.resolved_path(job_id)):
-                    seen.add(job_id)
-                    yield job
-        if state is None or state in RESOLVED_STATES:
-            for job_id in sorted(folders.scan(layout.resolved, RECORD_SUFFIX)):
-                if job_id in seen:
-                    continue
-                job = self._job_at(layout.resolved_path(job_id), job_id, None)
-                if job is not None and (state is None or job.state == state):
+        leased = set(folders.scan(layout.work_leases, ""))
+        for job_id in _in_order(folders.scan(layout.pending, RECORD_SUFFIX), after, newest_first):
+            job_state = RUNNING if job_id in leased else PENDING
+            if state is not None and job_state != state:
+                continue
+            job = self._job_at(layout.pending_path(job_id), job_id, job_state)
+            if job is not None and (task is None or job.task == task) and not fsio.exists(
+                    layout.resolved_path(job_id)):
+                yield job
+
+    def _resolved(self, state: str | None, task: str | None, after: str | None,
+                  newest_first: bool) -> Iterator[Job]:
+        if state not in (None, *RESOLVED_STATES):
+            return
+        history = History(self.ctx)
+        buckets = self.ctx.layout.buckets()
+        for bucket in reversed(buckets) if newest_first else buckets:
+            if after is not None and (bucket > after[:BUCKET_CHARS] if newest_first
+                                      else bucket < after[:BUCKET_CHARS]):
+                continue  # (ids sort as their buckets do)
+            summary = history.summary(bucket)
+            if summary is None or not summary.has(state, task):
+                continue
+            folder = self.ctx.layout.bucket(bucket)
+            for job_id in _in_order(history.names(bucket), after, newest_first):
+                job = self._job_at(folder.join(job_id + RECORD_SUFFIX), job_id, None)
+                if job is not None and (state is None or job.state == state) and (task is None or job.task == task):
                     yield job
 
     def _job_at(self, path: str, job_id: str, state: str | None) -> Job | None:
@@ -67,19 +89,16 @@ class Queries:
         return record.job(state=state, waiting=self.ctx.waiting_targets(job_id))
 
     def stats(self) -> dict[str, int]:
-        ctx = self.ctx
-        layout = ctx.layout
-        pending = set(folders.scan(layout.pending, RECORD_SUFFIX)) - set(folders.scan(layout.resolved, RECORD_SUFFIX))
-        running = len(pending & set(folders.scan(layout.work_leases, "")))
-        counts = {PENDING: len(pending) - running, RUNNING: running, FULFILLED: 0, FAILED: 0, CANCELLED: 0}
-        for job_id in folders.scan(layout.resolved, RECORD_SUFFIX):
-            try:
-                record = ctx.read_resolved(job_id)
-            except CorruptJobFile as exc:
-                ctx.report(exc)
-                continue
-            if record is not None:
-                counts[record.state] += 1
+        layout = self.ctx.layout
+        pending = set(folders.scan(layout.pending, RECORD_SUFFIX))
+        counts = dict.fromkeys(STATES, 0)
+        for _, summary in History(self.ctx).summaries():
+            for state, count in summary.counts.items():
+                counts[state] += count
+            # A job both pending and resolved (its resolution not finished yet) is resolved.
+            pending.difference_update(summary.also_pending)
+        running = len(pending.intersection(folders.scan(layout.work_leases, "")))
+        counts[PENDING], counts[RUNNING] = len(pending) - running, running
         counts["due"] = sum(1 for _ in folders.scan(layout.due, ""))
         return counts
 
@@ -87,7 +106,9 @@ class Queries:
         check_id(job_id)
         options = self.ctx.options
         deadline = None if timeout is None else time.monotonic() + timeout
-        signal = watch({self.ctx.layout.resolved.path: APPEARED}, options.watch)
+        # A resolver removes the pending record once the resolved one is published (in
+        # a bucket folder that may not exist yet, so not watched itself).
+        signal = watch({self.ctx.layout.pending.path: VANISHED}, options.watch)
         try:
             while True:
                 signal.clear()
@@ -115,3 +136,20 @@ class Queries:
 
     def notification_signal(self) -> Signal:
         return watch({self.ctx.layout.due.path: APPEARED}, self.ctx.options.watch)
+
+
+def check_listing(state: str | None, after: str | None, limit: int | None) -> None:
+    """ValueError naming the problem with a listing's arguments (every store's ``jobs``)."""
+    if state is not None and state not in STATES:
+        raise ValueError(f"unknown state {state!r}; the states are {', '.join(STATES)}")
+    if after is not None:
+        check_id(after)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"limit must be a whole number of jobs, 0 or more, not {limit!r}")
+
+
+def _in_order(ids: Iterable[str], after: str | None, newest_first: bool) -> list[str]:
+    """*ids* after *after* in the listing's order (ids sort by creation time)."""
+    if after is not None:
+        ids = [i for i in ids if (i < after if newest_first else i > after)]
+    return sorted(ids, reverse=newest_first)
