@@ -8,6 +8,7 @@ import itertools
 import time
 from collections.abc import Iterable, Iterator
 
+from .._arguments import check_listing
 from .._files import folders, fsio
 from .._files.ids import check_id
 from .._files.layout import BUCKET_CHARS, RECORD_SUFFIX
@@ -38,7 +39,7 @@ class Queries:
 
     def jobs(self, state: str | None = None, *, task: str | None = None, after: str | None = None,
              limit: int | None = None, newest_first: bool = False) -> Iterator[Job]:
-        check_listing(state, after, limit)
+        check_listing(state, task, after, limit)
         jobs = heapq.merge(self._unresolved(state, task, after, newest_first),
                            self._resolved(state, task, after, newest_first),
                            key=lambda job: job.id, reverse=newest_first)
@@ -136,16 +137,6 @@ class Queries:
 
     def notification_signal(self) -> Signal:
         return watch({self.ctx.layout.due.path: APPEARED}, self.ctx.options.watch)
-
-
-def check_listing(state: str | None, after: str | None, limit: int | None) -> None:
-    """ValueError naming the problem with a listing's arguments (every store's ``jobs``)."""
-    if state is not None and state not in STATES:
-        raise ValueError(f"unknown state {state!r}; the states are {', '.join(STATES)}")
-    if after is not None:
-        check_id(after)
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-        raise ValueError(f"limit must be a whole number of jobs, 0 or more, not {limit!r}")
 
 
 def _in_order(ids: Iterable[str], after: str | None, newest_first: bool) -> list[str]:

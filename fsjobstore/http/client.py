@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from .._arguments import check_listing
 from .._files.ids import check_id
 from .._files.records import encode_json
 from .._files.wakeup import Signal
@@ -105,14 +106,26 @@ class HttpStore:
     def get(self, job_id: str) -> Job:
         return job_from_wire(self._api.call("GET", _job_path(job_id)))
 
-    def jobs(self, state: str | None = None) -> Iterator[Job]:
-        """Every job (in creation order), or those in *state*, fetched a page at a time."""
-        params: dict[str, Any] = {"sort": "created", "limit": PAGE}
-        if state is not None:
-            params["state"] = state
-        while True:
+    def jobs(self, state: str | None = None, *, task: str | None = None, after: str | None = None,
+             limit: int | None = None, newest_first: bool = False) -> Iterator[Job]:
+        """As ``Store.jobs``, fetched a page at a time."""
+        check_listing(state, task, after, limit)
+        return self._pages(state, task, after, limit, newest_first)
+
+    def _pages(self, state: str | None, task: str | None, after: str | None, limit: int | None,
+               newest_first: bool) -> Iterator[Job]:
+        params: dict[str, Any] = {"sort": "-created" if newest_first else "created"}
+        for name, value in (("state", state), ("task", task), ("after", after)):
+            if value is not None:
+                params[name] = value
+        left = limit
+        while left is None or left > 0:
+            params["limit"] = PAGE if left is None else min(PAGE, left)
             answer = self._api.call("GET", "/api/jobs", params=params)
-            yield from (job_from_wire(job) for job in answer["jobs"])
+            jobs = [job_from_wire(job) for job in answer["jobs"]]
+            yield from jobs
+            if left is not None:
+                left -= len(jobs)
             if answer["next_cursor"] is None:
                 return
             params["cursor"] = answer["next_cursor"]

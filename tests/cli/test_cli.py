@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from clihelpers import assert_error, cli_env, fsj, ok, popen, stop
+from invariants import resolved_file
 from loophelpers import wait_for
 
 from fsjobstore import Job, JobStore
@@ -205,11 +206,12 @@ def test_purge_shows_progress_on_a_large_store(store_dir: Path) -> None:
     with JobStore(store_dir, durable=False, create=True) as store:
         model = store.create("model")
         store.fulfill(model.id, "v")
-    resolved = store_dir / "resolved"
-    data = (resolved / f"{model.id}.json").read_text()
+    data = Path(resolved_file(store_dir, model.id)).read_text()
     for _ in range(total - 1):
         job_id = new_id()
-        (resolved / f"{job_id}.json").write_text(data.replace(model.id, job_id))
+        path = Path(resolved_file(store_dir, job_id))
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(data.replace(model.id, job_id))
     result = fsj("purge", "--older-than", "0s", store=store_dir)
     assert ok(result).strip() == f"removed {total} jobs"
     assert "purging" in result.stderr, "a large purge shows its progress on stderr"

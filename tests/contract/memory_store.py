@@ -19,9 +19,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fsjobstore import Job, JobAlreadyResolved, JobBusy, JobNotFound, JobStateError, LeaseLost
+from fsjobstore._arguments import check_listing
 from fsjobstore.errors import InvalidJobId, Loss, LossReason
 from fsjobstore.interface import Report, WorkerInfo
-from fsjobstore.job import STATES
 
 _ids = itertools.count(1)
 
@@ -312,12 +312,14 @@ class MemoryStore:
             return replace(record.job, state="running" if held else record.job.state,
                            waiting=tuple(record.waiting))
 
-    def jobs(self, state: str | None = None) -> Iterator[Job]:
-        if state not in (None, *STATES):
-            raise ValueError(f"unknown state {state!r}")
+    def jobs(self, state: str | None = None, *, task: str | None = None, after: str | None = None,
+             limit: int | None = None, newest_first: bool = False) -> Iterator[Job]:
+        check_listing(state, task, after, limit)
         with self.backend.lock:
-            jobs = [self.get(job_id) for job_id in sorted(self.backend.records)]
-        return iter([job for job in jobs if state is None or job.state == state])
+            jobs = [self.get(job_id) for job_id in sorted(self.backend.records, reverse=newest_first)]
+        return itertools.islice(
+            (job for job in jobs if (state is None or job.state == state) and (task is None or job.task == task)
+             and (after is None or (job.id < after if newest_first else job.id > after))), limit)
 
     def stats(self) -> dict[str, int]:
         counts = dict.fromkeys(("pending", "running", "fulfilled", "failed", "cancelled"), 0)

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from invariants import resolved_file
 
 from fsjobstore import JobNotFound, JobStore, JobStoreError
 from fsjobstore._files.ids import new_id
 from fsjobstore.store import DEFAULT_RETENTION
-from invariants import resolved_file
 
 TWO_HOURS = 2 * 3600
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import invariants
 import pytest
 
 import fsjobstore
@@ -28,7 +29,6 @@ from fsjobstore import (
     WorkLease,
 )
 from fsjobstore._store import candidates as candidates_module
-import invariants
 
 Snapshot = Callable[[Any], dict[str, bytes | None]]
 

@@ -13,7 +13,7 @@ from ...job import FAILED, Job
 from ...store import JobStore
 from ..wire import job_to_wire, value_from_wire
 from .auth import Ctx, Read, Write
-from .listing import matches, page
+from .listing import matches, page_of
 from .models import (
     CreateJob,
     CreateJobs,
@@ -59,9 +59,11 @@ def list_jobs(
     q: Annotated[str | None, Query(max_length=1000, description="Text searched in task, request, error.")] = None,
     sort: Sort = "-created",
     cursor: Annotated[str | None, Query(max_length=4000)] = None,
+    after: Annotated[str | None, Query(max_length=1000, description="Jobs after this id (creation order).")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
-    jobs, next_cursor = page(ctx.store.jobs(state), sort=sort, limit=limit, cursor=cursor, task=task, text=q)
+    jobs, next_cursor = page_of(ctx.store, state, sort=sort, limit=limit, cursor=cursor, after=after, task=task,
+                                text=q)
     return {"jobs": [job_to_wire(job) for job in jobs], "next_cursor": next_cursor}
 
 
