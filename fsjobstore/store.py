@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from ._arguments import check_count, check_seconds
 from ._files.wakeup import unwatch
-from ._store import creation, maintenance
+from ._store import creation, maintenance, migration
 from ._store.checking import check
 from ._store.context import Notify, Options, StoreContext
 from ._store.fulfilment import Fulfilment
@@ -331,6 +331,14 @@ class JobStore:
         as resolved jobs are examined.
         """
         return maintenance.purge(self._ctx, older_than, progress)
+
+    @staticmethod
+    def migrate(path: str | os.PathLike[str], *, progress: Progress | None = None) -> int:
+        """Upgrade the store at *path* to this code's format in place (format 1 to 2:
+        resolved records into their buckets); return how many records moved. Stop
+        every process using the store first. Crash-safe: an interrupted migration
+        is finished by running it again (the store refuses to open meanwhile)."""
+        return migration.migrate(os.path.realpath(os.fspath(path)), progress)
 
     def check(self, *, repair: bool = False, progress: Progress | None = None) -> Report:
         """Verify every invariant of docs/format.md; with *repair*, fix what is safe

@@ -29,7 +29,7 @@ from .maintenance import Ticker, find_leftovers, maintenance_lock, store_now
 def check(ctx: StoreContext, *, repair: bool, progress: Progress | None) -> Report:
     """Verify the store; with *repair*, fix what is safe to fix. Returns a Report."""
     if repair:
-        with maintenance_lock(ctx):
+        with maintenance_lock(ctx.layout):
             return _Checker(ctx, repair, progress).run()
     return _Checker(ctx, repair, progress).run()
 

@@ -32,17 +32,17 @@ LEFTOVER_SECONDS = 3600.0
 
 
 @contextmanager
-def maintenance_lock(ctx: StoreContext) -> Iterator[None]:
-    """One purge or repair at a time on this host (flock; other hosts may run
-    theirs concurrently: every step is safe to race, this only saves work)."""
+def maintenance_lock(layout: Layout) -> Iterator[None]:
+    """One purge, repair or migration at a time on this host (flock; other hosts may
+    run theirs concurrently: every step is safe to race, this only saves work)."""
     # Opened here, through the store's anchored folder and never through a
     # symlink, whatever a lock library would do with a planted one.
-    fd = fsio.open_lock(ctx.layout.top, MAINTENANCE_LOCK)
+    fd = fsio.open_lock(layout.top, MAINTENANCE_LOCK)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise JobStoreError(f"another purge or repair is running on {ctx.path} on this host") from None
+            raise JobStoreError(f"another purge or repair is running on {layout.root} on this host") from None
         yield
     finally:
         os.close(fd)  # (releases the flock)
@@ -51,7 +51,7 @@ def maintenance_lock(ctx: StoreContext) -> Iterator[None]:
 def purge(ctx: StoreContext, older_than: float | None, progress: Progress | None) -> int:
     if older_than is not None:
         check_seconds("older_than", older_than, zero=True)
-    with maintenance_lock(ctx):
+    with maintenance_lock(ctx.layout):
         now = fsio.filesystem_now(ctx.layout.tmp)
         removed = _purge_resolved(ctx, older_than, progress, now)
         for leftover in find_leftovers(ctx.layout, now):
