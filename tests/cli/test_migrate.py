@@ -11,10 +11,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from clihelpers import assert_error, fsj, ok, popen
-from fsjobstore import InvalidStore, JobStore
 from invariants import assert_check_clean, check_files, observe, resolved_file, tree
+
+from fsjobstore import InvalidStore, JobStore
 
 V1_STORE = Path(__file__).parent.parent / "data" / "v1-store.tar.gz"
 # What the v1 store holds (made by the format 1 code: see the module docstring).
