@@ -52,20 +52,30 @@ class Summary:
     oldest: float | None = None
     oldest_default: float | None = None
     first_expiry: float | None = None
+    # ... and the newest of each, and the last expiry: all past, every record is.
+    newest: float | None = None
+    newest_default: float | None = None
+    last_expiry: float | None = None
     # Ids that also had a pending record (a resolution not finished yet).
     also_pending: list[str] = field(default_factory=list)
+    # Whether the folder's mtime was settled when it was stat-ed (see the module's
+    # docstring): then any later change shows as a different folder state. Every
+    # summary on disk is.
+    settled: bool = False
 
     def add(self, job_id: str, record: Record, mtime: float, pending: bool) -> None:
         state = record.state
         self.counts[state] = self.counts.get(state, 0) + 1
         by_state = self.tasks.setdefault(record.get("task") or "", {})
         by_state[state] = by_state.get(state, 0) + 1
-        self.oldest = _least(self.oldest, mtime)
+        self.oldest, self.newest = _least(self.oldest, mtime), _most(self.newest, mtime)
         expires_in = record.get("expires_in")
         if expires_in:
-            self.first_expiry = _least(self.first_expiry, mtime + expires_in)
+            expiry = mtime + expires_in
+            self.first_expiry, self.last_expiry = _least(self.first_expiry, expiry), _most(self.last_expiry, expiry)
         else:
             self.oldest_default = _least(self.oldest_default, mtime)
+            self.newest_default = _most(self.newest_default, mtime)
         if pending:
             self.also_pending.append(job_id)
 
@@ -80,6 +90,13 @@ class Summary:
             return self.oldest is not None and self.oldest + older_than <= now
         return (self.first_expiry is not None and self.first_expiry <= now) or (
             retention is not None and self.oldest_default is not None and self.oldest_default + retention <= now)
+
+    def all_expired_by(self, now: float, older_than: float | None, retention: float | None) -> bool:
+        """Whether every record of the bucket is past its time at *now* (filesystem clock)."""
+        if older_than is not None:
+            return self.newest is None or self.newest + older_than <= now
+        return (self.last_expiry is None or self.last_expiry <= now) and (
+            self.newest_default is None or (retention is not None and self.newest_default + retention <= now))
 
     def to_json(self) -> bytes:
         return json.dumps({"version": _VERSION, **self.__dict__}, separators=(",", ":")).encode()
@@ -97,6 +114,10 @@ class Summary:
 
 def _least(a: float | None, b: float) -> float:
     return b if a is None else min(a, b)
+
+
+def _most(a: float | None, b: float) -> float:
+    return b if a is None else max(a, b)
 
 
 def folder_state(info: os.stat_result) -> list[int]:
@@ -121,6 +142,16 @@ class History:
             except OSError:
                 self._now = None
         return self._now
+
+    def unchanged(self, bucket: str, summary: Summary) -> bool:
+        """Whether the bucket folder is still as *summary* describes it (never, for
+        a summary not settled: a change may have kept the folder's mtime)."""
+        if not summary.settled:
+            return False
+        try:
+            return folder_state(fsio.lstat(self.layout.resolved.join(bucket))) == summary.folder
+        except FileNotFoundError:
+            return False
 
     def names(self, bucket: str) -> list[str]:
         """The ids of the records in *bucket* (unsorted)."""
@@ -156,7 +187,8 @@ class History:
         except FileNotFoundError:
             return None
         summary = self.build(bucket, state)
-        if now is not None and state[1] < (now - SETTLED_SECONDS) * 1e9:
+        summary.settled = now is not None and state[1] < (now - SETTLED_SECONDS) * 1e9
+        if summary.settled:
             try:
                 fsio.publish(layout.tmp, layout.summaries, bucket + RECORD_SUFFIX, summary.to_json(),
                              durable=False, replace=True)

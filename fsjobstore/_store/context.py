@@ -65,6 +65,7 @@ class StoreContext:
         # between threads.
         self.pull_lock = threading.Lock()
         self._reported: set[str] = set()
+        self._last_bucket = ""  # the bucket of the last resolution, known to exist
         forget_in_child(self)
 
     def forget(self) -> None:
@@ -102,7 +103,8 @@ class StoreContext:
         # before the pending one is removed, so read it first, then pending, then
         # it again for a job resolved between the two reads.
         layout = self.layout
-        for path in (layout.resolved_path(job_id), layout.pending_path(job_id), layout.resolved_path(job_id)):
+        resolved = layout.resolved_path(job_id)  # (its bucket opened once)
+        for path in (resolved, layout.pending_path(job_id), resolved):
             try:
                 record = Record.load(path, job_id)
             except FileNotFoundError:
@@ -122,20 +124,26 @@ class StoreContext:
 
     def publish_resolved(self, job_id: str, data: bytes) -> None:
         """Publish a resolved record (create-if-absent: FileExistsError if the job is
-        resolved already), making its bucket if this is the bucket's first."""
+        resolved already), in its bucket, made first if this store object has not
+        just used it (one mkdir per bucket per store object, so the link is the one
+        commit point)."""
         layout = self.layout
         bucket = bucket_of(job_id)
+        if bucket != self._last_bucket:
+            self._make_bucket(bucket)
+            self._last_bucket = bucket
         try:
             fsio.publish(layout.tmp, layout.bucket(bucket), job_id + RECORD_SUFFIX, data, durable=self.durable,
                          replace=False)
-            return
-        except FileNotFoundError:
-            pass  # no bucket yet (or a purge removed it empty just now)
-        folders.make_folder(layout.resolved.join(bucket), shared=layout.shared)
-        if self.durable:
+        except FileNotFoundError:  # (a purge removed the bucket, empty, since)
+            self._make_bucket(bucket)
+            fsio.publish(layout.tmp, layout.bucket(bucket), job_id + RECORD_SUFFIX, data, durable=self.durable,
+                         replace=False)
+
+    def _make_bucket(self, bucket: str) -> None:
+        layout = self.layout
+        if folders.make_folder(layout.resolved.join(bucket), shared=layout.shared) and self.durable:
             layout.resolved.sync()
-        fsio.publish(layout.tmp, layout.bucket(bucket), job_id + RECORD_SUFFIX, data, durable=self.durable,
-                     replace=False)
 
     def write_pending(self, record: Record) -> None:
         layout = self.layout

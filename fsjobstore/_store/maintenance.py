@@ -68,12 +68,16 @@ def _purge_resolved(ctx: StoreContext, older_than: float | None, progress: Progr
            if summary.expires_by(now, older_than, retention)]
     ticker = Ticker(progress, sum(sum(summary.counts.values()) for _, summary in due))
     removed = 0
-    for bucket, _ in due:
+    for bucket, summary in due:
         folder = ctx.layout.bucket(bucket)
-        for job_id in history.names(bucket):
+        names = history.names(bucket)
+        # Every record past its time, by a summary still true after the listing: the
+        # listing holds exactly the records it describes, none need be read.
+        every = summary.all_expired_by(now, older_than, retention) and history.unchanged(bucket, summary)
+        for job_id in names:
             ticker.tick()
             path = folder.join(job_id + RECORD_SUFFIX)
-            if _past_its_time(ctx, path, job_id, older_than, retention, now) and purge_job(ctx, job_id):
+            if (every or _past_its_time(ctx, path, job_id, older_than, retention, now)) and purge_job(ctx, job_id):
                 removed += 1
         history.forget(bucket)
     history.forget_summaries()

@@ -32,7 +32,8 @@ class Queries:
     def record_path(self, job_id: str) -> str:
         check_id(job_id)
         layout = self.ctx.layout
-        for path in (layout.resolved_path(job_id), layout.pending_path(job_id), layout.resolved_path(job_id)):
+        resolved = layout.resolved_path(job_id)  # (its bucket opened once)
+        for path in (resolved, layout.pending_path(job_id), resolved):
             if fsio.exists(path):
                 return str(path)
         raise JobNotFound(job_id)

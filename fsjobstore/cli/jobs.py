@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -64,11 +65,13 @@ def create(ctx: Context, request: str, task: str | None, resource: str | None, d
     click.echo(job.id)
 
 
-def _jobs(store: Store, state: str | None, task: str | None) -> Iterator[Job]:
-    due = state == "due"  # (as stats counts it: resolved, with targets waiting for the result)
-    for job in store.jobs(None if due else state):
-        if (task is None or job.task == task) and (not due or (job.resolved and job.waiting)):
-            yield job
+def _jobs(store: Store, state: str | None, task: str | None, after: str | None, limit: int | None,
+          newest_first: bool) -> Iterator[Job]:
+    if state != "due":
+        return store.jobs(state, task=task, after=after, limit=limit, newest_first=newest_first)
+    # (as stats counts it: resolved, with targets waiting for the result)
+    due = (job for job in store.jobs(task=task, after=after, newest_first=newest_first) if job.resolved and job.waiting)
+    return itertools.islice(due, limit)
 
 
 @cli.command(name="ls")
@@ -76,12 +79,16 @@ def _jobs(store: Store, state: str | None, task: str | None) -> Iterator[Job]:
 @click.option("--state", type=click.Choice([*STATES, "due"]),
               help="Only jobs in this state (due: resolved, with notifications to deliver).")
 @click.option("--task", help="Only jobs of this task.")
+@click.option("--limit", type=click.IntRange(min=0), help="At most this many jobs (a page).")
+@click.option("--after", metavar="ID", help="Only jobs after this one (the last id of the page before).")
+@click.option("--newest-first", is_flag=True, help="Newest jobs first (default: oldest first).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @pass_context
-def list_jobs(ctx: Context, state: str | None, task: str | None, as_json: bool) -> None:
-    """List jobs (a table; --json for one JSON object per line)."""
+def list_jobs(ctx: Context, state: str | None, task: str | None, limit: int | None, after: str | None,
+              newest_first: bool, as_json: bool) -> None:
+    """List jobs in creation order (a table; --json for one JSON object per line)."""
     with ctx.store() as store, one_line_errors():
-        jobs = _jobs(store, state, task)
+        jobs = _jobs(store, state, task, after, limit, newest_first)
         if as_json:
             for job in jobs:
                 click.echo(json.dumps(job.to_dict(), ensure_ascii=False))
