@@ -38,6 +38,7 @@ from .context import StoreContext
 # servers included), so no later change can carry the same mtime.
 SETTLED_SECONDS = 2.0
 _VERSION = 1
+_INDEX_SUFFIX = ".ids.json"
 
 
 @dataclass
@@ -62,12 +63,18 @@ class Summary:
     # docstring): then any later change shows as a different folder state. Every
     # summary on disk is.
     settled: bool = False
+    # (Not in the summary's file, but in <bucket>.ids.json beside it: read only by a
+    # filtered listing.) The ids of each state and task, "<state>/<task>" -> ids.
+    index: dict[str, list[str]] | None = None
 
     def add(self, job_id: str, record: Record, mtime: float, pending: bool) -> None:
         state = record.state
         self.counts[state] = self.counts.get(state, 0) + 1
-        by_state = self.tasks.setdefault(record.get("task") or "", {})
+        task = record.get("task") or ""
+        by_state = self.tasks.setdefault(task, {})
         by_state[state] = by_state.get(state, 0) + 1
+        if self.index is not None:
+            self.index.setdefault(f"{state}/{task}", []).append(job_id)
         self.oldest, self.newest = _least(self.oldest, mtime), _most(self.newest, mtime)
         expires_in = record.get("expires_in")
         if expires_in:
@@ -99,7 +106,8 @@ class Summary:
             self.newest_default is None or (retention is not None and self.newest_default + retention <= now))
 
     def to_json(self) -> bytes:
-        return json.dumps({"version": _VERSION, **self.__dict__}, separators=(",", ":")).encode()
+        fields = {name: value for name, value in self.__dict__.items() if name != "index"}
+        return json.dumps({"version": _VERSION, **fields}, separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> Summary | None:
@@ -189,16 +197,40 @@ class History:
         summary = self.build(bucket, state)
         summary.settled = now is not None and state[1] < (now - SETTLED_SECONDS) * 1e9
         if summary.settled:
+            index = json.dumps({"folder": state, "ids": summary.index}, separators=(",", ":")).encode()
             try:
+                # The index first: a summary on disk always has its index beside it.
+                fsio.publish(layout.tmp, layout.summaries, bucket + _INDEX_SUFFIX, index, durable=False,
+                             replace=True)
                 fsio.publish(layout.tmp, layout.summaries, bucket + RECORD_SUFFIX, summary.to_json(),
                              durable=False, replace=True)
             except OSError:
                 pass  # (a cache: the next reader builds it again)
         return summary
 
+    def matching(self, bucket: str, summary: Summary, state: str | None, task: str | None) -> list[str]:
+        """The ids in *bucket* of jobs in *state* and of *task* (None: any), by the
+        bucket's index where it is still true, else by listing the bucket."""
+        index = summary.index
+        if index is None:
+            try:
+                saved: Any = json.loads(fsio.read(self.layout.summaries.join(bucket + _INDEX_SUFFIX)))
+                if isinstance(saved, dict) and saved.get("folder") == summary.folder:
+                    index = saved.get("ids")
+            except (FileNotFoundError, ValueError, CorruptJobFile):
+                pass
+        if not isinstance(index, dict) or (state is None and task is None):
+            return self.names(bucket)
+        ids: list[str] = []
+        for key, some in index.items():
+            key_state, _, key_task = key.partition("/")
+            if (state is None or key_state == state) and (task is None or key_task == task):
+                ids.extend(some)
+        return ids
+
     def build(self, bucket: str, state: list[int]) -> Summary:
         ctx, layout = self.ctx, self.layout
-        summary = Summary(state)
+        summary = Summary(state, index={})
         folder = layout.bucket(bucket)
         for job_id in folders.scan(folder, RECORD_SUFFIX):
             path = folder.join(job_id + RECORD_SUFFIX)
@@ -218,12 +250,13 @@ class History:
         layout = self.layout
         folders.remove_folder_if_empty(layout.resolved.join(bucket))
         if not fsio.exists(layout.resolved.join(bucket)):
-            fsio.remove(layout.summaries.join(bucket + RECORD_SUFFIX))
+            for suffix in (RECORD_SUFFIX, _INDEX_SUFFIX):
+                fsio.remove(layout.summaries.join(bucket + suffix))
 
     def forget_summaries(self) -> None:
         """Remove the summaries of buckets that no longer exist."""
         layout = self.layout
         buckets = set(layout.buckets())
-        for bucket in folders.scan(layout.summaries, RECORD_SUFFIX):
-            if bucket not in buckets:
-                fsio.remove(layout.summaries.join(bucket + RECORD_SUFFIX))
+        for name in layout.summaries.names():
+            if name.split(".")[0] not in buckets:
+                fsio.remove(layout.summaries.join(name))

@@ -75,7 +75,7 @@ class Queries:
             if summary is None or not summary.has(state, task):
                 continue
             folder = self.ctx.layout.bucket(bucket)
-            for job_id in _in_order(history.names(bucket), after, newest_first):
+            for job_id in _in_order(history.matching(bucket, summary, state, task), after, newest_first):
                 job = self._job_at(folder.join(job_id + RECORD_SUFFIX), job_id, None)
                 if job is not None and (state is None or job.state == state) and (task is None or job.task == task):
                     yield job
