@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import Loss, LossReason
-from .job import Job
+from .job import STATES, Job
 
 __all__ = [
     "LeaseHandle",
@@ -42,6 +42,7 @@ __all__ = [
     "WorkerInfo",
     "Heartbeat",
     "WorkHandle",
+    "check_listing",
 ]
 
 
@@ -278,3 +279,15 @@ class Store(Protocol):
     def check(self, *, repair: bool = False, progress: Progress | None = None) -> Report: ...
 
     def close(self) -> None: ...
+
+
+def check_listing(state: str | None, task: str | None, after: str | None, limit: int | None) -> None:
+    """ValueError (TypeError for a wrong type) naming what is wrong with the
+    arguments of a listing, ``Store.jobs``: one wording for every store."""
+    if state is not None and state not in STATES:
+        raise ValueError(f"unknown state {state!r}; the states are {', '.join(STATES)}")
+    for name, text in (("task", task), ("after", after)):
+        if text is not None and not isinstance(text, str):
+            raise TypeError(f"{name} must be a string, not {text!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"limit must be a whole number of jobs, 0 or more, not {limit!r}")

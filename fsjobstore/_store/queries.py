@@ -8,13 +8,13 @@ import itertools
 import time
 from collections.abc import Iterable, Iterator
 
-from .._arguments import check_listing
 from .._files import folders, fsio
 from .._files.ids import check_id
 from .._files.layout import BUCKET_CHARS, RECORD_SUFFIX
 from .._files.records import Record
 from .._files.wakeup import APPEARED, VANISHED, Signal, unwatch, watch
 from ..errors import CorruptJobFile, JobNotFound
+from ..interface import check_listing
 from ..job import PENDING, RESOLVED_STATES, RUNNING, STATES, Job
 from .buckets import History
 from .context import StoreContext

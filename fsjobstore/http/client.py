@@ -17,11 +17,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from .._arguments import check_listing
 from .._files.ids import check_id
 from .._files.records import encode_json
 from .._files.wakeup import Signal
-from ..interface import Problem, Progress, Report, WakeSignal, WorkerInfo
+from ..interface import Problem, Progress, Report, WakeSignal, WorkerInfo, check_listing
 from ..job import Job
 from . import heartbeats
 from .api import Api

@@ -19,9 +19,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fsjobstore import Job, JobAlreadyResolved, JobBusy, JobNotFound, JobStateError, LeaseLost
-from fsjobstore._arguments import check_listing
 from fsjobstore.errors import InvalidJobId, Loss, LossReason
-from fsjobstore.interface import Report, WorkerInfo
+from fsjobstore.interface import Report, WorkerInfo, check_listing
 
 _ids = itertools.count(1)
 
