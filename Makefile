@@ -54,10 +54,12 @@ soak: $(STAMP) fuse faketime
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/scale.py
 
 bench-quick: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	$(PY) benchmarks/run.py --quick
+	$(PY) benchmarks/scale.py --quick
 
 clean:
 	rm -rf $(VENV) demo-store .pytest_cache .hypothesis

@@ -40,7 +40,7 @@ from fsjobstore._files.ids import id_at  # noqa: E402
 from fsjobstore._files.records import Record, encode_json  # noqa: E402
 
 FULL = {"resolved": 1_000_000, "pending": 100_000, "small": 1_000, "expired": 20_000}
-QUICK = {"resolved": 20_000, "pending": 2_000, "small": 1_000, "expired": 2_000}
+QUICK = {"resolved": 5_000, "pending": 1_000, "small": 1_000, "expired": 1_000}
 WEEK_MS = 7 * 24 * 3600 * 1000
 TASKS = ("resize", "encode", "mail")
 
@@ -123,15 +123,21 @@ def claims(path: Path, n: int) -> float:
         return timed(claim_all) / n
 
 
-def cli_seconds(*args: str) -> float:
-    """Wall time of `python -m fsjobstore ARGS`, minus that of `python -m fsjobstore --help`."""
-    def run(*argv: str) -> float:
+def cli_seconds(big: Path, small: Path, *args: str) -> tuple[float, float]:
+    """Wall time of `python -m fsjobstore --store BIG ARGS` (median of 5), and what
+    it costs beyond the same command on the small store (start-up, imports)."""
+    def run(store: Path) -> float:
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "fsjobstore", *argv], check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "fsjobstore", "--store", str(store), *args], check=True,
+                       capture_output=True)
         return time.perf_counter() - started
 
-    base = statistics.median(run("--help") for _ in range(3))
-    return statistics.median(run(*args) for _ in range(3)) - base
+    times = {big: [], small: []}  # type: dict[Path, list[float]]
+    for round_ in range(10):
+        store = big if round_ % 2 == 0 else small
+        times[store].append(run(store))
+    whole = statistics.median(times[big])
+    return whole, whole - statistics.median(times[small])
 
 
 def main() -> None:
@@ -159,14 +165,14 @@ def main() -> None:
         cost = {which: claims(path, 300) for path, which in order}
         ratios.append(cost[1] / cost[0])
     ratio = statistics.median(ratios)
-    rows.append(("claim cost, big / small store", "<= 1.2x", f"{ratio:.2f}x (rounds {', '.join(f'{r:.2f}' for r in ratios)})",
-                 ratio <= 1.2))
+    shown = ", ".join(f"{r:.2f}" for r in ratios)
+    rows.append(("claim cost, big / small store", "<= 1.2x", f"{ratio:.2f}x (rounds {shown})", ratio <= 1.2))
 
     with JobStore(big, durable=False, watch=False) as store:
         first = timed(store.stats)
         again = timed(store.stats)
-        rows.append(("stats in one process, nothing changed", "< 100 ms", f"{again * 1000:.1f} ms (first {first:.2f} s)",
-                     again < 0.1))
+        rows.append(("stats in one process, nothing changed", "< 100 ms",
+                     f"{again * 1000:.1f} ms (first {first:.2f} s)", again < 0.1))
         for _ in range(20):
             lease = store.pull_work()
             assert lease is not None
@@ -196,12 +202,12 @@ def main() -> None:
     rows.append(("get(id), big / small store", "flat", f"{get_big / get_small:.2f}x ({get_big * 1e6:.0f} us)",
                  get_big / get_small <= 1.5))
 
-    nothing = cli_seconds("--store", str(big), "stats")
+    whole, extra = cli_seconds(big, small, "stats")
     rows.append(("`fsjobstore stats` (new process), nothing changed", "< 100 ms",
-                 f"{nothing * 1000:.1f} ms beyond start-up", nothing < 0.1))
-    cli_ls = cli_seconds("--store", str(big), "ls", "--state", "fulfilled", "--limit", "50")
-    rows.append(("`fsjobstore ls --state fulfilled --limit 50`", "< 100 ms", f"{cli_ls * 1000:.1f} ms beyond start-up",
-                 cli_ls < 0.1))
+                 f"{extra * 1000:.1f} ms more than on the small store ({whole * 1000:.0f} ms in all)", extra < 0.1))
+    whole, extra = cli_seconds(big, small, "ls", "--state", "fulfilled", "--limit", "50")
+    rows.append(("`fsjobstore ls --state fulfilled --limit 50`", "< 100 ms",
+                 f"{extra * 1000:.1f} ms more than on the small store ({whole * 1000:.0f} ms in all)", extra < 0.1))
 
     # purge: a slice of jobs resolved 8 days ago, created 9 days ago (buckets of their own)
     now_ms = time.time_ns() // 1_000_000
