@@ -65,7 +65,7 @@ def _purge_resolved(ctx: StoreContext, older_than: float | None, progress: Progr
     retention = ctx.options.retention
     # Buckets whose summary says nothing in them is past its time are not read.
     due = [(bucket, summary) for bucket, summary in history.summaries()
-           if summary.expires_by(now, older_than, retention)]
+           if summary.oldest is None or summary.expires_by(now, older_than, retention)]  # (empty: removed)
     ticker = Ticker(progress, sum(sum(summary.counts.values()) for _, summary in due))
     removed = 0
     for bucket, summary in due:

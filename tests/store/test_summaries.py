@@ -146,3 +146,18 @@ def test_a_filtered_listing_reads_only_the_records_the_index_names(open_store: C
     _rewrite_in_place(resolved_file(store.path, ids[0]), '"fulfilled"', '"failed"')
     assert [job.id for job in store.jobs("failed")] == [failed.id]
     assert [job.id for job in store.jobs(task="mail")] == [failed.id]
+
+
+def test_purge_removes_a_bucket_left_empty_and_its_summary(open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    job = store.create("x")
+    store.cancel(job.id)
+    bucket = Path(resolved_file(store.path, job.id)).parent
+    store.retry(job.id)  # (its bucket is left empty)
+    _age(bucket, 10)
+    store.stats()
+    assert Path(store.path, "summaries", bucket.name + ".json").exists()
+    assert store.purge() == 0
+    assert not bucket.exists() and os.listdir(Path(store.path, "summaries")) == []
+    store.cancel(job.id)  # (its bucket is made again)
+    assert store.get(job.id).state == "cancelled" and store.stats()["cancelled"] == 1
