@@ -1,8 +1,10 @@
-"""Checks of user-given numbers, shared by every layer: one wording for each mistake."""
+"""Checks of user-given arguments, shared by every layer: one wording for each mistake."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import Any
 
 
 def check_seconds(name: str, value: object, *, zero: bool = False) -> float:
@@ -20,3 +22,13 @@ def check_count(name: str, value: object) -> int:
         raise ValueError(f"{name} must be a positive integer, not {value!r}")
     return value
 
+
+def check_failed_deliveries(failed: Iterable[tuple[Any, str]], give_up_after: int | None) -> list[tuple[Any, str]]:
+    """A notification's ``done(failed=..., give_up_after=...)``, checked before anything is written."""
+    if give_up_after is not None:
+        check_count("give_up_after", give_up_after)
+    failed = list(failed)
+    for _, error in failed:
+        if not isinstance(error, str):
+            raise TypeError(f"a failed delivery's error must be a str, not {type(error).__name__}")
+    return failed

@@ -98,7 +98,7 @@ class WorkHandle(LeaseHandle, Protocol):
     @property
     def attempts(self) -> int: ...
 
-    def fulfill(self, value: bytes | str) -> Job: ...
+    def fulfill(self, value: Any) -> Job: ...
 
     def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None,
              attempt: bool = True, trace: str | None = None) -> Job:
@@ -118,7 +118,11 @@ class NotificationHandle(LeaseHandle, Protocol):
     @property
     def waiting(self) -> list[Any]: ...
 
-    def done(self, delivered: Iterable[Any], *, retry_in: float | None = None) -> None: ...
+    def done(self, delivered: Iterable[Any], *, failed: Iterable[tuple[Any, str]] = (),
+             give_up_after: int | None = None, retry_in: float | None = None) -> None:
+        """Remove the *delivered* targets; count a failure (with its error) for each
+        ``(target, error)`` in *failed*, giving up a target whose failures reach
+        *give_up_after*; the rest stay due (not before *retry_in* seconds here)."""
 
 
 @dataclass(frozen=True)
@@ -228,7 +232,7 @@ class Store(Protocol):
         tasks: Collection[str | None] | None = None,
     ) -> WorkHandle | None: ...
 
-    def fulfill(self, job_id: str, value: bytes | str) -> Job: ...
+    def fulfill(self, job_id: str, value: Any) -> Job: ...
 
     def fail(self, job_id: str, error: str | BaseException, *, retry: bool = False,
              delay: float | None = None) -> Job: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,13 @@ CANCELLED = "cancelled"
 STATES = (PENDING, RUNNING, FULFILLED, FAILED, CANCELLED)
 RESOLVED_STATES = (FULFILLED, FAILED, CANCELLED)
 
+_json_text = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": ")).encode
+
+
+def json_value_bytes(value: Any) -> bytes:
+    """A JSON value's text, as ``Job.value`` holds a value that was fulfilled as JSON."""
+    return _json_text(value).encode("utf-8")
+
 
 @dataclass(frozen=True, slots=True)
 class Job:
@@ -22,17 +30,21 @@ class Job:
 
     ``state`` is one of ``pending``, ``running`` (pending with a work lease held),
     ``fulfilled``, ``failed`` or ``cancelled``. ``value`` is the fulfilment value
-    (bytes) or None; ``error`` the error of the last failed attempt. ``attempts``
+    as bytes (a JSON value as its JSON text) or None, and ``result`` the value as it
+    was given (str, bytes or a JSON value); ``error`` the error of the last failed attempt. ``attempts``
     counts failed attempts (fail() calls and leases that expired under a dead
     holder); ``history`` tells the last ten attempts (host, pid, times, outcome,
     error and traceback), oldest first. ``waiting`` holds the targets still to be told the result, oldest
-    first. Times are UTC, as written by the host that made the change.
+    first; ``failed_deliveries`` each target whose delivery failed (``target``,
+    ``failures``, ``last_error``, ``last_failed_at``, and ``given_up``: no longer
+    waiting, its failures reached the notifier's limit). Times are UTC, as written by the host that made the change.
     """
 
     id: str
     state: str
     request: Any
     value: bytes | None = None
+    value_encoding: str | None = None
     error: str | None = None
     attempts: int = 0
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -44,6 +56,7 @@ class Job:
     lease_seconds: float | None = None
     expires_in: float | None = None
     history: tuple[dict[str, Any], ...] = ()
+    failed_deliveries: tuple[dict[str, Any], ...] = ()
 
     @property
     def resolved(self) -> bool:
@@ -54,15 +67,28 @@ class Job:
         """The value decoded as UTF-8 (None if there is no value)."""
         return None if self.value is None else self.value.decode("utf-8", "replace")
 
+    @property
+    def result(self) -> Any:
+        """The value as it was given: a JSON value as itself, text as str, bytes that
+        are not UTF-8 as bytes; None if there is no value."""
+        value, encoding = self._stored_value()
+        return base64.b64decode(value) if encoding == "base64" else value
+
+    def _stored_value(self) -> tuple[Any, str | None]:
+        """(value, value_encoding) as the job's file holds them."""
+        if self.value is None:
+            return None, None
+        if self.value_encoding == "json":
+            return json.loads(self.value), "json"
+        try:
+            return self.value.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            return base64.b64encode(self.value).decode("ascii"), "base64"
+
     def to_dict(self) -> dict[str, Any]:
-        """The job as plain JSON types, as the CLI and the HTTP API show it: times as
-        ISO 8601, the value as text, or ``{"base64": ...}`` if it is not UTF-8."""
-        value: Any = None
-        if self.value is not None:
-            try:
-                value = self.value.decode("utf-8")
-            except UnicodeDecodeError:
-                value = {"base64": base64.b64encode(self.value).decode("ascii")}
+        """The job as plain JSON types, as the job's file, the CLI and the HTTP API
+        show it: times as ISO 8601, ``value`` and ``value_encoding`` as in the file."""
+        value, encoding = self._stored_value()
         return {
             "id": self.id,
             "state": self.state,
@@ -70,6 +96,7 @@ class Job:
             "resource": self.resource,
             "request": self.request,
             "value": value,
+            "value_encoding": encoding,
             "error": self.error,
             "attempts": self.attempts,
             "waiting": list(self.waiting),
@@ -79,19 +106,27 @@ class Job:
             "lease_seconds": self.lease_seconds,
             "expires_in": self.expires_in,
             "history": list(self.history),
+            "failed_deliveries": list(self.failed_deliveries),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
-        """The inverse of ``to_dict`` (for clients of the HTTP API)."""
-        value = data.get("value")
-        if isinstance(value, dict):
-            value = base64.b64decode(value["base64"])
-        elif isinstance(value, str):
+        """The inverse of ``to_dict`` (for clients of the HTTP API); ValueError for a
+        value it cannot decode."""
+        value, encoding = data.get("value"), data.get("value_encoding")
+        if encoding == "json":
+            value = json_value_bytes(value)
+        elif value is None:
+            encoding = None
+        elif encoding == "base64":
+            value = base64.b64decode(value, validate=True)
+        elif encoding in (None, "utf-8") and isinstance(value, str):
             value = value.encode("utf-8")
+        else:
+            raise ValueError(f"value_encoding must be 'utf-8', 'base64' or 'json', not {encoding!r}")
         not_before = data.get("not_before")
         return cls(
-            id=data["id"], state=data["state"], request=data.get("request"), value=value,
+            id=data["id"], state=data["state"], request=data.get("request"), value=value, value_encoding=encoding,
             error=data.get("error"), attempts=int(data.get("attempts", 0)),
             created_at=datetime.fromisoformat(data["created_at"]),
             updated_at=datetime.fromisoformat(data["updated_at"]),
@@ -99,4 +134,5 @@ class Job:
             not_before=None if not_before is None else datetime.fromisoformat(not_before),
             lease_seconds=data.get("lease_seconds"), expires_in=data.get("expires_in"),
             history=tuple(data.get("history") or ()),
+            failed_deliveries=tuple(data.get("failed_deliveries") or ()),
         )

@@ -224,8 +224,8 @@ class JobStore:
         """
         return self._fulfilment.pull_work(on_compromised, tasks)
 
-    def fulfill(self, job_id: str, value: bytes | str, *, lease: WorkLease | None = None) -> Job:
-        """Resolve the job with *value* (bytes, or str stored as UTF-8); return it.
+    def fulfill(self, job_id: str, value: Any, *, lease: WorkLease | None = None) -> Job:
+        """Resolve the job with *value* (bytes, str, or any JSON value kept as JSON); return it.
 
         At most once: a job already fulfilled or failed raises JobAlreadyResolved
         and nothing changes. Through a *lease* (or ``lease.fulfill``) the commit is

@@ -32,7 +32,8 @@ import fsjobstore._files.fsio as fsio_module
 import fsjobstore._leases.clock as lease_clock
 from fsjobstore import JobStore
 from fsjobstore._files.ids import is_valid_id
-from fsjobstore._files.records import Record, canonical_json
+from fsjobstore._files.records import Record
+from fsjobstore._files.values import canonical_json
 from fsjobstore.job import RESOLVED_STATES, STATES, Job
 
 # -- the invariants -------------------------------------------------------------------

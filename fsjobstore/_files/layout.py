@@ -44,6 +44,9 @@ STORE_FORMAT = 2
 # base32 are the top 30 of the 48 bits of milliseconds, 2**18 ms (~17.5 minutes)
 # of creation time per bucket, so a bucket's name sorts by time as ids do.
 BUCKET_CHARS = 6
+# A waiting target whose deliveries were given up: kept beside the waiting ones
+# (for show and the dashboard) but never made due again.
+UNDELIVERED_SUFFIX = ".undelivered"
 
 
 def bucket_of(job_id: str) -> str:

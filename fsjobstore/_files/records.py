@@ -22,23 +22,23 @@ read it with ``cat`` and a line-based tool can grep it::
      "updated_at": "2026-11-23T14:00:01.654321Z"
     }
 
-A value that is not valid UTF-8 is stored base64-encoded with
-``"value_encoding": "base64"``.
+A value given as bytes or str is stored as text (``"value_encoding": "utf-8"``),
+or base64-encoded (``"base64"``) if it is not valid UTF-8; any other JSON value
+(a number, an object...) is stored as itself (``"json"``).
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
-import hashlib
 import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..errors import CorruptJobFile, JobTooLarge
+from ..errors import CorruptJobFile
 from ..job import PENDING, RESOLVED_STATES, Job
 from . import fsio
+from .values import MAX_DEPTH, StoredValue, decode_value, encode_compact
 
 FORMAT_VERSION = 1
 # Attempts a record remembers (host, pid, times, outcome, error, traceback of each).
@@ -46,11 +46,7 @@ HISTORY_LIMIT = 10
 
 STORED_STATES = (PENDING, *RESOLVED_STATES)  # "running" is never written: a held lease says it
 
-_encode_compact = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": ")).encode
 _encode_string = json.encoder.encode_basestring
-_canonical = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
-).encode
 
 
 _second: tuple[int, str] = (-1, "")
@@ -75,7 +71,7 @@ def _value_json(value: Any) -> str:
         return _encode_string(value)
     if kind is int:
         return str(value)
-    return _encode_compact(value)
+    return encode_compact(value)
 
 
 def now_text() -> str:
@@ -91,65 +87,6 @@ def parse_time(text: str) -> datetime:
     if not isinstance(text, str) or not text.endswith("Z"):
         raise ValueError(f"time {text!r} is not ISO 8601 UTC")
     return datetime.fromisoformat(text)
-
-
-# The deepest nesting of arrays and objects a request, value or target may have.
-# Python's JSON reader recurses once per level, so a reader already deep in its
-# own stack (a loop, a callback) could not read back a value much deeper than
-# this: refused when written, and a planted deeper file is reported as corrupt.
-MAX_DEPTH = 100
-
-
-def encode_json(value: Any, what: str, limit: int | None = None) -> str:
-    """Serialise a user-given JSON value, or raise TypeError naming *what* is wrong
-    (JobTooLarge if it is too big or nested deeper than MAX_DEPTH)."""
-    try:
-        text = _encode_compact(value)
-    except (TypeError, ValueError) as exc:  # (a circular value included)
-        raise TypeError(f"{what} is not JSON-serialisable: {exc}") from None
-    except RecursionError:
-        text = ""  # deeper than the stack: check_depth names the limit
-    if len(text) > 2 * MAX_DEPTH or not text:  # (each level takes two characters at least)
-        check_depth(value, what)
-    if limit is not None and len(text) > limit // 4 and (size := len(text.encode("utf-8"))) > limit:
-        raise JobTooLarge(f"{what} is {size} bytes as JSON, the store's limit is {limit}")
-    return text
-
-
-def check_depth(value: Any, what: str) -> None:
-    """Raise JobTooLarge if *value* nests arrays and objects deeper than MAX_DEPTH
-    (without recursing: the value may be deeper than the stack)."""
-    if not isinstance(value, (dict, list, tuple)):
-        return
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise JobTooLarge(f"{what} is nested more than {MAX_DEPTH} levels deep, the limit")
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list, tuple)))
-
-
-def canonical_json(value: Any) -> str:
-    """One spelling per JSON value (sorted keys, no spaces): identity of a target."""
-    return _canonical(value)
-
-
-def value_key(value: Any) -> str:
-    """A file name for a JSON value (a target, a resource): the same for equal
-    values, whatever their key order."""
-    # Round-trip first, so that what JSON cannot tell apart ({1: x} and {"1": x})
-    # gets one key, and mixed key types can be sorted.
-    text = canonical_json(json.loads(encode_json(value, "target")))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-
-
-def to_bytes(value: bytes | str) -> bytes:
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    raise TypeError(f"a job's value must be bytes or str, not {type(value).__name__}")
 
 
 _REQUIRED = ("request", "value", "value_encoding", "error", "attempts", "created_at", "updated_at")
@@ -294,8 +231,8 @@ class Record:
         history = [*(self.fields.get("history") or ()), entry][-HISTORY_LIMIT:]
         return self.changed(history=history)
 
-    def resolved(self, state: str, value: bytes | None, error: str | None, attempts: int) -> Record:
-        text, encoding = encode_value(value)
+    def resolved(self, state: str, value: StoredValue, error: str | None, attempts: int) -> Record:
+        text, encoding = value
         # (a resolved job is never pulled: a delay left from its last retry would only mislead a reader)
         return self.changed(
             state=state, value=text, value_encoding=encoding, error=error, attempts=attempts, not_before=None,
@@ -310,7 +247,8 @@ class Record:
         ]
         return ("{\n" + ",\n".join(lines) + "\n}\n").encode("utf-8")
 
-    def job(self, state: str | None = None, waiting: tuple[Any, ...] = ()) -> Job:
+    def job(self, state: str | None = None, waiting: tuple[Any, ...] = (),
+            failed_deliveries: tuple[dict[str, Any], ...] = ()) -> Job:
         f = self.fields
         updated_at = parse_time(f["updated_at"])
         not_before = f.get("not_before")
@@ -319,11 +257,13 @@ class Record:
             state=state or f["state"],
             request=f["request"],
             value=decode_value(f["value"], f["value_encoding"]),
+            value_encoding=f["value_encoding"],
             error=f["error"],
             attempts=f["attempts"],
             created_at=parse_time(f["created_at"]),
             updated_at=updated_at,
             waiting=waiting,
+            failed_deliveries=failed_deliveries,
             task=f.get("task"),
             resource=f.get("resource"),
             not_before=parse_time(not_before) if not_before is not None else _after(updated_at, f.get("delay")),
@@ -370,24 +310,3 @@ def _after(start: datetime, delay: Any) -> datetime | None:
 def time_text(timestamp: float) -> str:
     """Seconds since the epoch as the ISO 8601 UTC text the files hold."""
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def encode_value(value: bytes | None) -> tuple[str | None, str | None]:
-    if value is None:
-        return None, None
-    try:
-        return value.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        return base64.b64encode(value).decode("ascii"), "base64"
-
-
-def decode_value(text: Any, encoding: Any) -> bytes | None:
-    if text is None:
-        return None
-    if not isinstance(text, str):
-        raise TypeError("value is not a string")
-    if encoding == "utf-8":
-        return text.encode("utf-8")
-    if encoding == "base64":
-        return base64.b64decode(text, validate=True)
-    raise ValueError(f"unknown value_encoding {encoding!r}")

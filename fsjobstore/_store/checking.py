@@ -18,11 +18,11 @@ from functools import partial
 from .._files import folders, fsio
 from .._files.folders import Folder
 from .._files.ids import is_valid_id
-from .._files.layout import RECORD_SUFFIX, bucket_of
+from .._files.layout import RECORD_SUFFIX, UNDELIVERED_SUFFIX, bucket_of
 from .._files.records import Record
 from ..errors import CorruptJobFile
 from ..interface import Problem, Progress, Report
-from .context import StoreContext, parse_target
+from .context import StoreContext, parse_waiting
 from .maintenance import Ticker, find_leftovers, maintenance_lock, store_now
 
 
@@ -56,10 +56,13 @@ class _Checker:
         relative = path[len(self.layout.root) + 1 :].replace("/", "__")
         fsio.rename(path, folder.join(f"{relative}.{time.time_ns()}"))
 
-    def entries(self, folder: Folder, suffix: str) -> list[str]:
-        """Valid ids in *folder*; report (and clear) symlinks and stray names."""
+    def entries(self, folder: Folder, suffix: str, other: str | None = None) -> list[str]:
+        """Valid ids in *folder* (before *suffix*); report (and clear) symlinks and
+        stray names (a valid id before the *other* suffix is neither)."""
         ids = []
         for name in sorted(folder.names()):
+            if other is not None and name.endswith(other) and is_valid_id(name[: -len(other)]):
+                continue  # (named as the store names it: the caller looks at it)
             path = folder.join(name)
             try:
                 is_link = stat.S_ISLNK(fsio.lstat(path).st_mode)
@@ -139,8 +142,10 @@ class _Checker:
             folder = layout.waiting_folder(job_id)
             if job_id not in known:
                 self.problem("orphan-waiting", folder.path, "targets of a job that does not exist")
-            for key in self.entries(folder, RECORD_SUFFIX):
+            for key in self.entries(folder, RECORD_SUFFIX, UNDELIVERED_SUFFIX):
                 self.check_target(folder.join(key + RECORD_SUFFIX))
+            for key in list(folders.scan(folder, UNDELIVERED_SUFFIX)):
+                self.check_target(folder.join(key + UNDELIVERED_SUFFIX))
         self.leftovers()
         return self.report
 
@@ -162,7 +167,7 @@ class _Checker:
 
     def check_target(self, path: str) -> None:
         try:
-            parse_target(fsio.read(path), path)
+            parse_waiting(fsio.read(path), path)
         except FileNotFoundError:
             return
         except CorruptJobFile as exc:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._files import folders, fsio
-from .._files.layout import RECORD_SUFFIX, STORE_FORMAT, STORE_MARKER, Layout, NotAFolder, bucket_of
+from .._files.layout import RECORD_SUFFIX, STORE_FORMAT, STORE_MARKER, UNDELIVERED_SUFFIX, Layout, NotAFolder, bucket_of
 from .._files.records import Record, now_text
 from .._leases import HolderPool, LeaseFolder, Renewer
 from .._leases.fork import forget_in_child
@@ -155,7 +155,7 @@ class StoreContext:
         pending record. Idempotent, so a puller (or a repair) can finish a crashed
         resolver's work. Returns whether targets are waiting."""
         layout = self.layout
-        due = folders.has_entries(layout.waiting.join(job_id))  # (a planted symlink: no)
+        due = self.has_waiting(job_id)
         if due:
             fsio.create_empty(layout.due, job_id, durable=self.durable)
         # Not fsynced: if a crash undoes the unlink, the next puller finishes it.
@@ -164,39 +164,66 @@ class StoreContext:
 
     # -- waiting targets ----------------------------------------------------------
 
-    def waiting_entries(self, job_id: str) -> list[tuple[str, Any]]:
-        """(key, target) of each waiting target, oldest first."""
+    def waiting_entries(self, job_id: str, suffix: str = RECORD_SUFFIX) -> list[tuple[str, dict[str, Any]]]:
+        """(key, fields) of each waiting target (with UNDELIVERED_SUFFIX: of each
+        given up), oldest first."""
         folder = self.layout.waiting_folder(job_id)
         try:
-            keys = list(folders.scan(folder, RECORD_SUFFIX))
+            keys = list(folders.scan(folder, suffix))
         except CorruptJobFile as exc:  # a symlink or a file planted there: never followed
             self.report(exc)
             return []
         entries = []
         for key in keys:
-            path = folder.join(key + RECORD_SUFFIX)  # (the folder is anchored by the scan above)
+            path = folder.join(key + suffix)  # (the folder is anchored by the scan above)
             try:
-                entries.append((*parse_target(fsio.read(path), path), key))
+                entries.append((key, parse_waiting(fsio.read(path), path)))
             except FileNotFoundError:
                 continue
             except CorruptJobFile as exc:
                 self.report(exc)
-        entries.sort(key=lambda e: (e[0], e[2]))
-        return [(key, target) for _, target, key in entries]
+        entries.sort(key=lambda e: (e[1]["queued_at"], e[0]))
+        return entries
 
-    def waiting_targets(self, job_id: str) -> tuple[Any, ...]:
-        return tuple(target for _, target in self.waiting_entries(job_id))
+    def has_waiting(self, job_id: str) -> bool:
+        """Whether the job has a target waiting (not given up): one open when it has none."""
+        try:
+            return any(True for _ in folders.scan(self.layout.waiting_folder(job_id), RECORD_SUFFIX))
+        except CorruptJobFile:  # (a symlink planted as the folder: never followed)
+            return False
+
+    def job(self, record: Record, state: str | None = None) -> Job:
+        """The job of *record*, with its waiting targets and its failed deliveries."""
+        job_id = record.id
+        waiting = self.waiting_entries(job_id)
+        failed = [_failure(fields, given_up=False) for _, fields in waiting if fields.get("failures")]
+        failed += [_failure(fields, given_up=True) for _, fields in self.waiting_entries(job_id, UNDELIVERED_SUFFIX)]
+        return record.job(state=state, waiting=tuple(fields["target"] for _, fields in waiting),
+                          failed_deliveries=tuple(failed))
 
 
-def parse_target(data: bytes, path: str) -> tuple[str, Any]:
-    """(queued_at, target) of a waiting target's file; CorruptJobFile if it is not one."""
+def _failure(fields: dict[str, Any], *, given_up: bool) -> dict[str, Any]:
+    return {"target": fields["target"], "failures": fields.get("failures", 0), "last_error": fields.get("last_error"),
+            "last_failed_at": fields.get("last_failed_at"), "given_up": given_up}
+
+
+# A waiting target's file: what must be there, and what a failed delivery adds.
+_WAITING_FIELDS: dict[str, type | tuple[type, ...]] = {"queued_at": str, "failures": int, "last_error": str,
+                                                       "last_failed_at": str}
+
+
+def parse_waiting(data: bytes, path: str) -> dict[str, Any]:
+    """The fields of a waiting target's file; CorruptJobFile if it is not one."""
     try:
-        entry = json.loads(data)
-        if not isinstance(entry, dict) or "target" not in entry or not isinstance(entry.get("queued_at"), str):
+        fields = json.loads(data)
+        if not isinstance(fields, dict) or "target" not in fields or "queued_at" not in fields:
             raise ValueError("not an object with target and queued_at")
+        for name, kind in _WAITING_FIELDS.items():
+            if name in fields and (not isinstance(fields[name], kind) or isinstance(fields[name], bool)):
+                raise ValueError(f"{name} is not a {getattr(kind, '__name__', kind)}")
     except (ValueError, RecursionError) as exc:
         raise CorruptJobFile(path, f"not a waiting target ({exc})") from None
-    return entry["queued_at"], entry["target"]
+    return fields
 
 
 def _share_top_folder(path: str) -> None:

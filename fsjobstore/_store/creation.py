@@ -7,7 +7,8 @@ from typing import Any
 
 from .._arguments import check_seconds
 from .._files.ids import new_id
-from .._files.records import Record, encode_json, time_text
+from .._files.records import Record, time_text
+from .._files.values import encode_json
 from ..job import Job
 from .context import StoreContext
 

@@ -15,7 +15,8 @@ from .._arguments import check_seconds
 from .._files import fsio
 from .._files.ids import check_id
 from .._files.layout import bucket_of
-from .._files.records import Record, now_text, to_bytes, value_key
+from .._files.records import Record, now_text
+from .._files.values import NO_VALUE, StoredValue, store_value, value_key
 from .._leases import Lease
 from ..errors import (
     CorruptJobFile,
@@ -115,10 +116,8 @@ class Fulfilment:
 
     # -- commits ------------------------------------------------------------------
 
-    def fulfill(self, job_id: str, value: bytes | str, *, lease: WorkLease | None = None) -> Job:
-        data = to_bytes(value)
-        self._check_size("value", len(data))
-        return self.resolve(job_id, FULFILLED, data, None, lease)
+    def fulfill(self, job_id: str, value: Any, *, lease: WorkLease | None = None) -> Job:
+        return self.resolve(job_id, FULFILLED, store_value(value, self.ctx.options.max_bytes), None, lease)
 
     def fail(self, job_id: str, error: str | BaseException, *, lease: WorkLease | None = None,
              retry: bool = False, delay: float | None = None, attempt: bool = True,
@@ -128,7 +127,7 @@ class Fulfilment:
             check_seconds("delay", delay, zero=True)
         self._check_size("error", len(message.encode("utf-8")))
         if not retry:
-            return self.resolve(job_id, FAILED, None, message, lease, attempt=attempt, trace=trace)
+            return self.resolve(job_id, FAILED, NO_VALUE, message, lease, attempt=attempt, trace=trace)
         check_id(job_id)
         own = lease is None
         if lease is None:
@@ -160,7 +159,7 @@ class Fulfilment:
         return record.job()
 
     def cancel(self, job_id: str) -> Job:
-        return self.resolve(job_id, CANCELLED, None, "cancelled", None)
+        return self.resolve(job_id, CANCELLED, NO_VALUE, "cancelled", None)
 
     def retry(self, job_id: str) -> Job:
         check_id(job_id)
@@ -185,9 +184,9 @@ class Fulfilment:
         finally:
             lease.release()
         record, state = ctx.read(job_id)
-        return record.job(state=state, waiting=ctx.waiting_targets(job_id))
+        return ctx.job(record, state)
 
-    def resolve(self, job_id: str, state: str, value: bytes | None, error: str | None,
+    def resolve(self, job_id: str, state: str, value: StoredValue, error: str | None,
                 lease: WorkLease | None, *, attempt: bool = True, trace: str | None = None) -> Job:
         check_id(job_id)
         if lease is None:
@@ -205,7 +204,7 @@ class Fulfilment:
         finally:
             name_lease.end_commit()
 
-    def _resolve(self, job_id: str, state: str, value: bytes | None, error: str | None,
+    def _resolve(self, job_id: str, state: str, value: StoredValue, error: str | None,
                  lease: WorkLease | None, name_lease: Lease | None = None, *, attempt: bool = True,
                  trace: str | None = None) -> Job:
         ctx = self.ctx
@@ -234,7 +233,7 @@ class Fulfilment:
             lease.release()
         if due:
             self._on_due(job_id)
-        return resolved.job(waiting=ctx.waiting_targets(job_id) if due else ())
+        return ctx.job(resolved) if due else resolved.job()
 
     def _lease_for(self, job_id: str) -> WorkLease:
         """Take the work lease on a job that nobody holds, for a commit made without one."""

@@ -16,7 +16,7 @@ from ..job import RUNNING, Job
 class WorkCommits(Protocol):
     """The fulfilment workflow, as a WorkLease commits through it."""
 
-    def fulfill(self, job_id: str, value: bytes | str, *, lease: WorkLease | None = None) -> Job: ...
+    def fulfill(self, job_id: str, value: Any, *, lease: WorkLease | None = None) -> Job: ...
 
     def fail(self, job_id: str, error: str | BaseException, *, lease: WorkLease | None = None,
              retry: bool = False, delay: float | None = None, attempt: bool = True,
@@ -117,7 +117,7 @@ class WorkLease(_LeaseHandle):
     def attempts(self) -> int:
         return self._record.attempts
 
-    def fulfill(self, value: bytes | str) -> Job:
+    def fulfill(self, value: Any) -> Job:
         return self._commits.fulfill(self.id, value, lease=self)
 
     def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None,
@@ -129,15 +129,16 @@ class WorkLease(_LeaseHandle):
 class NotificationLease(_LeaseHandle):
     """The exclusive right to deliver one resolved job's result to its waiting targets."""
 
-    def __init__(self, on_done: Callable[[NotificationLease, list[Any], float | None], None], lease: Lease,
-                 record: Record, waiting: list[tuple[str, Any]]) -> None:
+    def __init__(self, on_done: Callable[[NotificationLease, list[Any], list[tuple[Any, str]], int | None,
+                                          float | None], None],
+                 lease: Lease, record: Record, waiting: list[tuple[str, dict[str, Any]]]) -> None:
         super().__init__(lease, record)
         self._on_done = on_done
         self._waiting = waiting
 
     @property
     def job(self) -> Job:
-        return self._record.job(waiting=tuple(target for _, target in self._waiting))
+        return self._record.job(waiting=tuple(self.waiting))
 
     @property
     def value(self) -> bytes | None:
@@ -147,13 +148,22 @@ class NotificationLease(_LeaseHandle):
     @property
     def waiting(self) -> list[Any]:
         """The targets waiting when the lease was taken, oldest first."""
-        return [target for _, target in self._waiting]
+        return [fields["target"] for _, fields in self._waiting]
 
-    def done(self, delivered: Iterable[Any], *, retry_in: float | None = None) -> None:
+    @property
+    def entries(self) -> list[tuple[str, dict[str, Any]]]:
+        """(key, fields of its file) of each waiting target, as ``waiting`` (read-only)."""
+        return self._waiting
+
+    def done(self, delivered: Iterable[Any], *, failed: Iterable[tuple[Any, str]] = (),
+             give_up_after: int | None = None, retry_in: float | None = None) -> None:
         """Remove exactly the *delivered* targets and release the lease.
 
-        Targets not in *delivered* stay due and are handed out again (by this
-        store object not before *retry_in* seconds, if given). Raises LeaseLost
-        (removing nothing) if the lease was lost.
+        Each ``(target, error)`` in *failed* has its failure counted in its file
+        (with the error and the time); one whose failures reach *give_up_after*
+        is given up: no longer waiting, kept for ``show`` with its last error.
+        Other targets stay due and are handed out again (by this store object not
+        before *retry_in* seconds, if given). Raises LeaseLost (changing nothing)
+        if the lease was lost.
         """
-        self._on_done(self, list(delivered), retry_in)
+        self._on_done(self, list(delivered), list(failed), give_up_after, retry_in)

@@ -10,12 +10,12 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 from .._arguments import check_seconds
 from .._files import folders, fsio
-from .._files.layout import MAINTENANCE_LOCK, RECORD_SUFFIX, Layout
+from .._files.layout import MAINTENANCE_LOCK, RECORD_SUFFIX, UNDELIVERED_SUFFIX, Layout
 from .._files.records import Record
 from ..errors import CorruptJobFile, JobStoreError
 from ..interface import Progress
@@ -104,7 +104,8 @@ def _past_its_time(ctx: StoreContext, path: str, job_id: str, older_than: float 
 
 
 def purge_job(ctx: StoreContext, job_id: str) -> bool:
-    """Remove a resolved job with no waiting targets; False if it is in use.
+    """Remove a resolved job with no waiting targets (given-up ones go with it);
+    False if it is in use.
 
     Under the job's work lease, so that no ``retry`` (which holds it while it makes
     the job pending again) runs meanwhile. The resolved record is moved aside
@@ -117,8 +118,7 @@ def purge_job(ctx: StoreContext, job_id: str) -> bool:
     if lease is None:
         return False  # being retried, or tidied by a puller: next time
     try:
-        waiting = layout.waiting.join(job_id)
-        if folders.has_entries(waiting):
+        if ctx.has_waiting(job_id):
             return False
         resolved = layout.resolved_path(job_id)
         # A temp file's name: a purge that dies holding it leaves an ordinary leftover.
@@ -127,11 +127,15 @@ def purge_job(ctx: StoreContext, job_id: str) -> bool:
             fsio.rename(resolved, aside)
         except FileNotFoundError:
             return False
-        if folders.has_entries(waiting):
+        if ctx.has_waiting(job_id):
             fsio.link(aside, resolved)  # (nothing can make the name meanwhile: no pending record)
             fsio.remove(aside)
             return False
-        folders.remove_folder_if_empty(waiting)
+        given_up = layout.waiting_folder(job_id)
+        with suppress(CorruptJobFile):  # (a symlink planted as the folder: never followed)
+            for key in list(folders.scan(given_up, UNDELIVERED_SUFFIX)):
+                fsio.remove(given_up.join(key + UNDELIVERED_SUFFIX))
+        folders.remove_folder_if_empty(layout.waiting.join(job_id))
         fsio.remove(layout.due.join(job_id))
         fsio.remove(layout.pending_path(job_id))
         fsio.remove(aside)

@@ -8,10 +8,12 @@ import logging
 import time
 from typing import Any
 
+from .._arguments import check_failed_deliveries
 from .._files import folders, fsio
 from .._files.ids import check_id
-from .._files.layout import RECORD_SUFFIX
-from .._files.records import encode_json, now_text, value_key
+from .._files.layout import RECORD_SUFFIX, UNDELIVERED_SUFFIX
+from .._files.records import now_text
+from .._files.values import encode_json, value_key
 from .._leases import Lease
 from ..errors import CorruptJobFile, JobNotFound, LeaseLost
 from .context import StoreContext
@@ -121,7 +123,7 @@ class Notification:
         for job_id in folders.scan(layout.waiting, ""):
             if fsio.exists(layout.due.join(job_id)) or not fsio.exists(layout.resolved_path(job_id)):
                 continue
-            if folders.has_entries(layout.waiting.join(job_id)):
+            if ctx.has_waiting(job_id):
                 try:
                     fsio.create_empty(layout.due, job_id, durable=ctx.durable)
                 except OSError as exc:  # (a full disk: the next look tries again)
@@ -142,18 +144,48 @@ class Notification:
             folders.remove_folder_if_empty(ctx.layout.waiting.join(job_id))
         return waiting
 
-    def record_delivery(self, note: NotificationLease, delivered: list[Any], retry_in: float | None) -> None:
-        """``note.done``: remove the delivered targets (fenced), then release."""
+    def record_delivery(self, note: NotificationLease, delivered: list[Any], failed: list[tuple[Any, str]],
+                        give_up_after: int | None, retry_in: float | None) -> None:
+        """``note.done``: (fenced) count the failures, remove the delivered targets
+        and those given up, then release."""
+        failed = check_failed_deliveries(failed, give_up_after)
         note.name_lease.check()
         ctx = self.ctx
         if retry_in is not None:
             ctx.due.defer(note.id, retry_in)
         folder = ctx.layout.waiting_folder(note.id)
+        fields_of = dict(note.entries)
+        for target, error in failed:
+            key = value_key(target)
+            if key in fields_of:
+                self._count_failure(folder, key, fields_of[key], error, give_up_after)
         for key in {value_key(target) for target in delivered}:
             fsio.remove(folder.join(key + RECORD_SUFFIX))
+            fsio.remove(folder.join(key + UNDELIVERED_SUFFIX))  # (a target queued again after it was given up)
         if not ctx.waiting_entries(note.id):
             self.clear_due(note.id)
         note.release()
+
+    def _count_failure(self, folder: folders.Folder, key: str, fields: dict[str, Any], error: str,
+                       give_up_after: int | None) -> None:
+        """Rewrite a waiting target's file with one more failure; at *give_up_after*
+        failures write it as given up first, then remove the waiting one (a crash
+        between leaves both: the target is tried once more)."""
+        ctx = self.ctx
+        failures = int(fields.get("failures", 0)) + 1
+        limit = ctx.options.max_bytes
+        content = encode_json({**fields, "failures": failures, "last_error": error[:limit],
+                               "last_failed_at": now_text()}, "waiting target").encode() + b"\n"
+        name = key + RECORD_SUFFIX
+        if not fsio.exists(folder.join(name)):
+            return  # unqueued (or delivered by hand) meanwhile: nothing to count
+        given_up = give_up_after is not None and failures >= give_up_after
+        fsio.publish(ctx.layout.tmp, folder, key + UNDELIVERED_SUFFIX if given_up else name, content,
+                     durable=ctx.durable, replace=True)
+        if given_up:
+            fsio.remove(folder.join(name))
+            log.warning("gave up delivering job %s to %r after %d failures; the last: %s",
+                        folder.path.rsplit("/", 1)[-1], fields["target"], failures, error)
 
     def deliver_now(self, job_id: str) -> None:
         """Deliver a resolved job's targets through the store's ``notify`` now (if it
@@ -167,17 +199,19 @@ class Notification:
         note = claim_or_release(self.claim, lease)
         if note is None:
             return
-        delivered = []
+        delivered: list[Any] = []
+        failed: list[tuple[Any, str]] = []
         job = note.job
         for target in note.waiting:
             try:
                 notify(target, job)
             except Exception as exc:
                 log.warning("notify(%r) for job %s failed: %s", target, job_id, exc)
+                failed.append((target, f"{type(exc).__name__}: {exc}"))
             else:
                 delivered.append(target)
         try:
-            note.done(delivered)
+            note.done(delivered, failed=failed)
         except LeaseLost:
             log.warning("notification lease on job %s was lost during delivery", job_id)
         finally:

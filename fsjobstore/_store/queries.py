@@ -27,7 +27,7 @@ class Queries:
     def get(self, job_id: str) -> Job:
         check_id(job_id)
         record, state = self.ctx.read(job_id)
-        return record.job(state=state, waiting=self.ctx.waiting_targets(job_id))
+        return self.ctx.job(record, state)
 
     def record_path(self, job_id: str) -> str:
         check_id(job_id)
@@ -88,7 +88,7 @@ class Queries:
         except CorruptJobFile as exc:
             self.ctx.report(exc)
             return None
-        return record.job(state=state, waiting=self.ctx.waiting_targets(job_id))
+        return self.ctx.job(record, state)
 
     def stats(self) -> dict[str, int]:
         layout = self.ctx.layout

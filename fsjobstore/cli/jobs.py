@@ -113,7 +113,7 @@ def show(ctx: Context, job_id: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(job, ensure_ascii=False, indent=2))
         return
-    history = job.pop("history")
+    history, failed = job.pop("history"), job.pop("failed_deliveries")
     for key, value in job.items():
         if value is None or value == []:
             continue
@@ -123,6 +123,12 @@ def show(ctx: Context, job_id: str, as_json: bool) -> None:
         click.echo("history:")
     for entry in history:
         _echo_attempt(entry)
+    if failed:
+        click.echo("failed deliveries:")
+    for entry in failed:
+        status = "given up" if entry["given_up"] else "still waiting"
+        click.echo(f"  {json.dumps(entry['target'], ensure_ascii=False)}: {entry['failures']} failures, "
+                   f"{status}; last at {entry['last_failed_at']}: {entry['last_error']}")
 
 
 def _echo_attempt(entry: dict[str, Any]) -> None:
@@ -172,12 +178,14 @@ def _print_job(job: Job) -> None:
 @cli.command()
 @click.argument("job_id", metavar="ID")
 @click.argument("value")
+@click.option("--json", "as_json", is_flag=True, help="VALUE is JSON, kept as a JSON value (not as text).")
 @store_options
 @pass_context
-def fulfill(ctx: Context, job_id: str, value: str) -> None:
-    """Fulfil job ID with VALUE (text)."""
+def fulfill(ctx: Context, job_id: str, value: str, as_json: bool) -> None:
+    """Fulfil job ID with VALUE (text, or with --json a JSON value)."""
+    result = json_arg(value, "VALUE") if as_json else value
     with ctx.store() as store, one_line_errors():
-        _print_job(store.fulfill(job_id, value))
+        _print_job(store.fulfill(job_id, result))
 
 
 @cli.command()

@@ -83,18 +83,23 @@ def work(ctx: Context, concurrency: int, max_attempts: int, backoff: float, time
 @cli.command(context_settings={"ignore_unknown_options": True})
 @store_options
 @click.option("--concurrency", "-c", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--max-attempts", type=click.IntRange(1), default=10, show_default=True,
+              help="Give a target up after this many failed deliveries.")
+@click.option("--backoff", type=DURATION, default=1.0, show_default=True, help="First retry delay.")
 @click.option("--timeout", type=DURATION, help="Stop COMMAND after this long (a failed delivery).")
 @click.option("--poll-interval", type=DURATION, default=1.0, show_default=True)
 @_stop_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @pass_context
-def notify(ctx: Context, concurrency: int, timeout: float | None, poll_interval: float, drain_timeout: float,
-           kill_grace: float, burst: bool, command: tuple[str, ...]) -> None:
+def notify(ctx: Context, concurrency: int, max_attempts: int, backoff: float, timeout: float | None,
+           poll_interval: float, drain_timeout: float, kill_grace: float, burst: bool,
+           command: tuple[str, ...]) -> None:
     """Deliver results with COMMAND: `fsjobstore notify -- ./deliver.py`.
 
     COMMAND runs once per waiting target with {"target": ..., "job": {...}} on
-    stdin. Exit status 0: delivered. Non-zero: retried later with backoff.
-    Stops as `work` does.
+    stdin. Exit status 0: delivered. Non-zero: a failed delivery, retried later
+    with backoff; after --max-attempts failures the target is given up (`show`
+    lists it with its last error; `queue` it again to retry). Stops as `work` does.
     """
     with one_line_errors():
         runner = Command(command, timeout=timeout, grace=kill_grace)
@@ -105,5 +110,6 @@ def notify(ctx: Context, concurrency: int, timeout: float | None, poll_interval:
             runner.run(payload, env, notifier.stop_requested)
 
         with one_line_errors():
-            notifier = Notifier(store, deliver, concurrency=concurrency, drain_timeout=drain_timeout)
+            notifier = Notifier(store, deliver, concurrency=concurrency, max_attempts=max_attempts,
+                                backoff=Backoff(base=backoff), drain_timeout=drain_timeout)
         _run_loop(notifier, runner, burst)

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .._files.ids import check_id
-from .._files.records import encode_json
+from .._files.values import encode_json
 from .._files.wakeup import Signal
 from ..interface import Problem, Progress, Report, WakeSignal, WorkerInfo, check_listing
 from ..job import Job
@@ -26,7 +26,7 @@ from . import heartbeats
 from .api import Api
 from .handles import HttpNotificationLease, HttpWorkLease, Renewer, error_text
 from .heartbeats import HttpHeartbeat
-from .wire import job_from_wire, value_to_wire
+from .wire import value_to_wire
 
 __all__ = ["HttpNotificationLease", "HttpStore", "HttpWorkLease"]
 
@@ -92,7 +92,7 @@ class HttpStore:
                not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
                lease_seconds: float | None = None) -> Job:
         body = _create_body(request, task, resource, not_before, expires_in, lease_seconds)
-        return job_from_wire(self._api.call("POST", "/api/jobs", json=body))
+        return Job.from_dict(self._api.call("POST", "/api/jobs", json=body))
 
     def create_many(self, requests: Iterable[Any], *, task: str | None = None, resource: str | None = None,
                     not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
@@ -100,10 +100,10 @@ class HttpStore:
         """Create one job per request in one round trip (all checked before any is written)."""
         jobs = [_create_body(r, task, resource, not_before, expires_in, lease_seconds) for r in requests]
         answer = self._api.call("POST", "/api/jobs/batch", json={"jobs": jobs})
-        return [job_from_wire(job) for job in answer["jobs"]]
+        return [Job.from_dict(job) for job in answer["jobs"]]
 
     def get(self, job_id: str) -> Job:
-        return job_from_wire(self._api.call("GET", _job_path(job_id)))
+        return Job.from_dict(self._api.call("GET", _job_path(job_id)))
 
     def jobs(self, state: str | None = None, *, task: str | None = None, after: str | None = None,
              limit: int | None = None, newest_first: bool = False) -> Iterator[Job]:
@@ -121,7 +121,7 @@ class HttpStore:
         while left is None or left > 0:
             params["limit"] = PAGE if left is None else min(PAGE, left)
             answer = self._api.call("GET", "/api/jobs", params=params)
-            jobs = [job_from_wire(job) for job in answer["jobs"]]
+            jobs = [Job.from_dict(job) for job in answer["jobs"]]
             yield from jobs
             if left is not None:
                 left -= len(jobs)
@@ -137,7 +137,7 @@ class HttpStore:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             step = WAIT_STEP if deadline is None else max(0.0, min(WAIT_STEP, deadline - time.monotonic()))
-            job = job_from_wire(self._api.call("GET", _job_path(job_id) + "/wait", params={"timeout": step},
+            job = Job.from_dict(self._api.call("GET", _job_path(job_id) + "/wait", params={"timeout": step},
                                                wait=step))
             if job.resolved:
                 return job
@@ -156,22 +156,20 @@ class HttpStore:
         grant = answer["lease"]
         return None if grant is None else HttpWorkLease(self._api, self._renewer, grant, on_compromised)
 
-    def fulfill(self, job_id: str, value: bytes | str) -> Job:
-        if not isinstance(value, (bytes, bytearray, memoryview, str)):
-            raise TypeError(f"a job's value must be bytes or str, not {type(value).__name__}")
-        body = value_to_wire(value if isinstance(value, str) else bytes(value))
-        return job_from_wire(self._api.call("POST", _job_path(job_id) + "/fulfill", json=body))
+    def fulfill(self, job_id: str, value: Any) -> Job:
+        body = value_to_wire(value)
+        return Job.from_dict(self._api.call("POST", _job_path(job_id) + "/fulfill", json=body))
 
     def fail(self, job_id: str, error: str | BaseException, *, retry: bool = False,
              delay: float | None = None) -> Job:
         body = {"error": error_text(error), "retry": retry, "delay": delay}
-        return job_from_wire(self._api.call("POST", _job_path(job_id) + "/fail", json=body))
+        return Job.from_dict(self._api.call("POST", _job_path(job_id) + "/fail", json=body))
 
     def cancel(self, job_id: str) -> Job:
-        return job_from_wire(self._api.call("POST", _job_path(job_id) + "/cancel"))
+        return Job.from_dict(self._api.call("POST", _job_path(job_id) + "/cancel"))
 
     def retry(self, job_id: str) -> Job:
-        return job_from_wire(self._api.call("POST", _job_path(job_id) + "/retry"))
+        return Job.from_dict(self._api.call("POST", _job_path(job_id) + "/retry"))
 
     def work_signal(self) -> Signal:
         """A signal nothing sets but the loop's own stop(): over HTTP, loops poll

@@ -14,11 +14,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .._arguments import check_failed_deliveries
 from ..errors import LeaseLost
 from ..interface import Loss, LossReason
 from ..job import Job
 from .api import Api
-from .wire import LeaseEnded, job_from_wire, value_to_wire
+from .wire import LeaseEnded, value_to_wire
 
 log = logging.getLogger("fsjobstore")
 
@@ -33,7 +34,7 @@ class _HttpLease:
         self._renewer = renewer
         self._token: str = grant["token"]
         self._seconds = float(grant["lease_seconds"])
-        self._job = job_from_wire(grant["job"])
+        self._job = Job.from_dict(grant["job"])
         self._on_compromised = on_compromised
         self._lock = threading.Lock()
         self._loss: Loss | None = None
@@ -150,15 +151,12 @@ class HttpWorkLease(_HttpLease):
     def attempts(self) -> int:
         return self._job.attempts
 
-    def fulfill(self, value: bytes | str) -> Job:
-        if not isinstance(value, (bytes, bytearray, memoryview, str)):
-            raise TypeError(f"a job's value must be bytes or str, not {type(value).__name__}")
-        return job_from_wire(self._commit("fulfill", value_to_wire(bytes(value) if not isinstance(value, str)
-                                                                  else value)))
+    def fulfill(self, value: Any) -> Job:
+        return Job.from_dict(self._commit("fulfill", value_to_wire(value)))
 
     def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None,
              attempt: bool = True, trace: str | None = None) -> Job:
-        return job_from_wire(self._commit("fail", {"error": error_text(error), "retry": retry, "delay": delay,
+        return Job.from_dict(self._commit("fail", {"error": error_text(error), "retry": retry, "delay": delay,
                                                    "attempt": attempt, "trace": trace}))
 
 
@@ -178,8 +176,11 @@ class HttpNotificationLease(_HttpLease):
     def waiting(self) -> list[Any]:
         return list(self._waiting)
 
-    def done(self, delivered: Iterable[Any], *, retry_in: float | None = None) -> None:
-        self._commit("done", {"delivered": list(delivered), "retry_in": retry_in})
+    def done(self, delivered: Iterable[Any], *, failed: Iterable[tuple[Any, str]] = (),
+             give_up_after: int | None = None, retry_in: float | None = None) -> None:
+        failed = check_failed_deliveries(failed, give_up_after)
+        self._commit("done", {"delivered": list(delivered), "retry_in": retry_in, "give_up_after": give_up_after,
+                              "failed": [{"target": target, "error": error} for target, error in failed]})
 
 
 def _loss(exc: LeaseLost) -> Loss:

@@ -7,10 +7,9 @@ job or an error means the same on both sides.
 from __future__ import annotations
 
 import base64
-from datetime import datetime
 from typing import Any
 
-from .._files.records import encode_value
+from .._files.values import store_value
 from ..errors import (
     InvalidJobId,
     JobAlreadyResolved,
@@ -22,7 +21,6 @@ from ..errors import (
     LeaseLost,
 )
 from ..interface import LossReason
-from ..job import Job
 
 
 class RemoteError(JobStoreError):
@@ -45,67 +43,23 @@ class LeaseEnded(LeaseLost):
         self.reason = reason
 
 
-def job_to_wire(job: Job) -> dict[str, Any]:
-    """A job as a JSON object; a value that is not UTF-8 is sent base64-encoded."""
-    value, encoding = encode_value(job.value)
-    return {
-        "id": job.id,
-        "state": job.state,
-        "task": job.task,
-        "resource": job.resource,
-        "request": job.request,
-        "value": value,
-        "value_encoding": encoding,
-        "error": job.error,
-        "attempts": job.attempts,
-        "waiting": list(job.waiting),
-        "created_at": job.created_at.isoformat(),
-        "updated_at": job.updated_at.isoformat(),
-        "not_before": None if job.not_before is None else job.not_before.isoformat(),
-        "lease_seconds": job.lease_seconds,
-        "expires_in": job.expires_in,
-        "history": list(job.history),
-    }
+def value_to_wire(value: Any) -> dict[str, Any]:
+    """A commit's value as the job's file holds it: text as is, bytes that are not
+    UTF-8 as base64, any other JSON value as itself."""
+    stored, encoding = store_value(value, None)
+    return {"value": stored, "value_encoding": encoding}
 
 
-def job_from_wire(data: dict[str, Any]) -> Job:
-    not_before = data.get("not_before")
-    return Job(
-        id=data["id"],
-        state=data["state"],
-        request=data["request"],
-        value=value_from_wire(data.get("value"), data.get("value_encoding")),
-        error=data.get("error"),
-        attempts=int(data.get("attempts", 0)),
-        created_at=datetime.fromisoformat(data["created_at"]),
-        updated_at=datetime.fromisoformat(data["updated_at"]),
-        waiting=tuple(data.get("waiting", ())),
-        task=data.get("task"),
-        resource=data.get("resource"),
-        not_before=None if not_before is None else datetime.fromisoformat(not_before),
-        lease_seconds=data.get("lease_seconds"),
-        expires_in=data.get("expires_in"),
-        history=tuple(data.get("history") or ()),
-    )
-
-
-def value_to_wire(value: bytes | str) -> dict[str, str]:
-    """A commit's value: text as is, bytes that are not UTF-8 as base64."""
-    if isinstance(value, str):
-        return {"value": value, "value_encoding": "utf-8"}
-    text, encoding = encode_value(bytes(value))
-    assert text is not None and encoding is not None
-    return {"value": text, "value_encoding": encoding}
-
-
-def value_from_wire(text: str | None, encoding: str | None) -> bytes | None:
-    if text is None:
-        return None
-    if encoding in (None, "utf-8"):
-        return text.encode("utf-8")
+def value_from_wire(value: Any, encoding: str) -> Any:
+    """The value a client committed, as it gave it (ValueError naming what is wrong)."""
+    if encoding == "json":
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"a value with value_encoding {encoding!r} must be a string")
     if encoding == "base64":
-        return base64.b64decode(text, validate=True)
-    raise ValueError(f"value_encoding must be 'utf-8' or 'base64', not {encoding!r}")
+        return base64.b64decode(value, validate=True)
+    return value
+
 
 
 # The status each store error is sent with; the first matching class wins.

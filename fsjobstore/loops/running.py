@@ -21,6 +21,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
+from ..errors import AttemptFailed
 from ..job import Job
 
 #: Seconds between SIGTERM and SIGKILL for a child whose time is up.
@@ -132,3 +133,20 @@ def _stop(child: Any) -> None:
         if child.is_alive():
             child.kill()
     child.join()
+
+
+# What a failure keeps of an error or a traceback: enough to tell, bounded (a
+# record's size stays bounded too).
+MAX_ERROR_CHARS = 8192
+
+
+def error_text(exc: BaseException) -> str:
+    """The error recorded for a failed attempt or delivery: the message of
+    AttemptFailed, else ``Type: message``; cut to MAX_ERROR_CHARS."""
+    if isinstance(exc, AttemptFailed):
+        text = str(exc)
+    elif isinstance(exc, HandlerFailed):
+        text = f"{exc.kind}: {exc}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 15] + " ... (cut)"

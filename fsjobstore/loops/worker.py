@@ -16,26 +16,25 @@ from ..interface import Store, WakeSignal, WorkHandle
 from ..job import Job
 from .backoff import Backoff
 from .base import Loop
-from .running import ISOLATIONS, HandlerFailed, run_handler
+from .running import ISOLATIONS, MAX_ERROR_CHARS, HandlerFailed, error_text, run_handler
 
 log = logging.getLogger("fsjobstore")
 
 Handler = Callable[[Job], bytes | str]
 # The longest error recorded for an attempt: a handler's exception may carry a
 # megabyte of text, and a record over the store's limit could not be written.
-MAX_ERROR_CHARS = 8192
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class Worker(Loop):
     """Do jobs with *handler* (one callable, or a mapping ``{task: callable}``).
 
-    The handler gets the Job; what it returns (bytes or str) fulfils it. If it
+    The handler gets the Job; what it returns (bytes, str or any JSON value) fulfils it. If it
     raises, the attempt failed (the error recorded is ``"Type: message"``, or
     just the message for ``AttemptFailed``): the job is retried after
     ``backoff.delay(n)`` seconds (not pullable by anyone before then) until
     ``max_attempts`` attempts have failed, and then resolved as failed with the
-    error recorded. A result that cannot be stored (too large, not bytes or str)
+    error recorded. A result that cannot be stored (too large, not JSON)
     is a failed attempt like any other. ``AttemptFailed(..., retry=False)``, or an
     exception of a class in *fatal*, fails the job at once.
 
@@ -119,8 +118,6 @@ class Worker(Loop):
         try:
             result = run_handler(self._handler_for(job), job, timeout=self._task_timeouts.get(job.task, self._timeout),
                                  isolation=self.isolation, cancelled=self._lost[lease.id])
-            if not isinstance(result, (bytes, str)):
-                raise TypeError(f"handler returned {type(result).__name__}; it must return bytes or str")
             lease.fulfill(result)
         except (LeaseLost, JobAlreadyResolved) as exc:
             log.warning("result of job %s not committed: %s", lease.id, exc)
@@ -140,11 +137,11 @@ class Worker(Loop):
         attempt = lease.attempts + 1
         retry = attempt < self.max_attempts and not isinstance(exc, self.fatal) and getattr(exc, "retry", True)
         log.warning("job %s (%s) attempt %d/%d failed after %.3f s%s: %s", lease.id, lease.job.task or "-",
-                    attempt, self.max_attempts, seconds, "" if retry else " (final)", _error(exc),
+                    attempt, self.max_attempts, seconds, "" if retry else " (final)", error_text(exc),
                     exc_info=None if isinstance(exc, (AttemptFailed, HandlerFailed)) else exc)
         if isinstance(exc, HandlerFailed):
             log.warning("traceback of job %s in its process:\n%s", lease.id, exc.trace.rstrip())
-        self._commit_failure(lease, _error(exc), retry=retry, delay=self.backoff.delay(attempt), trace=_trace(exc))
+        self._commit_failure(lease, error_text(exc), retry=retry, delay=self.backoff.delay(attempt), trace=_trace(exc))
 
     @staticmethod
     def _commit_failure(lease: WorkHandle, error: str, *, retry: bool, delay: float = 0.0,
@@ -158,18 +155,6 @@ class Worker(Loop):
             log.warning("failure of job %s not recorded: %s", lease.id, commit_error)
         except JobStoreError as commit_error:
             log.error("failure of job %s not recorded: %s", lease.id, commit_error)
-
-
-def _error(exc: BaseException) -> str:
-    """The error recorded for an attempt: the message of AttemptFailed, else
-    ``Type: message``; cut to MAX_ERROR_CHARS."""
-    if isinstance(exc, AttemptFailed):
-        text = str(exc)
-    elif isinstance(exc, HandlerFailed):
-        text = f"{exc.kind}: {exc}"
-    else:
-        text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 15] + " ... (cut)"
 
 
 def _trace(exc: BaseException) -> str | None:

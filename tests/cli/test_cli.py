@@ -63,7 +63,8 @@ def test_create_with_options_and_show(store_dir: Path) -> None:
     with JobStore(store_dir, create=True) as store:
         binary = store.create("binary").id
         store.fulfill(binary, b"\xff\x00")
-    assert json.loads(ok(fsj("show", binary, "--json", store=store_dir)))["value"] == {"base64": "/wA="}
+    shown = json.loads(ok(fsj("show", binary, "--json", store=store_dir)))
+    assert (shown["value"], shown["value_encoding"]) == ("/wA=", "base64")
     text = ok(fsj("show", job_id, store=store_dir))
     assert f"id:          {job_id}" in text
     assert "state:       pending" in text
@@ -731,3 +732,33 @@ def test_an_out_of_range_duration_is_an_error_not_a_traceback(store_dir: Path, o
     assert "longest duration" in result.stderr
     with JobStore(store_dir, create=True) as store:
         assert list(store.jobs()) == []
+
+
+def test_fulfill_json_keeps_a_json_value_and_show_prints_it_as_the_file_holds_it(store_dir: Path) -> None:
+    with JobStore(store_dir) as store:
+        job = store.create("x")
+        bad = store.create("y")
+    ok(fsj("fulfill", job.id, '{"rows": 3}', "--json", store=store_dir))
+    shown = json.loads(ok(fsj("show", job.id, "--json", store=store_dir)))
+    assert (shown["value"], shown["value_encoding"]) == ({"rows": 3}, "json")
+    with JobStore(store_dir) as store:
+        assert store.get(job.id).result == {"rows": 3}
+    assert '"value": {"rows": 3}' in (store_dir / "resolved" / f"{job.id}.json").read_text()  # readable with cat
+    assert_error(fsj("fulfill", bad.id, "{rows", "--json", store=store_dir), "VALUE is not valid JSON")
+    with JobStore(store_dir) as store:
+        assert store.get(bad.id).state == "pending"
+
+
+def test_notify_gives_a_failing_target_up_and_show_tells_why(store_dir: Path) -> None:
+    with JobStore(store_dir) as store:
+        job = store.create("x")
+        store.queue(job.id, {"to": "down"})
+        store.fulfill(job.id, "v")
+    deliver = "import sys; sys.stdin.read(); sys.exit('mailbox full')"
+    ok(fsj("notify", "--max-attempts", "2", "--backoff", "0.05", "--poll-interval", "0.05", "--burst", "--",
+           sys.executable, "-c", deliver, store=store_dir))
+    text = ok(fsj("show", job.id, store=store_dir))
+    assert "failed deliveries:" in text
+    assert '{"to": "down"}: 2 failures, given up' in text and "mailbox full" in text
+    assert "waiting:" not in text
+    assert json.loads(ok(fsj("stats", "--json", store=store_dir)))["due"] == 0

@@ -21,6 +21,7 @@ from typing import Any
 from fsjobstore import Job, JobAlreadyResolved, JobBusy, JobNotFound, JobStateError, LeaseLost
 from fsjobstore.errors import InvalidJobId, Loss, LossReason
 from fsjobstore.interface import Report, WorkerInfo, check_listing
+from fsjobstore.job import json_value_bytes
 
 _ids = itertools.count(1)
 
@@ -38,6 +39,7 @@ class _Record:
     job: Job
     waiting: list[Any] = field(default_factory=list)
     not_before: float = 0.0  # monotonic
+    failures: dict[str, dict[str, Any]] = field(default_factory=dict)  # canonical target -> failed delivery
 
 
 class _MemoryHeartbeat:
@@ -146,8 +148,8 @@ class MemoryWorkLease(_Handle):
     def attempts(self) -> int:
         return self.job.attempts
 
-    def fulfill(self, value: bytes | str) -> Job:
-        return self._store.commit(self, "fulfilled", value=value.encode() if isinstance(value, str) else value)
+    def fulfill(self, value: Any) -> Job:
+        return self._store.commit(self, "fulfilled", **_value_fields(value))
 
     def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None,
              attempt: bool = True, trace: str | None = None) -> Job:
@@ -169,12 +171,30 @@ class MemoryNotificationLease(_Handle):
     def waiting(self) -> list[Any]:
         return list(self._waiting)
 
-    def done(self, delivered: Iterable[Any], *, retry_in: float | None = None) -> None:
+    def done(self, delivered: Iterable[Any], *, failed: Iterable[tuple[Any, str]] = (),
+             give_up_after: int | None = None, retry_in: float | None = None) -> None:
         store = self._store
+        failed = list(failed)
+        if give_up_after is not None and (isinstance(give_up_after, bool) or give_up_after < 1):
+            raise ValueError(f"give_up_after must be a positive integer, not {give_up_after!r}")
+        if any(not isinstance(error, str) for _, error in failed):
+            raise TypeError("a failed delivery's error must be a str")
         with store.backend.lock:
             self.fence()
             record = store.backend.records[self.id]
             gone = [json.dumps(t, sort_keys=True) for t in delivered]
+            for key in gone:
+                record.failures.pop(key, None)
+            for target, error in failed:
+                key = json.dumps(target, sort_keys=True)
+                if target not in record.waiting:
+                    continue
+                count = record.failures.get(key, {}).get("failures", 0) + 1
+                given_up = give_up_after is not None and count >= give_up_after
+                record.failures[key] = {"target": target, "failures": count, "last_error": error,
+                                        "last_failed_at": datetime.now(UTC).isoformat(), "given_up": given_up}
+                if given_up:
+                    gone.append(key)
             record.waiting = [t for t in record.waiting if json.dumps(t, sort_keys=True) not in gone]
             if retry_in is not None:
                 store.deferred[self.id] = time.monotonic() + retry_in
@@ -267,7 +287,8 @@ class MemoryStore:
                 return note
         return None
 
-    def commit(self, lease: MemoryWorkLease, state: str, *, value: bytes | None = None, error: str | None = None,
+    def commit(self, lease: MemoryWorkLease, state: str, *, value: bytes | None = None,
+               value_encoding: str | None = None, error: str | None = None,
                delay: float = 0.0, attempt: bool = True) -> Job:
         with self.backend.lock:
             lease.fence()
@@ -276,7 +297,8 @@ class MemoryStore:
                 raise JobAlreadyResolved(lease.id, record.job.state)
             job = record.job
             attempts = job.attempts + (state in ("failed", "pending") and attempt)
-            record.job = replace(job, state=state, value=value, error=error, attempts=attempts,
+            record.job = replace(job, state=state, value=value, value_encoding=value_encoding, error=error,
+                                 attempts=attempts,
                                  updated_at=datetime.now(UTC))
             record.not_before = time.monotonic() + delay
         lease.release()
@@ -309,7 +331,7 @@ class MemoryStore:
             record = self._record(job_id)
             held = job_id in self.backend.work and not record.job.resolved
             return replace(record.job, state="running" if held else record.job.state,
-                           waiting=tuple(record.waiting))
+                           waiting=tuple(record.waiting), failed_deliveries=tuple(record.failures.values()))
 
     def jobs(self, state: str | None = None, *, task: str | None = None, after: str | None = None,
              limit: int | None = None, newest_first: bool = False) -> Iterator[Job]:
@@ -349,8 +371,8 @@ class MemoryStore:
             self._wake()
         return self.get(job_id)
 
-    def fulfill(self, job_id: str, value: bytes | str) -> Job:
-        return self._resolve_by_hand(job_id, "fulfilled", value=value.encode() if isinstance(value, str) else value)
+    def fulfill(self, job_id: str, value: Any) -> Job:
+        return self._resolve_by_hand(job_id, "fulfilled", **_value_fields(value))
 
     def fail(self, job_id: str, error: str | BaseException, *, retry: bool = False,
              delay: float | None = None) -> Job:
@@ -446,3 +468,15 @@ class MemoryStore:
         self._closed.set()
         for handle in list(self.held):
             handle.release()
+
+
+def _value_fields(value: Any) -> dict[str, Any]:
+    """A fulfilment value as a job holds it (bytes, str or any JSON value, as locally)."""
+    if isinstance(value, str):
+        return {"value": value.encode("utf-8"), "value_encoding": "utf-8"}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"value": bytes(value), "value_encoding": None}
+    try:
+        return {"value": json_value_bytes(json.loads(json.dumps(value, allow_nan=False))), "value_encoding": "json"}
+    except ValueError as exc:
+        raise TypeError(f"value is not JSON-serialisable: {exc}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -144,3 +145,22 @@ def test_giving_up_without_counting_an_attempt(store: Store) -> None:
     done = lease.fail("gave up", attempt=False)
     assert (done.state, done.attempts) == ("failed", 1)
     assert store.get(job.id).attempts == 1
+
+
+@pytest.mark.parametrize("value", [{"rows": 3, "ok": True}, [1, "two", None], 42, 1.5, None, "text", b"\xff\x00"],
+                         ids=["object", "list", "int", "float", "null", "str", "bytes"])
+def test_a_value_is_given_back_as_it_was_given(backend: Backend, value: object) -> None:
+    store, reader = backend.open(), backend.open()
+    job = store.create("x")
+    lease = store.pull_work()
+    assert lease is not None
+    done = lease.fulfill(value)
+    for seen in (done, reader.get(job.id)):
+        assert seen.result == value
+        if isinstance(value, (str, bytes)):
+            assert seen.value == (value.encode() if isinstance(value, str) else value)
+        else:
+            assert seen.value_encoding == "json" and seen.value is not None
+            assert json.loads(seen.value) == value  # (the value's JSON text, as `text` shows it)
+    by_hand = store.create("y")
+    assert store.fulfill(by_hand.id, value).result == value

@@ -94,3 +94,38 @@ def test_a_burst_run_returns_once_everything_it_can_do_is_done(backend: Backend)
     thread.join(30)
     assert not thread.is_alive(), "a burst run did not return by itself"
     assert [store.get(job_id).state for job_id in ids] == ["fulfilled"] * 4
+
+
+def test_a_handler_may_return_any_json_value(backend: Backend) -> None:
+    store = backend.open()
+    job = store.create({"n": 3})
+    Worker(store, lambda job: {"square": job.request["n"] ** 2, "of": [job.request["n"]]},
+           poll_interval=0.05).run(burst=True)
+    assert store.get(job.id).result == {"square": 9, "of": [3]}
+
+
+def test_a_notifier_gives_a_failing_target_up_after_max_attempts(backend: Backend) -> None:
+    store = backend.open()
+    job = store.create("x")
+    store.queue(job.id, "down")
+    store.queue(job.id, "up")
+    store.fulfill(job.id, "v")
+    tries: list[Any] = []
+
+    def deliver(target: Any, job: Job) -> None:
+        tries.append(target)
+        if target == "down":
+            raise ConnectionError("refused")
+
+    notifier = Notifier(store, deliver, max_attempts=3, backoff=Backoff(base=0.01, jitter=0), poll_interval=0.05)
+    finished = threading.Event()
+    thread = threading.Thread(target=lambda: (notifier.run(burst=True), finished.set()))
+    thread.start()
+    thread.join(30)
+    assert finished.is_set(), "a burst run ends once the failing target is given up (it used to retry forever)"
+    assert tries.count("down") == 3 and tries.count("up") == 1
+    [failure] = store.get(job.id).failed_deliveries
+    assert (failure["target"], failure["failures"], failure["given_up"]) == ("down", 3, True)
+    assert failure["last_error"] == "ConnectionError: refused"
+    assert notifier.delivered == 1 and notifier.failed_deliveries == 3
+    assert store.stats()["due"] == 0

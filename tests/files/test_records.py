@@ -10,18 +10,9 @@ from typing import Any
 import pytest
 
 from fsjobstore import Job
-from fsjobstore._files.records import (
-    FORMAT_VERSION,
-    Record,
-    canonical_json,
-    decode_value,
-    encode_json,
-    encode_value,
-    now_text,
-    parse_time,
-    to_bytes,
-)
-from fsjobstore.errors import CorruptJobFile, JobTooLarge
+from fsjobstore._files.records import FORMAT_VERSION, Record, now_text, parse_time
+from fsjobstore._files.values import store_value
+from fsjobstore.errors import CorruptJobFile
 from fsjobstore.job import RESOLVED_STATES, STATES
 
 JOB_ID = "01JD3Z6M6W4Q8S1V2X3Y4Z5A6B"
@@ -77,77 +68,6 @@ def test_job_text_and_resolved() -> None:
 # -- JSON helpers ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", [None, True, 0, -1.5, "", "\u00e9\u4e2d", [], {}, {"a": [1, {"b": None}]}])
-def test_encode_json_round_trips(value: Any) -> None:
-    assert json.loads(encode_json(value, "request")) == value
-
-
-@pytest.mark.parametrize(
-    "value",
-    [object(), {1, 2}, b"bytes", 1j, float("nan"), float("inf"), -float("inf"), {"a": [float("nan")]}, {(1, 2): 3}],
-    ids=repr,
-)
-def test_encode_json_refuses_non_json_with_type_error(value: Any) -> None:
-    with pytest.raises(TypeError, match="request"):
-        encode_json(value, "request")
-
-
-def test_encode_json_refuses_circular_values_with_type_error() -> None:
-    loop: list[Any] = []
-    loop.append(loop)
-    with pytest.raises(TypeError):
-        encode_json(loop, "target")
-
-
-def test_encode_json_limit() -> None:
-    assert encode_json("x" * 8, "request", 10) == '"' + "x" * 8 + '"'
-    with pytest.raises(JobTooLarge) as caught:
-        encode_json("x" * 9, "request", 10)
-    assert isinstance(caught.value, ValueError)
-
-
-def test_encode_json_limit_counts_bytes_not_characters() -> None:
-    # max_bytes is documented (and reported) in bytes; "\u00e9" is 2 bytes in UTF-8.
-    text = "\u00e9" * 6  # 8 characters as JSON, 14 bytes
-    with pytest.raises(JobTooLarge):
-        encode_json(text, "request", 10)
-
-
-def test_canonical_json_ignores_key_order_and_spacing() -> None:
-    assert canonical_json({"b": 1, "a": [1, {"d": 2, "c": 3}]}) == canonical_json({"a": [1, {"c": 3, "d": 2}], "b": 1})
-    assert canonical_json({"b": 1, "a": 2}) == '{"a":2,"b":1}'
-    assert canonical_json(1) != canonical_json(1.0) != canonical_json(True)
-
-
-def test_to_bytes() -> None:
-    assert to_bytes("h\u00e9") == b"h\xc3\xa9"
-    assert to_bytes(b"\x00\xff") == b"\x00\xff"
-    assert to_bytes(bytearray(b"ab")) == b"ab"
-    assert to_bytes(memoryview(b"cd")) == b"cd"
-    for bad in (1, None, ["a"]):
-        with pytest.raises(TypeError):
-            to_bytes(bad)  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize("value", [b"", b"plain", "h\u00e9".encode(), b"\xff\xfe\x00", bytes(range(256))])
-def test_value_encoding_round_trips(value: bytes) -> None:
-    text, encoding = encode_value(value)
-    assert isinstance(text, str)
-    assert encoding in ("utf-8", "base64")
-    assert decode_value(text, encoding) == value
-    try:
-        value.decode("utf-8")
-    except UnicodeDecodeError:
-        assert encoding == "base64"
-    else:
-        assert encoding == "utf-8" and text == value.decode("utf-8")
-
-
-def test_no_value() -> None:
-    assert encode_value(None) == (None, None)
-    assert decode_value(None, None) is None
-
-
 def test_times() -> None:
     text = now_text()
     assert text.endswith("Z")
@@ -191,7 +111,7 @@ def test_render_is_one_key_per_line_and_parses_back() -> None:
 
 def test_resolved_and_changed_records() -> None:
     record = Record.parse(data_of(), "p", JOB_ID)
-    done = record.resolved("fulfilled", b"\xff\x00", None, 0)
+    done = record.resolved("fulfilled", store_value(b"\xff\x00", None), None, 0)
     assert done.fields["value_encoding"] == "base64"
     assert done.job().value == b"\xff\x00"
     assert done.job().state == "fulfilled"

@@ -36,7 +36,7 @@ CASES: list[tuple[str, str, Any, int, str]] = [
     ("GET", "/api/jobs/{id}/wait?timeout=nan", None, 422, "query.timeout"),
     ("POST", "/api/jobs/{id}/fulfill", {"value": "%%%", "value_encoding": "base64"}, 422, "base64"),
     ("POST", "/api/jobs/{id}/fulfill", {"value": "x", "value_encoding": "rot13"}, 422, "body.value_encoding"),
-    ("POST", "/api/jobs/{id}/fulfill", {"value": 5}, 422, "body.value"),
+    ("POST", "/api/jobs/{id}/fulfill", {"value": 5}, 422, "value_encoding 'utf-8' must be a string"),
     ("POST", "/api/jobs/{id}/retry", None, 409, "only failed or cancelled jobs can be retried"),
     ("POST", "/api/jobs/{id}/fail", {"error": "x", "delay": -1}, 422, "body.delay"),
     ("POST", "/api/jobs/{id}/queue", {}, 422, "body.target"),

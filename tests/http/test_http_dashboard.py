@@ -198,3 +198,20 @@ def test_workers_panel_shows_who_holds_what(served: Served, page: Any) -> None:
         page.locator(f'#jobs tr[data-id="{job.id}"]').click()
         page.wait_for_selector("#detail-fields >> text=sms-worker-1 (over HTTP)")
         _shot(page, "dashboard-workers")
+
+
+def test_detail_shows_a_json_value_and_failed_deliveries(served: Served, page: Any) -> None:
+    store = served.store
+    job = store.create({"image": "fox.png"}, task="resize")
+    store.queue(job.id, {"webhook": "https://example.org/down"})
+    store.fulfill(job.id, {"width": 640, "file": "fox-640.png"})
+    note = store.pull_notification()
+    assert note is not None
+    note.done([], failed=[({"webhook": "https://example.org/down"}, "ConnectError: refused")], give_up_after=1)
+    page.goto(f"{served.url}/?token={ADMIN}")
+    page.locator(f'#jobs tr[data-id="{job.id}"]').click()
+    page.wait_for_selector("#detail-fields >> text=ConnectError: refused")
+    fields = page.locator("#detail-fields").inner_text()
+    assert '"file": "fox-640.png"' in fields, "a JSON value shown as JSON"
+    assert "1 failures, given up" in fields
+    _shot(page, "dashboard-failed-delivery")

@@ -24,7 +24,8 @@ def fast_store(open_store: Callable[..., JobStore], **options: Any) -> JobStore:
     return open_store(**options)
 
 
-@pytest.mark.parametrize("result", [12, "\udc80 lone surrogate", "x" * 2000], ids=["int", "surrogate", "too-large"])
+@pytest.mark.parametrize("result", [{1, 2}, "\udc80 lone surrogate", "x" * 2000, ["x" * 2000]],
+                         ids=["set", "surrogate", "too-large", "too-large-json"])
 def test_a_result_that_cannot_be_stored_is_a_counted_failed_attempt(
     open_store: Callable[..., JobStore], result: Any
 ) -> None:

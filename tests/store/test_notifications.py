@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,7 @@ from fsjobstore import (
     LeaseLost,
     NotificationLease,
 )
+from fsjobstore._store.notification import Notification
 
 Snapshot = Callable[[Any], dict[str, bytes | None]]
 
@@ -400,3 +402,60 @@ def test_notify_is_skipped_while_a_notifier_holds_the_job(open_store: Callable[.
     assert calls == []  # the notifier holding the lease delivers, not us
     puller_note.done(["a", "b"])
     assert store.get(job.id).waiting == ()
+
+
+# -- failed deliveries ---------------------------------------------------------------------
+
+
+def _fail_once(store: JobStore, target: Any, give_up_after: int | None = None) -> None:
+    note = store.pull_notification()
+    assert note is not None
+    note.done([], failed=[(target, "ConnectionError: refused")], give_up_after=give_up_after)
+
+
+def test_a_failed_delivery_is_written_in_the_targets_file_and_a_given_up_one_beside_it(store: JobStore) -> None:
+    job = store.create("x")
+    store.queue(job.id, "t")
+    store.fulfill(job.id, "v")
+    folder = os.path.join(store.path, "waiting", job.id)
+    [name] = os.listdir(folder)
+    _fail_once(store, "t", give_up_after=2)
+    with open(os.path.join(folder, name)) as file:
+        fields = json.load(file)
+    assert (fields["target"], fields["failures"], fields["last_error"]) == ("t", 1, "ConnectionError: refused")
+    assert fields["queued_at"] and fields["last_failed_at"]
+    _fail_once(store, "t", give_up_after=2)
+    key = name.removesuffix(".json")
+    assert os.listdir(folder) == [key + ".undelivered"], "given up: out of the waiting targets, kept beside them"
+    assert due_markers(store) == [] and store.pull_notification() is None
+    report = store.check()
+    assert report.clean and report.problems == [], "a given-up target is a name the store uses"
+
+
+def test_a_job_with_only_given_up_targets_is_not_made_due_again_and_is_purged_with_them(
+    open_store: Callable[..., JobStore],
+) -> None:
+    store = open_store(lease_seconds=0.2)
+    job = store.create("x")
+    store.queue(job.id, "t")
+    store.fulfill(job.id, "v")
+    _fail_once(store, "t", give_up_after=1)
+    Notification(store.context).heal()  # (the look for jobs that should be due, made at once)
+    assert due_markers(store) == []
+    assert store.purge(older_than=0) == 1
+    assert not os.path.exists(os.path.join(store.path, "waiting", job.id))
+    with pytest.raises(JobNotFound):
+        store.get(job.id)
+
+
+def test_the_store_notify_callable_counts_its_failures(open_store: Callable[..., JobStore]) -> None:
+    def notify(target: Any, job: Job) -> None:
+        raise ConnectionError("refused")
+
+    store = open_store(notify=notify)
+    job = store.create("x")
+    store.queue(job.id, "t")
+    store.fulfill(job.id, "v")
+    [failure] = store.get(job.id).failed_deliveries
+    assert (failure["failures"], failure["given_up"], failure["last_error"]) == (1, False, "ConnectionError: refused")
+    assert store.get(job.id).waiting == ("t",), "still waiting for a notifier"

@@ -33,8 +33,8 @@ class CreateJobs(Body):
 
 
 class Value(Body):
-    value: str
-    value_encoding: Literal["utf-8", "base64"] = "utf-8"
+    value: JsonValue = Field(description="Text, base64 text, or any JSON value, as value_encoding says.")
+    value_encoding: Literal["utf-8", "base64", "json"] = "utf-8"
 
 
 class Failure(Body):
@@ -64,8 +64,17 @@ class PullNotification(Body):
     wait: Annotated[float, Field(ge=0, le=60, allow_inf_nan=False)] = 0.0
 
 
+class FailedDelivery(Body):
+    target: JsonValue
+    error: str = Field(max_length=100_000)
+
+
 class Done(Body):
     delivered: list[JsonValue] = Field(max_length=10000)
+    failed: list[FailedDelivery] = Field([], max_length=10000)
+    give_up_after: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="Give up a target (no longer waiting, kept with its last error) at this many failures."
+    )
     retry_in: Seconds | None = None
 
 
@@ -88,7 +97,7 @@ class JobOut(BaseModel):
     task: str | None
     resource: str | None
     request: JsonValue
-    value: str | None
+    value: JsonValue
     value_encoding: str | None
     error: str | None
     attempts: int
@@ -101,6 +110,9 @@ class JobOut(BaseModel):
     history: list[dict[str, JsonValue]] = Field(
         default_factory=list, description="The last attempts: host, pid, started_at, ended_at, outcome, error, "
         "traceback (see docs/format.md).")
+    failed_deliveries: list[dict[str, JsonValue]] = Field(
+        default_factory=list, description="Targets whose delivery failed: target, failures, last_error, "
+        "last_failed_at, given_up.")
 
 
 class JobList(BaseModel):

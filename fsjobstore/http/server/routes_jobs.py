@@ -7,11 +7,11 @@ from typing import Annotated, Any, Literal
 import anyio
 from fastapi import APIRouter, Query, Response
 
-from ..._files.records import encode_json
+from ..._files.values import encode_json
 from ...errors import JobStoreError
 from ...job import FAILED, Job
 from ...store import JobStore
-from ..wire import job_to_wire, value_from_wire
+from ..wire import value_from_wire
 from .auth import Ctx, Read, Write
 from .listing import matches, page_of
 from .models import (
@@ -64,7 +64,7 @@ def list_jobs(
 ) -> dict[str, Any]:
     jobs, next_cursor = page_of(ctx.store, state, sort=sort, limit=limit, cursor=cursor, after=after, task=task,
                                 text=q)
-    return {"jobs": [job_to_wire(job) for job in jobs], "next_cursor": next_cursor}
+    return {"jobs": [job.to_dict() for job in jobs], "next_cursor": next_cursor}
 
 
 def _create_options(store: JobStore, body: CreateJob) -> dict[str, Any]:
@@ -83,7 +83,7 @@ def _create_options(store: JobStore, body: CreateJob) -> dict[str, Any]:
 @router.post("/jobs", response_model=JobOut, status_code=201)
 def create(ctx: Ctx, _: Write, body: CreateJob) -> dict[str, Any]:
     options = _create_options(ctx.store, body)
-    return job_to_wire(ctx.store.create(body.request, **options))
+    return ctx.store.create(body.request, **options).to_dict()
 
 
 @router.post("/jobs/batch", response_model=Jobs, status_code=201)
@@ -91,12 +91,12 @@ def create_many(ctx: Ctx, _: Write, body: CreateJobs) -> dict[str, Any]:
     """Create several jobs; every one is checked before the first is written."""
     options = [_create_options(ctx.store, job) for job in body.jobs]
     made = [ctx.store.create(job.request, **option) for job, option in zip(body.jobs, options, strict=True)]
-    return {"jobs": [job_to_wire(job) for job in made]}
+    return {"jobs": [job.to_dict() for job in made]}
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
 def get(ctx: Ctx, _: Read, job_id: str) -> dict[str, Any]:
-    return job_to_wire(ctx.store.get(job_id))
+    return ctx.store.get(job_id).to_dict()
 
 
 @router.get("/jobs/{job_id}/wait", response_model=JobOut)
@@ -111,32 +111,31 @@ async def wait(
         except TimeoutError:
             return ctx.store.get(job_id)
 
-    return job_to_wire(await anyio.to_thread.run_sync(resolved_or_now, limiter=ctx.waiters()))
+    return (await anyio.to_thread.run_sync(resolved_or_now, limiter=ctx.waiters())).to_dict()
 
 
 @router.post("/jobs/{job_id}/fulfill", response_model=JobOut)
 def fulfill(ctx: Ctx, _: Write, job_id: str, body: Value) -> dict[str, Any]:
     """Resolve a job by hand, without a lease (409 if it is already resolved)."""
     value = value_from_wire(body.value, body.value_encoding)
-    assert value is not None
-    return job_to_wire(ctx.store.fulfill(job_id, value))
+    return ctx.store.fulfill(job_id, value).to_dict()
 
 
 @router.post("/jobs/{job_id}/fail", response_model=JobOut)
 def fail(ctx: Ctx, _: Write, job_id: str, body: Failure) -> dict[str, Any]:
     """Fail a job by hand; with ``retry`` it goes back to pending (409 while a worker holds it)."""
-    return job_to_wire(ctx.store.fail(job_id, body.error, retry=body.retry, delay=body.delay))
+    return ctx.store.fail(job_id, body.error, retry=body.retry, delay=body.delay).to_dict()
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobOut)
 def cancel(ctx: Ctx, _: Write, job_id: str) -> dict[str, Any]:
-    return job_to_wire(ctx.store.cancel(job_id))
+    return ctx.store.cancel(job_id).to_dict()
 
 
 @router.post("/jobs/{job_id}/retry", response_model=JobOut)
 def retry(ctx: Ctx, _: Write, job_id: str) -> dict[str, Any]:
     """Return a failed or cancelled job to pending."""
-    return job_to_wire(ctx.store.retry(job_id))
+    return ctx.store.retry(job_id).to_dict()
 
 
 @router.post("/jobs/{job_id}/queue", status_code=204, response_class=Response)

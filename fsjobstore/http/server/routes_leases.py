@@ -19,7 +19,7 @@ from ...errors import JobStateError
 from ...interface import NotificationHandle as NotificationLease
 from ...interface import WakeSignal as Signal
 from ...interface import WorkHandle as WorkLease
-from ..wire import job_to_wire, value_from_wire
+from ..wire import value_from_wire
 from .auth import Ctx, Write
 from .context import Context
 from .leases import Entry, Handle
@@ -62,7 +62,7 @@ def _granted(ctx: Context, handle: Handle | None, client: str, next_due: float |
     seconds = own or ctx.store.lease_seconds
     entry = ctx.leases.add(handle, seconds, client)
     waiting = handle.waiting if isinstance(handle, NotificationLease) else []
-    return {"lease": {"token": entry.token, "lease_seconds": seconds, "job": job_to_wire(job), "waiting": waiting}}
+    return {"lease": {"token": entry.token, "lease_seconds": seconds, "job": job.to_dict(), "waiting": waiting}}
 
 
 @router.post("/work/pull", response_model=Pulled)
@@ -100,16 +100,16 @@ def _work(entry: Entry) -> WorkLease:
 @router.post("/leases/{token}/fulfill", response_model=JobOut)
 def fulfill(ctx: Ctx, _: Write, token: str, body: Value) -> dict[str, Any]:
     value = value_from_wire(body.value, body.value_encoding)
-    assert value is not None
     with ctx.leases.using(token) as entry:
-        return job_to_wire(_work(entry).fulfill(value))
+        return _work(entry).fulfill(value).to_dict()
 
 
 @router.post("/leases/{token}/fail", response_model=JobOut)
 def fail(ctx: Ctx, _: Write, token: str, body: Failure) -> dict[str, Any]:
     with ctx.leases.using(token) as entry:
-        return job_to_wire(_work(entry).fail(body.error, retry=body.retry, delay=body.delay, attempt=body.attempt,
-                                             trace=body.trace))
+        job = _work(entry).fail(body.error, retry=body.retry, delay=body.delay, attempt=body.attempt,
+                                trace=body.trace)
+        return job.to_dict()
 
 
 @router.post("/leases/{token}/done", status_code=204, response_class=Response)
@@ -118,7 +118,8 @@ def done(ctx: Ctx, _: Write, token: str, body: Done) -> None:
     with ctx.leases.using(token) as entry:
         if not isinstance(entry.handle, NotificationLease):
             raise JobStateError(f"lease on job {entry.handle.id} is a work lease, not a notification lease")
-        entry.handle.done(body.delivered, retry_in=body.retry_in)
+        entry.handle.done(body.delivered, failed=[(failure.target, failure.error) for failure in body.failed],
+                          give_up_after=body.give_up_after, retry_in=body.retry_in)
 
 
 @router.post("/leases/{token}/release", status_code=204, response_class=Response)

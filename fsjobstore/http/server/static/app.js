@@ -166,19 +166,28 @@ function attemptText(a) {
   return a.traceback ? head + "\n" + a.traceback.trimEnd() : head;
 }
 
+// One target whose delivery failed: how often, whether it was given up, and the last error.
+function deliveryText(d) {
+  return `${JSON.stringify(d.target)}: ${d.failures} failures, ${d.given_up ? "given up" : "still waiting"}; ` +
+    `last at ${d.last_failed_at ?? "?"}: ${d.last_error ?? "?"}`;
+}
+
 async function showJob(id) {
   const job = await api("GET", "/api/jobs/" + encodeURIComponent(id));
   view.selected = id;
   document.querySelectorAll("#jobs tbody tr").forEach((r) => r.classList.toggle("selected", r.dataset.id === id));
   $("detail").hidden = false;
   $("detail-id").textContent = job.id;
-  const value = job.value === null ? "—" : job.value_encoding === "base64" ? "(base64) " + job.value : job.value;
+  const value = job.value_encoding === null ? "—" : job.value_encoding === "base64" ? "(base64) " + job.value
+    : job.value_encoding === "json" ? JSON.stringify(job.value, null, 2) : job.value;
   const rows = [
     ["state", el("span", { class: "state", style: `--c: var(--${job.state})` }, job.state)],
     ["task", job.task ?? "—"], ["resource", job.resource ?? "—"], ["attempts", job.attempts],
     ["request", el("pre", {}, JSON.stringify(job.request, null, 2))],
     ["value", el("pre", {}, value)], ["error", job.error ? el("pre", { class: "error" }, job.error) : "—"],
     ["waiting", job.waiting.length ? el("pre", {}, job.waiting.map((t) => JSON.stringify(t)).join("\n")) : "none"],
+    ["failed deliveries", job.failed_deliveries.length
+      ? el("pre", { class: "error" }, job.failed_deliveries.map(deliveryText).join("\n")) : "—"],
     ["created", when(job.created_at)], ["changed", when(job.updated_at)], ["not before", when(job.not_before)],
     ["held by", job.state === "running" ? holderOf(job.id) : "—"],
     ["lease", job.lease_seconds ? job.lease_seconds + " s" : "store default"],
