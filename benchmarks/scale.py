@@ -37,7 +37,8 @@ sys.path.insert(0, str(HERE.parent))
 
 from fsjobstore import JobStore  # noqa: E402
 from fsjobstore._files.ids import id_at  # noqa: E402
-from fsjobstore._files.records import Record, encode_json  # noqa: E402
+from fsjobstore._files.records import Record  # noqa: E402
+from fsjobstore._files.values import NO_VALUE, encode_json, encode_value  # noqa: E402
 
 FULL = {"resolved": 1_000_000, "pending": 100_000, "small": 1_000, "expired": 20_000}
 QUICK = {"resolved": 5_000, "pending": 1_000, "small": 1_000, "expired": 1_000}
@@ -67,7 +68,7 @@ def write_history(root: Path, count: int, start_ms: int, span_ms: int, age_s: fl
             bucket.mkdir(exist_ok=True)
             made.add(job_id[:6])
         state = "failed" if n % 20 == 0 else "cancelled" if n % 50 == 1 else "fulfilled"
-        record = _record(job_id, n).resolved(state, b"done" if state == "fulfilled" else None,
+        record = _record(job_id, n).resolved(state, encode_value(b"done") if state == "fulfilled" else NO_VALUE,
                                              "boom" if state == "failed" else None, int(state == "failed"))
         _write(bucket, job_id, record.render())
         if age_s:

@@ -743,7 +743,7 @@ def test_fulfill_json_keeps_a_json_value_and_show_prints_it_as_the_file_holds_it
     assert (shown["value"], shown["value_encoding"]) == ({"rows": 3}, "json")
     with JobStore(store_dir) as store:
         assert store.get(job.id).result == {"rows": 3}
-    assert '"value": {"rows": 3}' in (store_dir / "resolved" / f"{job.id}.json").read_text()  # readable with cat
+    assert '"value": {"rows": 3}' in Path(resolved_file(store_dir, job.id)).read_text()  # readable with cat
     assert_error(fsj("fulfill", bad.id, "{rows", "--json", store=store_dir), "VALUE is not valid JSON")
     with JobStore(store_dir) as store:
         assert store.get(bad.id).state == "pending"
