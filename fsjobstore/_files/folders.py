@@ -16,7 +16,7 @@ import os
 from collections.abc import Generator, Iterator
 
 from ..errors import CorruptJobFile
-from .ids import is_valid_id
+from .ids import is_valid_id, valid_ids
 
 _OPEN_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # A group-shared store's folders: read-write for the group whatever the umask, and
@@ -193,6 +193,15 @@ def scan(folder: Folder, suffix: str) -> Iterator[str]:
     """
     for stem, _ in scan_inodes(folder, suffix):
         yield stem
+
+
+def stems(folder: Folder, suffix: str) -> list[str]:
+    """Like scan(), as a list, made at C speed: for listings of whole folders."""
+    names = folder.names()
+    if suffix:
+        cut = len(suffix)
+        names = [name[:-cut] for name in names if name.endswith(suffix)]
+    return valid_ids(names)
 
 
 def scan_inodes(folder: Folder, suffix: str) -> Generator[tuple[str, int], None, None]:

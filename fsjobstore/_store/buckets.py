@@ -39,6 +39,8 @@ from .context import StoreContext
 SETTLED_SECONDS = 2.0
 _VERSION = 1
 _INDEX_SUFFIX = ".ids.json"
+# The count of pending/, kept the same way (a name no bucket can have: longer).
+_PENDING_COUNT = "pending.count.json"
 
 
 @dataclass
@@ -151,6 +153,30 @@ class History:
                 self._now = None
         return self._now
 
+    def pending_count(self) -> int:
+        """How many records pending/ holds, from its saved count while the folder is
+        unchanged (a settled count, as for a bucket), else by listing it."""
+        layout = self.layout
+        path = layout.summaries.join(_PENDING_COUNT)
+        try:
+            state = folder_state(fsio.lstat(layout.pending.path))
+            saved: Any = json.loads(fsio.read(path))
+            if isinstance(saved, dict) and saved.get("folder") == state and isinstance(saved.get("count"), int):
+                count: int = saved["count"]
+                return count
+        except (FileNotFoundError, ValueError, CorruptJobFile):
+            pass
+        now = self._filesystem_now()
+        state = folder_state(fsio.lstat(layout.pending.path))
+        count = len(folders.stems(layout.pending, RECORD_SUFFIX))
+        if now is not None and state[1] < (now - SETTLED_SECONDS) * 1e9:
+            try:
+                fsio.publish(layout.tmp, layout.summaries, _PENDING_COUNT,
+                             json.dumps({"folder": state, "count": count}).encode(), durable=False, replace=True)
+            except OSError:
+                pass  # (a cache)
+        return count
+
     def unchanged(self, bucket: str, summary: Summary) -> bool:
         """Whether the bucket folder is still as *summary* describes it (never, for
         a summary not settled: a change may have kept the folder's mtime)."""
@@ -163,7 +189,7 @@ class History:
 
     def names(self, bucket: str) -> list[str]:
         """The ids of the records in *bucket* (unsorted)."""
-        return list(folders.scan(self.layout.bucket(bucket), RECORD_SUFFIX))
+        return folders.stems(self.layout.bucket(bucket), RECORD_SUFFIX)
 
     def summaries(self) -> Iterator[tuple[str, Summary]]:
         """Every bucket, oldest first, with its summary (rebuilt where it changed)."""
@@ -258,5 +284,5 @@ class History:
         layout = self.layout
         buckets = set(layout.buckets())
         for name in layout.summaries.names():
-            if name.split(".")[0] not in buckets:
+            if name != _PENDING_COUNT and name.split(".")[0] not in buckets:
                 fsio.remove(layout.summaries.join(name))

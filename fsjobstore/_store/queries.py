@@ -51,8 +51,8 @@ class Queries:
         if state not in (None, PENDING, RUNNING):
             return
         layout = self.ctx.layout
-        leased = set(folders.scan(layout.work_leases, ""))
-        for job_id in _in_order(folders.scan(layout.pending, RECORD_SUFFIX), after, newest_first):
+        leased = set(folders.stems(layout.work_leases, ""))
+        for job_id in _in_order(folders.stems(layout.pending, RECORD_SUFFIX), after, newest_first):
             job_state = RUNNING if job_id in leased else PENDING
             if state is not None and job_state != state:
                 continue
@@ -92,16 +92,20 @@ class Queries:
 
     def stats(self) -> dict[str, int]:
         layout = self.ctx.layout
-        pending = set(folders.scan(layout.pending, RECORD_SUFFIX))
+        history = History(self.ctx)
         counts = dict.fromkeys(STATES, 0)
-        for _, summary in History(self.ctx).summaries():
+        finishing: set[str] = set()
+        for _, summary in history.summaries():
             for state, count in summary.counts.items():
                 counts[state] += count
             # A job both pending and resolved (its resolution not finished yet) is resolved.
-            pending.difference_update(summary.also_pending)
-        running = len(pending.intersection(folders.scan(layout.work_leases, "")))
-        counts[PENDING], counts[RUNNING] = len(pending) - running, running
-        counts["due"] = sum(1 for _ in folders.scan(layout.due, ""))
+            finishing.update(job_id for job_id in summary.also_pending if fsio.exists(layout.pending_path(job_id)))
+        pending = history.pending_count() - len(finishing)
+        # (Few: a lease per job being worked on.)
+        running = sum(job_id not in finishing and fsio.exists(layout.pending_path(job_id))
+                      for job_id in folders.stems(layout.work_leases, ""))
+        counts[PENDING], counts[RUNNING] = pending - running, running
+        counts["due"] = len(folders.stems(layout.due, ""))
         return counts
 
     def wait(self, job_id: str, timeout: float | None) -> Job:
