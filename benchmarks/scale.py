@@ -215,9 +215,12 @@ def main() -> None:
     write_history(big, sizes["expired"], now_ms - 9 * 24 * 3600 * 1000, 3_600_000, age_s=8 * 24 * 3600)
     with JobStore(big, durable=False, watch=False) as store:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        cpu = time.process_time()
         seconds = timed(lambda: store.purge())
+        cpu = time.process_time() - cpu
         removed_rate = sizes["expired"] / seconds
-        rows.append(("purge, expired jobs per second", ">= 5,000/s", f"{removed_rate:,.0f}/s ({seconds:.2f} s)",
+        rows.append(("purge, expired jobs per second", ">= 5,000/s",
+                     f"{removed_rate:,.0f}/s ({seconds:.2f} s; {sizes['expired'] / cpu:,.0f}/s of CPU time)",
                      removed_rate >= 5000))
         grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
         rows.append(("RSS growth of that purge", "flat", f"{grown / 1024:.1f} MiB", grown < 64 * 1024))

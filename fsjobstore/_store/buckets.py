@@ -68,6 +68,9 @@ class Summary:
     # (Not in the summary's file, but in <bucket>.ids.json beside it: read only by a
     # filtered listing.) The ids of each state and task, "<state>/<task>" -> ids.
     index: dict[str, list[str]] | None = None
+    # (In memory only, when just built: for purge.) Each record's mtime, own
+    # expires_in, and identity (inode, ctime) as it was read.
+    ages: dict[str, tuple[float, float | None, tuple[int, int]]] | None = None
 
     def add(self, job_id: str, record: Record, mtime: float, pending: bool) -> None:
         state = record.state
@@ -108,7 +111,7 @@ class Summary:
             self.newest_default is None or (retention is not None and self.newest_default + retention <= now))
 
     def to_json(self) -> bytes:
-        fields = {name: value for name, value in self.__dict__.items() if name != "index"}
+        fields = {name: value for name, value in self.__dict__.items() if name not in ("index", "ages")}
         return json.dumps({"version": _VERSION, **fields}, separators=(",", ":")).encode()
 
     @classmethod
@@ -256,19 +259,21 @@ class History:
 
     def build(self, bucket: str, state: list[int]) -> Summary:
         ctx, layout = self.ctx, self.layout
-        summary = Summary(state, index={})
+        ages: dict[str, tuple[float, float | None, tuple[int, int]]] = {}
+        summary = Summary(state, index={}, ages=ages)
         folder = layout.bucket(bucket)
-        for job_id in folders.scan(folder, RECORD_SUFFIX):
+        for job_id in folders.stems(folder, RECORD_SUFFIX):
             path = folder.join(job_id + RECORD_SUFFIX)
             try:
                 record = Record.load(path, job_id)
-                mtime = fsio.lstat(path).st_mtime
+                info = fsio.lstat(path)
             except FileNotFoundError:
                 continue
             except CorruptJobFile as exc:
                 ctx.report(exc)
                 continue
-            summary.add(job_id, record, mtime, fsio.exists(layout.pending_path(job_id)))
+            summary.add(job_id, record, info.st_mtime, fsio.exists(layout.pending_path(job_id)))
+            ages[job_id] = (info.st_mtime, record.get("expires_in"), (info.st_ino, info.st_ctime_ns))
         return summary
 
     def forget(self, bucket: str) -> None:

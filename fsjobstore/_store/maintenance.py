@@ -74,10 +74,19 @@ def _purge_resolved(ctx: StoreContext, older_than: float | None, progress: Progr
         # Every record past its time, by a summary still true after the listing: the
         # listing holds exactly the records it describes, none need be read.
         every = summary.all_expired_by(now, older_than, retention) and history.unchanged(bucket, summary)
+        ages = summary.ages or {}
         for job_id in names:
             ticker.tick()
-            path = folder.join(job_id + RECORD_SUFFIX)
-            if (every or _past_its_time(ctx, path, job_id, older_than, retention, now)) and purge_job(ctx, job_id):
+            identity = None
+            if every:
+                past = True
+            elif job_id in ages:  # (read just now, by the summary's build: not read again)
+                mtime, expires_in, identity = ages[job_id]
+                keep_for = older_than if older_than is not None else expires_in or retention
+                past = keep_for is not None and now - mtime >= keep_for
+            else:
+                past = _past_its_time(ctx, folder.join(job_id + RECORD_SUFFIX), job_id, older_than, retention, now)
+            if past and purge_job(ctx, job_id, identity):
                 removed += 1
         history.forget(bucket)
     history.forget_summaries()
@@ -103,7 +112,7 @@ def _past_its_time(ctx: StoreContext, path: str, job_id: str, older_than: float 
         return False
 
 
-def purge_job(ctx: StoreContext, job_id: str) -> bool:
+def purge_job(ctx: StoreContext, job_id: str, identity: tuple[int, int] | None = None) -> bool:
     """Remove a resolved job with no waiting targets (given-up ones go with it);
     False if it is in use.
 
@@ -112,7 +121,9 @@ def purge_job(ctx: StoreContext, job_id: str) -> bool:
     before the last look for targets: a ``queue`` that saw it wrote its target
     before, so that look finds the target and the record is put back; a ``queue``
     that finds it gone (and no pending record) takes its target back and raises
-    JobNotFound. A target is delivered or its ``queue`` raised."""
+    JobNotFound. A target is delivered or its ``queue`` raised. With *identity*
+    (inode, ctime), only that very record is removed: one resolved again since
+    (retried, then resolved anew) is kept."""
     layout = ctx.layout
     lease = ctx.work_leases.acquire(job_id)
     if lease is None:
@@ -121,6 +132,8 @@ def purge_job(ctx: StoreContext, job_id: str) -> bool:
         if ctx.has_waiting(job_id):
             return False
         resolved = layout.resolved_path(job_id)
+        if identity is not None and fsio.identity(resolved) != identity:
+            return False
         # A temp file's name: a purge that dies holding it leaves an ordinary leftover.
         aside = layout.tmp.join(f"{job_id}.purged-{os.urandom(8).hex()}.tmp")
         try:
