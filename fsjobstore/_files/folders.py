@@ -16,7 +16,7 @@ import os
 from collections.abc import Generator, Iterator
 
 from ..errors import CorruptJobFile
-from .ids import is_valid_id, valid_ids
+from .ids import is_valid_id, valid_stems
 
 _OPEN_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # A group-shared store's folders: read-write for the group whatever the umask, and
@@ -197,11 +197,7 @@ def scan(folder: Folder, suffix: str) -> Iterator[str]:
 
 def stems(folder: Folder, suffix: str) -> list[str]:
     """Like scan(), as a list, made at C speed: for listings of whole folders."""
-    names = folder.names()
-    if suffix:
-        cut = len(suffix)
-        names = [name[:-cut] for name in names if name.endswith(suffix)]
-    return valid_ids(names)
+    return valid_stems(folder.names(), suffix)
 
 
 def scan_inodes(folder: Folder, suffix: str) -> Generator[tuple[str, int], None, None]:

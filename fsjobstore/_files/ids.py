@@ -8,6 +8,7 @@ across hosts the random part makes collisions negligible (2**-80 per pair per ms
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -60,16 +61,22 @@ def id_at(ms: int) -> str:
     return _encode(ms, 10) + _encode(int.from_bytes(os.urandom(10), "big"), 16)
 
 
-# Many names checked at once (one regex run over them all, in C): a listing of a
-# hundred thousand pending jobs is checked ten times faster than name by name.
-_VALID_LINES = re.compile(rf"(?:[A-Za-z0-9_-]{{1,{MAX_ID_LENGTH}}}\n)*")
+@functools.cache
+def _valid_lines(suffix: str) -> re.Pattern[str]:
+    return re.compile(rf"(?:[A-Za-z0-9_-]{{1,{MAX_ID_LENGTH}}}{re.escape(suffix)}\n)*")
 
 
-def valid_ids(names: list[str]) -> list[str]:
-    """The names in *names* that are valid ids (all of them, in the common case)."""
-    if _VALID_LINES.fullmatch("\n".join(names) + "\n" if names else ""):
-        return names
-    return [name for name in names if is_valid_id(name)]
+def valid_stems(names: list[str], suffix: str) -> list[str]:
+    """The ids that the names in *names* ending with *suffix* are (a folder's
+    listing): one regex run and one split over them all, in C, in the common case
+    where every name is one, so a hundred thousand cost milliseconds."""
+    if not names:
+        return []
+    text = "\n".join(names) + "\n"
+    if text.count("\n") == len(names) and _valid_lines(suffix).fullmatch(text):  # (a name may hold a newline)
+        return (text.replace(suffix + "\n", "\n") if suffix else text)[:-1].split("\n")
+    cut = len(suffix)
+    return [name[: len(name) - cut] for name in names if name.endswith(suffix) and is_valid_id(name[: len(name) - cut])]
 
 
 def is_valid_id(name: str) -> bool:

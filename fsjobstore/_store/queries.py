@@ -144,8 +144,21 @@ class Queries:
         return watch({self.ctx.layout.due.path: APPEARED}, self.ctx.options.watch)
 
 
-def _in_order(ids: Iterable[str], after: str | None, newest_first: bool) -> list[str]:
-    """*ids* after *after* in the listing's order (ids sort by creation time)."""
-    if after is not None:
-        ids = [i for i in ids if (i < after if newest_first else i > after)]
-    return sorted(ids, reverse=newest_first)
+def _in_order(ids: Iterable[str], after: str | None, newest_first: bool) -> Iterator[str]:
+    """*ids* after *after* in the listing's order (ids sort by creation time), picked
+    a growing batch at a time: a first page of a hundred thousand costs one pass
+    over them, not a sort."""
+    def later(i: str, last: str) -> bool:
+        return i < last if newest_first else i > last
+
+    left = list(ids) if after is None else [i for i in ids if later(i, after)]
+    pick = heapq.nlargest if newest_first else heapq.nsmallest
+    batch = 64
+    while left:
+        chosen = pick(batch, left)
+        yield from chosen
+        if len(chosen) < batch:
+            return
+        last = chosen[-1]
+        left = [i for i in left if later(i, last)]
+        batch *= 4

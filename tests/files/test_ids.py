@@ -8,7 +8,7 @@ import time
 import pytest
 
 from fsjobstore._files import ids
-from fsjobstore._files.ids import MAX_ID_LENGTH, check_id, new_id
+from fsjobstore._files.ids import MAX_ID_LENGTH, check_id, new_id, valid_stems
 from fsjobstore.errors import InvalidJobId, JobStoreError
 
 CROCKFORD = set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
@@ -131,3 +131,14 @@ def test_check_id_limit_is_128() -> None:
     check_id("a" * 128)
     with pytest.raises(InvalidJobId, match="129"):
         check_id("a" * 129)
+
+
+@pytest.mark.parametrize(("names", "suffix", "stems"), [
+    (["AB.json", "CD.json"], ".json", ["AB", "CD"]),
+    (["AB.json", "x y.json", "CD.json", "EF.tmp", "AB.json.json", ".json"], ".json", ["AB", "CD"]),
+    (["A.json\nB.json", "CD.json"], ".json", ["CD"]),  # a planted name holding a newline is no two ids
+    (["a", "b c", "d"], "", ["a", "d"]),
+    ([], ".json", []),
+])
+def test_valid_stems_of_a_listing(names: list[str], suffix: str, stems: list[str]) -> None:
+    assert valid_stems(names, suffix) == stems
