@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo serve test soak bench bench-quick fuse chromium faketime lint reliability clean
+.PHONY: demo test soak bench bench-quick fuse chromium faketime lint reliability clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,9 +41,9 @@ faketime:
 	    || echo "note: could not install faketime; clock-skew tests will be skipped"; \
 	  else echo "note: no root or apt-get; clock-skew tests will be skipped"; fi; }
 
+# The demo in a temporary store, then that store served with the dashboard until Ctrl-C.
 demo: $(STAMP)
-	$(VENV)/bin/fsjobstore demo
-	@echo "To see this store in the dashboard: make serve (then open http://127.0.0.1:8080/)"
+	$(VENV)/bin/fsjobstore demo --serve
 
 test: $(STAMP) fuse chromium faketime
 	$(PY) -m pytest -q

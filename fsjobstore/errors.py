@@ -41,6 +41,17 @@ class JobNotFound(JobStoreError, KeyError):
         return f"no job with id {self.job_id!r}"
 
 
+class ScheduleNotFound(JobStoreError, KeyError):
+    """No schedule of this name exists in the store."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"no schedule named {self.name!r}"
+
+
 class JobAlreadyResolved(JobStoreError):
     """The job was already fulfilled, failed or cancelled; nothing was changed."""
 

@@ -16,24 +16,30 @@ Guarantees every implementation keeps (the contract tests in
   holder is told once through ``on_compromised``.
 * A waiting target is handed out by ``pull_notification`` until ``done`` names
   it as delivered.
+* A pull hands out no job a pause stops once the pause is ``PAUSE_SEEN_WITHIN``
+  old, and looks at the pauses after it has taken its lease (what ``freeze``
+  rests on).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import Loss, LossReason
 from .job import STATES, Job
+from .views import Holding, Limit, Pause, Problem, Progress, Report, WorkerInfo, describe_pauses, stopping
 
 __all__ = [
+    "Holding",
     "LeaseHandle",
+    "Limit",
     "Loss",
     "LossReason",
     "NotificationHandle",
+    "PAUSE_SEEN_WITHIN",
+    "Pause",
     "Problem",
     "Progress",
     "Report",
@@ -41,9 +47,18 @@ __all__ = [
     "WakeSignal",
     "WorkerInfo",
     "Heartbeat",
+    "TickMaker",
+    "WorkspaceKeeper",
     "WorkHandle",
     "check_listing",
+    "describe_pauses",
+    "stopping",
 ]
+
+# Every puller of every store sees a pause (or a resume) made elsewhere within this
+# many seconds of its own clock (plus, on NFS, the attribute cache time): a freeze
+# waits this long twice over before it trusts that no lease will be taken any more.
+PAUSE_SEEN_WITHIN = 1.0
 
 
 @runtime_checkable
@@ -100,6 +115,12 @@ class WorkHandle(LeaseHandle, Protocol):
 
     def fulfill(self, value: Any) -> Job: ...
 
+    def progress(self, value: Any) -> None:
+        """Keep *value* (any JSON) in the job as its progress, fenced like a commit
+        (LeaseLost if the lease is lost, nothing changed): ``get`` shows it, and
+        the job's next attempt, after a crash or a lost lease, starts with it
+        (``job.progress``). Not a commit: the lease stays held."""
+
     def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None,
              attempt: bool = True, trace: str | None = None) -> Job:
         """A failed attempt: back to pending after *delay* if *retry*, else resolved
@@ -125,64 +146,37 @@ class NotificationHandle(LeaseHandle, Protocol):
         *give_up_after*; the rest stay due (not before *retry_in* seconds here)."""
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing ``check`` found wrong: its kind, where, what, and whether it was repaired."""
-
-    kind: str  # corrupt, symlink, stray, half-resolved, not-due, stale-due, orphan-waiting, orphan-lease, leftover
-    path: str
-    detail: str
-    repaired: bool = False
-
-
-@dataclass
-class Report:
-    """What ``check`` found: jobs per state, problems, temp and lease files."""
-
-    counts: Counter[str] = field(default_factory=Counter)
-    problems: list[Problem] = field(default_factory=list)
-    temp_files: int = 0
-    leases: int = 0
-
-    @property
-    def clean(self) -> bool:
-        return all(problem.repaired for problem in self.problems)
-
-
-Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class WorkerInfo:
-    """A running loop as its heartbeat record shows it.
-
-    ``alive`` is judged without comparing clocks across hosts: on the reader's own
-    host by whether the process exists; elsewhere by whether the record changed
-    within three beats of the reader's own clock (None: not watched long enough).
-    """
-
-    id: str
-    kind: str  # "worker" or "notifier"
-    host: str
-    pid: int
-    started_at: str  # the loop's own wall clock: informational
-    tasks: list[str | None] | None  # None: every task
-    concurrency: int
-    current: list[str]  # ids of the jobs (or notifications) it holds now
-    beats: int
-    beat_seconds: float
-    alive: bool | None
-
-
 @runtime_checkable
 class Heartbeat(Protocol):
     """A running loop's record in its store (``Store.register_worker``)."""
 
-    def beat(self, current: list[str]) -> None:
-        """Say the loop is alive and holds *current* now."""
+    def beat(self, current: list[str], paused: str | None = None) -> None:
+        """Say the loop is alive, holds *current* now, and what of its work is
+        *paused* (``describe_pauses``)."""
 
     def close(self) -> None:
         """Remove the record (the loop stopped)."""
+
+
+@runtime_checkable
+class TickMaker(Protocol):
+    """What a Scheduler runs: a store's schedules (``JobStore.schedules``). Not part of
+    Store: schedules live in the store's folder, so only a local store has them."""
+
+    def make_due_ticks(self) -> float | None:
+        """Make every due tick once; seconds until the next one (None: no schedule)."""
+
+
+@runtime_checkable
+class WorkspaceKeeper(Protocol):
+    """What a Worker uses of a store's job workspaces (``JobStore.workspaces``): a
+    folder per attempt, and a commit that names it the result. Local stores only."""
+
+    def attempt(self, lease: Any) -> str:
+        """A new, empty folder for this attempt at the lease's job."""
+
+    def fulfill(self, lease: Any, value: Any, folder: str) -> Job:
+        """Fulfil through *lease*, with *folder* (from ``attempt``) as the result."""
 
 
 @runtime_checkable
@@ -277,8 +271,35 @@ class Store(Protocol):
         """The loops with a record, alive or not. With *watch* seconds, wait that long
         (at most) to judge loops on other hosts by whether their record changes."""
 
+    # -- pauses
+    def pause(self, task: str | None = None, *, reason: str | None = None) -> Pause:
+        """Stop every puller of the store, on every host, from taking jobs of *task*
+        (None: any job, and any notification) until ``resume``. Running jobs go on."""
+
+    def resume(self, task: str | None = None) -> bool:
+        """End the pause of *task* (None: of the whole store); False if there was none."""
+
+    def pauses(self) -> list[Pause]:
+        """The pauses in force, the whole store's first."""
+
+    def holdings(self) -> list[Holding]:
+        """The work and notification leases held now, and who holds them."""
+
+    # -- limits
+    def set_limit(self, limit: int | None, *, resource: str | None = None, task: str | None = None) -> None:
+        """Let at most *limit* jobs of *resource* (or of *task*: give one of the two)
+        run at once, on every host together; None: back to the default (one per
+        resource, no cap for a task). Jobs running already are not stopped."""
+
+    def limits(self) -> list[Limit]:
+        """The limits set, resources' first."""
+
     # -- maintenance
     def purge(self, older_than: float | None = None, *, progress: Progress | None = None) -> int: ...
+
+    def delete(self, job_id: str) -> Job:
+        """Remove a resolved job now with its waiting targets; the job as it was.
+        JobStateError for a pending or running job: cancel it first."""
 
     def check(self, *, repair: bool = False, progress: Progress | None = None) -> Report: ...
 

@@ -34,7 +34,9 @@ class Job:
     was given (str, bytes or a JSON value); ``error`` the error of the last failed attempt. ``attempts``
     counts failed attempts (fail() calls and leases that expired under a dead
     holder); ``history`` tells the last ten attempts (host, pid, times, outcome,
-    error and traceback), oldest first. ``waiting`` holds the targets still to be told the result, oldest
+    error and traceback), oldest first. ``progress`` is the last progress its
+    handler reported (any JSON; None: none), the checkpoint a retry starts from.
+    ``waiting`` holds the targets still to be told the result, oldest
     first; ``failed_deliveries`` each target whose delivery failed (``target``,
     ``failures``, ``last_error``, ``last_failed_at``, and ``given_up``: no longer
     waiting, its failures reached the notifier's limit). Times are UTC, as written by the host that made the change.
@@ -57,6 +59,7 @@ class Job:
     expires_in: float | None = None
     history: tuple[dict[str, Any], ...] = ()
     failed_deliveries: tuple[dict[str, Any], ...] = ()
+    progress: Any = None
 
     @property
     def resolved(self) -> bool:
@@ -107,6 +110,7 @@ class Job:
             "expires_in": self.expires_in,
             "history": list(self.history),
             "failed_deliveries": list(self.failed_deliveries),
+            "progress": self.progress,
         }
 
     @classmethod
@@ -134,5 +138,5 @@ class Job:
             not_before=None if not_before is None else datetime.fromisoformat(not_before),
             lease_seconds=data.get("lease_seconds"), expires_in=data.get("expires_in"),
             history=tuple(data.get("history") or ()),
-            failed_deliveries=tuple(data.get("failed_deliveries") or ()),
+            failed_deliveries=tuple(data.get("failed_deliveries") or ()), progress=data.get("progress"),
         )

@@ -18,10 +18,14 @@ from ._store.checking import check
 from ._store.context import Notify, Options, StoreContext
 from ._store.fulfilment import Fulfilment
 from ._store.handles import NotificationLease, WorkLease
+from ._store.holdings import holdings
 from ._store.notification import Notification
 from ._store.queries import Queries
+from ._store.schedules import Schedules
+from ._store.transfer import Transfer
 from ._store.workers import WorkerRecord, WorkerWatch
-from .interface import Progress, Report, WakeSignal, WorkerInfo
+from ._store.workspaces import Workspaces
+from .interface import Holding, Limit, Pause, Progress, Report, WakeSignal, WorkerInfo
 from .job import Job
 
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
@@ -82,14 +86,10 @@ class JobStore:
         group_shared: bool = False,
     ) -> None:
         options = Options(
-            lease_seconds=check_seconds("lease_seconds", lease_seconds),
-            durable=durable,
-            notify=notify,
+            lease_seconds=check_seconds("lease_seconds", lease_seconds), durable=durable, notify=notify,
             max_bytes=check_count("max_bytes", max_bytes),
             retention=None if retention is None else check_seconds("retention", retention),
-            watch=watch,
-            poll_interval=check_seconds("poll_interval", poll_interval),
-            group_shared=group_shared,
+            watch=watch, poll_interval=check_seconds("poll_interval", poll_interval), group_shared=group_shared,
         )
         # Resolved once (``/data -> /mnt/nfs/x`` is common); from then on every folder
         # is reached through the descriptor opened there, never through a symlink.
@@ -99,6 +99,10 @@ class JobStore:
         self._notification = Notification(ctx)
         self._fulfilment = Fulfilment(ctx, self._notification.deliver_now)
         self._workers = WorkerWatch(ctx)
+        # Periodic jobs, export/import (JSON lines), a folder per job for large data.
+        self.schedules = Schedules(ctx)
+        self.transfer = Transfer(ctx, self._queries.jobs, self._notification.queue)
+        self.workspaces = Workspaces(ctx)
 
     # -- settings (read-only) -------------------------------------------------------
 
@@ -145,16 +149,9 @@ class JobStore:
 
     # -- creation -------------------------------------------------------------------
 
-    def create(
-        self,
-        request: Any,
-        *,
-        task: str | None = None,
-        resource: str | None = None,
-        not_before: datetime | timedelta | float | None = None,
-        expires_in: float | None = None,
-        lease_seconds: float | None = None,
-    ) -> Job:
+    def create(self, request: Any, *, task: str | None = None, resource: str | None = None,
+               not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
+               lease_seconds: float | None = None, job_id: str | None = None) -> Job:
         """Add a pending job for *request* (any JSON value) and return it.
 
         * ``task``: the kind of job, for workers that handle several kinds.
@@ -163,13 +160,15 @@ class JobStore:
           or seconds, that long on every host: the filesystem's clock) before which no worker takes the job.
         * ``expires_in``: seconds the job is kept after it is resolved (purge).
         * ``lease_seconds``: this job's lease length, instead of the store's.
+        * ``job_id``: a ULID the caller picked, for a create it may repeat: a job made
+          under it by the same create is returned as it is now; by another, JobStateError.
 
         Raises TypeError (writing nothing) if the request is not JSON-serialisable.
         Once this returns the job is visible to every process; with ``durable``
         it also survives a crash.
         """
         return creation.create(self._ctx, request, task=task, resource=resource, not_before=not_before,
-                               expires_in=expires_in, lease_seconds=lease_seconds)
+                               expires_in=expires_in, lease_seconds=lease_seconds, job_id=job_id)
 
     # -- queries --------------------------------------------------------------------
 
@@ -218,19 +217,15 @@ class JobStore:
 
         Only jobs whose ``task`` is in *tasks* are taken, if it is given (``None``
         in it stands for jobs created without a task). Jobs whose ``not_before``
-        is still ahead, or whose ``resource`` is busy, are passed over.
+        is still ahead, whose ``resource`` is busy or that a pause stops are passed over.
         ``on_compromised(lease)`` is called once (from the renewal thread or the
         committing thread) if the lease is lost while held.
         """
         return self._fulfilment.pull_work(on_compromised, tasks)
 
     def fulfill(self, job_id: str, value: Any, *, lease: WorkLease | None = None) -> Job:
-        """Resolve the job with *value* (bytes, str, or any JSON value kept as JSON); return it.
-
-        At most once: a job already fulfilled or failed raises JobAlreadyResolved
-        and nothing changes. Through a *lease* (or ``lease.fulfill``) the commit is
-        refused with LeaseLost if the lease is no longer held on disk.
-        """
+        """Resolve the job with *value* (bytes, str, or any JSON value kept as JSON), at most
+        once (JobAlreadyResolved, nothing changed); through a *lease*, LeaseLost if it is lost."""
         return self._fulfilment.fulfill(job_id, value, lease=lease)
 
     def fail(
@@ -255,11 +250,8 @@ class JobStore:
         return self._fulfilment.cancel(job_id)
 
     def retry(self, job_id: str) -> Job:
-        """Return a failed or cancelled job to pending, its attempts counted from zero.
-
-        Raises JobStateError for a job that is not failed or cancelled, and
-        JobBusy if a worker holds its lease (a crashed resolver's leftovers).
-        """
+        """Return a failed or cancelled job to pending, its attempts counted from zero
+        (JobStateError for another state; JobBusy if a crashed resolver's lease is held)."""
         return self._fulfilment.retry(job_id)
 
     def work_signal(self) -> WakeSignal:
@@ -318,19 +310,45 @@ class JobStore:
         whether records of other hosts change."""
         return self._workers.workers(check_seconds("watch", watch, zero=True))
 
+    # -- pauses ---------------------------------------------------------------------
+
+    def pause(self, task: str | None = None, *, reason: str | None = None) -> Pause:
+        """Stop pullers on every host taking jobs of *task* (None: any) until ``resume``."""
+        return self._ctx.pauses.pause(task, reason)
+
+    def resume(self, task: str | None = None) -> bool:
+        """End the pause of *task* (None: the whole store's); False if there was none."""
+        return self._ctx.pauses.resume(task)
+
+    def pauses(self) -> list[Pause]:
+        return list(self._ctx.pauses.current())
+
+    def holdings(self) -> list[Holding]:
+        return holdings(self._ctx)
+
+    def set_limit(self, limit: int | None, *, resource: str | None = None, task: str | None = None) -> None:
+        """At most *limit* jobs of *resource* (or *task*) run at once on all hosts (None: default)."""
+        self._ctx.limits.set(limit, resource, task)
+
+    def limits(self) -> list[Limit]:
+        return list(self._ctx.limits.current())
+
     # -- maintenance ----------------------------------------------------------------
 
     def purge(self, older_than: float | None = None, *, progress: Progress | None = None) -> int:
-        """Remove resolved jobs whose time is up; return how many were removed.
+        """Remove resolved jobs whose time is up (*older_than* seconds since resolved,
+        else their ``expires_in``, else the store's ``retention``; None: kept) and
+        with no target waiting, with their workspaces; return how many. Also removes
+        crashed writers' leftovers older than an hour (docs/format.md, "purge").
+        ``progress(done, total)`` is called as resolved jobs are examined."""
+        removed = maintenance.purge(self._ctx, older_than, progress)
+        self.workspaces.remove_orphans()
+        return removed
 
-        A job's time is *older_than* seconds since it was resolved if given, else
-        its own ``expires_in``, else the store's ``retention`` (None: kept). Jobs
-        with targets still waiting are kept. Also removes leftovers of crashed
-        writers older than an hour: temp files, half-done lease take-overs, and lease
-        files on jobs that no longer exist. ``progress(done, total)`` is called
-        as resolved jobs are examined.
-        """
-        return maintenance.purge(self._ctx, older_than, progress)
+    def delete(self, job_id: str) -> Job:
+        """Remove a resolved job now, with its waiting targets (never told); return it as
+        it was. JobStateError for a pending or running job (cancel it first)."""
+        return maintenance.delete(self._ctx, job_id)
 
     @staticmethod
     def migrate(path: str | os.PathLike[str], *, progress: Progress | None = None) -> int:

@@ -15,7 +15,7 @@ PACKAGE = Path(fsjobstore.__file__).parent
 # Lower numbers are lower layers. A module may import only from lower layers, or
 # from its own subpackage.
 LAYERS = {
-    "errors": 0, "job": 0, "_arguments": 0,
+    "errors": 0, "job": 0, "views": 0, "_arguments": 0,
     "interface": 1, "_files": 1,
     "_leases": 2,
     "_store": 3,

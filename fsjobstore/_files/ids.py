@@ -9,6 +9,7 @@ across hosts the random part makes collisions negligible (2**-80 per pair per ms
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 import threading
@@ -22,6 +23,9 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # hold a separator, a dot (no "..", no clash with our ".json"/".tmp" suffixes), a
 # NUL, a newline or a unicode look-alike.
 _VALID = re.compile(r"[A-Za-z0-9_-]+")
+# What new_id() makes: the only ids a caller may create a job under, so that the
+# order of ids stays the order of creation.
+NEW_ID_PATTERN = "^[0-9A-HJKMNP-TV-Z]{26}$"
 
 _lock = threading.Lock()
 _last_ms = -1
@@ -79,6 +83,14 @@ def valid_stems(names: list[str], suffix: str) -> list[str]:
     return [name[: len(name) - cut] for name in names if name.endswith(suffix) and is_valid_id(name[: len(name) - cut])]
 
 
+def derived_id(ms: int, key: str) -> str:
+    """The id of a job that must be made at most once (a schedule's tick): *ms* in the
+    time part, so it sorts as if made then, and 80 bits of the SHA-256 of *key* in the
+    random part, so every process that derives it from the same two gets the same id."""
+    digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:10], "big")
+    return _encode(ms, 10) + _encode(digest, 16)
+
+
 def is_valid_id(name: str) -> bool:
     return 0 < len(name) <= MAX_ID_LENGTH and _VALID.fullmatch(name) is not None
 
@@ -95,4 +107,12 @@ def check_id(job_id: object) -> str:
         raise InvalidJobId(
             f"job id {job_id!r} may only hold ASCII letters, digits, '-' and '_'"
         )
+    return job_id
+
+
+def check_new_id(job_id: object) -> str:
+    """Return *job_id* if it is an id as new_id() makes them, else raise InvalidJobId."""
+    if not isinstance(job_id, str) or not re.fullmatch(NEW_ID_PATTERN, job_id):
+        raise InvalidJobId(f"a new job's id must be 26 characters of Crockford base32 as new_id() makes them, "
+                           f"not {job_id!r}")
     return job_id

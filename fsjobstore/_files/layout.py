@@ -18,6 +18,11 @@
       leases/holders/<token>   a holder's record; each lease above is a hard link to one
       quarantine/              files check --repair could not parse (made on first use)
       workers/<id>.json        heartbeat record of each running Worker or Notifier (made on first use)
+      schedules/<name>.json    a periodic job's schedule (made on first use)
+      schedules/<name>/<tick>  empty marker: the latest tick of that schedule dealt with
+      paused/store.json        the whole store is paused (made on first use)
+      paused/task-<key>.json   one task is paused
+      limits/resource-<key>.json, limits/task-<key>.json   how many of a resource's or task's jobs run at once
 
 Hot folders hold only what is live: ``pending/`` only unresolved jobs, ``due/``
 only jobs with undelivered targets, ``leases/*`` only held (or expired) leases. So
@@ -138,6 +143,14 @@ class Layout:
     def workers_folder(self) -> Folder:
         """Heartbeat records of running loops (made on first use)."""
         return Folder(self.top.join("workers"), keep_open=False, shared=self.shared)
+
+    def schedules_folder(self) -> Folder:
+        """Schedules of periodic jobs, and the latest tick of each (made on first use)."""
+        return Folder(self.top.join("schedules"), keep_open=False, shared=self.shared)
+
+    def control_folder(self, name: str) -> Folder:
+        """A control folder (``paused``, ``limits``): a file per setting, made on first use."""
+        return Folder(self.top.join(name), keep_open=False, shared=self.shared)
 
     def close(self) -> None:
         for folder in self.folders():

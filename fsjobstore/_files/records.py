@@ -99,6 +99,7 @@ _OPTIONAL: dict[str, tuple[type, ...]] = {
     "delay": (int, float),
     "lease_seconds": (int, float),
     "expires_in": (int, float),
+    "workspace": (str,),
 }
 
 
@@ -270,6 +271,7 @@ class Record:
             lease_seconds=f.get("lease_seconds"),
             expires_in=f.get("expires_in"),
             history=tuple(f.get("history") or ()),
+            progress=f.get("progress"),
         )
 
 

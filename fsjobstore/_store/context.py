@@ -20,6 +20,8 @@ from .._leases.fork import forget_in_child
 from ..errors import CorruptJobFile, InvalidStore, JobNotFound
 from ..job import PENDING, RUNNING, Job
 from .candidates import Candidates
+from .limits import Limits
+from .pausing import Pauses
 
 log = logging.getLogger("fsjobstore")
 
@@ -61,6 +63,8 @@ class StoreContext:
         )
         self.pending = Candidates(self.layout.pending, RECORD_SUFFIX)
         self.due = Candidates(self.layout.due, "")
+        self.pauses = Pauses(self.layout, durable=options.durable)
+        self.limits = Limits(self.layout, durable=options.durable)
         # One pull at a time per store object: its candidate indexes are not shared
         # between threads.
         self.pull_lock = threading.Lock()
@@ -122,11 +126,11 @@ class StoreContext:
         except FileNotFoundError:
             return None
 
-    def publish_resolved(self, job_id: str, data: bytes) -> None:
+    def publish_resolved(self, job_id: str, data: bytes, *, replace: bool = False) -> None:
         """Publish a resolved record (create-if-absent: FileExistsError if the job is
-        resolved already), in its bucket, made first if this store object has not
-        just used it (one mkdir per bucket per store object, so the link is the one
-        commit point)."""
+        resolved already; with *replace*, over it), in its bucket, made first if this
+        store object has not just used it (one mkdir per bucket per store object, so
+        the link is the one commit point)."""
         layout = self.layout
         bucket = bucket_of(job_id)
         if bucket != self._last_bucket:
@@ -134,11 +138,11 @@ class StoreContext:
             self._last_bucket = bucket
         try:
             fsio.publish(layout.tmp, layout.bucket(bucket), job_id + RECORD_SUFFIX, data, durable=self.durable,
-                         replace=False)
+                         replace=replace)
         except FileNotFoundError:  # (a purge removed the bucket, empty, since)
             self._make_bucket(bucket)
             fsio.publish(layout.tmp, layout.bucket(bucket), job_id + RECORD_SUFFIX, data, durable=self.durable,
-                         replace=False)
+                         replace=replace)
 
     def _make_bucket(self, bucket: str) -> None:
         layout = self.layout

@@ -4,7 +4,6 @@ record create-if-absent, so a job is resolved at most once."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
@@ -16,7 +15,7 @@ from .._files import fsio
 from .._files.ids import check_id
 from .._files.layout import bucket_of
 from .._files.records import Record, now_text
-from .._files.values import NO_VALUE, StoredValue, store_value, value_key
+from .._files.values import NO_VALUE, StoredValue, encode_json, store_value
 from .._leases import Lease
 from ..errors import (
     CorruptJobFile,
@@ -27,9 +26,13 @@ from ..errors import (
     Loss,
     LossReason,
 )
+from ..interface import Limit, Pause, stopping
 from ..job import CANCELLED, FAILED, FULFILLED, PENDING, RESOLVED_STATES, Job
 from .context import StoreContext
 from .handles import WorkLease
+from .holdings import holder_of
+from .limits import slot_names, take_slot
+from .pausing import PullPaused, stops_all
 from .pulling import claim_or_release, pull
 
 EXPIRED_ERROR = "lease expired: its holder stopped renewing it"
@@ -46,10 +49,17 @@ class Fulfilment:
 
     def pull_work(self, on_compromised: Callable[[WorkLease], None] | None,
                   tasks: Collection[str | None] | None) -> WorkLease | None:
-        puller = _Puller(self, None if tasks is None else frozenset(tasks))
         ctx = self.ctx
+        wanted = None if tasks is None else frozenset(tasks)
+        pauses = ctx.pauses.current()
+        if stops_all(pauses, wanted):
+            return None
+        puller = _Puller(self, wanted, pauses)
         with ctx.pull_lock:
-            lease = pull(ctx.work_leases, ctx.pending, puller.claim, puller.skip)
+            try:
+                lease = pull(ctx.work_leases, ctx.pending, puller.claim, puller.skip)
+            except PullPaused:
+                return None
         if lease is not None:
             lease.watch(on_compromised)
         return lease
@@ -82,7 +92,7 @@ class Fulfilment:
             return None
         return record
 
-    def start(self, lease: Lease, record: Record, resource: Lease | None) -> WorkLease | None:
+    def start(self, lease: Lease, record: Record, slots: tuple[Lease, ...]) -> WorkLease | None:
         """The WorkLease on a job this puller will do: its lease length set, and an
         expired previous holder counted as a failed attempt."""
         if lease.taken_from is not None:
@@ -90,7 +100,7 @@ class Fulfilment:
             record = record.with_attempt(expired_attempt(record, lease.taken_from))
             # (Its delay, if any, is over: the rewrite must not start it again.)
             record = record.changed(attempts=record.attempts + 1, error=EXPIRED_ERROR, delay=None)
-        handle = WorkLease(self, lease, record, resource)  # its release gives both leases back
+        handle = WorkLease(self, lease, record, slots)  # its release gives every lease back
         try:
             if record.get("lease_seconds"):
                 lease.set_seconds(float(record.get("lease_seconds")))
@@ -105,14 +115,6 @@ class Fulfilment:
         resolved_path = self.ctx.layout.resolved_path(lease.name)
         lease.still_wanted = lambda: Loss(LossReason.RESOLVED_ELSEWHERE) if fsio.exists(resolved_path) else None
         return handle
-
-    def take_resource(self, resource: str) -> Lease | None:
-        leases = self.ctx.resource_leases
-        key = value_key(resource)
-        lease = leases.acquire(key)
-        if lease is None and leases.sweep_due() and key in leases.sweep():
-            lease = leases.take_over(key)
-        return lease
 
     # -- commits ------------------------------------------------------------------
 
@@ -157,6 +159,20 @@ class Fulfilment:
                 lease.release()
             raise
         return record.job()
+
+    def progress(self, lease: WorkLease, value: Any) -> None:
+        """Rewrite the pending record with *value* as its progress, fenced (the commit
+        lock, then the check) like every commit, but leaving the lease held."""
+        encode_json(value, "progress", self.ctx.options.max_bytes)  # (TypeError, JobTooLarge: nothing written)
+        name_lease = lease.name_lease
+        name_lease.begin_commit()
+        try:
+            name_lease.check()
+            record = lease.record.changed(progress=value)
+            self.ctx.write_pending(record)
+            lease.advanced(record)
+        finally:
+            name_lease.end_commit()
 
     def cancel(self, job_id: str) -> Job:
         return self.resolve(job_id, CANCELLED, NO_VALUE, "cancelled", None)
@@ -263,14 +279,19 @@ class Fulfilment:
 class _Puller:
     """One pull_work call: what it wants, and the resources it found busy."""
 
-    def __init__(self, fulfilment: Fulfilment, wanted: frozenset[str | None] | None) -> None:
+    def __init__(self, fulfilment: Fulfilment, wanted: frozenset[str | None] | None,
+                 pauses: tuple[Pause, ...]) -> None:
         self.fulfilment = fulfilment
         self.wanted = wanted
-        self.busy: set[str] = set()
+        self.busy: set[str | None] = set()  # resources whose every slot is held
+        self.full_tasks: set[str | None] = set()  # tasks whose every slot is held
+        self.paused = frozenset(pause.task for pause in pauses)
+        self.limits: tuple[Limit, ...] | None = None  # (read once a pull needs them)
 
     def skip(self, known: object) -> bool:
         task, resource = known if isinstance(known, tuple) else (None, None)
-        return (self.wanted is not None and task not in self.wanted) or resource in self.busy
+        return ((self.wanted is not None and task not in self.wanted) or resource in self.busy or task in self.paused
+                or task in self.full_tasks)
 
     def claim(self, lease: Lease) -> WorkLease | None:
         """A WorkLease on the job, or None (the lease released) if it is gone,
@@ -286,20 +307,48 @@ class _Puller:
             pending.note(job_id, (task, resource))
             lease.release()
             return None
+        # Looked at after the lease is linked (a freeze pauses, then waits for the
+        # leases to go): a pause made before this look is seen, one made after it
+        # finds the lease.
+        pauses = fulfilment.ctx.pauses.current()
+        if stopping(pauses, task) is not None:
+            if stops_all(pauses, self.wanted):
+                raise PullPaused(task)
+            pending.note(job_id, (task, resource))
+            lease.release()
+            return None
         if (record.fields.get("not_before") is not None or record.fields.get("delay")) and (
                 wait := _wait(lease, record, pending.path_of(job_id))) > 0:
             pending.defer(job_id, wait, fsio.identity(pending.path_of(job_id)))
             lease.release()
             return None
-        resource_lease = None
-        if resource is not None:
-            resource_lease = fulfilment.take_resource(resource)
-            if resource_lease is None:
-                pending.note(job_id, (task, resource))
-                self.busy.add(resource)
-                lease.release()
+        slots = self.take_slots(task, resource)
+        if slots is None:
+            pending.note(job_id, (task, resource))
+            lease.release()
+            return None
+        return fulfilment.start(lease, record, slots)
+
+    def take_slots(self, task: str | None, resource: str | None) -> tuple[Lease, ...] | None:
+        """A slot of the job's task (if it has a cap) and of its resource, or None (and
+        the full one noted as busy for the rest of this pull) if one is full."""
+        if resource is None and task is None:
+            return ()
+        if self.limits is None:
+            self.limits = self.fulfilment.ctx.limits.current()
+        taken: list[Lease] = []
+        for kind, name, full in (("task", task, self.full_tasks), ("resource", resource, self.busy)):
+            names = [] if name is None else slot_names(self.limits, kind, name)
+            if not names:
+                continue
+            slot = take_slot(self.fulfilment.ctx.resource_leases, names)
+            if slot is None:
+                full.add(name)
+                for held in taken:
+                    held.release()
                 return None
-        return fulfilment.start(lease, record, resource_lease)
+            taken.append(slot)
+        return tuple(taken)
 
 
 def lease_attempt(lease: WorkLease, outcome: str, error: str | None, trace: str | None) -> dict[str, Any]:
@@ -311,11 +360,7 @@ def lease_attempt(lease: WorkLease, outcome: str, error: str | None, trace: str 
 def expired_attempt(record: Record, holder_record: bytes) -> dict[str, Any]:
     """The history entry of an attempt whose holder stopped renewing, as its holder
     record told it (host and pid; when it started is not known)."""
-    try:
-        holder = json.loads(holder_record)
-        host, pid = holder.get("host"), holder.get("pid")
-    except (ValueError, AttributeError):
-        host = pid = None
+    host, pid = holder_of(holder_record)
     return {"attempt": record.attempts + 1, "host": host, "pid": pid, "started_at": None, "ended_at": now_text(),
             "outcome": "expired", "error": EXPIRED_ERROR, "traceback": None}
 

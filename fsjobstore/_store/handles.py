@@ -18,6 +18,8 @@ class WorkCommits(Protocol):
 
     def fulfill(self, job_id: str, value: Any, *, lease: WorkLease | None = None) -> Job: ...
 
+    def progress(self, lease: WorkLease, value: Any) -> None: ...
+
     def fail(self, job_id: str, error: str | BaseException, *, lease: WorkLease | None = None,
              retry: bool = False, delay: float | None = None, attempt: bool = True,
              trace: str | None = None) -> Job: ...
@@ -89,21 +91,21 @@ class WorkLease(_LeaseHandle):
     renewal (``on_compromised`` tells the worker).
     """
 
-    def __init__(self, commits: WorkCommits, lease: Lease, record: Record, resource: Lease | None = None) -> None:
+    def __init__(self, commits: WorkCommits, lease: Lease, record: Record, slots: tuple[Lease, ...] = ()) -> None:
         super().__init__(lease, record)
         self._commits = commits
-        self._resource = resource
+        self._slots = slots
         self.started_at = now_text()  # (for the attempt history: informational, this host's clock)
 
     @property
-    def resource_lease(self) -> Lease | None:
-        """The lease on the job's resource, if it has one (read-only)."""
-        return self._resource
+    def slot_leases(self) -> tuple[Lease, ...]:
+        """The slot leases of the job's resource and task limits (read-only)."""
+        return self._slots
 
     def release(self) -> None:
         self._lease.release()
-        if self._resource is not None:
-            self._resource.release()
+        for slot in self._slots:
+            slot.release()
 
     @property
     def request(self) -> Any:
@@ -117,8 +119,21 @@ class WorkLease(_LeaseHandle):
     def attempts(self) -> int:
         return self._record.attempts
 
+    def carry(self, **fields: Any) -> None:
+        """Fields the next commit through this lease writes into the record with it
+        (a workspace's result folder: published with the result, or not at all)."""
+        self._record = self._record.changed(**fields)
+
     def fulfill(self, value: Any) -> Job:
         return self._commits.fulfill(self.id, value, lease=self)
+
+    def progress(self, value: Any) -> None:
+        self._commits.progress(self, value)
+
+    def advanced(self, record: Record) -> None:
+        """The job's record as the store rewrote it under this lease (its progress):
+        what later commits through it start from."""
+        self._record = record
 
     def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None,
              attempt: bool = True, trace: str | None = None) -> Job:

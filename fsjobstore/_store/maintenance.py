@@ -15,10 +15,12 @@ from dataclasses import dataclass
 
 from .._arguments import check_seconds
 from .._files import folders, fsio
+from .._files.ids import check_id
 from .._files.layout import MAINTENANCE_LOCK, RECORD_SUFFIX, UNDELIVERED_SUFFIX, Layout
 from .._files.records import Record
-from ..errors import CorruptJobFile, JobStoreError
+from ..errors import CorruptJobFile, JobBusy, JobStateError, JobStoreError
 from ..interface import Progress
+from ..job import PENDING, RUNNING, Job
 from .buckets import History
 from .context import StoreContext
 
@@ -29,6 +31,8 @@ log = logging.getLogger("fsjobstore")
 # a probe's), so hosts' clocks do not matter; an hour leaves any live writer, whose
 # files are seconds old or renewed every lease_seconds/3, far out of reach.
 LEFTOVER_SECONDS = 3600.0
+# Rounds of delete() against targets queued as it removes them (each round is one queue's race).
+DELETE_TRIES = 10
 
 
 @contextmanager
@@ -117,42 +121,85 @@ def purge_job(ctx: StoreContext, job_id: str, identity: tuple[int, int] | None =
     False if it is in use.
 
     Under the job's work lease, so that no ``retry`` (which holds it while it makes
-    the job pending again) runs meanwhile. The resolved record is moved aside
-    before the last look for targets: a ``queue`` that saw it wrote its target
-    before, so that look finds the target and the record is put back; a ``queue``
-    that finds it gone (and no pending record) takes its target back and raises
-    JobNotFound. A target is delivered or its ``queue`` raised. With *identity*
-    (inode, ctime), only that very record is removed: one resolved again since
-    (retried, then resolved anew) is kept."""
-    layout = ctx.layout
+    the job pending again) runs meanwhile. With *identity* (inode, ctime), only
+    that very record is removed: one resolved again since (retried, then resolved
+    anew) is kept."""
     lease = ctx.work_leases.acquire(job_id)
     if lease is None:
         return False  # being retried, or tidied by a puller: next time
     try:
-        if ctx.has_waiting(job_id):
+        if identity is not None and fsio.identity(ctx.layout.resolved_path(job_id)) != identity:
             return False
-        resolved = layout.resolved_path(job_id)
-        if identity is not None and fsio.identity(resolved) != identity:
-            return False
-        # A temp file's name: a purge that dies holding it leaves an ordinary leftover.
-        aside = layout.tmp.join(f"{job_id}.purged-{os.urandom(8).hex()}.tmp")
-        try:
-            fsio.rename(resolved, aside)
-        except FileNotFoundError:
-            return False
-        if ctx.has_waiting(job_id):
-            fsio.link(aside, resolved)  # (nothing can make the name meanwhile: no pending record)
-            fsio.remove(aside)
-            return False
-        given_up = layout.waiting_folder(job_id)
-        with suppress(CorruptJobFile):  # (a symlink planted as the folder: never followed)
-            for key in list(folders.scan(given_up, UNDELIVERED_SUFFIX)):
-                fsio.remove(given_up.join(key + UNDELIVERED_SUFFIX))
-        folders.remove_folder_if_empty(layout.waiting.join(job_id))
-        fsio.remove(layout.due.join(job_id))
-        fsio.remove(layout.pending_path(job_id))
+        return remove_resolved(ctx, job_id)
+    finally:
+        lease.release()
+
+
+def remove_resolved(ctx: StoreContext, job_id: str) -> bool:
+    """Remove a resolved job with no waiting targets (given-up ones go with it),
+    under its work lease (held by the caller); False if it has targets, or no
+    resolved record.
+
+    The resolved record is moved aside before the last look for targets: a
+    ``queue`` that saw it wrote its target before, so that look finds the target
+    and the record is put back; a ``queue`` that finds it gone (and no pending
+    record) takes its target back and raises JobNotFound. A target is delivered
+    or its ``queue`` raised."""
+    layout = ctx.layout
+    if ctx.has_waiting(job_id):
+        return False
+    resolved = layout.resolved_path(job_id)
+    # A temp file's name: a removal that dies holding it leaves an ordinary leftover.
+    aside = layout.tmp.join(f"{job_id}.purged-{os.urandom(8).hex()}.tmp")
+    try:
+        fsio.rename(resolved, aside)
+    except FileNotFoundError:
+        return False
+    if ctx.has_waiting(job_id):
+        fsio.link(aside, resolved)  # (nothing can make the name meanwhile: no pending record)
         fsio.remove(aside)
-        return True
+        return False
+    given_up = layout.waiting_folder(job_id)
+    with suppress(CorruptJobFile):  # (a symlink planted as the folder: never followed)
+        for key in list(folders.scan(given_up, UNDELIVERED_SUFFIX)):
+            fsio.remove(given_up.join(key + UNDELIVERED_SUFFIX))
+    folders.remove_folder_if_empty(layout.waiting.join(job_id))
+    fsio.remove(layout.due.join(job_id))
+    fsio.remove(layout.pending_path(job_id))
+    fsio.remove(aside)
+    return True
+
+
+def delete(ctx: StoreContext, job_id: str) -> Job:
+    """Remove one resolved job now, whatever its age, with its waiting targets; the
+    job as it was. A pending or running job is refused (cancel it first).
+
+    Purge's steps for one job, after the targets are unlinked: a crash among the
+    unlinks leaves a resolved job with fewer targets (deleting it again finishes);
+    a target queued after them (a ``queue`` that saw the record) makes the removal
+    put the record back, and its targets are unlinked again."""
+    check_id(job_id)
+    lease = ctx.work_leases.acquire(job_id)
+    if lease is None:
+        _, state = ctx.read(job_id)  # (JobNotFound if there is no such job)
+        if state in (PENDING, RUNNING):
+            raise JobStateError(f"job {job_id!r} is {state}: cancel it first, then delete it")
+        raise JobBusy(job_id)  # resolved, and being retried or removed by someone else
+    try:
+        record, _ = ctx.read(job_id)  # (it reads "running": the lease is ours)
+        if record.state == PENDING:
+            raise JobStateError(f"job {job_id!r} is pending: cancel it first, then delete it")
+        job = ctx.job(record)
+        for _ in range(DELETE_TRIES):
+            folder = ctx.layout.waiting_folder(job_id)  # (anew: a removal may have removed it)
+            for name in folder.names():
+                fsio.remove(folder.join(name))
+            # Its folder too, while the record is there: a crash past the record's
+            # removal then leaves no targets' folder of a job that does not exist.
+            folders.remove_folder_if_empty(ctx.layout.waiting.join(job_id))
+            if remove_resolved(ctx, job_id):
+                return job
+        raise JobBusy(job_id)  # targets queued on it as fast as they are removed
     finally:
         lease.release()
 

@@ -18,6 +18,7 @@ from .._leases import Lease
 from ..errors import CorruptJobFile, JobNotFound, LeaseLost
 from .context import StoreContext
 from .handles import NotificationLease
+from .pausing import PullPaused, stops_all
 from .pulling import claim_or_release, pull
 
 log = logging.getLogger("fsjobstore")
@@ -78,12 +79,23 @@ class Notification:
 
     def pull_notification(self, on_compromised: Any) -> NotificationLease | None:
         ctx = self.ctx
+        if stops_all(ctx.pauses.current(), None):
+            return None
         with ctx.pull_lock:
             self.heal()
-            note = pull(ctx.note_leases, ctx.due, self.claim)
+            try:
+                note = pull(ctx.note_leases, ctx.due, self._claim_unless_paused)
+            except PullPaused:
+                return None
         if note is not None:
             note.watch(on_compromised)
         return note
+
+    def _claim_unless_paused(self, lease: Lease) -> NotificationLease | None:
+        # Looked at after the lease is linked, as for work (see fulfilment).
+        if stops_all(self.ctx.pauses.current(), None):
+            raise PullPaused("the whole store")
+        return self.claim(lease)
 
     def claim(self, lease: Lease) -> NotificationLease | None:
         """A NotificationLease on the job, or None (the lease released) if it has no

@@ -51,8 +51,12 @@ class WorkerRecord:
         }
         self._write()
 
-    def beat(self, current: list[str]) -> None:
+    def beat(self, current: list[str], paused: str | None = None) -> None:
         self._fields.update(current=sorted(current), beats=self._fields["beats"] + 1, updated_at=now_text())
+        if paused is None:
+            self._fields.pop("paused", None)
+        else:
+            self._fields["paused"] = paused
         self._write()
 
     def close(self) -> None:
@@ -135,5 +139,5 @@ def _info(fields: dict[str, Any], alive: bool | None) -> WorkerInfo:
         id=str(fields["id"]), kind=str(fields["kind"]), host=str(fields["host"]), pid=int(fields["pid"]),
         started_at=str(fields["started_at"]), tasks=fields["tasks"], concurrency=int(fields["concurrency"]),
         current=list(fields["current"]), beats=int(fields["beats"]), beat_seconds=float(fields["beat_seconds"]),
-        alive=alive,
+        alive=alive, paused=None if fields.get("paused") is None else str(fields["paused"]),
     )

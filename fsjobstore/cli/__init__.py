@@ -6,11 +6,12 @@ line on stderr and exit status 1 (2 for a misused command), never a traceback.
 
 from __future__ import annotations
 
-from . import jobs, operators, running, serving
+from . import control, jobs, operators, running, scheduling, serving, transferring
 from .base import cli, parse_duration
 
 __all__ = ["cli", "main", "parse_duration"]
-_COMMANDS = (jobs, operators, running, serving)  # (imported for the commands they register on cli)
+# (imported for the commands they register on cli)
+_COMMANDS = (control, jobs, operators, running, scheduling, serving, transferring)
 
 
 def main() -> None:

@@ -91,16 +91,7 @@ class Context:
             return self._remote(options.get("poll_interval", 1.0))
         if not self.path:
             fail_with("no store given: pass --store DIR or set FSJOBSTORE_DIR")
-        path = os.path.abspath(self.path)
-        if not os.path.lexists(path):
-            fail_with(f"no store at {path}: no such folder (make a store with: fsjobstore init DIR)")
-        # (a folder we may not search is left to the store to report: "not a store" would mislead)
-        searchable = os.path.isdir(path) and os.access(path, os.X_OK)
-        if searchable and not os.path.lexists(os.path.join(path, STORE_MARKER)):
-            fail_with(f"{path} is not a store (make one with: fsjobstore init DIR)")
-        with one_line_errors():
-            return JobStore(self.path, create=False, group_shared=self.group_shared, **options)
-
+        return open_local(self.path, self.group_shared, **options)
 
     def _remote(self, poll_interval: float) -> HttpStore:
         try:
@@ -109,6 +100,20 @@ class Context:
             fail_with(f"--url needs the 'server' extra (pip install 'fsjobstore[server]'): {exc}")
         with one_line_errors():
             return HttpStore(self.url or "", self.token, poll_interval=poll_interval)
+
+
+def open_local(path: str, group_shared: bool, **options: Any) -> JobStore:
+    """The store at *path*, which must exist: only `init` makes one (a typo'd path, or
+    an NFS mount point while unmounted, must not become a new store)."""
+    where = os.path.abspath(path)
+    if not os.path.lexists(where):
+        fail_with(f"no store at {where}: no such folder (make a store with: fsjobstore init DIR)")
+    # (a folder we may not search is left to the store to report: "not a store" would mislead)
+    searchable = os.path.isdir(where) and os.access(where, os.X_OK)
+    if searchable and not os.path.lexists(os.path.join(where, STORE_MARKER)):
+        fail_with(f"{where} is not a store (make one with: fsjobstore init DIR)")
+    with one_line_errors():
+        return JobStore(path, create=False, group_shared=group_shared, **options)
 
 
 pass_context = click.make_pass_decorator(Context)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -17,6 +18,7 @@ from ..interface import Store
 from ..job import STATES, Job
 from ..store import JobStore
 from .base import DURATION, Context, cli, fail_with, json_arg, one_line_errors, pass_context, store_options
+from .control import describe, describe_limit
 
 
 @cli.command()
@@ -110,10 +112,15 @@ def show(ctx: Context, job_id: str, as_json: bool) -> None:
     """Show one job."""
     with ctx.store() as store, one_line_errors():
         job = store.get(job_id).to_dict()
+        workspace = store.workspaces.get(job_id) if isinstance(store, JobStore) else None
+    if workspace is not None:
+        job["workspace"] = {"path": workspace.path, "input": workspace.input, "result": workspace.result,
+                            "files": workspace.files}
     if as_json:
         click.echo(json.dumps(job, ensure_ascii=False, indent=2))
         return
     history, failed = job.pop("history"), job.pop("failed_deliveries")
+    job.pop("workspace", None)
     for key, value in job.items():
         if value is None or value == []:
             continue
@@ -129,6 +136,12 @@ def show(ctx: Context, job_id: str, as_json: bool) -> None:
         status = "given up" if entry["given_up"] else "still waiting"
         click.echo(f"  {json.dumps(entry['target'], ensure_ascii=False)}: {entry['failures']} failures, "
                    f"{status}; last at {entry['last_failed_at']}: {entry['last_error']}")
+    if workspace is not None:
+        click.echo(f"workspace:   {workspace.path}")
+        for name in workspace.files:
+            mark = " (result)" if workspace.result and os.path.join(workspace.path, name).startswith(
+                workspace.result + "/") else ""
+            click.echo(f"  {name}{mark}")
 
 
 def _echo_attempt(entry: dict[str, Any]) -> None:
@@ -158,10 +171,16 @@ def _print_stats(store: Store, as_json: bool, watch: bool, interval: float) -> N
         while True:
             with one_line_errors():
                 counts = store.stats()
+                pauses, limits = store.pauses(), store.limits()
             if as_json:
-                click.echo(json.dumps(counts))
+                extra = {"paused": [dataclasses.asdict(pause) for pause in pauses]} if pauses else {}
+                if limits:
+                    extra["limits"] = [dataclasses.asdict(entry) for entry in limits]
+                click.echo(json.dumps({**counts, **extra}))
             else:
                 click.echo("  ".join(f"{state}: {count}" for state, count in counts.items()))
+                for line in [*map(describe, pauses), *map(describe_limit, limits)]:
+                    click.echo(line)
             if not watch:
                 return
             time.sleep(interval)
@@ -218,6 +237,18 @@ def retry(ctx: Context, job_id: str) -> None:
     # Closing the store, even on failure, removes its holder record (retry takes a lease).
     with ctx.store() as store, one_line_errors():
         _print_job(store.retry(job_id))
+
+
+@cli.command()
+@click.argument("job_id", metavar="ID")
+@store_options
+@pass_context
+def delete(ctx: Context, job_id: str) -> None:
+    """Remove resolved job ID now, with its waiting targets (never told, then).
+    A pending or running job is refused: cancel it first."""
+    with ctx.store() as store, one_line_errors():
+        job = store.delete(job_id)
+        click.echo(f"{job.id} deleted (was {job.state})")
 
 
 @cli.command()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,7 +26,8 @@ from .demo import claim_folder, run_demo
               help="How long to watch other hosts' heartbeats before calling a worker dead.")
 @pass_context
 def workers(ctx: Context, as_json: bool, watch: float) -> None:
-    """List running workers and notifiers (and dead ones whose record stayed)."""
+    """List running workers and notifiers (and dead ones whose record stayed); a
+    live one that a pause stops is shown paused."""
     with ctx.store() as store, one_line_errors():
         found = store.workers(watch=watch)
     if as_json:
@@ -34,8 +37,10 @@ def workers(ctx: Context, as_json: bool, watch: float) -> None:
     click.echo(f"{'STATUS':8}  {'KIND':8}  {'HOST':16}  {'PID':>7}  {'BEATS':>6}  {'STARTED (UTC)':19}  "
                "CURRENT / TASKS")
     for info in found:
-        status = {True: "alive", False: "dead", None: "unknown"}[info.alive]
+        status = {True: "paused" if info.paused else "alive", False: "dead", None: "unknown"}[info.alive]
         tasks = "any task" if info.tasks is None else ",".join(str(t) for t in info.tasks)
+        if info.paused:
+            tasks += f" (paused: {info.paused})"
         click.echo(f"{status:8}  {info.kind:8}  {info.host[:16]:16}  {info.pid:>7}  {info.beats:>6}  "
                    f"{info.started_at[:19].replace('T', ' '):19}  {' '.join(info.current) or '-'} / {tasks}")
 
@@ -112,10 +117,14 @@ def check_store(ctx: Context, repair: bool) -> None:
 
 
 @cli.command()
-@click.argument("folder", metavar="[DIR]", default="demo-store")
+@click.argument("folder", metavar="[DIR]", required=False)
 @click.option("--jobs", "count", type=click.IntRange(1, 1000), default=6, show_default=True)
+@click.option("--serve", is_flag=True, help="Then serve the store with the dashboard on 127.0.0.1 until Ctrl-C "
+              "(in a temporary store, removed then, unless DIR is given).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+              help="With --serve: the port (0: any free port).")
 @pass_context
-def demo(ctx: Context, folder: str, count: int) -> None:
+def demo(ctx: Context, folder: str | None, count: int, serve: bool, port: int) -> None:
     """Run a short end-to-end demonstration in a store of its own, DIR (default ./demo-store).
 
     The demo never touches a store it did not make: DIR must be new, empty, or
@@ -125,8 +134,26 @@ def demo(ctx: Context, folder: str, count: int) -> None:
     if ctx.given:
         fail_with("the demo makes its own store and never uses --store: give it a new folder, `fsjobstore demo DIR`")
     logging.getLogger("fsjobstore").setLevel(logging.ERROR)  # the demo tells its own story
-    with one_line_errors():
-        claim_folder(folder)
-        run_demo(folder, count, click.echo)
+    temporary = serve and folder is None
+    path = tempfile.mkdtemp(prefix="fsjobstore-demo-") if temporary else folder or "demo-store"
+    try:
+        with one_line_errors():
+            claim_folder(path)
+            run_demo(path, count, click.echo)
+        if serve:
+            _serve_demo(path, port)
+    finally:
+        if temporary:
+            shutil.rmtree(path, ignore_errors=True)
 
 
+def _serve_demo(path: str, port: int) -> None:
+    try:
+        from ..http.server.context import Settings
+    except ImportError as exc:
+        fail_with(f"--serve needs the 'server' extra (pip install 'fsjobstore[server]'): {exc}")
+    from .serving import run_server
+
+    click.echo("The dashboard shows this store; no token is needed on this loopback address. Ctrl-C stops.")
+    with one_line_errors(), JobStore(path) as store:
+        run_server(store, Settings(no_auth=True, host="127.0.0.1"), port)

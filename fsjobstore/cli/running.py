@@ -50,16 +50,21 @@ def _run_loop(loop: Loop, command: Command, burst: bool) -> None:
 @click.option("--timeout", type=DURATION, help="Stop COMMAND after this long (a failed attempt).")
 @click.option("--task", "tasks", multiple=True, help="Only jobs of this task (repeatable).")
 @click.option("--poll-interval", type=DURATION, default=1.0, show_default=True)
+@click.option("--schedules", is_flag=True, help="Also make the ticks of the store's schedules (as `scheduler`).")
+@click.option("--workspaces", is_flag=True,
+              help="Give each run a folder in the store ($FSJOBSTORE_WORKSPACE), kept as the job's result.")
 @_stop_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @pass_context
 def work(ctx: Context, concurrency: int, max_attempts: int, backoff: float, timeout: float | None,
-         tasks: tuple[str, ...], poll_interval: float, drain_timeout: float, kill_grace: float, burst: bool,
-         command: tuple[str, ...]) -> None:
+         tasks: tuple[str, ...], poll_interval: float, schedules: bool, workspaces: bool, drain_timeout: float,
+         kill_grace: float, burst: bool, command: tuple[str, ...]) -> None:
     """Do jobs with COMMAND, in any language: `fsjobstore work -- ./handler.sh`.
 
     COMMAND runs once per job with the request JSON on stdin and FSJOBSTORE_JOB_ID,
-    FSJOBSTORE_ATTEMPT and FSJOBSTORE_TASK in its environment. Exit status 0:
+    FSJOBSTORE_ATTEMPT and FSJOBSTORE_TASK in its environment (with --workspaces,
+    FSJOBSTORE_WORKSPACE: its folder; the job's input is in ../../input; and
+    FSJOBSTORE_PROGRESS, the JSON its last attempt reported, if any). Exit status 0:
     its stdout fulfils the job. Non-zero: the attempt failed, stderr is the error.
     A job cancelled while its COMMAND runs stops it. SIGTERM or Ctrl-C: stop
     taking jobs, let running commands finish (see --drain-timeout); a second
@@ -71,12 +76,17 @@ def work(ctx: Context, concurrency: int, max_attempts: int, backoff: float, time
         def handler(job: Job) -> bytes:
             env = {"FSJOBSTORE_JOB_ID": job.id, "FSJOBSTORE_ATTEMPT": str(job.attempts + 1),
                    "FSJOBSTORE_TASK": job.task or "", _STORE_VAR[bool(ctx.url)]: store.location}
+            if (folder := worker.workspace()) is not None:
+                env["FSJOBSTORE_WORKSPACE"] = folder
+            if job.progress is not None:
+                env["FSJOBSTORE_PROGRESS"] = json.dumps(job.progress)
             return runner.run(json.dumps(job.request).encode(), env, worker.stop_requested)
 
         handlers: Any = {task: handler for task in tasks} if tasks else handler
         with one_line_errors():
             worker = Worker(store, handlers, concurrency=concurrency, max_attempts=max_attempts,
-                            backoff=Backoff(base=backoff), drain_timeout=drain_timeout)
+                            backoff=Backoff(base=backoff), drain_timeout=drain_timeout, schedules=schedules,
+                            workspaces=workspaces)
         _run_loop(worker, runner, burst)
 
 

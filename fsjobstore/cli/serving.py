@@ -6,13 +6,17 @@ command line works without the ``server`` extra.
 
 from __future__ import annotations
 
+import signal
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import JobStoreError
-from .base import cli, parse_duration
+from ..store import JobStore
+from .base import cli, fail_with, open_local, parse_duration
+
+if TYPE_CHECKING:
+    from ..http.server.context import Settings
 
 
 def _duration(text: str) -> float:
@@ -39,30 +43,37 @@ def serve(ctx: click.Context, path: str | None, host: str, port: int, token: str
         raise click.UsageError("no store given: pass --store DIR or set FSJOBSTORE_DIR")
     try:
         from ..http.server.context import Settings
-        from ..http.server.run import bind, server, url_of
     except ImportError as exc:
-        _fail(f"the server needs the 'server' extra (pip install 'fsjobstore[server]'): {exc}")
-    from ..store import JobStore
-
+        fail_with(f"the server needs the 'server' extra (pip install 'fsjobstore[server]'): {exc}")
     try:
         settings = Settings(token=token, read_token=read_token, no_auth=no_auth, max_body=max_body,
                             poll_interval=_duration(poll_interval), host=host)
-        store = JobStore(path, lease_seconds=_duration(lease), create=True,
-                         group_shared=bool(getattr(ctx.obj, "group_shared", False)))
-    except (JobStoreError, ValueError) as exc:
-        _fail(str(exc))
+    except ValueError as exc:
+        fail_with(str(exc))
+    with open_local(path, bool(getattr(ctx.obj, "group_shared", False)), lease_seconds=_duration(lease)) as store:
+        run_server(store, settings, port)
+
+
+def run_server(store: JobStore, settings: Settings, port: int) -> None:
+    """Serve *store* on settings.host:*port* until SIGINT or SIGTERM, saying where first."""
+    from ..http.server.run import bind, server, url_of
+
     try:
-        try:
-            sock = bind(host, port)
-        except OSError as exc:
-            _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
-        click.echo(f"serving {store.path} at {url_of(sock)}/", err=False)
-        sys.stdout.flush()
+        sock = bind(settings.host, port)
+    except OSError as exc:
+        fail_with(f"cannot listen on {settings.host}:{port}: {exc.strerror or exc}")
+    click.echo(f"serving {store.path} at {url_of(sock)}/")
+    sys.stdout.flush()
+    # uvicorn shuts down gracefully on SIGINT or SIGTERM, then raises the signal again:
+    # both end here as KeyboardInterrupt, so that the caller closes (or removes) its store.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
         server(store, settings).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
     finally:
-        store.close()
+        signal.signal(signal.SIGTERM, previous)
 
 
-def _fail(message: str) -> NoReturn:
-    click.echo(f"fsjobstore: error: {message}", err=True)
-    sys.exit(1)
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt

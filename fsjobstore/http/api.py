@@ -3,11 +3,18 @@ bodies turned back into the store's own exceptions."""
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 import httpx
 
 from .wire import error_from_wire
+
+log = logging.getLogger("fsjobstore")
+
+# Seconds between the tries of a repeatable request whose connection failed.
+RETRY_PAUSES = (0.1, 0.5, 2.0)
 
 
 class Api:
@@ -25,11 +32,18 @@ class Api:
                                   limits=httpx.Limits(max_connections=64, max_keepalive_connections=16))
 
     def call(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
-             wait: float = 0.0) -> Any:
-        try:
-            response = self._http.request(method, path, json=json, params=params, timeout=self.timeout + wait)
-        except httpx.TransportError as exc:
-            raise ConnectionError(f"cannot reach {self.url}: {type(exc).__name__}: {exc}") from exc
+             wait: float = 0.0, repeatable: bool = False) -> Any:
+        """One request; a *repeatable* one (it does the same however often it is sent)
+        is sent again after a transport error, which may have lost its answer."""
+        for pause in (*(RETRY_PAUSES if repeatable else ()), None):
+            try:
+                response = self._http.request(method, path, json=json, params=params, timeout=self.timeout + wait)
+                break
+            except httpx.TransportError as exc:
+                if pause is None:
+                    raise ConnectionError(f"cannot reach {self.url}: {type(exc).__name__}: {exc}") from exc
+                log.info("%s %s: %s; sending it again in %s s", method, path, exc, pause)
+                time.sleep(pause)
         if response.status_code == 204:
             return None
         if response.is_success:
@@ -43,11 +57,3 @@ class Api:
     def close(self) -> None:
         self._http.close()
 
-
-class _NothingPassedOver:
-    """TEMPORARY, until main's loops call ``next_work_due()``: today's loops read
-    ``store._pending.next_due()`` / ``store._due.next_due()``. Remove at the merge."""
-
-    @staticmethod
-    def next_due() -> float | None:
-        return None

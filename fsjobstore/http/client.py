@@ -17,10 +17,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from .._files.ids import check_id
+from .._arguments import check_limit, check_name
+from .._files.ids import check_id, new_id
 from .._files.values import encode_json
 from .._files.wakeup import Signal
-from ..interface import Problem, Progress, Report, WakeSignal, WorkerInfo, check_listing
+from ..interface import Holding, Limit, Pause, Problem, Progress, Report, WakeSignal, WorkerInfo, check_listing
 from ..job import Job
 from . import heartbeats
 from .api import Api
@@ -91,15 +92,18 @@ class HttpStore:
     def create(self, request: Any, *, task: str | None = None, resource: str | None = None,
                not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
                lease_seconds: float | None = None) -> Job:
+        """As JobStore.create. The id is picked here, so that a request whose answer was
+        lost is sent again and returns the job it made, not a second one."""
         body = _create_body(request, task, resource, not_before, expires_in, lease_seconds)
-        return Job.from_dict(self._api.call("POST", "/api/jobs", json=body))
+        return Job.from_dict(self._api.call("POST", "/api/jobs", json=body, repeatable=True))
 
     def create_many(self, requests: Iterable[Any], *, task: str | None = None, resource: str | None = None,
                     not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
                     lease_seconds: float | None = None) -> list[Job]:
-        """Create one job per request in one round trip (all checked before any is written)."""
+        """Create one job per request in one round trip (all checked before any is written);
+        sent again, as create, if its answer was lost."""
         jobs = [_create_body(r, task, resource, not_before, expires_in, lease_seconds) for r in requests]
-        answer = self._api.call("POST", "/api/jobs/batch", json={"jobs": jobs})
+        answer = self._api.call("POST", "/api/jobs/batch", json={"jobs": jobs}, repeatable=True)
         return [Job.from_dict(job) for job in answer["jobs"]]
 
     def get(self, job_id: str) -> Job:
@@ -212,12 +216,41 @@ class HttpStore:
     def stop_signal(self, signal: WakeSignal) -> None:
         """Nothing to stop: no watcher sets this client's signals."""
 
+    # -- pauses
+
+    def pause(self, task: str | None = None, *, reason: str | None = None) -> Pause:
+        check_name("task", task, "the whole store")
+        return Pause(**self._api.call("POST", "/api/pauses", json={"task": task, "reason": reason}))
+
+    def resume(self, task: str | None = None) -> bool:
+        check_name("task", task, "the whole store")
+        return bool(self._api.call("POST", "/api/pauses/resume", json={"task": task})["resumed"])
+
+    def pauses(self) -> list[Pause]:
+        return [Pause(**entry) for entry in self._api.call("GET", "/api/pauses")]
+
+    def holdings(self) -> list[Holding]:
+        """As JobStore's: the leases held on the server's store (those the server
+        holds for its HTTP clients name the server's host and pid)."""
+        return [Holding(**entry) for entry in self._api.call("GET", "/api/holdings")]
+
+    def set_limit(self, limit: int | None, *, resource: str | None = None, task: str | None = None) -> None:
+        check_limit(limit, resource, task)  # (TypeError and ValueError here, as locally, not a 422)
+        self._api.call("POST", "/api/limits", json={"limit": limit, "resource": resource, "task": task})
+
+    def limits(self) -> list[Limit]:
+        return [Limit(**entry) for entry in self._api.call("GET", "/api/limits")]
+
     # -- maintenance
 
     def purge(self, older_than: float | None = None, *, progress: Progress | None = None) -> int:
         """As JobStore.purge, run by the server (*progress* is not reported over HTTP)."""
         removed: int = self._api.call("POST", "/api/purge", json={"older_than": older_than})["removed"]
         return removed
+
+    def delete(self, job_id: str) -> Job:
+        """As JobStore.delete, run by the server (admin token)."""
+        return Job.from_dict(self._api.call("DELETE", _job_path(job_id)))
 
     def register_worker(self, kind: str, tasks: Collection[str | None] | None, concurrency: int) -> HttpHeartbeat:
         """As JobStore's: the server keeps the record in the store for this loop."""
@@ -251,8 +284,8 @@ def _create_body(request: Any, task: str | None, resource: str | None,
                  not_before: datetime | timedelta | float | None, expires_in: float | None,
                  lease_seconds: float | None) -> dict[str, Any]:
     encode_json(request, "request")  # TypeError here, as locally
-    body: dict[str, Any] = {"request": request, "task": task, "resource": resource, "expires_in": expires_in,
-                            "lease_seconds": lease_seconds}
+    body: dict[str, Any] = {"id": new_id(), "request": request, "task": task, "resource": resource,
+                            "expires_in": expires_in, "lease_seconds": lease_seconds}
     if isinstance(not_before, datetime):
         if not_before.tzinfo is None:
             raise ValueError("not_before must be a timezone-aware datetime")

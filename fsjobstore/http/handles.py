@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .._arguments import check_failed_deliveries
+from .._files.values import encode_json
 from ..errors import LeaseLost
 from ..interface import Loss, LossReason
 from ..job import Job
@@ -153,6 +154,16 @@ class HttpWorkLease(_HttpLease):
 
     def fulfill(self, value: Any) -> Job:
         return Job.from_dict(self._commit("fulfill", value_to_wire(value)))
+
+    def progress(self, value: Any) -> None:
+        encode_json(value, "progress")  # TypeError here, as locally
+        if self._released or self._loss is not None:
+            raise LeaseLost(f"the lease on job {self.id} was {'released' if self._released else 'lost'}")
+        try:
+            self._api.call("POST", self._path("progress"), json={"progress": value})
+        except LeaseLost as exc:
+            self._lost(_loss(exc))
+            raise
 
     def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None,
              attempt: bool = True, trace: str | None = None) -> Job:

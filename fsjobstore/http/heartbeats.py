@@ -25,9 +25,9 @@ class HttpHeartbeat:
         answer = self._api.call("POST", "/api/heartbeats", json=self._registration)
         self.id, self.beat_seconds = str(answer["id"]), float(answer["beat_seconds"])
 
-    def beat(self, current: list[str]) -> None:
+    def beat(self, current: list[str], paused: str | None = None) -> None:
         try:
-            self._api.call("POST", f"/api/heartbeats/{self.id}/beat", json={"current": current})
+            self._api.call("POST", f"/api/heartbeats/{self.id}/beat", json={"current": current, "paused": paused})
         except JobStoreError:  # (404: a restarted server forgot the record)
             self._register()
 

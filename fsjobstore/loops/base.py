@@ -118,7 +118,8 @@ class Loop:
         While it runs, the loop's heartbeat record is in the store (``workers``)."""
         self._burst = burst
         log.info("starting %s (pid %d)", self.describe(), os.getpid())
-        with Beating(self.store, self.kind, self._tasks_pulled(), self.concurrency, self._current):
+        with Beating(self.store, self.kind, self._tasks_pulled(), self.concurrency, self._current,
+                     self._pausable()):
             self._run_until_stopped()
         log.info("stopped %s (pid %d)", self.describe(), os.getpid())
 
@@ -130,6 +131,10 @@ class Loop:
 
     def _tasks_pulled(self) -> frozenset[str | None] | None:
         return None
+
+    def _pausable(self) -> frozenset[str | None] | None:
+        """The tasks whose pause stops this loop (None: any; empty: only the whole store's)."""
+        return frozenset()
 
     def _current(self) -> list[str]:
         with self._lock:

@@ -1,5 +1,6 @@
 """A running loop's heartbeat: its record in the store, rewritten every beat with the
-jobs it holds, so that operators (``fsjobstore workers``, the dashboard) see it."""
+jobs it holds and what of its work is paused, so that operators (``fsjobstore
+workers``, the dashboard) see it; and a log line whenever a pause stops or frees it."""
 
 from __future__ import annotations
 
@@ -8,43 +9,65 @@ import threading
 from collections.abc import Callable, Collection
 from types import TracebackType
 
-from ..interface import Heartbeat, Store
+from ..errors import JobStoreError
+from ..interface import Heartbeat, Store, describe_pauses
 
 log = logging.getLogger("fsjobstore")
 
 
 class Beating:
-    """``with Beating(...)``: the loop's record exists, and is beaten, inside the block."""
+    """``with Beating(...)``: the loop's record exists, and is beaten, inside the block.
+
+    *pausable*: the tasks a pause of which stops the loop (None: any task; empty:
+    only a pause of the whole store, as for a notifier)."""
 
     def __init__(self, store: Store, kind: str, tasks: Collection[str | None] | None, concurrency: int,
-                 current: Callable[[], list[str]]) -> None:
+                 current: Callable[[], list[str]], pausable: Collection[str | None] | None) -> None:
         self._store = store
         self._kind = kind
         self._tasks = tasks
         self._concurrency = concurrency
         self._current = current
+        self._pausable = pausable
         self._stop = threading.Event()
         self._record: Heartbeat | None = None
         self._thread: threading.Thread | None = None
+        self._paused: str | None = None
 
     def __enter__(self) -> Beating:
         try:
             self._record = self._store.register_worker(self._kind, self._tasks, self._concurrency)
         except OSError as exc:  # (a full disk, say: the loop works on without a record)
             log.warning("no heartbeat record for this %s: %s", self._kind, exc)
-            return self
+        self._look_at_pauses()  # (a loop started while paused says so at once)
         self._thread = threading.Thread(target=self._run, name=f"{self._kind}-heartbeat", daemon=True)
         self._thread.start()
         return self
 
     def _run(self) -> None:
         record = self._record
-        assert record is not None
         while not self._stop.wait(getattr(record, "beat_seconds", 1.0)):
+            self._look_at_pauses()
+            if record is None:
+                continue
             try:
-                record.beat(self._current())
+                record.beat(self._current(), self._paused)
             except OSError as exc:
                 log.warning("heartbeat of this %s failed: %s", self._kind, exc)
+
+    def _look_at_pauses(self) -> None:
+        try:
+            paused = describe_pauses(self._store.pauses(), self._pausable)
+        except (OSError, JobStoreError) as exc:
+            log.warning("could not read the pauses of the store: %s", exc)
+            return
+        if paused != self._paused:
+            if paused is None:
+                log.info("resumed: this %s takes work again", self._kind)
+            else:
+                log.warning("paused: %s; this %s takes none of that work until it is resumed "
+                            "(fsjobstore resume)", paused, self._kind)
+            self._paused = paused
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  trace: TracebackType | None) -> None:

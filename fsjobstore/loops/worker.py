@@ -12,11 +12,12 @@ from typing import Any
 
 from .._arguments import check_count, check_seconds
 from ..errors import AttemptFailed, JobAlreadyResolved, JobStoreError, LeaseLost
-from ..interface import Store, WakeSignal, WorkHandle
+from ..interface import Store, WakeSignal, WorkHandle, WorkspaceKeeper
 from ..job import Job
 from .backoff import Backoff
 from .base import Loop
 from .running import ISOLATIONS, MAX_ERROR_CHARS, HandlerFailed, error_text, run_handler
+from .scheduler import Scheduler
 
 log = logging.getLogger("fsjobstore")
 
@@ -49,6 +50,11 @@ class Worker(Loop):
     killed when its time is up, or when its lease is lost. Leases are renewed in
     the background while the handler runs. With a mapping, only jobs of those
     tasks are pulled (``None`` as a key stands for jobs without a task).
+    ``workspaces=True`` gives each attempt a folder of its own in the store
+    (``worker.workspace()``, from the handler), committed as the job's result
+    with its value (``JobStore.workspaces``). ``schedules=True`` also makes the
+    ticks of the store's schedules while it runs (a Scheduler in a thread; any
+    number may run, on any hosts).
     """
 
     def __init__(
@@ -64,8 +70,14 @@ class Worker(Loop):
         timeout: float | Mapping[str | None, float] | None = None,
         isolation: str = "thread",
         fatal: tuple[type[BaseException], ...] = (),
+        schedules: bool = False,
+        workspaces: bool = False,
     ) -> None:
         super().__init__(store, concurrency=concurrency, poll_interval=poll_interval, drain_timeout=drain_timeout)
+        # (made now, so that a store without schedules is refused before run())
+        self._scheduler = Scheduler(store, poll_interval=poll_interval) if schedules else None
+        self._workspaces = _workspaces(store) if workspaces else None
+        self._folders: dict[int, str] = {}  # thread -> the folder of the attempt it runs
         self._handlers, self._tasks = _handlers(handler)
         self.max_attempts = check_count("max_attempts", max_attempts)
         self.backoff = backoff or Backoff()
@@ -81,7 +93,25 @@ class Worker(Loop):
 
     kind = "worker"
 
+    def run(self, *, burst: bool = False) -> None:
+        """As Loop.run; with ``schedules=True`` a Scheduler runs in a thread beside
+        the worker for as long as it does."""
+        scheduler = self._scheduler
+        if scheduler is None:
+            super().run(burst=burst)
+            return
+        thread = threading.Thread(target=scheduler.run, name="Worker-scheduler", daemon=True)
+        thread.start()
+        try:
+            super().run(burst=burst)
+        finally:
+            scheduler.stop()
+            thread.join()
+
     def _tasks_pulled(self) -> frozenset[str | None] | None:
+        return self._tasks
+
+    def _pausable(self) -> frozenset[str | None] | None:
         return self._tasks
 
     def describe(self) -> str:
@@ -115,10 +145,16 @@ class Worker(Loop):
             return
         started = time.monotonic()
         self._lost[lease.id] = threading.Event()
+        folder = None
         try:
+            if self._workspaces is not None:
+                folder = self._folders[threading.get_ident()] = self._workspaces.attempt(lease)
             result = run_handler(self._handler_for(job), job, timeout=self._task_timeouts.get(job.task, self._timeout),
                                  isolation=self.isolation, cancelled=self._lost[lease.id])
-            lease.fulfill(result)
+            if self._workspaces is not None and folder is not None:
+                self._workspaces.fulfill(lease, result, folder)
+            else:
+                lease.fulfill(result)
         except (LeaseLost, JobAlreadyResolved) as exc:
             log.warning("result of job %s not committed: %s", lease.id, exc)
         except Exception as exc:  # the handler's failure, or a result the store refused
@@ -128,6 +164,24 @@ class Worker(Loop):
             log.info("job %s (%s) fulfilled in %.3f s", lease.id, job.task or "-", time.monotonic() - started)
         finally:
             self._lost.pop(lease.id, None)
+            self._folders.pop(threading.get_ident(), None)
+
+    def workspace(self) -> str | None:
+        """For a handler while it runs (with ``workspaces=True``): the folder this
+        attempt writes its results in; the job's input is ``../../input``."""
+        return self._folders.get(threading.get_ident())
+
+    def progress(self, job: Job, value: Any) -> None:
+        """For a handler while it runs (in any thread; not from a child process of
+        ``isolation="process"``): keep *value* (any JSON) as *job*'s progress,
+        fenced through its lease (LeaseLost if that was lost). ``get`` shows it;
+        if this attempt crashes or loses its lease, the next one gets it as
+        ``job.progress``: a checkpoint to start from."""
+        with self._lock:
+            lease = next((lease for lease in self._active.values() if lease.id == job.id), None)
+        if lease is None:
+            raise LeaseLost(f"this worker holds no lease on job {job.id}")
+        lease.progress(value)
 
     def _handler_for(self, job: Job) -> Handler:
         return self._handlers[job.task] if self._tasks is not None else self._handlers[None]
@@ -173,6 +227,13 @@ def _handler_frames(exc: BaseException) -> str:
     while tb is not None and os.path.dirname(tb.tb_frame.f_code.co_filename) == _HERE:
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
+
+
+def _workspaces(store: Store) -> WorkspaceKeeper:
+    keeper = getattr(store, "workspaces", None)
+    if not isinstance(keeper, WorkspaceKeeper):
+        raise TypeError(f"workspaces live in a store's folder: {store.location} has none (use a JobStore)")
+    return keeper
 
 
 def _handlers(handler: Any) -> tuple[dict[str | None, Handler], frozenset[str | None] | None]:

@@ -186,6 +186,19 @@ def test_retry_of_a_pending_job_is_refused_saying_it_is_pending(store_dir: Path)
     assert "pending" in line, f"the job is pending, the message says: {line}"
 
 
+def test_delete_removes_a_resolved_job_and_refuses_a_pending_one(store_dir: Path) -> None:
+    with JobStore(store_dir, create=True) as store:
+        done, waiting = store.create("done").id, store.create("waiting").id
+        store.queue(done, "t1")
+        store.fail(done, "broke")
+    assert ok(fsj("delete", done, store=store_dir)).strip() == f"{done} deleted (was failed)"
+    assert_error(fsj("delete", done, store=store_dir), f"no job with id {done!r}")
+    line = assert_error(fsj("delete", waiting, store=store_dir), "is pending: cancel it first")
+    assert waiting in line
+    with JobStore(store_dir) as store:
+        assert [job.id for job in store.jobs()] == [waiting] and store.stats()["due"] == 0
+
+
 def test_purge(store_dir: Path) -> None:
     with JobStore(store_dir, create=True) as store:
         done = store.create("done").id
@@ -227,6 +240,34 @@ def test_demo_on_a_tmp_store(tmp_path: Path) -> None:
     with JobStore(path, create=True) as store:
         assert store.stats()["fulfilled"] == 6
     assert not (tmp_path / "demo-store").exists(), "the demo must use the store it is given"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_demo_serve_prints_the_url_serves_the_demo_store_and_removes_it_when_stopped(
+        tmp_path: Path, sig: signal.Signals) -> None:
+    httpx = pytest.importorskip("httpx", reason="demo --serve needs the server extra")
+    proc = popen("demo", "--serve", "--port", "0", "--jobs", "2", cwd=tmp_path, env={"TMPDIR": str(tmp_path)})
+    assert proc.stdout is not None
+    lines = []
+    while not (line := proc.stdout.readline()).startswith("serving "):
+        assert line, f"ended before serving: {lines} {proc.communicate()[1]}"
+        lines.append(line)
+    url = line.rsplit(" at ", 1)[1].strip()
+    [store] = tmp_path.glob("fsjobstore-demo-*")
+    assert line.startswith(f"serving {store} at http://127.0.0.1:") and "Created 2 jobs" in "".join(lines)
+    page = wait_for(lambda: _get(httpx, url), timeout=20, what="the server to answer")
+    assert page.status_code == 200 and "fsjobstore" in page.text
+    assert httpx.get(url + "api/stats").json()["fulfilled"] == 2, "the demo's store, without a token"
+    status, _out, err, _took = stop(proc, sig, timeout=20)
+    assert status == 0 and "Traceback" not in err, err
+    assert list(tmp_path.iterdir()) == [], "the temporary store is removed, and nothing else made"
+
+
+def _get(httpx: Any, url: str) -> Any:
+    try:
+        return httpx.get(url, timeout=5)
+    except httpx.TransportError:
+        return None
 
 
 def test_demo_delivers_every_notification(tmp_path: Path) -> None:
@@ -584,7 +625,7 @@ def test_store_options_after_the_subcommand(tmp_path: Path) -> None:
     ok(fsj("init", str(store_dir)))
     ok(fsj("init", str(decoy)))
     job_id = ok(fsj("create", '"x"', "--store", str(store_dir), store=decoy)).strip()
-    assert ok(fsj("show", job_id, "--store", str(store_dir), "--json")).count(job_id) == 1
+    assert json.loads(ok(fsj("show", job_id, "--store", str(store_dir), "--json")))["id"] == job_id
     assert job_id in ok(fsj("ls", "--store", str(store_dir), "--group-shared"))
     assert ok(fsj("cancel", "--store", str(store_dir), job_id)).strip() == f"{job_id} cancelled"
     with JobStore(decoy, create=True) as store:

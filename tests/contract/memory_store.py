@@ -19,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fsjobstore import Job, JobAlreadyResolved, JobBusy, JobNotFound, JobStateError, LeaseLost
+from fsjobstore._arguments import check_limit, check_name
 from fsjobstore.errors import InvalidJobId, Loss, LossReason
-from fsjobstore.interface import Report, WorkerInfo, check_listing
+from fsjobstore.interface import Holding, Limit, Pause, Report, WorkerInfo, check_listing, stopping
 from fsjobstore.job import json_value_bytes
 
 _ids = itertools.count(1)
@@ -52,9 +53,9 @@ class _MemoryHeartbeat:
         with backend.lock:
             backend.workers[info.id] = self
 
-    def beat(self, current: list[str]) -> None:
+    def beat(self, current: list[str], paused: str | None = None) -> None:
         with self._backend.lock:
-            self.info = replace(self.info, current=sorted(current), beats=self.info.beats + 1)
+            self.info = replace(self.info, current=sorted(current), beats=self.info.beats + 1, paused=paused)
             self.last = time.monotonic()
 
     def close(self) -> None:
@@ -70,6 +71,18 @@ class MemoryBackend:
         self.records: dict[str, _Record] = {}
         self.work: dict[str, _Holding] = {}
         self.notes: dict[str, _Holding] = {}
+        self.pauses: dict[str | None, Pause] = {}
+        self.limits: dict[tuple[str, str], int] = {}
+
+    def full(self, job: Job) -> bool:
+        """Whether the job's resource or task has as many jobs running as its limit allows."""
+        now = time.monotonic()
+        running = [self.records[i].job for i, h in self.work.items() if now - h.renewed < h.seconds]
+        for kind, name in (("resource", job.resource), ("task", job.task)):
+            limit = self.limits.get((kind, name or ""), 1 if kind == "resource" else None)
+            if name is not None and limit is not None and sum(getattr(j, kind) == name for j in running) >= limit:
+                return True
+        return False
 
 
 class _Signal:
@@ -150,6 +163,13 @@ class MemoryWorkLease(_Handle):
 
     def fulfill(self, value: Any) -> Job:
         return self._store.commit(self, "fulfilled", **_value_fields(value))
+
+    def progress(self, value: Any) -> None:
+        json.dumps(value)
+        with self._store.backend.lock:
+            self.fence()
+            record = self._store.backend.records[self.id]
+            record.job = replace(record.job, progress=value)
 
     def fail(self, error: str | BaseException, *, retry: bool = False, delay: float | None = None,
              attempt: bool = True, trace: str | None = None) -> Job:
@@ -258,6 +278,8 @@ class MemoryStore:
                 job = record.job
                 if job.resolved or (tasks is not None and job.task not in tasks) or not self._ready(job_id):
                     continue
+                if stopping(self.backend.pauses.values(), job.task) is not None or self.backend.full(job):
+                    continue
                 if record.not_before > time.monotonic():
                     self.deferred[job_id] = record.not_before
                     continue
@@ -275,6 +297,8 @@ class MemoryStore:
     def pull_notification(self, on_compromised: Callable[[Any], None] | None = None
                           ) -> MemoryNotificationLease | None:
         with self.backend.lock:
+            if None in self.backend.pauses:
+                return None
             for job_id, record in sorted(self.backend.records.items()):
                 if not record.job.resolved or not record.waiting or not self._ready(job_id):
                     continue
@@ -396,6 +420,16 @@ class MemoryStore:
             self._wake()
         return self.get(job_id)
 
+    def delete(self, job_id: str) -> Job:
+        with self.backend.lock:
+            record = self._record(job_id)
+            if not record.job.resolved:
+                state = "running" if job_id in self.backend.work else record.job.state
+                raise JobStateError(f"job {job_id!r} is {state}: cancel it first, then delete it")
+            job = replace(record.job, waiting=tuple(record.waiting))
+            del self.backend.records[job_id]
+        return job
+
     def queue(self, job_id: str, target: Any) -> None:
         with self.backend.lock:
             record = self._record(job_id)
@@ -449,6 +483,40 @@ class MemoryStore:
             beats = list(self.backend.workers.values())
         now = time.monotonic()
         return [replace(b.info, alive=now - b.last < 3 * b.beat_seconds) for b in beats]
+
+    def pause(self, task: str | None = None, *, reason: str | None = None) -> Pause:
+        check_name("task", task, "the whole store")
+        with self.backend.lock:
+            pause = self.backend.pauses[task] = Pause(task=task, reason=reason, host="memory", pid=0)
+        return pause
+
+    def resume(self, task: str | None = None) -> bool:
+        with self.backend.lock:
+            resumed = self.backend.pauses.pop(task, None) is not None
+            self._wake()
+        return resumed
+
+    def pauses(self) -> list[Pause]:
+        with self.backend.lock:
+            return sorted(self.backend.pauses.values(), key=lambda p: (p.task is not None, p.task or ""))
+
+    def holdings(self) -> list[Holding]:
+        with self.backend.lock:
+            return [Holding(kind, job_id, "memory", 0)
+                    for kind, table in (("work", self.backend.work), ("notify", self.backend.notes))
+                    for job_id in sorted(table)]
+
+    def set_limit(self, limit: int | None, *, resource: str | None = None, task: str | None = None) -> None:
+        key = check_limit(limit, resource, task)
+        with self.backend.lock:
+            if limit is None:
+                self.backend.limits.pop(key, None)
+            else:
+                self.backend.limits[key] = limit
+
+    def limits(self) -> list[Limit]:
+        with self.backend.lock:
+            return [Limit(kind, name, limit) for (kind, name), limit in sorted(self.backend.limits.items())]
 
     def purge(self, older_than: float | None = None, *, progress: Any = None) -> int:
         with self.backend.lock:

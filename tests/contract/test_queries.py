@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from fsjobstore.errors import InvalidJobId, JobNotFound, JobStateError
 from fsjobstore.interface import Store
 
 
@@ -72,3 +73,36 @@ def test_jobs_refuses_bad_listing_arguments(store: Store, arguments: dict[str, A
         list(store.jobs(**arguments))
     name = next(iter(arguments))
     assert name in str(raised.value)
+
+
+def test_delete_removes_a_resolved_job_with_its_targets_and_refuses_an_unresolved_one(store: Store) -> None:
+    done = store.create("done")
+    store.queue(done.id, {"inbox": 1})
+    store.queue(done.id, "client-2")
+    store.fulfill(done.id, "value")
+    assert store.stats()["due"] == 1
+    gone = store.delete(done.id)
+    assert (gone.id, gone.state, gone.value) == (done.id, "fulfilled", b"value")
+    assert gone.waiting == ({"inbox": 1}, "client-2")
+    with pytest.raises(JobNotFound):
+        store.get(done.id)
+    with pytest.raises(JobNotFound):
+        store.delete(done.id)
+    assert store.pull_notification() is None, "its targets went with it"
+    assert store.stats()["due"] == 0 and store.check().clean
+
+    running = store.create("running")
+    lease = store.pull_work()
+    assert lease is not None and lease.id == running.id
+    waiting = store.create("waiting")
+    with pytest.raises(JobStateError, match="is pending: cancel it first"):
+        store.delete(waiting.id)
+    with pytest.raises(JobStateError, match="is running: cancel it first"):
+        store.delete(lease.id)
+    lease.fulfill("still mine")
+    assert {job.id: job.state for job in store.jobs()} == {waiting.id: "pending", running.id: "fulfilled"}
+    store.cancel(waiting.id)
+    assert store.delete(waiting.id).state == "cancelled"
+    with pytest.raises(InvalidJobId):
+        store.delete("../escape")
+    assert [job.id for job in store.jobs()] == [running.id]

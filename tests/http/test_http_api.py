@@ -126,18 +126,6 @@ def test_purge_check_health_and_whoami(served: Served) -> None:
         assert http.get("/api/whoami").json() == {"role": "read"}
 
 
-def test_metrics_in_the_prometheus_format(served: Served) -> None:
-    served.store.create("waiting")
-    with served.http() as http:
-        http.get("/api/stats")
-        text = http.get("/metrics").text
-    assert 'fsjobstore_jobs{state="pending"} 1.0' in text
-    assert "fsjobstore_notifications_due 0.0" in text
-    assert "fsjobstore_oldest_pending_age_seconds" in text
-    assert 'fsjobstore_http_request_seconds_count{method="GET",route="/api/stats",status="200"} 1.0' in text
-    assert "fsjobstore_http_leases_reaped_total 0.0" in text
-
-
 def test_events_stream_the_counts_when_they_change(served: Served) -> None:
     with served.http() as http, http.stream("GET", "/events") as stream:
         events = []

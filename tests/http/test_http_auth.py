@@ -30,16 +30,23 @@ def test_the_read_only_token_reads_and_gets_403_on_every_write(served: Served) -
     writes = [("/api/jobs", {"request": 1}), ("/api/jobs/batch", {"jobs": [{"request": 1}]}),
               (f"/api/jobs/{job.id}/cancel", None), (f"/api/jobs/{job.id}/fulfill", {"value": "v"}),
               (f"/api/jobs/{job.id}/queue", {"target": 1}), ("/api/work/pull", {}), ("/api/notifications/pull", {}),
-              ("/api/purge", {"older_than": 0}), ("/api/check", {"repair": True}), ("/api/retry-failed", {})]
+              ("/api/purge", {"older_than": 0}), ("/api/check", {"repair": True}), ("/api/retry-failed", {}),
+              ("/api/pauses", {}), ("/api/pauses/resume", {}), ("/api/limits", {"limit": 2, "resource": "r"})]
     with served.http(READER) as http:
         assert http.get(f"/api/jobs/{job.id}").status_code == 200
         assert http.get("/api/jobs").status_code == 200
         assert http.get("/metrics").status_code == 200
+        assert http.get("/api/pauses").json() == [] and http.get("/api/holdings").json() == []
+        assert http.get("/api/limits").json() == []
         for path, body in writes:
             answer = http.post(path, json=body)
             assert answer.status_code == 403, path
             assert answer.json()["error"] == "the read-only token may not change the store"
-    assert served.store.get(job.id).state == "pending" and served.store.stats()["pending"] == 1
+        served.store.cancel(job.id)
+        answer = http.delete(f"/api/jobs/{job.id}")
+        assert answer.status_code == 403 and answer.json()["error"] == "the read-only token may not change the store"
+    assert served.store.get(job.id).state == "cancelled" and served.store.stats()["cancelled"] == 1
+    assert served.store.pauses() == [] and served.store.limits() == []
 
 
 def test_settings_refuse_unsafe_combinations() -> None:

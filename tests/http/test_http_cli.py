@@ -36,3 +36,22 @@ def test_a_bad_token_is_one_line_of_error(served: Served) -> None:
     denied = fsj(served, "ls", token="wrong")
     assert denied.returncode == 1 and "Traceback" not in denied.stderr
     assert len(denied.stderr.strip().splitlines()) == 1 and denied.stderr.startswith("fsjobstore: error:")
+
+
+def test_delete_over_http(served: Served) -> None:
+    done, waiting = served.store.create("done").id, served.store.create("waiting").id
+    served.store.cancel(done)
+    deleted = fsj(served, "delete", done)
+    assert deleted.returncode == 0 and deleted.stdout.strip() == f"{done} deleted (was cancelled)", deleted.stderr
+    refused = fsj(served, "delete", waiting)
+    assert refused.returncode == 1 and "is pending: cancel it first" in refused.stderr
+    assert [job.id for job in served.store.jobs()] == [waiting]
+def test_pause_freeze_and_thaw_over_http(served: Served) -> None:
+    assert fsj(served, "pause", "resize").stdout.startswith("paused: task resize (by ")
+    assert [p.task for p in served.store.pauses()] == ["resize"]
+    assert "frozen" in fsj(served, "freeze", "--timeout", "5").stdout
+    assert [p.task for p in served.store.pauses()] == [None, "resize"]
+    assert "paused: the whole store: frozen" in fsj(served, "stats").stdout
+    assert fsj(served, "thaw").stdout == "thawed: workers take work again\n"
+    assert fsj(served, "resume", "resize").stdout == "resumed: task resize\n"
+    assert served.store.pauses() == []

@@ -1,5 +1,5 @@
 """The dashboard end to end in headless Chromium (Debian's, driven by Playwright):
-live counts, list, search, detail, confirmed actions, read-only view, token entry.
+live counts, list, search, detail, confirmed actions (delete too), read-only view, token entry.
 Screenshots go to tests/artifacts/ (and docs/dashboard.png with
 FSJOBSTORE_DOCS_SCREENSHOT=1)."""
 
@@ -119,6 +119,29 @@ def test_list_search_detail_and_confirmed_actions(served: Served, page: Any) -> 
     assert served.store.get(ids["resize"]).value == b"cat-640.png"
     wait_for(lambda: _count(page, "fulfilled") == "2", what="the live count to follow")
     _shot(page, "dashboard-fulfilled")
+
+
+def test_delete_a_resolved_job_after_confirmation(served: Served, page: Any) -> None:
+    ids = _seed(served)
+    page.goto(f"{served.url}/?token={ADMIN}")
+    page.locator(f'#jobs tr[data-id="{ids["resize"]}"]').click()
+    page.wait_for_selector(f'#detail-id >> text={ids["resize"]}')
+    assert page.locator('[data-action="delete"]').is_disabled(), "a pending job is cancelled first"
+    page.locator(f'#jobs tr[data-id="{ids["done"]}"]').click()
+    page.wait_for_selector(f'#detail-id >> text={ids["done"]}')
+    page.locator('[data-action="delete"]').click()
+    assert "with its 1 waiting target(s), never told" in page.locator("#confirm-text").inner_text()
+    _shot(page, "dashboard-delete-confirm")
+    page.locator("#confirm button[value=cancel]").click()
+    assert served.store.get(ids["done"]).state == "fulfilled", "nothing happens without confirmation"
+    page.locator('[data-action="delete"]').click()
+    page.locator("#confirm-ok").click()
+    page.wait_for_selector("#message >> text=deleted")
+    assert [job.id for job in served.store.jobs() if job.id == ids["done"]] == []
+    wait_for(lambda: page.locator(f'#jobs tr[data-id="{ids["done"]}"]').count() == 0
+             and page.locator("#detail").is_hidden(), what="the deleted job to leave the list and the detail")
+    wait_for(lambda: _count(page, "due") == "0", what="the live count to follow")
+    _shot(page, "dashboard-deleted")
 
 
 def test_create_a_job_and_bulk_retry_failed_jobs_matching_a_filter(served: Served, page: Any) -> None:

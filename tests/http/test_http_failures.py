@@ -75,6 +75,7 @@ def test_a_server_shut_down_gracefully_gives_its_leases_back(tmp_path: Path) -> 
 
 
 def test_serve_reports_a_busy_port_and_a_bad_store_in_one_line(tmp_path: Path) -> None:
+    JobStore(tmp_path / "store", create=True).close()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -85,6 +86,19 @@ def test_serve_reports_a_busy_port_and_a_bad_store_in_one_line(tmp_path: Path) -
     assert busy.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in busy.stderr
     assert bad.returncode == 1 and "is not a folder" in bad.stderr
     assert "Traceback" not in busy.stderr + bad.stderr
+
+
+def test_serve_never_makes_a_store(tmp_path: Path) -> None:
+    """Only `fsjobstore init` makes one: a typo'd path or an empty mount point is refused, naming it."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("mine")
+    missing = _serve(tmp_path / "typo", "--port", "0")
+    empty = _serve(tmp_path / "empty", "--port", "0")
+    assert missing.returncode == 1 and f"no store at {tmp_path / 'typo'}: no such folder" in missing.stderr
+    assert empty.returncode == 1 and f"{tmp_path / 'empty'} is not a store" in empty.stderr
+    assert "fsjobstore init" in missing.stderr + empty.stderr
+    assert not (tmp_path / "typo").exists()
+    assert sorted(p.name for p in (tmp_path / "empty").iterdir()) == ["notes.txt"]
 
 
 def _serve(store: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -325,8 +325,8 @@ def test_enospc_while_taking_over_gives_the_lease_back(
     stale = dead.pull_work()
     assert stale is not None and stale.id == job
     if with_resource:
-        assert stale.resource_lease is not None
-        stale.resource_lease.release()  # only its work lease is left to expire
+        [slot] = stale.slot_leases
+        slot.release()  # only its work lease is left to expire
     dead.context.renewer.stop()  # its holder dies
 
     def enospc(record: Any) -> None:

@@ -135,9 +135,9 @@ def test_a_process_isolated_handler_is_stopped_when_its_job_is_cancelled(open_st
         return "never"
 
     with running(Worker(store, handler, isolation="process"), join_timeout=15):
-        wait_for(pid_file.exists, 10, "the handler to start")
+        # (the file exists a moment before its pid is written in it)
+        pid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), 10, "the handler to start"))
         store.cancel(job.id)
-        pid = int(pid_file.read_text())
         wait_for(lambda: not _alive(pid), 10, "the cancelled job's process to be stopped")
     assert store.get(job.id).state == "cancelled"
 

@@ -31,7 +31,7 @@ from fsjobstore import JobStore
 HOURS = 3
 
 
-def _libfaketime() -> str:
+def libfaketime() -> str:
     found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1") + glob.glob("/usr/lib/faketime/libfaketime.so.1"))
     if not found:
         reason = "libfaketime is not installed (Debian package faketime)"
@@ -43,7 +43,7 @@ def _libfaketime() -> str:
 def skewed(hours: int, code: str, store: Path) -> str:
     """Run *code* (with ``store`` bound to the store's path) in a Python process whose
     wall clock is *hours* off; what it printed."""
-    env = {**os.environ, "LD_PRELOAD": _libfaketime(), "FAKETIME": f"{hours:+d}h",
+    env = {**os.environ, "LD_PRELOAD": libfaketime(), "FAKETIME": f"{hours:+d}h",
            "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
     prelude = ("import sys, time\nfrom datetime import timedelta\nfrom fsjobstore import JobStore\n"
                "store = JobStore(sys.argv[1], watch=False, durable=False)\n"

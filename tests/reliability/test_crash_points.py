@@ -436,6 +436,46 @@ def final_purge(jobs: dict[str, Job], ctx: Ctx, delivered: dict[str, list[Any]])
     assert delivered == {ctx["c"]: ["t1"]}
 
 
+# delete: a resolved job with targets, next to a pending one and one with a target of its own
+
+def setup_delete(s: JobStore) -> Ctx:
+    ctx = setup_two_targets(s)
+    ctx["b"] = s.create({"job": "b"}).id
+    ctx["c"] = c = s.create({"job": "c"}).id
+    s.queue(c, "t1")
+    s.fulfill(c, "value-c")
+    return ctx
+
+
+def verify_delete(s: JobStore, ctx: Ctx, jobs: dict[str, Job], done: bool) -> None:
+    if done:
+        assert ctx["a"] not in jobs
+        with pytest.raises(JobNotFound):
+            s.get(ctx["a"])
+    else:  # its targets are unlinked first: some may be gone already
+        a = jobs[ctx["a"]]
+        assert a.state == "fulfilled" and a.value == b"value-a" and set(a.waiting) <= {"t1", "t2"}
+    assert jobs[ctx["b"]].state == "pending"
+    c = jobs[ctx["c"]]
+    assert c.state == "fulfilled" and c.value == b"value-c" and c.waiting == ("t1",)
+
+
+def redo_delete(s: JobStore, ctx: Ctx, clock: FakeClock, done: bool) -> None:
+    if done:
+        with pytest.raises(JobNotFound):
+            s.delete(ctx["a"])
+    else:
+        assert s.delete(ctx["a"]).value == b"value-a"
+    with pytest.raises(JobNotFound):
+        s.get(ctx["a"])
+
+
+def final_delete(jobs: dict[str, Job], ctx: Ctx, delivered: dict[str, list[Any]]) -> None:
+    assert ctx["a"] not in jobs
+    assert jobs[ctx["b"]].value == b"drained" and jobs[ctx["c"]].value == b"value-c"
+    assert delivered.get(ctx["c"]) == ["t1"]
+
+
 # resolution and queue with a notify callable (delivery pushed at once)
 
 def setup_notify(resolved: bool) -> Callable[[JobStore], Ctx]:
@@ -540,6 +580,8 @@ SCENARIOS = [
              commits("rename", "pending"), verify_takeover, redo_takeover, final_pull),
     Scenario("purge", setup_purge, lambda s, ctx: s.purge(older_than=0),
              commits("rename", "tmp"), verify_purge, redo_purge, final_purge),
+    Scenario("delete", setup_delete, lambda s, ctx: s.delete(ctx["a"]),
+             commits("rename", "tmp"), verify_delete, redo_delete, final_delete),
 ]
 
 

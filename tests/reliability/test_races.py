@@ -4,7 +4,8 @@
   every combination of fulfil and fail, never both succeed.
 * ``purge`` racing ``retry`` never loses the job retry returned as pending, and
   ``purge`` racing ``queue`` never strands a target: it is delivered, or ``queue``
-  raised.
+  raised; ``delete`` racing ``queue`` leaves no target of a job that is gone, and
+  racing ``retry`` one of the two wins.
 * A fork while another thread is inside ``pull_work`` leaves the child a store it
   can pull from.
 """
@@ -22,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from fsjobstore import JobAlreadyResolved, JobBusy, JobNotFound, JobStore, LeaseLost, WorkLease
+from fsjobstore import JobAlreadyResolved, JobBusy, JobNotFound, JobStateError, JobStore, LeaseLost, WorkLease
 from fsjobstore._files import fsio
 
 TRIALS = 60
@@ -169,3 +170,50 @@ def test_purge_racing_queue_delivers_the_target_or_queue_raises(
             assert not any(p.kind == "orphan-waiting" for p in store.check().problems)
             store.purge(older_than=0)
         assert list(store.jobs()) == [] and store.pull_notification() is None
+
+
+@pytest.mark.parametrize("widened", [False, True], ids=["plain", "widened"])
+def test_delete_racing_queue_leaves_no_target_of_a_job_that_is_gone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record_property: Callable[[str, object], None],
+        widened: bool) -> None:
+    record_property("cases", TRIALS)
+    if widened:  # queue's look at the pending record takes long: the delete moves the result aside meanwhile
+        exists = fsio.exists
+
+        def exists_slowly(path: str) -> bool:
+            if "/pending/" in str(path):
+                time.sleep(0.002)
+            return exists(path)
+
+        monkeypatch.setattr(fsio, "exists", exists_slowly)
+    with JobStore(tmp_path / "store", durable=False, watch=False, create=True) as store:
+        for trial in range(TRIALS):
+            job = store.create("x").id
+            store.queue(job, "first")
+            store.fulfill(job, "v")
+            queued, deleted = _both(lambda: store.queue(job, trial), lambda: store.delete(job))  # noqa: B023
+            assert deleted is None, deleted
+            assert queued is None or isinstance(queued, JobNotFound), queued
+            with pytest.raises(JobNotFound):
+                store.get(job)
+            assert store.check().problems == [] and store.pull_notification() is None
+        assert list(store.jobs()) == [] and os.listdir(tmp_path / "store" / "waiting") == []
+
+
+def test_delete_racing_retry_one_of_them_wins(tmp_path: Path, record_property: Callable[[str, object], None]) -> None:
+    record_property("cases", TRIALS)
+    with JobStore(tmp_path / "store", durable=False, watch=False, create=True) as store:
+        for _ in range(TRIALS):
+            job = store.create("x").id
+            store.fail(job, "e")
+            retried, deleted = _both(lambda: store.retry(job), lambda: store.delete(job))  # noqa: B023
+            if deleted is None:
+                assert isinstance(retried, (JobNotFound, JobBusy)), retried
+                with pytest.raises(JobNotFound):
+                    store.get(job)
+            else:
+                assert retried is None and isinstance(deleted, (JobStateError, JobBusy)), (retried, deleted)
+                assert store.get(job).state == "pending", "retry returned the job as pending"
+                store.cancel(job)
+                store.delete(job)
+        assert list(store.jobs()) == [] and store.check().problems == []

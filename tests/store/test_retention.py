@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from invariants import resolved_file
 
-from fsjobstore import JobNotFound, JobStore, JobStoreError
+from fsjobstore import JobBusy, JobNotFound, JobStore, JobStoreError
 from fsjobstore._files.ids import new_id
 from fsjobstore.store import DEFAULT_RETENTION
 
@@ -279,3 +279,18 @@ def test_only_one_purge_at_a_time_on_a_host(open_store: Callable[..., JobStore])
     assert store.purge(older_than=0, progress=progress) == 1
     assert started == [1]
     assert other.purge(older_than=0) == 0
+
+
+def test_delete_of_a_job_someone_holds_is_busy_and_removes_nothing(open_store: Callable[..., JobStore]) -> None:
+    store, other = open_store(), open_store()
+    job = store.create("x")
+    store.queue(job.id, "t1")
+    store.fail(job.id, "e")
+    held = other.context.work_leases.acquire(job.id)  # as a retry or a purge of another process holds it
+    assert held is not None
+    with pytest.raises(JobBusy):
+        store.delete(job.id)
+    assert store.get(job.id).waiting == ("t1",) and store.stats()["due"] == 1
+    held.release()
+    assert store.delete(job.id).state == "failed" and gone(store, job.id)
+    assert sorted(os.listdir(os.path.join(store.path, "waiting")) + os.listdir(os.path.join(store.path, "due"))) == []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +10,7 @@ import anyio
 
 from ..._store.workers import WorkerRecord
 from ...store import JobStore
+from .census import CensusCache
 from .leases import Registry
 from .workers import Workers
 
@@ -72,11 +72,11 @@ class Context:
     heartbeats: dict[str, WorkerRecord] = field(default_factory=dict)
     last_check: dict[str, Any] | None = None
     waiting: anyio.CapacityLimiter | None = None  # (made in the app's event loop, at startup)
-    task_counts: tuple[float, dict[str, dict[str, int]] | None] = (0.0, None)  # (when, counts)
-    task_counts_lock: threading.Lock = field(default_factory=threading.Lock)
+    census: CensusCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.leases = Registry(lambda job_id: self.store.get(job_id).resolved)
+        self.census = CensusCache(self.store)
 
     def waiters(self) -> anyio.CapacityLimiter:
         assert self.waiting is not None, "the app has not started"

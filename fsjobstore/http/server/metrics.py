@@ -2,6 +2,12 @@
 
 A registry per app (not prometheus_client's global one), so that several apps in
 one process (the tests) each report only their own store.
+
+Attempts, failures and take-overs are read from the jobs themselves (their
+``attempts`` and attempt ``history``), the one source every host writes: a
+counter kept by this server would miss what local workers and other servers do.
+So they are gauges over the jobs now in the store (a purge or a retry lowers
+them), counted at most every few seconds (census.py).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from ...job import PENDING, STATES
+from .census import Census
 from .context import Context
 
 
@@ -28,6 +35,7 @@ class StoreCollector(Collector):
         for state in STATES:
             jobs.add_metric([state], stats[state])
         yield jobs
+        yield from _census_metrics(self.ctx.census.get())
         yield GaugeMetricFamily("fsjobstore_notifications_due", "Resolved jobs with targets to notify.",
                                 value=stats["due"])
         oldest = next(store.jobs(PENDING), None)  # (creation order: the first is the oldest)
@@ -44,6 +52,39 @@ class StoreCollector(Collector):
             "HTTP leases given back because their client stopped renewing (a take-over).",
             value=self.ctx.leases.reaped,
         )
+
+
+def _census_metrics(census: Census) -> Iterator[Metric]:
+    by_task = GaugeMetricFamily("fsjobstore_task_jobs", "Jobs in the store per task (\"\": none) and state.",
+                                labels=["task", "state"])
+    for task, states in sorted(census.jobs.items()):
+        for state, count in states.items():
+            by_task.add_metric([task, state], count)
+    yield by_task
+    failed = GaugeMetricFamily(
+        "fsjobstore_task_failed_attempts",
+        "Failed attempts (fail() calls and expired leases) counted by the jobs now in the store, per task; "
+        "a retry() counts its job's from zero again.", labels=["task"])
+    for task in sorted(census.jobs):
+        failed.add_metric([task], census.failed_attempts[task])
+    yield failed
+    attempts = GaugeMetricFamily(
+        "fsjobstore_task_attempts",
+        "Attempts in the histories of the jobs now in the store (each keeps its last 10), per task and outcome: "
+        "fulfilled, failed, retried (failed, to be tried again), expired (taken over).",
+        labels=["task", "outcome"])
+    for (task, outcome), count in sorted(census.outcomes.items()):
+        attempts.add_metric([task, outcome], count)
+    yield attempts
+    takeovers = GaugeMetricFamily(
+        "fsjobstore_lease_takeovers",
+        "Attempts that ended in a lease take-over (its holder stopped renewing and another took the job), "
+        "as the histories of the jobs now in the store record them (each keeps its last 10), per task. "
+        "HTTP clients gone silent are fsjobstore_http_leases_reaped.", labels=["task"])
+    expired = census.takeovers()
+    for task in sorted(census.jobs):
+        takeovers.add_metric([task], expired[task])
+    yield takeovers
 
 
 class Metrics:

@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from ..._files.ids import NEW_ID_PATTERN
+
 Seconds = Annotated[float, Field(ge=0, le=1e9, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0, le=1e9, allow_inf_nan=False)]
 Name = Annotated[str, Field(min_length=1, max_length=1000)]
@@ -20,6 +22,10 @@ class Body(BaseModel):
 
 class CreateJob(Body):
     request: JsonValue
+    id: str | None = Field(None, pattern=NEW_ID_PATTERN, description=(
+        "An id the client picked (a ULID, 26 Crockford base32 characters, as the store's own), so that a create "
+        "sent again after its answer was lost returns the job it made instead of making a second one; the same "
+        "id with another request or options is a 409."))
     task: Name | None = None
     resource: Name | None = None
     delay: Seconds | None = Field(None, description="Seconds from now before which no worker takes the job.")
@@ -47,6 +53,10 @@ class Failure(Body):
 
 class Target(Body):
     target: JsonValue
+
+
+class Progress(Body):
+    progress: JsonValue
 
 
 class Targets(Body):
@@ -113,6 +123,8 @@ class JobOut(BaseModel):
     failed_deliveries: list[dict[str, JsonValue]] = Field(
         default_factory=list, description="Targets whose delivery failed: target, failures, last_error, "
         "last_failed_at, given_up.")
+    progress: JsonValue = Field(None, description="The last progress its handler reported: the checkpoint a "
+                                "retry starts from.")
 
 
 class JobList(BaseModel):

@@ -33,6 +33,8 @@ class Registered(BaseModel):
 
 class Beat(Body):
     current: list[Annotated[str, Field(max_length=200)]] = Field(max_length=100_000)
+    paused: Annotated[str, Field(max_length=2000)] | None = Field(
+        None, description="What of the loop's work is paused, in words (null: nothing).")
 
 
 class WorkerInfoOut(BaseModel):
@@ -47,6 +49,7 @@ class WorkerInfoOut(BaseModel):
     beats: int
     beat_seconds: float
     alive: bool | None = Field(description="Judged without comparing clocks (null: not watched long enough).")
+    paused: str | None = None
 
 
 @router.post("/api/heartbeats", response_model=Registered, status_code=201, tags=["workers"])
@@ -61,7 +64,7 @@ def beat(ctx: Ctx, _: Write, heartbeat: HeartbeatId, body: Beat) -> None:
     record = ctx.heartbeats.get(heartbeat)
     if record is None:  # (the server restarted: the loop registers again)
         raise HTTPException(404, f"no heartbeat {heartbeat!r} on this server")
-    record.beat(body.current)
+    record.beat(body.current, body.paused)
 
 
 @router.delete("/api/heartbeats/{heartbeat}", status_code=204, tags=["workers"])

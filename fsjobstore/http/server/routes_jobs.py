@@ -77,6 +77,7 @@ def _create_options(store: JobStore, body: CreateJob) -> dict[str, Any]:
     return {
         "task": body.task, "resource": body.resource, "expires_in": body.expires_in,
         "lease_seconds": body.lease_seconds, "not_before": body.delay if body.delay is not None else body.not_before,
+        "job_id": body.id,
     }
 
 
@@ -136,6 +137,13 @@ def cancel(ctx: Ctx, _: Write, job_id: str) -> dict[str, Any]:
 def retry(ctx: Ctx, _: Write, job_id: str) -> dict[str, Any]:
     """Return a failed or cancelled job to pending."""
     return ctx.store.retry(job_id).to_dict()
+
+
+@router.delete("/jobs/{job_id}", response_model=JobOut)
+def delete(ctx: Ctx, _: Write, job_id: str) -> dict[str, Any]:
+    """Remove a resolved job now, with its waiting targets (never told, then); the job
+    as it was. 409 for a pending or running job: cancel it first."""
+    return ctx.store.delete(job_id).to_dict()
 
 
 @router.post("/jobs/{job_id}/queue", status_code=204, response_class=Response)

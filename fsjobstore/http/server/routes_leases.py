@@ -23,7 +23,7 @@ from ..wire import value_from_wire
 from .auth import Ctx, Write
 from .context import Context
 from .leases import Entry, Handle
-from .models import Done, Failure, JobOut, Pull, Pulled, PullNotification, Renewed, Value
+from .models import Done, Failure, JobOut, Progress, Pull, Pulled, PullNotification, Renewed, Value
 from .routes_jobs import ERRORS
 
 router = APIRouter(prefix="/api", tags=["leases"], responses=ERRORS)
@@ -102,6 +102,13 @@ def fulfill(ctx: Ctx, _: Write, token: str, body: Value) -> dict[str, Any]:
     value = value_from_wire(body.value, body.value_encoding)
     with ctx.leases.using(token) as entry:
         return _work(entry).fulfill(value).to_dict()
+
+
+@router.post("/leases/{token}/progress", status_code=204, response_class=Response)
+def progress(ctx: Ctx, _: Write, token: str, body: Progress) -> None:
+    """Keep the job's progress (the checkpoint its next attempt starts with); the lease stays held."""
+    with ctx.leases.using(token) as entry:
+        _work(entry).progress(body.progress)
 
 
 @router.post("/leases/{token}/fail", response_model=JobOut)

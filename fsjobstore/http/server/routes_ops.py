@@ -16,15 +16,12 @@ from fastapi.responses import FileResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
-from ...job import STATES
 from .auth import Ctx, Read, Write
 from .models import Check, CheckOut, Health, Purge, Removed, Role, WorkerOut
 from .routes_jobs import ERRORS
 
 STATIC = Path(__file__).parent / "static"
 HEARTBEAT_SECONDS = 15.0
-# Counting by task reads every job: dashboards asking at once share one count this old at most.
-TASK_COUNT_SECONDS = 5.0
 
 router = APIRouter(responses=ERRORS)
 
@@ -78,16 +75,7 @@ def health(ctx: Ctx, _: Read) -> dict[str, Any]:
 def stats_by_task(ctx: Ctx, _: Read) -> dict[str, dict[str, int]]:
     """Jobs per task and state (``""`` for jobs without a task). Reads every job, so
     it is counted at most once per few seconds, whoever asks."""
-    with ctx.task_counts_lock:
-        taken, counts = ctx.task_counts
-        if counts is None or time.monotonic() - taken > TASK_COUNT_SECONDS:
-            fresh: dict[str, dict[str, int]] = {}
-            for job in ctx.store.jobs():
-                by_state = fresh.setdefault(job.task or "", dict.fromkeys(STATES, 0))
-                by_state[job.state] += 1
-            counts = fresh
-            ctx.task_counts = (time.monotonic(), counts)
-        return counts
+    return ctx.census.get().jobs
 
 
 @router.get("/api/workers", response_model=list[WorkerOut], tags=["ops"])

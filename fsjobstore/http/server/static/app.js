@@ -5,7 +5,7 @@
 const STATES = ["pending", "running", "fulfilled", "failed", "cancelled", "due"];
 const HISTORY = 300; // samples kept for the chart (one per change, at most one a poll interval)
 const $ = (id) => document.getElementById(id);
-const view = { cursors: [null], page: 0, next: null, selected: null, role: null, series: [], workers: [] };
+const view = { cursors: [null], page: 0, next: null, selected: null, job: null, role: null, series: [], workers: [] };
 
 // -- token: ?token= once, then kept in sessionStorage (and removed from the address bar)
 function takeToken() {
@@ -175,6 +175,7 @@ function deliveryText(d) {
 async function showJob(id) {
   const job = await api("GET", "/api/jobs/" + encodeURIComponent(id));
   view.selected = id;
+  view.job = job;
   document.querySelectorAll("#jobs tbody tr").forEach((r) => r.classList.toggle("selected", r.dataset.id === id));
   $("detail").hidden = false;
   $("detail-id").textContent = job.id;
@@ -198,7 +199,9 @@ async function showJob(id) {
   const buttons = document.querySelectorAll("#detail [data-action]");
   buttons.forEach((b) => {
     const action = b.dataset.action;
-    b.disabled = action === "retry" ? !["failed", "cancelled"].includes(job.state) : !["pending", "running"].includes(job.state);
+    const resolved = ["fulfilled", "failed", "cancelled"].includes(job.state);
+    b.disabled = action === "retry" ? !["failed", "cancelled"].includes(job.state)
+      : action === "delete" ? !resolved : resolved;
   });
 }
 
@@ -223,6 +226,7 @@ async function act(text, extra, run) {
   }
   await loadJobs().catch(fail);
   if (view.selected) await showJob(view.selected).catch(() => ($("detail").hidden = true));
+  else $("detail").hidden = true;  // (the job was deleted)
 }
 
 function onAction(event) {
@@ -230,6 +234,11 @@ function onAction(event) {
   const id = view.selected;
   if (action === "retry") act(`Retry job ${id}?`, [], async () => (await api("POST", `/api/jobs/${id}/retry`), `job ${id} is pending again`));
   if (action === "cancel") act(`Cancel job ${id}?`, [], async () => (await api("POST", `/api/jobs/${id}/cancel`), `job ${id} cancelled`));
+  if (action === "delete") {
+    const waiting = view.job.waiting.length;
+    act(`Delete job ${id} for good` + (waiting ? `, with its ${waiting} waiting target(s), never told?` : "?"), [],
+      async () => (await api("DELETE", `/api/jobs/${id}`), (view.selected = null), `job ${id} deleted`));
+  }
   if (action === "fulfill") {
     const value = el("textarea", { id: "fulfill-value", "aria-label": "value" });
     act(`Fulfil job ${id} by hand with this value:`, [value],
