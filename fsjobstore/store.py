@@ -178,15 +178,7 @@ class JobStore:
 
     def jobs(self, state: str | None = None, *, task: str | None = None, after: str | None = None,
              limit: int | None = None, newest_first: bool = False) -> Iterator[Job]:
-        """The jobs in creation order (ids sort by it), or *newest_first*; only those in
-        *state* and of *task* if given; only those after the id *after* in that order
-        (the last id of the page before); at most *limit* of them.
-
-        A page costs what it reads, not the store's size: history is read bucket by
-        bucket, and buckets with nothing that matches are skipped unread. A job that
-        changes state while the iteration runs is yielded at most once, in one of
-        its states. Corrupt files are logged and skipped.
-        """
+        """As ``Store.jobs``: history read a bucket at a time; corrupt files logged, skipped."""
         return self._queries.jobs(state, task=task, after=after, limit=limit, newest_first=newest_first)
 
     def stats(self) -> dict[str, int]:
@@ -350,15 +342,15 @@ class JobStore:
         it was. JobStateError for a pending or running job (cancel it first)."""
         return maintenance.delete(self._ctx, job_id)
 
-    @staticmethod
-    def migrate(path: str | os.PathLike[str], *, progress: Progress | None = None) -> int:
-        """Upgrade the store at *path* to this code's format in place (format 1 to 2:
-        resolved records into their buckets); return how many records moved. Stop
-        every process using the store first. Crash-safe: an interrupted migration
-        is finished by running it again (the store refuses to open meanwhile)."""
-        return migration.migrate(os.path.realpath(os.fspath(path)), progress)
-
     def check(self, *, repair: bool = False, progress: Progress | None = None) -> Report:
         """Verify every invariant of docs/format.md; with *repair*, fix what is safe
         to fix (a job file is never deleted). Returns a Report."""
         return check(self._ctx, repair=repair, progress=progress)
+
+
+def migrate_store(path: str | os.PathLike[str], *, progress: Progress | None = None) -> int:
+    """Upgrade the store at *path* to this code's format in place (format 1 to 2:
+    resolved records into their buckets); return how many records moved. Stop
+    every process using the store first. Crash-safe: an interrupted migration is
+    finished by running it again (the store refuses to open meanwhile)."""
+    return migration.migrate(os.path.realpath(os.fspath(path)), progress)

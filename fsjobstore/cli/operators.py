@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from ..store import JobStore
+from ..store import JobStore, migrate_store
 from .base import DURATION, Context, cli, fail_with, one_line_errors, pass_context, store_options
 from .demo import claim_folder, run_demo
 
@@ -93,7 +93,7 @@ def migrate(ctx: Context, folder: str | None) -> None:
     if not path:
         fail_with("no store given: fsjobstore migrate DIR")
     with one_line_errors(), _progress("migrating") as progress:
-        moved = JobStore.migrate(path, progress=progress)
+        moved = migrate_store(path, progress=progress)
     click.echo(f"moved {moved} resolved records; {path} is up to date")
 
 
