@@ -10,7 +10,7 @@ from typing import Any
 from .._arguments import check_seconds
 from .._files import fsio
 from .._files.ids import check_id
-from .._files.layout import RECORD_SUFFIX, bucket_of
+from .._files.layout import bucket_of
 from .._files.queues import ANYONE, address_name, check_address, queue_of
 from .._files.records import Record
 from .._files.values import NO_VALUE, StoredValue, encode_json, store_value
