@@ -28,13 +28,23 @@ def create(
     ctx: StoreContext,
     request: Any,
     *,
+    task: str | None = None,
+    resource: str | None = None,
+    not_before: datetime | timedelta | float | None = None,
+    expires_in: float | None = None,
+    lease_seconds: float | None = None,
+    key: str | None = None,
     on_conflict: str = "return",
+    labels: Mapping[str, str] | None = None,
+    priority: int = 0,
+    deadline: datetime | timedelta | float | None = None,
     job_id: str | None = None,
     before_publish: Callable[[str], object] | None = None,
-    **options: Any,
 ) -> Job:
     """A new pending job (options: as ``JobStore.create``)."""
-    record, changes = prepare(ctx, request, on_conflict=on_conflict, job_id=job_id, **options)
+    # (positional: a second call by keywords costs a tenth of a create)
+    record, changes = prepare(ctx, request, task, resource, not_before, expires_in, lease_seconds, key, on_conflict,
+                              labels, priority, deadline, job_id)
     if before_publish is not None:  # (a workspace's input, moved in while no worker can see the job)
         before_publish(record.id)
     if changes is not None:
@@ -48,7 +58,6 @@ def create(
 def prepare(
     ctx: StoreContext,
     request: Any,
-    *,
     task: str | None = None,
     resource: str | None = None,
     not_before: datetime | timedelta | float | None = None,
