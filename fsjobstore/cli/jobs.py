@@ -89,9 +89,10 @@ def create(ctx: Context, request: str | None, task: str | None, resource: str | 
     printed is that of the job that has the key, new or not. With --many FILE, a
     job for each line of FILE instead (a progress bar on stderr for big batches).
     """
-    options: dict[str, Any] = {"task": task, "resource": resource, "not_before": delay, "expires_in": expires_in,
-                               "lease_seconds": lease_seconds, "on_conflict": on_conflict,
-                               "labels": parse_labels(labels), "priority": priority, "deadline": deadline}
+    with one_line_errors():
+        options: dict[str, Any] = {"task": task, "resource": resource, "not_before": delay, "expires_in": expires_in,
+                                   "lease_seconds": lease_seconds, "on_conflict": on_conflict,
+                                   "labels": parse_labels(labels), "priority": priority, "deadline": deadline}
     if many is not None:
         if request is not None or key is not None:
             fail_with("--many FILE gives every job: no REQUEST, and a key per line (not --key)")

@@ -68,3 +68,4 @@ def test_many_and_a_request_or_a_key_do_not_go_together(tmp_path: Path, store_di
     assert_error(fsj("create", "--many", "-", "--key", "k", store=store_dir, stdin=""), "a key per line")
     assert_error(fsj("create", store=store_dir), "REQUEST", "--many")
     assert_error(fsj("create", "--many", str(tmp_path / "missing.jsonl"), store=store_dir), "missing.jsonl")
+    assert_error(fsj("create", "--many", "-", "--label", "nameless", store=store_dir, stdin=""), "NAME=VALUE")
