@@ -6,7 +6,7 @@ step by step is in docs/format.md."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 from ._arguments import check_count, check_seconds
 from ._files.wakeup import unwatch
 from ._store import creation, maintenance, migration
+from ._store.bulk import BulkCreation
 from ._store.checking import check
 from ._store.context import Notify, Options, StoreContext
 from ._store.fulfilment import Fulfilment
@@ -27,7 +28,6 @@ from ._store.workers import WorkerRecord, WorkerWatch
 from ._store.workspaces import Workspaces
 from .interface import Holding, Limit, Pause, Progress, Report, WakeSignal, WorkerInfo
 from .job import Job
-from .specs import batch
 
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 # Resolved jobs are kept a week by default: long enough to look at last week's
@@ -47,7 +47,7 @@ class _Option(Generic[T]):
         return value
 
 
-class JobStore:
+class JobStore(BulkCreation):
     """A job store kept in the folder *path*, shared by every process that opens it.
 
     * ``lease_seconds``: how long a lease survives its holder's silence. A holder
@@ -176,30 +176,6 @@ class JobStore:
                                expires_in=expires_in, lease_seconds=lease_seconds, key=key,
                                on_conflict=on_conflict, labels=labels, priority=priority, deadline=deadline,
                                job_id=job_id)
-
-    def create_many(self, requests: Iterable[Any], *, task: str | None = None, resource: str | None = None,
-                    not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
-                    lease_seconds: float | None = None, on_conflict: str = "return",
-                    labels: Mapping[str, str] | None = None, priority: int = 0,
-                    deadline: datetime | timedelta | float | None = None, job_ids: Sequence[str | None] | None = None,
-                    progress: Progress | None = None) -> list[Job]:
-        """A pending job for each item of *requests*, in order: a request (with the
-        options given here, as ``create`` takes them) or a ``JobSpec`` (a request with
-        options of its own, over these; ``key`` only there).
-
-        Every item is checked before anything is written: bad input raises the error
-        ``create`` would, naming the item (``requests[3]: ...``), nothing written. Two
-        items with one key: ValueError. A key that a job has already: as
-        ``on_conflict`` says (``raise``: DuplicateJob before anything is written).
-        Once this returns every job is visible (with ``durable``, survives a crash),
-        each whole; the unkeyed ones cost one file fsync each and one folder fsync
-        for them all. ``job_ids``: one per item, as ``create(job_id=...)``.
-        ``progress(done, total)``: told as jobs are written."""
-        items = batch(requests, {"task": task, "resource": resource, "not_before": not_before,
-                                 "expires_in": expires_in, "lease_seconds": lease_seconds,
-                                 "on_conflict": on_conflict, "labels": labels, "priority": priority,
-                                 "deadline": deadline})
-        return creation.create_many(self._ctx, items, job_ids, progress)
 
     # -- queries --------------------------------------------------------------------
 

@@ -17,7 +17,8 @@ import os
 import stat
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 from ..errors import CorruptJobFile
 from .folders import Folder, reach
@@ -81,26 +82,21 @@ def open_new(path: str, access: int = os.O_WRONLY) -> int:
 
 
 def _write_temp(tmp: Folder, data: bytes, durable: bool) -> At:
-    at, fd = _write_temp_open(tmp, data)
-    try:
-        if durable:
-            os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        _unlink_quietly(at)
-        raise
+    at, fd = _write_temp_open(tmp, data, durable)
     os.close(fd)
     return at
 
 
-def _write_temp_open(tmp: Folder, data: bytes) -> tuple[At, int]:
-    """A new temp file holding *data*, still open: (where it is, its descriptor)."""
+def _write_temp_open(tmp: Folder, data: bytes, durable: bool) -> tuple[At, int]:
+    """A new temp file holding *data* (fsynced if *durable*), still open: (where, descriptor)."""
     at, fd = _open_temp(tmp)
     try:
         share(fd, tmp)
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
+        if durable:
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
         _unlink_quietly(at)
@@ -159,42 +155,30 @@ def publish_linked(tmp: Folder, names: Sequence[tuple[Folder, str]], data: bytes
         names[-1][0].sync()
 
 
+# A batch's files are fsynced SYNC_THREADS at once (at most _OPEN_AT_ONCE open): a journal
+# (or an NFS server) commits concurrent fsyncs together (ext4 here: 2.5-3x faster at 8).
+SYNC_THREADS, _OPEN_AT_ONCE = 8, 256
+
+
 def publish_many(tmp: Folder, files: Sequence[tuple[Folder, str, bytes]], *, durable: bool, replace: bool = True,
                  written: Callable[[int], None] | None = None) -> list[bool]:
-    """Give each (folder, name, data) of *files* its file, each all or nothing, as
-    ``publish`` does one, with one folder fsync per folder instead of one per file:
-    every file is written to *tmp* (and fsynced, SYNC_THREADS at a time) first,
-    then each is renamed (or, without *replace*, linked create-if-absent) to its
-    name, then each folder is fsynced once. Whether each name was made (False: it
-    existed, left untouched). *written* is told how many files are written so far.
-    On an error, the files published before it stay (complete), no other is left
-    at its name, and no temp file is left (but by a crash: see ``publish``)."""
+    """Give each (folder, name, data) of *files* its file, all or nothing, as ``publish``
+    does, but every file is written (and fsynced) before any is renamed (or linked,
+    without *replace*) and each folder fsynced once. Whether each name was made (False:
+    it existed); *written* is told the files written so far. On an error the files
+    published stay (whole), no temp file is left."""
     temps: list[At] = []
-    published = 0
-    made = []
+    made: list[bool] = []
     try:
-        if durable and len(files) > 1:
-            _write_synced(tmp, files, temps, written)
-        else:
-            for _, _, data in files:
-                temps.append(_write_temp(tmp, data, durable))
+        with ThreadPoolExecutor(SYNC_THREADS, "fsjobstore-fsync") if durable else nullcontext() as pool:
+            for start in range(0, len(files), _OPEN_AT_ONCE):
+                _write_open(tmp, files[start : start + _OPEN_AT_ONCE], temps, pool)
                 if written is not None:
                     written(len(temps))
         for temp, (folder, name, _) in zip(temps, files, strict=True):
-            final = folder.at(name)
-            if replace:
-                os.rename(temp[0], final[0], src_dir_fd=temp[1], dst_dir_fd=final[1])
-                made.append(True)
-            else:
-                try:
-                    _link_no_replace(temp, final, 2)
-                    made.append(True)
-                except FileExistsError:
-                    made.append(False)
-                _remove(temp)
-            published += 1
+            made.append(_place(temp, folder.at(name), replace))
     except BaseException:
-        for temp in temps[published:]:
+        for temp in temps[len(made):]:
             _unlink_quietly(temp)
         raise
     if durable:
@@ -203,35 +187,34 @@ def publish_many(tmp: Folder, files: Sequence[tuple[Folder, str, bytes]], *, dur
     return made
 
 
-# A batch's files are fsynced this many at once: a journaling filesystem (or an NFS
-# server) makes concurrent fsyncs durable together, in one commit, where one after
-# another each waits for a commit of its own (measured on ext4: 2.5-3x faster at 8).
-SYNC_THREADS = 8
-# Files of a batch open at once while they are written and fsynced.
-_OPEN_AT_ONCE = 256
+def _write_open(tmp: Folder, files: Sequence[tuple[Folder, str, bytes]], temps: list[At],
+                pool: ThreadPoolExecutor | None) -> None:
+    """Write each file to a temp file (in *temps*), then fsync them all through *pool*."""
+    fds: list[int] = []
+    try:
+        for _, _, data in files:
+            at, fd = _write_temp_open(tmp, data, False)
+            temps.append(at)
+            fds.append(fd)
+        for _ in pool.map(os.fsync, fds) if pool is not None else ():
+            pass
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
-def _write_synced(tmp: Folder, files: Sequence[tuple[Folder, str, bytes]], temps: list[At],
-                  written: Callable[[int], None] | None) -> None:
-    """Write each file's data to a temp file, appended to *temps*, and fsync them all,
-    _OPEN_AT_ONCE files at a time (each open until it is fsynced)."""
-    with ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="fsjobstore-fsync") as pool:
-        for start in range(0, len(files), _OPEN_AT_ONCE):
-            fds: list[int] = []
-            try:
-                for _, _, data in files[start : start + _OPEN_AT_ONCE]:
-                    at, fd = _write_temp_open(tmp, data)
-                    temps.append(at)
-                    fds.append(fd)
-                syncs = [pool.submit(os.fsync, fd) for fd in fds]
-                wait(syncs)  # (every fsync ended before any descriptor is closed)
-                for sync in syncs:
-                    sync.result()
-            finally:
-                for fd in fds:
-                    os.close(fd)
-            if written is not None:
-                written(len(temps))
+def _place(temp: At, final: At, replace: bool) -> bool:
+    """Publish the temp file at *final*: whether it was made (False: the name existed)."""
+    if replace:
+        os.rename(temp[0], final[0], src_dir_fd=temp[1], dst_dir_fd=final[1])
+        return True
+    try:
+        _link_no_replace(temp, final, 2)
+    except FileExistsError:
+        return False
+    finally:
+        _remove(temp)
+    return True
 
 
 def rename(src: str, dst: str) -> None:
