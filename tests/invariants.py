@@ -288,7 +288,7 @@ class FsSpy:
     """
 
     def __init__(self, *, crash_at: int | None = None, fault: Fault | None = None,
-                 record_paths: bool = False) -> None:
+                 record_paths: bool = False, every_thread: bool = False) -> None:
         self.calls: list[Call] = []
         self.crash_at = crash_at
         self.fault = fault
@@ -297,6 +297,7 @@ class FsSpy:
         self.record_paths = record_paths
         self.paths: list[tuple[str, str]] = []  # (call, real path of the folder it reached into)
         self.thread = threading.get_ident()
+        self.every_thread = every_thread  # count (and fault) the calls of every thread, not the test's only
         self._modules: list[tuple[Any, Any]] = []
 
     @property
@@ -344,7 +345,7 @@ class FsSpy:
             return None
         if self.dead:
             raise Crash(f"{name} after the crash")
-        if threading.get_ident() != self.thread:
+        if threading.get_ident() != self.thread and not self.every_thread:
             return None
         call = Call(name, full, len(self.calls) + 1)
         self.calls.append(call)
