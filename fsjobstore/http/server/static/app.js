@@ -188,8 +188,8 @@ async function showJob(id) {
   const rows = [
     ["state", el("span", { class: "state", style: `--c: var(--${job.state})` }, job.state)],
     ["task", job.task ?? "—"], ["resource", job.resource ?? "—"], ["priority", job.priority],
-    ["labels", Object.keys(job.labels).length ? el("span", {}, ...Object.entries(job.labels).map(([name, text]) =>
-      el("code", { class: "label-chip" }, `${name}=${text}`))) : "—"],
+    ["labels", Object.keys(job.labels).length ? el("span", {}, ...Object.entries(job.labels).flatMap(([name, text]) =>
+      [el("code", { class: "label-chip" }, `${name}=${text}`), " "])) : "—"],
     ["key", job.key ?? "—"], ["attempts", job.attempts],
     ["progress", job.progress === null ? "—" : el("pre", { class: "progress" }, JSON.stringify(job.progress, null, 2))],
     ["request", el("pre", {}, JSON.stringify(job.request, null, 2))],
