@@ -74,7 +74,8 @@ def health(ctx: Ctx, _: Read) -> dict[str, Any]:
 @router.get("/api/stats/tasks", response_model=dict[str, dict[str, int]], tags=["ops"])
 def stats_by_task(ctx: Ctx, _: Read) -> dict[str, dict[str, int]]:
     """Jobs per task and state (``""`` for jobs without a task). Reads every job, so
-    it is counted at most once per few seconds, whoever asks."""
+    one count serves every caller for a few seconds, or for ten times as long as it
+    took (a large store: tens of seconds for 200,000 jobs)."""
     return ctx.census.get().jobs
 
 
