@@ -444,6 +444,11 @@ function fail(error) {
   }
 }
 
+// Load a panel now and again *ms* after each answer (never two requests of one panel at once).
+function every(load, ms) {
+  load().catch(fail).finally(() => setTimeout(() => every(load, ms), ms));
+}
+
 async function start() {
   try {
     view.role = (await api("GET", "/api/whoami")).role;
@@ -457,19 +462,14 @@ async function start() {
   if (view.role !== "admin") document.querySelectorAll(".admin-only").forEach((node) => node.remove());
   showCounts(await api("GET", "/api/stats"));
   await loadJobs().catch(fail);
-  await loadHealth().catch(fail);
-  await loadWorkers().catch(fail);
-  await loadTasks().catch(fail);
-  await loadControl().catch(fail);
-  await loadSchedules().catch(fail);
-  await loadLoops().catch(fail);
-  setInterval(() => loadHealth().catch(fail), 10000);
-  setInterval(() => loadTasks().catch(fail), 10000);
-  setInterval(() => loadWorkers().catch(fail), 3000);
+  // Each panel on its own: a slow one (the per-task counts read every job) holds up no other.
+  every(loadHealth, 10000);
+  every(loadTasks, 10000);
+  every(loadWorkers, 3000);
+  every(loadControl, 3000);
+  every(loadSchedules, 10000);
+  every(loadLoops, 3000);
   setInterval(drawChart, 5000);
-  setInterval(() => loadControl().catch(fail), 3000);
-  setInterval(() => loadSchedules().catch(fail), 10000);
-  setInterval(() => loadLoops().catch(fail), 3000);
   // the open job, while it may still change (a running job's progress): its detail follows
   setInterval(() => {
     if (view.selected && view.job && !resolvedStates.includes(view.job.state) && !$("confirm").open) {
