@@ -176,3 +176,18 @@ def test_expired_and_discarded_jobs_are_counted_and_listed(served: Served, page:
     page.locator(f'#jobs tr[data-id="{late.id}"]').click()
     page.wait_for_selector('[data-field="deadline"] >> text=passed before it started')
     shot(page, "dashboard-expired")
+
+
+def test_panels_are_not_refreshed_while_the_tab_is_hidden(served: Served, page: Any) -> None:
+    page.goto(f"{served.url}/?token={ADMIN}")
+    page.wait_for_selector("#store-state >> text=taking work")
+    page.evaluate("Object.defineProperty(document, 'hidden', {configurable: true, get: () => true})")
+    page.wait_for_timeout(3500)  # (a load begun before the tab was hidden has ended)
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    served.store.pause(reason="while nobody looks")
+    page.wait_for_timeout(4000)  # (longer than the control panel's 3 s between loads)
+    assert not [url for url in requests if "/api/control" in url]
+    assert page.locator("#store-paused").is_hidden()
+    page.evaluate("Object.defineProperty(document, 'hidden', {configurable: true, get: () => false})")
+    page.wait_for_selector("#store-paused:not([hidden])")

@@ -444,9 +444,13 @@ function fail(error) {
   }
 }
 
-// Load a panel now and again *ms* after each answer (never two requests of one panel at once).
+// Load a panel now and again *ms* after each answer (never two requests of one panel at once),
+// skipped while the tab is hidden (as Oban Web and others pause their polling): a dashboard
+// left open in the background costs the server nothing.
 function every(load, ms) {
-  load().catch(fail).finally(() => setTimeout(() => every(load, ms), ms));
+  const again = () => setTimeout(() => every(load, ms), ms);
+  if (document.hidden) again();
+  else load().catch(fail).finally(again);
 }
 
 async function start() {
