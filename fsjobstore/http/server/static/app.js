@@ -143,7 +143,7 @@ async function loadJobs() {
       el("td", {}, el("code", {}, job.id)),
       el("td", {}, el("span", { class: "state", style: `--c: var(--${job.state})` }, job.state)),
       el("td", {}, job.task ?? "—"), el("td", { class: "num" }, job.priority || ""), el("td", {}, job.labels.to ?? ""),
-      el("td", { class: "num" }, job.attempts), el("td", {}, when(job.updated_at)),
+      el("td", { class: "num" }, job.attempts), el("td", { class: "time" }, when(job.updated_at)),
       el("td", { class: "request" }, JSON.stringify(job.request)));
     if (job.id === view.selected) row.classList.add("selected");
     row.addEventListener("click", () => showJob(job.id));
