@@ -43,7 +43,8 @@ class ScheduleOut(BaseModel):
     task: str | None
     resource: str | None
     paused: bool
-    next_tick: str = Field(description="When the next tick falls due by the server's clock (none while paused).")
+    next_tick: str = Field(description="When the next tick falls due by the server's clock (a paused schedule "
+                           "makes none).")
     last_tick: str | None = Field(description="The latest tick made or passed over (null: none yet).")
 
 
@@ -55,7 +56,7 @@ def _held(store: JobStore) -> list[dict[str, Any]]:
         try:
             job = store.get(holding.job_id)
             task, resource = job.task, job.resource
-        except JobNotFound:  # (resolved and purged since the listing)
+        except JobNotFound:  # (resolved and purged, or deleted, since the listing)
             task = resource = None
         held.append({**dataclasses.asdict(holding), "task": task, "resource": resource})
     return held
@@ -67,7 +68,7 @@ def control(ctx: Ctx, _: Read) -> dict[str, Any]:
     running under each now, and the leases held with their jobs' task and resource."""
     pauses = ctx.store.pauses()
     held = _held(ctx.store)
-    limits = [
+    limits = [  # (a limit's kind, "resource" or "task", names the field of the held job it counts)
         {**dataclasses.asdict(limit),
          "running": [h["job_id"] for h in held if h["kind"] == "work" and h[limit.kind] == limit.name]}
         for limit in ctx.store.limits()
