@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import heapq
+import itertools
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -66,19 +67,23 @@ def page_of(
     store: Store, state: str | None, *, sort: str, limit: int, cursor: str | None = None, after: str | None = None,
     task: str | None = None, labels: Mapping[str, str] | None = None, text: str | None = None,
 ) -> tuple[list[Job], str | None]:
-    """A page of the store's jobs. In creation order without a text search, the
-    store reads only the page (``Store.jobs`` with ``after`` and ``limit``); else
-    every job in *state* is read and sorted (``page``)."""
+    """A page of the store's jobs. In creation order the store reads on from the
+    cursor (``Store.jobs`` with ``after``) only as far as the page needs: *limit*
+    jobs, or with a text search as many as it takes to find *limit* that match (so
+    a search costs what lies between its matches, not the whole store). Sorted by
+    change, every job in *state* is read and sorted (``page``)."""
     if after is not None and cursor is not None:
         raise ValueError("give a cursor or after, not both")
-    if text or sort.lstrip("-") != "created":
+    if sort.lstrip("-") != "created":
         if after is not None:
-            raise ValueError("after (an id) pages in creation order only, without a text search: use the cursor")
+            raise ValueError("after (an id) pages in creation order only: use the cursor")
         return page(store.jobs(state, task=task, labels=labels), sort=sort, limit=limit, cursor=cursor, task=task,
                     text=text)
     start = after if cursor is None else decode_cursor(cursor)[0]
-    jobs = list(store.jobs(state, task=task, labels=labels, after=start, limit=limit + 1,
-                           newest_first=sort == "-created"))
+    listed = store.jobs(state, task=task, labels=labels, after=start, limit=None if text else limit + 1,
+                        newest_first=sort == "-created")
+    search = JobFilter(text=text)
+    jobs = list(itertools.islice((job for job in listed if search.matches(job)), limit + 1))
     more = len(jobs) > limit
     jobs = jobs[:limit]
     return jobs, encode_cursor(_key(jobs[-1], sort)) if more and jobs else None

@@ -57,7 +57,8 @@ def list_jobs(
     ctx: Ctx, _: Read,
     state: State | None = None,
     task: Annotated[str | None, Query(max_length=1000)] = None,
-    q: Annotated[str | None, Query(max_length=1000, description="Text searched in task, request, error.")] = None,
+    q: Annotated[str | None, Query(max_length=1000, description="Text searched in task, request, error (read on "
+                                   "from the cursor until a page of matches is found).")] = None,
     sort: Sort = "-created",
     cursor: Annotated[str | None, Query(max_length=4000)] = None,
     after: Annotated[str | None, Query(max_length=1000, description="Jobs after this id (creation order).")] = None,
