@@ -136,9 +136,13 @@ def test_job_labels_priority_key_deadline_and_live_progress(served: Served, page
         page.goto(f"{served.url}/?token={ADMIN}")
         row = page.locator(f'#jobs tr[data-id="{job.id}"]')
         assert "gpu-box" in row.inner_text() and "5" in row.inner_text().split()
-        page.fill("#to", "gpu-box")
-        page.locator("#filter button[type=submit]").click()
-        page.wait_for_function("document.querySelectorAll('#jobs tbody tr[data-id]').length === 1")
+        for field, value in (("#to", "gpu-box"), ("#priority", "5")):
+            page.fill(field, value)
+            page.locator("#filter button[type=submit]").click()
+            page.wait_for_function("document.querySelectorAll('#jobs tbody tr[data-id]').length === 1")
+            page.fill(field, "")
+            page.locator("#filter button[type=submit]").click()
+            page.wait_for_function("document.querySelectorAll('#jobs tbody tr[data-id]').length === 2")
         row.click()
         page.wait_for_selector('[data-field="progress"] >> text="frames": 10')
         assert page.locator('[data-field="labels"]').inner_text().split() == ["to=gpu-box", "team=vfx"]

@@ -43,3 +43,21 @@ def test_a_text_search_reads_no_further_than_its_page(served: Served, caplog: py
         rest = http.get("/api/jobs", params={"q": "needle", "limit": 5, "cursor": first["next_cursor"]}).json()
         assert len(rest["jobs"]) == 3 and rest["next_cursor"] is None
         assert oldest.id in caplog.text, "a search for more than there is reads to the end"
+
+
+def test_a_priority_filter_pages_and_combines_with_the_others(served: Served) -> None:
+    store = served.store
+    urgent = [store.create({"n": n}, task="mail" if n % 2 else "sms", priority=5).id for n in range(5)]
+    store.create({"n": 9}, task="mail")
+    store.create({"n": 10}, task="mail", priority=-5)
+    with served.http() as http:
+        first = http.get("/api/jobs", params={"priority": 5, "limit": 3, "sort": "created"}).json()
+        rest = http.get("/api/jobs", params={"priority": 5, "limit": 3, "sort": "created",
+                                             "cursor": first["next_cursor"]}).json()
+        assert [j["id"] for j in first["jobs"] + rest["jobs"]] == urgent and rest["next_cursor"] is None
+        mail = http.get("/api/jobs", params={"priority": 5, "task": "mail"}).json()["jobs"]
+        assert [j["id"] for j in mail] == [urgent[3], urgent[1]]
+        by_change = http.get("/api/jobs", params={"priority": -5, "sort": "-updated"}).json()["jobs"]
+        assert [j["request"] for j in by_change] == [{"n": 10}]
+        bad = http.get("/api/jobs", params={"priority": 101})
+        assert bad.status_code == 422 and "priority" in bad.json()["error"]

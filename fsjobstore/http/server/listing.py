@@ -19,6 +19,7 @@ from ...job import Job
 from ...triage import JobFilter
 
 SORTS = ("created", "-created", "updated", "-updated")
+EVERY_JOB = JobFilter()
 
 
 def _key(job: Job, sort: str) -> tuple[str, str]:
@@ -42,8 +43,7 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
 
 
 def page(
-    jobs: Iterable[Job], *, sort: str, limit: int, cursor: str | None = None,
-    task: str | None = None, text: str | None = None,
+    jobs: Iterable[Job], *, sort: str, limit: int, cursor: str | None = None, where: JobFilter = EVERY_JOB,
 ) -> tuple[list[Job], str | None]:
     """Up to *limit* matching jobs after *cursor* in *sort* order, and the next cursor."""
     if sort not in SORTS:
@@ -52,7 +52,7 @@ def page(
     after = None if cursor is None else decode_cursor(cursor)
     keyed = (
         (_key(job, sort), job) for job in jobs
-        if JobFilter(task=task, text=text).matches(job)
+        if where.matches(job)
         and (after is None or (_key(job, sort) < after if descending else _key(job, sort) > after))
     )
     pick = heapq.nlargest if descending else heapq.nsmallest
@@ -66,23 +66,24 @@ def page(
 def page_of(
     store: Store, state: str | None, *, sort: str, limit: int, cursor: str | None = None, after: str | None = None,
     task: str | None = None, labels: Mapping[str, str] | None = None, text: str | None = None,
+    priority: int | None = None,
 ) -> tuple[list[Job], str | None]:
     """A page of the store's jobs. In creation order the store reads on from the
     cursor (``Store.jobs`` with ``after``) only as far as the page needs: *limit*
-    jobs, or with a text search as many as it takes to find *limit* that match (so
-    a search costs what lies between its matches, not the whole store). Sorted by
-    change, every job in *state* is read and sorted (``page``)."""
+    jobs, or with a text search or a priority as many as it takes to find *limit*
+    that match (so a search costs what lies between its matches, not the whole
+    store). Sorted by change, every job in *state* is read and sorted (``page``)."""
     if after is not None and cursor is not None:
         raise ValueError("give a cursor or after, not both")
+    search = JobFilter(text=text or None, priority=priority)
     if sort.lstrip("-") != "created":
         if after is not None:
             raise ValueError("after (an id) pages in creation order only: use the cursor")
-        return page(store.jobs(state, task=task, labels=labels), sort=sort, limit=limit, cursor=cursor, task=task,
-                    text=text)
+        return page(store.jobs(state, task=task, labels=labels), sort=sort, limit=limit, cursor=cursor, where=search)
     start = after if cursor is None else decode_cursor(cursor)[0]
-    listed = store.jobs(state, task=task, labels=labels, after=start, limit=None if text else limit + 1,
+    searching = search != EVERY_JOB
+    listed = store.jobs(state, task=task, labels=labels, after=start, limit=None if searching else limit + 1,
                         newest_first=sort == "-created")
-    search = JobFilter(text=text)
     jobs = list(itertools.islice((job for job in listed if search.matches(job)), limit + 1))
     more = len(jobs) > limit
     jobs = jobs[:limit]

@@ -128,7 +128,7 @@ async function follow() {
 // -- job list: filter, sort, pages by cursor
 function query() {
   const params = new URLSearchParams({ sort: $("sort").value, limit: "20" });
-  for (const name of ["state", "q", "task"]) if ($(name).value) params.set(name, $(name).value);
+  for (const name of ["state", "q", "task", "priority"]) if ($(name).value) params.set(name, $(name).value);
   if ($("to").value) params.set("label", "to=" + $("to").value);
   const cursor = view.cursors[view.page];
   if (cursor) params.set("cursor", cursor);
