@@ -1,7 +1,8 @@
 """The dashboard's operator panels end to end in headless Chromium: pauses (a task's
 and the whole store's, with confirmed pause and resume; the freeze), limits with the
 jobs running under them, leases, schedules and loops; a job's labels, priority, key,
-deadline and live progress; expired and discarded jobs. A read-only token sees the
+deadline and live progress; expired and discarded jobs; paging older and newer. A
+read-only token sees the
 pauses but no action. Screenshots go to tests/artifacts/."""
 
 from __future__ import annotations
@@ -195,3 +196,29 @@ def test_panels_are_not_refreshed_while_the_tab_is_hidden(served: Served, page: 
     assert page.locator("#store-paused").is_hidden()
     page.evaluate("Object.defineProperty(document, 'hidden', {configurable: true, get: () => false})")
     page.wait_for_selector("#store-paused:not([hidden])")
+
+
+def test_the_job_list_pages_older_and_newer(served: Served, page: Any) -> None:
+    ids = [served.store.create({"n": n}).id for n in range(45)]
+    newest_first = ids[::-1]
+    page.goto(f"{served.url}/?token={ADMIN}")
+
+    def shown() -> list[str]:
+        page.wait_for_function("document.querySelectorAll('#jobs tbody tr[data-id]').length > 0")
+        return [str(row.get_attribute("data-id")) for row in page.locator("#jobs tbody tr[data-id]").all()]
+
+    assert shown() == newest_first[:20]
+    assert page.locator("#next").inner_text() == "Older →" and page.locator("#prev").is_disabled()
+    page.locator("#next").click()
+    page.wait_for_selector("#page-no >> text=page 2")
+    assert shown() == newest_first[20:40]
+    page.locator("#next").click()
+    page.wait_for_selector("#page-no >> text=page 3")
+    assert shown() == newest_first[40:] and page.locator("#next").is_disabled()
+    page.locator("#prev").click()
+    page.wait_for_selector("#page-no >> text=page 2")
+    assert shown() == newest_first[20:40]
+    page.select_option("#sort", "created")
+    page.wait_for_selector("#page-no >> text=page 1")
+    page.wait_for_selector(f'#jobs tbody tr[data-id="{ids[0]}"]')
+    assert shown() == ids[:20] and page.locator("#next").inner_text() == "Newer →"

@@ -4,7 +4,10 @@
 
 const STATES = ["pending", "running", "fulfilled", "failed", "cancelled", "expired", "discarded", "due"];
 const resolvedStates = ["fulfilled", "failed", "cancelled", "expired", "discarded"];
-const HISTORY = 300; // samples kept for the chart (one per change, at most one a poll interval)
+const HISTORY = 300;
+// The pager's words in each sort order (a page's cursor is the store's own, the last id of the page)
+const PAGER = { "-created": ["Newer", "Older"], created: ["Older", "Newer"], "-updated": ["Previous", "Next"],
+  updated: ["Previous", "Next"] }; // samples kept for the chart (one per change, at most one a poll interval)
 const $ = (id) => document.getElementById(id);
 const view = { cursors: [null], page: 0, next: null, selected: null, job: null, role: null, series: [], workers: [],
   counts: {}, pauses: [], holdings: [] };
@@ -153,6 +156,9 @@ async function loadJobs() {
   $("prev").disabled = view.page === 0;
   $("next").disabled = !view.next;
   $("page-no").textContent = "page " + (view.page + 1);
+  const [back, on] = PAGER[$("sort").value];
+  $("prev").textContent = "← " + back;
+  $("next").textContent = on + " →";
 }
 
 function reload() {
