@@ -2,8 +2,7 @@
 and the whole store's, with confirmed pause and resume; the freeze), limits with the
 jobs running under them, leases, schedules and loops; a job's labels, priority, key,
 deadline and live progress; expired and discarded jobs; paging older and newer. A
-read-only token sees the
-pauses but no action. Screenshots go to tests/artifacts/."""
+read-only token sees the pauses but no action. Screenshots go to tests/artifacts/."""
 
 from __future__ import annotations
 
