@@ -182,7 +182,7 @@ class History:
                 total += entry["count"]
                 kept[name] = entry
                 continue
-            count = len(folders.stems(folder, RECORD_SUFFIX))
+            count = folders.count(folder, RECORD_SUFFIX)
             total += count
             now = self._filesystem_now()
             if now is not None and state[1] < (now - SETTLED_SECONDS) * 1e9:
