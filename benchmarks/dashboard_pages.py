@@ -12,7 +12,7 @@ week, 1 in 20 failed, 1 in 50 cancelled; a few pending) and cached under --cache
 (never in the repository). A server runs in a thread of this process; each
 request is timed as its client sees it, the median of --rounds, the kinds of
 request alternating. What reads every job by design (a search that matches nothing, a
-sort by change, ``/api/stats/tasks``) is timed once each for the record.
+sort by change, the census behind ``/metrics``) is timed once each for the record.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import httpx  # noqa: E402
 from benchmarks.scale import build  # noqa: E402
 from fsjobstore import JobStore  # noqa: E402
 from fsjobstore.http.server import Settings, background  # noqa: E402
+from fsjobstore.http.server.census import Census  # noqa: E402
 from fsjobstore.http.server.listing import page  # noqa: E402
 
 TOKEN = "dashboard-bench-token"
@@ -81,6 +82,7 @@ def main() -> None:
             "first page, task mail": lambda: get(task="mail"),
             "first page, q=boom (1 job in 20)": lambda: get(q="boom"),
             "next page, q=boom": lambda: get(q="boom", cursor=cursors["boom"]),
+            "/api/stats/tasks (per-task counts)": lambda: http.get("/api/stats/tasks").raise_for_status(),
         }
         times: dict[str, list[float]] = {name: [] for name in requests}
         for round_ in range(args.rounds):
@@ -100,8 +102,8 @@ def main() -> None:
         print(f"{'q= matching nothing (reads to the end)':40}  {seconds * 1000:8.0f} ms")
         seconds, _ = timed(lambda: get(sort="-updated"))
         print(f"{'sort=-updated':40}  {seconds * 1000:8.0f} ms")
-        seconds, _ = timed(lambda: http.get("/api/stats/tasks").raise_for_status())
-        print(f"{'/api/stats/tasks (census, cold)':40}  {seconds * 1000:8.0f} ms")
+        seconds, _ = timed(lambda: Census.take(store))
+        print(f"{'per-task census of /metrics':40}  {seconds * 1000:8.0f} ms")
 
 
 if __name__ == "__main__":

@@ -192,6 +192,11 @@ class JobStore:
         """How many jobs are in each state, and how many are due for notification."""
         return self._queries.stats()
 
+    def stats_by_task(self) -> dict[str, dict[str, int]]:
+        """Jobs per task (``""`` for jobs without one) and state: the resolved ones
+        counted from the history's summaries, the unresolved ones read."""
+        return self._queries.stats_by_task()
+
     def record_path(self, job_id: str) -> str:
         """The path of the job's file now (for people: ``cat`` it). JobNotFound if none."""
         return self._queries.record_path(job_id)

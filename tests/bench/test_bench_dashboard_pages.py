@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = ("first page, any state", "next page, any state", "first page, failed", "next page, failed",
         "first page, task mail", "first page, q=boom", "next page, q=boom", "first page by reading every job",
-        "q= matching nothing", "sort=-updated", "/api/stats/tasks")
+        "q= matching nothing", "sort=-updated", "/api/stats/tasks", "per-task census")
 
 
 def test_the_dashboard_pages_benchmark_prints_every_measurement(tmp_path: Path) -> None:
