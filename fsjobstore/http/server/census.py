@@ -1,6 +1,6 @@
 """Counts that need every job read: jobs per task and state, and the attempts the
-jobs' histories record. For the dashboard's per-task table and /metrics; one count
-serves every caller for a few seconds, since it reads the whole store."""
+jobs' histories record, for /metrics; one count serves every caller for a while,
+since it reads the whole store."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from ...job import STATES
 from ...store import JobStore
 
-# Dashboards and scrapers asking at once share one count this old at most...
+# Scrapers asking at once share one count this old at most...
 CENSUS_SECONDS = 5.0
 # ... or, on a store so large that a count takes long, as many times as long as the
-# last count took: a dashboard left open then keeps a server reading the store a
-# tenth of the time, not always (200,000 jobs take tens of seconds to read).
+# last count took: a scraper then keeps a server reading the store a tenth of the
+# time, not always (200,000 jobs take tens of seconds to read).
 CENSUS_COST_FACTOR = 10.0
 # The history outcome a lease take-over writes (docs/format.md, "history").
 EXPIRED = "expired"
