@@ -103,6 +103,7 @@ class JobStore:
         self.schedules = Schedules(ctx)
         self.transfer = Transfer(ctx, self._queries.jobs, self._notification.queue)
         self.workspaces = Workspaces(ctx)
+        self.stats_by_task = self._queries.stats_by_task  # jobs per task and state, history from its summaries
 
     # -- settings (read-only) -------------------------------------------------------
 
@@ -191,11 +192,6 @@ class JobStore:
     def stats(self) -> dict[str, int]:
         """How many jobs are in each state, and how many are due for notification."""
         return self._queries.stats()
-
-    def stats_by_task(self) -> dict[str, dict[str, int]]:
-        """Jobs per task (``""`` for jobs without one) and state: the resolved ones
-        counted from the history's summaries, the unresolved ones read."""
-        return self._queries.stats_by_task()
 
     def record_path(self, job_id: str) -> str:
         """The path of the job's file now (for people: ``cat`` it). JobNotFound if none."""
