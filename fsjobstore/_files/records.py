@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import CorruptJobFile
-from ..job import PENDING, RESOLVED_STATES, Job
+from ..job import PENDING, RESOLVED_STATES, Job, deferred_job
 from . import fsio
 from .values import MAX_DEPTH, StoredValue, decode_value, encode_compact
 
@@ -270,6 +270,10 @@ class Record:
 
     def job(self, state: str | None = None, waiting: tuple[Any, ...] = (),
             failed_deliveries: tuple[dict[str, Any], ...] = ()) -> Job:
+        """The job as this record holds it (worked out when the caller first reads it)."""
+        return deferred_job(lambda: self._job(state, waiting, failed_deliveries))
+
+    def _job(self, state: str | None, waiting: tuple[Any, ...], failed_deliveries: tuple[dict[str, Any], ...]) -> Job:
         f = self.fields
         updated_text, created_text = f["updated_at"], f["created_at"]
         updated_at = parse_time(updated_text)
