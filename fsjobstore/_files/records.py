@@ -38,7 +38,7 @@ from typing import Any
 from ..errors import CorruptJobFile
 from ..job import PENDING, RESOLVED_STATES, Job, deferred_job
 from . import fsio
-from .values import MAX_DEPTH, StoredValue, decode_value, encode_compact
+from .values import MAX_DEPTH, StoredValue, decode_value, encode_compact, loads_text
 
 FORMAT_VERSION = 1
 # Attempts a record remembers (host, pid, times, outcome, error, traceback of each).
@@ -126,7 +126,7 @@ class Record:
         try:
             try:
                 # (as text: json.loads of bytes first works out their encoding, in Python)
-                fields = json.loads(data.decode("utf-8"))
+                fields = loads_text(data.decode("utf-8"))
             except UnicodeDecodeError:
                 fields = json.loads(data)  # UTF-16 or 32, as json reads them; else not JSON
         except (ValueError, UnicodeDecodeError) as exc:
@@ -148,13 +148,15 @@ class Record:
             raise CorruptJobFile(path, f"missing {', '.join(name for name in _REQUIRED if name not in fields)}")
         if not isinstance(fields["attempts"], int) or isinstance(fields["attempts"], bool):
             raise CorruptJobFile(path, "attempts is not an integer")
+        get = fields.get
         for name, types in _OPTIONAL.items():
-            if fields.get(name) is not None and not isinstance(fields[name], types):
+            if (value := get(name)) is not None and not isinstance(value, types):
                 raise CorruptJobFile(path, f"{name} is not a {types[0].__name__}")
         try:
-            decode_value(fields.get("value"), fields.get("value_encoding"))
+            decode_value(fields["value"], fields["value_encoding"])
             parse_time(fields["created_at"])
-            parse_time(fields["updated_at"])
+            if fields["updated_at"] != fields["created_at"]:
+                parse_time(fields["updated_at"])
             for name in ("not_before", "deadline"):
                 if fields.get(name) is not None:
                     parse_time(fields[name])

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 
-from fsjobstore._files.values import canonical_json, decode_value, encode_json, encode_value, store_value
+from fsjobstore._files.values import canonical_json, decode_value, encode_json, encode_value, loads_text, store_value
 from fsjobstore.errors import JobTooLarge
 
 
@@ -86,3 +87,17 @@ def test_value_encoding_round_trips(value: bytes) -> None:
 def test_no_value() -> None:
     assert encode_value(None) == (None, None)
     assert decode_value(None, None) is None
+
+
+@pytest.mark.parametrize("text", [
+    '{"a": [1, 2.5, null, "x"]}\n', "[1, 2]", "  7 \n", '"s"\t\r\n ', "1 2", '{"a": 1}\u00a0', '{"a": 1}x',
+    "", "   ", "\ufeff{}", "{", "[1,]", "NaN", '{"a": 1}\n\n',
+])
+def test_loads_text_reads_and_refuses_what_json_loads_does(text: str) -> None:
+    try:
+        expected: object = json.loads(text)
+    except ValueError as exc:
+        with pytest.raises(type(exc), match=re.escape(str(exc))):
+            loads_text(text)
+    else:
+        assert repr(loads_text(text)) == repr(expected)
