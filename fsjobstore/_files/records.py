@@ -32,6 +32,7 @@ from __future__ import annotations
 import binascii
 import json
 import time
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -165,7 +166,7 @@ class Record:
         return cls(fields, _request_line(data))
 
     @classmethod
-    def load(cls, path: str, expected_id: str) -> Record:
+    def load(cls, path: str, expected_id: str, written: Written | None = None) -> Record:
         """Read and parse the record at *path*; FileNotFoundError if absent.
 
         One that does not parse is read again before it is called corrupt: over
@@ -177,6 +178,8 @@ class Record:
         waits: tuple[float, ...] = REREAD_WAITS
         for attempt in range(len(waits) + 1):
             data = fsio.read(path)
+            if written is not None and attempt == 0 and (known := written.recall(expected_id, data)) is not None:
+                return known
             try:
                 return cls.parse(data, path, expected_id)
             except CorruptJobFile:
@@ -306,6 +309,51 @@ class Record:
                       else _after(updated_at, f["deadline_in"]) if f.get("deadline_in") else None),
             progress=f.get("progress"),
         )
+
+
+class Written:
+    """The records one store object wrote last, each with the exact bytes it wrote:
+    a file that still holds those bytes is that record, so reading it back costs no
+    parse and no checks (what another process or host wrote is parsed as ever).
+    Bounded: the oldest is forgotten first. Safe to share between threads."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._records: OrderedDict[str, tuple[bytes, Record]] = OrderedDict()
+
+    def remember(self, record: Record, data: bytes) -> None:
+        """*record* was written as *data* (a record whose request text is unknown is not kept)."""
+        if record.request_json is None:
+            return
+        records = self._records
+        records[record.id] = (data, record)
+        if len(records) > self._size:
+            try:
+                records.popitem(last=False)
+            except KeyError:  # (emptied by another thread meanwhile)
+                pass
+
+    def recall(self, job_id: str, data: bytes) -> Record | None:
+        """The record written as *data* under *job_id*, if it is one of ours (then
+        forgotten: a record is read back once, by the pull that takes it); else None."""
+        known = self._records.pop(job_id, None)
+        if known is None or known[0] != data:
+            return None
+        record = known[1]
+        request_json = record.request_json or "null"
+        # A fresh copy of each JSON value the caller gave (the request above all): the
+        # caller may have changed its own objects since, and the file has not.
+        # (A copy of the dict keeps its order, so the record renders as it did.)
+        fields = dict(record.fields)
+        fields["request"] = loads_text(request_json)
+        for name in _GIVEN_VALUES:
+            if type(value := fields.get(name)) in (dict, list):
+                fields[name] = loads_text(encode_compact(value))
+        return Record(fields, request_json)
+
+
+# The fields besides the request that may hold objects a caller gave or was given.
+_GIVEN_VALUES = ("labels", "history", "progress")
 
 
 _REQUEST_START = b'\n "request": '

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import JobTooLarge
@@ -17,7 +18,8 @@ _canonical = json.JSONEncoder(
 ).encode
 
 
-_scan_once = json.JSONDecoder().scan_once
+# (the C scanner json.loads ends in; set by JSONDecoder's constructor, so typeshed omits it)
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def loads_text(text: str) -> Any:

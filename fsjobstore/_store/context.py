@@ -16,7 +16,7 @@ from .._files import folders, fsio
 from .._files.folders import Folder
 from .._files.layout import RECORD_SUFFIX, STORE_MARKER, UNDELIVERED_SUFFIX, Layout, NotAFolder
 from .._files.queues import ANYONE, queue_of
-from .._files.records import FORMAT_VERSION, Record, now_text
+from .._files.records import FORMAT_VERSION, Record, Written, now_text
 from .._leases import HolderPool, LeaseFolder, Renewer
 from .._leases.fork import forget_in_child
 from ..errors import CorruptJobFile, InvalidStore, JobNotFound
@@ -75,6 +75,9 @@ class StoreContext:
         # between threads.
         self.pull_lock = threading.Lock()
         self._reported: set[str] = set()
+        # The pending records this store object wrote last: a pull that takes one of
+        # them finds it as written, without parsing it again (see Written).
+        self.written = Written()
         forget_in_child(self)
 
     def forget(self) -> None:
@@ -165,8 +168,10 @@ class StoreContext:
 
     def write_pending(self, record: Record) -> None:
         layout = self.layout
+        data = record.render()
         fsio.publish(layout.tmp, layout.pending_folder(record.id, durable=self.durable), record.id + RECORD_SUFFIX,
-                     record.render(), durable=self.durable, replace=True)
+                     data, durable=self.durable, replace=True)
+        self.written.remember(record, data)
 
     def finish_resolution(self, job_id: str) -> bool:
         """After the resolved record is published: make its targets due, drop the
