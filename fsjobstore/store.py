@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from ._arguments import check_count, check_seconds
 from ._files.wakeup import unwatch
-from ._store import creation, maintenance
+from ._store import creation, maintenance, migration
 from ._store.checking import check
 from ._store.context import Notify, Options, StoreContext
 from ._store.fulfilment import Fulfilment
@@ -29,6 +29,9 @@ from .interface import Holding, Limit, Pause, Progress, Report, WakeSignal, Work
 from .job import Job
 
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+# Resolved jobs are kept a week by default: long enough to look at last week's
+# failures, short enough that history does not grow without end.
+DEFAULT_RETENTION = 7 * 24 * 3600.0
 T = TypeVar("T")
 
 
@@ -56,8 +59,8 @@ class JobStore:
       it delivered are removed; the rest stay due for ``pull_notification``.
     * ``max_bytes``: the largest request, value, error or target accepted.
     * ``retention``: default seconds a resolved job is kept before ``purge()``
-      removes it (None: kept until purged explicitly); ``create(expires_in=...)``
-      overrides it per job.
+      removes it: a week unless given (None: kept until purged explicitly);
+      ``create(expires_in=...)`` overrides it per job.
     * ``watch``: wake waiting loops through inotify (watchdog) on this host;
       ``poll_interval`` bounds how long a change made elsewhere takes to be seen.
     * ``create``: make the store if *path* holds none (else InvalidStore, naming it:
@@ -76,7 +79,7 @@ class JobStore:
         durable: bool = True,
         notify: Notify | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
-        retention: float | None = None,
+        retention: float | None = DEFAULT_RETENTION,
         watch: bool = True,
         poll_interval: float = 1.0,
         create: bool = False,
@@ -179,10 +182,11 @@ class JobStore:
         """The job as it is now. Raises JobNotFound, InvalidJobId or CorruptJobFile."""
         return self._queries.get(job_id)
 
-    def jobs(self, state: str | None = None, *, labels: Mapping[str, str] | None = None) -> Iterator[Job]:
-        """Every job (in creation order within pending, then resolved), or those in *state* and
-        with all *labels*; each at most once, in one of its states (corrupt files: logged, skipped)."""
-        return self._queries.jobs(state, labels)
+    def jobs(self, state: str | None = None, *, task: str | None = None, labels: Mapping[str, str] | None = None,
+             after: str | None = None, limit: int | None = None, newest_first: bool = False) -> Iterator[Job]:
+        """As ``Store.jobs``: history read a bucket at a time; corrupt files logged, skipped."""
+        return self._queries.jobs(state, task=task, labels=labels, after=after, limit=limit,
+                                  newest_first=newest_first)
 
     def stats(self) -> dict[str, int]:
         """How many jobs are in each state, and how many are due for notification."""
@@ -341,3 +345,11 @@ class JobStore:
         """Verify every invariant of docs/format.md; with *repair*, fix what is safe
         to fix (a job file is never deleted). Returns a Report."""
         return check(self._ctx, repair=repair, progress=progress)
+
+
+def migrate_store(path: str | os.PathLike[str], *, progress: Progress | None = None) -> int:
+    """Upgrade the store at *path* to this code's format in place (format 1 to 2:
+    resolved records into their buckets); return how many records moved. Stop
+    every process using the store first. Crash-safe: an interrupted migration is
+    finished by running it again (the store refuses to open meanwhile)."""
+    return migration.migrate(os.path.realpath(os.fspath(path)), progress)
