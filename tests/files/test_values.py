@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from fsjobstore._files.values import canonical_json, decode_value, encode_json, encode_value, loads_text, store_value
+from fsjobstore._files.values import (
+    canonical_json,
+    decode_value,
+    encode_compact,
+    encode_json,
+    encode_value,
+    loads_text,
+    store_value,
+)
 from fsjobstore.errors import JobTooLarge
 
 
@@ -101,3 +109,25 @@ def test_loads_text_reads_and_refuses_what_json_loads_does(text: str) -> None:
             loads_text(text)
     else:
         assert repr(loads_text(text)) == repr(expected)
+
+
+@pytest.mark.parametrize("value", [None, "é\n\"\u2028", 1, -1.5, 1e300, [1, {"a": None}], {1: 2}, True, {"a": (1, 2)},
+                                   float("nan"), float("inf"), {"a": object()}, {(1, 2): 3}])
+def test_encode_compact_writes_and_refuses_what_the_json_encoder_does(value: Any) -> None:
+    reference = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": ")).encode
+    try:
+        expected = reference(value)
+    except (TypeError, ValueError) as exc:
+        with pytest.raises(type(exc), match=re.escape(str(exc))):
+            encode_compact(value)
+    else:
+        assert encode_compact(value) == expected
+
+
+def test_encode_compact_refuses_a_circular_value_every_time() -> None:
+    circular: list[Any] = []
+    circular.append(circular)
+    for _ in range(2):  # (nothing of the first refusal is left for the second call)
+        with pytest.raises(ValueError, match="Circular reference"):
+            encode_compact(circular)
+    assert encode_compact([[], []]) == "[[], []]"
