@@ -212,6 +212,27 @@ class Store(Protocol):
         deadline: datetime | timedelta | float | None = None,
     ) -> Job: ...
 
+    def create_many(
+        self,
+        requests: Iterable[Any],
+        *,
+        task: str | None = None,
+        resource: str | None = None,
+        not_before: datetime | timedelta | float | None = None,
+        expires_in: float | None = None,
+        lease_seconds: float | None = None,
+        on_conflict: str = "return",
+        labels: Mapping[str, str] | None = None,
+        priority: int = 0,
+        deadline: datetime | timedelta | float | None = None,
+        progress: Progress | None = None,
+    ) -> list[Job]:
+        """A job for each item of *requests* (a request, or a ``JobSpec``: a request
+        with options of its own over these), in order, as ``create`` makes each;
+        every item checked before any is written (bad input: the error names the
+        item, nothing written; two items with one key: ValueError). Each job is
+        visible whole or not at all."""
+
     # -- queries
     def get(self, job_id: str) -> Job: ...
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import binascii
 import json
 import time
-from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -95,6 +95,10 @@ _OPTIONAL: dict[str, tuple[type, ...]] = {
     "deadline_in": (int, float),
     "workspace": (str,),
 }
+
+
+# known(id, bytes read): the record those bytes are, if the caller knows it (see Record.load).
+Known = Callable[[str, bytes], "Record | None"]
 
 
 class Record:
@@ -166,7 +170,7 @@ class Record:
         return cls(fields, _request_line(data))
 
     @classmethod
-    def load(cls, path: str, expected_id: str, written: Written | None = None) -> Record:
+    def load(cls, path: str, expected_id: str, known: Known | None = None) -> Record:
         """Read and parse the record at *path*; FileNotFoundError if absent.
 
         One that does not parse is read again before it is called corrupt: over
@@ -174,12 +178,15 @@ class Record:
         just replaced on another host cut short, until the cache expires. A record
         cut short (it begins as records begin, and does not end as they end) is
         re-read for longer than a one-second attribute cache, the first time this
-        process finds that file so; anything else once."""
+        process finds that file so; anything else once.
+
+        *known* may tell the record its file holds without a parse: given the id and
+        the bytes read, the record they are (as ``Written.recall``), or None."""
         waits: tuple[float, ...] = REREAD_WAITS
         for attempt in range(len(waits) + 1):
             data = fsio.read(path)
-            if written is not None and attempt == 0 and (known := written.recall(expected_id, data)) is not None:
-                return known
+            if known is not None and attempt == 0 and (record := known(expected_id, data)) is not None:
+                return record
             try:
                 return cls.parse(data, path, expected_id)
             except CorruptJobFile:
@@ -256,6 +263,9 @@ class Record:
         return self.changed(**changes) if entry is None else self.with_attempt(entry, **changes)
 
     def render(self) -> bytes:
+        return ("{\n" + ",\n".join(self._lines()) + "\n}\n").encode("utf-8")
+
+    def _lines(self) -> list[str]:
         request_json = self._request_json
         lines = []
         for key, value in self.fields.items():
@@ -271,7 +281,25 @@ class Record:
             else:
                 text = encode_compact(value)
             lines.append(f' "{key}": {text}')
-        return ("{\n" + ",\n".join(lines) + "\n}\n").encode("utf-8")
+        return lines
+
+    def sibling(self, job_id: str, request: Any, request_json: str) -> Record:
+        """A new record as this one (a new pending record) but for its id and request:
+        another job of one batch, with the same options and times."""
+        fields = self.fields.copy()
+        fields["id"], fields["request"] = job_id, request
+        return Record(fields, request_json)
+
+    def sibling_renderer(self) -> Callable[[str, str], bytes]:
+        """``render`` of a sibling from its id and request JSON alone: the rest of the
+        text, the same for the whole batch, is rendered once, here."""
+        lines, names = self._lines(), list(self.fields)
+        at_id, at_request = names.index("id"), names.index("request")  # (a record begins with format, then id)
+        head = "{\n" + ",\n".join(lines[:at_id]) + ',\n "id": "'
+        middle = '",\n' + ",\n".join(lines[at_id + 1 : at_request]) + ',\n "request": '
+        tail = ",\n" + ",\n".join(lines[at_request + 1 :]) + "\n}\n"
+        # (an id is of ASCII letters, digits, - and _: its JSON string is itself, quoted)
+        return lambda job_id, request_json: f"{head}{job_id}{middle}{request_json}{tail}".encode()
 
     def job(self, state: str | None = None, waiting: tuple[Any, ...] = (),
             failed_deliveries: tuple[dict[str, Any], ...] = ()) -> Job:
@@ -309,51 +337,6 @@ class Record:
                       else _after(updated_at, f["deadline_in"]) if f.get("deadline_in") else None),
             progress=f.get("progress"),
         )
-
-
-class Written:
-    """The records one store object wrote last, each with the exact bytes it wrote:
-    a file that still holds those bytes is that record, so reading it back costs no
-    parse and no checks (what another process or host wrote is parsed as ever).
-    Bounded: the oldest is forgotten first. Safe to share between threads."""
-
-    def __init__(self, size: int = 256) -> None:
-        self._size = size
-        self._records: OrderedDict[str, tuple[bytes, Record]] = OrderedDict()
-
-    def remember(self, record: Record, data: bytes) -> None:
-        """*record* was written as *data* (a record whose request text is unknown is not kept)."""
-        if record.request_json is None:
-            return
-        records = self._records
-        records[record.id] = (data, record)
-        if len(records) > self._size:
-            try:
-                records.popitem(last=False)
-            except KeyError:  # (emptied by another thread meanwhile)
-                pass
-
-    def recall(self, job_id: str, data: bytes) -> Record | None:
-        """The record written as *data* under *job_id*, if it is one of ours (then
-        forgotten: a record is read back once, by the pull that takes it); else None."""
-        known = self._records.pop(job_id, None)
-        if known is None or known[0] != data:
-            return None
-        record = known[1]
-        request_json = record.request_json or "null"
-        # A fresh copy of each JSON value the caller gave (the request above all): the
-        # caller may have changed its own objects since, and the file has not.
-        # (A copy of the dict keeps its order, so the record renders as it did.)
-        fields = dict(record.fields)
-        fields["request"] = loads_text(request_json)
-        for name in _GIVEN_VALUES:
-            if type(value := fields.get(name)) in (dict, list):
-                fields[name] = loads_text(encode_compact(value))
-        return Record(fields, request_json)
-
-
-# The fields besides the request that may hold objects a caller gave or was given.
-_GIVEN_VALUES = ("labels", "history", "progress")
 
 
 _REQUEST_START = b'\n "request": '

@@ -17,7 +17,7 @@ from .._files import folders, fsio
 from .._files.folders import Folder
 from .._files.layout import RECORD_SUFFIX, STORE_FORMAT, STORE_MARKER, UNDELIVERED_SUFFIX, Layout, NotAFolder, bucket_of
 from .._files.queues import ANYONE, queue_of
-from .._files.records import Record, Written, now_text
+from .._files.records import Record, now_text
 from .._leases import HolderPool, LeaseFolder, Renewer
 from .._leases.fork import forget_in_child
 from ..errors import CorruptJobFile, InvalidStore, JobNotFound
@@ -25,10 +25,18 @@ from ..job import PENDING, RUNNING, Job
 from .candidates import Candidates
 from .limits import Limits
 from .pausing import Pauses
+from .recent import Recent
+from .written import Written
 
 log = logging.getLogger("fsjobstore")
 
 Notify = Callable[[Any, Job], object]
+
+# Buckets whose record entries a store object keeps (the ones being resolved into
+# change; older ones rarely): ~100 bytes per record.
+BUCKETS_REMEMBERED = 8
+# Summaries a store object keeps (a few hundred bytes each): a week of buckets is ~580.
+SUMMARIES_REMEMBERED = 4096
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,12 @@ class StoreContext:
         # The bucket of the last resolution, made and open: one open per bucket, not
         # one per resolution (a bucket holds some 17 minutes of jobs).
         self._last_bucket: tuple[str, Folder] | None = None
+        # What the last few bucket reads learnt of each record (see buckets.Entry):
+        # a bucket read again reads only the records that changed since.
+        self.bucket_entries: Recent[str, dict[str, tuple[Any, ...]]] = Recent(BUCKETS_REMEMBERED)
+        # The settled summaries of buckets read (see buckets.Summary): a bucket whose
+        # folder is unchanged is not read again, not even its summary's file.
+        self.bucket_summaries: Recent[str, Any] = Recent(SUMMARIES_REMEMBERED)
         forget_in_child(self)
 
     def forget(self) -> None:

@@ -9,7 +9,8 @@ import os
 import pytest
 
 from fsjobstore import CorruptJobFile, JobStore
-from fsjobstore._files.records import Record, Written
+from fsjobstore._files.records import Record
+from fsjobstore._store.written import Written
 
 
 def _rewrite(store: JobStore, job_id: str, old: bytes, new: bytes) -> None:
@@ -61,7 +62,7 @@ def test_written_forgets_the_oldest_and_hands_each_record_out_once() -> None:
     for record in records:
         written.remember(record, record.render())
     first, second, third = records
-    assert written.recall(first.id, first.render()) is None  # forgotten: the oldest of three
+    assert written.recall(first.id, first.render()) is None  # forgotten: the least recently written
     assert written.recall(second.id, third.render()) is None  # other bytes: not that record
     assert written.recall(second.id, second.render()) is None  # (a failed recall forgets it too)
     recalled = written.recall(third.id, third.render())

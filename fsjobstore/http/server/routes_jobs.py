@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 from ..._arguments import parse_labels
 from ..._files.values import encode_json
 from ...job import Job
+from ...specs import JobSpec, named
 from ...store import JobStore
 from ...triage import JobFilter, retry_matching
 from ..wire import value_from_wire
@@ -95,10 +96,17 @@ def create(ctx: Ctx, _: Write, body: CreateJob) -> dict[str, Any]:
 
 @router.post("/jobs/batch", response_model=Jobs, status_code=201)
 def create_many(ctx: Ctx, _: Write, body: CreateJobs) -> dict[str, Any]:
-    """Create several jobs; every one is checked before the first is written."""
-    options = [_create_options(ctx.store, job) for job in body.jobs]
-    made = [ctx.store.create(job.request, **option) for job, option in zip(body.jobs, options, strict=True)]
-    return {"jobs": [job.to_dict() for job in made]}
+    """Create several jobs (JobStore.create_many): every one is checked before the first is
+    written; each under its ``id``, so a batch sent again makes no second job."""
+    specs, ids = [], []
+    for index, job in enumerate(body.jobs):
+        try:
+            options = _create_options(ctx.store, job)
+        except (TypeError, ValueError) as exc:
+            raise named(index, exc) from exc
+        ids.append(options.pop("job_id"))
+        specs.append(JobSpec(job.request, **options))
+    return {"jobs": [job.to_dict() for job in ctx.store.create_many(specs, job_ids=ids)]}
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
