@@ -153,9 +153,11 @@ class NotificationHandle(LeaseHandle, Protocol):
 class Heartbeat(Protocol):
     """A running loop's record in its store (``Store.register_worker``)."""
 
-    def beat(self, current: list[str], paused: str | None = None) -> None:
+    def beat(self, current: list[str], paused: str | None = None) -> list[Pause]:
         """Say the loop is alive, holds *current* now, and what of its work is
-        *paused* (``describe_pauses``)."""
+        *paused* (``describe_pauses``). Returns the pauses in force (``Store.pauses``),
+        so that a loop watches them with no request of its own (over HTTP, a beat
+        is one round trip)."""
 
     def close(self) -> None:
         """Remove the record (the loop stopped)."""

@@ -104,6 +104,7 @@ class JobStore(BulkCreation):
         self.schedules = Schedules(ctx)
         self.transfer = Transfer(ctx, self._queries.jobs, self._notification.queue)
         self.workspaces = Workspaces(ctx)
+        self.stats_by_task = self._queries.stats_by_task  # jobs per task and state, history from its summaries
 
     # -- settings (read-only) -------------------------------------------------------
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .._files import folders, fsio
@@ -241,12 +241,16 @@ class History:
             state = folder_state(fsio.lstat(layout.resolved.join(bucket)))
         except FileNotFoundError:
             return None
+        known: Summary | None = self.ctx.bucket_summaries.get(bucket)
+        if known is not None and known.folder == state:
+            return known  # (settled: as trustworthy as the one on disk, without reading it)
         path = layout.summaries.join(bucket + RECORD_SUFFIX)
         try:
             saved = Summary.from_json(fsio.read(path))
         except (FileNotFoundError, CorruptJobFile):
             saved = None
         if saved is not None and saved.folder == state:
+            self.ctx.bucket_summaries.put(bucket, saved)
             return saved
         # Rebuilt: the filesystem's time first, then the folder state the summary
         # describes, so that any change after that stat has a later mtime than now.
@@ -258,6 +262,7 @@ class History:
         summary = self.build(bucket, state)
         summary.settled = now is not None and state[1] < (now - SETTLED_SECONDS) * 1e9
         if summary.settled:
+            self.ctx.bucket_summaries.put(bucket, replace(summary, index=None, ages=None))
             index = json.dumps({"folder": state, "ids": summary.index}, separators=(",", ":")).encode()
             entries = self.ctx.bucket_entries.get(bucket)
             try:
@@ -341,6 +346,7 @@ class History:
         folders.remove_folder_if_empty(layout.resolved.join(bucket))
         if not fsio.exists(layout.resolved.join(bucket)):
             self.ctx.bucket_entries.drop(bucket)
+            self.ctx.bucket_summaries.drop(bucket)
             for suffix in (RECORD_SUFFIX, _INDEX_SUFFIX, _ENTRIES_SUFFIX):
                 fsio.remove(layout.summaries.join(bucket + suffix))
 

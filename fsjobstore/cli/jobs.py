@@ -147,12 +147,15 @@ def list_jobs(ctx: Context, state: str | None, task: str | None, labels: tuple[s
             for job in jobs:
                 click.echo(json.dumps(job.to_dict(), ensure_ascii=False))
             return
-        click.echo(f"{'ID':26}  {'STATE':9}  {'TASK':12}  {'TRIES':>5}  {'CREATED (UTC)':19}  REQUEST")
-        for job in jobs:
+        # (read whole for the width of the ID column: a queue's ids are longer, up to 49)
+        listed = list(jobs)
+        width = max((len(job.id) for job in listed), default=26)
+        click.echo(f"{'ID':{width}}  {'STATE':9}  {'TASK':12}  {'TRIES':>5}  {'CREATED (UTC)':19}  REQUEST")
+        for job in listed:
             request = json.dumps(job.request, ensure_ascii=False)
             request = request if len(request) <= 40 else request[:37] + "..."
             request += "".join(f"  {name}={value}" for name, value in job.labels.items())
-            click.echo(f"{job.id:26}  {job.state:9}  {(job.task or '-')[:12]:12}  {job.attempts:>5}  "
+            click.echo(f"{job.id:{width}}  {job.state:9}  {(job.task or '-')[:12]:12}  {job.attempts:>5}  "
                        f"{job.created_at:%Y-%m-%d %H:%M:%S}  {request}")
 
 

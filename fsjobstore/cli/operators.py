@@ -31,14 +31,14 @@ def workers(ctx: Context, as_json: bool, watch: float) -> None:
         for info in found:
             click.echo(json.dumps(dataclasses.asdict(info), ensure_ascii=False))
         return
-    click.echo(f"{'STATUS':8}  {'KIND':8}  {'HOST':16}  {'PID':>7}  {'BEATS':>6}  {'STARTED (UTC)':19}  "
+    click.echo(f"{'STATUS':8}  {'KIND':9}  {'HOST':16}  {'PID':>7}  {'BEATS':>6}  {'STARTED (UTC)':19}  "
                "CURRENT / TASKS")
     for info in found:
         status = {True: "paused" if info.paused else "alive", False: "dead", None: "unknown"}[info.alive]
         tasks = "any task" if info.tasks is None else ",".join(str(t) for t in info.tasks)
         if info.paused:
             tasks += f" (paused: {info.paused})"
-        click.echo(f"{status:8}  {info.kind:8}  {info.host[:16]:16}  {info.pid:>7}  {info.beats:>6}  "
+        click.echo(f"{status:8}  {info.kind:9}  {info.host[:16]:16}  {info.pid:>7}  {info.beats:>6}  "
                    f"{info.started_at[:19].replace('T', ' '):19}  {' '.join(info.current) or '-'} / {tasks}")
 
 

@@ -66,10 +66,11 @@ class _MemoryHeartbeat:
         with backend.lock:
             backend.workers[info.id] = self
 
-    def beat(self, current: list[str], paused: str | None = None) -> None:
+    def beat(self, current: list[str], paused: str | None = None) -> list[Pause]:
         with self._backend.lock:
             self.info = replace(self.info, current=sorted(current), beats=self.info.beats + 1, paused=paused)
             self.last = time.monotonic()
+            return self._backend.pauses_in_force()
 
     def close(self) -> None:
         with self._backend.lock:
@@ -87,6 +88,11 @@ class MemoryBackend:
         self.keys: dict[str, str] = {}  # key -> id of the job that has it
         self.pauses: dict[str | None, Pause] = {}
         self.limits: dict[tuple[str, str], int] = {}
+
+    def pauses_in_force(self) -> list[Pause]:
+        """The whole store's pause first, then the tasks' by name."""
+        with self.lock:
+            return sorted(self.pauses.values(), key=lambda p: (p.task is not None, p.task or ""))
 
     def full(self, job: Job) -> bool:
         """Whether the job's resource or task has as many jobs running as its limit allows."""
@@ -603,8 +609,7 @@ class MemoryStore:
         return resumed
 
     def pauses(self) -> list[Pause]:
-        with self.backend.lock:
-            return sorted(self.backend.pauses.values(), key=lambda p: (p.task is not None, p.task or ""))
+        return self.backend.pauses_in_force()
 
     def holdings(self) -> list[Holding]:
         with self.backend.lock:

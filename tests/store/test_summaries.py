@@ -86,13 +86,13 @@ def test_a_garbled_or_foreign_summary_is_rebuilt(open_store: Callable[..., JobSt
     summary = Path(store.path, "summaries", bucket.name + ".json")
     for garbage in (b"{not json", b"[]", json.dumps({"version": 99}).encode()):
         summary.write_bytes(garbage)
-        assert store.stats()["fulfilled"] == 2
+        assert open_store(watch=False).stats()["fulfilled"] == 2  # (a new reader: nothing in memory)
     # A summary of another folder of the same name (made again since) is not trusted.
     saved = json.loads(summary.read_text())
     saved["folder"][0] += 1
     saved["counts"]["fulfilled"] = 99
     summary.write_text(json.dumps(saved))
-    assert store.stats()["fulfilled"] == 2
+    assert open_store(watch=False).stats()["fulfilled"] == 2
 
 
 def test_a_new_process_uses_the_summaries_another_one_saved(open_store: Callable[..., JobStore]) -> None:
@@ -221,3 +221,19 @@ def test_saved_entries_of_a_foreign_form_are_not_used(open_store: Callable[..., 
         summary.unlink(missing_ok=True)  # (so the bucket is read again, with these entries)
         other = open_store(watch=False)
         assert other.stats()["fulfilled"] == 2
+
+
+def test_a_store_object_reads_no_summary_of_a_bucket_unchanged_since_it_read_it(
+        open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    ids = _resolved(store, 3)
+    bucket = Path(resolved_file(store.path, ids[0])).parent
+    _age(bucket, 10)
+    assert store.stats()["fulfilled"] == 3
+    spy = FsSpy()
+    with spy.installed():
+        assert store.stats()["fulfilled"] == 3
+    assert not [c for c in spy.counted("open") if f"summaries/{bucket.name}" in str(c.args[0])]
+    more = store.create("more")  # (its bucket changes: read again)
+    store.cancel(more.id)
+    assert store.stats()["cancelled"] == 1

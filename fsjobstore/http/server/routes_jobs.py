@@ -58,16 +58,18 @@ def list_jobs(
     ctx: Ctx, _: Read,
     state: State | None = None,
     task: Annotated[str | None, Query(max_length=1000)] = None,
-    q: Annotated[str | None, Query(max_length=1000, description="Text searched in task, request, error.")] = None,
+    q: Annotated[str | None, Query(max_length=1000, description="Text searched in task, request, error (read on "
+                                   "from the cursor until a page of matches is found).")] = None,
     sort: Sort = "-created",
     cursor: Annotated[str | None, Query(max_length=4000)] = None,
     after: Annotated[str | None, Query(max_length=1000, description="Jobs after this id (creation order).")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     label: Annotated[list[str] | None, Query(max_length=64, description="NAME=VALUE: only jobs with this label "
                                              "(repeat for several).")] = None,
+    priority: Annotated[int | None, Query(ge=-100, le=100, description="Only jobs of this priority.")] = None,
 ) -> dict[str, Any]:
     jobs, next_cursor = page_of(ctx.store, state, sort=sort, limit=limit, cursor=cursor, after=after, task=task,
-                                labels=parse_labels(label or []), text=q)
+                                labels=parse_labels(label or []), text=q, priority=priority)
     return {"jobs": [job.to_dict() for job in jobs], "next_cursor": next_cursor}
 
 
