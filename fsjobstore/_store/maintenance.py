@@ -10,11 +10,12 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .._arguments import check_seconds
 from .._files import folders, fsio
+from .._files.folders import Folder
 from .._files.ids import check_id
 from .._files.layout import MAINTENANCE_LOCK, RECORD_SUFFIX, UNDELIVERED_SUFFIX, Layout
 from .._files.records import Record
@@ -95,7 +96,7 @@ def _purge_resolved(ctx: StoreContext, older_than: float | None, progress: Progr
                 past = keep_for is not None and now - mtime >= keep_for
             else:
                 past = _past_its_time(ctx, folder.join(job_id + RECORD_SUFFIX), job_id, older_than, retention, now)
-            if past and purge_job(ctx, job_id, identity, keyed=keyed):
+            if past and purge_job(ctx, job_id, identity, keyed=keyed, bucket=folder):
                 removed += 1
         history.forget(bucket)
     history.forget_summaries()
@@ -122,10 +123,10 @@ def _past_its_time(ctx: StoreContext, path: str, job_id: str, older_than: float 
 
 
 def purge_job(ctx: StoreContext, job_id: str, identity: tuple[int, int] | None = None, *,
-              keyed: bool = True) -> bool:
+              keyed: bool = True, bucket: Folder | None = None) -> bool:
     """Remove a resolved job with no waiting targets (given-up ones go with it);
     False if it is in use. Without *keyed* (no job has a key), its record is not
-    read.
+    read. *bucket*: its bucket's folder, opened once for every job of the bucket.
 
     Under the job's work lease, so that no ``retry`` (which holds it while it makes
     the job pending again) runs meanwhile. With *identity* (inode, ctime), only
@@ -135,22 +136,45 @@ def purge_job(ctx: StoreContext, job_id: str, identity: tuple[int, int] | None =
     if lease is None:
         return False  # being retried, or tidied by a puller: next time
     try:
-        if identity is not None and fsio.identity(ctx.layout.resolved_path(job_id)) != identity:
+        resolved = (ctx.layout.resolved_path(job_id) if bucket is None
+                    else bucket.join(job_id + RECORD_SUFFIX))
+        if identity is not None and fsio.identity(resolved) != identity:
             return False
-        try:
-            record = ctx.read_resolved(job_id) if keyed else None
-        except CorruptJobFile as exc:
-            ctx.report(exc)
-            return False
-        return remove_resolved(ctx, job_id, record)
+        record = None
+        if keyed:
+            try:
+                record = Record.load(resolved, job_id)
+            except FileNotFoundError:
+                return False
+            except CorruptJobFile as exc:
+                ctx.report(exc)
+                return False
+        return remove_resolved(ctx, job_id, record, resolved)
     finally:
         lease.release()
 
 
-def remove_resolved(ctx: StoreContext, job_id: str, record: Record | None) -> bool:
+def _targets_folder(layout: Layout, job_id: str) -> Folder | None:
+    """The job's folder of targets, opened (the one open a listing of it makes), or
+    None where it is absent, the common case: then it holds no target, waiting or
+    given up. A symlink planted there is never followed: None too."""
+    folder = layout.waiting_folder(job_id)
+    try:
+        folder.anchor()
+    except (FileNotFoundError, CorruptJobFile):
+        return None
+    return folder
+
+
+def _has_waiting(folder: Folder | None) -> bool:
+    """Whether the targets' folder (see _targets_folder) holds a target still waiting."""
+    return folder is not None and any(True for _ in folders.scan(folder, RECORD_SUFFIX))
+
+
+def remove_resolved(ctx: StoreContext, job_id: str, record: Record | None, resolved: str | None = None) -> bool:
     """Remove a resolved job with no waiting targets (given-up ones go with it),
     under its work lease (held by the caller); False if it has targets, or no
-    resolved record.
+    resolved record (*resolved*: its path, if the caller has it at hand).
 
     The job's key (if *record*, its resolved record, has one and it is still its
     own) is moved aside first:
@@ -161,33 +185,40 @@ def remove_resolved(ctx: StoreContext, job_id: str, record: Record | None) -> bo
     finds it gone (and no pending record) takes its target back and raises
     JobNotFound. A target is delivered or its ``queue`` raised."""
     layout = ctx.layout
-    if ctx.has_waiting(job_id):
+    if _has_waiting(_targets_folder(layout, job_id)):
         return False
-    resolved = layout.resolved_path(job_id)
+    if resolved is None:
+        resolved = layout.resolved_path(job_id)
     # Temp files' names: a removal that dies holding them leaves ordinary leftovers.
-    aside, key_aside = (layout.tmp.join(f"{job_id}.purged{what}-{os.urandom(8).hex()}.tmp") for what in ("", "-key"))
-    key_freed = record is not None and keys.free(ctx, record, key_aside)
+    aside = layout.tmp.join(f"{job_id}.purged-{fsio.temp_names.next()}")
+    key_aside = None
+    if record is not None and record.get("key") is not None:
+        key_aside = layout.tmp.join(f"{job_id}.purged-key-{fsio.temp_names.next()}")
+        if not keys.free(ctx, record, key_aside):
+            key_aside = None
     try:
         fsio.rename(resolved, aside)
     except FileNotFoundError:
-        if key_freed and record is not None:
+        if key_aside is not None and record is not None:
             keys.restore(ctx, record, key_aside)
         return False
-    if ctx.has_waiting(job_id):
+    targets = _targets_folder(layout, job_id)
+    if _has_waiting(targets):
         fsio.link(aside, resolved)  # (nothing can make the name meanwhile: no pending record)
         fsio.remove(aside)
-        if key_freed and record is not None:
+        if key_aside is not None and record is not None:
             keys.restore(ctx, record, key_aside)
         return False
-    given_up = layout.waiting_folder(job_id)
-    with suppress(CorruptJobFile):  # (a symlink planted as the folder: never followed)
-        for key in list(folders.scan(given_up, UNDELIVERED_SUFFIX)):
-            fsio.remove(given_up.join(key + UNDELIVERED_SUFFIX))
-    folders.remove_folder_if_empty(layout.waiting.join(job_id))
+    # Absent at the look just made, the folder holds nothing given up either: one a
+    # ``queue`` makes from now on is its own, which it removes as it raises.
+    if targets is not None:
+        for key in list(folders.scan(targets, UNDELIVERED_SUFFIX)):
+            fsio.remove(targets.join(key + UNDELIVERED_SUFFIX))
+        folders.remove_folder_if_empty(layout.waiting.join(job_id))
     fsio.remove(layout.due.join(job_id))
     fsio.remove(layout.pending_path(job_id))
     fsio.remove(aside)
-    if key_freed:
+    if key_aside is not None:
         fsio.remove(key_aside)
     return True
 
