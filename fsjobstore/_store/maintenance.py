@@ -10,8 +10,10 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 from .._arguments import check_seconds
 from .._files import folders, fsio
@@ -33,6 +35,14 @@ log = logging.getLogger("fsjobstore")
 # a probe's), so hosts' clocks do not matter; an hour leaves any live writer, whose
 # files are seconds old or renewed every lease_seconds/3, far out of reach.
 LEFTOVER_SECONDS = 3600.0
+# Jobs removed at once by a purge: each removal waits mostly on the filesystem (a
+# journal handle per step on a local disk, a round trip per step over NFS), not
+# on Python, and the jobs are independent (each under its own work lease).
+PURGE_THREADS = 4
+# Past-their-time jobs of a bucket handed to the threads at a time (bounds what is
+# queued); fewer than POOL_FROM are removed by the purging thread alone, in order.
+POOL_CHUNK = 1024
+POOL_FROM = 32
 # Rounds of delete() against targets queued as it removes them (each round is one queue's race).
 DELETE_TRIES = 10
 
@@ -74,33 +84,49 @@ def _purge_resolved(ctx: StoreContext, older_than: float | None, progress: Progr
            if summary.oldest is None or summary.expires_by(now, older_than, retention)]  # (empty: removed)
     ticker = Ticker(progress, sum(sum(summary.counts.values()) for _, summary in due))
     removed = 0
-    for bucket, summary in due:
-        folder = ctx.layout.bucket(bucket)
-        names = history.names(bucket)
-        # A keyed job's key was made before its first record, so one listed here
-        # with its key still held has that key in keys/ now: if keys/ is empty, no
-        # record need be read for its key.
-        keyed = not ctx.layout.keys.is_empty()
-        # Every record past its time, by a summary still true after the listing: the
-        # listing holds exactly the records it describes, none need be read.
-        every = summary.all_expired_by(now, older_than, retention) and history.unchanged(bucket, summary)
-        ages = summary.ages or {}
-        for job_id in names:
-            ticker.tick()
-            identity = None
-            if every:
-                past = True
-            elif job_id in ages:  # (read just now, by the summary's build: not read again)
-                mtime, expires_in, identity = ages[job_id]
-                keep_for = older_than if older_than is not None else expires_in or retention
-                past = keep_for is not None and now - mtime >= keep_for
-            else:
-                past = _past_its_time(ctx, folder.join(job_id + RECORD_SUFFIX), job_id, older_than, retention, now)
-            if past and purge_job(ctx, job_id, identity, keyed=keyed, bucket=folder):
-                removed += 1
-        history.forget(bucket)
+    with ThreadPoolExecutor(PURGE_THREADS, thread_name_prefix="fsjobstore-purge") as pool:
+        for bucket, summary in due:
+            folder = ctx.layout.bucket(bucket)
+            names = history.names(bucket)
+            # A keyed job's key was made before its first record, so one listed here
+            # with its key still held has that key in keys/ now: if keys/ is empty, no
+            # record need be read for its key.
+            keyed = not ctx.layout.keys.is_empty()
+            # Every record past its time, by a summary still true after the listing: the
+            # listing holds exactly the records it describes, none need be read.
+            every = summary.all_expired_by(now, older_than, retention) and history.unchanged(bucket, summary)
+            ages = summary.ages or {}
+            past: list[tuple[str, tuple[int, int] | None]] = []  # (id, identity to remove or None)
+            for job_id in names:
+                identity = None
+                if every:
+                    expired = True
+                elif job_id in ages:  # (read just now, by the summary's build: not read again)
+                    mtime, expires_in, identity = ages[job_id]
+                    keep_for = older_than if older_than is not None else expires_in or retention
+                    expired = keep_for is not None and now - mtime >= keep_for
+                else:
+                    expired = _past_its_time(ctx, folder.join(job_id + RECORD_SUFFIX), job_id, older_than,
+                                             retention, now)
+                if expired:
+                    past.append((job_id, identity))
+                else:
+                    ticker.tick()
+            remove = partial(_purge_past, ctx, keyed, folder)
+            # A few at a time: the order and calls of a small purge stay those of one
+            # thread; a large one keeps at most POOL_CHUNK removals queued.
+            for start in range(0, len(past), POOL_CHUNK):
+                chunk = past[start:start + POOL_CHUNK]
+                for done in (pool.map(remove, chunk) if len(chunk) >= POOL_FROM else map(remove, chunk)):
+                    ticker.tick()
+                    removed += done
+            history.forget(bucket)
     history.forget_summaries()
     return removed
+
+
+def _purge_past(ctx: StoreContext, keyed: bool, bucket: Folder, job: tuple[str, tuple[int, int] | None]) -> bool:
+    return purge_job(ctx, job[0], job[1], keyed=keyed, bucket=bucket)
 
 
 def _past_its_time(ctx: StoreContext, path: str, job_id: str, older_than: float | None, retention: float | None,
