@@ -44,7 +44,7 @@ from fsjobstore.job import RESOLVED_STATES, STATES, Job
 CRASH_PROBLEMS = frozenset({"half-resolved", "not-due", "stale-due", "leftover", "unfinished-create"})
 
 TOP_LEVEL = {"fsjobstore.json", "maintenance.lock", "tmp", "pending", "resolved", "summaries", "waiting", "due", "keys",
-             "queues",
+             "queues", "paused", "limits", "schedules", "workspaces",
              "leases", "quarantine", "workers"}
 _BROKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}\.(break|new-[0-9a-f]+)$")
 
@@ -138,8 +138,10 @@ def check_files(root: str | os.PathLike[str]) -> None:
         for name in os.listdir(folder):
             with open(os.path.join(folder, name), "rb") as handle:
                 entry = json.loads(handle.read())
-            assert set(entry) == {"target", "queued_at"}, f"waiting/{job_id}/{name} holds {entry}"
-            assert name == key_of(entry["target"]) + ".json", f"waiting/{job_id}/{name} is not named by its target"
+            fields = set(entry) - {"failures", "last_error", "last_failed_at"}  # (after failed deliveries)
+            assert fields == {"target", "queued_at"}, f"waiting/{job_id}/{name} holds {entry}"
+            assert name in (key_of(entry["target"]) + ".json", key_of(entry["target"]) + ".undelivered"), (
+                f"waiting/{job_id}/{name} is not named by its target")
     for name in os.listdir(os.path.join(root, "due")):
         path = os.path.join(root, "due", name)
         assert is_valid_id(name) and os.path.getsize(path) == 0, f"due/{name}"
@@ -286,7 +288,7 @@ class FsSpy:
     """
 
     def __init__(self, *, crash_at: int | None = None, fault: Fault | None = None,
-                 record_paths: bool = False) -> None:
+                 record_paths: bool = False, every_thread: bool = False) -> None:
         self.calls: list[Call] = []
         self.crash_at = crash_at
         self.fault = fault
@@ -295,6 +297,7 @@ class FsSpy:
         self.record_paths = record_paths
         self.paths: list[tuple[str, str]] = []  # (call, real path of the folder it reached into)
         self.thread = threading.get_ident()
+        self.every_thread = every_thread  # count (and fault) the calls of every thread, not the test's only
         self._modules: list[tuple[Any, Any]] = []
 
     @property
@@ -342,7 +345,7 @@ class FsSpy:
             return None
         if self.dead:
             raise Crash(f"{name} after the crash")
-        if threading.get_ident() != self.thread:
+        if threading.get_ident() != self.thread and not self.every_thread:
             return None
         call = Call(name, full, len(self.calls) + 1)
         self.calls.append(call)

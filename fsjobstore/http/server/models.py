@@ -45,8 +45,12 @@ class CreateJob(Body):
     deadline_in: Positive | None = Field(None, description="Seconds from now by which it must have started.")
 
 
+# Jobs in one batch: a durable batch makes a file fsync per job, and answers when done.
+MAX_BATCH = 10_000
+
+
 class CreateJobs(Body):
-    jobs: list[CreateJob] = Field(min_length=1, max_length=1000)
+    jobs: list[CreateJob] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class Value(Body):
