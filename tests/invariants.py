@@ -54,6 +54,13 @@ def resolved_file(root: str | os.PathLike[str], job_id: str) -> str:
     return os.path.join(root, "resolved", job_id[:6], job_id + ".json")
 
 
+def age_resolved(root: str | os.PathLike[str], job_id: str, seconds: float) -> None:
+    """Make the job's resolved record *seconds* older (as if written then)."""
+    path = resolved_file(root, job_id)
+    info = os.lstat(path)
+    os.utime(path, (info.st_atime, info.st_mtime - seconds))
+
+
 def record_files(root: str | os.PathLike[str], folder: str) -> list[str]:
     """The paths of the records in pending/ (or a queue folder) or resolved/ (every bucket)."""
     top = os.path.join(root, folder)
