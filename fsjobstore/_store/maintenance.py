@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
 
@@ -112,6 +112,9 @@ def _purge_resolved(ctx: StoreContext, older_than: float | None, progress: Progr
                     past.append((job_id, identity))
                 else:
                     ticker.tick()
+            # Opened here, once: the threads share it (each anchoring it would open it again).
+            with suppress(FileNotFoundError):  # (gone: every removal finds no record)
+                folder.anchor()
             remove = partial(_purge_past, ctx, keyed, folder)
             # A few at a time: the order and calls of a small purge stay those of one
             # thread; a large one keeps at most POOL_CHUNK removals queued.
