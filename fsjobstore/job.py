@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -154,3 +155,49 @@ class Job:
             deadline=None if data.get("deadline") is None else datetime.fromisoformat(data["deadline"]),
             failed_deliveries=tuple(data.get("failed_deliveries") or ()), progress=data.get("progress"),
         )
+
+
+_FIELDS = tuple(f.name for f in fields(Job))
+_FIELD_SET = frozenset(_FIELDS)
+
+
+class _Deferred(Job):
+    """A Job whose fields are worked out when one is first read: most callers of
+    create() and fulfill() never look at the Job they get back, and making one costs
+    more than the rest of either call's Python. The values are fixed when it is made
+    (*make* reads an immutable record), so it is the same snapshot, only later."""
+
+    __slots__ = ("_make",)
+
+    def __getattr__(self, name: str) -> Any:
+        # (Called only for an attribute not found: a field's slot before the first read.)
+        if name not in _FIELD_SET:
+            raise AttributeError(name)
+        made = self._make()
+        for field_name in _FIELDS:
+            object.__setattr__(self, field_name, getattr(made, field_name))
+        return getattr(made, name)
+
+    def _plain(self) -> Job:
+        return Job(**{name: getattr(self, name) for name in _FIELDS})
+
+    # As a Job made directly compares, prints, hashes, copies and pickles.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Job):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in _FIELDS)
+
+    __hash__ = Job.__hash__
+
+    def __repr__(self) -> str:
+        return repr(self._plain())
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return Job, tuple(getattr(self, name) for name in _FIELDS)
+
+
+def deferred_job(make: Callable[[], Job]) -> Job:
+    """A Job equal to what *make* returns, which is called when a field is first read."""
+    job = object.__new__(_Deferred)
+    object.__setattr__(job, "_make", make)
+    return job

@@ -37,9 +37,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import CorruptJobFile
-from ..job import PENDING, RESOLVED_STATES, Job
+from ..job import PENDING, RESOLVED_STATES, Job, deferred_job
 from . import fsio
-from .values import MAX_DEPTH, StoredValue, decode_value, encode_compact
+from .values import MAX_DEPTH, StoredValue, decode_value, encode_compact, loads_text
 
 FORMAT_VERSION = 1
 # Attempts a record remembers (host, pid, times, outcome, error, traceback of each).
@@ -97,6 +97,10 @@ _OPTIONAL: dict[str, tuple[type, ...]] = {
 }
 
 
+# known(id, bytes read): the record those bytes are, if the caller knows it (see Record.load).
+Known = Callable[[str, bytes], "Record | None"]
+
+
 class Record:
     """A job as stored in its file: parsed once, re-rendered only when it changes."""
 
@@ -127,7 +131,7 @@ class Record:
         try:
             try:
                 # (as text: json.loads of bytes first works out their encoding, in Python)
-                fields = json.loads(data.decode("utf-8"))
+                fields = loads_text(data.decode("utf-8"))
             except UnicodeDecodeError:
                 fields = json.loads(data)  # UTF-16 or 32, as json reads them; else not JSON
         except (ValueError, UnicodeDecodeError) as exc:
@@ -149,13 +153,15 @@ class Record:
             raise CorruptJobFile(path, f"missing {', '.join(name for name in _REQUIRED if name not in fields)}")
         if not isinstance(fields["attempts"], int) or isinstance(fields["attempts"], bool):
             raise CorruptJobFile(path, "attempts is not an integer")
+        get = fields.get
         for name, types in _OPTIONAL.items():
-            if fields.get(name) is not None and not isinstance(fields[name], types):
+            if (value := get(name)) is not None and not isinstance(value, types):
                 raise CorruptJobFile(path, f"{name} is not a {types[0].__name__}")
         try:
-            decode_value(fields.get("value"), fields.get("value_encoding"))
+            decode_value(fields["value"], fields["value_encoding"])
             parse_time(fields["created_at"])
-            parse_time(fields["updated_at"])
+            if fields["updated_at"] != fields["created_at"]:
+                parse_time(fields["updated_at"])
             for name in ("not_before", "deadline"):
                 if fields.get(name) is not None:
                     parse_time(fields[name])
@@ -164,7 +170,7 @@ class Record:
         return cls(fields, _request_line(data))
 
     @classmethod
-    def load(cls, path: str, expected_id: str) -> Record:
+    def load(cls, path: str, expected_id: str, known: Known | None = None) -> Record:
         """Read and parse the record at *path*; FileNotFoundError if absent.
 
         One that does not parse is read again before it is called corrupt: over
@@ -172,10 +178,15 @@ class Record:
         just replaced on another host cut short, until the cache expires. A record
         cut short (it begins as records begin, and does not end as they end) is
         re-read for longer than a one-second attribute cache, the first time this
-        process finds that file so; anything else once."""
+        process finds that file so; anything else once.
+
+        *known* may tell the record its file holds without a parse: given the id and
+        the bytes read, the record they are (as ``Written.recall``), or None."""
         waits: tuple[float, ...] = REREAD_WAITS
         for attempt in range(len(waits) + 1):
             data = fsio.read(path)
+            if known is not None and attempt == 0 and (record := known(expected_id, data)) is not None:
+                return record
             try:
                 return cls.parse(data, path, expected_id)
             except CorruptJobFile:
@@ -292,6 +303,10 @@ class Record:
 
     def job(self, state: str | None = None, waiting: tuple[Any, ...] = (),
             failed_deliveries: tuple[dict[str, Any], ...] = ()) -> Job:
+        """The job as this record holds it (worked out when the caller first reads it)."""
+        return deferred_job(lambda: self._job(state, waiting, failed_deliveries))
+
+    def _job(self, state: str | None, waiting: tuple[Any, ...], failed_deliveries: tuple[dict[str, Any], ...]) -> Job:
         f = self.fields
         updated_text, created_text = f["updated_at"], f["created_at"]
         updated_at = parse_time(updated_text)

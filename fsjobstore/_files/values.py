@@ -6,15 +6,47 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import JobTooLarge
 from ..job import json_value_bytes
 
-encode_compact = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": ")).encode
+_compact = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
+# The C encoder JSONEncoder.encode ends in (None in a Python built without it).
+_make_encoder: Callable[..., Callable[[Any, int], tuple[str, ...]]] | None = json.encoder.c_make_encoder  # type: ignore[attr-defined]
+
+
+def encode_compact(value: Any) -> str:
+    """``JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": ")).encode``,
+    calling the C encoder it ends in directly, with the same arguments (a fresh
+    ``markers`` dict each time: circular values are refused, threads share nothing):
+    the Python in between cost as much as encoding a request."""
+    if _make_encoder is None:
+        return _compact.encode(value)
+    encoder = _make_encoder({}, _compact.default, json.encoder.encode_basestring, None, ": ", ", ", False, False,
+                            False)
+    return "".join(encoder(value, 0))
 _canonical = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
 ).encode
+
+
+# (the C scanner json.loads ends in; set by JSONDecoder's constructor, so typeshed omits it)
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def loads_text(text: str) -> Any:
+    """``json.loads(text)``, less the wrapper's own work (a tenth of parsing a record)
+    when the text is a value followed by nothing but JSON whitespace, as a record
+    is; any other text goes to ``json.loads``, so what is refused, and how, is its."""
+    try:
+        value, end = _scan_once(text, 0)
+    except StopIteration:  # (leading whitespace, or no value at all)
+        return json.loads(text)
+    if end != len(text) and text[end:].strip(" \t\n\r"):
+        return json.loads(text)
+    return value
 
 
 # The deepest nesting of arrays and objects a request, value or target may have.

@@ -3,6 +3,7 @@ candidate indexes, and the reads and writes more than one workflow makes."""
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from .candidates import Candidates
 from .limits import Limits
 from .pausing import Pauses
 from .recent import Recent
+from .written import Written
 
 log = logging.getLogger("fsjobstore")
 
@@ -82,7 +84,12 @@ class StoreContext:
         # between threads.
         self.pull_lock = threading.Lock()
         self._reported: set[str] = set()
-        self._last_bucket = ""  # the bucket of the last resolution, known to exist
+        # The pending records this store object wrote last: a pull that takes one of
+        # them finds it as written, without parsing it again (see Written).
+        self.written = Written()
+        # The bucket of the last resolution, made and open: one open per bucket, not
+        # one per resolution (a bucket holds some 17 minutes of jobs).
+        self._last_bucket: tuple[str, Folder] | None = None
         # What the last few bucket reads learnt of each record (see buckets.Entry):
         # a bucket read again reads only the records that changed since.
         self.bucket_entries: Recent[str, dict[str, tuple[Any, ...]]] = Recent(BUCKETS_REMEMBERED)
@@ -99,6 +106,8 @@ class StoreContext:
         self.renewer.release_all()
         self.renewer.stop()
         self.holders.close()
+        if self._last_bucket is not None:
+            self._last_bucket[1].close()
         for index in list(self._indexes.values()):
             index.close()
         self.due.close()
@@ -110,6 +119,8 @@ class StoreContext:
         self.renewer.forget()
         self.renewer.stop()
         self.holders.forget()
+        if self._last_bucket is not None:
+            self._last_bucket[1].close()
         self.layout.close()
 
     # -- queues -------------------------------------------------------------------
@@ -185,26 +196,43 @@ class StoreContext:
         the link is the one commit point)."""
         layout = self.layout
         bucket = bucket_of(job_id)
-        if bucket != self._last_bucket:
-            self._make_bucket(bucket)
-            self._last_bucket = bucket
+        folder = self._last_bucket
+        if folder is None or folder[0] != bucket:
+            folder = self._make_bucket(bucket)
         try:
-            fsio.publish(layout.tmp, layout.bucket(bucket), job_id + RECORD_SUFFIX, data, durable=self.durable,
-                         replace=replace)
-        except FileNotFoundError:  # (a purge removed the bucket, empty, since)
-            self._make_bucket(bucket)
-            fsio.publish(layout.tmp, layout.bucket(bucket), job_id + RECORD_SUFFIX, data, durable=self.durable,
-                         replace=replace)
+            fsio.publish(layout.tmp, folder[1], job_id + RECORD_SUFFIX, data, durable=self.durable, replace=replace)
+        except OSError as exc:
+            # A purge removed the bucket, empty, since this store object opened it
+            # (ESTALE: on another NFS client).
+            if exc.errno not in (errno.ENOENT, errno.ESTALE):
+                raise
+            fsio.publish(layout.tmp, self._make_bucket(bucket)[1], job_id + RECORD_SUFFIX, data,
+                         durable=self.durable, replace=replace)
 
-    def _make_bucket(self, bucket: str) -> None:
+    def _make_bucket(self, bucket: str) -> tuple[str, Folder]:
+        """Make the bucket if absent and open it: kept open while resolutions go to it."""
         layout = self.layout
-        if folders.make_folder(layout.resolved.join(bucket), shared=layout.shared) and self.durable:
-            layout.resolved.sync()
+        folder = layout.bucket(bucket)
+        for tries_left in (1, 0):
+            if folders.make_folder(layout.resolved.join(bucket), shared=layout.shared) and self.durable:
+                layout.resolved.sync()
+            try:
+                folder.anchor()
+                break
+            except FileNotFoundError:  # (removed, empty, by a purge in between)
+                if not tries_left:
+                    raise
+        last, self._last_bucket = self._last_bucket, (bucket, folder)
+        if last is not None:
+            last[1].close()
+        return bucket, folder
 
     def write_pending(self, record: Record) -> None:
         layout = self.layout
+        data = record.render()
         fsio.publish(layout.tmp, layout.pending_folder(record.id, durable=self.durable), record.id + RECORD_SUFFIX,
-                     record.render(), durable=self.durable, replace=True)
+                     data, durable=self.durable, replace=True)
+        self.written.remember(record, data)
 
     def finish_resolution(self, job_id: str) -> bool:
         """After the resolved record is published: make its targets due, drop the

@@ -72,7 +72,7 @@ class Fulfilment:
         job_id = lease.name
         path = ctx.layout.pending_path(job_id)
         try:
-            record = Record.load(path, job_id)
+            record = Record.load(path, job_id, ctx.written.recall)
         except FileNotFoundError:
             lease.release()  # resolved and removed since it was listed
             return None

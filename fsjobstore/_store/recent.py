@@ -34,3 +34,8 @@ class Recent(Generic[K, V]):
     def drop(self, key: K) -> None:
         with self._lock:
             self._values.pop(key, None)
+
+    def pop(self, key: K) -> V | None:
+        """The value of *key* (None if there is none), forgotten."""
+        with self._lock:
+            return self._values.pop(key, None)

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 
-from fsjobstore._files.values import canonical_json, decode_value, encode_json, encode_value, store_value
+from fsjobstore._files.values import (
+    canonical_json,
+    decode_value,
+    encode_compact,
+    encode_json,
+    encode_value,
+    loads_text,
+    store_value,
+)
 from fsjobstore.errors import JobTooLarge
 
 
@@ -86,3 +95,39 @@ def test_value_encoding_round_trips(value: bytes) -> None:
 def test_no_value() -> None:
     assert encode_value(None) == (None, None)
     assert decode_value(None, None) is None
+
+
+@pytest.mark.parametrize("text", [
+    '{"a": [1, 2.5, null, "x"]}\n', "[1, 2]", "  7 \n", '"s"\t\r\n ', "1 2", '{"a": 1}\u00a0', '{"a": 1}x',
+    "", "   ", "\ufeff{}", "{", "[1,]", "NaN", '{"a": 1}\n\n',
+])
+def test_loads_text_reads_and_refuses_what_json_loads_does(text: str) -> None:
+    try:
+        expected: object = json.loads(text)
+    except ValueError as exc:
+        with pytest.raises(type(exc), match=re.escape(str(exc))):
+            loads_text(text)
+    else:
+        assert repr(loads_text(text)) == repr(expected)
+
+
+@pytest.mark.parametrize("value", [None, "é\n\"\u2028", 1, -1.5, 1e300, [1, {"a": None}], {1: 2}, True, {"a": (1, 2)},
+                                   float("nan"), float("inf"), {"a": object()}, {(1, 2): 3}])
+def test_encode_compact_writes_and_refuses_what_the_json_encoder_does(value: Any) -> None:
+    reference = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": ")).encode
+    try:
+        expected = reference(value)
+    except (TypeError, ValueError) as exc:
+        with pytest.raises(type(exc), match=re.escape(str(exc))):
+            encode_compact(value)
+    else:
+        assert encode_compact(value) == expected
+
+
+def test_encode_compact_refuses_a_circular_value_every_time() -> None:
+    circular: list[Any] = []
+    circular.append(circular)
+    for _ in range(2):  # (nothing of the first refusal is left for the second call)
+        with pytest.raises(ValueError, match="Circular reference"):
+            encode_compact(circular)
+    assert encode_compact([[], []]) == "[[], []]"
