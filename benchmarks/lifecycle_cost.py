@@ -155,7 +155,7 @@ def syscalls(system: str, folder: str, n: int, checkout: Path) -> Counter[str] |
         with tempfile.NamedTemporaryFile("r", suffix=".strace") as summary:
             _run(system, folder, jobs, durable=False, checkout=checkout,
                  prefix=["strace", "-c", "-f", "-o", summary.name])
-            tables.append(_strace_counts(summary.read()))
+            tables.append(strace_counts(summary.read()))
     calls: Counter[str] = Counter()
     for name in set(tables[0]) | set(tables[1]):
         per = (tables[0][name] - tables[1][name]) / n
@@ -164,7 +164,7 @@ def syscalls(system: str, folder: str, n: int, checkout: Path) -> Counter[str] |
     return calls
 
 
-def _strace_counts(text: str) -> Counter[str]:
+def strace_counts(text: str) -> Counter[str]:
     counts: Counter[str] = Counter()
     for line in text.splitlines():
         parts = line.split()

@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks.adapters.base import make_job
 from benchmarks.adapters.raw_floor import RawFloorKept
-from benchmarks.lifecycle_cost import _strace_counts, speed_rounds
+from benchmarks.lifecycle_cost import speed_rounds, strace_counts
 
 STRACE_C = """\
 % time     seconds  usecs/call     calls    errors syscall
@@ -21,7 +21,7 @@ STRACE_C = """\
 
 
 def test_strace_summaries_are_read_by_call_name() -> None:
-    assert _strace_counts(STRACE_C) == {"openat": 300, "close": 100}
+    assert strace_counts(STRACE_C) == {"openat": 300, "close": 100}
 
 
 @pytest.mark.parametrize("durable", [True, False])

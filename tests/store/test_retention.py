@@ -175,6 +175,35 @@ def test_jobs_with_waiting_targets_are_kept(open_store: Callable[..., JobStore])
     assert store.pull_notification() is None
 
 
+def test_a_purge_of_many_jobs_at_once_keeps_and_removes_what_one_at_a_time_does(
+        open_store: Callable[..., JobStore]) -> None:
+    # Enough jobs past their time in one bucket that they are removed by several
+    # threads at once (POOL_FROM), of every kind purge tells apart.
+    store = open_store(durable=False)
+    plain, keyed, waiting, given_up = [], [], [], []
+    for n in range(200):
+        kind = n % 5
+        job = store.create(n, key=f"k{n}" if kind == 1 else None)
+        if kind in (2, 3):
+            store.queue(job.id, f"t{n}")
+        store.fulfill(job.id, "v")
+        [plain, keyed, waiting, given_up, plain][kind].append(job.id)
+    while (note := store.pull_notification()) is not None:
+        if note.id in given_up:
+            note.done([], failed=[(note.waiting[0], "unreachable")], give_up_after=1)
+        else:  # (this store object hands it out again in an hour)
+            note.done([], failed=[(note.waiting[0], "later")], retry_in=3600)
+    assert all(store.get(job_id).failed_deliveries for job_id in given_up)
+    assert store.purge(older_than=0) == len(plain) + len(keyed) + len(given_up)
+    for job_id in plain + keyed + given_up:
+        assert gone(store, job_id) and files_of(store, job_id) == [], files_of(store, job_id)
+    assert [store.get(job_id).waiting for job_id in waiting] == [(f"t{int(store.get(job_id).request)}",)
+                                                                   for job_id in waiting]
+    for n in range(1, 200, 5):  # each key is free again
+        assert store.create({"again": n}, key=f"k{n}").request == {"again": n}
+    assert os.listdir(os.path.join(store.path, "tmp")) == []
+
+
 def _leftovers(store: JobStore, valid_id: str) -> dict[str, str]:
     """Leftover files of crashed writers, by what they are."""
     root = Path(store.path)
