@@ -249,12 +249,15 @@ def main() -> None:
     with JobStore(big, durable=False, watch=False) as store:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         cpu = time.process_time()
-        seconds = timed(lambda: store.purge())
+        removed: list[int] = []
+        seconds = timed(lambda: removed.append(store.purge()))
         cpu = time.process_time() - cpu
-        removed_rate = sizes["expired"] / seconds
+        # (Every job removed counts: the big store's own oldest history too, once its
+        # cache is older than the hour its history leaves before a week.)
+        removed_rate = removed[0] / seconds
         rows.append(("purge, expired jobs per second", ">= 5,000/s",
-                     f"{removed_rate:,.0f}/s ({seconds:.2f} s; {sizes['expired'] / cpu:,.0f}/s of CPU time)",
-                     removed_rate >= 5000))
+                     f"{removed_rate:,.0f}/s ({removed[0]:,} in {seconds:.2f} s; {removed[0] / cpu:,.0f}/s of CPU "
+                     "time)", removed_rate >= 5000))
         grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
         rows.append(("RSS growth of that purge", "flat", f"{grown / 1024:.1f} MiB", grown < 64 * 1024))
 
