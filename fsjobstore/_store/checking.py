@@ -22,6 +22,7 @@ from .._files.layout import RECORD_SUFFIX, UNDELIVERED_SUFFIX
 from .._files.records import Record
 from ..errors import CorruptJobFile
 from ..interface import Problem, Progress, Report
+from ..job import BLOCKED
 from . import keys
 from .context import StoreContext, parse_waiting
 from .maintenance import Ticker, find_leftovers, maintenance_lock, store_now
@@ -113,7 +114,15 @@ class _Checker:
             if job_id not in resolved_ids:
                 path = layout.due.join(job_id)
                 self.problem("stale-due", path, "due marker of a job that is not resolved", partial(fsio.remove, path))
-        known = resolved_ids | set(pending)
+        blocked, pending_ids = self.entries(layout.blocked, RECORD_SUFFIX), set(pending)
+        for job_id in blocked:
+            if job_id not in resolved_ids and job_id not in pending_ids and self.read(
+                    layout.blocked_path(job_id), job_id) is not None:
+                self.report.counts[BLOCKED] += 1
+        for job_id, why in self.ctx.dependencies.unsettled():
+            self.problem("unsettled", layout.blocked_path(job_id), why,
+                         partial(self.ctx.dependencies.settle, job_id))
+        known = resolved_ids | set(pending) | set(blocked)
         for job_id in self.entries(layout.waiting, ""):
             folder = layout.waiting_folder(job_id)
             if job_id not in known:

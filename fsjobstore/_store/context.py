@@ -20,8 +20,9 @@ from .._files.records import FORMAT_VERSION, Record, now_text
 from .._leases import HolderPool, LeaseFolder, Renewer
 from .._leases.fork import forget_in_child
 from ..errors import CorruptJobFile, InvalidStore, JobNotFound
-from ..job import PENDING, RUNNING, Job
+from ..job import BLOCKED, PENDING, RUNNING, Job
 from .candidates import Candidates
+from .dependencies import Dependencies
 from .limits import Limits
 from .pausing import Pauses
 
@@ -71,6 +72,7 @@ class StoreContext:
         self.due = Candidates(self.layout.due, "")
         self.pauses = Pauses(self.layout, durable=options.durable)
         self.limits = Limits(self.layout, durable=options.durable)
+        self.dependencies = Dependencies(self)
         # One pull at a time per store object: its candidate indexes are not shared
         # between threads.
         self.pull_lock = threading.Lock()
@@ -143,16 +145,24 @@ class StoreContext:
         """The job's record and its state now. Raises JobNotFound, CorruptJobFile."""
         # The resolved record is the truth: it is published (create-if-absent)
         # before the pending one is removed, so read it first, then pending, then
-        # it again for a job resolved between the two reads.
+        # it again for a job resolved between the two reads. A blocked record comes
+        # after the pending one (a settler that stopped midway left both: the pending
+        # one is the truth), and the pending one again after it (a release publishes
+        # the pending record, then removes the blocked one).
         layout = self.layout
-        for path in (layout.resolved_path(job_id), layout.pending_path(job_id), layout.resolved_path(job_id)):
+        blocked = layout.blocked_path(job_id)
+        for path in (layout.resolved_path(job_id), layout.pending_path(job_id), blocked,
+                     layout.pending_path(job_id), layout.resolved_path(job_id)):
             try:
                 record = Record.load(path, job_id)
             except FileNotFoundError:
                 continue
             state = record.state
-            if state == PENDING and self.work_leases.is_held(job_id):
-                state = RUNNING
+            if state == PENDING:
+                if path is blocked:
+                    state = BLOCKED
+                elif self.work_leases.is_held(job_id):
+                    state = RUNNING
             return record, state
         raise JobNotFound(job_id)
 
@@ -168,9 +178,10 @@ class StoreContext:
         fsio.publish(layout.tmp, layout.pending_folder(record.id, durable=self.durable), record.id + RECORD_SUFFIX,
                      record.render(), durable=self.durable, replace=True)
 
-    def finish_resolution(self, job_id: str) -> bool:
+    def finish_resolution(self, job_id: str, *, blocked: bool = False) -> bool:
         """After the resolved record is published: make its targets due, drop the
-        pending record. Idempotent, so a puller (or a repair) can finish a crashed
+        pending record (the blocked one, if it was *blocked*), settle the jobs made
+        after it. Idempotent, so a puller (or a repair) can finish a crashed
         resolver's work. Returns whether targets are waiting."""
         layout = self.layout
         due = self.has_waiting(job_id)
@@ -181,6 +192,9 @@ class StoreContext:
             fsio.remove(layout.pending_path(job_id))
         else:
             fsio.remove_in(layout.pending, job_id + RECORD_SUFFIX)
+        if blocked:
+            fsio.remove_in(layout.blocked, job_id + RECORD_SUFFIX)
+        self.dependencies.parent_resolved(job_id)
         return due
 
     # -- waiting targets ----------------------------------------------------------

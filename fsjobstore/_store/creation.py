@@ -3,7 +3,7 @@ caller picked, at most once (a create retried after its reply was lost)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from ..job import Job
 from . import keys
 from .adoption import publish_pending
 from .context import StoreContext
+from .dependencies import check_after
 
 
 def create(
@@ -35,9 +36,16 @@ def create(
     deadline: datetime | timedelta | float | None = None,
     job_id: str | None = None,
     before_publish: Callable[[str], object] | None = None,
+    after: Sequence[str] | None = None,
+    on_parent_failure: str = "cancel",
 ) -> Job:
     if job_id is not None:
         check_new_id(job_id)
+    parents = None
+    if after is not None or on_parent_failure != "cancel":
+        if key is not None:
+            raise ValueError("a job with a unique key cannot wait for others (after=): create it when they are done")
+        parents = check_after(ctx, after or [], on_parent_failure)
     request_json = encode_json(request, "request", ctx.options.max_bytes)
     labels = check_labels(labels) if labels is not None else {}
     if priority:
@@ -61,28 +69,44 @@ def create(
         (job_id or new_id()) + queue, request, request_json, task=task,
         resource=resource, not_before=start_text, delay=delay, expires_in=expires_in, lease_seconds=lease_seconds,
         key=key, labels=labels, priority=priority, deadline=None if by is None else time_text(by),
-        deadline_in=deadline_in,
+        deadline_in=deadline_in, after=parents, on_parent_failure=None if on_parent_failure == "cancel" else
+        on_parent_failure,
     )
     if before_publish is not None:  # (a workspace's input, moved in while no worker can see the job)
         before_publish(record.id)
     if key is not None:
         changes = {"request": request, "request_json": request_json, "not_before": start_text, "delay": delay}
         return keys.create(ctx, record, on_conflict, changes)
+    if parents is not None:
+        return _create_blocked(ctx, record, once=job_id is not None)
     if job_id is None:
         ctx.write_pending(record)
         return record.job()
-    return _create_once(ctx, record)
+    return _create_once(ctx, record, publish_pending(ctx, record))
 
 
 # What must match for a create under an existing id to be a retry of the one that made it.
 SAME_CREATE = ("request", "task", "resource", "not_before", "delay", "expires_in", "lease_seconds", "labels",
-               "deadline", "deadline_in")
+               "deadline", "deadline_in", "after", "on_parent_failure")
 
 
-def _create_once(ctx: StoreContext, record: Record) -> Job:
-    """Publish *record* unless its id exists (create-if-absent). A job already made
-    under this id by the same create is returned as it is now; by another, refused."""
-    if publish_pending(ctx, record):
+def _create_blocked(ctx: StoreContext, record: Record, *, once: bool) -> Job:
+    """A job that waits for its parents: its markers, then its blocked record, then a
+    look at the parents (one resolved before the record was published found no
+    record to settle), which releases it at once if they are done."""
+    dependencies = ctx.dependencies
+    dependencies.mark(record)
+    if not dependencies.publish(record, replace=not once):
+        return _create_once(ctx, record, published=False)
+    dependencies.settle(record.id)
+    return ctx.job(*ctx.read(record.id))
+
+
+def _create_once(ctx: StoreContext, record: Record, published: bool) -> Job:
+    """The job *record* made, or (not *published*: its id was taken) the job that has
+    its id: a job already made under this id by the same create is returned as it is
+    now; by another, refused."""
+    if published:
         return record.job()
     job_id = record.id
     existing, state = ctx.read(job_id)

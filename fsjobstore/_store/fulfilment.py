@@ -26,7 +26,18 @@ from ..errors import (
     LossReason,
 )
 from ..interface import Limit, Pause, stopping
-from ..job import CANCELLED, DISCARDED, EXPIRED, FAILED, FULFILLED, PENDING, RESOLVED_STATES, RETRIABLE_STATES, Job
+from ..job import (
+    BLOCKED,
+    CANCELLED,
+    DISCARDED,
+    EXPIRED,
+    FAILED,
+    FULFILLED,
+    PENDING,
+    RESOLVED_STATES,
+    RETRIABLE_STATES,
+    Job,
+)
 from .attempts import EXPIRED_ERROR, expired_attempt, lease_attempt
 from .context import StoreContext
 from .handles import WorkLease
@@ -55,6 +66,7 @@ class Fulfilment:
         pauses = ctx.pauses.current()
         if stops_all(pauses, wanted):
             return None
+        ctx.dependencies.sweep()
         puller = _Puller(self, wanted, pauses, address_name(to))
         with ctx.pull_lock:
             try:
@@ -243,6 +255,7 @@ class Fulfilment:
                  trace: str | None = None) -> Job:
         ctx = self.ctx
         entry = None
+        current: str | None = None
         if lease is not None and name_lease is not None:
             name_lease.check(final=True)
             record = lease.record
@@ -264,7 +277,7 @@ class Fulfilment:
         # unset: a second commit then finds the name taken, JobAlreadyResolved.)
         if name_lease is not None:
             name_lease.committed = True
-        due = ctx.finish_resolution(job_id)
+        due = ctx.finish_resolution(job_id, blocked=current == BLOCKED)
         if lease is not None:
             lease.release()
         if due:
@@ -283,6 +296,9 @@ class Fulfilment:
         handle = claim_or_release(self._claim_as_is, lease)
         if handle is None:
             _, state = ctx.read(job_id)
+            if state == BLOCKED:
+                raise JobStateError(f"job {job_id!r} is blocked: it waits for its parents, and has no attempt "
+                                    "to retry")
             raise JobAlreadyResolved(job_id, state)
         return handle
 

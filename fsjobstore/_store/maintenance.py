@@ -102,6 +102,8 @@ def purge_job(ctx: StoreContext, record: Record) -> bool:
     if lease is None:
         return False  # being retried, or tidied by a puller: next time
     try:
+        if ctx.dependencies.needed(job_id):
+            return False  # a job made after it is still to run, and may read its value
         return remove_resolved(ctx, record)
     finally:
         lease.release()
@@ -149,6 +151,7 @@ def remove_resolved(ctx: StoreContext, record: Record) -> bool:
     fsio.remove(aside)
     if key_freed:
         fsio.remove(key_aside)
+    ctx.dependencies.forget(job_id)
     return True
 
 

@@ -12,7 +12,7 @@ from .._files.layout import RECORD_SUFFIX
 from .._files.records import Record
 from .._files.wakeup import APPEARED, VANISHED, Signal, unwatch, watch
 from ..errors import CorruptJobFile, JobNotFound
-from ..job import PENDING, RESOLVED_STATES, RUNNING, STATES, Job
+from ..job import BLOCKED, PENDING, RESOLVED_STATES, RUNNING, STATES, Job
 from .context import StoreContext
 
 
@@ -28,7 +28,8 @@ class Queries:
     def record_path(self, job_id: str) -> str:
         check_id(job_id)
         layout = self.ctx.layout
-        for path in (layout.resolved_path(job_id), layout.pending_path(job_id), layout.resolved_path(job_id)):
+        for path in (layout.resolved_path(job_id), layout.pending_path(job_id), layout.blocked_path(job_id),
+                     layout.pending_path(job_id), layout.resolved_path(job_id)):
             if fsio.exists(path):
                 return str(path)
         raise JobNotFound(job_id)
@@ -39,6 +40,13 @@ class Queries:
         wanted = dict(labels or {}).items()
         layout = self.ctx.layout
         seen: set[str] = set()
+        if state in (None, BLOCKED):
+            for job_id in sorted(folders.scan(layout.blocked, RECORD_SUFFIX)):
+                job = self._job_at(layout.blocked_path(job_id), job_id, BLOCKED)
+                if job is not None and not self._released(job_id):
+                    seen.add(job_id)
+                    if wanted <= job.labels.items():
+                        yield job
         if state in (None, PENDING, RUNNING):
             leased = set(folders.scan(layout.work_leases, ""))
             for job_id in self._pending_ids():
@@ -46,7 +54,7 @@ class Queries:
                 if state is not None and job_state != state:
                     continue
                 job = self._job_at(layout.pending_path(job_id), job_id, job_state)
-                if job is not None and not fsio.exists(layout.resolved_path(job_id)):
+                if job is not None and job_id not in seen and not fsio.exists(layout.resolved_path(job_id)):
                     seen.add(job_id)
                     if wanted <= job.labels.items():
                         yield job
@@ -57,6 +65,12 @@ class Queries:
                 job = self._job_at(layout.resolved_path(job_id), job_id, None)
                 if job is not None and (state is None or job.state == state) and wanted <= job.labels.items():
                     yield job
+
+    def _released(self, job_id: str) -> bool:
+        """Whether a blocked record's job is pending or resolved too (its settler
+        stopped between its steps): the other record is the truth."""
+        layout = self.ctx.layout
+        return fsio.exists(layout.resolved_path(job_id)) or fsio.exists(layout.pending_path(job_id))
 
     def _pending_ids(self) -> list[str]:
         """The ids of every pending record, in every queue, in creation order."""
@@ -78,7 +92,9 @@ class Queries:
         layout = ctx.layout
         pending = set(self._pending_ids()) - set(folders.scan(layout.resolved, RECORD_SUFFIX))
         running = len(pending & set(folders.scan(layout.work_leases, "")))
-        counts = {PENDING: len(pending) - running, RUNNING: running, **dict.fromkeys(RESOLVED_STATES, 0)}
+        blocked = sum(1 for job_id in folders.scan(layout.blocked, RECORD_SUFFIX) if not self._released(job_id))
+        counts = {PENDING: len(pending) - running, BLOCKED: blocked, RUNNING: running,
+                  **dict.fromkeys(RESOLVED_STATES, 0)}
         for job_id in folders.scan(layout.resolved, RECORD_SUFFIX):
             try:
                 record = ctx.read_resolved(job_id)

@@ -12,7 +12,7 @@ import os
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -93,12 +93,18 @@ class HttpStore:
                not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
                lease_seconds: float | None = None, key: str | None = None, on_conflict: str = "return",
                labels: Mapping[str, str] | None = None, priority: int = 0,
-               deadline: datetime | timedelta | float | None = None) -> Job:
+               deadline: datetime | timedelta | float | None = None, after: Sequence[str] | None = None,
+               on_parent_failure: str = "cancel") -> Job:
         """As JobStore.create. The id is picked here, so that a request whose answer was
         lost is sent again and returns the job it made, not a second one."""
         body = _create_body(request, task, resource, not_before, expires_in, lease_seconds)
         body.update(key=key, on_conflict=on_conflict, labels=check_labels(labels) or None, priority=priority)
         body.update(_when(deadline, "deadline", "deadline_in"))
+        if after is not None:
+            if isinstance(after, str):
+                raise TypeError("after must be a list of job ids, not str")
+            body["after"] = list(after)
+        body["on_parent_failure"] = on_parent_failure
         return Job.from_dict(self._api.call("POST", "/api/jobs", json=body, repeatable=True))
 
     def create_many(self, requests: Iterable[Any], *, task: str | None = None, resource: str | None = None,

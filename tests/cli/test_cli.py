@@ -119,7 +119,7 @@ def test_ls_table_json_and_filters(store_dir: Path) -> None:
 
 def test_stats_json(store_dir: Path) -> None:
     empty = json.loads(ok(fsj("stats", "--json", store=store_dir)))
-    assert empty == {"pending": 0, "running": 0, "fulfilled": 0, "failed": 0, "cancelled": 0,
+    assert empty == {"pending": 0, "blocked": 0, "running": 0, "fulfilled": 0, "failed": 0, "cancelled": 0,
                      "expired": 0, "discarded": 0, "due": 0}
     with JobStore(store_dir, create=True) as store:
         ids = [store.create(n).id for n in range(5)]
@@ -130,7 +130,7 @@ def test_stats_json(store_dir: Path) -> None:
         lease = store.pull_work()
         assert lease is not None
         counts = json.loads(ok(fsj("stats", "--json", store=store_dir)))
-        assert counts == {"pending": 1, "running": 1, "fulfilled": 1, "failed": 1, "cancelled": 1,
+        assert counts == {"pending": 1, "blocked": 0, "running": 1, "fulfilled": 1, "failed": 1, "cancelled": 1,
                           "expired": 0, "discarded": 0, "due": 1}
         lease.release()
     text = ok(fsj("stats", store=store_dir))

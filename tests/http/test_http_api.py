@@ -25,7 +25,7 @@ def test_create_get_list_and_stats(served: Served) -> None:
         batch = http.post("/api/jobs/batch", json={"jobs": [{"request": n, "task": "other"} for n in range(3)]})
         assert batch.status_code == 201 and len(batch.json()["jobs"]) == 3
         stats = http.get("/api/stats").json()
-        assert stats == {"pending": 4, "running": 0, "fulfilled": 0, "failed": 0, "cancelled": 0,
+        assert stats == {"pending": 4, "blocked": 0, "running": 0, "fulfilled": 0, "failed": 0, "cancelled": 0,
                          "expired": 0, "discarded": 0, "due": 0}
         listed = http.get("/api/jobs", params={"task": "other"}).json()
         assert [j["request"] for j in listed["jobs"]] == [2, 1, 0], "newest first by default"

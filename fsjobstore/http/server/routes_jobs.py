@@ -42,7 +42,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 router = APIRouter(prefix="/api", tags=["jobs"], responses=ERRORS)
 
-State = Literal["pending", "running", "fulfilled", "failed", "cancelled", "expired", "discarded"]
+State = Literal["pending", "blocked", "running", "fulfilled", "failed", "cancelled", "expired", "discarded"]
 Sort = Literal["created", "-created", "updated", "-updated"]
 
 
@@ -84,6 +84,7 @@ def _create_options(store: JobStore, body: CreateJob) -> dict[str, Any]:
         "lease_seconds": body.lease_seconds, "not_before": body.delay if body.delay is not None else body.not_before,
         "key": body.key, "on_conflict": body.on_conflict, "labels": body.labels, "priority": body.priority,
         "deadline": body.deadline_in if body.deadline_in is not None else body.deadline, "job_id": body.id,
+        "after": body.after, "on_parent_failure": body.on_parent_failure,
     }
 
 

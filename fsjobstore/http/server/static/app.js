@@ -2,7 +2,7 @@
 // The page itself holds no data; everything comes from the API with the token.
 "use strict";
 
-const STATES = ["pending", "running", "fulfilled", "failed", "cancelled", "expired", "discarded", "due"];
+const STATES = ["pending", "blocked", "running", "fulfilled", "failed", "cancelled", "expired", "discarded", "due"];
 const HISTORY = 300; // samples kept for the chart (one per change, at most one a poll interval)
 const $ = (id) => document.getElementById(id);
 const view = { cursors: [null], page: 0, next: null, selected: null, job: null, role: null, series: [], workers: [] };

@@ -1,0 +1,259 @@
+"""Job dependencies: a job created after others (its parents, ``create(after=...)``)
+waits in ``blocked/``, in no queue, so pulls never see it. Each parent has a folder
+of markers naming its dependants, so whoever resolves it finds them without a
+scan, and *settles* each: under the dependant's work lease, releases it into its
+queue once every parent is fulfilled, or resolves it cancelled when one ends
+otherwise (or releases it anyway, with ``on_parent_failure="run"``). A settler
+that crashed midway is healed by a sweep of ``blocked/`` (every lease length, by
+pullers; and ``check --repair``). Steps and why: docs/format.md, "Dependencies"."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from .._files import folders, fsio
+from .._files.ids import check_id
+from .._files.layout import RECORD_SUFFIX
+from .._files.records import Record
+from .._files.values import NO_VALUE
+from .._leases import Lease, clock
+from ..errors import CorruptJobFile, JobNotFound, UnknownParent
+from ..job import CANCELLED, FULFILLED, ON_PARENT_FAILURE, RESOLVED_STATES
+
+if TYPE_CHECKING:
+    from .context import StoreContext
+
+log = logging.getLogger("fsjobstore")
+
+MAX_PARENTS = 100
+# A settler holds a dependant's lease for a few file operations: another one that
+# finds it held waits this long for it, then leaves the dependant to the sweep.
+SETTLE_TRIES = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
+
+
+def check_after(ctx: StoreContext, after: Sequence[str], on_parent_failure: str) -> list[str]:
+    """The parents of a new job, each once, in the order given; raises (nothing written)
+    for a malformed list or policy, and UnknownParent for a parent that does not exist.
+    Parents exist before their dependant, so dependencies can never form a cycle."""
+    if isinstance(after, str) or not isinstance(after, Sequence):
+        raise TypeError(f"after must be a list of job ids, not {type(after).__name__}")
+    if on_parent_failure not in ON_PARENT_FAILURE:
+        raise ValueError(f"on_parent_failure must be one of {', '.join(ON_PARENT_FAILURE)}, "
+                         f"not {on_parent_failure!r}")
+    parents = list(dict.fromkeys(after))
+    if not parents:
+        raise ValueError("after is empty: give the ids of the jobs to wait for, or no after")
+    if len(parents) > MAX_PARENTS:
+        raise ValueError(f"after names {len(parents)} jobs; a job waits for at most {MAX_PARENTS}")
+    for parent in parents:
+        check_id(parent)
+        try:
+            ctx.read(parent)
+        except JobNotFound:
+            raise UnknownParent(parent) from None
+    return parents
+
+
+class Dependencies:
+    """The dependants of one store object's jobs: made blocked, settled, healed."""
+
+    def __init__(self, ctx: StoreContext) -> None:
+        self.ctx = ctx
+        # Parents resolved while this thread settles dependants (a cancelled dependant
+        # is a resolved parent in turn): handled in a loop, not by recursion.
+        self._local = threading.local()
+        self._next_sweep = 0.0
+
+    # -- creating -----------------------------------------------------------------
+
+    def mark(self, record: Record) -> None:
+        """Name the new job in each of its parents' markers (before its record is
+        published: a resolver that finds a marker and no record leaves it to the
+        creator, who settles the job once published)."""
+        ctx = self.ctx
+        for parent in record.get("after"):
+            folder = ctx.layout.dependants_folder(parent)
+            if folders.make_folder(folder.path, shared=ctx.options.group_shared) and ctx.durable:
+                ctx.layout.dependants.sync()
+            fsio.create_empty(folder, record.id, durable=ctx.durable)
+
+    def publish(self, record: Record, *, replace: bool) -> bool:
+        """Publish the blocked record (create-if-absent unless *replace*); whether it is
+        the job's first record (False: the id was taken, or the job was made and
+        released under it before)."""
+        ctx, job_id = self.ctx, record.id
+        try:
+            fsio.publish(ctx.layout.tmp, ctx.layout.blocked, job_id + RECORD_SUFFIX, record.render(),
+                         durable=ctx.durable, replace=replace)
+        except FileExistsError:
+            return False
+        if replace:
+            return True
+        layout = ctx.layout
+        if fsio.exists(layout.resolved_path(job_id)) or fsio.exists(layout.pending_path(job_id)):
+            self.settle(job_id)  # (removes the copy just made)
+            return False
+        return True
+
+    # -- settling -----------------------------------------------------------------
+
+    def parent_resolved(self, parent: str) -> None:
+        """Settle the blocked dependants of *parent*, just resolved (its resolved
+        record published first: a creator that checks after publishing sees it)."""
+        if not fsio.exists_in(self.ctx.layout.dependants, parent):
+            return  # (the common case: one lstat)
+        queue: list[str] | None = getattr(self._local, "queue", None)
+        if queue is not None:
+            queue.append(parent)
+            return
+        self._local.queue = queue = [parent]
+        try:
+            while queue:
+                for child in self.dependants(queue.pop()):
+                    if fsio.exists(self.ctx.layout.blocked_path(child)):
+                        self.settle(child)
+        finally:
+            self._local.queue = None
+
+    def dependants(self, parent: str) -> list[str]:
+        """The ids of the jobs made after *parent*, oldest first (purged ones too)."""
+        try:
+            return sorted(folders.scan(self.ctx.layout.dependants_folder(parent), ""))
+        except CorruptJobFile as exc:  # (a symlink planted as the folder: never followed)
+            self.ctx.report(exc)
+            return []
+
+    def settle(self, job_id: str) -> None:
+        """Under the job's work lease: release it into its queue if its parents allow,
+        cancel it if one failed, or leave it blocked. Exactly once in effect: the
+        lease keeps two settlers apart, and each step is a no-op once done."""
+        ctx = self.ctx
+        lease = self._lease(job_id)
+        if lease is None:
+            return  # held by another settler (or a purge): theirs, or the next sweep's
+        try:
+            path = ctx.layout.blocked_path(job_id)
+            try:
+                record = Record.load(path, job_id)
+            except FileNotFoundError:
+                return  # settled already
+            except CorruptJobFile as exc:
+                ctx.report(exc)
+                return
+            layout = ctx.layout
+            if fsio.exists(layout.resolved_path(job_id)) or fsio.exists(layout.pending_path(job_id)):
+                fsio.remove(path)  # a settler or a cancel stopped after its first step: finished
+                return
+            reason = self.verdict(record)
+            if reason is None:
+                return
+            if reason == "":
+                # Released: its queue's record first, then the blocked one goes (a crash
+                # between leaves both: a reader takes the pending one, the sweep removes
+                # the other). Its delay starts now (the new file's mtime).
+                ctx.write_pending(record.changed())
+                fsio.remove(path)
+                return
+            cancelled = record.resolved(CANCELLED, NO_VALUE, reason, record.attempts)
+            try:
+                fsio.publish(layout.tmp, layout.resolved, job_id + RECORD_SUFFIX, cancelled.render(),
+                             durable=ctx.durable, replace=False)
+            except FileExistsError:
+                pass  # resolved by someone else meanwhile (a cancel): finished below all the same
+            ctx.finish_resolution(job_id, blocked=True)
+        finally:
+            lease.release()
+
+    def _lease(self, job_id: str) -> Lease | None:
+        leases = self.ctx.work_leases
+        for wait in SETTLE_TRIES:
+            lease = leases.acquire(job_id)
+            if lease is not None:
+                return lease
+            time.sleep(wait)
+        return leases.acquire(job_id)
+
+    def verdict(self, record: Record) -> str | None:
+        """None: wait (a parent is unresolved); "": release; else the reason to cancel."""
+        run_anyway = record.get("on_parent_failure") == "run"
+        unresolved = False
+        for parent in record.get("after") or ():
+            try:
+                parent_record, state = self.ctx.read(parent)
+            except JobNotFound:
+                failure = f"parent {parent} no longer exists (purged or deleted)"
+            except CorruptJobFile as exc:
+                self.ctx.report(exc)
+                unresolved = True  # (left blocked until the file is repaired)
+                continue
+            else:
+                if state == FULFILLED:
+                    continue
+                if state not in RESOLVED_STATES:
+                    unresolved = True
+                    continue
+                error = parent_record.get("error")
+                failure = f"parent {parent} {state}" + (f": {error}" if error else "")
+            if not run_anyway:
+                return f"cancelled: {failure}"
+        return None if unresolved else ""
+
+    # -- healing ------------------------------------------------------------------
+
+    def sweep(self) -> None:
+        """Every lease_seconds per store object (pullers call it): settle each blocked
+        job that a settler or creator left unsettled (it crashed, or found the job's
+        lease held). One listing of ``blocked/`` (blocked jobs only) and a look at
+        each one's parents."""
+        now = clock.now()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self.ctx.options.lease_seconds
+        for job_id, _ in self.unsettled():
+            try:
+                self.settle(job_id)
+            except OSError as exc:  # (a full disk: the next sweep tries again)
+                log.warning("cannot settle blocked job %s: %s", job_id, exc)
+                return
+
+    def unsettled(self) -> Iterator[tuple[str, str]]:
+        """(id, why) of each blocked job that should not be: its record is also in its
+        queue or resolved, or its parents let it go. Not one whose work lease is held:
+        a settler is at it (or died at it: a puller takes that lease over and lets it
+        go, and the next look finds the job)."""
+        ctx = self.ctx
+        layout = ctx.layout
+        for job_id in folders.scan(layout.blocked, RECORD_SUFFIX):
+            if ctx.work_leases.is_held(job_id):
+                continue
+            if fsio.exists(layout.resolved_path(job_id)) or fsio.exists(layout.pending_path(job_id)):
+                yield job_id, "blocked, and also pending or resolved"
+                continue
+            try:
+                record = Record.load(layout.blocked_path(job_id), job_id)
+            except FileNotFoundError:
+                continue
+            except CorruptJobFile as exc:
+                ctx.report(exc)
+                continue
+            if self.verdict(record) is not None:
+                yield job_id, "blocked, though its parents are resolved"
+
+    def needed(self, parent: str) -> bool:
+        """Whether a dependant of *parent* is still to run (blocked, or pending in its
+        queue), and so may still read its value: a purge keeps *parent* then."""
+        layout = self.ctx.layout
+        return any(fsio.exists(layout.blocked_path(child)) or fsio.exists(layout.pending_path(child))
+                   for child in self.dependants(parent))
+
+    def forget(self, parent: str) -> None:
+        """Remove the markers of a purged or deleted *parent*."""
+        folder = self.ctx.layout.dependants_folder(parent)
+        for child in self.dependants(parent):
+            fsio.remove(folder.join(child))
+        folders.remove_folder_if_empty(folder.path)
+
