@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from ._arguments import check_count, check_seconds
+from ._files.ids import check_id
 from ._files.wakeup import unwatch
 from ._store import creation, maintenance
 from ._store.checking import check
@@ -192,6 +193,12 @@ class JobStore:
     def stats(self) -> dict[str, int]:
         """How many jobs are in each state, and how many are due for notification."""
         return self._queries.stats()
+
+    def dependants(self, job_id: str) -> list[str]:
+        """The ids of the jobs made after this one (``create(after=[job_id])``), oldest
+        first, until it is purged (those purged since too)."""
+        check_id(job_id)
+        return self._ctx.dependencies.dependants(job_id)
 
     def record_path(self, job_id: str) -> str:
         """The path of the job's file now (for people: ``cat`` it). JobNotFound if none."""

@@ -209,7 +209,8 @@ def test_counts_per_task_and_state(served: Served) -> None:
     store.create("none")
     with served.http() as http:
         counts = http.get("/api/stats/tasks").json()
-    zero = dict.fromkeys(("pending", "blocked", "running", "fulfilled", "failed", "cancelled", "expired", "discarded"), 0)
+    zero = dict.fromkeys(("pending", "blocked", "running", "fulfilled", "failed", "cancelled", "expired",
+                          "discarded"), 0)
     assert counts == {"mail": zero | {"pending": 2}, "print": zero | {"failed": 1}, "": zero | {"pending": 1}}
 
 
