@@ -97,6 +97,9 @@ class _Checker:
         pending = [job_id for folder in self.pending_folders() for job_id in self.entries(folder, RECORD_SUFFIX)
                    if folder is layout.pending or self.in_its_queue(folder, job_id)]
         resolved = self.entries(layout.resolved, RECORD_SUFFIX)
+        # (listed before any repair: finishing a resolution settles dependants, which
+        # may move a blocked job to resolved/ after that folder was listed)
+        blocked = self.entries(layout.blocked, RECORD_SUFFIX)
         ticker = Ticker(self.progress, len(pending) + len(resolved))
         resolved_ids = self.check_resolved(resolved, ticker)
         leased = set(self.entries(layout.work_leases, ""))
@@ -111,10 +114,12 @@ class _Checker:
             if record is not None:
                 self.report.counts["running" if job_id in leased else record.state] += 1
         for job_id in self.entries(layout.due, ""):
-            if job_id not in resolved_ids:
+            # (looked at again: a job resolved since resolved/ was listed, by another
+            # process or by a repair above settling dependants, has a fresh marker)
+            if job_id not in resolved_ids and not fsio.exists(layout.resolved_path(job_id)):
                 path = layout.due.join(job_id)
                 self.problem("stale-due", path, "due marker of a job that is not resolved", partial(fsio.remove, path))
-        blocked, pending_ids = self.entries(layout.blocked, RECORD_SUFFIX), set(pending)
+        pending_ids = set(pending)
         for job_id in blocked:
             if job_id not in resolved_ids and job_id not in pending_ids and self.read(
                     layout.blocked_path(job_id), job_id) is not None:
