@@ -101,7 +101,7 @@ class _Checker:
         # may move a blocked job to resolved/ after that folder was listed)
         blocked = self.entries(layout.blocked, RECORD_SUFFIX)
         ticker = Ticker(self.progress, len(pending) + len(resolved))
-        resolved_ids = self.check_resolved(resolved, ticker)
+        resolved_ids, listed = self.check_resolved(resolved, ticker), set(resolved)
         leased = set(self.entries(layout.work_leases, ""))
         for job_id in pending:
             ticker.tick()
@@ -114,9 +114,9 @@ class _Checker:
             if record is not None:
                 self.report.counts["running" if job_id in leased else record.state] += 1
         for job_id in self.entries(layout.due, ""):
-            # (looked at again: a job resolved since resolved/ was listed, by another
-            # process or by a repair above settling dependants, has a fresh marker)
-            if job_id not in resolved_ids and not fsio.exists(layout.resolved_path(job_id)):
+            # (a job resolved since resolved/ was listed, by another process or by a
+            # repair above settling dependants, has a fresh marker: looked at again)
+            if job_id not in resolved_ids and (job_id in listed or not fsio.exists(layout.resolved_path(job_id))):
                 path = layout.due.join(job_id)
                 self.problem("stale-due", path, "due marker of a job that is not resolved", partial(fsio.remove, path))
         pending_ids = set(pending)
