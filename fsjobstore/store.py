@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from ._arguments import check_count, check_seconds
-from ._files.ids import check_id
 from ._files.wakeup import unwatch
 from ._store import creation, maintenance
 from ._store.checking import check
@@ -165,10 +164,8 @@ class JobStore:
           "raise" DuplicateJob, "replace"/"extend" a pending one's request/delay).
         * ``labels`` (strings; ``to`` addresses it, for ``pull_work(to=...)``), ``priority``
           (-100 to 100: higher first), ``deadline`` (as not_before: not started by then: expired).
-        * ``after``: ids of jobs (its parents, which must exist: JobNotFound) this one waits for:
-          ``blocked`` until every one is fulfilled; one that ends otherwise resolves it
-          cancelled with the reason, or, with ``on_parent_failure="run"``, lets it run
-          once every parent is resolved.
+        * ``after``: ids of existing jobs it waits for (``blocked`` until all are fulfilled); one that
+          ends otherwise cancels it, saying why (``on_parent_failure="run"``: it runs once all are resolved).
         * ``job_id``: a ULID the caller picked, for a create it may repeat: a job made
           under it by the same create is returned as it is now; by another, JobStateError.
 
@@ -195,10 +192,8 @@ class JobStore:
         return self._queries.stats()
 
     def dependants(self, job_id: str) -> list[str]:
-        """The ids of the jobs made after this one (``create(after=[job_id])``), oldest
-        first, until it is purged (those purged since too)."""
-        check_id(job_id)
-        return self._ctx.dependencies.dependants(job_id)
+        """Ids of the jobs made after this one (``create(after=...)``), oldest first, until it is purged."""
+        return self._queries.dependants(job_id)
 
     def record_path(self, job_id: str) -> str:
         """The path of the job's file now (for people: ``cat`` it). JobNotFound if none."""

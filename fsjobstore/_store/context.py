@@ -72,7 +72,7 @@ class StoreContext:
         self.due = Candidates(self.layout.due, "")
         self.pauses = Pauses(self.layout, durable=options.durable)
         self.limits = Limits(self.layout, durable=options.durable)
-        self.dependencies = Dependencies(self)
+        self.dependencies = Dependencies(self, options.lease_seconds)
         # One pull at a time per store object: its candidate indexes are not shared
         # between threads.
         self.pull_lock = threading.Lock()

@@ -41,11 +41,7 @@ def create(
 ) -> Job:
     if job_id is not None:
         check_new_id(job_id)
-    parents = None
-    if after is not None or on_parent_failure != "cancel":
-        if key is not None:
-            raise ValueError("a job with a unique key cannot wait for others (after=): create it when they are done")
-        parents = check_after(ctx, after or [], on_parent_failure)
+    waits = {} if after is None and on_parent_failure == "cancel" else check_after(ctx, after, on_parent_failure, key)
     request_json = encode_json(request, "request", ctx.options.max_bytes)
     labels = check_labels(labels) if labels is not None else {}
     if priority:
@@ -69,15 +65,14 @@ def create(
         (job_id or new_id()) + queue, request, request_json, task=task,
         resource=resource, not_before=start_text, delay=delay, expires_in=expires_in, lease_seconds=lease_seconds,
         key=key, labels=labels, priority=priority, deadline=None if by is None else time_text(by),
-        deadline_in=deadline_in, after=parents, on_parent_failure=None if on_parent_failure == "cancel" else
-        on_parent_failure,
+        deadline_in=deadline_in, **waits,
     )
     if before_publish is not None:  # (a workspace's input, moved in while no worker can see the job)
         before_publish(record.id)
     if key is not None:
         changes = {"request": request, "request_json": request_json, "not_before": start_text, "delay": delay}
         return keys.create(ctx, record, on_conflict, changes)
-    if parents is not None:
+    if waits:
         return _create_blocked(ctx, record, once=job_id is not None)
     if job_id is None:
         ctx.write_pending(record)

@@ -13,19 +13,16 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from .._files import folders, fsio
 from .._files.ids import check_id
-from .._files.layout import RECORD_SUFFIX
+from .._files.layout import RECORD_SUFFIX, Layout
 from .._files.records import Record
 from .._files.values import NO_VALUE
-from .._leases import Lease, clock
+from .._leases import Lease, LeaseFolder, clock
 from ..errors import CorruptJobFile, JobNotFound, UnknownParent
 from ..job import CANCELLED, FULFILLED, ON_PARENT_FAILURE, RESOLVED_STATES
-
-if TYPE_CHECKING:
-    from .context import StoreContext
 
 log = logging.getLogger("fsjobstore")
 
@@ -35,10 +32,32 @@ MAX_PARENTS = 100
 SETTLE_TRIES = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 
 
-def check_after(ctx: StoreContext, after: Sequence[str], on_parent_failure: str) -> list[str]:
-    """The parents of a new job, each once, in the order given; raises (nothing written)
-    for a malformed list or policy, and UnknownParent for a parent that does not exist.
-    Parents exist before their dependant, so dependencies can never form a cycle."""
+class Jobs(Protocol):
+    """What settling needs of a store object (its StoreContext, which settles the
+    dependants of each job it resolves)."""
+
+    layout: Layout
+    durable: bool
+    work_leases: LeaseFolder
+
+    def read(self, job_id: str) -> tuple[Record, str]: ...
+
+    def report(self, exc: CorruptJobFile) -> None: ...
+
+    def write_pending(self, record: Record) -> None: ...
+
+    def finish_resolution(self, job_id: str, *, blocked: bool = False) -> bool: ...
+
+
+def check_after(ctx: Jobs, after: Sequence[str] | None, on_parent_failure: str, key: str | None) -> dict[str, Any]:
+    """The fields of a new job's record that name its parents (each once, in the order
+    given) and its policy; raises (nothing written) for a malformed list or policy, and
+    UnknownParent for a parent that does not exist. Parents exist before their
+    dependant, so dependencies can never form a cycle."""
+    if key is not None:
+        raise ValueError("a job with a unique key cannot wait for others (after=): create it when they are done")
+    if after is None:
+        raise ValueError("on_parent_failure is for a job made with after: give the jobs it waits for")
     if isinstance(after, str) or not isinstance(after, Sequence):
         raise TypeError(f"after must be a list of job ids, not {type(after).__name__}")
     if on_parent_failure not in ON_PARENT_FAILURE:
@@ -55,14 +74,15 @@ def check_after(ctx: StoreContext, after: Sequence[str], on_parent_failure: str)
             ctx.read(parent)
         except JobNotFound:
             raise UnknownParent(parent) from None
-    return parents
+    return {"after": parents} | ({"on_parent_failure": on_parent_failure} if on_parent_failure != "cancel" else {})
 
 
 class Dependencies:
     """The dependants of one store object's jobs: made blocked, settled, healed."""
 
-    def __init__(self, ctx: StoreContext) -> None:
+    def __init__(self, ctx: Jobs, lease_seconds: float) -> None:
         self.ctx = ctx
+        self._sweep_every = lease_seconds
         # Parents resolved while this thread settles dependants (a cancelled dependant
         # is a resolved parent in turn): handled in a loop, not by recursion.
         self._local = threading.local()
@@ -77,7 +97,7 @@ class Dependencies:
         ctx = self.ctx
         for parent in record.get("after"):
             folder = ctx.layout.dependants_folder(parent)
-            if folders.make_folder(folder.path, shared=ctx.options.group_shared) and ctx.durable:
+            if folders.make_folder(folder.path, shared=ctx.layout.shared) and ctx.durable:
                 ctx.layout.dependants.sync()
             fsio.create_empty(folder, record.id, durable=ctx.durable)
 
@@ -212,7 +232,7 @@ class Dependencies:
         now = clock.now()
         if now < self._next_sweep:
             return
-        self._next_sweep = now + self.ctx.options.lease_seconds
+        self._next_sweep = now + self._sweep_every
         for job_id, _ in self.unsettled():
             try:
                 self.settle(job_id)

@@ -26,18 +26,7 @@ from ..errors import (
     LossReason,
 )
 from ..interface import Limit, Pause, stopping
-from ..job import (
-    BLOCKED,
-    CANCELLED,
-    DISCARDED,
-    EXPIRED,
-    FAILED,
-    FULFILLED,
-    PENDING,
-    RESOLVED_STATES,
-    RETRIABLE_STATES,
-    Job,
-)
+from ..job import CANCELLED, DISCARDED, EXPIRED, FAILED, FULFILLED, PENDING, RESOLVED_STATES, RETRIABLE_STATES, Job
 from .attempts import EXPIRED_ERROR, expired_attempt, lease_attempt
 from .context import StoreContext
 from .handles import WorkLease
@@ -255,7 +244,6 @@ class Fulfilment:
                  trace: str | None = None) -> Job:
         ctx = self.ctx
         entry = None
-        current: str | None = None
         if lease is not None and name_lease is not None:
             name_lease.check(final=True)
             record = lease.record
@@ -277,7 +265,8 @@ class Fulfilment:
         # unset: a second commit then finds the name taken, JobAlreadyResolved.)
         if name_lease is not None:
             name_lease.committed = True
-        due = ctx.finish_resolution(job_id, blocked=current == BLOCKED)
+        # (a job made with after may have been resolved while blocked, by a cancel)
+        due = ctx.finish_resolution(job_id, blocked=bool(record.get("after")))
         if lease is not None:
             lease.release()
         if due:
@@ -296,9 +285,8 @@ class Fulfilment:
         handle = claim_or_release(self._claim_as_is, lease)
         if handle is None:
             _, state = ctx.read(job_id)
-            if state == BLOCKED:
-                raise JobStateError(f"job {job_id!r} is blocked: it waits for its parents, and has no attempt "
-                                    "to retry")
+            if state not in RESOLVED_STATES:  # (blocked: waiting for its parents, not yet tried)
+                raise JobStateError(f"job {job_id!r} is {state}: it has no attempt to retry")
             raise JobAlreadyResolved(job_id, state)
         return handle
 

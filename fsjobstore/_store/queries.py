@@ -25,6 +25,10 @@ class Queries:
         record, state = self.ctx.read(job_id)
         return self.ctx.job(record, state)
 
+    def dependants(self, job_id: str) -> list[str]:
+        check_id(job_id)
+        return self.ctx.dependencies.dependants(job_id)
+
     def record_path(self, job_id: str) -> str:
         check_id(job_id)
         layout = self.ctx.layout
