@@ -87,6 +87,7 @@ class Dependencies:
         # is a resolved parent in turn): handled in a loop, not by recursion.
         self._local = threading.local()
         self._next_sweep = 0.0
+        self._after: dict[str, tuple[str, ...]] = {}  # the parents of each blocked job seen (never change)
 
     # -- creating -----------------------------------------------------------------
 
@@ -227,41 +228,59 @@ class Dependencies:
     def sweep(self) -> None:
         """Every lease_seconds per store object (pullers call it): settle each blocked
         job that a settler or creator left unsettled (it crashed, or found the job's
-        lease held). One listing of ``blocked/`` (blocked jobs only) and a look at
-        each one's parents."""
+        lease held). One listing of ``blocked/`` (blocked jobs only) and a few lstats
+        per job: whether it is pending or resolved too, and whether each parent is
+        resolved (or gone); its record is read once per store object, for its parents."""
         now = clock.now()
         if now < self._next_sweep:
             return
         self._next_sweep = now + self._sweep_every
-        for job_id, _ in self.unsettled():
+        for job_id, _ in self.unsettled(thorough=False):
             try:
                 self.settle(job_id)
             except OSError as exc:  # (a full disk: the next sweep tries again)
                 log.warning("cannot settle blocked job %s: %s", job_id, exc)
                 return
 
-    def unsettled(self) -> Iterator[tuple[str, str]]:
+    def unsettled(self, *, thorough: bool = True) -> Iterator[tuple[str, str]]:
         """(id, why) of each blocked job that should not be: its record is also in its
-        queue or resolved, or its parents let it go. Not one whose work lease is held:
-        a settler is at it (or died at it: a puller takes that lease over and lets it
+        queue or resolved, or its parents let it go (*thorough*: as settling decides,
+        reading each parent; else only when every parent is resolved or gone, from
+        lstats: a job cancelled by one failure while others are pending is left to
+        check, or to the resolvers of the others). Not one whose work lease is held: a
+        settler is at it (or died at it: a puller takes that lease over and lets it
         go, and the next look finds the job)."""
         ctx = self.ctx
         layout = ctx.layout
-        for job_id in folders.scan(layout.blocked, RECORD_SUFFIX):
+        listed = list(folders.scan(layout.blocked, RECORD_SUFFIX))
+        self._after = {job_id: self._after[job_id] for job_id in listed if job_id in self._after}
+        for job_id in listed:
             if ctx.work_leases.is_held(job_id):
                 continue
             if fsio.exists(layout.resolved_path(job_id)) or fsio.exists(layout.pending_path(job_id)):
                 yield job_id, "blocked, and also pending or resolved"
                 continue
-            try:
-                record = Record.load(layout.blocked_path(job_id), job_id)
-            except FileNotFoundError:
-                continue
-            except CorruptJobFile as exc:
-                ctx.report(exc)
-                continue
-            if self.verdict(record) is not None:
+            if thorough or job_id not in self._after:
+                try:
+                    record = Record.load(layout.blocked_path(job_id), job_id)
+                except FileNotFoundError:
+                    continue
+                except CorruptJobFile as exc:
+                    ctx.report(exc)
+                    continue
+                self._after[job_id] = tuple(record.get("after") or ())
+                if thorough:
+                    if self.verdict(record) is not None:
+                        yield job_id, "blocked, though its parents let it go"
+                    continue
+            if all(self._over(parent) for parent in self._after[job_id]):
                 yield job_id, "blocked, though its parents are resolved"
+
+    def _over(self, parent: str) -> bool:
+        """Whether *parent* is resolved, or gone (three lstats at most)."""
+        layout = self.ctx.layout
+        return fsio.exists(layout.resolved_path(parent)) or not (
+            fsio.exists(layout.pending_path(parent)) or fsio.exists(layout.blocked_path(parent)))
 
     def needed(self, parent: str) -> bool:
         """Whether a dependant of *parent* is still to run (blocked, or pending in its

@@ -181,3 +181,18 @@ def test_a_parent_resolved_with_no_settler_is_healed_by_check_and_by_pulls(tmp_p
         lease = store.pull_work()
         assert lease is not None and lease.id == child.id
         store.close()
+
+
+def test_check_cancels_a_dependant_a_failed_parent_left_blocked_beside_a_pending_one(store: JobStore,
+                                                                                      tmp_path: Path) -> None:
+    a, b = store.create("a"), store.create("b")
+    child = store.create("c", after=[a.id, b.id])
+    marker = Path(store.path, "dependants", a.id, child.id)
+    marker.rename(tmp_path / "marker")  # the canceller finds no dependant to settle
+    store.cancel(a.id)
+    assert store.get(child.id).state == "blocked"
+    assert [(p.kind, p.detail) for p in store.check().problems] == [
+        ("unsettled", "blocked, though its parents let it go")]
+    assert [p.repaired for p in store.check(repair=True).problems] == [True]
+    assert store.get(child.id).error == f"cancelled: parent {a.id} cancelled: cancelled"
+    assert store.get(b.id).state == "pending" and store.check().problems == []
