@@ -55,10 +55,12 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/lifecycle_cost.py
+	$(PY) benchmarks/scale.py
 
 bench-quick: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	$(PY) benchmarks/run.py --quick
+	$(PY) benchmarks/scale.py --quick
 
 clean:
 	rm -rf $(VENV) demo-store .pytest_cache .hypothesis

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from .errors import Loss, LossReason
-from .job import Job
+from .job import STATES, Job
 from .views import Holding, Limit, Pause, Problem, Progress, Report, WorkerInfo, describe_pauses, stopping
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "TickMaker",
     "WorkspaceKeeper",
     "WorkHandle",
+    "check_listing",
     "describe_pauses",
     "stopping",
 ]
@@ -216,7 +217,13 @@ class Store(Protocol):
     # -- queries
     def get(self, job_id: str) -> Job: ...
 
-    def jobs(self, state: str | None = None, *, labels: Mapping[str, str] | None = None) -> Iterator[Job]: ...
+    def jobs(self, state: str | None = None, *, task: str | None = None, labels: Mapping[str, str] | None = None,
+             after: str | None = None, limit: int | None = None, newest_first: bool = False) -> Iterator[Job]:
+        """Jobs in id order (creation order; *newest_first* reverses it), only those in
+        *state*, of *task* and with all *labels* if given, after the id *after* in that
+        order (a page's cursor: the last id of the page before), at most *limit*; each
+        at most once, in one of its states. ValueError for an unknown state or a
+        negative limit, InvalidJobId for a bad *after*."""
 
     def stats(self) -> dict[str, int]: ...
 
@@ -309,3 +316,15 @@ class Store(Protocol):
     def check(self, *, repair: bool = False, progress: Progress | None = None) -> Report: ...
 
     def close(self) -> None: ...
+
+
+def check_listing(state: str | None, task: str | None, after: str | None, limit: int | None) -> None:
+    """ValueError (TypeError for a wrong type) naming what is wrong with the
+    arguments of a listing, ``Store.jobs``: one wording for every store."""
+    if state is not None and state not in STATES:
+        raise ValueError(f"unknown state {state!r}; the states are {', '.join(STATES)}")
+    for name, text in (("task", task), ("after", after)):
+        if text is not None and not isinstance(text, str):
+            raise TypeError(f"{name} must be a string, not {text!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"limit must be a whole number of jobs, 0 or more, not {limit!r}")

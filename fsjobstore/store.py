@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from ._arguments import check_count, check_seconds
 from ._files.wakeup import unwatch
-from ._store import creation, maintenance
+from ._store import creation, maintenance, migration
 from ._store.checking import check
 from ._store.context import Notify, Options, StoreContext
 from ._store.fulfilment import Fulfilment
@@ -29,6 +29,9 @@ from .interface import Holding, Limit, Pause, Progress, Report, WakeSignal, Work
 from .job import Job
 
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+# Resolved jobs are kept a week by default: long enough to look at last week's
+# failures, short enough that history does not grow without end.
+DEFAULT_RETENTION = 7 * 24 * 3600.0
 T = TypeVar("T")
 
 
@@ -56,8 +59,8 @@ class JobStore:
       it delivered are removed; the rest stay due for ``pull_notification``.
     * ``max_bytes``: the largest request, value, error or target accepted.
     * ``retention``: default seconds a resolved job is kept before ``purge()``
-      removes it (None: kept until purged explicitly); ``create(expires_in=...)``
-      overrides it per job.
+      removes it: a week unless given (None: kept until purged explicitly);
+      ``create(expires_in=...)`` overrides it per job.
     * ``watch``: wake waiting loops through inotify (watchdog) on this host;
       ``poll_interval`` bounds how long a change made elsewhere takes to be seen.
     * ``create``: make the store if *path* holds none (else InvalidStore, naming it:
@@ -76,7 +79,7 @@ class JobStore:
         durable: bool = True,
         notify: Notify | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
-        retention: float | None = None,
+        retention: float | None = DEFAULT_RETENTION,
         watch: bool = True,
         poll_interval: float = 1.0,
         create: bool = False,
@@ -158,14 +161,12 @@ class JobStore:
         * ``resource``: jobs with the same resource never run at the same time.
         * ``not_before``: a datetime (each worker's wall clock), or a delay (timedelta
           or seconds, that long on every host: the filesystem's clock) before which no worker takes the job.
-        * ``expires_in``: seconds the job is kept after it is resolved (purge).
-        * ``lease_seconds``: this job's lease length, instead of the store's.
+        * ``expires_in``: seconds the job is kept after it is resolved (purge); ``lease_seconds``: its own.
         * ``key``: at most one job has it until purged (``on_conflict``: "return" it,
           "raise" DuplicateJob, "replace"/"extend" a pending one's request/delay).
         * ``labels`` (strings; ``to`` addresses it, for ``pull_work(to=...)``), ``priority``
           (-100 to 100: higher first), ``deadline`` (as not_before: not started by then: expired).
-        * ``after``: ids of existing jobs it waits for (``blocked`` until all are fulfilled); one that
-          ends otherwise cancels it, saying why (``on_parent_failure="run"``: it runs once all are resolved).
+        * ``after``: ids of jobs it waits for (docs/format.md, "Dependencies"), ``on_parent_failure``.
         * ``job_id``: a ULID the caller picked, for a create it may repeat: a job made
           under it by the same create is returned as it is now; by another, JobStateError.
 
@@ -182,18 +183,15 @@ class JobStore:
         """The job as it is now. Raises JobNotFound, InvalidJobId or CorruptJobFile."""
         return self._queries.get(job_id)
 
-    def jobs(self, state: str | None = None, *, labels: Mapping[str, str] | None = None) -> Iterator[Job]:
-        """Every job (in creation order within pending, then resolved), or those in *state* and
-        with all *labels*; each at most once, in one of its states (corrupt files: logged, skipped)."""
-        return self._queries.jobs(state, labels)
+    def jobs(self, state: str | None = None, *, task: str | None = None, labels: Mapping[str, str] | None = None,
+             after: str | None = None, limit: int | None = None, newest_first: bool = False) -> Iterator[Job]:
+        """As ``Store.jobs``: history read a bucket at a time; corrupt files logged, skipped."""
+        return self._queries.jobs(state, task=task, labels=labels, after=after, limit=limit,
+                                  newest_first=newest_first)
 
     def stats(self) -> dict[str, int]:
         """How many jobs are in each state, and how many are due for notification."""
         return self._queries.stats()
-
-    def dependants(self, job_id: str) -> list[str]:
-        """Ids of the jobs made after this one (``create(after=...)``), oldest first, until it is purged."""
-        return self._queries.dependants(job_id)
 
     def record_path(self, job_id: str) -> str:
         """The path of the job's file now (for people: ``cat`` it). JobNotFound if none."""
@@ -348,3 +346,11 @@ class JobStore:
         """Verify every invariant of docs/format.md; with *repair*, fix what is safe
         to fix (a job file is never deleted). Returns a Report."""
         return check(self._ctx, repair=repair, progress=progress)
+
+
+def migrate_store(path: str | os.PathLike[str], *, progress: Progress | None = None) -> int:
+    """Upgrade the store at *path* to this code's format in place (format 1 to 2:
+    resolved records into their buckets); return how many records moved. Stop
+    every process using the store first. Crash-safe: an interrupted migration is
+    finished by running it again (the store refuses to open meanwhile)."""
+    return migration.migrate(os.path.realpath(os.fspath(path)), progress)

@@ -44,7 +44,7 @@ class JobFilter:
 
     def jobs(self, store: Store) -> Iterator[Job]:
         """The jobs of *store* that match, in the order ``store.jobs`` gives them."""
-        return (job for job in store.jobs(self.state, labels=self.labels) if self.matches(job))
+        return (job for job in store.jobs(self.state, task=self.task, labels=self.labels) if self.matches(job))
 
 
 @dataclass

@@ -43,9 +43,23 @@ from fsjobstore.job import RESOLVED_STATES, STATES, Job
 # between its steps, a due marker a crashed retry left, and leftovers.
 CRASH_PROBLEMS = frozenset({"half-resolved", "not-due", "stale-due", "leftover", "unfinished-create", "unsettled"})
 
-TOP_LEVEL = {"fsjobstore.json", "maintenance.lock", "tmp", "pending", "resolved", "waiting", "due", "keys", "queues",
-             "blocked", "dependants", "leases", "quarantine", "workers"}
+TOP_LEVEL = {"fsjobstore.json", "maintenance.lock", "tmp", "pending", "resolved", "summaries", "waiting", "due", "keys",
+             "queues", "blocked", "dependants", "leases", "quarantine", "workers"}
 _BROKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}\.(break|new-[0-9a-f]+)$")
+
+
+def resolved_file(root: str | os.PathLike[str], job_id: str) -> str:
+    """Where a job's resolved record is (docs/format.md, Layout: its id's bucket)."""
+    return os.path.join(root, "resolved", job_id[:6], job_id + ".json")
+
+
+def record_files(root: str | os.PathLike[str], folder: str) -> list[str]:
+    """The paths of the records in pending/ (or a queue folder) or resolved/ (every bucket)."""
+    top = os.path.join(root, folder)
+    if folder != "resolved":
+        return [os.path.join(top, name) for name in os.listdir(top)]
+    buckets = [os.path.join(top, name) for name in os.listdir(top)]
+    return [os.path.join(bucket, name) for bucket in buckets if os.path.isdir(bucket) for name in os.listdir(bucket)]
 
 
 def key_of(target: Any) -> str:
@@ -102,14 +116,17 @@ def check_files(root: str | os.PathLike[str]) -> None:
         assert os.path.isdir(path) and not os.path.islink(path), f"{folder}/ is not a real folder"
     for name in os.listdir(os.path.join(root, "tmp")):
         assert name.endswith(".tmp"), f"tmp/{name} is not a temp file"
+    for bucket in os.listdir(os.path.join(root, "resolved")):
+        assert is_valid_id(bucket) and len(bucket) <= 6, f"resolved/{bucket} is not a bucket"
+        assert os.path.isdir(os.path.join(root, "resolved", bucket)), f"resolved/{bucket} is not a folder"
     queue_folders = [os.path.join("queues", to, level) for to in _names(root, "queues")
                      for level in _names(root, "queues", to)]
     for folder, states in (*((f, ("pending",)) for f in ["pending", "blocked", *queue_folders]),
                            ("resolved", RESOLVED_STATES)):
-        for name in os.listdir(os.path.join(root, folder)):
+        for path in record_files(root, folder):
+            name = os.path.basename(path)
             if folder.startswith("queues"):
                 assert ("queues", *(queue_of(name[:-5]) or ())) == tuple(folder.split("/")), f"{folder}/{name}"
-            path = os.path.join(root, folder, name)
             assert name.endswith(".json") and is_valid_id(name[:-5]), f"{folder}/{name} is not a record name"
             assert not os.path.islink(path), f"{folder}/{name} is a symlink"
             with open(path, "rb") as handle:

@@ -16,7 +16,7 @@ import os
 from collections.abc import Generator, Iterator
 
 from ..errors import CorruptJobFile
-from .ids import is_valid_id
+from .ids import is_valid_id, valid_stems
 
 _OPEN_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # /proc/self/fd/<n> leads to the very folder descriptor n is open on (no lookup of
@@ -147,6 +147,19 @@ class Folder:
             if isinstance(target, int):
                 os.close(target)
 
+    def is_empty(self) -> bool:
+        """Whether the folder has no entry (or is absent), without listing them all."""
+        try:
+            target = self.listing()
+        except FileNotFoundError:
+            return True
+        try:
+            with os.scandir(target) as entries:
+                return next(entries, None) is None
+        finally:
+            if isinstance(target, int):
+                os.close(target)
+
     def listing(self) -> str | int:
         """What to list the folder through (``os.listdir``, ``os.scandir``): a path to
         its descriptor, or a descriptor of its own that the caller closes.
@@ -219,6 +232,11 @@ def scan(folder: Folder, suffix: str) -> Iterator[str]:
     """
     for stem, _ in scan_inodes(folder, suffix):
         yield stem
+
+
+def stems(folder: Folder, suffix: str) -> list[str]:
+    """Like scan(), as a list, made at C speed: for listings of whole folders."""
+    return valid_stems(folder.names(), suffix)
 
 
 def scan_inodes(folder: Folder, suffix: str) -> Generator[tuple[str, int], None, None]:

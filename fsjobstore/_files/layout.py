@@ -3,11 +3,13 @@
 ::
 
     STORE/
-      fsjobstore.json          store marker: {"format": 1, "created_at": ...}
+      fsjobstore.json          store marker: {"format": 2, "created_at": ...}
       maintenance.lock         flock held by a purge or repair on this host
       tmp/                     files being written; never read; leftovers are purged
       pending/<id>.json        record of every unresolved job (the work index)
-      resolved/<id>.json       record of every fulfilled or failed job
+      resolved/<bucket>/<id>.json  record of every fulfilled, failed or cancelled job;
+                               <bucket> is the id's first 6 characters (~17.5 minutes of creation time)
+      summaries/<bucket>.json  what stats/jobs/purge know of a bucket, trusted only while the bucket is unchanged
       waiting/<id>/<key>.json  one file per target waiting to be told the result
       due/<id>                 empty marker: job resolved with targets to notify
       keys/<hash>.json         a job's first record, under its unique key (create(key=...))
@@ -28,7 +30,8 @@
 
 Hot folders hold only what is live: ``pending/`` only unresolved jobs, ``due/``
 only jobs with undelivered targets, ``leases/*`` only held (or expired) leases. So
-pulls never list the history of resolved jobs.
+pulls never list the history of resolved jobs, and history is read bucket by
+bucket (a bucket holds the jobs created in one stretch of time), never as a whole.
 """
 
 from __future__ import annotations
@@ -41,12 +44,20 @@ import time
 from ..errors import CorruptJobFile
 from . import folders
 from .folders import Folder, StorePath
+from .ids import is_valid_id
 from .queues import priority_of, queue_of
 
 STORE_MARKER = "fsjobstore.json"
 MAINTENANCE_LOCK = "maintenance.lock"
 RECORD_SUFFIX = ".json"
 LEVELS_SECONDS = 1.0  # the longest a store object trusts its listing of an address's queue folders
+# The store format this code reads and writes (the marker's "format"); 1 kept resolved
+# records flat in resolved/ (`fsjobstore migrate` upgrades such a store).
+STORE_FORMAT = 2
+# A resolved record's bucket is the first characters of its id: 6 of Crockford
+# base32 are the top 30 of the 48 bits of milliseconds, 2**18 ms (~17.5 minutes)
+# of creation time per bucket, so a bucket's name sorts by time as ids do.
+BUCKET_CHARS = 6
 # A waiting target whose deliveries were given up: kept beside the waiting ones
 # (for show and the dashboard) but never made due again.
 UNDELIVERED_SUFFIX = ".undelivered"
@@ -54,6 +65,10 @@ UNDELIVERED_SUFFIX = ".undelivered"
 
 # Why a folder cannot be made in a store that is only readable here.
 _CANNOT_WRITE = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC)
+
+
+def bucket_of(job_id: str) -> str:
+    return job_id[:BUCKET_CHARS]
 
 
 class NotAFolder(Exception):
@@ -71,6 +86,7 @@ class Layout:
         self.tmp = Folder(os.path.join(self.root, "tmp"), shared=shared)
         self.pending = Folder(os.path.join(self.root, "pending"), shared=shared)
         self.resolved = Folder(os.path.join(self.root, "resolved"), shared=shared)
+        self.summaries = Folder(os.path.join(self.root, "summaries"), shared=shared)
         self.waiting = Folder(os.path.join(self.root, "waiting"), shared=shared)
         self.due = Folder(os.path.join(self.root, "due"), shared=shared)
         self.keys = Folder(os.path.join(self.root, "keys"), shared=shared)
@@ -94,6 +110,7 @@ class Layout:
             self.tmp,
             self.pending,
             self.resolved,
+            self.summaries,
             self.waiting,
             self.due,
             self.keys,
@@ -227,7 +244,21 @@ class Layout:
         return found
 
     def resolved_path(self, job_id: str) -> str:
-        return self.resolved.join(job_id + RECORD_SUFFIX)
+        return self.bucket(bucket_of(job_id)).join(job_id + RECORD_SUFFIX)
+
+    def resolved_name(self, job_id: str) -> str:
+        """The resolved record's name within ``resolved/`` (bucket and file): what the
+        hot path looks for with one lstat, without opening the bucket."""
+        return f"{bucket_of(job_id)}/{job_id}{RECORD_SUFFIX}"
+
+    def bucket(self, name: str) -> Folder:
+        """The folder of resolved records whose ids begin with *name* (anchored at
+        first use; a path in it fails with ENOENT while it does not exist)."""
+        return Folder(self.resolved.join(name), keep_open=False, shared=self.shared)
+
+    def buckets(self) -> list[str]:
+        """The names of the resolved buckets, oldest first."""
+        return sorted(name for name in self.resolved.names() if len(name) <= BUCKET_CHARS and is_valid_id(name))
 
     def blocked_path(self, job_id: str) -> str:
         return self.blocked.join(job_id + RECORD_SUFFIX)

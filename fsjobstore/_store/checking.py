@@ -18,7 +18,7 @@ from functools import partial
 from .._files import folders, fsio
 from .._files.folders import Folder
 from .._files.ids import is_valid_id
-from .._files.layout import RECORD_SUFFIX, UNDELIVERED_SUFFIX
+from .._files.layout import RECORD_SUFFIX, UNDELIVERED_SUFFIX, bucket_of
 from .._files.records import Record
 from ..errors import CorruptJobFile
 from ..interface import Problem, Progress, Report
@@ -31,7 +31,7 @@ from .maintenance import Ticker, find_leftovers, maintenance_lock, store_now
 def check(ctx: StoreContext, *, repair: bool, progress: Progress | None) -> Report:
     """Verify the store; with *repair*, fix what is safe to fix. Returns a Report."""
     if repair:
-        with maintenance_lock(ctx):
+        with maintenance_lock(ctx.layout):
             return _Checker(ctx, repair, progress).run()
     return _Checker(ctx, repair, progress).run()
 
@@ -83,6 +83,32 @@ class _Checker:
             ids.append(stem)
         return ids
 
+    def resolved_entries(self) -> list[str]:
+        """Valid ids in the buckets of resolved/, each in the bucket its id names;
+        anything else there is reported (and cleared) like a stray name."""
+        layout = self.layout
+        buckets = set(layout.buckets())
+        ids = []
+        for name in sorted(layout.resolved.names()):
+            path = layout.resolved.join(name)
+            try:
+                info = fsio.lstat(path)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISLNK(info.st_mode):
+                self.problem("symlink", path, "a symlink planted in the store (never followed)",
+                             partial(fsio.remove, path))
+            elif name not in buckets or not stat.S_ISDIR(info.st_mode):
+                self.problem("stray", path, "not a name the store uses", partial(self.quarantine, path))
+            else:
+                for job_id in self.entries(layout.bucket(name), RECORD_SUFFIX):
+                    if bucket_of(job_id) == name:
+                        ids.append(job_id)
+                    else:
+                        path = layout.bucket(name).join(job_id + RECORD_SUFFIX)
+                        self.problem("stray", path, "a record in another id's bucket", partial(self.quarantine, path))
+        return ids
+
     def read(self, path: str, job_id: str) -> Record | None:
         try:
             return Record.load(path, job_id)
@@ -96,7 +122,7 @@ class _Checker:
         layout = self.layout
         pending = [job_id for folder in self.pending_folders() for job_id in self.entries(folder, RECORD_SUFFIX)
                    if folder is layout.pending or self.in_its_queue(folder, job_id)]
-        resolved = self.entries(layout.resolved, RECORD_SUFFIX)
+        resolved = self.resolved_entries()
         # (listed before any repair: finishing a resolution settles dependants, which
         # may move a blocked job to resolved/ after that folder was listed)
         blocked = self.entries(layout.blocked, RECORD_SUFFIX)

@@ -14,9 +14,9 @@ from typing import Any
 
 from .._files import folders, fsio
 from .._files.folders import Folder
-from .._files.layout import RECORD_SUFFIX, STORE_MARKER, UNDELIVERED_SUFFIX, Layout, NotAFolder
+from .._files.layout import RECORD_SUFFIX, STORE_FORMAT, STORE_MARKER, UNDELIVERED_SUFFIX, Layout, NotAFolder, bucket_of
 from .._files.queues import ANYONE, queue_of
-from .._files.records import FORMAT_VERSION, Record, now_text
+from .._files.records import Record, now_text
 from .._leases import HolderPool, LeaseFolder, Renewer
 from .._leases.fork import forget_in_child
 from ..errors import CorruptJobFile, InvalidStore, JobNotFound
@@ -77,6 +77,7 @@ class StoreContext:
         # between threads.
         self.pull_lock = threading.Lock()
         self._reported: set[str] = set()
+        self._last_bucket = ""  # the bucket of the last resolution, known to exist
         forget_in_child(self)
 
     def forget(self) -> None:
@@ -150,9 +151,9 @@ class StoreContext:
         # one is the truth), and the pending one again after it (a release publishes
         # the pending record, then removes the blocked one).
         layout = self.layout
+        resolved, pending = layout.resolved_path(job_id), layout.pending_path(job_id)  # (its bucket opened once)
         blocked = layout.blocked_path(job_id)
-        for path in (layout.resolved_path(job_id), layout.pending_path(job_id), blocked,
-                     layout.pending_path(job_id), layout.resolved_path(job_id)):
+        for path in (resolved, pending, blocked, pending, resolved):
             try:
                 record = Record.load(path, job_id)
             except FileNotFoundError:
@@ -172,6 +173,29 @@ class StoreContext:
             return Record.load(path, job_id)
         except FileNotFoundError:
             return None
+
+    def publish_resolved(self, job_id: str, data: bytes, *, replace: bool = False) -> None:
+        """Publish a resolved record (create-if-absent: FileExistsError if the job is
+        resolved already; with *replace*, over it), in its bucket, made first if this
+        store object has not just used it (one mkdir per bucket per store object, so
+        the link is the one commit point)."""
+        layout = self.layout
+        bucket = bucket_of(job_id)
+        if bucket != self._last_bucket:
+            self._make_bucket(bucket)
+            self._last_bucket = bucket
+        try:
+            fsio.publish(layout.tmp, layout.bucket(bucket), job_id + RECORD_SUFFIX, data, durable=self.durable,
+                         replace=replace)
+        except FileNotFoundError:  # (a purge removed the bucket, empty, since)
+            self._make_bucket(bucket)
+            fsio.publish(layout.tmp, layout.bucket(bucket), job_id + RECORD_SUFFIX, data, durable=self.durable,
+                         replace=replace)
+
+    def _make_bucket(self, bucket: str) -> None:
+        layout = self.layout
+        if folders.make_folder(layout.resolved.join(bucket), shared=layout.shared) and self.durable:
+            layout.resolved.sync()
 
     def write_pending(self, record: Record) -> None:
         layout = self.layout
@@ -294,24 +318,43 @@ def _open_layout(layout: Layout, options: Options, create: bool) -> None:
                 folders.make_folder(path, shared=options.group_shared)
         if options.group_shared:
             _share_top_folder(path)
-        layout.anchor(make=True)
-        try:
-            data = fsio.read(layout.top.join(STORE_MARKER))
-        except FileNotFoundError:
-            marker = json.dumps({"format": FORMAT_VERSION, "created_at": now_text()}) + "\n"
+        layout.top.anchor()
+        # The marker first: a store of another format is refused before anything
+        # is made in it (a format 1 store gets no folder of format 2).
+        meta = read_marker(layout)
+        if meta is None:  # a new store: its folders, then the marker that says it is one
+            layout.anchor(make=True)
+            marker = json.dumps({"format": STORE_FORMAT, "created_at": now_text()}) + "\n"
             try:
                 fsio.publish(layout.tmp, layout.top, STORE_MARKER, marker.encode(), durable=options.durable,
                              replace=False)
             except FileExistsError:
                 pass  # made by another process meanwhile
-            data = fsio.read(layout.top.join(STORE_MARKER))
-        meta = json.loads(data)
+            meta = read_marker(layout)
+        check_format(path, meta)
+        layout.anchor(make=True)
     except NotAFolder as exc:
         raise InvalidStore(f"{exc} should be a folder of the store, and is not") from None
     except PermissionError as exc:
         raise InvalidStore(f"store folder {path} is not writable: {exc.strerror}") from None
     except (ValueError, RecursionError, OSError, CorruptJobFile) as exc:
         raise InvalidStore(f"cannot open store {path}: {exc}") from None
+
+
+def read_marker(layout: Layout) -> Any:
+    """The store marker's content (None if there is none yet)."""
+    try:
+        return json.loads(fsio.read(layout.top.join(STORE_MARKER)))
+    except FileNotFoundError:
+        return None
+
+
+def check_format(path: str, meta: Any) -> None:
+    """InvalidStore unless the marker *meta* names a store this code can use."""
     version = meta.get("format") if isinstance(meta, dict) else None
-    if version != FORMAT_VERSION:
-        raise InvalidStore(f"store {path} has format version {version!r}; this fsjobstore reads {FORMAT_VERSION}")
+    if version == 1 or (version == STORE_FORMAT and meta.get("migrating_from") is not None):
+        interrupted = " (its migration was interrupted)" if version != 1 else ""
+        raise InvalidStore(f"store {path} has format {version}{interrupted}; this fsjobstore reads format "
+                           f"{STORE_FORMAT}: stop every process using it, then run `fsjobstore migrate {path}`")
+    if version != STORE_FORMAT:
+        raise InvalidStore(f"store {path} has format version {version!r}; this fsjobstore reads {STORE_FORMAT}")

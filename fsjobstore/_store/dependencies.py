@@ -46,6 +46,8 @@ class Jobs(Protocol):
 
     def write_pending(self, record: Record) -> None: ...
 
+    def publish_resolved(self, job_id: str, data: bytes, *, replace: bool = False) -> None: ...
+
     def finish_resolution(self, job_id: str, *, blocked: bool = False) -> bool: ...
 
 
@@ -181,8 +183,7 @@ class Dependencies:
                 return
             cancelled = record.resolved(CANCELLED, NO_VALUE, reason, record.attempts)
             try:
-                fsio.publish(layout.tmp, layout.resolved, job_id + RECORD_SUFFIX, cancelled.render(),
-                             durable=ctx.durable, replace=False)
+                ctx.publish_resolved(job_id, cancelled.render())
             except FileExistsError:
                 pass  # resolved by someone else meanwhile (a cancel): finished below all the same
             ctx.finish_resolution(job_id, blocked=True)

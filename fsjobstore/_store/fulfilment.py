@@ -10,7 +10,7 @@ from typing import Any
 from .._arguments import check_seconds
 from .._files import fsio
 from .._files.ids import check_id
-from .._files.layout import RECORD_SUFFIX
+from .._files.layout import bucket_of
 from .._files.queues import ANYONE, address_name, check_address, queue_of
 from .._files.records import Record
 from .._files.values import NO_VALUE, StoredValue, encode_json, store_value
@@ -87,7 +87,7 @@ class Fulfilment:
         except OSError:
             lease.release()  # EIO, ESTALE after retries: the job stays pullable
             raise
-        if fsio.exists_in(ctx.layout.resolved, job_id + RECORD_SUFFIX):
+        if fsio.exists_in(ctx.layout.resolved, ctx.layout.resolved_name(job_id)):
             # A resolver crashed after publishing the result: finish its work.
             ctx.finish_resolution(job_id)
             lease.release()
@@ -114,7 +114,7 @@ class Fulfilment:
         except BaseException:
             handle.release()
             raise
-        resolved, name = self.ctx.layout.resolved, lease.name + RECORD_SUFFIX
+        resolved, name = self.ctx.layout.resolved, self.ctx.layout.resolved_name(lease.name)
         lease.still_wanted = lambda: Loss(LossReason.RESOLVED_ELSEWHERE) if fsio.exists_in(resolved, name) else None
         return handle
 
@@ -215,7 +215,7 @@ class Fulfilment:
             fsio.remove(ctx.layout.resolved_path(job_id))
             fsio.remove(ctx.layout.due.join(job_id))
             if ctx.durable:
-                ctx.layout.resolved.sync()
+                ctx.layout.bucket(bucket_of(job_id)).sync()
         finally:
             lease.release()
         record, state = ctx.read(job_id)
@@ -256,8 +256,7 @@ class Fulfilment:
         attempts = record.attempts + (state == FAILED and attempt)
         resolved = record.resolved(state, value, error, attempts, entry)
         try:
-            fsio.publish(ctx.layout.tmp, ctx.layout.resolved, job_id + RECORD_SUFFIX, resolved.render(),
-                         durable=ctx.durable, replace=False)
+            ctx.publish_resolved(job_id, resolved.render())
         except FileExistsError:
             winner = ctx.read_resolved(job_id)
             raise JobAlreadyResolved(job_id, winner.state if winner else "resolved") from None

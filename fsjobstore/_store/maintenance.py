@@ -22,6 +22,7 @@ from ..errors import CorruptJobFile, JobBusy, JobStateError, JobStoreError
 from ..interface import Progress
 from ..job import PENDING, RUNNING, Job
 from . import keys
+from .buckets import History
 from .context import StoreContext
 
 log = logging.getLogger("fsjobstore")
@@ -36,17 +37,17 @@ DELETE_TRIES = 10
 
 
 @contextmanager
-def maintenance_lock(ctx: StoreContext) -> Iterator[None]:
-    """One purge or repair at a time on this host (flock; other hosts may run
-    theirs concurrently: every step is safe to race, this only saves work)."""
+def maintenance_lock(layout: Layout) -> Iterator[None]:
+    """One purge, repair or migration at a time on this host (flock; other hosts may
+    run theirs concurrently: every step is safe to race, this only saves work)."""
     # Opened here, through the store's anchored folder and never through a
     # symlink, whatever a lock library would do with a planted one.
-    fd = fsio.open_lock(ctx.layout.top, MAINTENANCE_LOCK)
+    fd = fsio.open_lock(layout.top, MAINTENANCE_LOCK)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise JobStoreError(f"another purge or repair is running on {ctx.path} on this host") from None
+            raise JobStoreError(f"another purge or repair is running on {layout.root} on this host") from None
         yield
     finally:
         os.close(fd)  # (releases the flock)
@@ -55,7 +56,7 @@ def maintenance_lock(ctx: StoreContext) -> Iterator[None]:
 def purge(ctx: StoreContext, older_than: float | None, progress: Progress | None) -> int:
     if older_than is not None:
         check_seconds("older_than", older_than, zero=True)
-    with maintenance_lock(ctx):
+    with maintenance_lock(ctx.layout):
         now = fsio.filesystem_now(ctx.layout.tmp)
         removed = _purge_resolved(ctx, older_than, progress, now)
         for leftover in find_leftovers(ctx.layout, now):
@@ -65,56 +66,96 @@ def purge(ctx: StoreContext, older_than: float | None, progress: Progress | None
 
 
 def _purge_resolved(ctx: StoreContext, older_than: float | None, progress: Progress | None, now: float) -> int:
-    layout = ctx.layout
-    names = list(folders.scan(layout.resolved, RECORD_SUFFIX))
-    ticker = Ticker(progress, len(names))
+    history = History(ctx)
+    retention = ctx.options.retention
+    # Buckets whose summary says nothing in them is past its time are not read.
+    due = [(bucket, summary) for bucket, summary in history.summaries()
+           if summary.oldest is None or summary.expires_by(now, older_than, retention)]  # (empty: removed)
+    ticker = Ticker(progress, sum(sum(summary.counts.values()) for _, summary in due))
     removed = 0
-    for job_id in names:
-        ticker.tick()
-        try:
-            record = ctx.read_resolved(job_id)
-        except CorruptJobFile as exc:
-            ctx.report(exc)
-            continue
-        if record is None:
-            continue
-        keep_for = older_than if older_than is not None else record.get("expires_in") or ctx.options.retention
-        # Its age on the filesystem's clock: when its resolved record was written (the
-        # file's mtime), not updated_at (the resolver's clock, informational).
-        try:
-            if keep_for is None or now - fsio.lstat(layout.resolved_path(job_id)).st_mtime < keep_for:
-                continue
-        except FileNotFoundError:
-            continue
-        if purge_job(ctx, record):
-            removed += 1
+    for bucket, summary in due:
+        folder = ctx.layout.bucket(bucket)
+        names = history.names(bucket)
+        # A keyed job's key was made before its first record, so one listed here
+        # with its key still held has that key in keys/ now: if keys/ is empty, no
+        # record need be read for its key.
+        keyed = not ctx.layout.keys.is_empty()
+        # Every record past its time, by a summary still true after the listing: the
+        # listing holds exactly the records it describes, none need be read.
+        every = summary.all_expired_by(now, older_than, retention) and history.unchanged(bucket, summary)
+        ages = summary.ages or {}
+        for job_id in names:
+            ticker.tick()
+            identity = None
+            if every:
+                past = True
+            elif job_id in ages:  # (read just now, by the summary's build: not read again)
+                mtime, expires_in, identity = ages[job_id]
+                keep_for = older_than if older_than is not None else expires_in or retention
+                past = keep_for is not None and now - mtime >= keep_for
+            else:
+                past = _past_its_time(ctx, folder.join(job_id + RECORD_SUFFIX), job_id, older_than, retention, now)
+            if past and purge_job(ctx, job_id, identity, keyed=keyed):
+                removed += 1
+        history.forget(bucket)
+    history.forget_summaries()
     return removed
 
 
-def purge_job(ctx: StoreContext, record: Record) -> bool:
-    """Remove a resolved job (*record*) with no waiting targets (given-up ones go
-    with it); False if it is in use.
+def _past_its_time(ctx: StoreContext, path: str, job_id: str, older_than: float | None, retention: float | None,
+                   now: float) -> bool:
+    # Its age on the filesystem's clock: when its resolved record was written (the
+    # file's mtime), not updated_at (the resolver's clock, informational).
+    try:
+        if older_than is None:
+            keep_for = Record.load(path, job_id).get("expires_in") or retention
+            if keep_for is None:
+                return False
+        else:
+            keep_for = older_than
+        return now - fsio.lstat(path).st_mtime >= keep_for
+    except FileNotFoundError:
+        return False
+    except CorruptJobFile as exc:
+        ctx.report(exc)
+        return False
+
+
+def purge_job(ctx: StoreContext, job_id: str, identity: tuple[int, int] | None = None, *,
+              keyed: bool = True) -> bool:
+    """Remove a resolved job with no waiting targets (given-up ones go with it);
+    False if it is in use. Without *keyed* (no job has a key), its record is not
+    read.
 
     Under the job's work lease, so that no ``retry`` (which holds it while it makes
-    the job pending again) runs meanwhile."""
-    job_id = record.id
+    the job pending again) runs meanwhile. With *identity* (inode, ctime), only
+    that very record is removed: one resolved again since (retried, then resolved
+    anew) is kept."""
     lease = ctx.work_leases.acquire(job_id)
     if lease is None:
         return False  # being retried, or tidied by a puller: next time
     try:
+        if identity is not None and fsio.identity(ctx.layout.resolved_path(job_id)) != identity:
+            return False
         if ctx.dependencies.needed(job_id):
             return False  # a job made after it is still to run, and may read its value
-        return remove_resolved(ctx, record)
+        try:
+            record = ctx.read_resolved(job_id) if keyed else None
+        except CorruptJobFile as exc:
+            ctx.report(exc)
+            return False
+        return remove_resolved(ctx, job_id, record)
     finally:
         lease.release()
 
 
-def remove_resolved(ctx: StoreContext, record: Record) -> bool:
-    """Remove a resolved job (*record*) with no waiting targets (given-up ones go
-    with it), under its work lease (held by the caller); False if it has targets,
-    or no resolved record.
+def remove_resolved(ctx: StoreContext, job_id: str, record: Record | None) -> bool:
+    """Remove a resolved job with no waiting targets (given-up ones go with it),
+    under its work lease (held by the caller); False if it has targets, or no
+    resolved record.
 
-    The job's key (if it has one and it is still its own) is moved aside first:
+    The job's key (if *record*, its resolved record, has one and it is still its
+    own) is moved aside first:
     while the lease is held nobody finishes a creation from it, and once the job
     is gone the key is free. The resolved record is moved aside before the last
     look for targets: a ``queue`` that saw it wrote its target before, so that
@@ -122,23 +163,22 @@ def remove_resolved(ctx: StoreContext, record: Record) -> bool:
     finds it gone (and no pending record) takes its target back and raises
     JobNotFound. A target is delivered or its ``queue`` raised."""
     layout = ctx.layout
-    job_id = record.id
     if ctx.has_waiting(job_id):
         return False
     resolved = layout.resolved_path(job_id)
     # Temp files' names: a removal that dies holding them leaves ordinary leftovers.
     aside, key_aside = (layout.tmp.join(f"{job_id}.purged{what}-{os.urandom(8).hex()}.tmp") for what in ("", "-key"))
-    key_freed = keys.free(ctx, record, key_aside)
+    key_freed = record is not None and keys.free(ctx, record, key_aside)
     try:
         fsio.rename(resolved, aside)
     except FileNotFoundError:
-        if key_freed:
+        if key_freed and record is not None:
             keys.restore(ctx, record, key_aside)
         return False
     if ctx.has_waiting(job_id):
         fsio.link(aside, resolved)  # (nothing can make the name meanwhile: no pending record)
         fsio.remove(aside)
-        if key_freed:
+        if key_freed and record is not None:
             keys.restore(ctx, record, key_aside)
         return False
     given_up = layout.waiting_folder(job_id)
@@ -182,7 +222,7 @@ def delete(ctx: StoreContext, job_id: str) -> Job:
             # Its folder too, while the record is there: a crash past the record's
             # removal then leaves no targets' folder of a job that does not exist.
             folders.remove_folder_if_empty(ctx.layout.waiting.join(job_id))
-            if remove_resolved(ctx, record):
+            if remove_resolved(ctx, job_id, record):
                 return job
         raise JobBusy(job_id)  # targets queued on it as fast as they are removed
     finally:

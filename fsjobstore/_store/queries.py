@@ -3,16 +3,20 @@ resolution, and the wake-up signals loops wait on."""
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from .._files import folders, fsio
 from .._files.ids import check_id
-from .._files.layout import RECORD_SUFFIX
+from .._files.layout import BUCKET_CHARS, RECORD_SUFFIX
 from .._files.records import Record
 from .._files.wakeup import APPEARED, VANISHED, Signal, unwatch, watch
 from ..errors import CorruptJobFile, JobNotFound
+from ..interface import check_listing
 from ..job import BLOCKED, PENDING, RESOLVED_STATES, RUNNING, STATES, Job
+from .buckets import History
 from .context import StoreContext
 
 
@@ -25,50 +29,35 @@ class Queries:
         record, state = self.ctx.read(job_id)
         return self.ctx.job(record, state)
 
-    def dependants(self, job_id: str) -> list[str]:
-        check_id(job_id)
-        return self.ctx.dependencies.dependants(job_id)
-
     def record_path(self, job_id: str) -> str:
         check_id(job_id)
         layout = self.ctx.layout
-        for path in (layout.resolved_path(job_id), layout.pending_path(job_id), layout.blocked_path(job_id),
-                     layout.pending_path(job_id), layout.resolved_path(job_id)):
+        resolved, pending = layout.resolved_path(job_id), layout.pending_path(job_id)  # (its bucket opened once)
+        for path in (resolved, pending, layout.blocked_path(job_id), pending, resolved):
             if fsio.exists(path):
                 return str(path)
         raise JobNotFound(job_id)
 
-    def jobs(self, state: str | None = None, labels: Mapping[str, str] | None = None) -> Iterator[Job]:
-        if state is not None and state not in STATES:
-            raise ValueError(f"unknown state {state!r}; the states are {', '.join(STATES)}")
-        wanted = dict(labels or {}).items()
+    def jobs(self, state: str | None = None, *, task: str | None = None, labels: Mapping[str, str] | None = None,
+             after: str | None = None, limit: int | None = None, newest_first: bool = False) -> Iterator[Job]:
+        check_listing(state, task, after, limit)
+        jobs = heapq.merge(self._blocked(state, task, after, newest_first),
+                           self._unresolved(state, task, after, newest_first),
+                           self._resolved(state, task, after, newest_first),
+                           key=lambda job: job.id, reverse=newest_first)
+        if labels:
+            wanted = dict(labels).items()
+            jobs = (job for job in jobs if wanted <= job.labels.items())
+        return itertools.islice(jobs, limit)
+
+    def _blocked(self, state: str | None, task: str | None, after: str | None, newest_first: bool) -> Iterator[Job]:
+        if state not in (None, BLOCKED):
+            return
         layout = self.ctx.layout
-        seen: set[str] = set()
-        if state in (None, BLOCKED):
-            for job_id in sorted(folders.scan(layout.blocked, RECORD_SUFFIX)):
-                job = self._job_at(layout.blocked_path(job_id), job_id, BLOCKED)
-                if job is not None and not self._released(job_id):
-                    seen.add(job_id)
-                    if wanted <= job.labels.items():
-                        yield job
-        if state in (None, PENDING, RUNNING):
-            leased = set(folders.scan(layout.work_leases, ""))
-            for job_id in self._pending_ids():
-                job_state = RUNNING if job_id in leased else PENDING
-                if state is not None and job_state != state:
-                    continue
-                job = self._job_at(layout.pending_path(job_id), job_id, job_state)
-                if job is not None and job_id not in seen and not fsio.exists(layout.resolved_path(job_id)):
-                    seen.add(job_id)
-                    if wanted <= job.labels.items():
-                        yield job
-        if state is None or state in RESOLVED_STATES:
-            for job_id in sorted(folders.scan(layout.resolved, RECORD_SUFFIX)):
-                if job_id in seen:
-                    continue
-                job = self._job_at(layout.resolved_path(job_id), job_id, None)
-                if job is not None and (state is None or job.state == state) and wanted <= job.labels.items():
-                    yield job
+        for job_id in _in_order(folders.stems(layout.blocked, RECORD_SUFFIX), after, newest_first):
+            job = self._job_at(layout.blocked_path(job_id), job_id, BLOCKED)
+            if job is not None and (task is None or job.task == task) and not self._released(job_id):
+                yield job
 
     def _released(self, job_id: str) -> bool:
         """Whether a blocked record's job is pending or resolved too (its settler
@@ -76,10 +65,40 @@ class Queries:
         layout = self.ctx.layout
         return fsio.exists(layout.resolved_path(job_id)) or fsio.exists(layout.pending_path(job_id))
 
-    def _pending_ids(self) -> list[str]:
-        """The ids of every pending record, in every queue, in creation order."""
+    def _unresolved(self, state: str | None, task: str | None, after: str | None,
+                    newest_first: bool) -> Iterator[Job]:
+        if state not in (None, PENDING, RUNNING):
+            return
         layout = self.ctx.layout
-        return sorted(job_id for folder in layout.pending_folders() for job_id in folders.scan(folder, RECORD_SUFFIX))
+        leased = set(folders.stems(layout.work_leases, ""))
+        pending = (job_id for folder in layout.pending_folders() for job_id in folders.stems(folder, RECORD_SUFFIX))
+        for job_id in _in_order(pending, after, newest_first):
+            job_state = RUNNING if job_id in leased else PENDING
+            if state is not None and job_state != state:
+                continue
+            job = self._job_at(layout.pending_path(job_id), job_id, job_state)
+            if job is not None and (task is None or job.task == task) and not fsio.exists(
+                    layout.resolved_path(job_id)):
+                yield job
+
+    def _resolved(self, state: str | None, task: str | None, after: str | None,
+                  newest_first: bool) -> Iterator[Job]:
+        if state not in (None, *RESOLVED_STATES):
+            return
+        history = History(self.ctx)
+        buckets = self.ctx.layout.buckets()
+        for bucket in reversed(buckets) if newest_first else buckets:
+            if after is not None and (bucket > after[:BUCKET_CHARS] if newest_first
+                                      else bucket < after[:BUCKET_CHARS]):
+                continue  # (ids sort as their buckets do)
+            summary = history.summary(bucket)
+            if summary is None or not summary.has(state, task):
+                continue
+            folder = self.ctx.layout.bucket(bucket)
+            for job_id in _in_order(history.matching(bucket, summary, state, task), after, newest_first):
+                job = self._job_at(folder.join(job_id + RECORD_SUFFIX), job_id, None)
+                if job is not None and (state is None or job.state == state) and (task is None or job.task == task):
+                    yield job
 
     def _job_at(self, path: str, job_id: str, state: str | None) -> Job | None:
         try:
@@ -92,29 +111,31 @@ class Queries:
         return self.ctx.job(record, state)
 
     def stats(self) -> dict[str, int]:
-        ctx = self.ctx
-        layout = ctx.layout
-        pending = set(self._pending_ids()) - set(folders.scan(layout.resolved, RECORD_SUFFIX))
-        running = len(pending & set(folders.scan(layout.work_leases, "")))
-        blocked = sum(1 for job_id in folders.scan(layout.blocked, RECORD_SUFFIX) if not self._released(job_id))
-        counts = {PENDING: len(pending) - running, BLOCKED: blocked, RUNNING: running,
-                  **dict.fromkeys(RESOLVED_STATES, 0)}
-        for job_id in folders.scan(layout.resolved, RECORD_SUFFIX):
-            try:
-                record = ctx.read_resolved(job_id)
-            except CorruptJobFile as exc:
-                ctx.report(exc)
-                continue
-            if record is not None:
-                counts[record.state] += 1
-        counts["due"] = sum(1 for _ in folders.scan(layout.due, ""))
+        layout = self.ctx.layout
+        history = History(self.ctx)
+        counts = dict.fromkeys(STATES, 0)
+        finishing: set[str] = set()
+        for _, summary in history.summaries():
+            for state, count in summary.counts.items():
+                counts[state] += count
+            # A job both pending and resolved (its resolution not finished yet) is resolved.
+            finishing.update(job_id for job_id in summary.also_pending if fsio.exists(layout.pending_path(job_id)))
+        pending = history.pending_count() - len(finishing)
+        # (Few: a lease per job being worked on.)
+        running = sum(job_id not in finishing and fsio.exists(layout.pending_path(job_id))
+                      for job_id in folders.stems(layout.work_leases, ""))
+        counts[PENDING], counts[RUNNING] = pending - running, running
+        counts[BLOCKED] = sum(not self._released(job_id) for job_id in folders.stems(layout.blocked, RECORD_SUFFIX))
+        counts["due"] = len(folders.stems(layout.due, ""))
         return counts
 
     def wait(self, job_id: str, timeout: float | None) -> Job:
         check_id(job_id)
         options = self.ctx.options
         deadline = None if timeout is None else time.monotonic() + timeout
-        signal = watch({self.ctx.layout.resolved.path: APPEARED}, options.watch)
+        # A resolver removes the pending record once the resolved one is published (in
+        # a bucket folder that may not exist yet, so not watched itself).
+        signal = watch({self.ctx.layout.pending.path: VANISHED}, options.watch)
         try:
             while True:
                 signal.clear()
@@ -140,3 +161,23 @@ class Queries:
 
     def notification_signal(self) -> Signal:
         return watch({self.ctx.layout.due.path: APPEARED}, self.ctx.options.watch)
+
+
+def _in_order(ids: Iterable[str], after: str | None, newest_first: bool) -> Iterator[str]:
+    """*ids* after *after* in the listing's order (ids sort by creation time), picked
+    a growing batch at a time: a first page of a hundred thousand costs one pass
+    over them, not a sort."""
+    def later(i: str, last: str) -> bool:
+        return i < last if newest_first else i > last
+
+    left = list(ids) if after is None else [i for i in ids if later(i, after)]
+    pick = heapq.nlargest if newest_first else heapq.nsmallest
+    batch = 64
+    while left:
+        chosen = pick(batch, left)
+        yield from chosen
+        if len(chosen) < batch:
+            return
+        last = chosen[-1]
+        left = [i for i in left if later(i, last)]
+        batch *= 4

@@ -17,7 +17,7 @@ from typing import Any
 
 from .._files import fsio
 from .._files.ids import check_id, new_id
-from .._files.layout import RECORD_SUFFIX
+from .._files.layout import bucket_of
 from .._files.records import Record
 from .._files.values import decode_value, encode_json
 from ..errors import CorruptJobFile, InvalidJobId, JobNotFound, JobStoreError
@@ -130,8 +130,7 @@ class Transfer:
         if fsio.exists(ctx.layout.pending_path(job_id)):
             return False
         try:
-            fsio.publish(ctx.layout.tmp, ctx.layout.resolved, job_id + RECORD_SUFFIX, record.render(),
-                         durable=ctx.durable, replace=False)
+            ctx.publish_resolved(job_id, record.render())
         except FileExistsError:
             return False
         return True
@@ -150,12 +149,11 @@ class Transfer:
                 fsio.remove(layout.resolved_path(job_id))
                 fsio.remove(layout.due.join(job_id))
                 if ctx.durable:
-                    layout.resolved.sync()
+                    layout.bucket(bucket_of(job_id)).sync()
             else:
                 # The resolved record is the truth, so it goes first; then the
                 # pending one, if any, is removed as a resolution does.
-                fsio.publish(layout.tmp, layout.resolved, job_id + RECORD_SUFFIX, record.render(),
-                             durable=ctx.durable, replace=True)
+                ctx.publish_resolved(job_id, record.render(), replace=True)
                 ctx.finish_resolution(job_id)
         finally:
             lease.release()

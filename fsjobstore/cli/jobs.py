@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import signal
@@ -88,11 +89,13 @@ def create(ctx: Context, request: str, task: str | None, resource: str | None, d
     click.echo(job.id)
 
 
-def _jobs(store: Store, state: str | None, where: JobFilter) -> Iterator[Job]:
+def _jobs(store: Store, state: str | None, where: JobFilter, after: str | None, limit: int | None,
+          newest_first: bool) -> Iterator[Job]:
     due = state == "due"  # (as stats counts it: resolved, with targets waiting for the result)
-    for job in JobFilter(None if due else state, where.task, where.error, where.labels).jobs(store):
-        if not due or (job.resolved and job.waiting):
-            yield job
+    jobs = store.jobs(None if due else state, task=where.task, labels=where.labels, after=after,
+                      newest_first=newest_first)
+    matching = (job for job in jobs if where.matches(job) and (not due or (job.resolved and job.waiting)))
+    return itertools.islice(matching, limit)
 
 
 @cli.command(name="ls")
@@ -103,13 +106,17 @@ def _jobs(store: Store, state: str | None, where: JobFilter) -> Iterator[Job]:
 @click.option("--label", "labels", multiple=True, metavar="NAME=VALUE",
               help="Only jobs with this label (repeatable: all of them).")
 @click.option("--error", help="Only jobs whose error holds this text (letter case ignored).")
+@click.option("--limit", type=click.IntRange(min=0), help="At most this many jobs (a page).")
+@click.option("--after", metavar="ID", help="Only jobs after this one (the last id of the page before).")
+@click.option("--newest-first", is_flag=True, help="Newest jobs first (default: oldest first).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @pass_context
 def list_jobs(ctx: Context, state: str | None, task: str | None, labels: tuple[str, ...], error: str | None,
-              as_json: bool) -> None:
-    """List jobs (a table; --json for one JSON object per line)."""
+              limit: int | None, after: str | None, newest_first: bool, as_json: bool) -> None:
+    """List jobs in creation order (a table; --json for one JSON object per line)."""
     with ctx.store() as store, one_line_errors():
-        jobs = _jobs(store, state, JobFilter(task=task, error=error, labels=parse_labels(labels)))
+        jobs = _jobs(store, state, JobFilter(task=task, error=error, labels=parse_labels(labels)), after, limit,
+                     newest_first)
         if as_json:
             for job in jobs:
                 click.echo(json.dumps(job.to_dict(), ensure_ascii=False))
@@ -134,8 +141,8 @@ def show(ctx: Context, job_id: str, as_json: bool) -> None:
         job = store.get(job_id).to_dict()
         workspace = store.workspaces.get(job_id) if isinstance(store, JobStore) else None
         tree = {"parents": [_state_of(store, parent) for parent in job["after"]]}
-        if isinstance(store, JobStore):  # (a remote store does not list dependants)
-            tree["dependants"] = [_state_of(store, child) for child in store.dependants(job_id)]
+        if isinstance(store, JobStore):  # (the markers of dependants/: a remote store does not list them)
+            tree["dependants"] = [_state_of(store, child) for child in store.context.dependencies.dependants(job_id)]
     if workspace is not None:
         job["workspace"] = {"path": workspace.path, "input": workspace.input, "result": workspace.result,
                             "files": workspace.files}

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from ..store import JobStore
+from ..store import JobStore, migrate_store
 from .base import DURATION, Context, cli, fail_with, one_line_errors, pass_context, store_options
 from .demo import claim_folder, run_demo
 
@@ -77,6 +77,24 @@ def purge(ctx: Context, older_than: float | None) -> None:
     with ctx.store() as store, one_line_errors(), _progress("purging") as progress:
         removed = store.purge(older_than, progress=progress)
     click.echo(f"removed {removed} jobs")
+
+
+@cli.command()
+@click.argument("folder", metavar="[DIR]", required=False)
+@store_options
+@pass_context
+def migrate(ctx: Context, folder: str | None) -> None:
+    """Upgrade the store in DIR (default: --store) to this version's format, in place.
+
+    Stop every process that uses the store first. Safe to interrupt: run it again
+    to finish (the store refuses to open until then).
+    """
+    path = folder or ctx.path
+    if not path:
+        fail_with("no store given: fsjobstore migrate DIR")
+    with one_line_errors(), _progress("migrating") as progress:
+        moved = migrate_store(path, progress=progress)
+    click.echo(f"moved {moved} resolved records; {path} is up to date")
 
 
 @cli.command(name="check")

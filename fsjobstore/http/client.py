@@ -21,7 +21,7 @@ from .._arguments import check_labels, check_limit, check_name
 from .._files.ids import check_id, new_id
 from .._files.values import encode_json
 from .._files.wakeup import Signal
-from ..interface import Holding, Limit, Pause, Problem, Progress, Report, WakeSignal, WorkerInfo
+from ..interface import Holding, Limit, Pause, Problem, Progress, Report, WakeSignal, WorkerInfo, check_listing
 from ..job import Job
 from . import heartbeats
 from .api import Api
@@ -119,17 +119,28 @@ class HttpStore:
     def get(self, job_id: str) -> Job:
         return Job.from_dict(self._api.call("GET", _job_path(job_id)))
 
-    def jobs(self, state: str | None = None, *, labels: Mapping[str, str] | None = None) -> Iterator[Job]:
-        """Every job (in creation order), or those in *state* and with all of *labels*,
-        fetched a page at a time."""
-        params: dict[str, Any] = {"sort": "created", "limit": PAGE}
-        if state is not None:
-            params["state"] = state
+    def jobs(self, state: str | None = None, *, task: str | None = None, labels: Mapping[str, str] | None = None,
+             after: str | None = None, limit: int | None = None, newest_first: bool = False) -> Iterator[Job]:
+        """As ``Store.jobs``, fetched a page at a time."""
+        check_listing(state, task, after, limit)
+        return self._pages(state, task, labels, after, limit, newest_first)
+
+    def _pages(self, state: str | None, task: str | None, labels: Mapping[str, str] | None, after: str | None,
+               limit: int | None, newest_first: bool) -> Iterator[Job]:
+        params: dict[str, Any] = {"sort": "-created" if newest_first else "created"}
+        for name, value in (("state", state), ("task", task), ("after", after)):
+            if value is not None:
+                params[name] = value
         if labels:
             params["label"] = [f"{name}={value}" for name, value in labels.items()]
-        while True:
+        left = limit
+        while left is None or left > 0:
+            params["limit"] = PAGE if left is None else min(PAGE, left)
             answer = self._api.call("GET", "/api/jobs", params=params)
-            yield from (Job.from_dict(job) for job in answer["jobs"])
+            jobs = [Job.from_dict(job) for job in answer["jobs"]]
+            yield from jobs
+            if left is not None:
+                left -= len(jobs)
             if answer["next_cursor"] is None:
                 return
             params["cursor"] = answer["next_cursor"]

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from clihelpers import assert_error, cli_env, fsj, ok, popen, stop
+from invariants import resolved_file
 from loophelpers import wait_for
 
 from fsjobstore import Job, JobStore
@@ -227,11 +228,12 @@ def test_purge_shows_progress_on_a_large_store(store_dir: Path) -> None:
     with JobStore(store_dir, durable=False, create=True) as store:
         model = store.create("model")
         store.fulfill(model.id, "v")
-    resolved = store_dir / "resolved"
-    data = (resolved / f"{model.id}.json").read_text()
+    data = Path(resolved_file(store_dir, model.id)).read_text()
     for _ in range(total - 1):
         job_id = new_id()
-        (resolved / f"{job_id}.json").write_text(data.replace(model.id, job_id))
+        path = Path(resolved_file(store_dir, job_id))
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(data.replace(model.id, job_id))
     result = fsj("purge", "--older-than", "0s", store=store_dir)
     assert ok(result).strip() == f"removed {total} jobs"
     assert "purging" in result.stderr, "a large purge shows its progress on stderr"
@@ -708,7 +710,7 @@ def test_demo_ignores_fsjobstore_dir_and_runs_again_in_its_own_store(
     assert f"Store: {tmp_path / 'demo-store'}" in first
     assert snapshot(store_dir) == before, "the demo touched the store in $FSJOBSTORE_DIR"
     again = ok(fsj("demo", "--jobs", "2", store=store_dir, cwd=tmp_path, timeout=60))
-    assert "Counts after:  {'pending': 0, 'running': 0, 'fulfilled': 4" in again
+    assert "Counts after:  {'pending': 0, 'blocked': 0, 'running': 0, 'fulfilled': 4" in again
     assert snapshot(store_dir) == before
 
 
@@ -790,7 +792,7 @@ def test_fulfill_json_keeps_a_json_value_and_show_prints_it_as_the_file_holds_it
     assert (shown["value"], shown["value_encoding"]) == ({"rows": 3}, "json")
     with JobStore(store_dir) as store:
         assert store.get(job.id).result == {"rows": 3}
-    assert '"value": {"rows": 3}' in (store_dir / "resolved" / f"{job.id}.json").read_text()  # readable with cat
+    assert '"value": {"rows": 3}' in Path(resolved_file(store_dir, job.id)).read_text()  # readable with cat
     assert_error(fsj("fulfill", bad.id, "{rows", "--json", store=store_dir), "VALUE is not valid JSON")
     with JobStore(store_dir) as store:
         assert store.get(bad.id).state == "pending"

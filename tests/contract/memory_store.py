@@ -21,7 +21,7 @@ from typing import Any
 from fsjobstore import DuplicateJob, Job, JobAlreadyResolved, JobBusy, JobNotFound, JobStateError, LeaseLost
 from fsjobstore._arguments import check_limit, check_name
 from fsjobstore.errors import InvalidJobId, Loss, LossReason, UnknownParent
-from fsjobstore.interface import Holding, Limit, Pause, Report, WorkerInfo, stopping
+from fsjobstore.interface import Holding, Limit, Pause, Report, WorkerInfo, check_listing, stopping
 from fsjobstore.job import ON_PARENT_FAILURE, RETRIABLE_STATES, STATES, json_value_bytes
 
 _ids = itertools.count(1)
@@ -478,13 +478,17 @@ class MemoryStore:
             return replace(record.job, state="running" if held else record.job.state,
                            waiting=tuple(record.waiting), failed_deliveries=tuple(record.failures.values()))
 
-    def jobs(self, state: str | None = None, *, labels: Mapping[str, str] | None = None) -> Iterator[Job]:
-        if state not in (None, *STATES):
-            raise ValueError(f"unknown state {state!r}")
+    def jobs(self, state: str | None = None, *, task: str | None = None, labels: Mapping[str, str] | None = None,
+             after: str | None = None, limit: int | None = None, newest_first: bool = False) -> Iterator[Job]:
+        check_listing(state, task, after, limit)
         with self.backend.lock:
-            jobs = [self.get(job_id) for job_id in sorted(self.backend.records)]
+            jobs = [self.get(job_id) for job_id in sorted(self.backend.records, reverse=newest_first)]
         wanted = dict(labels or {}).items()
-        return iter([job for job in jobs if (state is None or job.state == state) and wanted <= job.labels.items()])
+        return itertools.islice(
+            (job for job in jobs if (state is None or job.state == state) and (task is None or job.task == task)
+             and wanted <= job.labels.items()
+             and (after is None or (job.id < after if newest_first else job.id > after))),
+            limit)
 
     def stats(self) -> dict[str, int]:
         counts = dict.fromkeys(STATES, 0)

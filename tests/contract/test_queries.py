@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
@@ -39,6 +40,39 @@ def test_purge_removes_resolved_jobs_and_check_counts_the_rest(store: Store) -> 
     assert [job.id for job in store.jobs()] == [kept.id]
     report = store.check()
     assert report.clean and report.counts["pending"] == 1
+
+
+def test_jobs_pages_in_creation_order_with_filters_and_a_cursor(store: Store) -> None:
+    made = [store.create({"n": n}, task="even" if n % 2 == 0 else "odd") for n in range(7)]
+    ids = [job.id for job in made]
+    store.fulfill(ids[2], "two")
+    store.cancel(ids[5])
+    assert [job.id for job in store.jobs()] == ids, "every state, in creation order"
+    assert [job.id for job in store.jobs(newest_first=True)] == ids[::-1]
+    # Pages of 3, each after the last id of the one before, cover every job once.
+    pages: list[list[str]] = []
+    after = None
+    while page := [job.id for job in store.jobs(after=after, limit=3)]:
+        pages.append(page)
+        after = page[-1]
+    assert pages == [ids[0:3], ids[3:6], ids[6:]]
+    assert [job.id for job in store.jobs(newest_first=True, after=ids[4], limit=2)] == [ids[3], ids[2]]
+    assert [job.id for job in store.jobs(task="even")] == ids[0::2]
+    assert [job.id for job in store.jobs("pending", task="even")] == [ids[0], ids[4], ids[6]]
+    assert [job.id for job in store.jobs("fulfilled", task="even")] == [ids[2]]
+    assert [job.id for job in store.jobs("cancelled", task="even")] == []
+    assert [job.id for job in store.jobs("pending", after=ids[3], limit=2)] == [ids[4], ids[6]]
+    assert list(store.jobs(limit=0)) == []
+
+
+@pytest.mark.parametrize("arguments", [{"state": "bogus"}, {"limit": -1}, {"limit": 1.5}, {"limit": True},
+                                       {"after": 7}, {"task": ["t"]}])
+def test_jobs_refuses_bad_listing_arguments(store: Store, arguments: dict[str, Any]) -> None:
+    store.create("x")
+    with pytest.raises((ValueError, TypeError)) as raised:
+        list(store.jobs(**arguments))
+    name = next(iter(arguments))
+    assert name in str(raised.value)
 
 
 def test_delete_removes_a_resolved_job_with_its_targets_and_refuses_an_unresolved_one(store: Store) -> None:

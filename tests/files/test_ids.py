@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 
 import pytest
 
 from fsjobstore._files import ids
-from fsjobstore._files.ids import MAX_ID_LENGTH, check_id, new_id
+from fsjobstore._files.ids import MAX_ID_LENGTH, NEW_ID_PATTERN, check_id, id_at, new_id, valid_stems
 from fsjobstore.errors import InvalidJobId, JobStoreError
 
 CROCKFORD = set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
@@ -150,3 +151,21 @@ def test_a_forked_child_makes_other_ids_than_its_parent() -> None:
     os.close(read_end)
     assert len(theirs) == 26
     assert theirs[10:] != mine[10:]
+@pytest.mark.parametrize(("names", "suffix", "stems"), [
+    (["AB.json", "CD.json"], ".json", ["AB", "CD"]),
+    (["AB.json", "x y.json", "CD.json", "EF.tmp", "AB.json.json", ".json"], ".json", ["AB", "CD"]),
+    (["A.json\nB.json", "CD.json"], ".json", ["CD"]),  # a planted name holding a newline is no two ids
+    (["a", "b c", "d"], "", ["a", "d"]),
+    ([], ".json", []),
+])
+def test_valid_stems_of_a_listing(names: list[str], suffix: str, stems: list[str]) -> None:
+    assert valid_stems(names, suffix) == stems
+
+
+def test_id_at_makes_an_id_of_that_millisecond() -> None:
+    # The scale benchmark builds a week of history with it.
+    ms = time.time_ns() // 1_000_000 - 7 * 86_400_000
+    made = [id_at(ms - 1), id_at(ms), id_at(ms + 1)]
+    assert all(re.fullmatch(NEW_ID_PATTERN, job_id) for job_id in made)
+    assert made == sorted(made) and made[-1] < new_id()
+    assert id_at(ms)[:10] == id_at(ms)[:10] != made[0][:10]

@@ -27,6 +27,7 @@ from httpfixtures import (  # noqa: F401 (fixtures)
     start_server,
     stop,
 )
+from invariants import resolved_file
 from loophelpers import wait_for
 
 from fsjobstore import JobNotFound, JobStore, LeaseLost
@@ -234,7 +235,7 @@ def test_a_lease_lost_on_a_job_that_cannot_be_read_is_lost_as_removed(served: Se
     with served.http() as http:
         token = http.post("/api/work/pull", json={}).json()["lease"]["token"]
         served.store.cancel(job.id)
-        (served.path / "resolved" / f"{job.id}.json").write_text("{not json")  # why it was lost: unknown
+        Path(resolved_file(served.path, job.id)).write_text("{not json")  # why it was lost: unknown
         answer = wait_for(lambda: (a := http.post(f"/api/leases/{token}/renew")).status_code == 410 and a,
                           timeout=LEASE * 3, what="the loss")
     assert answer.json()["detail"] == {"type": "LeaseEnded", "reason": "REMOVED"}

@@ -51,7 +51,7 @@ def test_a_copy_of_a_store_under_load_is_made_consistent_by_check_repair(tmp_pat
 
     creator = threading.Thread(target=create_more)
     try:
-        while sum(1 for _ in (source / "resolved").iterdir()) < 300:  # the workers are under way
+        while sum(1 for _ in (source / "resolved").glob("*/*.json")) < 300:  # the workers are under way
             time.sleep(0.01)
         creator.start()
         _copy(source, backup)
@@ -77,7 +77,8 @@ def test_a_copy_of_a_store_under_load_is_made_consistent_by_check_repair(tmp_pat
 
         # The copy works: its leftover leases expire, and everything is done and delivered.
         deadline = time.monotonic() + 60
-        while any(not job.resolved for job in copy.jobs()) and time.monotonic() < deadline:
+        # (jobs() lists in creation order, and the unresolved ones are the newest)
+        while any(next(copy.jobs(state), None) for state in ("pending", "running")) and time.monotonic() < deadline:
             lease = copy.pull_work()
             if lease is None:
                 time.sleep(0.05)

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
+from invariants import resolved_file
 
 from fsjobstore import JobStore
 
@@ -115,7 +116,7 @@ def test_retention_is_judged_on_the_filesystems_clock(root: Path) -> None:
     with JobStore(root, watch=False, create=True) as store:
         assert store.purge() == 0, "a result kept for an hour, resolved on a slow host, purged at once"
     assert skewed(HOURS, "print(store.purge())", root).strip() == "0", "a fast-clock purger removed a fresh result"
-    resolved = root / "resolved" / f"{job}.json"
+    resolved = Path(resolved_file(root, job))
     past = time.time() - 7200
     os.utime(resolved, (past, past))
     assert skewed(-HOURS, "print(store.purge())", root).strip() == "1", "a slow-clock purger kept an old result"

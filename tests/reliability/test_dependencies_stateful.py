@@ -98,6 +98,8 @@ class DependenciesMachine(RuleBasedStateMachine):
             return
         assert lease.id in runnable, f"{lease.id} handed out while {self.jobs[lease.id].state}"
         for parent in () if self.jobs[lease.id].retried else self.jobs[lease.id].after:
+            if self.jobs[parent].retried:
+                continue  # (resolved when the job was released, retried since)
             # run only after its parents (as its policy says)
             assert self.jobs[parent].state in (("fulfilled",) if self.jobs[lease.id].policy == "cancel" else RESOLVED)
         self.leases[lease.id] = lease

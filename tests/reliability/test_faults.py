@@ -280,7 +280,8 @@ def test_estale_on_every_read_is_a_clear_error(tmp_path: Path) -> None:
     with spy.installed(), pytest.raises(OSError) as raised:
         store.get(a.id)
     assert raised.value.errno == ESTALE
-    assert len(spy.counted("open")) == fsio._ESTALE_RETRIES  # retried, then given up
+    file_opens = [c for c in spy.counted("open") if not c.args[1] & os.O_DIRECTORY]  # not its bucket's folder
+    assert len(file_opens) == fsio._ESTALE_RETRIES  # retried, then given up
     assert store.get(a.id).state == "pending"
     store.close()
 

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from invariants import resolved_file
 from procs import spawn
 
 from fsjobstore import CorruptJobFile, JobStore
@@ -150,6 +151,6 @@ def test_a_record_read_cut_short_is_read_again_before_it_is_called_corrupt(
         torn["reads"] = 0
         assert store.wait(job, timeout=5).value == b"v"
         # A file that stays corrupt is still reported, after the re-reads.
-        (tmp_path / "store" / "resolved" / f"{job}.json").write_bytes(b'{"cut short')
+        Path(resolved_file(tmp_path / "store", job)).write_bytes(b'{"cut short')
         with pytest.raises(CorruptJobFile):
             store.get(job)

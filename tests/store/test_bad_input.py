@@ -282,8 +282,8 @@ def test_a_folder_that_is_not_a_store_is_refused_with_create_false(tmp_path: Pat
 def test_a_store_of_an_unknown_format_version(tmp_path: Path) -> None:
     JobStore(tmp_path / "store", watch=False, create=True).close()
     marker = tmp_path / "store" / "fsjobstore.json"
-    marker.write_text(json.dumps({"format": 2, "created_at": "2030-01-01T00:00:00.000000Z"}))
-    unchanged(tmp_path, lambda: JobStore(tmp_path / "store", create=True), InvalidStore, "format version 2")
+    marker.write_text(json.dumps({"format": 3, "created_at": "2030-01-01T00:00:00.000000Z"}))
+    unchanged(tmp_path, lambda: JobStore(tmp_path / "store", create=True), InvalidStore, "format version 3")
 
 
 def test_a_job_file_of_an_unknown_format_version(store: JobStore, tmp_path: Path) -> None:

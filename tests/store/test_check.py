@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from invariants import assert_check_clean, check_files, key_of, observe
+from invariants import assert_check_clean, check_files, key_of, observe, record_files, resolved_file
 
 from fsjobstore import CorruptJobFile, JobNotFound, JobStore, Notifier, Worker
 from fsjobstore.cli import cli
@@ -102,7 +102,7 @@ def test_a_corrupt_job_file_is_named_skipped_reported_and_quarantined(
         for job_id in (before, bad, after):
             store.queue(job_id, "t")
             store.fulfill(job_id, f"value {job_id}")
-    path = os.path.join(store.path, where, bad + ".json")
+    path = resolved_file(store.path, bad) if where == "resolved" else os.path.join(store.path, where, bad + ".json")
     if how == "bad-value" and where == "pending":
         how = "truncated"  # a pending record has no value
     data = _corrupt(path, how)
@@ -202,7 +202,7 @@ def test_the_notifier_loop_skips_a_corrupt_result_logs_it_and_keeps_going(
     for job_id in ids:
         store.queue(job_id, {"to": job_id})
         store.fulfill(job_id, "v")
-    path = os.path.join(store.path, "resolved", ids[1] + ".json")
+    path = resolved_file(store.path, ids[1])
     _corrupt(path, "truncated")
     delivered: list[Any] = []
     notifier = Notifier(store, lambda target, job: delivered.append(target["to"]), poll_interval=0.05)
@@ -304,9 +304,9 @@ def test_check_finds_and_repairs_every_kind_of_problem_without_deleting_a_job(tm
         _age(path)
     # young leftovers are no problem
     Path(root, "tmp", "ef" * 16 + ".tmp").write_bytes(b"{")
-    job_files = {name: Path(root, folder, name).read_bytes()
-                 for folder in ("pending", "resolved") for name in os.listdir(os.path.join(root, folder))
-                 if name.endswith(".json") and name != "bad id.json"}
+    job_files = {os.path.basename(path): Path(path).read_bytes()
+                 for folder in ("pending", "resolved") for path in record_files(root, folder)
+                 if path.endswith(".json") and os.path.basename(path) != "bad id.json"}
 
     report = store.check()
     kinds = sorted(p.kind for p in report.problems)
@@ -322,8 +322,8 @@ def test_check_finds_and_repairs_every_kind_of_problem_without_deleting_a_job(tm
     for name, data in job_files.items():
         if name == half + ".json" and data == pending_record:
             continue
-        found = [folder for folder in ("pending", "resolved")
-                 if Path(root, folder, name).exists() and Path(root, folder, name).read_bytes() == data]
+        found = [path for path in (os.path.join(root, "pending", name), resolved_file(root, name[:-5]))
+                 if Path(path).exists() and Path(path).read_bytes() == data]
         assert found, f"repair lost job file {name}"
     assert os.path.exists(os.path.join(root, "waiting", orphan))
     assert len(os.listdir(os.path.join(root, "quarantine"))) == 2  # the two strays

@@ -8,9 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from invariants import resolved_file
 
 from fsjobstore import JobBusy, JobNotFound, JobStore, JobStoreError
 from fsjobstore._files.ids import new_id
+from fsjobstore.store import DEFAULT_RETENTION
 
 TWO_HOURS = 2 * 3600
 
@@ -78,8 +80,25 @@ def test_purge_by_age(open_store: Callable[..., JobStore]) -> None:
     assert store.get(new.id).state == "fulfilled"
 
 
-def test_purge_without_retention_keeps_everything(open_store: Callable[..., JobStore]) -> None:
+def test_resolved_jobs_are_kept_a_week_by_default(open_store: Callable[..., JobStore]) -> None:
     store = open_store()
+    assert store.retention == DEFAULT_RETENTION == 7 * 24 * 3600
+    day = 24 * 3600
+    ages = {"eight days": 8 * day, "six days": 6 * day, "now": 0}
+    jobs = {name: store.create(name) for name in ages}
+    for name, job in jobs.items():
+        store.fulfill(job.id, "v")
+        path = resolved_file(store.path, job.id)
+        mtime = os.stat(path).st_mtime - ages[name]
+        os.utime(path, (mtime, mtime))
+    assert store.purge() == 1
+    assert gone(store, jobs["eight days"].id)
+    assert store.get(jobs["six days"].id).state == store.get(jobs["now"].id).state == "fulfilled"
+    assert store.stats()["fulfilled"] == 2
+
+
+def test_purge_without_retention_keeps_everything(open_store: Callable[..., JobStore]) -> None:
+    store = open_store(retention=None)
     job = store.create("x")
     store.fulfill(job.id, "v")
     time.sleep(0.05)
@@ -230,11 +249,12 @@ def test_purge_reports_progress_of_a_large_store(open_store: Callable[..., JobSt
     # One real resolved record, copied under fresh ids (quicker than 2,100 API round trips).
     model = store.create("model")
     store.fulfill(model.id, "v")
-    resolved = Path(store.path) / "resolved"
-    data = (resolved / f"{model.id}.json").read_text()
+    data = Path(resolved_file(store.path, model.id)).read_text()
     for _ in range(total - 1):
         job_id = new_id()
-        (resolved / f"{job_id}.json").write_text(data.replace(model.id, job_id))
+        path = Path(resolved_file(store.path, job_id))
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(data.replace(model.id, job_id))
     assert store.stats()["fulfilled"] == total
     calls: list[tuple[int, int]] = []
     assert store.purge(older_than=0, progress=lambda done, total: calls.append((done, total))) == total

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from invariants import FsSpy, key_of, tree
+from invariants import FsSpy, key_of, resolved_file, tree
 
 from fsjobstore import (
     CorruptJobFile,
@@ -163,7 +163,7 @@ def test_a_pending_record_symlinked_elsewhere_is_not_followed(store: JobStore, s
         with pytest.raises((OSError, CorruptJobFile, JobStoreError)):
             store.fulfill(planted, "v")
     assert_stays_inside(store, spy)
-    assert not os.path.exists(os.path.join(store.path, "resolved", planted + ".json"))
+    assert not os.path.exists(resolved_file(store.path, planted))
     assert planted_file.read_bytes() == before
     _symlinks_reported(store, link)
 
@@ -171,7 +171,7 @@ def test_a_pending_record_symlinked_elsewhere_is_not_followed(store: JobStore, s
 def test_a_resolved_record_symlinked_elsewhere_is_not_followed(store: JobStore, sentinel: Path) -> None:
     planted = store.create("victim").id
     store.fulfill(planted, "real value")
-    link = Path(store.path, "resolved", planted + ".json")
+    link = Path(resolved_file(store.path, planted))
     _plant(link, sentinel / "record.json")
     spy = FsSpy(record_paths=True)
     with spy.installed():

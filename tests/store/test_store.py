@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import invariants
 import pytest
 
 import fsjobstore
@@ -37,7 +38,7 @@ def pending_file(store: JobStore, job_id: str) -> str:
 
 
 def resolved_file(store: JobStore, job_id: str) -> str:
-    return os.path.join(store.path, "resolved", job_id + ".json")
+    return invariants.resolved_file(store.path, job_id)
 
 
 def work_lease_file(store: JobStore, job_id: str) -> str:
@@ -108,10 +109,10 @@ def test_opening_creates_the_folder_layout(tmp_path: Path) -> None:
     with JobStore(tmp_path / "new" / "store", create=True) as store:
         assert store.path == str(tmp_path / "new" / "store")
         names = set(os.listdir(store.path))
-        assert {"fsjobstore.json", "tmp", "pending", "resolved", "waiting", "due", "leases"} <= names
+        assert {"fsjobstore.json", "tmp", "pending", "resolved", "summaries", "waiting", "due", "leases"} <= names
         assert set(os.listdir(os.path.join(store.path, "leases"))) >= {"work", "notify"}
         marker = json.loads(Path(store.path, "fsjobstore.json").read_text())
-        assert marker["format"] == 1
+        assert marker["format"] == 2
         assert store.lease_seconds == 30.0 and store.durable is True and store.notify is None
 
 
@@ -135,7 +136,7 @@ def test_a_store_path_that_is_a_file_is_invalid(tmp_path: Path) -> None:
 
 def test_a_store_of_another_format_version_is_invalid(tmp_path: Path) -> None:
     JobStore(tmp_path / "s", create=True).close()
-    Path(tmp_path / "s" / "fsjobstore.json").write_text('{"format": 2}\n')
+    Path(tmp_path / "s" / "fsjobstore.json").write_text('{"format": 3}\n')
     with pytest.raises(InvalidStore, match="format"):
         JobStore(tmp_path / "s", create=True)
 
@@ -292,7 +293,7 @@ def test_too_large_request_counts_utf8_bytes(open_store: Callable[..., JobStore]
     assert snapshot(store.path) == before
 
 
-def test_jobs_lists_pending_then_resolved_each_in_creation_order(store: JobStore) -> None:
+def test_jobs_lists_every_state_in_creation_order(store: JobStore) -> None:
     made = [store.create(n) for n in range(6)]
     store.fulfill(made[1].id, "one")
     store.fail(made[4].id, "four")
@@ -301,7 +302,7 @@ def test_jobs_lists_pending_then_resolved_each_in_creation_order(store: JobStore
     running = lease.id
     listed = list(store.jobs())
     pending_ids = [j.id for j in made if j.id not in (made[1].id, made[4].id)]
-    assert [j.id for j in listed] == pending_ids + [made[1].id, made[4].id]
+    assert [j.id for j in listed] == [j.id for j in made]
     states = {j.id: j.state for j in listed}
     assert states[running] == "running"
     assert states[made[1].id] == "fulfilled" and states[made[4].id] == "failed"
@@ -969,4 +970,4 @@ def test_a_store_path_that_is_a_symlink_is_resolved_once_and_works(tmp_path: Pat
         lease = store.pull_work()
         assert lease is not None and lease.id == job.id
         lease.fulfill("ok")
-    assert (tmp_path / "real" / "resolved" / f"{job.id}.json").exists()
+    assert Path(invariants.resolved_file(tmp_path / "real", job.id)).exists()

@@ -99,10 +99,10 @@ def test_a_bad_line_is_named_by_its_number_and_nothing_is_imported(
 def test_a_value_over_the_stores_limit_and_a_repeated_id_are_refused(
         open_store: Callable[..., JobStore], tmp_path: Path) -> None:
     source, target = open_store(tmp_path / "a"), open_store(tmp_path / "b", max_bytes=100)
+    small = source.create(1).id
     big = source.create("x" * 50).id
     source.fulfill(big, "y" * 200)
-    small = source.create(1).id
-    lines = list(source.transfer.export(None, None))  # pending first: small, then big
+    lines = list(source.transfer.export(None, None))  # in creation order: small, then big
     assert [json.loads(line)["id"] for line in lines] == [small, big]
     with pytest.raises(ImportRejected) as raised:
         target.transfer.import_lines([*lines, lines[0]], "skip")

@@ -10,9 +10,10 @@ import base64
 import binascii
 import heapq
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ...interface import Store
 from ...job import Job
 from ...triage import JobFilter
 
@@ -59,3 +60,25 @@ def page(
     chosen = chosen[:limit]
     next_cursor = encode_cursor(chosen[-1][0]) if more and chosen else None
     return [job for _, job in chosen], next_cursor
+
+
+def page_of(
+    store: Store, state: str | None, *, sort: str, limit: int, cursor: str | None = None, after: str | None = None,
+    task: str | None = None, labels: Mapping[str, str] | None = None, text: str | None = None,
+) -> tuple[list[Job], str | None]:
+    """A page of the store's jobs. In creation order without a text search, the
+    store reads only the page (``Store.jobs`` with ``after`` and ``limit``); else
+    every job in *state* is read and sorted (``page``)."""
+    if after is not None and cursor is not None:
+        raise ValueError("give a cursor or after, not both")
+    if text or sort.lstrip("-") != "created":
+        if after is not None:
+            raise ValueError("after (an id) pages in creation order only, without a text search: use the cursor")
+        return page(store.jobs(state, task=task, labels=labels), sort=sort, limit=limit, cursor=cursor, task=task,
+                    text=text)
+    start = after if cursor is None else decode_cursor(cursor)[0]
+    jobs = list(store.jobs(state, task=task, labels=labels, after=start, limit=limit + 1,
+                           newest_first=sort == "-created"))
+    more = len(jobs) > limit
+    jobs = jobs[:limit]
+    return jobs, encode_cursor(_key(jobs[-1], sort)) if more and jobs else None

@@ -14,7 +14,7 @@ from ...store import JobStore
 from ...triage import JobFilter, retry_matching
 from ..wire import value_from_wire
 from .auth import Ctx, Read, Write
-from .listing import page
+from .listing import page_of
 from .models import (
     CreateJob,
     CreateJobs,
@@ -60,13 +60,13 @@ def list_jobs(
     q: Annotated[str | None, Query(max_length=1000, description="Text searched in task, request, error.")] = None,
     sort: Sort = "-created",
     cursor: Annotated[str | None, Query(max_length=4000)] = None,
+    after: Annotated[str | None, Query(max_length=1000, description="Jobs after this id (creation order).")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     label: Annotated[list[str] | None, Query(max_length=64, description="NAME=VALUE: only jobs with this label "
                                              "(repeat for several).")] = None,
 ) -> dict[str, Any]:
-    labels = parse_labels(label or [])
-    jobs, next_cursor = page(ctx.store.jobs(state, labels=labels), sort=sort, limit=limit, cursor=cursor, task=task,
-                             text=q)
+    jobs, next_cursor = page_of(ctx.store, state, sort=sort, limit=limit, cursor=cursor, after=after, task=task,
+                                labels=parse_labels(label or []), text=q)
     return {"jobs": [job.to_dict() for job in jobs], "next_cursor": next_cursor}
 
 

@@ -1,0 +1,308 @@
+"""The history of resolved jobs, bucket by bucket, and a summary of each bucket
+kept on disk so that counting, listing and purging read only what changed.
+
+A bucket's summary (``summaries/<bucket>.json``) holds its counts per state and
+task, when its records were written and when the first of them expires, and
+which of them also had a pending record. It names the bucket folder's inode,
+mtime and ctime as they were *before* the bucket was read, and is trusted only
+while the folder still has exactly those: any record linked into the bucket or
+removed from it changes the folder's mtime and ctime, on whichever host it was
+made. A summary is written only when that mtime was already at least
+``SETTLED_SECONDS`` old on the filesystem's clock (a probe file's mtime) when
+the folder was stat-ed: a change made afterwards gets a later mtime however
+coarse the filesystem's timestamps, so it can never be mistaken for the state
+the summary describes. No host's clock is compared with another's.
+
+Summaries are a cache: any process may rewrite one (not durably), a missing or
+unreadable one is rebuilt, and a store on a read-only filesystem is simply read
+in full every time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._files import folders, fsio
+from .._files.layout import RECORD_SUFFIX, Layout
+from .._files.records import Record
+from ..errors import CorruptJobFile
+from ..job import RESOLVED_STATES
+from .context import StoreContext
+
+# How old a bucket's last change must be (filesystem clock) before a summary of it
+# is written: above the timestamp granularity of any filesystem we run on (NFS
+# servers included), so no later change can carry the same mtime.
+SETTLED_SECONDS = 2.0
+_VERSION = 1
+_INDEX_SUFFIX = ".ids.json"
+# The counts of pending/ and of each queue folder, kept the same way (a name no
+# bucket can have: longer).
+_PENDING_COUNT = "pending.count.json"
+
+
+@dataclass
+class Summary:
+    """What one bucket holds, as of the folder state *folder*."""
+
+    folder: list[int]  # inode, mtime_ns, ctime_ns of the bucket folder when it was read
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RESOLVED_STATES, 0))
+    tasks: dict[str, dict[str, int]] = field(default_factory=dict)  # task ("" for none) -> state -> count
+    # (For purge.) The oldest mtime of every record and of those that take the
+    # store's retention, and the earliest mtime + expires_in of those with their own.
+    oldest: float | None = None
+    oldest_default: float | None = None
+    first_expiry: float | None = None
+    # ... and the newest of each, and the last expiry: all past, every record is.
+    newest: float | None = None
+    newest_default: float | None = None
+    last_expiry: float | None = None
+    # Ids that also had a pending record (a resolution not finished yet).
+    also_pending: list[str] = field(default_factory=list)
+    # Whether the folder's mtime was settled when it was stat-ed (see the module's
+    # docstring): then any later change shows as a different folder state. Every
+    # summary on disk is.
+    settled: bool = False
+    # (Not in the summary's file, but in <bucket>.ids.json beside it: read only by a
+    # filtered listing.) The ids of each state and task, "<state>/<task>" -> ids.
+    index: dict[str, list[str]] | None = None
+    # (In memory only, when just built: for purge.) Each record's mtime, own
+    # expires_in, and identity (inode, ctime) as it was read.
+    ages: dict[str, tuple[float, float | None, tuple[int, int]]] | None = None
+
+    def add(self, job_id: str, record: Record, mtime: float, pending: bool) -> None:
+        state = record.state
+        self.counts[state] = self.counts.get(state, 0) + 1
+        task = record.get("task") or ""
+        by_state = self.tasks.setdefault(task, {})
+        by_state[state] = by_state.get(state, 0) + 1
+        if self.index is not None:
+            self.index.setdefault(f"{state}/{task}", []).append(job_id)
+        self.oldest, self.newest = _least(self.oldest, mtime), _most(self.newest, mtime)
+        expires_in = record.get("expires_in")
+        if expires_in:
+            expiry = mtime + expires_in
+            self.first_expiry, self.last_expiry = _least(self.first_expiry, expiry), _most(self.last_expiry, expiry)
+        else:
+            self.oldest_default = _least(self.oldest_default, mtime)
+            self.newest_default = _most(self.newest_default, mtime)
+        if pending:
+            self.also_pending.append(job_id)
+
+    def has(self, state: str | None, task: str | None) -> bool:
+        """Whether the bucket may hold a job in *state* (None: any) of *task* (None: any)."""
+        counts = self.counts if task is None else self.tasks.get(task, {})
+        return any(counts.get(s, 0) for s in (RESOLVED_STATES if state is None else (state,)))
+
+    def expires_by(self, now: float, older_than: float | None, retention: float | None) -> bool:
+        """Whether a record of the bucket may be past its time at *now* (filesystem clock)."""
+        if older_than is not None:
+            return self.oldest is not None and self.oldest + older_than <= now
+        return (self.first_expiry is not None and self.first_expiry <= now) or (
+            retention is not None and self.oldest_default is not None and self.oldest_default + retention <= now)
+
+    def all_expired_by(self, now: float, older_than: float | None, retention: float | None) -> bool:
+        """Whether every record of the bucket is past its time at *now* (filesystem clock)."""
+        if older_than is not None:
+            return self.newest is None or self.newest + older_than <= now
+        return (self.last_expiry is None or self.last_expiry <= now) and (
+            self.newest_default is None or (retention is not None and self.newest_default + retention <= now))
+
+    def to_json(self) -> bytes:
+        fields = {name: value for name, value in self.__dict__.items() if name not in ("index", "ages")}
+        return json.dumps({"version": _VERSION, **fields}, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Summary | None:
+        try:
+            fields: Any = json.loads(data)
+            if fields.pop("version") != _VERSION:
+                return None
+            return cls(**fields)
+        except (ValueError, TypeError, AttributeError, KeyError):
+            return None
+
+
+def _least(a: float | None, b: float) -> float:
+    return b if a is None else min(a, b)
+
+
+def _most(a: float | None, b: float) -> float:
+    return b if a is None else max(a, b)
+
+
+def folder_state(info: os.stat_result) -> list[int]:
+    return [info.st_ino, info.st_mtime_ns, info.st_ctime_ns]
+
+
+class History:
+    """The resolved buckets of one store, read through their summaries."""
+
+    def __init__(self, ctx: StoreContext) -> None:
+        self.ctx = ctx
+        self.layout: Layout = ctx.layout
+        self._now: float | None = None
+        self._probed = False
+
+    def _filesystem_now(self) -> float | None:
+        """Now on the filesystem's clock, probed once per History (None: cannot write)."""
+        if not self._probed:
+            self._probed = True
+            try:
+                self._now = fsio.filesystem_now(self.layout.tmp)
+            except OSError:
+                self._now = None
+        return self._now
+
+    def pending_count(self) -> int:
+        """How many records pending/ and the queue folders hold: each folder's saved
+        count while the folder is unchanged (a settled count, as for a bucket), else
+        by listing it."""
+        layout = self.layout
+        path = layout.summaries.join(_PENDING_COUNT)
+        try:
+            saved: Any = json.loads(fsio.read(path))
+        except (FileNotFoundError, ValueError, CorruptJobFile):
+            saved = None
+        if not isinstance(saved, dict):
+            saved = {}
+        kept: dict[str, Any] = {}
+        total = 0
+        for folder in layout.pending_folders():
+            name = os.path.relpath(folder.path, layout.root)
+            try:
+                state = folder_state(fsio.lstat(folder.path))
+            except FileNotFoundError:
+                continue  # (a queue folder tidied away since it was listed)
+            entry = saved.get(name)
+            if isinstance(entry, dict) and entry.get("folder") == state and isinstance(entry.get("count"), int):
+                total += entry["count"]
+                kept[name] = entry
+                continue
+            count = len(folders.stems(folder, RECORD_SUFFIX))
+            total += count
+            now = self._filesystem_now()
+            if now is not None and state[1] < (now - SETTLED_SECONDS) * 1e9:
+                kept[name] = {"folder": state, "count": count}
+        if kept != saved:
+            try:
+                fsio.publish(layout.tmp, layout.summaries, _PENDING_COUNT, json.dumps(kept).encode(),
+                             durable=False, replace=True)
+            except OSError:
+                pass  # (a cache)
+        return total
+
+    def unchanged(self, bucket: str, summary: Summary) -> bool:
+        """Whether the bucket folder is still as *summary* describes it (never, for
+        a summary not settled: a change may have kept the folder's mtime)."""
+        if not summary.settled:
+            return False
+        try:
+            return folder_state(fsio.lstat(self.layout.resolved.join(bucket))) == summary.folder
+        except FileNotFoundError:
+            return False
+
+    def names(self, bucket: str) -> list[str]:
+        """The ids of the records in *bucket* (unsorted)."""
+        return folders.stems(self.layout.bucket(bucket), RECORD_SUFFIX)
+
+    def summaries(self) -> Iterator[tuple[str, Summary]]:
+        """Every bucket, oldest first, with its summary (rebuilt where it changed)."""
+        for bucket in self.layout.buckets():
+            summary = self.summary(bucket)
+            if summary is not None:
+                yield bucket, summary
+
+    def summary(self, bucket: str) -> Summary | None:
+        """The bucket's summary, from disk if the folder did not change since it was
+        made, else read from the records (and saved); None if the bucket is gone."""
+        layout = self.layout
+        try:
+            state = folder_state(fsio.lstat(layout.resolved.join(bucket)))
+        except FileNotFoundError:
+            return None
+        path = layout.summaries.join(bucket + RECORD_SUFFIX)
+        try:
+            saved = Summary.from_json(fsio.read(path))
+        except (FileNotFoundError, CorruptJobFile):
+            saved = None
+        if saved is not None and saved.folder == state:
+            return saved
+        # Rebuilt: the filesystem's time first, then the folder state the summary
+        # describes, so that any change after that stat has a later mtime than now.
+        now = self._filesystem_now()
+        try:
+            state = folder_state(fsio.lstat(layout.resolved.join(bucket)))
+        except FileNotFoundError:
+            return None
+        summary = self.build(bucket, state)
+        summary.settled = now is not None and state[1] < (now - SETTLED_SECONDS) * 1e9
+        if summary.settled:
+            index = json.dumps({"folder": state, "ids": summary.index}, separators=(",", ":")).encode()
+            try:
+                # The index first: a summary on disk always has its index beside it.
+                fsio.publish(layout.tmp, layout.summaries, bucket + _INDEX_SUFFIX, index, durable=False,
+                             replace=True)
+                fsio.publish(layout.tmp, layout.summaries, bucket + RECORD_SUFFIX, summary.to_json(),
+                             durable=False, replace=True)
+            except OSError:
+                pass  # (a cache: the next reader builds it again)
+        return summary
+
+    def matching(self, bucket: str, summary: Summary, state: str | None, task: str | None) -> list[str]:
+        """The ids in *bucket* of jobs in *state* and of *task* (None: any), by the
+        bucket's index where it is still true, else by listing the bucket."""
+        index = summary.index
+        if index is None:
+            try:
+                saved: Any = json.loads(fsio.read(self.layout.summaries.join(bucket + _INDEX_SUFFIX)))
+                if isinstance(saved, dict) and saved.get("folder") == summary.folder:
+                    index = saved.get("ids")
+            except (FileNotFoundError, ValueError, CorruptJobFile):
+                pass
+        if not isinstance(index, dict) or (state is None and task is None):
+            return self.names(bucket)
+        ids: list[str] = []
+        for key, some in index.items():
+            key_state, _, key_task = key.partition("/")
+            if (state is None or key_state == state) and (task is None or key_task == task):
+                ids.extend(some)
+        return ids
+
+    def build(self, bucket: str, state: list[int]) -> Summary:
+        ctx, layout = self.ctx, self.layout
+        ages: dict[str, tuple[float, float | None, tuple[int, int]]] = {}
+        summary = Summary(state, index={}, ages=ages)
+        folder = layout.bucket(bucket)
+        for job_id in folders.stems(folder, RECORD_SUFFIX):
+            path = folder.join(job_id + RECORD_SUFFIX)
+            try:
+                record = Record.load(path, job_id)
+                info = fsio.lstat(path)
+            except FileNotFoundError:
+                continue
+            except CorruptJobFile as exc:
+                ctx.report(exc)
+                continue
+            summary.add(job_id, record, info.st_mtime, fsio.exists(layout.pending_path(job_id)))
+            ages[job_id] = (info.st_mtime, record.get("expires_in"), (info.st_ino, info.st_ctime_ns))
+        return summary
+
+    def forget(self, bucket: str) -> None:
+        """Remove the bucket if it is empty, and its summary if the bucket is gone."""
+        layout = self.layout
+        folders.remove_folder_if_empty(layout.resolved.join(bucket))
+        if not fsio.exists(layout.resolved.join(bucket)):
+            for suffix in (RECORD_SUFFIX, _INDEX_SUFFIX):
+                fsio.remove(layout.summaries.join(bucket + suffix))
+
+    def forget_summaries(self) -> None:
+        """Remove the summaries of buckets that no longer exist."""
+        layout = self.layout
+        buckets = set(layout.buckets())
+        for name in layout.summaries.names():
+            if name != _PENDING_COUNT and name.split(".")[0] not in buckets:
+                fsio.remove(layout.summaries.join(name))

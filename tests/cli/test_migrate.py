@@ -1,0 +1,87 @@
+"""`fsjobstore migrate`: a format 1 store (made by fsjobstore before format 2, kept
+in tests/data/v1-store.tar.gz) is refused, then upgraded in place; a migration
+killed midway is finished by running it again."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import tarfile
+from pathlib import Path
+
+import pytest
+from clihelpers import assert_error, fsj, ok, popen
+from invariants import assert_check_clean, check_files, observe, resolved_file, tree
+
+from fsjobstore import InvalidStore, JobStore
+
+V1_STORE = Path(__file__).parent.parent / "data" / "v1-store.tar.gz"
+# What the v1 store holds (made by the format 1 code: see the module docstring).
+PENDING, WAITING = "01M8WTHD6QAS1G41CKY4539FDY", "01M8WTHD6S1W9W9Y8W6EP6TXTJ"
+FULFILLED, DUE = "01M8WTHD6WKDX5XTX6M5ESB5VM", "01M8WTHD70S04Q5PDXX7EECEN0"
+FAILED, CANCELLED = "01M8WTHD765ZVM4AJ32R31JM5V", "01M8WTHD79R6QYT8QAS9WE7705"
+
+
+def v1_store(tmp_path: Path) -> Path:
+    with tarfile.open(V1_STORE) as archive:
+        archive.extractall(tmp_path, filter="data")
+    return tmp_path / "store"
+
+
+def test_a_v1_store_is_refused_untouched_then_migrated_with_every_job(tmp_path: Path) -> None:
+    root = v1_store(tmp_path)
+    before = tree(root)
+    with pytest.raises(InvalidStore, match="fsjobstore migrate"):
+        JobStore(root, create=True)
+    assert_error(fsj("ls", store=root), "format 1", "fsjobstore migrate")
+    assert tree(root) == before, "opening a format 1 store changed it"
+
+    assert ok(fsj("migrate", str(root))).startswith("moved 4 resolved records")
+    assert not [name for name in os.listdir(root / "resolved") if name.endswith(".json")]
+    check_files(root)
+    with JobStore(root, durable=False) as store:
+        jobs = observe(store)
+        assert {job_id: job.state for job_id, job in jobs.items()} == {
+            PENDING: "pending", WAITING: "pending", FULFILLED: "fulfilled", DUE: "fulfilled", FAILED: "failed",
+            CANCELLED: "cancelled"}
+        assert jobs[FULFILLED].value == b"three" and jobs[DUE].value == b"\x00\x01"
+        assert list(jobs[WAITING].waiting) == ["target-b"] and jobs[FAILED].error == "boom"
+        note = store.pull_notification()
+        assert note is not None and note.id == DUE and list(note.waiting) == [{"to": "d"}]
+        note.done(note.waiting)
+        lease = store.pull_work()
+        assert lease is not None and lease.id in (PENDING, WAITING)
+        lease.fulfill("one")
+        assert store.get(lease.id).value == b"one"
+        assert_check_clean(store)
+    assert ok(fsj("migrate", str(root))).startswith("moved 0 resolved records"), "a second run has nothing to do"
+
+
+def test_a_migration_killed_midway_is_finished_by_running_it_again(tmp_path: Path) -> None:
+    root = v1_store(tmp_path)
+    # Many more resolved records of format 1, in many buckets: copies of one under fresh ids.
+    model = (root / "resolved" / f"{FULFILLED}.json").read_text()
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    rng = random.Random(7)
+    copies = {"01M8" + "".join(rng.choice(alphabet) for _ in range(22)) for _ in range(20_000)}
+    for job_id in copies:
+        (root / "resolved" / f"{job_id}.json").write_text(model.replace(FULFILLED, job_id))
+
+    child = popen("migrate", str(root))
+    assert child.stderr is not None
+    assert "migrating" in child.stderr.readline(), "no progress shown"  # (after its first thousand moves)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    flat = [name for name in os.listdir(root / "resolved") if name.endswith(".json")]
+    assert 0 < len(flat) < len(copies), "the migration was not killed midway"
+    with pytest.raises(InvalidStore, match="interrupted"):
+        JobStore(root)
+
+    ok(fsj("migrate", str(root), timeout=120))
+    check_files(root)
+    assert all(os.path.exists(resolved_file(root, job_id)) for job_id in copies)
+    with JobStore(root, durable=False) as store:
+        assert store.stats() == {"pending": 2, "running": 0, "fulfilled": 2 + len(copies), "failed": 1,
+                                 "cancelled": 1, "expired": 0, "discarded": 0, "due": 1}
+        assert_check_clean(store)

@@ -1,0 +1,163 @@
+"""Bucket summaries (summaries/<bucket>.json): stats, listings and purge read a
+bucket's records only when its folder changed since its summary was made."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from invariants import resolved_file
+
+from fsjobstore import JobStore
+from fsjobstore._store.buckets import SETTLED_SECONDS
+
+
+def _age(path: str | Path, seconds: float) -> None:
+    """Set *path*'s mtime *seconds* back (a bucket that last changed that long ago)."""
+    info = os.lstat(path)
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns - int(seconds * 1e9)))
+
+
+def _resolved(store: JobStore, n: int) -> list[str]:
+    ids = [store.create({"n": n}).id for n in range(n)]
+    for job_id in ids:
+        store.fulfill(job_id, "v")
+    return ids
+
+
+def _cli_stats(store: JobStore) -> dict[str, int]:
+    """``fsjobstore stats --json`` in a process of its own."""
+    result = subprocess.run([sys.executable, "-m", "fsjobstore", "--store", store.path, "stats", "--json"],
+                            capture_output=True, text=True, check=True)
+    counts: dict[str, int] = json.loads(result.stdout)
+    return counts
+
+
+def _rewrite_in_place(path: str, old: str, new: str) -> None:
+    """Change a record's content without touching its folder (what no store operation does)."""
+    with open(path, "r+b") as handle:
+        data = handle.read().replace(old.encode(), new.encode())
+        handle.seek(0)
+        handle.write(data)
+        handle.truncate()
+
+
+def test_stats_reads_a_bucket_again_only_when_its_folder_changed(open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    ids = _resolved(store, 3)
+    bucket = Path(resolved_file(store.path, ids[0])).parent
+    _age(bucket, 10)
+    assert store.stats()["fulfilled"] == 3
+    summary = Path(store.path, "summaries", bucket.name + ".json")
+    assert summary.exists(), "a settled bucket's summary is saved"
+    # A record changed behind the store's back is not seen: the summary is trusted.
+    _rewrite_in_place(resolved_file(store.path, ids[0]), '"fulfilled"', '"cancelled"')
+    assert (store.stats()["fulfilled"], store.stats()["cancelled"]) == (3, 0)
+    # Any change to the folder (a job resolved into it) and the bucket is read again.
+    more = store.create("more")
+    assert more.id[:6] == bucket.name
+    store.cancel(more.id)
+    assert (store.stats()["fulfilled"], store.stats()["cancelled"]) == (2, 2)
+
+
+def test_a_bucket_changed_moments_ago_is_never_summarised(open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    ids = _resolved(store, 2)
+    bucket = Path(resolved_file(store.path, ids[0])).parent
+    assert store.stats()["fulfilled"] == 2
+    # Its mtime is within SETTLED_SECONDS of the filesystem's now: a change in the same
+    # timestamp tick could go unseen, so nothing is saved and every reader reads it.
+    assert time.time() - bucket.stat().st_mtime < SETTLED_SECONDS
+    assert not Path(store.path, "summaries", bucket.name + ".json").exists()
+    _rewrite_in_place(resolved_file(store.path, ids[0]), '"fulfilled"', '"failed"')
+    assert store.stats()["failed"] == 1
+
+
+def test_a_garbled_or_foreign_summary_is_rebuilt(open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    ids = _resolved(store, 2)
+    bucket = Path(resolved_file(store.path, ids[0])).parent
+    _age(bucket, 10)
+    summary = Path(store.path, "summaries", bucket.name + ".json")
+    for garbage in (b"{not json", b"[]", json.dumps({"version": 99}).encode()):
+        summary.write_bytes(garbage)
+        assert store.stats()["fulfilled"] == 2
+    # A summary of another folder of the same name (made again since) is not trusted.
+    saved = json.loads(summary.read_text())
+    saved["folder"][0] += 1
+    saved["counts"]["fulfilled"] = 99
+    summary.write_text(json.dumps(saved))
+    assert store.stats()["fulfilled"] == 2
+
+
+def test_a_new_process_uses_the_summaries_another_one_saved(open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    ids = _resolved(store, 2)
+    bucket = Path(resolved_file(store.path, ids[0])).parent
+    _age(bucket, 10)
+    assert _cli_stats(store)["fulfilled"] == 2
+    assert Path(store.path, "summaries", bucket.name + ".json").exists()
+    _rewrite_in_place(resolved_file(store.path, ids[0]), '"fulfilled"', '"failed"')
+    assert _cli_stats(store)["fulfilled"] == 2
+
+
+def test_purge_reads_each_record_of_a_bucket_that_changed_since_its_summary(
+        open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    old = _resolved(store, 3)
+    for job_id in old:
+        _age(resolved_file(store.path, job_id), 8 * 24 * 3600)
+    bucket = Path(resolved_file(store.path, old[0])).parent
+    _age(bucket, 10)
+    store.stats()  # (its summary: every record past the week's retention)
+    young = store.create("young")
+    assert young.id[:6] == bucket.name
+    store.fulfill(young.id, "v")  # into the same bucket, just now
+    assert store.purge() == 3
+    assert [job.id for job in store.jobs()] == [young.id]
+
+
+def test_filtered_listings_skip_buckets_with_nothing_that_matches(open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    ids = _resolved(store, 3)
+    bucket = Path(resolved_file(store.path, ids[0])).parent
+    _age(bucket, 10)
+    assert list(store.jobs("failed")) == []  # (saves the summary: no failed job, no "mail" task)
+    # A record changed behind the store's back is not read: its bucket is skipped.
+    _rewrite_in_place(resolved_file(store.path, ids[0]), '"fulfilled"', '"failed"')
+    assert list(store.jobs("failed")) == [] and list(store.jobs(task="mail")) == []
+    assert [job.id for job in store.jobs("fulfilled")] == ids[1:]  # (a bucket with matches is read)
+
+
+def test_a_filtered_listing_reads_only_the_records_the_index_names(open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    ids = _resolved(store, 3)
+    failed = store.create("f", task="mail")
+    store.fail(failed.id, "boom")
+    bucket = Path(resolved_file(store.path, ids[0])).parent
+    _age(bucket, 10)
+    assert [job.id for job in store.jobs("failed")] == [failed.id]  # (saves the summary and its index)
+    assert Path(store.path, "summaries", bucket.name + ".ids.json").exists()
+    _rewrite_in_place(resolved_file(store.path, ids[0]), '"fulfilled"', '"failed"')
+    assert [job.id for job in store.jobs("failed")] == [failed.id]
+    assert [job.id for job in store.jobs(task="mail")] == [failed.id]
+
+
+def test_purge_removes_a_bucket_left_empty_and_its_summary(open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    job = store.create("x")
+    store.cancel(job.id)
+    bucket = Path(resolved_file(store.path, job.id)).parent
+    store.retry(job.id)  # (its bucket is left empty)
+    _age(bucket, 10)
+    store.stats()
+    assert Path(store.path, "summaries", bucket.name + ".json").exists()
+    assert store.purge() == 0
+    assert not bucket.exists() and os.listdir(Path(store.path, "summaries")) == []
+    store.cancel(job.id)  # (its bucket is made again)
+    assert store.get(job.id).state == "cancelled" and store.stats()["cancelled"] == 1
