@@ -141,3 +141,15 @@ def test_workers_run_a_tree_in_order_and_handlers_read_their_parents(store: Stor
     Worker(store, {"fetch": fetch, "sum": add, "report": tell}, concurrency=2).run(burst=True)
     assert store.get(report.id).result == "total 30"
     assert set(order[:3]) == {job.id for job in fetched} and order[3:] == [total.id, report.id]
+
+
+def test_blocked_jobs_are_listed_in_pages_in_creation_order_with_the_rest(store: Store) -> None:
+    a = store.create("a", task="t")
+    b = store.create("b", task="t", after=[a.id])
+    c = store.create("c", task="u")
+    d = store.create("d", task="t", after=[a.id, c.id])
+    store.fulfill(c.id, "C")
+    assert [job.id for job in store.jobs()] == [a.id, b.id, c.id, d.id]
+    assert [job.id for job in store.jobs(newest_first=True, limit=3)] == [d.id, c.id, b.id]
+    assert [job.id for job in store.jobs("blocked", task="t", after=b.id)] == [d.id]
+    assert [job.id for job in store.jobs("blocked", limit=1)] == [b.id]
