@@ -44,7 +44,8 @@ from fsjobstore.job import RESOLVED_STATES, STATES, Job
 CRASH_PROBLEMS = frozenset({"half-resolved", "not-due", "stale-due", "leftover", "unfinished-create", "unsettled"})
 
 TOP_LEVEL = {"fsjobstore.json", "maintenance.lock", "tmp", "pending", "resolved", "summaries", "waiting", "due", "keys",
-             "queues", "blocked", "dependants", "leases", "quarantine", "workers"}
+             "queues", "blocked", "dependants", "paused", "limits", "schedules", "workspaces",
+             "leases", "quarantine", "workers"}
 _BROKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}\.(break|new-[0-9a-f]+)$")
 
 
@@ -138,8 +139,10 @@ def check_files(root: str | os.PathLike[str]) -> None:
         for name in os.listdir(folder):
             with open(os.path.join(folder, name), "rb") as handle:
                 entry = json.loads(handle.read())
-            assert set(entry) == {"target", "queued_at"}, f"waiting/{job_id}/{name} holds {entry}"
-            assert name == key_of(entry["target"]) + ".json", f"waiting/{job_id}/{name} is not named by its target"
+            fields = set(entry) - {"failures", "last_error", "last_failed_at"}  # (after failed deliveries)
+            assert fields == {"target", "queued_at"}, f"waiting/{job_id}/{name} holds {entry}"
+            assert name in (key_of(entry["target"]) + ".json", key_of(entry["target"]) + ".undelivered"), (
+                f"waiting/{job_id}/{name} is not named by its target")
     for parent in _names(root, "dependants"):
         assert is_valid_id(parent), f"dependants/{parent}"
         for name in os.listdir(os.path.join(root, "dependants", parent)):

@@ -16,7 +16,7 @@ import os
 from collections.abc import Generator, Iterator
 
 from ..errors import CorruptJobFile
-from .ids import is_valid_id, valid_stems
+from .ids import count_valid, is_valid_id, valid_stems
 
 _OPEN_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # /proc/self/fd/<n> leads to the very folder descriptor n is open on (no lookup of
@@ -237,6 +237,11 @@ def scan(folder: Folder, suffix: str) -> Iterator[str]:
 def stems(folder: Folder, suffix: str) -> list[str]:
     """Like scan(), as a list, made at C speed: for listings of whole folders."""
     return valid_stems(folder.names(), suffix)
+
+
+def count(folder: Folder, suffix: str) -> int:
+    """``len(stems(folder, suffix))``, without making the stems."""
+    return count_valid(folder.names(), suffix)
 
 
 def scan_inodes(folder: Folder, suffix: str) -> Generator[tuple[str, int], None, None]:

@@ -98,13 +98,24 @@ def valid_stems(names: list[str], suffix: str) -> list[str]:
     """The ids that the names in *names* ending with *suffix* are (a folder's
     listing): one regex run and one split over them all, in C, in the common case
     where every name is one, so a hundred thousand cost milliseconds."""
-    if not names:
-        return []
-    text = "\n".join(names) + "\n"
-    if text.count("\n") == len(names) and _valid_lines(suffix).fullmatch(text):  # (a name may hold a newline)
+    text = _all_valid(names, suffix)
+    if text is not None:
         return (text.replace(suffix + "\n", "\n") if suffix else text)[:-1].split("\n")
     cut = len(suffix)
     return [name[: len(name) - cut] for name in names if name.endswith(suffix) and is_valid_id(name[: len(name) - cut])]
+
+
+def count_valid(names: list[str], suffix: str) -> int:
+    """``len(valid_stems(names, suffix))``, without making the ids."""
+    return len(names) if _all_valid(names, suffix) is not None else len(valid_stems(names, suffix))
+
+
+def _all_valid(names: list[str], suffix: str) -> str | None:
+    """The names joined, one per line, if every one is an id with *suffix*; else None."""
+    text = "\n".join(names) + "\n"
+    if text.count("\n") == len(names) and _valid_lines(suffix).fullmatch(text):  # (a name may hold a newline)
+        return text
+    return None
 
 
 def derived_id(ms: int, key: str) -> str:

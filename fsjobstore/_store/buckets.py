@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .._files import folders, fsio
@@ -39,6 +39,13 @@ from .context import StoreContext
 SETTLED_SECONDS = 2.0
 _VERSION = 1
 _INDEX_SUFFIX = ".ids.json"
+_ENTRIES_SUFFIX = ".records.json"
+
+# What a bucket read learns of one record: state, task ("" for none), mtime, own
+# expires_in, inode, ctime (ns), and whether a pending record was there too. A
+# record whose inode and ctime are unchanged is the same file (records are never
+# changed in place), so a bucket read again reads only the records that are not.
+Entry = tuple[str, str, float, "float | None", int, int, bool]
 # The counts of pending/ and of each queue folder, kept the same way (a name no
 # bucket can have: longer).
 _PENDING_COUNT = "pending.count.json"
@@ -73,16 +80,14 @@ class Summary:
     # expires_in, and identity (inode, ctime) as it was read.
     ages: dict[str, tuple[float, float | None, tuple[int, int]]] | None = None
 
-    def add(self, job_id: str, record: Record, mtime: float, pending: bool) -> None:
-        state = record.state
+    def add(self, job_id: str, entry: Entry) -> None:
+        state, task, mtime, expires_in, _, _, pending = entry
         self.counts[state] = self.counts.get(state, 0) + 1
-        task = record.get("task") or ""
         by_state = self.tasks.setdefault(task, {})
         by_state[state] = by_state.get(state, 0) + 1
         if self.index is not None:
             self.index.setdefault(f"{state}/{task}", []).append(job_id)
         self.oldest, self.newest = _least(self.oldest, mtime), _most(self.newest, mtime)
-        expires_in = record.get("expires_in")
         if expires_in:
             expiry = mtime + expires_in
             self.first_expiry, self.last_expiry = _least(self.first_expiry, expiry), _most(self.last_expiry, expiry)
@@ -91,6 +96,8 @@ class Summary:
             self.newest_default = _most(self.newest_default, mtime)
         if pending:
             self.also_pending.append(job_id)
+        if self.ages is not None:
+            self.ages[job_id] = (mtime, expires_in, (entry[4], entry[5]))
 
     def has(self, state: str | None, task: str | None) -> bool:
         """Whether the bucket may hold a job in *state* (None: any) of *task* (None: any)."""
@@ -132,6 +139,16 @@ def _least(a: float | None, b: float) -> float:
 
 def _most(a: float | None, b: float) -> float:
     return b if a is None else max(a, b)
+
+
+def _is_entry(entry: object) -> bool:
+    """Whether *entry* (from a file) has an Entry's form."""
+    if not (isinstance(entry, list) and len(entry) == 7):
+        return False
+    state, task, mtime, expires_in, ino, ctime, pending = entry
+    return (state in RESOLVED_STATES and isinstance(task, str) and isinstance(mtime, int | float)
+            and (expires_in is None or isinstance(expires_in, int | float)) and isinstance(ino, int)
+            and isinstance(ctime, int) and isinstance(pending, bool))
 
 
 def folder_state(info: os.stat_result) -> list[int]:
@@ -182,7 +199,7 @@ class History:
                 total += entry["count"]
                 kept[name] = entry
                 continue
-            count = len(folders.stems(folder, RECORD_SUFFIX))
+            count = folders.count(folder, RECORD_SUFFIX)
             total += count
             now = self._filesystem_now()
             if now is not None and state[1] < (now - SETTLED_SECONDS) * 1e9:
@@ -224,12 +241,16 @@ class History:
             state = folder_state(fsio.lstat(layout.resolved.join(bucket)))
         except FileNotFoundError:
             return None
+        known: Summary | None = self.ctx.bucket_summaries.get(bucket)
+        if known is not None and known.folder == state:
+            return known  # (settled: as trustworthy as the one on disk, without reading it)
         path = layout.summaries.join(bucket + RECORD_SUFFIX)
         try:
             saved = Summary.from_json(fsio.read(path))
         except (FileNotFoundError, CorruptJobFile):
             saved = None
         if saved is not None and saved.folder == state:
+            self.ctx.bucket_summaries.put(bucket, saved)
             return saved
         # Rebuilt: the filesystem's time first, then the folder state the summary
         # describes, so that any change after that stat has a later mtime than now.
@@ -241,8 +262,14 @@ class History:
         summary = self.build(bucket, state)
         summary.settled = now is not None and state[1] < (now - SETTLED_SECONDS) * 1e9
         if summary.settled:
+            self.ctx.bucket_summaries.put(bucket, replace(summary, index=None, ages=None))
             index = json.dumps({"folder": state, "ids": summary.index}, separators=(",", ":")).encode()
+            entries = self.ctx.bucket_entries.get(bucket)
             try:
+                if entries is not None:
+                    fsio.publish(layout.tmp, layout.summaries, bucket + _ENTRIES_SUFFIX,
+                                 json.dumps({"folder": state, "records": entries}, separators=(",", ":")).encode(),
+                                 durable=False, replace=True)
                 # The index first: a summary on disk always has its index beside it.
                 fsio.publish(layout.tmp, layout.summaries, bucket + _INDEX_SUFFIX, index, durable=False,
                              replace=True)
@@ -274,29 +301,53 @@ class History:
 
     def build(self, bucket: str, state: list[int]) -> Summary:
         ctx, layout = self.ctx, self.layout
-        ages: dict[str, tuple[float, float | None, tuple[int, int]]] = {}
-        summary = Summary(state, index={}, ages=ages)
+        known = ctx.bucket_entries.get(bucket) or self._saved_entries(bucket)
+        entries: dict[str, Entry] = {}
+        summary = Summary(state, index={}, ages={})
         folder = layout.bucket(bucket)
         for job_id in folders.stems(folder, RECORD_SUFFIX):
             path = folder.join(job_id + RECORD_SUFFIX)
             try:
-                record = Record.load(path, job_id)
+                # The identity before the read: a record replaced in between is read
+                # again next time, as its identity will differ from the one kept.
                 info = fsio.lstat(path)
+                entry = known.get(job_id)
+                if entry is None or entry[4] != info.st_ino or entry[5] != info.st_ctime_ns:
+                    record = Record.load(path, job_id)
+                    entry = (record.state, record.get("task") or "", info.st_mtime, record.get("expires_in"),
+                             info.st_ino, info.st_ctime_ns, fsio.exists(layout.pending_path(job_id)))
+                elif entry[6] and not fsio.exists(layout.pending_path(job_id)):
+                    entry = (*entry[:6], False)  # (its resolution finished since)
             except FileNotFoundError:
                 continue
             except CorruptJobFile as exc:
                 ctx.report(exc)
                 continue
-            summary.add(job_id, record, info.st_mtime, fsio.exists(layout.pending_path(job_id)))
-            ages[job_id] = (info.st_mtime, record.get("expires_in"), (info.st_ino, info.st_ctime_ns))
+            entries[job_id] = entry
+            summary.add(job_id, entry)
+        ctx.bucket_entries.put(bucket, entries)
         return summary
+
+    def _saved_entries(self, bucket: str) -> dict[str, Entry]:
+        """The entries saved with the bucket's last summary (whatever the folder's
+        state since: each is checked against its record), or none."""
+        try:
+            saved: Any = json.loads(fsio.read(self.layout.summaries.join(bucket + _ENTRIES_SUFFIX)))
+        except (FileNotFoundError, ValueError, CorruptJobFile):
+            return {}
+        records = saved.get("records") if isinstance(saved, dict) else None
+        if not isinstance(records, dict):
+            return {}
+        return {job_id: tuple(entry) for job_id, entry in records.items() if _is_entry(entry)}
 
     def forget(self, bucket: str) -> None:
         """Remove the bucket if it is empty, and its summary if the bucket is gone."""
         layout = self.layout
         folders.remove_folder_if_empty(layout.resolved.join(bucket))
         if not fsio.exists(layout.resolved.join(bucket)):
-            for suffix in (RECORD_SUFFIX, _INDEX_SUFFIX):
+            self.ctx.bucket_entries.drop(bucket)
+            self.ctx.bucket_summaries.drop(bucket)
+            for suffix in (RECORD_SUFFIX, _INDEX_SUFFIX, _ENTRIES_SUFFIX):
                 fsio.remove(layout.summaries.join(bucket + suffix))
 
     def forget_summaries(self) -> None:

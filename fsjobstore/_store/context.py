@@ -25,10 +25,17 @@ from .candidates import Candidates
 from .dependencies import Dependencies
 from .limits import Limits
 from .pausing import Pauses
+from .recent import Recent
 
 log = logging.getLogger("fsjobstore")
 
 Notify = Callable[[Any, Job], object]
+
+# Buckets whose record entries a store object keeps (the ones being resolved into
+# change; older ones rarely): ~100 bytes per record.
+BUCKETS_REMEMBERED = 8
+# Summaries a store object keeps (a few hundred bytes each): a week of buckets is ~580.
+SUMMARIES_REMEMBERED = 4096
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,12 @@ class StoreContext:
         self.pull_lock = threading.Lock()
         self._reported: set[str] = set()
         self._last_bucket = ""  # the bucket of the last resolution, known to exist
+        # What the last few bucket reads learnt of each record (see buckets.Entry):
+        # a bucket read again reads only the records that changed since.
+        self.bucket_entries: Recent[str, dict[str, tuple[Any, ...]]] = Recent(BUCKETS_REMEMBERED)
+        # The settled summaries of buckets read (see buckets.Summary): a bucket whose
+        # folder is unchanged is not read again, not even its summary's file.
+        self.bucket_summaries: Recent[str, Any] = Recent(SUMMARIES_REMEMBERED)
         forget_in_child(self)
 
     def forget(self) -> None:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 
 from .._files import folders, fsio
-from .._files.ids import check_id
+from .._files.ids import check_id, is_valid_id
 from .._files.layout import BUCKET_CHARS, RECORD_SUFFIX
 from .._files.records import Record
 from .._files.wakeup import APPEARED, VANISHED, Signal, unwatch, watch
@@ -54,7 +54,7 @@ class Queries:
         if state not in (None, BLOCKED):
             return
         layout = self.ctx.layout
-        for job_id in _in_order(folders.stems(layout.blocked, RECORD_SUFFIX), after, newest_first):
+        for job_id in _in_order(layout.blocked.names(), RECORD_SUFFIX, after, newest_first):
             job = self._job_at(layout.blocked_path(job_id), job_id, BLOCKED)
             if job is not None and (task is None or job.task == task) and not self._released(job_id):
                 yield job
@@ -71,8 +71,9 @@ class Queries:
             return
         layout = self.ctx.layout
         leased = set(folders.stems(layout.work_leases, ""))
-        pending = (job_id for folder in layout.pending_folders() for job_id in folders.stems(folder, RECORD_SUFFIX))
-        for job_id in _in_order(pending, after, newest_first):
+        pending = heapq.merge(*(_in_order(folder.names(), RECORD_SUFFIX, after, newest_first)
+                                for folder in layout.pending_folders()), reverse=newest_first)
+        for job_id in pending:
             job_state = RUNNING if job_id in leased else PENDING
             if state is not None and job_state != state:
                 continue
@@ -95,7 +96,7 @@ class Queries:
             if summary is None or not summary.has(state, task):
                 continue
             folder = self.ctx.layout.bucket(bucket)
-            for job_id in _in_order(history.matching(bucket, summary, state, task), after, newest_first):
+            for job_id in _in_order(history.matching(bucket, summary, state, task), "", after, newest_first):
                 job = self._job_at(folder.join(job_id + RECORD_SUFFIX), job_id, None)
                 if job is not None and (state is None or job.state == state) and (task is None or job.task == task):
                     yield job
@@ -126,7 +127,7 @@ class Queries:
                       for job_id in folders.stems(layout.work_leases, ""))
         counts[PENDING], counts[RUNNING] = pending - running, running
         counts[BLOCKED] = sum(not self._released(job_id) for job_id in folders.stems(layout.blocked, RECORD_SUFFIX))
-        counts["due"] = len(folders.stems(layout.due, ""))
+        counts["due"] = folders.count(layout.due, "")
         return counts
 
     def wait(self, job_id: str, timeout: float | None) -> Job:
@@ -163,19 +164,27 @@ class Queries:
         return watch({self.ctx.layout.due.path: APPEARED}, self.ctx.options.watch)
 
 
-def _in_order(ids: Iterable[str], after: str | None, newest_first: bool) -> Iterator[str]:
-    """*ids* after *after* in the listing's order (ids sort by creation time), picked
-    a growing batch at a time: a first page of a hundred thousand costs one pass
-    over them, not a sort."""
+def _in_order(names: Iterable[str], suffix: str, after: str | None, newest_first: bool) -> Iterator[str]:
+    """The ids that *names* (a folder's entries: ids with *suffix*) are, after
+    *after* in the listing's order (ids sort by creation time), picked a growing
+    batch at a time: a first page of a hundred thousand costs one pass over them,
+    not a sort. The names are compared as they are, and only those picked are
+    checked and cut to ids: within one folder every id has the same form (and
+    ``.`` and ``-`` sort before every other character an id may hold), so names
+    sort as their ids do."""
     def later(i: str, last: str) -> bool:
         return i < last if newest_first else i > last
 
-    left = list(ids) if after is None else [i for i in ids if later(i, after)]
+    cut = len(suffix)
+    left = list(names) if after is None else [i for i in names if later(i[:len(i) - cut], after)]
     pick = heapq.nlargest if newest_first else heapq.nsmallest
     batch = 64
     while left:
         chosen = pick(batch, left)
-        yield from chosen
+        for name in chosen:
+            stem = name[:len(name) - cut]
+            if name.endswith(suffix) and is_valid_id(stem):
+                yield stem
         if len(chosen) < batch:
             return
         last = chosen[-1]

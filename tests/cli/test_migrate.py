@@ -4,6 +4,7 @@ killed midway is finished by running it again."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -84,4 +85,44 @@ def test_a_migration_killed_midway_is_finished_by_running_it_again(tmp_path: Pat
     with JobStore(root, durable=False) as store:
         assert store.stats() == {"pending": 2, "running": 0, "fulfilled": 2 + len(copies), "failed": 1,
                                  "cancelled": 1, "expired": 0, "discarded": 0, "due": 1}
+        assert_check_clean(store)
+
+
+V1_STORE_FULL = Path(__file__).parent.parent / "data" / "v1-store-full.tar.gz"
+
+
+def test_a_v1_store_using_every_feature_of_format_1_keeps_them_all_after_migrating(tmp_path: Path) -> None:
+    # Made by the last format 1 code (tests/data/make_v1_store_full.py): queues,
+    # priorities, labels, keys, a deadline passed, a discard, progress, a target
+    # given up, a schedule, a pause, a limit.
+    with tarfile.open(V1_STORE_FULL) as archive:
+        archive.extractall(tmp_path, filter="data")
+    root = tmp_path / "store"
+    ids = json.loads((tmp_path / "ids.json").read_text())
+    assert ok(fsj("migrate", str(root))).startswith("moved 5 resolved records")
+    check_files(root)
+    with JobStore(root, durable=False) as store:
+        jobs = observe(store)
+        assert {name: jobs[job_id].state for name, job_id in ids.items()} == {
+            "plain": "pending", "urgent": "pending", "addressed": "pending", "keyed": "pending",
+            "keyed_done": "fulfilled", "expired": "expired", "discarded": "discarded", "progress": "pending",
+            "given_up": "fulfilled", "due": "fulfilled"}
+        assert store.stats()["due"] == 1
+        assert jobs[ids["addressed"]].labels == {"to": "mailer-2", "sender": "api"}
+        assert jobs[ids["progress"]].progress == {"frame": 12}
+        assert jobs[ids["discarded"]].error == "not a valid request"
+        assert [(f["target"], f["given_up"]) for f in jobs[ids["given_up"]].failed_deliveries] == [
+            ("https://example.invalid/hook", True)]
+        assert store.create({"order": 42}, key="order-42").id == ids["keyed"]
+        store.delete(ids["keyed_done"])  # (frees its key)
+        assert store.create({"order": 7}, key="order-7").id != ids["keyed_done"]
+        assert [s.name for s in store.schedules.all()] == ["nightly"]
+        assert [(p.task, p.reason) for p in store.pauses()] == [("render", "maintenance")]
+        assert [(limit.kind, limit.name, limit.limit) for limit in store.limits()] == [("resource", "gpu", 2)]
+        lease = store.pull_work(to="mailer-2")
+        assert lease is not None and lease.id == ids["addressed"]
+        lease.release()
+        lease = store.pull_work()
+        assert lease is not None and lease.id == ids["urgent"]  # (the highest priority first)
+        lease.release()
         assert_check_clean(store)

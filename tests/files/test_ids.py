@@ -10,7 +10,7 @@ import time
 import pytest
 
 from fsjobstore._files import ids
-from fsjobstore._files.ids import MAX_ID_LENGTH, NEW_ID_PATTERN, check_id, id_at, new_id, valid_stems
+from fsjobstore._files.ids import MAX_ID_LENGTH, NEW_ID_PATTERN, check_id, count_valid, id_at, new_id, valid_stems
 from fsjobstore.errors import InvalidJobId, JobStoreError
 
 CROCKFORD = set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
@@ -151,6 +151,8 @@ def test_a_forked_child_makes_other_ids_than_its_parent() -> None:
     os.close(read_end)
     assert len(theirs) == 26
     assert theirs[10:] != mine[10:]
+
+
 @pytest.mark.parametrize(("names", "suffix", "stems"), [
     (["AB.json", "CD.json"], ".json", ["AB", "CD"]),
     (["AB.json", "x y.json", "CD.json", "EF.tmp", "AB.json.json", ".json"], ".json", ["AB", "CD"]),
@@ -160,6 +162,7 @@ def test_a_forked_child_makes_other_ids_than_its_parent() -> None:
 ])
 def test_valid_stems_of_a_listing(names: list[str], suffix: str, stems: list[str]) -> None:
     assert valid_stems(names, suffix) == stems
+    assert count_valid(names, suffix) == len(stems)
 
 
 def test_id_at_makes_an_id_of_that_millisecond() -> None:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from invariants import resolved_file
+from invariants import FsSpy, resolved_file
 
 from fsjobstore import JobStore
 from fsjobstore._store.buckets import SETTLED_SECONDS
@@ -86,13 +86,13 @@ def test_a_garbled_or_foreign_summary_is_rebuilt(open_store: Callable[..., JobSt
     summary = Path(store.path, "summaries", bucket.name + ".json")
     for garbage in (b"{not json", b"[]", json.dumps({"version": 99}).encode()):
         summary.write_bytes(garbage)
-        assert store.stats()["fulfilled"] == 2
+        assert open_store(watch=False).stats()["fulfilled"] == 2  # (a new reader: nothing in memory)
     # A summary of another folder of the same name (made again since) is not trusted.
     saved = json.loads(summary.read_text())
     saved["folder"][0] += 1
     saved["counts"]["fulfilled"] = 99
     summary.write_text(json.dumps(saved))
-    assert store.stats()["fulfilled"] == 2
+    assert open_store(watch=False).stats()["fulfilled"] == 2
 
 
 def test_a_new_process_uses_the_summaries_another_one_saved(open_store: Callable[..., JobStore]) -> None:
@@ -161,3 +161,79 @@ def test_purge_removes_a_bucket_left_empty_and_its_summary(open_store: Callable[
     assert not bucket.exists() and os.listdir(Path(store.path, "summaries")) == []
     store.cancel(job.id)  # (its bucket is made again)
     assert store.get(job.id).state == "cancelled" and store.stats()["cancelled"] == 1
+
+
+def _records_opened(store: JobStore, call: Callable[[], object]) -> set[str]:
+    """The ids of the resolved records *call* opened."""
+    spy = FsSpy()
+    with spy.installed():
+        call()
+    stems = {os.path.basename(str(c.args[0]))[:-5] for c in spy.counted("open") if str(c.args[0]).endswith(".json")}
+    return {stem for stem in stems if len(stem) == 26}  # (not the summaries' files)
+
+
+def test_a_bucket_read_again_reads_only_the_records_that_changed(open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    ids = _resolved(store, 30)
+    bad = store.create("bad")
+    store.fail(bad.id, "no")
+    assert store.stats()["fulfilled"] == 30
+    more = store.create("more")
+    store.cancel(more.id)
+    store.retry(bad.id)
+    store.fulfill(bad.id, "yes")  # (a new record of the same name: read again)
+    read = _records_opened(store, store.stats)
+    assert not read & set(ids) and {more.id, bad.id} <= read
+    assert store.stats() == {**store.stats(), "fulfilled": 31, "cancelled": 1, "failed": 0}
+
+
+def test_a_new_process_reads_only_the_records_added_since_the_saved_entries(
+        open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    ids = _resolved(store, 20)
+    bucket = Path(resolved_file(store.path, ids[0])).parent
+    _age(bucket, 10)
+    assert _cli_stats(store)["fulfilled"] == 20
+    saved = Path(store.path, "summaries", bucket.name + ".records.json")
+    assert set(json.loads(saved.read_text())["records"]) == set(ids)
+    fresh = open_store(watch=False)  # (nothing remembered: what another process sees)
+    more = fresh.create("more")
+    assert more.id[:6] == bucket.name
+    fresh.cancel(more.id)
+    other = open_store(watch=False)
+    assert _records_opened(other, other.stats) == {more.id}
+    assert other.stats()["cancelled"] == 1 and other.stats()["fulfilled"] == 20
+
+
+def test_saved_entries_of_a_foreign_form_are_not_used(open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    ids = _resolved(store, 2)
+    bucket = Path(resolved_file(store.path, ids[0])).parent
+    _age(bucket, 10)
+    store.stats()
+    saved = Path(store.path, "summaries", bucket.name + ".records.json")
+    entries = json.loads(saved.read_text())
+    for job_id in ids:
+        entries["records"][job_id][0] = "exploded"
+    summary = Path(store.path, "summaries", bucket.name + ".json")
+    for garbage in (json.dumps(entries), "{not json", "[]"):
+        saved.write_text(garbage)
+        summary.unlink(missing_ok=True)  # (so the bucket is read again, with these entries)
+        other = open_store(watch=False)
+        assert other.stats()["fulfilled"] == 2
+
+
+def test_a_store_object_reads_no_summary_of_a_bucket_unchanged_since_it_read_it(
+        open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    ids = _resolved(store, 3)
+    bucket = Path(resolved_file(store.path, ids[0])).parent
+    _age(bucket, 10)
+    assert store.stats()["fulfilled"] == 3
+    spy = FsSpy()
+    with spy.installed():
+        assert store.stats()["fulfilled"] == 3
+    assert not [c for c in spy.counted("open") if f"summaries/{bucket.name}" in str(c.args[0])]
+    more = store.create("more")  # (its bucket changes: read again)
+    store.cancel(more.id)
+    assert store.stats()["cancelled"] == 1
