@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""What one lifecycle costs, against dirq and a raw floor (issue 15, targets 1 and 2).
+"""What one lifecycle costs, against dirq and a raw floor, and what bulk create saves
+(issue 15, targets 1, 2 and 3).
 
-    python benchmarks/lifecycle_cost.py [--jobs N] [--rounds R] [--only cost,speed,durable]
+    python benchmarks/lifecycle_cost.py [--jobs N] [--rounds R] [--only cost,speed,durable,bulk]
                                         [--disk DIR] [--checkout DIR]
 
 * ``cost``: per lifecycle, user instructions (callgrind) and system calls
@@ -15,6 +16,10 @@
 * ``durable``: fsjobstore's durable lifecycle against the raw floor with the
   same four fsyncs and history kept, on the disk (``--disk``, default the
   benchmarks' out folder), rounds as above.
+
+* ``bulk``: ``create_many`` of ``--bulk-jobs`` jobs (1,000) against a loop of as
+  many ``create()`` calls: user instructions per job (callgrind, ``durable=False``),
+  then speed in alternating rounds, not durable on tmpfs and durable on the disk.
 
 ``--checkout`` measures another checkout's fsjobstore (a before/after
 comparison: run it once per checkout). Programs that need a missing tool
@@ -82,10 +87,30 @@ print(n / (time.perf_counter() - started) if n else 0)
 adapter.close()
 """
 
+# Creating N jobs, one call each or in one batch (argv as above; warm: one batch of that many first).
+_CREATE = """
+import os, sys, time
+from benchmarks.adapters.base import make_job
+sys.path.insert(0, os.environ["FSJOBSTORE_CHECKOUT"])
+from fsjobstore import JobStore
+store = JobStore(sys.argv[1], durable=sys.argv[3] == "1", watch=False, create=True)
+n, warm = int(sys.argv[2]), int(sys.argv[4])
+def make(requests):
+    {make}
+make([make_job(i) for i in range(warm)])
+requests = [make_job(i) for i in range(n)]
+started = time.perf_counter()
+make(requests)
+print(n / (time.perf_counter() - started) if n else 0)
+store.close()
+"""
+
 PROGRAMS = {
     "fsjobstore": _FSJOBSTORE,
     "dirq-simple": _ADAPTER.format(adapter=("dirq_queues", "DirqSimple")),
     "raw-floor-kept": _ADAPTER.format(adapter=("raw_floor", "RawFloorKept")),
+    "create-loop": _CREATE.format(make="for request in requests: store.create(request)"),
+    "create-many": _CREATE.format(make="store.create_many(requests)"),
 }
 WARM = 50
 
@@ -173,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=400, help="lifecycles per callgrind/strace run")
     parser.add_argument("--speed-jobs", type=int, default=3000, help="lifecycles per speed run (tmpfs)")
     parser.add_argument("--durable-jobs", type=int, default=1000, help="lifecycles per durable run (disk)")
+    parser.add_argument("--bulk-jobs", type=int, default=1000, help="jobs per bulk create run")
     parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--only", default="cost,speed,durable")
+    parser.add_argument("--only", default="cost,speed,durable,bulk")
     parser.add_argument("--systems", default="", help="comma-separated: measure the cost of these only")
     parser.add_argument("--disk", type=Path, default=HERE / "out")
     parser.add_argument("--checkout", type=Path, default=ROOT, help="the fsjobstore checkout to measure")
@@ -216,8 +242,27 @@ def main(argv: list[str] | None = None) -> int:
                               durable=True, checkout=checkout)
         lines.append(f"\ndurable lifecycle vs the raw floor (4 fsyncs, history kept) on {args.disk}: "
                      f"{_verdict(ratios, '≥ 0.9x')}")
+    if "bulk" in parts:
+        lines += _bulk(shm, args.disk, args.bulk_jobs, args.rounds, checkout)
     print("\n".join(lines))
     return 0
+
+
+def _bulk(shm: str, disk: Path, n: int, rounds: int, checkout: Path) -> list[str]:
+    """Issue 15's target 3: create_many of *n* jobs against a loop of create()."""
+    lines = ["", f"| {n:,} jobs (durable=False, tmpfs) | user instructions per job |", "|---|---|"]
+    for system in ("create-loop", "create-many"):
+        ins = instructions(system, shm, n, checkout)
+        lines.append(f"| {system} | {'—' if ins is None else f'{ins / 1000:,.1f}k'} |")
+        print(lines[-1], file=sys.stderr, flush=True)
+    ratios = speed_rounds("create-many", "create-loop", shm, n, rounds, durable=False, checkout=checkout)
+    lines.append(f"\n`create_many` vs a loop of `create()`, {n:,} jobs, not durable on tmpfs: "
+                 f"{_verdict(ratios, '≥ 2x')}")
+    disk.mkdir(parents=True, exist_ok=True)
+    ratios = speed_rounds("create-many", "create-loop", str(disk), n, rounds, durable=True, checkout=checkout)
+    lines.append(f"\n`create_many` vs a loop of `create()`, {n:,} jobs, durable on {disk}: "
+                 f"{_verdict(ratios, '≥ 1.25x')}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from .errors import (
 )
 from .job import Job
 from .loops import Backoff, Notifier, Worker
+from .specs import JobSpec
 from .store import JobStore
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "JobAlreadyResolved",
     "JobBusy",
     "JobNotFound",
+    "JobSpec",
     "JobStateError",
     "JobStore",
     "JobStoreError",

@@ -153,9 +153,11 @@ class NotificationHandle(LeaseHandle, Protocol):
 class Heartbeat(Protocol):
     """A running loop's record in its store (``Store.register_worker``)."""
 
-    def beat(self, current: list[str], paused: str | None = None) -> None:
+    def beat(self, current: list[str], paused: str | None = None) -> list[Pause]:
         """Say the loop is alive, holds *current* now, and what of its work is
-        *paused* (``describe_pauses``)."""
+        *paused* (``describe_pauses``). Returns the pauses in force (``Store.pauses``),
+        so that a loop watches them with no request of its own (over HTTP, a beat
+        is one round trip)."""
 
     def close(self) -> None:
         """Remove the record (the loop stopped)."""
@@ -213,6 +215,27 @@ class Store(Protocol):
         after: Sequence[str] | None = None,
         on_parent_failure: str = "cancel",
     ) -> Job: ...
+
+    def create_many(
+        self,
+        requests: Iterable[Any],
+        *,
+        task: str | None = None,
+        resource: str | None = None,
+        not_before: datetime | timedelta | float | None = None,
+        expires_in: float | None = None,
+        lease_seconds: float | None = None,
+        on_conflict: str = "return",
+        labels: Mapping[str, str] | None = None,
+        priority: int = 0,
+        deadline: datetime | timedelta | float | None = None,
+        progress: Progress | None = None,
+    ) -> list[Job]:
+        """A job for each item of *requests* (a request, or a ``JobSpec``: a request
+        with options of its own over these), in order, as ``create`` makes each;
+        every item checked before any is written (bad input: the error names the
+        item, nothing written; two items with one key: ValueError). Each job is
+        visible whole or not at all."""
 
     # -- queries
     def get(self, job_id: str) -> Job: ...

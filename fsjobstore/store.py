@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 from ._arguments import check_count, check_seconds
 from ._files.wakeup import unwatch
 from ._store import creation, maintenance, migration
+from ._store.bulk import BulkCreation
 from ._store.checking import check
 from ._store.context import Notify, Options, StoreContext
 from ._store.fulfilment import Fulfilment
@@ -46,7 +47,7 @@ class _Option(Generic[T]):
         return value
 
 
-class JobStore:
+class JobStore(BulkCreation):
     """A job store kept in the folder *path*, shared by every process that opens it.
 
     * ``lease_seconds``: how long a lease survives its holder's silence. A holder
@@ -103,6 +104,7 @@ class JobStore:
         self.schedules = Schedules(ctx)
         self.transfer = Transfer(ctx, self._queries.jobs, self._notification.queue)
         self.workspaces = Workspaces(ctx)
+        self.stats_by_task = self._queries.stats_by_task  # jobs per task and state, history from its summaries
 
     # -- settings (read-only) -------------------------------------------------------
 
@@ -157,8 +159,7 @@ class JobStore:
                after: Sequence[str] | None = None, on_parent_failure: str = "cancel") -> Job:
         """Add a pending job for *request* (any JSON value) and return it.
 
-        * ``task``: the kind of job, for workers that handle several kinds.
-        * ``resource``: jobs with the same resource never run at the same time.
+        * ``task``: the kind of job (for workers of some kinds); ``resource``: jobs of one never run at once.
         * ``not_before``: a datetime (each worker's wall clock), or a delay (timedelta
           or seconds, that long on every host: the filesystem's clock) before which no worker takes the job.
         * ``expires_in``: seconds the job is kept after it is resolved (purge); ``lease_seconds``: its own.

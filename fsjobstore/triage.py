@@ -20,6 +20,7 @@ class JobFilter:
     * ``error``: text found in its error (letter case ignored).
     * ``labels``: labels it has, each with this value.
     * ``text``: text found in its task, request or error (letter case ignored).
+    * ``priority``: its priority.
     """
 
     state: str | None = None
@@ -27,6 +28,7 @@ class JobFilter:
     error: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     text: str | None = None
+    priority: int | None = None
 
     def matches(self, job: Job) -> bool:
         """Whether *job* matches (its state and labels too, for jobs listed otherwise)."""
@@ -35,6 +37,8 @@ class JobFilter:
         if self.error and self.error.lower() not in (job.error or "").lower():
             return False
         if not self.labels.items() <= job.labels.items():
+            return False
+        if self.priority is not None and job.priority != self.priority:
             return False
         if not self.text:
             return True

@@ -54,6 +54,13 @@ def resolved_file(root: str | os.PathLike[str], job_id: str) -> str:
     return os.path.join(root, "resolved", job_id[:6], job_id + ".json")
 
 
+def age_resolved(root: str | os.PathLike[str], job_id: str, seconds: float) -> None:
+    """Make the job's resolved record *seconds* older (as if written then)."""
+    path = resolved_file(root, job_id)
+    info = os.lstat(path)
+    os.utime(path, (info.st_atime, info.st_mtime - seconds))
+
+
 def record_files(root: str | os.PathLike[str], folder: str) -> list[str]:
     """The paths of the records in pending/ (or a queue folder) or resolved/ (every bucket)."""
     top = os.path.join(root, folder)
@@ -294,7 +301,7 @@ class FsSpy:
     """
 
     def __init__(self, *, crash_at: int | None = None, fault: Fault | None = None,
-                 record_paths: bool = False) -> None:
+                 record_paths: bool = False, every_thread: bool = False) -> None:
         self.calls: list[Call] = []
         self.crash_at = crash_at
         self.fault = fault
@@ -303,6 +310,7 @@ class FsSpy:
         self.record_paths = record_paths
         self.paths: list[tuple[str, str]] = []  # (call, real path of the folder it reached into)
         self.thread = threading.get_ident()
+        self.every_thread = every_thread  # count (and fault) the calls of every thread, not the test's only
         self._modules: list[tuple[Any, Any]] = []
 
     @property
@@ -350,7 +358,7 @@ class FsSpy:
             return None
         if self.dead:
             raise Crash(f"{name} after the crash")
-        if threading.get_ident() != self.thread:
+        if threading.get_ident() != self.thread and not self.every_thread:
             return None
         call = Call(name, full, len(self.calls) + 1)
         self.calls.append(call)

@@ -11,6 +11,9 @@ Usage: python tests/procs.py MODE STORE [ARGS]
   times in a random order, replacing a pending job's request every other time;
   write ``KEY ID`` (or ``KEY refused``, a replace of a job no longer pending)
   per create to OUT.
+* ``batched STORE OUT KEYS``: the same keys, three times in a random order, in
+  batches of ``create_many`` (25 keyed jobs and 10 without a key each); write
+  ``KEY ID`` per keyed job and ``- ID`` per other job to OUT.
 * ``tree STORE OUT``: as ``drain``, for jobs made with ``after``: before running a
   job, check that every parent is fulfilled (``early ID`` to OUT if not); a job
   whose request is ``{"fail": true}`` fails for good; write ``ran ID`` per job run.
@@ -26,7 +29,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from fsjobstore import JobStateError, JobStore, LeaseLost  # noqa: E402
+from fsjobstore import JobSpec, JobStateError, JobStore, LeaseLost  # noqa: E402
 
 
 def spawn(*args: str, lease: float = 2.0, **popen: object) -> subprocess.Popen:
@@ -108,6 +111,22 @@ def keyed(path: str, out: str, count: int) -> None:
         f.write("".join(lines))
 
 
+def batched(path: str, out: str, count: int) -> None:
+    keys = [f"k{n}" for n in range(count)] * 3
+    random.shuffle(keys)
+    lines = []
+    with JobStore(path, durable=False) as store:
+        for start in range(0, len(keys), 25):
+            # (a batch has each key at most once: a key drawn twice for one is given once)
+            chunk = list(dict.fromkeys(keys[start : start + 25]))
+            specs = [JobSpec({"pid": os.getpid(), "key": key}, key=key) for key in chunk]
+            made = store.create_many([*specs, *({"pid": os.getpid(), "n": n} for n in range(10))])
+            lines += [f"{key} {job.id}\n" for key, job in zip(chunk, made, strict=False)]
+            lines += [f"- {job.id}\n" for job in made[len(chunk):]]
+    with open(out, "w") as f:
+        f.write("".join(lines))
+
+
 if __name__ == "__main__":
     mode, store_path = sys.argv[1], sys.argv[2]
     lease = float(os.environ.get("FSJOBSTORE_TEST_LEASE", "2.0"))
@@ -119,5 +138,7 @@ if __name__ == "__main__":
         tree(store_path, sys.argv[3], lease)
     elif mode == "keyed":
         keyed(store_path, sys.argv[3], int(sys.argv[4]))
+    elif mode == "batched":
+        batched(store_path, sys.argv[3], int(sys.argv[4]))
     else:
         raise SystemExit(f"unknown mode {mode}")

@@ -16,7 +16,7 @@ PACKAGE = Path(fsjobstore.__file__).parent
 # from its own subpackage.
 LAYERS = {
     "errors": 0, "job": 0, "views": 0, "_arguments": 0,
-    "interface": 1, "_files": 1,
+    "interface": 1, "specs": 1, "_files": 1,
     "_leases": 2,
     "_store": 3,
     "store": 4, "triage": 4, "parents": 4,
@@ -30,7 +30,7 @@ LAYERS = {
 def test_the_public_api_is_pinned() -> None:
     assert fsjobstore.__all__ == [
         "AttemptFailed", "Backoff", "CorruptJobFile", "DuplicateJob", "InvalidJobId", "InvalidStore", "Job",
-        "JobAlreadyResolved", "JobBusy", "JobNotFound", "JobStateError", "JobStore", "JobStoreError",
+        "JobAlreadyResolved", "JobBusy", "JobNotFound", "JobSpec", "JobStateError", "JobStore", "JobStoreError",
         "JobTooLarge", "LeaseLost", "NotificationLease", "Notifier", "WorkLease", "Worker",
     ]
     assert all(hasattr(fsjobstore, name) for name in fsjobstore.__all__)

@@ -16,7 +16,9 @@ import itertools
 import os
 import stat
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 from ..errors import CorruptJobFile
 from .folders import Folder, reach
@@ -80,6 +82,13 @@ def open_new(path: str, access: int = os.O_WRONLY) -> int:
 
 
 def _write_temp(tmp: Folder, data: bytes, durable: bool) -> At:
+    at, fd = _write_temp_open(tmp, data, durable)
+    os.close(fd)
+    return at
+
+
+def _write_temp_open(tmp: Folder, data: bytes, durable: bool) -> tuple[At, int]:
+    """A new temp file holding *data* (fsynced if *durable*), still open: (where, descriptor)."""
     at, fd = _open_temp(tmp)
     try:
         share(fd, tmp)
@@ -92,8 +101,7 @@ def _write_temp(tmp: Folder, data: bytes, durable: bool) -> At:
         os.close(fd)
         _unlink_quietly(at)
         raise
-    os.close(fd)
-    return at
+    return at, fd
 
 
 def publish(
@@ -145,6 +153,68 @@ def publish_linked(tmp: Folder, names: Sequence[tuple[Folder, str]], data: bytes
     _remove(temp)
     if durable:
         names[-1][0].sync()
+
+
+# A batch's files are fsynced SYNC_THREADS at once (at most _OPEN_AT_ONCE open): a journal
+# (or an NFS server) commits concurrent fsyncs together (ext4 here: 2.5-3x faster at 8).
+SYNC_THREADS, _OPEN_AT_ONCE = 8, 256
+
+
+def publish_many(tmp: Folder, files: Sequence[tuple[Folder, str, bytes]], *, durable: bool, replace: bool = True,
+                 written: Callable[[int], None] | None = None) -> list[bool]:
+    """Give each (folder, name, data) of *files* its file, all or nothing, as ``publish``
+    does, but every file is written (and fsynced) before any is renamed (or linked,
+    without *replace*) and each folder fsynced once. Whether each name was made (False:
+    it existed); *written* is told the files written so far. On an error the files
+    published stay (whole), no temp file is left."""
+    temps: list[At] = []
+    made: list[bool] = []
+    try:
+        with ThreadPoolExecutor(SYNC_THREADS, "fsjobstore-fsync") if durable else nullcontext() as pool:
+            for start in range(0, len(files), _OPEN_AT_ONCE):
+                _write_open(tmp, files[start : start + _OPEN_AT_ONCE], temps, pool)
+                if written is not None:
+                    written(len(temps))
+        for temp, (folder, name, _) in zip(temps, files, strict=True):
+            made.append(_place(temp, folder.at(name), replace))
+    except BaseException:
+        for temp in temps[len(made):]:
+            _unlink_quietly(temp)
+        raise
+    if durable:
+        for folder in {id(folder): folder for folder, _, _ in files}.values():
+            folder.sync()
+    return made
+
+
+def _write_open(tmp: Folder, files: Sequence[tuple[Folder, str, bytes]], temps: list[At],
+                pool: ThreadPoolExecutor | None) -> None:
+    """Write each file to a temp file (in *temps*), then fsync them all through *pool*."""
+    fds: list[int] = []
+    try:
+        for _, _, data in files:
+            at, fd = _write_temp_open(tmp, data, False)
+            temps.append(at)
+            fds.append(fd)
+        for _ in pool.map(os.fsync, fds) if pool is not None else ():
+            pass
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _place(temp: At, final: At, replace: bool) -> bool:
+    """Publish the temp file at *final*: whether it was made (False: the name existed)."""
+    if replace:
+        os.rename(temp[0], final[0], src_dir_fd=temp[1], dst_dir_fd=final[1])
+        return True
+    try:
+        _link_no_replace(temp, final, 2)
+    except FileExistsError:
+        return False
+    finally:
+        _remove(temp)
+    return True
 
 
 def rename(src: str, dst: str) -> None:

@@ -69,18 +69,32 @@ def _encode(ms: int, rand: int) -> str:
 
 def new_id() -> str:
     """Return a new job id, later in sort order than any made before in this process."""
+    ms, rand = _reserve(1)
+    return _encode(ms, rand)
+
+
+def new_ids(count: int) -> list[str]:
+    """*count* new job ids in sort order, later than any made before (a batch's: one
+    look at the clock and at most one random draw for them all)."""
+    ms, rand = _reserve(count)
+    return [_encode(ms, rand + n) for n in range(count)]
+
+
+def _reserve(count: int) -> tuple[int, int]:
+    """The millisecond and first random part of *count* ids in a row (the random part
+    counting up), later than any made before in this process."""
     global _last_ms, _last_rand
     with _lock:
         ms = time.time_ns() // 1_000_000
         if ms <= _last_ms:
             # Same (or an earlier, after a clock step) millisecond: keep the order.
             ms, rand = _last_ms, _last_rand + 1
-            if rand >> 80:  # the random part overflowed: borrow the next millisecond
-                ms, rand = ms + 1, 0
         else:
             rand = _random.getrandbits(80)
-        _last_ms, _last_rand = ms, rand
-    return _encode(ms, rand)
+        if (rand + count - 1) >> 80:  # the random part would overflow: borrow the next millisecond
+            ms, rand = ms + 1, 0
+        _last_ms, _last_rand = ms, rand + count - 1
+    return ms, rand
 
 
 def id_at(ms: int) -> str:

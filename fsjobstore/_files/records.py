@@ -32,6 +32,7 @@ from __future__ import annotations
 import binascii
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -263,6 +264,9 @@ class Record:
         return self.changed(**changes) if entry is None else self.with_attempt(entry, **changes)
 
     def render(self) -> bytes:
+        return ("{\n" + ",\n".join(self._lines()) + "\n}\n").encode("utf-8")
+
+    def _lines(self) -> list[str]:
         request_json = self._request_json
         lines = []
         for key, value in self.fields.items():
@@ -278,7 +282,25 @@ class Record:
             else:
                 text = encode_compact(value)
             lines.append(f' "{key}": {text}')
-        return ("{\n" + ",\n".join(lines) + "\n}\n").encode("utf-8")
+        return lines
+
+    def sibling(self, job_id: str, request: Any, request_json: str) -> Record:
+        """A new record as this one (a new pending record) but for its id and request:
+        another job of one batch, with the same options and times."""
+        fields = self.fields.copy()
+        fields["id"], fields["request"] = job_id, request
+        return Record(fields, request_json)
+
+    def sibling_renderer(self) -> Callable[[str, str], bytes]:
+        """``render`` of a sibling from its id and request JSON alone: the rest of the
+        text, the same for the whole batch, is rendered once, here."""
+        lines, names = self._lines(), list(self.fields)
+        at_id, at_request = names.index("id"), names.index("request")  # (a record begins with format, then id)
+        head = "{\n" + ",\n".join(lines[:at_id]) + ',\n "id": "'
+        middle = '",\n' + ",\n".join(lines[at_id + 1 : at_request]) + ',\n "request": '
+        tail = ",\n" + ",\n".join(lines[at_request + 1 :]) + "\n}\n"
+        # (an id is of ASCII letters, digits, - and _: its JSON string is itself, quoted)
+        return lambda job_id, request_json: f"{head}{job_id}{middle}{request_json}{tail}".encode()
 
     def job(self, state: str | None = None, waiting: tuple[Any, ...] = (),
             failed_deliveries: tuple[dict[str, Any], ...] = ()) -> Job:

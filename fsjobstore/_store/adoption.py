@@ -21,12 +21,12 @@ def publish_pending(ctx: StoreContext, record: Record) -> bool:
     except FileExistsError:
         return False
     if fsio.exists(layout.resolved_path(job_id)):
-        _tidy(ctx, job_id)
+        tidy(ctx, job_id)
         return False
     return True
 
 
-def _tidy(ctx: StoreContext, job_id: str) -> None:
+def tidy(ctx: StoreContext, job_id: str) -> None:
     """The pending record just made copies a job resolved before: removed as a puller
     that found it would (format.md, pull_work 5), under the work lease, so that a
     retry (which holds it while both records exist) is never undone; if someone

@@ -90,6 +90,14 @@ def create(ctx: StoreContext, record: Record, on_conflict: str, changes: dict[st
     raise JobBusy(holder_id)
 
 
+def refuse_taken(ctx: StoreContext, key: str, job_id: str) -> None:
+    """DuplicateJob if another job than *job_id* has *key* now (a check before a
+    batch writes anything; a create may still take the key before the batch does)."""
+    found = read_holder(ctx, key_name(key))
+    if found is not None and found[0].id != job_id:
+        raise DuplicateJob(key, found[0].id)
+
+
 def read_holder(ctx: StoreContext, name: str) -> tuple[Record, tuple[int, int]] | None:
     """The record a key file holds (the first record of the job that has the key)
     and the file's identity; None if there is no such key. CorruptJobFile if it

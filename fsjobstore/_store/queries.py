@@ -130,6 +130,20 @@ class Queries:
         counts["due"] = folders.count(layout.due, "")
         return counts
 
+    def stats_by_task(self) -> dict[str, dict[str, int]]:
+        """Jobs per task (``""``: none) and state: the history's from its summaries,
+        the unresolved jobs read one by one (a job also resolved already counts as
+        resolved, as in ``stats``)."""
+        counts: dict[str, dict[str, int]] = {}
+        for _, summary in History(self.ctx).summaries():
+            for task, states in summary.tasks.items():
+                by_state = counts.setdefault(task, dict.fromkeys(STATES, 0))
+                for state, count in states.items():
+                    by_state[state] += count
+        for job in self._unresolved(None, None, None, False):
+            counts.setdefault(job.task or "", dict.fromkeys(STATES, 0))[job.state] += 1
+        return counts
+
     def wait(self, job_id: str, timeout: float | None) -> Job:
         check_id(job_id)
         options = self.ctx.options

@@ -182,6 +182,13 @@ class Schedules:
         ticks = [ms for entry in self._markers(name).names() if (ms := _marker_ms(entry)) is not None]
         return max(ticks, default=None)
 
+    def ticks(self, schedule: Schedule) -> tuple[str | None, str]:
+        """The latest tick of *schedule* dealt with (None before the first) and the
+        next after it and after now by this host's clock, as UTC times."""
+        last = self.last_tick(schedule.name)
+        following = schedule.clock().after(max(last or 0, round(time.time() * 1000)))
+        return None if last is None else time_text(last / 1000), time_text(following / 1000)
+
     # -- ticking --------------------------------------------------------------------
 
     def make_due_ticks(self) -> float | None:

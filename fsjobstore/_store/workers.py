@@ -20,7 +20,7 @@ from .._files import folders, fsio
 from .._files.layout import RECORD_SUFFIX
 from .._files.records import now_text
 from ..errors import CorruptJobFile
-from ..interface import WorkerInfo
+from ..interface import Pause, WorkerInfo
 from .context import StoreContext
 
 BEAT_SECONDS = 1.0
@@ -51,13 +51,14 @@ class WorkerRecord:
         }
         self._write()
 
-    def beat(self, current: list[str], paused: str | None = None) -> None:
+    def beat(self, current: list[str], paused: str | None = None) -> list[Pause]:
         self._fields.update(current=sorted(current), beats=self._fields["beats"] + 1, updated_at=now_text())
         if paused is None:
             self._fields.pop("paused", None)
         else:
             self._fields["paused"] = paused
         self._write()
+        return list(self._ctx.pauses.current())
 
     def close(self) -> None:
         fsio.remove(self._folder.join(self.id + RECORD_SUFFIX))

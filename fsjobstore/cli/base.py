@@ -74,6 +74,26 @@ def json_arg(text: str, what: str) -> Any:
         fail_with(f"{what} is nested too deeply to read")
 
 
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress callback that shows a bar on stderr once the work is large."""
+    bar: Any = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None and total >= 1000:
+            bar = click.progressbar(length=total, label=label, file=sys.stderr)
+            bar.__enter__()
+        if bar is not None:
+            bar.update(done - bar.pos)
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+
+
 class Context:
     def __init__(self, path: str | None, group_shared: bool, *, given: bool, url: str | None = None,
                  token: str | None = None) -> None:

@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 from typing import Any
 
 import click
@@ -21,7 +22,18 @@ from ..interface import Store
 from ..job import FAILED, RETRIABLE_STATES, STATES, Job
 from ..store import JobStore
 from ..triage import JobFilter, retry_matching
-from .base import DURATION, Context, cli, fail_with, json_arg, one_line_errors, pass_context, store_options
+from .base import (
+    DURATION,
+    Context,
+    cli,
+    fail_with,
+    json_arg,
+    one_line_errors,
+    pass_context,
+    progress_bar,
+    store_options,
+)
+from .batches import Batch
 from .control import describe, describe_limit
 
 
@@ -50,7 +62,7 @@ def _request_text(argument: str) -> tuple[str, str]:
 
 
 @cli.command()
-@click.argument("request")
+@click.argument("request", required=False)
 @store_options
 @click.option("--task", help="The kind of job (workers may take only some tasks).")
 @click.option("--resource", help="Jobs with the same resource never run at the same time.")
@@ -70,23 +82,45 @@ def _request_text(argument: str) -> tuple[str, str]:
 @click.option("--on-conflict", type=click.Choice(["return", "raise", "replace", "extend"]), default="return",
               show_default=True, help="When a job has the key: print its id, fail, replace its request, or "
               "extend its delay to --delay (the last two: only while it is pending).")
+@click.option("--many", metavar="FILE", help="Create a job for each line of FILE (- for stdin): the JSON body "
+              "POST /api/jobs takes, {\"request\": ..., \"key\": ..., \"priority\": ...}; the options above "
+              "are the defaults. Every line is checked before any job is made; one id per line is printed.")
 @pass_context
-def create(ctx: Context, request: str, task: str | None, resource: str | None, delay: float | None,
+def create(ctx: Context, request: str | None, task: str | None, resource: str | None, delay: float | None,
            expires_in: float | None, lease_seconds: float | None, labels: tuple[str, ...], priority: int,
            deadline: float | None, after: tuple[str, ...], on_parent_failure: str, key: str | None,
-           on_conflict: str) -> None:
+           on_conflict: str, many: str | None) -> None:
     """Add a job whose request is the JSON value REQUEST; print its id.
 
     REQUEST `-` reads the JSON from stdin, `@FILE` from FILE. With --key, the id
-    printed is that of the job that has the key, new or not.
+    printed is that of the job that has the key, new or not. With --many FILE, a
+    job for each line of FILE instead (a progress bar on stderr for big batches).
     """
+    with one_line_errors():
+        options: dict[str, Any] = {"task": task, "resource": resource, "not_before": delay, "expires_in": expires_in,
+                                   "lease_seconds": lease_seconds, "on_conflict": on_conflict,
+                                   "labels": parse_labels(labels), "priority": priority, "deadline": deadline,
+                                   "after": list(after) if after else None, "on_parent_failure": on_parent_failure}
+    if many is not None:
+        if request is not None or key is not None:
+            fail_with("--many FILE gives every job: no REQUEST, and a key per line (not --key)")
+        _create_many(ctx, many, options)
+        return
+    if request is None:
+        fail_with("give the job's REQUEST (JSON), or --many FILE")
     value = json_arg(*_request_text(request))
     with ctx.store() as store, one_line_errors():
-        job = store.create(value, task=task, resource=resource, not_before=delay, expires_in=expires_in,
-                           lease_seconds=lease_seconds, key=key, on_conflict=on_conflict,
-                           labels=parse_labels(labels), priority=priority, deadline=deadline,
-                           after=list(after) if after else None, on_parent_failure=on_parent_failure)
+        job = store.create(value, key=key, **options)
     click.echo(job.id)
+
+
+def _create_many(ctx: Context, source: str, options: dict[str, Any]) -> None:
+    with one_line_errors(), (open(source, encoding="utf-8") if source != "-" else nullcontext(sys.stdin)) as file:
+        batch = Batch(file, "stdin" if source == "-" else source)
+    with ctx.store() as store, one_line_errors(), batch.naming_lines(), progress_bar("creating") as progress:
+        jobs = store.create_many(batch.specs, progress=progress, **options)
+    for job in jobs:
+        click.echo(job.id)
 
 
 def _jobs(store: Store, state: str | None, where: JobFilter, after: str | None, limit: int | None,
@@ -121,12 +155,15 @@ def list_jobs(ctx: Context, state: str | None, task: str | None, labels: tuple[s
             for job in jobs:
                 click.echo(json.dumps(job.to_dict(), ensure_ascii=False))
             return
-        click.echo(f"{'ID':26}  {'STATE':9}  {'TASK':12}  {'TRIES':>5}  {'CREATED (UTC)':19}  REQUEST")
-        for job in jobs:
+        # (read whole for the width of the ID column: a queue's ids are longer, up to 49)
+        listed = list(jobs)
+        width = max((len(job.id) for job in listed), default=26)
+        click.echo(f"{'ID':{width}}  {'STATE':9}  {'TASK':12}  {'TRIES':>5}  {'CREATED (UTC)':19}  REQUEST")
+        for job in listed:
             request = json.dumps(job.request, ensure_ascii=False)
             request = request if len(request) <= 40 else request[:37] + "..."
             request += "".join(f"  {name}={value}" for name, value in job.labels.items())
-            click.echo(f"{job.id:26}  {job.state:9}  {(job.task or '-')[:12]:12}  {job.attempts:>5}  "
+            click.echo(f"{job.id:{width}}  {job.state:9}  {(job.task or '-')[:12]:12}  {job.attempts:>5}  "
                        f"{job.created_at:%Y-%m-%d %H:%M:%S}  {request}")
 
 

@@ -8,14 +8,11 @@ import logging
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import click
 
 from ..store import JobStore, migrate_store
-from .base import DURATION, Context, cli, fail_with, one_line_errors, pass_context, store_options
+from .base import DURATION, Context, cli, fail_with, one_line_errors, pass_context, progress_bar, store_options
 from .demo import claim_folder, run_demo
 
 
@@ -34,37 +31,17 @@ def workers(ctx: Context, as_json: bool, watch: float) -> None:
         for info in found:
             click.echo(json.dumps(dataclasses.asdict(info), ensure_ascii=False))
         return
-    click.echo(f"{'STATUS':8}  {'KIND':8}  {'HOST':16}  {'PID':>7}  {'BEATS':>6}  {'STARTED (UTC)':19}  "
+    click.echo(f"{'STATUS':8}  {'KIND':9}  {'HOST':16}  {'PID':>7}  {'BEATS':>6}  {'STARTED (UTC)':19}  "
                "CURRENT / TASKS")
     for info in found:
         status = {True: "paused" if info.paused else "alive", False: "dead", None: "unknown"}[info.alive]
         tasks = "any task" if info.tasks is None else ",".join(str(t) for t in info.tasks)
         if info.paused:
             tasks += f" (paused: {info.paused})"
-        click.echo(f"{status:8}  {info.kind:8}  {info.host[:16]:16}  {info.pid:>7}  {info.beats:>6}  "
+        click.echo(f"{status:8}  {info.kind:9}  {info.host[:16]:16}  {info.pid:>7}  {info.beats:>6}  "
                    f"{info.started_at[:19].replace('T', ' '):19}  {' '.join(info.current) or '-'} / {tasks}")
 
 
-
-
-@contextmanager
-def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A progress callback that shows a bar on stderr once the work is large."""
-    bar: Any = None
-
-    def update(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None and total >= 1000:
-            bar = click.progressbar(length=total, label=label, file=sys.stderr)
-            bar.__enter__()
-        if bar is not None:
-            bar.update(done - bar.pos)
-
-    try:
-        yield update
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
 
 
 @cli.command()
@@ -74,7 +51,7 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
 @pass_context
 def purge(ctx: Context, older_than: float | None) -> None:
     """Remove expired resolved jobs and leftovers of crashed writers."""
-    with ctx.store() as store, one_line_errors(), _progress("purging") as progress:
+    with ctx.store() as store, one_line_errors(), progress_bar("purging") as progress:
         removed = store.purge(older_than, progress=progress)
     click.echo(f"removed {removed} jobs")
 
@@ -92,7 +69,7 @@ def migrate(ctx: Context, folder: str | None) -> None:
     path = folder or ctx.path
     if not path:
         fail_with("no store given: fsjobstore migrate DIR")
-    with one_line_errors(), _progress("migrating") as progress:
+    with one_line_errors(), progress_bar("migrating") as progress:
         moved = migrate_store(path, progress=progress)
     click.echo(f"moved {moved} resolved records; {path} is up to date")
 
@@ -103,7 +80,7 @@ def migrate(ctx: Context, folder: str | None) -> None:
 @pass_context
 def check_store(ctx: Context, repair: bool) -> None:
     """Verify every invariant of the store; exit 0 only when it is clean."""
-    with ctx.store() as store, one_line_errors(), _progress("checking") as progress:
+    with ctx.store() as store, one_line_errors(), progress_bar("checking") as progress:
         report = store.check(repair=repair, progress=progress)
     click.echo("jobs: " + ("  ".join(f"{state}: {n}" for state, n in sorted(report.counts.items())) or "none"))
     click.echo(f"temp files: {report.temp_files}  lease files: {report.leases}")

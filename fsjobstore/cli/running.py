@@ -53,14 +53,16 @@ def _run_loop(loop: Loop, command: Command, burst: bool) -> None:
               "nobody.")
 @click.option("--poll-interval", type=DURATION, default=1.0, show_default=True)
 @click.option("--schedules", is_flag=True, help="Also make the ticks of the store's schedules (as `scheduler`).")
+@click.option("--purge-every", type=DURATION, default="1h", show_default=True,
+              help="Purge the jobs past their retention this often (0: never).")
 @click.option("--workspaces", is_flag=True,
               help="Give each run a folder in the store ($FSJOBSTORE_WORKSPACE), kept as the job's result.")
 @_stop_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @pass_context
 def work(ctx: Context, concurrency: int, max_attempts: int, backoff: float, timeout: float | None,
-         tasks: tuple[str, ...], to: str | None, poll_interval: float, schedules: bool, workspaces: bool,
-         drain_timeout: float, kill_grace: float, burst: bool, command: tuple[str, ...]) -> None:
+         tasks: tuple[str, ...], to: str | None, poll_interval: float, schedules: bool, purge_every: float,
+         workspaces: bool, drain_timeout: float, kill_grace: float, burst: bool, command: tuple[str, ...]) -> None:
     """Do jobs with COMMAND, in any language: `fsjobstore work -- ./handler.sh`.
 
     COMMAND runs once per job with the request JSON on stdin and FSJOBSTORE_JOB_ID,
@@ -88,7 +90,7 @@ def work(ctx: Context, concurrency: int, max_attempts: int, backoff: float, time
         with one_line_errors():
             worker = Worker(store, handlers, concurrency=concurrency, max_attempts=max_attempts,
                             backoff=Backoff(base=backoff), drain_timeout=drain_timeout, schedules=schedules,
-                            workspaces=workspaces, to=to)
+                            workspaces=workspaces, to=to, purge_every=purge_every or None)
         _run_loop(worker, runner, burst)
 
 

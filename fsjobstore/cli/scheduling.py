@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from typing import Any
 
 import click
 
-from .._files.records import time_text
 from ..loops import Scheduler
 from ..store import JobStore
 from .base import DURATION, Context, cli, fail_with, json_arg, one_line_errors, pass_context, store_options
@@ -65,11 +63,7 @@ def add(ctx: Context, name: str, cron: str | None, every: float | None, timezone
 def list_schedules(ctx: Context, as_json: bool) -> None:
     """List the schedules, with each one's latest tick and the next."""
     with local_store(ctx) as store, one_line_errors():
-        rows = []
-        for found in store.schedules.all():
-            last = store.schedules.last_tick(found.name)
-            following = found.clock().after(max(last or 0, round(time.time() * 1000)))
-            rows.append((found, None if last is None else time_text(last / 1000), time_text(following / 1000)))
+        rows = [(found, *store.schedules.ticks(found)) for found in store.schedules.all()]
     if as_json:
         for found, last_text, next_text in rows:
             click.echo(json.dumps({**dataclasses.asdict(found), "last_tick": last_text, "next_tick": next_text},

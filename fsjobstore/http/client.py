@@ -21,13 +21,15 @@ from .._arguments import check_labels, check_limit, check_name
 from .._files.ids import check_id, new_id
 from .._files.values import encode_json
 from .._files.wakeup import Signal
+from ..errors import JobTooLarge
 from ..interface import Holding, Limit, Pause, Problem, Progress, Report, WakeSignal, WorkerInfo, check_listing
 from ..job import Job
+from ..specs import batch, named
 from . import heartbeats
 from .api import Api
 from .handles import HttpNotificationLease, HttpWorkLease, Renewer, error_text
 from .heartbeats import HttpHeartbeat
-from .wire import value_to_wire
+from .wire import RemoteError, value_to_wire
 
 __all__ = ["HttpNotificationLease", "HttpStore", "HttpWorkLease"]
 
@@ -97,24 +99,43 @@ class HttpStore:
                on_parent_failure: str = "cancel") -> Job:
         """As JobStore.create. The id is picked here, so that a request whose answer was
         lost is sent again and returns the job it made, not a second one."""
-        body = _create_body(request, task, resource, not_before, expires_in, lease_seconds)
-        body.update(key=key, on_conflict=on_conflict, labels=check_labels(labels) or None, priority=priority)
-        body.update(_when(deadline, "deadline", "deadline_in"))
-        if after is not None:
-            if isinstance(after, str):
-                raise TypeError("after must be a list of job ids, not str")
-            body["after"] = list(after)
-        body["on_parent_failure"] = on_parent_failure
+        body = _create_body(request, task=task, resource=resource, not_before=not_before, expires_in=expires_in,
+                            lease_seconds=lease_seconds, key=key, on_conflict=on_conflict, labels=labels,
+                            priority=priority, deadline=deadline, after=after, on_parent_failure=on_parent_failure)
         return Job.from_dict(self._api.call("POST", "/api/jobs", json=body, repeatable=True))
 
     def create_many(self, requests: Iterable[Any], *, task: str | None = None, resource: str | None = None,
                     not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
-                    lease_seconds: float | None = None) -> list[Job]:
-        """Create one job per request in one round trip (all checked before any is written);
-        sent again, as create, if its answer was lost."""
-        jobs = [_create_body(r, task, resource, not_before, expires_in, lease_seconds) for r in requests]
-        answer = self._api.call("POST", "/api/jobs/batch", json={"jobs": jobs}, repeatable=True)
-        return [Job.from_dict(job) for job in answer["jobs"]]
+                    lease_seconds: float | None = None, on_conflict: str = "return",
+                    labels: Mapping[str, str] | None = None, priority: int = 0,
+                    deadline: datetime | timedelta | float | None = None,
+                    progress: Progress | None = None) -> list[Job]:
+        """As JobStore.create_many, in one round trip (413 beyond the server's body
+        limit: nothing made, send smaller batches); sent again, as create, if its answer
+        was lost."""
+        items = batch(requests, {"task": task, "resource": resource, "not_before": not_before,
+                                 "expires_in": expires_in, "lease_seconds": lease_seconds,
+                                 "on_conflict": on_conflict, "labels": labels, "priority": priority,
+                                 "deadline": deadline})
+        jobs = []
+        for index, (request, options) in enumerate(items):
+            try:
+                jobs.append(_create_body(request, **options))
+            except (TypeError, ValueError) as exc:
+                raise named(index, exc) from exc
+        if not jobs:
+            return []
+        try:
+            answer = self._api.call("POST", "/api/jobs/batch", json={"jobs": jobs}, repeatable=True)
+        except RemoteError as exc:
+            if exc.status != 413:
+                raise
+            raise JobTooLarge(f"{exc.message}: a batch of {len(jobs)} jobs is too large for this server, "
+                              "nothing was made; send smaller batches") from exc
+        made = [Job.from_dict(job) for job in answer["jobs"]]
+        if progress is not None:
+            progress(len(made), len(made))
+        return made
 
     def get(self, job_id: str) -> Job:
         return Job.from_dict(self._api.call("GET", _job_path(job_id)))
@@ -293,13 +314,25 @@ def _job_path(job_id: str) -> str:
     return "/api/jobs/" + quote(check_id(job_id), safe="")
 
 
-def _create_body(request: Any, task: str | None, resource: str | None,
-                 not_before: datetime | timedelta | float | None, expires_in: float | None,
-                 lease_seconds: float | None) -> dict[str, Any]:
-    encode_json(request, "request")  # TypeError here, as locally
+def _create_body(request: Any, *, task: str | None = None, resource: str | None = None,
+                 not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
+                 lease_seconds: float | None = None, key: str | None = None, on_conflict: str = "return",
+                 labels: Mapping[str, str] | None = None, priority: int = 0,
+                 deadline: datetime | timedelta | float | None = None, after: Sequence[str] | None = None,
+                 on_parent_failure: str = "cancel") -> dict[str, Any]:
+    """The body of one create, under a new id; bad input raises here, as locally."""
+    encode_json(request, "request")
     body: dict[str, Any] = {"id": new_id(), "request": request, "task": task, "resource": resource,
-                            "expires_in": expires_in, "lease_seconds": lease_seconds}
+                            "expires_in": expires_in, "lease_seconds": lease_seconds, "key": key,
+                            "on_conflict": on_conflict, "labels": check_labels(labels) or None, "priority": priority}
     body.update(_when(not_before, "not_before", "delay"))
+    body.update(_when(deadline, "deadline", "deadline_in"))
+    if isinstance(after, str):
+        raise TypeError("after must be a list of job ids, not str")
+    if after is not None:
+        body["after"] = list(after)
+    if on_parent_failure != "cancel":
+        body["on_parent_failure"] = on_parent_failure
     return body
 
 

@@ -9,7 +9,7 @@ from collections.abc import Collection
 from typing import Any
 
 from ..errors import JobStoreError
-from ..interface import WorkerInfo
+from ..interface import Pause, WorkerInfo
 from .api import Api
 
 
@@ -25,11 +25,14 @@ class HttpHeartbeat:
         answer = self._api.call("POST", "/api/heartbeats", json=self._registration)
         self.id, self.beat_seconds = str(answer["id"]), float(answer["beat_seconds"])
 
-    def beat(self, current: list[str], paused: str | None = None) -> None:
+    def beat(self, current: list[str], paused: str | None = None) -> list[Pause]:
+        body = {"current": current, "paused": paused}
         try:
-            self._api.call("POST", f"/api/heartbeats/{self.id}/beat", json={"current": current, "paused": paused})
+            answer = self._api.call("POST", f"/api/heartbeats/{self.id}/beat", json=body)
         except JobStoreError:  # (404: a restarted server forgot the record)
             self._register()
+            answer = self._api.call("POST", f"/api/heartbeats/{self.id}/beat", json=body)
+        return [Pause(**entry) for entry in answer["pauses"]]
 
     def close(self) -> None:
         self._api.call("DELETE", f"/api/heartbeats/{self.id}")

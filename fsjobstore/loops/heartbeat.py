@@ -10,7 +10,7 @@ from collections.abc import Callable, Collection
 from types import TracebackType
 
 from ..errors import JobStoreError
-from ..interface import Heartbeat, Store, describe_pauses
+from ..interface import Heartbeat, Pause, Store, describe_pauses
 
 log = logging.getLogger("fsjobstore")
 
@@ -47,20 +47,27 @@ class Beating:
     def _run(self) -> None:
         record = self._record
         while not self._stop.wait(getattr(record, "beat_seconds", 1.0)):
-            self._look_at_pauses()
             if record is None:
+                self._look_at_pauses()
                 continue
+            # The beat tells the pauses, so a loop over HTTP makes one request a beat;
+            # what it says is paused is what the beat before it found.
             try:
-                record.beat(self._current(), self._paused)
-            except OSError as exc:
+                self._judge(record.beat(self._current(), self._paused))
+            except (OSError, JobStoreError) as exc:
                 log.warning("heartbeat of this %s failed: %s", self._kind, exc)
 
     def _look_at_pauses(self) -> None:
         try:
-            paused = describe_pauses(self._store.pauses(), self._pausable)
+            pauses = self._store.pauses()
         except (OSError, JobStoreError) as exc:
             log.warning("could not read the pauses of the store: %s", exc)
             return
+        self._judge(pauses)
+
+    def _judge(self, pauses: list[Pause]) -> None:
+        """Keep what of the loop's work *pauses* stop, and log when that changes."""
+        paused = describe_pauses(pauses, self._pausable)
         if paused != self._paused:
             if paused is None:
                 log.info("resumed: this %s takes work again", self._kind)

@@ -16,6 +16,7 @@ from ..interface import Store, WakeSignal, WorkHandle, WorkspaceKeeper
 from ..job import Job
 from .backoff import Backoff
 from .base import Loop
+from .pruner import PURGE_EVERY, Pruner
 from .running import ISOLATIONS, MAX_ERROR_CHARS, HandlerFailed, error_text, run_handler
 from .scheduler import Scheduler
 
@@ -57,7 +58,8 @@ class Worker(Loop):
     (``worker.workspace()``, from the handler), committed as the job's result
     with its value (``JobStore.workspaces``). ``schedules=True`` also makes the
     ticks of the store's schedules while it runs (a Scheduler in a thread; any
-    number may run, on any hosts).
+    number may run, on any hosts). Every ``purge_every`` seconds (an hour; None:
+    never; not in a burst) it purges the jobs past their retention (``purge()``).
     """
 
     def __init__(
@@ -76,8 +78,10 @@ class Worker(Loop):
         schedules: bool = False,
         workspaces: bool = False,
         to: str | None = None,
+        purge_every: float | None = PURGE_EVERY,
     ) -> None:
         super().__init__(store, concurrency=concurrency, poll_interval=poll_interval, drain_timeout=drain_timeout)
+        self._pruner = None if purge_every is None else Pruner(store, purge_every)
         # (made now, so that a store without schedules is refused before run())
         self._scheduler = Scheduler(store, poll_interval=poll_interval) if schedules else None
         self._workspaces = _workspaces(store) if workspaces else None
@@ -100,18 +104,23 @@ class Worker(Loop):
 
     def run(self, *, burst: bool = False) -> None:
         """As Loop.run; with ``schedules=True`` a Scheduler runs in a thread beside
-        the worker for as long as it does."""
-        scheduler = self._scheduler
-        if scheduler is None:
-            super().run(burst=burst)
-            return
-        thread = threading.Thread(target=scheduler.run, name="Worker-scheduler", daemon=True)
-        thread.start()
+        the worker for as long as it does, and (but in a burst) a Pruner purges the
+        store every ``purge_every`` seconds."""
+        beside: list[tuple[str, Callable[[], None], Callable[[], None]]] = []
+        if self._scheduler is not None:
+            beside.append(("scheduler", self._scheduler.run, self._scheduler.stop))
+        if self._pruner is not None and not burst:
+            beside.append(("pruner", self._pruner.run, self._pruner.stop))
+        threads = [threading.Thread(target=run, name=f"Worker-{name}", daemon=True) for name, run, _ in beside]
+        for thread in threads:
+            thread.start()
         try:
             super().run(burst=burst)
         finally:
-            scheduler.stop()
-            thread.join()
+            for _, _, stop in beside:
+                stop()
+            for thread in threads:
+                thread.join()
 
     def _tasks_pulled(self) -> frozenset[str | None] | None:
         return self._tasks

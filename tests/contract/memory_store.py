@@ -21,8 +21,9 @@ from typing import Any
 from fsjobstore import DuplicateJob, Job, JobAlreadyResolved, JobBusy, JobNotFound, JobStateError, LeaseLost
 from fsjobstore._arguments import check_limit, check_name
 from fsjobstore.errors import InvalidJobId, Loss, LossReason, UnknownParent
-from fsjobstore.interface import Holding, Limit, Pause, Report, WorkerInfo, check_listing, stopping
+from fsjobstore.interface import Holding, Limit, Pause, Progress, Report, WorkerInfo, check_listing, stopping
 from fsjobstore.job import ON_PARENT_FAILURE, RETRIABLE_STATES, STATES, json_value_bytes
+from fsjobstore.specs import batch, named
 
 _ids = itertools.count(1)
 
@@ -65,10 +66,11 @@ class _MemoryHeartbeat:
         with backend.lock:
             backend.workers[info.id] = self
 
-    def beat(self, current: list[str], paused: str | None = None) -> None:
+    def beat(self, current: list[str], paused: str | None = None) -> list[Pause]:
         with self._backend.lock:
             self.info = replace(self.info, current=sorted(current), beats=self.info.beats + 1, paused=paused)
             self.last = time.monotonic()
+            return self._backend.pauses_in_force()
 
     def close(self) -> None:
         with self._backend.lock:
@@ -86,6 +88,11 @@ class MemoryBackend:
         self.keys: dict[str, str] = {}  # key -> id of the job that has it
         self.pauses: dict[str | None, Pause] = {}
         self.limits: dict[tuple[str, str], int] = {}
+
+    def pauses_in_force(self) -> list[Pause]:
+        """The whole store's pause first, then the tasks' by name."""
+        with self.lock:
+            return sorted(self.pauses.values(), key=lambda p: (p.task is not None, p.task or ""))
 
     def full(self, job: Job) -> bool:
         """Whether the job's resource or task has as many jobs running as its limit allows."""
@@ -362,6 +369,43 @@ class MemoryStore:
                labels: Mapping[str, str] | None = None, priority: int = 0,
                deadline: datetime | timedelta | float | None = None, after: Sequence[str] | None = None,
                on_parent_failure: str = "cancel") -> Job:
+        return self._add(*self._prepare(request, task=task, resource=resource, not_before=not_before, key=key,
+                                        on_conflict=on_conflict, labels=labels, priority=priority,
+                                        deadline=deadline, after=after, on_parent_failure=on_parent_failure))
+
+    def create_many(self, requests: Iterable[Any], *, task: str | None = None, resource: str | None = None,
+                    not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
+                    lease_seconds: float | None = None, on_conflict: str = "return",
+                    labels: Mapping[str, str] | None = None, priority: int = 0,
+                    deadline: datetime | timedelta | float | None = None,
+                    progress: Progress | None = None) -> list[Job]:
+        items = batch(requests, {"task": task, "resource": resource, "not_before": not_before,
+                                 "expires_in": expires_in, "lease_seconds": lease_seconds,
+                                 "on_conflict": on_conflict, "labels": labels, "priority": priority,
+                                 "deadline": deadline})
+        prepared = []
+        for index, (request, options) in enumerate(items):
+            ignored = ("expires_in", "lease_seconds")  # (no purge, one lease length here)
+            try:
+                prepared.append(self._prepare(request, **{k: v for k, v in options.items() if k not in ignored}))
+            except (TypeError, ValueError) as exc:
+                raise named(index, exc) from exc
+        with self.backend.lock:  # (all at once: the check of the keys holds for the whole batch)
+            for job, _, conflict in prepared:
+                holder = self.backend.keys.get(job.key) if job.key is not None else None
+                if holder is not None and conflict == "raise":
+                    raise DuplicateJob(job.key, holder)
+            made = [self._add(*one) for one in prepared]
+        if progress is not None:
+            progress(len(made), len(made))
+        return made
+
+    def _prepare(self, request: Any, *, task: str | None = None, resource: str | None = None,
+                 not_before: datetime | timedelta | float | None = None, key: str | None = None,
+                 on_conflict: str = "return", labels: Mapping[str, str] | None = None, priority: int = 0,
+                 deadline: datetime | timedelta | float | None = None, after: Sequence[str] | None = None,
+                 on_parent_failure: str = "cancel") -> tuple[Job, float, str]:
+        """The new job, its delay and on_conflict, every argument checked."""
         json.dumps(request)
         parents = self._parents(after, on_parent_failure, key) if after is not None else ()
         if labels is not None and not isinstance(labels, Mapping):
@@ -383,16 +427,20 @@ class MemoryStore:
         job = Job(id=job_id, state="blocked" if parents else "pending", request=request, task=task, resource=resource,
                   key=key, labels=labels, priority=priority, after=parents, on_parent_failure=on_parent_failure,
                   deadline=None if by is None else datetime.fromtimestamp(by, UTC))
+        return job, delay, on_conflict
+
+    def _add(self, job: Job, delay: float, on_conflict: str) -> Job:
+        key = job.key
         with self.backend.lock:
             holder = self.backend.keys.get(key) if key is not None else None
             if holder is not None:
-                return self._on_conflict(holder, key, on_conflict, request, delay)
+                return self._on_conflict(holder, key, on_conflict, job.request, delay)
             if key is not None:
-                self.backend.keys[key] = job_id
-            self.backend.records[job_id] = _Record(job, not_before=time.monotonic() + delay)
+                self.backend.keys[key] = job.id
+            self.backend.records[job.id] = _Record(job, not_before=time.monotonic() + delay)
             self._settle_dependants()
             self._wake()
-        return self.get(job_id)
+        return self.get(job.id)
 
     def _parents(self, after: Sequence[str], on_parent_failure: str, key: str | None) -> tuple[str, ...]:
         """As JobStore: each parent once; every one must exist (so no cycle can be made)."""
@@ -625,8 +673,7 @@ class MemoryStore:
         return resumed
 
     def pauses(self) -> list[Pause]:
-        with self.backend.lock:
-            return sorted(self.backend.pauses.values(), key=lambda p: (p.task is not None, p.task or ""))
+        return self.backend.pauses_in_force()
 
     def holdings(self) -> list[Holding]:
         with self.backend.lock:

@@ -13,7 +13,7 @@ import pytest
 from backends import Backend
 
 from fsjobstore import Notifier, Worker
-from fsjobstore.interface import PAUSE_SEEN_WITHIN, Store
+from fsjobstore.interface import PAUSE_SEEN_WITHIN, Pause, Store
 from fsjobstore.loops.freeze import freeze
 
 
@@ -128,6 +128,25 @@ def test_workers_say_they_are_paused_in_their_heartbeat(backend: Backend) -> Non
         notifier.stop()
         for thread in threads:
             thread.join()
+
+
+def test_a_beat_tells_the_pauses_in_force(backend: Backend) -> None:
+    operator, loop = backend.open(), backend.open()
+    record = loop.register_worker("worker", ["mail"], 1)
+    try:
+        assert record.beat([]) == []
+        operator.pause("mail", reason="relay down")
+        operator.pause()
+
+        def both() -> list[Pause] | None:
+            beaten = record.beat([])
+            return beaten if len(beaten) == 2 else None
+
+        told = _eventually(both)
+        assert [(p.task, p.reason) for p in told] == [(None, None), ("mail", "relay down")]
+        assert told == loop.pauses()
+    finally:
+        record.close()
 
 
 def test_a_resource_runs_as_many_jobs_at_once_as_its_limit(backend: Backend) -> None:

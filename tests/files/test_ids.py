@@ -10,7 +10,16 @@ import time
 import pytest
 
 from fsjobstore._files import ids
-from fsjobstore._files.ids import MAX_ID_LENGTH, NEW_ID_PATTERN, check_id, count_valid, id_at, new_id, valid_stems
+from fsjobstore._files.ids import (
+    MAX_ID_LENGTH,
+    NEW_ID_PATTERN,
+    check_id,
+    count_valid,
+    id_at,
+    new_id,
+    new_ids,
+    valid_stems,
+)
 from fsjobstore.errors import InvalidJobId, JobStoreError
 
 CROCKFORD = set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
@@ -80,6 +89,27 @@ def test_new_ids_keep_increasing_when_the_random_part_overflows(monkeypatch: pyt
     monkeypatch.setattr(ids._random, "getrandbits", lambda bits: (1 << bits) - 1)
     first, second = new_id(), new_id()
     assert first < second, f"{second} sorts before {first}"
+
+
+def test_a_batch_of_ids_sorts_in_its_order_between_the_ids_before_and_after() -> None:
+    before = new_id()
+    batch = new_ids(1000)
+    after = new_id()
+    assert [before, *batch, after] == sorted({before, *batch, after})
+
+
+def test_a_batch_whose_random_part_would_overflow_starts_in_the_next_millisecond(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ids, "_last_ms", -1)
+    monkeypatch.setattr(ids, "_last_rand", 0)
+    frozen = time.time_ns()
+    monkeypatch.setattr(ids.time, "time_ns", lambda: frozen)
+    monkeypatch.setattr(ids._random, "getrandbits", lambda bits: (1 << bits) - 5)  # room for 4 more, not 10
+    batch = new_ids(10)
+    assert batch == sorted(set(batch)) and len(batch) == 10
+    now = ids._encode(frozen // 1_000_000, 0)[:10]  # (the millisecond part of the frozen clock)
+    assert batch[0][:10] > now, "the whole batch in the next millisecond, not wrapped"
+    assert batch[-1] < new_id()
 
 
 @pytest.mark.parametrize(

@@ -6,46 +6,14 @@ FSJOBSTORE_DOCS_SCREENSHOT=1)."""
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
+from browser import browser_fixture, page_fixture  # noqa: F401 (fixtures)
+from browser import shot as _shot
 from httpfixtures import ADMIN, READER, ROOT, Served, serve_fixture, served_fixture  # noqa: F401 (fixtures)
 from loophelpers import wait_for
 
 from fsjobstore.http.client import HttpStore
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = ROOT / "tests" / "artifacts"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="the browser tests need playwright (the test extra)")
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"no Chromium at {CHROMIUM} (make test installs Debian's chromium as root)", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    opened = context.new_page()
-    opened.set_default_timeout(10_000)
-    yield opened
-    context.close()
-
-
-def _shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def _seed(served: Served) -> dict[str, str]:
@@ -86,7 +54,7 @@ def test_list_search_detail_and_confirmed_actions(served: Served, page: Any) -> 
 
     page.wait_for_selector('#tasks-table tr[data-task="resize"]')
     mail_row = page.locator('#tasks-table tr[data-task="mail"]').inner_text().split()
-    assert mail_row == ["mail", "3", "0", "0", "1", "0", "0", "0"]
+    assert mail_row == ["mail", "3", "0", "0", "1", "0", "0", "0", "Pause"]
     page.locator('#tasks-table tr[data-task="resize"]').click()  # a task's jobs
     page.wait_for_function("document.querySelectorAll('#jobs tbody tr[data-id]').length === 2")
     assert page.locator("#task").input_value() == "resize"
@@ -192,7 +160,7 @@ def test_read_only_token_sees_no_actions(served: Served, page: Any) -> None:
     assert page.locator("#role").inner_text() == "read-only"
     page.locator(f'#jobs tr[data-id="{ids["failed"]}"]').click()
     page.wait_for_selector("#detail:not([hidden])")
-    for selector in ("[data-action]", "#new-job", "#bulk-retry", "#run-check"):
+    for selector in ("[data-action]", "#new-job", "#bulk-retry", "#run-check", "[data-pause]", "#pause-store"):
         assert page.locator(selector).count() == 0, selector
     _shot(page, "dashboard-read-only")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
@@ -66,3 +67,25 @@ def test_notifier_over_http_delivers_each_target(served: Served) -> None:
     expected = {(job.id, f"value {job.request}".encode()) for job in jobs}
     assert {(target["inbox"], value) for target, value in delivered} == expected and len(delivered) == 3
     assert all(store.get(job.id).waiting == () for job in jobs)
+
+
+def _requests(served: Served, method: str, route: str) -> int:
+    """How many requests the server answered on *route*, as its /metrics count them."""
+    with served.http() as http:
+        text = http.get("/metrics").text
+    found = re.search(rf'fsjobstore_http_request_seconds_count{{method="{method}",route="{re.escape(route)}",'
+                      rf'status="2\d\d"}} (\S+)', text)
+    return 0 if found is None else int(float(found.group(1)))
+
+
+def test_a_loop_over_http_watches_the_pauses_through_its_beats(served: Served) -> None:
+    with HttpStore(served.url, ADMIN, poll_interval=0.05) as remote:
+        worker = Worker(remote, {"mail": lambda job: "sent"})
+        with running(worker):
+            wait_for(lambda: [w.beats for w in served.store.workers()] >= [2], timeout=20, what="two beats")
+            served.store.pause("mail", reason="relay down")
+            wait_for(lambda: [w.paused for w in served.store.workers()] == ["every task it does: mail"],
+                     timeout=20, what="the worker's record to say it is paused")
+            beats = served.store.workers()[0].beats
+    assert _requests(served, "POST", "/api/heartbeats/{heartbeat}/beat") >= beats >= 3
+    assert _requests(served, "GET", "/api/pauses") == 1, "one look as the loop starts; then its beats tell it"

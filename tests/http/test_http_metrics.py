@@ -7,6 +7,7 @@ from loophelpers import wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
 from fsjobstore import JobStore
+from fsjobstore.http.server.census import CENSUS_SECONDS, fresh_for
 
 
 def scrape(served: Served) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -68,3 +69,8 @@ def test_jobs_attempts_failures_and_take_overs_per_task(served: Served) -> None:
                         ("print", "retried"): 1, ("print", "failed"): 1}
     assert samples["fsjobstore_lease_takeovers", (("task", "mail"),)] == 1
     assert samples["fsjobstore_lease_takeovers", (("task", "print"),)] == 0
+
+
+def test_a_census_that_takes_long_is_taken_again_only_after_ten_times_as_long() -> None:
+    assert fresh_for(0.01) == CENSUS_SECONDS, "a quick count: every few seconds"
+    assert fresh_for(30.0) == 300.0, "a count of 30 s: a tenth of the time at most"

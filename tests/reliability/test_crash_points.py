@@ -51,7 +51,7 @@ from invariants import (
     reap,
 )
 
-from fsjobstore import JobAlreadyResolved, JobNotFound, JobStateError, JobStore
+from fsjobstore import JobAlreadyResolved, JobNotFound, JobSpec, JobStateError, JobStore
 from fsjobstore._store.keys import key_name
 from fsjobstore.job import Job
 
@@ -184,6 +184,31 @@ def resolution(name: str, how: str, kind: str) -> Scenario:
 
 
 # create
+
+# A batch whose jobs go to two folders (pending/ and a priority queue's).
+BATCH = [{"new": 0}, {"new": 1}, JobSpec({"new": 2}, priority=5), {"new": 3}]
+
+
+def verify_create_many(s: JobStore, ctx: Ctx, jobs: dict[str, Job], done: bool) -> None:
+    """The jobs of the batch published so far, in its order (each whole), none before
+    the first publication, all once it returned."""
+    assert jobs[ctx["other"]].request == {"other": 1} and jobs[ctx["other"]].state == "pending"
+    new = sorted(job.request["new"] for job_id, job in jobs.items() if job_id != ctx["other"])
+    assert new == list(range(len(new))), f"not the batch's first jobs: {new}"
+    assert (len(new) == len(BATCH)) if "result" in ctx else (len(new) >= 1) == done, new
+    assert all(job.state == "pending" and job.attempts == 0 for job in jobs.values())
+
+
+def redo_create_many(s: JobStore, ctx: Ctx, clock: FakeClock, done: bool) -> None:
+    made = s.create_many(BATCH)
+    assert [s.get(job.id).request for job in made] == [{"new": n} for n in range(len(BATCH))]
+
+
+def final_create_many(jobs: dict[str, Job], ctx: Ctx, delivered: dict[str, list[Any]]) -> None:
+    for n in range(len(BATCH)):
+        assert 1 <= sum(job.request == {"new": n} for job in jobs.values()) <= 2
+    assert all(job.state == "fulfilled" for job in jobs.values())
+
 
 def verify_create(s: JobStore, ctx: Ctx, jobs: dict[str, Job], done: bool) -> None:
     assert jobs[ctx["other"]].request == {"other": 1} and jobs[ctx["other"]].state == "pending"
@@ -672,6 +697,8 @@ def final_family(kind: str):
 SCENARIOS = [
     Scenario("create", lambda s: {"other": s.create({"other": 1}).id}, lambda s, ctx: s.create({"new": 1}),
              commits("rename", "pending", None), verify_create, redo_create, final_create),
+    Scenario("create_many", lambda s: {"other": s.create({"other": 1}).id}, lambda s, ctx: s.create_many(BATCH),
+             commits("rename", "pending", None), verify_create_many, redo_create_many, final_create_many),
     Scenario("pull_work", lambda s: _one_job(s), lambda s, ctx: s.pull_work(),
              commits("link", "leases/work"), verify_pull, redo_pull, final_pull),
     resolution("fulfill_lease", "lease", "fulfilled"),

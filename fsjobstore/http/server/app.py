@@ -17,7 +17,7 @@ from ... import __version__
 from ...errors import JobStoreError
 from ...store import JobStore
 from ..wire import error_to_wire
-from . import routes_control, routes_heartbeats, routes_jobs, routes_leases, routes_ops
+from . import routes_control, routes_heartbeats, routes_jobs, routes_leases, routes_ops, routes_overview
 from .context import WAITING_THREADS, Context, Settings
 from .metrics import Metrics
 from .middleware import BodyLimit, Latency
@@ -47,7 +47,7 @@ def create_app(store: JobStore, settings: Settings) -> FastAPI:
     app.state.ctx = ctx
     metrics = Metrics(ctx)
     app.state.metrics = metrics
-    for module in (routes_jobs, routes_leases, routes_ops, routes_heartbeats, routes_control):
+    for module in (routes_jobs, routes_leases, routes_ops, routes_heartbeats, routes_control, routes_overview):
         app.include_router(module.router)
     _add_error_handlers(app)
     # (added last runs first: the size limit guards everything, latency sees every answer)

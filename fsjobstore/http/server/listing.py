@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import heapq
+import itertools
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -18,6 +19,7 @@ from ...job import Job
 from ...triage import JobFilter
 
 SORTS = ("created", "-created", "updated", "-updated")
+EVERY_JOB = JobFilter()
 
 
 def _key(job: Job, sort: str) -> tuple[str, str]:
@@ -41,8 +43,7 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
 
 
 def page(
-    jobs: Iterable[Job], *, sort: str, limit: int, cursor: str | None = None,
-    task: str | None = None, text: str | None = None,
+    jobs: Iterable[Job], *, sort: str, limit: int, cursor: str | None = None, where: JobFilter = EVERY_JOB,
 ) -> tuple[list[Job], str | None]:
     """Up to *limit* matching jobs after *cursor* in *sort* order, and the next cursor."""
     if sort not in SORTS:
@@ -51,7 +52,7 @@ def page(
     after = None if cursor is None else decode_cursor(cursor)
     keyed = (
         (_key(job, sort), job) for job in jobs
-        if JobFilter(task=task, text=text).matches(job)
+        if where.matches(job)
         and (after is None or (_key(job, sort) < after if descending else _key(job, sort) > after))
     )
     pick = heapq.nlargest if descending else heapq.nsmallest
@@ -65,20 +66,25 @@ def page(
 def page_of(
     store: Store, state: str | None, *, sort: str, limit: int, cursor: str | None = None, after: str | None = None,
     task: str | None = None, labels: Mapping[str, str] | None = None, text: str | None = None,
+    priority: int | None = None,
 ) -> tuple[list[Job], str | None]:
-    """A page of the store's jobs. In creation order without a text search, the
-    store reads only the page (``Store.jobs`` with ``after`` and ``limit``); else
-    every job in *state* is read and sorted (``page``)."""
+    """A page of the store's jobs. In creation order the store reads on from the
+    cursor (``Store.jobs`` with ``after``) only as far as the page needs: *limit*
+    jobs, or with a text search or a priority as many as it takes to find *limit*
+    that match (so a search costs what lies between its matches, not the whole
+    store). Sorted by change, every job in *state* is read and sorted (``page``)."""
     if after is not None and cursor is not None:
         raise ValueError("give a cursor or after, not both")
-    if text or sort.lstrip("-") != "created":
+    search = JobFilter(text=text or None, priority=priority)
+    if sort.lstrip("-") != "created":
         if after is not None:
-            raise ValueError("after (an id) pages in creation order only, without a text search: use the cursor")
-        return page(store.jobs(state, task=task, labels=labels), sort=sort, limit=limit, cursor=cursor, task=task,
-                    text=text)
+            raise ValueError("after (an id) pages in creation order only: use the cursor")
+        return page(store.jobs(state, task=task, labels=labels), sort=sort, limit=limit, cursor=cursor, where=search)
     start = after if cursor is None else decode_cursor(cursor)[0]
-    jobs = list(store.jobs(state, task=task, labels=labels, after=start, limit=limit + 1,
-                           newest_first=sort == "-created"))
+    searching = search != EVERY_JOB
+    listed = store.jobs(state, task=task, labels=labels, after=start, limit=None if searching else limit + 1,
+                        newest_first=sort == "-created")
+    jobs = list(itertools.islice((job for job in listed if search.matches(job)), limit + 1))
     more = len(jobs) > limit
     jobs = jobs[:limit]
     return jobs, encode_cursor(_key(jobs[-1], sort)) if more and jobs else None

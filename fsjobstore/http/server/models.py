@@ -51,8 +51,12 @@ class CreateJob(Body):
         "reason, or let it run once every parent is resolved.")
 
 
+# Jobs in one batch: a durable batch makes a file fsync per job, and answers when done.
+MAX_BATCH = 10_000
+
+
 class CreateJobs(Body):
-    jobs: list[CreateJob] = Field(min_length=1, max_length=1000)
+    jobs: list[CreateJob] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class Value(Body):

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from .auth import Ctx, Read, Write
 from .models import Body
+from .routes_control import PauseOut
 from .routes_jobs import ERRORS
 
 router = APIRouter(responses=ERRORS)
@@ -59,12 +60,17 @@ def register(ctx: Ctx, _: Write, body: Registration) -> dict[str, Any]:
     return {"id": record.id, "beat_seconds": record.beat_seconds}
 
 
-@router.post("/api/heartbeats/{heartbeat}/beat", status_code=204, tags=["workers"])
-def beat(ctx: Ctx, _: Write, heartbeat: HeartbeatId, body: Beat) -> None:
+class Beaten(BaseModel):
+    pauses: list[PauseOut] = Field(description="The pauses in force (as GET /api/pauses): a loop watches them "
+                                   "through its beats.")
+
+
+@router.post("/api/heartbeats/{heartbeat}/beat", response_model=Beaten, tags=["workers"])
+def beat(ctx: Ctx, _: Write, heartbeat: HeartbeatId, body: Beat) -> dict[str, Any]:
     record = ctx.heartbeats.get(heartbeat)
     if record is None:  # (the server restarted: the loop registers again)
         raise HTTPException(404, f"no heartbeat {heartbeat!r} on this server")
-    record.beat(body.current, body.paused)
+    return {"pauses": [dataclasses.asdict(pause) for pause in record.beat(body.current, body.paused)]}
 
 
 @router.delete("/api/heartbeats/{heartbeat}", status_code=204, tags=["workers"])

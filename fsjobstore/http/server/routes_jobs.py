@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 from ..._arguments import parse_labels
 from ..._files.values import encode_json
 from ...job import Job
+from ...specs import JobSpec, named
 from ...store import JobStore
 from ...triage import JobFilter, retry_matching
 from ..wire import value_from_wire
@@ -57,16 +58,18 @@ def list_jobs(
     ctx: Ctx, _: Read,
     state: State | None = None,
     task: Annotated[str | None, Query(max_length=1000)] = None,
-    q: Annotated[str | None, Query(max_length=1000, description="Text searched in task, request, error.")] = None,
+    q: Annotated[str | None, Query(max_length=1000, description="Text searched in task, request, error (read on "
+                                   "from the cursor until a page of matches is found).")] = None,
     sort: Sort = "-created",
     cursor: Annotated[str | None, Query(max_length=4000)] = None,
     after: Annotated[str | None, Query(max_length=1000, description="Jobs after this id (creation order).")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     label: Annotated[list[str] | None, Query(max_length=64, description="NAME=VALUE: only jobs with this label "
                                              "(repeat for several).")] = None,
+    priority: Annotated[int | None, Query(ge=-100, le=100, description="Only jobs of this priority.")] = None,
 ) -> dict[str, Any]:
     jobs, next_cursor = page_of(ctx.store, state, sort=sort, limit=limit, cursor=cursor, after=after, task=task,
-                                labels=parse_labels(label or []), text=q)
+                                labels=parse_labels(label or []), text=q, priority=priority)
     return {"jobs": [job.to_dict() for job in jobs], "next_cursor": next_cursor}
 
 
@@ -96,10 +99,17 @@ def create(ctx: Ctx, _: Write, body: CreateJob) -> dict[str, Any]:
 
 @router.post("/jobs/batch", response_model=Jobs, status_code=201)
 def create_many(ctx: Ctx, _: Write, body: CreateJobs) -> dict[str, Any]:
-    """Create several jobs; every one is checked before the first is written."""
-    options = [_create_options(ctx.store, job) for job in body.jobs]
-    made = [ctx.store.create(job.request, **option) for job, option in zip(body.jobs, options, strict=True)]
-    return {"jobs": [job.to_dict() for job in made]}
+    """Create several jobs (JobStore.create_many): every one is checked before the first is
+    written; each under its ``id``, so a batch sent again makes no second job."""
+    specs, ids = [], []
+    for index, job in enumerate(body.jobs):
+        try:
+            options = _create_options(ctx.store, job)
+        except (TypeError, ValueError) as exc:
+            raise named(index, exc) from exc
+        ids.append(options.pop("job_id"))
+        specs.append(JobSpec(job.request, **options))
+    return {"jobs": [job.to_dict() for job in ctx.store.create_many(specs, job_ids=ids)]}
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)

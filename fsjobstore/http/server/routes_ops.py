@@ -73,9 +73,9 @@ def health(ctx: Ctx, _: Read) -> dict[str, Any]:
 
 @router.get("/api/stats/tasks", response_model=dict[str, dict[str, int]], tags=["ops"])
 def stats_by_task(ctx: Ctx, _: Read) -> dict[str, dict[str, int]]:
-    """Jobs per task and state (``""`` for jobs without a task). Reads every job, so
-    it is counted at most once per few seconds, whoever asks."""
-    return ctx.census.get().jobs
+    """Jobs per task and state (``""`` for jobs without a task): the resolved ones from
+    the history's summaries, the unresolved ones read (``JobStore.stats_by_task``)."""
+    return ctx.store.stats_by_task()
 
 
 @router.get("/api/workers", response_model=list[WorkerOut], tags=["ops"])

@@ -3,9 +3,14 @@
 "use strict";
 
 const STATES = ["pending", "blocked", "running", "fulfilled", "failed", "cancelled", "expired", "discarded", "due"];
-const HISTORY = 300; // samples kept for the chart (one per change, at most one a poll interval)
+const resolvedStates = ["fulfilled", "failed", "cancelled", "expired", "discarded"];
+const HISTORY = 300;
+// The pager's words in each sort order (a page's cursor is the store's own, the last id of the page)
+const PAGER = { "-created": ["Newer", "Older"], created: ["Older", "Newer"], "-updated": ["Previous", "Next"],
+  updated: ["Previous", "Next"] }; // samples kept for the chart (one per change, at most one a poll interval)
 const $ = (id) => document.getElementById(id);
-const view = { cursors: [null], page: 0, next: null, selected: null, job: null, role: null, series: [], workers: [] };
+const view = { cursors: [null], page: 0, next: null, selected: null, job: null, role: null, series: [], workers: [],
+  counts: {}, pauses: [], holdings: [] };
 
 // -- token: ?token= once, then kept in sessionStorage (and removed from the address bar)
 function takeToken() {
@@ -126,7 +131,8 @@ async function follow() {
 // -- job list: filter, sort, pages by cursor
 function query() {
   const params = new URLSearchParams({ sort: $("sort").value, limit: "20" });
-  for (const name of ["state", "q", "task"]) if ($(name).value) params.set(name, $(name).value);
+  for (const name of ["state", "q", "task", "priority"]) if ($(name).value) params.set(name, $(name).value);
+  if ($("to").value) params.set("label", "to=" + $("to").value);
   const cursor = view.cursors[view.page];
   if (cursor) params.set("cursor", cursor);
   return params;
@@ -139,16 +145,20 @@ async function loadJobs() {
     const row = el("tr", { "data-id": job.id },
       el("td", {}, el("code", {}, job.id)),
       el("td", {}, el("span", { class: "state", style: `--c: var(--${job.state})` }, job.state)),
-      el("td", {}, job.task ?? "—"), el("td", {}, job.attempts), el("td", {}, when(job.updated_at)),
+      el("td", {}, job.task ?? "—"), el("td", { class: "num" }, job.priority || ""), el("td", {}, job.labels.to ?? ""),
+      el("td", { class: "num" }, job.attempts), el("td", { class: "time" }, when(job.updated_at)),
       el("td", { class: "request" }, JSON.stringify(job.request)));
     if (job.id === view.selected) row.classList.add("selected");
     row.addEventListener("click", () => showJob(job.id));
     return row;
   }));
-  if (!answer.jobs.length) $("jobs").tBodies[0].append(el("tr", {}, el("td", { colspan: "6" }, "no jobs")));
+  if (!answer.jobs.length) $("jobs").tBodies[0].append(el("tr", {}, el("td", { colspan: "8" }, "no jobs")));
   $("prev").disabled = view.page === 0;
   $("next").disabled = !view.next;
   $("page-no").textContent = "page " + (view.page + 1);
+  const [back, on] = PAGER[$("sort").value];
+  $("prev").textContent = "← " + back;
+  $("next").textContent = on + " →";
 }
 
 function reload() {
@@ -183,23 +193,29 @@ async function showJob(id) {
     : job.value_encoding === "json" ? JSON.stringify(job.value, null, 2) : job.value;
   const rows = [
     ["state", el("span", { class: "state", style: `--c: var(--${job.state})` }, job.state)],
-    ["task", job.task ?? "—"], ["resource", job.resource ?? "—"], ["attempts", job.attempts],
+    ["task", job.task ?? "—"], ["resource", job.resource ?? "—"], ["priority", job.priority],
+    ["labels", Object.keys(job.labels).length ? el("span", {}, ...Object.entries(job.labels).flatMap(([name, text]) =>
+      [el("code", { class: "label-chip" }, `${name}=${text}`), " "])) : "—"],
+    ["key", job.key ?? "—"], ["attempts", job.attempts],
+    ["progress", job.progress === null ? "—" : el("pre", { class: "progress" }, JSON.stringify(job.progress, null, 2))],
     ["request", el("pre", {}, JSON.stringify(job.request, null, 2))],
     ["value", el("pre", {}, value)], ["error", job.error ? el("pre", { class: "error" }, job.error) : "—"],
     ["waiting", job.waiting.length ? el("pre", {}, job.waiting.map((t) => JSON.stringify(t)).join("\n")) : "none"],
     ["failed deliveries", job.failed_deliveries.length
       ? el("pre", { class: "error" }, job.failed_deliveries.map(deliveryText).join("\n")) : "—"],
     ["created", when(job.created_at)], ["changed", when(job.updated_at)], ["not before", when(job.not_before)],
+    ["deadline", job.deadline ? when(job.deadline) + (job.state === "expired" ? " (passed before it started)" : "") : "—"],
     ["held by", job.state === "running" ? holderOf(job.id) : "—"],
     ["lease", job.lease_seconds ? job.lease_seconds + " s" : "store default"],
     ["kept after", job.expires_in ? job.expires_in + " s" : "store default"],
     ["history", job.history.length ? el("pre", { class: "history" }, job.history.map(attemptText).join("\n\n")) : "—"],
   ];
-  $("detail-fields").replaceChildren(...rows.flatMap(([name, value]) => [el("dt", {}, name), el("dd", {}, value)]));
+  $("detail-fields").replaceChildren(...rows.flatMap(([name, value]) => [el("dt", {}, name),
+    el("dd", { "data-field": name }, value)]));
   const buttons = document.querySelectorAll("#detail [data-action]");
   buttons.forEach((b) => {
     const action = b.dataset.action;
-    const resolved = ["fulfilled", "failed", "cancelled", "expired", "discarded"].includes(job.state);
+    const resolved = resolvedStates.includes(job.state);
     b.disabled = action === "retry" ? !["failed", "cancelled", "expired", "discarded"].includes(job.state)
       : action === "delete" ? !resolved : resolved;
   });
@@ -287,20 +303,115 @@ async function loadHealth() {
 }
 
 async function loadTasks() {
-  const counts = await api("GET", "/api/stats/tasks");
+  view.counts = await api("GET", "/api/stats/tasks");
+  showTasks();
+}
+
+const admin = () => view.role === "admin";
+
+// The per-task table: counts, and each task's pause (a paused task without jobs has a row too).
+function showTasks() {
   const states = STATES.filter((s) => s !== "due");
-  $("tasks-table").tBodies[0].replaceChildren(...Object.keys(counts).sort().map((task) => {
+  const paused = new Map(view.pauses.filter((p) => p.task !== null).map((p) => [p.task, p]));
+  const tasks = [...new Set([...Object.keys(view.counts), ...paused.keys()])].sort();
+  $("tasks-table").tBodies[0].replaceChildren(...tasks.map((task) => {
+    const counts = view.counts[task] || {};
+    const pause = paused.get(task);
+    const pauseCell = el("td", { class: "pause-cell" });
+    if (pause) pauseCell.append(el("span", { class: "badge paused", title: pauseText(pause) }, "paused"));
+    if (admin() && task) {
+      const button = el("button", { type: "button", "data-pause": pause ? "resume" : "pause" }, pause ? "Resume" : "Pause");
+      button.addEventListener("click", (event) => { event.stopPropagation(); pause ? onResume(task) : onPause(task); });
+      pauseCell.append(button);
+    }
     const row = el("tr", { "data-task": task }, el("td", {}, task || "(no task)"),
-      ...states.map((s) => el("td", {}, counts[task][s])));
+      ...states.map((s) => el("td", { class: "num" }, counts[s] ?? 0)), pauseCell);
     if (task) row.addEventListener("click", () => { $("task").value = task; reload(); });
     return row;
   }));
-  if (!Object.keys(counts).length) $("tasks-table").tBodies[0].append(el("tr", {}, el("td", { colspan: "6" }, "no jobs")));
+  if (!tasks.length) $("tasks-table").tBodies[0].append(el("tr", {}, el("td", { colspan: "9" }, "no jobs")));
+}
+
+const pauseText = (p) => `paused${p.reason ? ": " + p.reason : ""} (by ${p.host ?? "?"} pid ${p.pid ?? "?"}, ${when(p.paused_at)})`;
+
+function onPause(task) {
+  const reason = el("input", { id: "pause-reason", "aria-label": "reason", placeholder: "reason (optional)" });
+  const what = task === null ? "the whole store: no worker anywhere takes a job or a notification" : `task ${task}: no worker takes its jobs`;
+  act(`Pause ${what} until it is resumed? Running jobs go on.`, [el("label", {}, "reason ", reason)], async () => {
+    await api("POST", "/api/pauses", { task, reason: reason.value || null });
+    await loadControl();
+    return task === null ? "the store is paused" : `task ${task} is paused`;
+  });
+}
+
+function onResume(task) {
+  act(task === null ? "Resume the whole store?" : `Resume task ${task}?`, [], async () => {
+    const answer = await api("POST", "/api/pauses/resume", { task });
+    await loadControl();
+    const what = task === null ? "the store" : `task ${task}`;
+    return answer.resumed ? `${what} is resumed` : `${what} was not paused`;
+  });
+}
+
+// Pauses, freeze, limits and who runs under them, leases held: refreshed every few seconds.
+async function loadControl() {
+  const control = await api("GET", "/api/control");
+  view.pauses = control.pauses;
+  view.holdings = control.holdings;
+  const whole = control.pauses.find((p) => p.task === null);
+  const badge = $("store-paused");
+  badge.hidden = !whole;
+  badge.textContent = control.frozen ? "frozen" : "paused";
+  badge.title = whole ? pauseText(whole) : "";
+  const state = el("span", { id: "store-state" }, control.frozen ? "frozen (fsjobstore freeze; thaw to resume)"
+    : whole ? pauseText(whole) : "taking work");
+  const actions = [];
+  if (admin()) {
+    const button = el("button", { type: "button", id: whole ? "resume-store" : "pause-store" }, whole ? "Resume store" : "Pause store");
+    button.addEventListener("click", () => (whole ? onResume(null) : onPause(null)));
+    actions.push(button);
+  }
+  $("store-pause").replaceChildren(state, ...actions);
+  const jobs = (ids) => ids.length ? ids.map((id) => el("code", { class: "held" }, id)) : ["—"];
+  $("limits-table").tBodies[0].replaceChildren(...control.limits.map((l) => el("tr", { "data-limit": `${l.kind}:${l.name}` },
+    el("td", {}, l.kind), el("td", {}, l.name), el("td", { class: "num" }, `${l.running.length} / ${l.limit}`),
+    el("td", {}, ...jobs(l.running)))));
+  if (!control.limits.length) {
+    $("limits-table").tBodies[0].append(el("tr", {}, el("td", { colspan: "4" }, "none set (a resource: 1 at a time; a task: no cap)")));
+  }
+  $("holdings-table").tBodies[0].replaceChildren(...control.holdings.map((h) => el("tr", { "data-holding": h.job_id },
+    el("td", {}, el("code", {}, h.job_id)), el("td", {}, h.kind), el("td", {}, h.task ?? "—"), el("td", {}, h.resource ?? "—"),
+    el("td", {}, `${h.host ?? "?"} pid ${h.pid ?? "?"}`))));
+  if (!control.holdings.length) $("holdings-table").tBodies[0].append(el("tr", {}, el("td", { colspan: "5" }, "none")));
+  showTasks();
+}
+
+async function loadSchedules() {
+  const schedules = await api("GET", "/api/schedules");
+  $("schedules-table").tBodies[0].replaceChildren(...schedules.map((s) => el("tr", { "data-schedule": s.name },
+    el("td", {}, s.name), el("td", {}, s.when), el("td", {}, s.task ?? "—"),
+    el("td", {}, s.paused ? el("span", { class: "badge paused" }, "paused") : when(s.next_tick)), el("td", {}, when(s.last_tick)))));
+  if (!schedules.length) $("schedules-table").tBodies[0].append(el("tr", {}, el("td", { colspan: "5" }, "none")));
+}
+
+// The loops with a heartbeat record in the store, on its folder or over HTTP.
+async function loadLoops() {
+  const loops = await api("GET", "/api/heartbeats");
+  const tasks = (list) => (list === null ? "any" : list.map((t) => t ?? "(none)").join(", "));
+  $("loops-table").tBodies[0].replaceChildren(...loops.map((w) => el("tr", { "data-loop": w.id },
+    el("td", {}, w.kind), el("td", {}, `${w.host} pid ${w.pid}`), el("td", {}, tasks(w.tasks)),
+    el("td", {}, ...w.current.map((id) => el("code", { class: "held" }, id))),
+    el("td", {}, w.paused ? el("span", { class: "badge paused" }, w.paused) : "—"),
+    el("td", {}, el("span", { class: w.alive === false ? "state dead" : "state alive" },
+      w.alive === null ? "not judged yet" : w.alive ? "alive" : "silent")))));
+  if (!loops.length) $("loops-table").tBodies[0].append(el("tr", {}, el("td", { colspan: "6" }, "none running")));
 }
 
 function holderOf(id) {
   const holder = view.workers.find((w) => w.jobs.includes(id));
-  return holder ? `${holder.name} (over HTTP)` : "a worker on the store's folder, or one not yet seen";
+  if (holder) return `${holder.name} (over HTTP)`;
+  const lease = view.holdings.find((h) => h.job_id === id && h.kind === "work");
+  return lease ? `${lease.host ?? "?"} pid ${lease.pid ?? "?"}` : "a worker not yet seen";
 }
 
 async function loadWorkers() {
@@ -339,6 +450,15 @@ function fail(error) {
   }
 }
 
+// Load a panel now and again *ms* after each answer (never two requests of one panel at once),
+// skipped while the tab is hidden (as Oban Web and others pause their polling): a dashboard
+// left open in the background costs the server nothing.
+function every(load, ms) {
+  const again = () => setTimeout(() => every(load, ms), ms);
+  if (document.hidden) again();
+  else load().catch(fail).finally(again);
+}
+
 async function start() {
   try {
     view.role = (await api("GET", "/api/whoami")).role;
@@ -352,13 +472,20 @@ async function start() {
   if (view.role !== "admin") document.querySelectorAll(".admin-only").forEach((node) => node.remove());
   showCounts(await api("GET", "/api/stats"));
   await loadJobs().catch(fail);
-  await loadHealth().catch(fail);
-  await loadWorkers().catch(fail);
-  await loadTasks().catch(fail);
-  setInterval(() => loadHealth().catch(fail), 10000);
-  setInterval(() => loadTasks().catch(fail), 10000);
-  setInterval(() => loadWorkers().catch(fail), 3000);
+  // Each panel on its own: a slow one (the per-task counts read every job) holds up no other.
+  every(loadHealth, 10000);
+  every(loadTasks, 10000);
+  every(loadWorkers, 3000);
+  every(loadControl, 3000);
+  every(loadSchedules, 10000);
+  every(loadLoops, 3000);
   setInterval(drawChart, 5000);
+  // the open job, while it may still change (a running job's progress): its detail follows
+  setInterval(() => {
+    if (view.selected && view.job && !resolvedStates.includes(view.job.state) && !$("confirm").open) {
+      showJob(view.selected).catch(() => {});
+    }
+  }, 2000);
   follow();
 }
 
