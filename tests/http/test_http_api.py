@@ -223,3 +223,13 @@ def test_a_jobs_own_lease_length_applies_to_its_work_lease_only(served: Served) 
         http.post(f"/api/leases/{work['token']}/fulfill", json={"value": "v"})
         note = http.post("/api/notifications/pull", json={}).json()["lease"]
         assert note["lease_seconds"] == 1.5, "the store's length, as for a local notifier"
+
+
+def test_a_batch_refuses_a_job_made_after_others_and_writes_nothing(served: Served) -> None:
+    with served.http() as http:
+        parent = http.post("/api/jobs", json={"request": 1}).json()["id"]
+        refused = http.post("/api/jobs/batch", json={"jobs": [{"request": 2}, {"request": 3, "after": [parent]}]})
+        assert refused.status_code == 422 and "one at a time" in refused.json()["error"]
+        child = http.post("/api/jobs", json={"request": 3, "after": [parent]}).json()
+        assert (child["state"], child["after"]) == ("blocked", [parent])
+    assert [job.id for job in served.store.jobs()] == [parent, child["id"]]
