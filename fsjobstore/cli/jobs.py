@@ -99,9 +99,10 @@ def create(ctx: Context, request: str | None, task: str | None, resource: str | 
     with one_line_errors():
         options: dict[str, Any] = {"task": task, "resource": resource, "not_before": delay, "expires_in": expires_in,
                                    "lease_seconds": lease_seconds, "on_conflict": on_conflict,
-                                   "labels": parse_labels(labels), "priority": priority, "deadline": deadline,
-                                   "after": list(after) if after else None, "on_parent_failure": on_parent_failure}
+                                   "labels": parse_labels(labels), "priority": priority, "deadline": deadline}
     if many is not None:
+        if after or on_parent_failure != "cancel":
+            fail_with("--many makes jobs in a batch: a job made --after others is made one at a time")
         if request is not None or key is not None:
             fail_with("--many FILE gives every job: no REQUEST, and a key per line (not --key)")
         _create_many(ctx, many, options)
@@ -110,7 +111,8 @@ def create(ctx: Context, request: str | None, task: str | None, resource: str | 
         fail_with("give the job's REQUEST (JSON), or --many FILE")
     value = json_arg(*_request_text(request))
     with ctx.store() as store, one_line_errors():
-        job = store.create(value, key=key, **options)
+        job = store.create(value, key=key, after=list(after) if after else None, on_parent_failure=on_parent_failure,
+                           **options)
     click.echo(job.id)
 
 
