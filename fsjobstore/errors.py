@@ -42,6 +42,14 @@ class JobNotFound(JobStoreError, KeyError):
         return f"no job with id {self.job_id!r}"
 
 
+class UnknownParent(JobNotFound):
+    """A job given in ``create(after=...)`` does not exist."""
+
+    def __str__(self) -> str:
+        return (f"no job with id {self.job_id!r} to wait for (after=): a job waits only for jobs that exist, "
+                "so no cycle can be made")
+
+
 class ScheduleNotFound(JobStoreError, KeyError):
     """No schedule of this name exists in the store."""
 

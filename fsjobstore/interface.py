@@ -23,7 +23,7 @@ Guarantees every implementation keeps (the contract tests in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
@@ -212,6 +212,8 @@ class Store(Protocol):
         labels: Mapping[str, str] | None = None,
         priority: int = 0,
         deadline: datetime | timedelta | float | None = None,
+        after: Sequence[str] | None = None,
+        on_parent_failure: str = "cancel",
     ) -> Job: ...
 
     def create_many(

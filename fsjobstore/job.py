@@ -10,15 +10,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 PENDING = "pending"
+BLOCKED = "blocked"  # pending, waiting for its parents (create(after=...)): in no queue yet
 RUNNING = "running"
 FULFILLED = "fulfilled"
 FAILED = "failed"
 CANCELLED = "cancelled"
 EXPIRED = "expired"  # not started by its deadline: never run
 DISCARDED = "discarded"  # refused by a worker as invalid: never retried
-STATES = (PENDING, RUNNING, FULFILLED, FAILED, CANCELLED, EXPIRED, DISCARDED)
+STATES = (PENDING, BLOCKED, RUNNING, FULFILLED, FAILED, CANCELLED, EXPIRED, DISCARDED)
 RESOLVED_STATES = (FULFILLED, FAILED, CANCELLED, EXPIRED, DISCARDED)
 RETRIABLE_STATES = (FAILED, CANCELLED, EXPIRED, DISCARDED)  # what retry() takes back to pending
+# What a job created after others does when one of them ends otherwise than fulfilled:
+# resolve as cancelled with the reason (the default), or run once every parent is resolved.
+ON_PARENT_FAILURE = ("cancel", "run")
 
 _json_text = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": ")).encode
 
@@ -32,7 +36,8 @@ def json_value_bytes(value: Any) -> bytes:
 class Job:
     """A snapshot of one job as it was on disk when read.
 
-    ``state`` is one of ``pending``, ``running`` (pending with a work lease held),
+    ``state`` is one of ``pending``, ``blocked`` (waiting for its parents, the jobs
+    in ``after``), ``running`` (pending with a work lease held),
     ``fulfilled``, ``failed``, ``cancelled``, ``expired`` (not started by its
     deadline) or ``discarded`` (refused by a worker). ``value`` is the fulfilment value
     as bytes (a JSON value as its JSON text) or None, and ``result`` the value as it
@@ -41,6 +46,8 @@ class Job:
     holder); ``history`` tells the last ten attempts (host, pid, times, outcome,
     error and traceback), oldest first. ``progress`` is the last progress its
     handler reported (any JSON; None: none), the checkpoint a retry starts from.
+    ``after`` holds the ids of its parents, the jobs it waited for (``create(after=...)``),
+    and ``on_parent_failure`` what a parent that ends otherwise than fulfilled does to it.
     ``waiting`` holds the targets still to be told the result, oldest
     first; ``failed_deliveries`` each target whose delivery failed (``target``,
     ``failures``, ``last_error``, ``last_failed_at``, and ``given_up``: no longer
@@ -69,6 +76,8 @@ class Job:
     deadline: datetime | None = None  # not started by then: expired (a relative one: as the writer's clock saw it)
     failed_deliveries: tuple[dict[str, Any], ...] = ()
     progress: Any = None
+    after: tuple[str, ...] = ()
+    on_parent_failure: str = "cancel"
 
     @property
     def resolved(self) -> bool:
@@ -124,6 +133,8 @@ class Job:
             "deadline": self.deadline.isoformat() if self.deadline else None,
             "failed_deliveries": list(self.failed_deliveries),
             "progress": self.progress,
+            "after": list(self.after),
+            "on_parent_failure": self.on_parent_failure,
         }
 
     @classmethod
@@ -154,6 +165,7 @@ class Job:
             priority=int(data.get("priority") or 0),
             deadline=None if data.get("deadline") is None else datetime.fromisoformat(data["deadline"]),
             failed_deliveries=tuple(data.get("failed_deliveries") or ()), progress=data.get("progress"),
+            after=tuple(data.get("after") or ()), on_parent_failure=data.get("on_parent_failure") or "cancel",
         )
 
 

@@ -6,7 +6,7 @@ step by step is in docs/format.md."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -155,19 +155,19 @@ class JobStore(BulkCreation):
                not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
                lease_seconds: float | None = None, key: str | None = None, on_conflict: str = "return",
                labels: Mapping[str, str] | None = None, priority: int = 0,
-               deadline: datetime | timedelta | float | None = None, job_id: str | None = None) -> Job:
+               deadline: datetime | timedelta | float | None = None, job_id: str | None = None,
+               after: Sequence[str] | None = None, on_parent_failure: str = "cancel") -> Job:
         """Add a pending job for *request* (any JSON value) and return it.
 
-        * ``task``: the kind of job, for workers that handle several kinds.
-        * ``resource``: jobs with the same resource never run at the same time.
+        * ``task``: the kind of job (for workers of some kinds); ``resource``: jobs of one never run at once.
         * ``not_before``: a datetime (each worker's wall clock), or a delay (timedelta
           or seconds, that long on every host: the filesystem's clock) before which no worker takes the job.
-        * ``expires_in``: seconds the job is kept after it is resolved (purge).
-        * ``lease_seconds``: this job's lease length, instead of the store's.
+        * ``expires_in``: seconds the job is kept after it is resolved (purge); ``lease_seconds``: its own.
         * ``key``: at most one job has it until purged (``on_conflict``: "return" it,
           "raise" DuplicateJob, "replace"/"extend" a pending one's request/delay).
         * ``labels`` (strings; ``to`` addresses it, for ``pull_work(to=...)``), ``priority``
           (-100 to 100: higher first), ``deadline`` (as not_before: not started by then: expired).
+        * ``after``: ids of jobs it waits for (docs/format.md, "Dependencies"), ``on_parent_failure``.
         * ``job_id``: a ULID the caller picked, for a create it may repeat: a job made
           under it by the same create is returned as it is now; by another, JobStateError.
 
@@ -176,7 +176,7 @@ class JobStore(BulkCreation):
         return creation.create(self._ctx, request, task=task, resource=resource, not_before=not_before,
                                expires_in=expires_in, lease_seconds=lease_seconds, key=key,
                                on_conflict=on_conflict, labels=labels, priority=priority, deadline=deadline,
-                               job_id=job_id)
+                               job_id=job_id, after=after, on_parent_failure=on_parent_failure)
 
     # -- queries --------------------------------------------------------------------
 

@@ -41,10 +41,10 @@ from fsjobstore.job import RESOLVED_STATES, STATES, Job
 
 # What check(repair=True) may find after a crash: a resolution or queue cut
 # between its steps, a due marker a crashed retry left, and leftovers.
-CRASH_PROBLEMS = frozenset({"half-resolved", "not-due", "stale-due", "leftover", "unfinished-create"})
+CRASH_PROBLEMS = frozenset({"half-resolved", "not-due", "stale-due", "leftover", "unfinished-create", "unsettled"})
 
 TOP_LEVEL = {"fsjobstore.json", "maintenance.lock", "tmp", "pending", "resolved", "summaries", "waiting", "due", "keys",
-             "queues", "paused", "limits", "schedules", "workspaces",
+             "queues", "blocked", "dependants", "paused", "limits", "schedules", "workspaces",
              "leases", "quarantine", "workers"}
 _BROKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}\.(break|new-[0-9a-f]+)$")
 
@@ -129,7 +129,8 @@ def check_files(root: str | os.PathLike[str]) -> None:
         assert os.path.isdir(os.path.join(root, "resolved", bucket)), f"resolved/{bucket} is not a folder"
     queue_folders = [os.path.join("queues", to, level) for to in _names(root, "queues")
                      for level in _names(root, "queues", to)]
-    for folder, states in (*((f, ("pending",)) for f in ["pending", *queue_folders]), ("resolved", RESOLVED_STATES)):
+    for folder, states in (*((f, ("pending",)) for f in ["pending", "blocked", *queue_folders]),
+                           ("resolved", RESOLVED_STATES)):
         for path in record_files(root, folder):
             name = os.path.basename(path)
             if folder.startswith("queues"):
@@ -149,6 +150,11 @@ def check_files(root: str | os.PathLike[str]) -> None:
             assert fields == {"target", "queued_at"}, f"waiting/{job_id}/{name} holds {entry}"
             assert name in (key_of(entry["target"]) + ".json", key_of(entry["target"]) + ".undelivered"), (
                 f"waiting/{job_id}/{name} is not named by its target")
+    for parent in _names(root, "dependants"):
+        assert is_valid_id(parent), f"dependants/{parent}"
+        for name in os.listdir(os.path.join(root, "dependants", parent)):
+            path = os.path.join(root, "dependants", parent, name)
+            assert is_valid_id(name) and os.path.getsize(path) == 0, f"dependants/{parent}/{name}"
     for name in os.listdir(os.path.join(root, "due")):
         path = os.path.join(root, "due", name)
         assert is_valid_id(name) and os.path.getsize(path) == 0, f"due/{name}"

@@ -14,6 +14,9 @@ Usage: python tests/procs.py MODE STORE [ARGS]
 * ``batched STORE OUT KEYS``: the same keys, three times in a random order, in
   batches of ``create_many`` (25 keyed jobs and 10 without a key each); write
   ``KEY ID`` per keyed job and ``- ID`` per other job to OUT.
+* ``tree STORE OUT``: as ``drain``, for jobs made with ``after``: before running a
+  job, check that every parent is fulfilled (``early ID`` to OUT if not); a job
+  whose request is ``{"fail": true}`` fails for good; write ``ran ID`` per job run.
 """
 
 from __future__ import annotations
@@ -50,6 +53,28 @@ def drain(path: str, out: str, lease_seconds: float, to: str | None = None) -> N
             idle_since = time.monotonic()
     with open(out, "w") as f:
         f.write("".join(job_id + "\n" for job_id in done))
+
+
+def tree(path: str, out: str, lease_seconds: float) -> None:
+    lines = []
+    with JobStore(path, lease_seconds=lease_seconds, durable=False) as store:
+        idle_since = time.monotonic()
+        while time.monotonic() - idle_since < 1.5:
+            lease = store.pull_work()
+            if lease is None:
+                time.sleep(0.005)
+                continue
+            with lease:
+                job = lease.job
+                lines.append(f"ran {job.id}\n")
+                lines.extend(f"early {job.id}\n" for parent in job.after if store.get(parent).state != "fulfilled")
+                if isinstance(job.request, dict) and job.request.get("fail"):
+                    lease.fail("planned")
+                else:
+                    lease.fulfill(f"done by {os.getpid()}")
+            idle_since = time.monotonic()
+    with open(out, "w") as f:
+        f.write("".join(lines))
 
 
 def hold(path: str, lease_seconds: float) -> None:
@@ -109,6 +134,8 @@ if __name__ == "__main__":
         drain(store_path, sys.argv[3], lease, *sys.argv[4:5])
     elif mode == "hold":
         hold(store_path, lease)
+    elif mode == "tree":
+        tree(store_path, sys.argv[3], lease)
     elif mode == "keyed":
         keyed(store_path, sys.argv[3], int(sys.argv[4]))
     elif mode == "batched":

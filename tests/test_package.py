@@ -19,7 +19,7 @@ LAYERS = {
     "interface": 1, "specs": 1, "_files": 1,
     "_leases": 2,
     "_store": 3,
-    "store": 4, "triage": 4,
+    "store": 4, "triage": 4, "parents": 4,
     "loops": 5,
     "http": 6,
     "cli": 7,

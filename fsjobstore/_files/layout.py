@@ -14,6 +14,8 @@
       due/<id>                 empty marker: job resolved with targets to notify
       keys/<hash>.json         a job's first record, under its unique key (create(key=...))
       queues/<to>/<priority>/<id>.json  record of an unresolved job addressed or prioritised (see queues)
+      blocked/<id>.json        record of a job waiting for its parents (create(after=...)): in no queue yet
+      dependants/<parent>/<id> empty marker: job <id> was created after <parent> (kept until <parent> is purged)
       leases/work/<id>         work lease (holder record, renewed in place)
       leases/notify/<id>       notification lease
       leases/resource/<key>    resource lease: one job per resource runs at a time
@@ -89,6 +91,8 @@ class Layout:
         self.due = Folder(os.path.join(self.root, "due"), shared=shared)
         self.keys = Folder(os.path.join(self.root, "keys"), shared=shared)
         self.queues = Folder(os.path.join(self.root, "queues"), shared=shared)
+        self.blocked = Folder(os.path.join(self.root, "blocked"), shared=shared)
+        self.dependants = Folder(os.path.join(self.root, "dependants"), shared=shared)
         # queues/<to> and queues/<to>/<priority> folders, anchored once they exist
         self._queue_folders: dict[str, Folder] = {}
         # to -> (link counts of queues/ and queues/<to>, monotonic time, when listed; its levels)
@@ -111,6 +115,8 @@ class Layout:
             self.due,
             self.keys,
             self.queues,
+            self.blocked,
+            self.dependants,
             self.leases,
             self.work_leases,
             self.notify_leases,
@@ -253,6 +259,12 @@ class Layout:
     def buckets(self) -> list[str]:
         """The names of the resolved buckets, oldest first."""
         return sorted(name for name in self.resolved.names() if len(name) <= BUCKET_CHARS and is_valid_id(name))
+
+    def blocked_path(self, job_id: str) -> str:
+        return self.blocked.join(job_id + RECORD_SUFFIX)
+
+    def dependants_folder(self, parent: str) -> Folder:
+        return Folder(self.dependants.join(parent), keep_open=False, shared=self.shared)
 
     def waiting_folder(self, job_id: str) -> Folder:
         return Folder(self.waiting.join(job_id), keep_open=False, shared=self.shared)

@@ -37,8 +37,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import CorruptJobFile
-from ..job import PENDING, RESOLVED_STATES, Job, deferred_job
+from ..job import ON_PARENT_FAILURE, PENDING, RESOLVED_STATES, Job, deferred_job
 from . import fsio
+from .ids import is_valid_id
 from .values import MAX_DEPTH, StoredValue, decode_value, encode_compact, loads_text
 
 FORMAT_VERSION = 1
@@ -94,11 +95,16 @@ _OPTIONAL: dict[str, tuple[type, ...]] = {
     "deadline": (str,),
     "deadline_in": (int, float),
     "workspace": (str,),
+    "after": (list,),
+    "on_parent_failure": (str,),
 }
 
 
 # known(id, bytes read): the record those bytes are, if the caller knows it (see Record.load).
 Known = Callable[[str, bytes], "Record | None"]
+
+# What create() writes only when given (unset: absent, so records without them read as before).
+_OPTIONS_SET_ONLY = ("key", "labels", "priority", "deadline", "deadline_in", "after", "on_parent_failure")
 
 
 class Record:
@@ -122,7 +128,7 @@ class Record:
             "expires_in": get("expires_in"), "created_at": stamp, "updated_at": stamp,
         }
         # Optional fields are written only when set, so records without them stay as they were.
-        fields.update((name, options[name]) for name in ("key", "labels", "priority", "deadline", "deadline_in")
+        fields.update((name, options[name]) for name in _OPTIONS_SET_ONLY
                       if options.get(name))
         return cls(fields, request_json)
 
@@ -157,6 +163,11 @@ class Record:
         for name, types in _OPTIONAL.items():
             if (value := get(name)) is not None and not isinstance(value, types):
                 raise CorruptJobFile(path, f"{name} is not a {types[0].__name__}")
+        after = fields.get("after")
+        if after is not None and not all(isinstance(parent, str) and is_valid_id(parent) for parent in after):
+            raise CorruptJobFile(path, "after is not a list of job ids")
+        if fields.get("on_parent_failure") not in (None, *ON_PARENT_FAILURE):
+            raise CorruptJobFile(path, f"on_parent_failure is not one of {', '.join(ON_PARENT_FAILURE)}")
         try:
             decode_value(fields["value"], fields["value_encoding"])
             parse_time(fields["created_at"])
@@ -336,6 +347,8 @@ class Record:
             deadline=(parse_time(f["deadline"]) if f.get("deadline")
                       else _after(updated_at, f["deadline_in"]) if f.get("deadline_in") else None),
             progress=f.get("progress"),
+            after=tuple(f.get("after") or ()),
+            on_parent_failure=f.get("on_parent_failure") or "cancel",
         )
 
 

@@ -22,6 +22,7 @@ from .._files.layout import RECORD_SUFFIX, UNDELIVERED_SUFFIX, bucket_of
 from .._files.records import Record
 from ..errors import CorruptJobFile
 from ..interface import Problem, Progress, Report
+from ..job import BLOCKED
 from . import keys
 from .context import StoreContext, parse_waiting
 from .maintenance import Ticker, find_leftovers, maintenance_lock, store_now
@@ -122,8 +123,11 @@ class _Checker:
         pending = [job_id for folder in self.pending_folders() for job_id in self.entries(folder, RECORD_SUFFIX)
                    if folder is layout.pending or self.in_its_queue(folder, job_id)]
         resolved = self.resolved_entries()
+        # (listed before any repair: finishing a resolution settles dependants, which
+        # may move a blocked job to resolved/ after that folder was listed)
+        blocked = self.entries(layout.blocked, RECORD_SUFFIX)
         ticker = Ticker(self.progress, len(pending) + len(resolved))
-        resolved_ids = self.check_resolved(resolved, ticker)
+        resolved_ids, listed = self.check_resolved(resolved, ticker), set(resolved)
         leased = set(self.entries(layout.work_leases, ""))
         for job_id in pending:
             ticker.tick()
@@ -136,10 +140,20 @@ class _Checker:
             if record is not None:
                 self.report.counts["running" if job_id in leased else record.state] += 1
         for job_id in self.entries(layout.due, ""):
-            if job_id not in resolved_ids:
+            # (a job resolved since resolved/ was listed, by another process or by a
+            # repair above settling dependants, has a fresh marker: looked at again)
+            if job_id not in resolved_ids and (job_id in listed or not fsio.exists(layout.resolved_path(job_id))):
                 path = layout.due.join(job_id)
                 self.problem("stale-due", path, "due marker of a job that is not resolved", partial(fsio.remove, path))
-        known = resolved_ids | set(pending)
+        pending_ids = set(pending)
+        for job_id in blocked:
+            if job_id not in resolved_ids and job_id not in pending_ids and self.read(
+                    layout.blocked_path(job_id), job_id) is not None:
+                self.report.counts[BLOCKED] += 1
+        for job_id, why in self.ctx.dependencies.unsettled():
+            self.problem("unsettled", layout.blocked_path(job_id), why,
+                         partial(self.ctx.dependencies.settle, job_id))
+        known = resolved_ids | set(pending) | set(blocked)
         for job_id in self.entries(layout.waiting, ""):
             folder = layout.waiting_folder(job_id)
             if job_id not in known:

@@ -21,8 +21,9 @@ from .._files.records import Record, now_text
 from .._leases import HolderPool, LeaseFolder, Renewer
 from .._leases.fork import forget_in_child
 from ..errors import CorruptJobFile, InvalidStore, JobNotFound
-from ..job import PENDING, RUNNING, Job
+from ..job import BLOCKED, PENDING, RUNNING, Job
 from .candidates import Candidates
+from .dependencies import Dependencies
 from .limits import Limits
 from .pausing import Pauses
 from .recent import Recent
@@ -80,6 +81,7 @@ class StoreContext:
         self.due = Candidates(self.layout.due, "")
         self.pauses = Pauses(self.layout, durable=options.durable)
         self.limits = Limits(self.layout, durable=options.durable)
+        self.dependencies = Dependencies(self, options.lease_seconds)
         # One pull at a time per store object: its candidate indexes are not shared
         # between threads.
         self.pull_lock = threading.Lock()
@@ -90,11 +92,8 @@ class StoreContext:
         # The bucket of the last resolution, made and open: one open per bucket, not
         # one per resolution (a bucket holds some 17 minutes of jobs).
         self._last_bucket: tuple[str, Folder] | None = None
-        # What the last few bucket reads learnt of each record (see buckets.Entry):
-        # a bucket read again reads only the records that changed since.
+        # What bucket reads learnt of each record, and settled summaries (buckets.py).
         self.bucket_entries: Recent[str, dict[str, tuple[Any, ...]]] = Recent(BUCKETS_REMEMBERED)
-        # The settled summaries of buckets read (see buckets.Summary): a bucket whose
-        # folder is unchanged is not read again, not even its summary's file.
         self.bucket_summaries: Recent[str, Any] = Recent(SUMMARIES_REMEMBERED)
         forget_in_child(self)
 
@@ -168,17 +167,24 @@ class StoreContext:
         """The job's record and its state now. Raises JobNotFound, CorruptJobFile."""
         # The resolved record is the truth: it is published (create-if-absent)
         # before the pending one is removed, so read it first, then pending, then
-        # it again for a job resolved between the two reads.
+        # it again for a job resolved between the two reads. A blocked record comes
+        # after the pending one (a settler that stopped midway left both: the pending
+        # one is the truth), and the pending one again after it (a release publishes
+        # the pending record, then removes the blocked one).
         layout = self.layout
-        resolved = layout.resolved_path(job_id)  # (its bucket opened once)
-        for path in (resolved, layout.pending_path(job_id), resolved):
+        resolved, pending = layout.resolved_path(job_id), layout.pending_path(job_id)  # (its bucket opened once)
+        blocked = layout.blocked_path(job_id)
+        for path in (resolved, pending, blocked, pending, resolved):
             try:
                 record = Record.load(path, job_id)
             except FileNotFoundError:
                 continue
             state = record.state
-            if state == PENDING and self.work_leases.is_held(job_id):
-                state = RUNNING
+            if state == PENDING:
+                if path is blocked:
+                    state = BLOCKED
+                elif self.work_leases.is_held(job_id):
+                    state = RUNNING
             return record, state
         raise JobNotFound(job_id)
 
@@ -234,9 +240,10 @@ class StoreContext:
                      data, durable=self.durable, replace=True)
         self.written.remember(record, data)
 
-    def finish_resolution(self, job_id: str) -> bool:
+    def finish_resolution(self, job_id: str, *, blocked: bool = False) -> bool:
         """After the resolved record is published: make its targets due, drop the
-        pending record. Idempotent, so a puller (or a repair) can finish a crashed
+        pending record (the blocked one, if it was *blocked*), settle the jobs made
+        after it. Idempotent, so a puller (or a repair) can finish a crashed
         resolver's work. Returns whether targets are waiting."""
         layout = self.layout
         due = self.has_waiting(job_id)
@@ -247,6 +254,9 @@ class StoreContext:
             fsio.remove(layout.pending_path(job_id))
         else:
             fsio.remove_in(layout.pending, job_id + RECORD_SUFFIX)
+        if blocked:
+            fsio.remove_in(layout.blocked, job_id + RECORD_SUFFIX)
+        self.dependencies.parent_resolved(job_id)
         return due
 
     # -- waiting targets ----------------------------------------------------------

@@ -22,6 +22,7 @@ from ..views import Progress
 from . import adoption, keys
 from .adoption import publish_pending
 from .context import StoreContext
+from .dependencies import check_after
 
 
 def create(
@@ -40,15 +41,19 @@ def create(
     deadline: datetime | timedelta | float | None = None,
     job_id: str | None = None,
     before_publish: Callable[[str], object] | None = None,
+    after: Sequence[str] | None = None,
+    on_parent_failure: str = "cancel",
 ) -> Job:
     """A new pending job (options: as ``JobStore.create``)."""
     # (positional: a second call by keywords costs a tenth of a create)
     record, changes = prepare(ctx, request, task, resource, not_before, expires_in, lease_seconds, key, on_conflict,
-                              labels, priority, deadline, job_id)
+                              labels, priority, deadline, job_id, after, on_parent_failure)
     if before_publish is not None:  # (a workspace's input, moved in while no worker can see the job)
         before_publish(record.id)
     if changes is not None:
         return keys.create(ctx, record, on_conflict, changes)
+    if after is not None:
+        return _create_blocked(ctx, record, once=job_id is not None)
     if job_id is None:
         ctx.write_pending(record)
         return record.job()
@@ -69,11 +74,14 @@ def prepare(
     priority: int = 0,
     deadline: datetime | timedelta | float | None = None,
     job_id: str | None = None,
+    after: Sequence[str] | None = None,
+    on_parent_failure: str = "cancel",
 ) -> tuple[Record, dict[str, Any] | None]:
     """The record of a new job, every argument checked (nothing written), and for a
     keyed job what a replace or an extend changes in the job that has the key."""
     if job_id is not None:
         check_new_id(job_id)
+    waits = {} if after is None and on_parent_failure == "cancel" else check_after(ctx, after, on_parent_failure, key)
     request_json = encode_json(request, "request", ctx.options.max_bytes)
     labels = check_labels(labels) if labels is not None else {}
     if priority:
@@ -97,7 +105,7 @@ def prepare(
         (job_id or new_id()) + queue, request, request_json, task=task,
         resource=resource, not_before=start_text, delay=delay, expires_in=expires_in, lease_seconds=lease_seconds,
         key=key, labels=labels, priority=priority, deadline=None if by is None else time_text(by),
-        deadline_in=deadline_in,
+        deadline_in=deadline_in, **waits,
     )
     if key is None:
         return record, None
@@ -129,8 +137,8 @@ def create_many(ctx: StoreContext, items: Sequence[tuple[Any, dict[str, Any]]],
             record, changes = prepare(ctx, request, job_id=ids[index], **options)
         except (TypeError, ValueError) as exc:
             raise named(index, exc) from exc
-        if changes is not None:
-            keyed.append((index, record, changes))
+        if changes is not None or record.get("after"):  # (a job made after others: as create makes it)
+            keyed.append((index, record, changes or {}))
             continue
         if job_ids is None:
             siblings[id(options)] = _Siblings(record)
@@ -140,7 +148,8 @@ def create_many(ctx: StoreContext, items: Sequence[tuple[Any, dict[str, Any]]],
             keys.refuse_taken(ctx, str(record.get("key")), record.id)
     total = len(items)
     for done, (index, record, changes) in enumerate(keyed, start=1):
-        made[index] = keys.create(ctx, record, items[index][1].get("on_conflict", "return"), changes)
+        made[index] = (_create_blocked(ctx, record, once=job_ids is not None) if record.get("after") else
+                       keys.create(ctx, record, items[index][1].get("on_conflict", "return"), changes))
         if progress is not None:
             progress(done, total)
     layout, durable = ctx.layout, ctx.durable
@@ -183,7 +192,19 @@ _ID, _REQUEST, _LABELS = ([field.name for field in fields(Job)].index(name) for 
 
 # What must match for a create under an existing id to be a retry of the one that made it.
 SAME_CREATE = ("request", "task", "resource", "not_before", "delay", "expires_in", "lease_seconds", "labels",
-               "deadline", "deadline_in")
+               "deadline", "deadline_in", "after", "on_parent_failure")
+
+
+def _create_blocked(ctx: StoreContext, record: Record, *, once: bool) -> Job:
+    """A job that waits for its parents: its markers, then its blocked record, then a
+    look at the parents (one resolved before the record was published found no
+    record to settle), which releases it at once if they are done."""
+    dependencies = ctx.dependencies
+    dependencies.mark(record)
+    if not dependencies.publish(record, replace=not once):
+        return _existing(ctx, record, tidy=False)
+    dependencies.settle(record.id)
+    return ctx.job(*ctx.read(record.id))
 
 
 def _create_once(ctx: StoreContext, record: Record) -> Job:

@@ -55,6 +55,7 @@ class Fulfilment:
         pauses = ctx.pauses.current()
         if stops_all(pauses, wanted):
             return None
+        ctx.dependencies.sweep()
         puller = _Puller(self, wanted, pauses, address_name(to))
         with ctx.pull_lock:
             try:
@@ -263,7 +264,8 @@ class Fulfilment:
         # unset: a second commit then finds the name taken, JobAlreadyResolved.)
         if name_lease is not None:
             name_lease.committed = True
-        due = ctx.finish_resolution(job_id)
+        # (a job made with after may have been resolved while blocked, by a cancel)
+        due = ctx.finish_resolution(job_id, blocked=bool(record.get("after")))
         if lease is not None:
             lease.release()
         if due:
@@ -282,6 +284,8 @@ class Fulfilment:
         handle = claim_or_release(self._claim_as_is, lease)
         if handle is None:
             _, state = ctx.read(job_id)
+            if state not in RESOLVED_STATES:  # (blocked: waiting for its parents, not yet tried)
+                raise JobStateError(f"job {job_id!r} is {state}: it has no attempt to retry")
             raise JobAlreadyResolved(job_id, state)
         return handle
 

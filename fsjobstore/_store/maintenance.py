@@ -169,6 +169,8 @@ def purge_job(ctx: StoreContext, job_id: str, identity: tuple[int, int] | None =
                     else bucket.join(job_id + RECORD_SUFFIX))
         if identity is not None and fsio.identity(resolved) != identity:
             return False
+        if ctx.dependencies.needed(job_id):
+            return False  # a job made after it is still to run, and may read its value
         record = None
         if keyed:
             try:
@@ -249,6 +251,7 @@ def remove_resolved(ctx: StoreContext, job_id: str, record: Record | None, resol
     fsio.remove(aside)
     if key_aside is not None:
         fsio.remove(key_aside)
+    ctx.dependencies.forget(job_id)
     return True
 
 

@@ -70,10 +70,13 @@ class Notification:
 
     def _gone(self, job_id: str) -> bool:
         """Whether the job has no record now: the resolved one looked at before and
-        after the pending one (resolved in between, or put back by a purge)."""
+        after the blocked and pending ones (resolved in between, or put back by a
+        purge; a blocked job's release publishes its pending record first)."""
         layout = self.ctx.layout
         resolved = layout.resolved_path(job_id)
-        return not (fsio.exists(resolved) or fsio.exists(layout.pending_path(job_id)) or fsio.exists(resolved))
+        pending = layout.pending_path(job_id)
+        return not (fsio.exists(resolved) or fsio.exists(pending) or fsio.exists(layout.blocked_path(job_id))
+                    or fsio.exists(pending) or fsio.exists(resolved))
 
     def _take_back(self, job_id: str, target: Any) -> None:
         layout = self.ctx.layout

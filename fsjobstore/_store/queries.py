@@ -15,7 +15,7 @@ from .._files.records import Record
 from .._files.wakeup import APPEARED, VANISHED, Signal, unwatch, watch
 from ..errors import CorruptJobFile, JobNotFound
 from ..interface import check_listing
-from ..job import PENDING, RESOLVED_STATES, RUNNING, STATES, Job
+from ..job import BLOCKED, PENDING, RESOLVED_STATES, RUNNING, STATES, Job
 from .buckets import History
 from .context import StoreContext
 
@@ -32,8 +32,8 @@ class Queries:
     def record_path(self, job_id: str) -> str:
         check_id(job_id)
         layout = self.ctx.layout
-        resolved = layout.resolved_path(job_id)  # (its bucket opened once)
-        for path in (resolved, layout.pending_path(job_id), resolved):
+        resolved, pending = layout.resolved_path(job_id), layout.pending_path(job_id)  # (its bucket opened once)
+        for path in (resolved, pending, layout.blocked_path(job_id), pending, resolved):
             if fsio.exists(path):
                 return str(path)
         raise JobNotFound(job_id)
@@ -41,13 +41,29 @@ class Queries:
     def jobs(self, state: str | None = None, *, task: str | None = None, labels: Mapping[str, str] | None = None,
              after: str | None = None, limit: int | None = None, newest_first: bool = False) -> Iterator[Job]:
         check_listing(state, task, after, limit)
-        jobs = heapq.merge(self._unresolved(state, task, after, newest_first),
+        jobs = heapq.merge(self._blocked(state, task, after, newest_first),
+                           self._unresolved(state, task, after, newest_first),
                            self._resolved(state, task, after, newest_first),
                            key=lambda job: job.id, reverse=newest_first)
         if labels:
             wanted = dict(labels).items()
             jobs = (job for job in jobs if wanted <= job.labels.items())
         return itertools.islice(jobs, limit)
+
+    def _blocked(self, state: str | None, task: str | None, after: str | None, newest_first: bool) -> Iterator[Job]:
+        if state not in (None, BLOCKED):
+            return
+        layout = self.ctx.layout
+        for job_id in _in_order(layout.blocked.names(), RECORD_SUFFIX, after, newest_first):
+            job = self._job_at(layout.blocked_path(job_id), job_id, BLOCKED)
+            if job is not None and (task is None or job.task == task) and not self._released(job_id):
+                yield job
+
+    def _released(self, job_id: str) -> bool:
+        """Whether a blocked record's job is pending or resolved too (its settler
+        stopped between its steps): the other record is the truth."""
+        layout = self.ctx.layout
+        return fsio.exists(layout.resolved_path(job_id)) or fsio.exists(layout.pending_path(job_id))
 
     def _unresolved(self, state: str | None, task: str | None, after: str | None,
                     newest_first: bool) -> Iterator[Job]:
@@ -110,6 +126,7 @@ class Queries:
         running = sum(job_id not in finishing and fsio.exists(layout.pending_path(job_id))
                       for job_id in folders.stems(layout.work_leases, ""))
         counts[PENDING], counts[RUNNING] = pending - running, running
+        counts[BLOCKED] = sum(not self._released(job_id) for job_id in folders.stems(layout.blocked, RECORD_SUFFIX))
         counts["due"] = folders.count(layout.due, "")
         return counts
 

@@ -17,6 +17,7 @@ import click
 
 from .._arguments import parse_labels
 from .._files.layout import STORE_MARKER
+from ..errors import JobNotFound
 from ..interface import Store
 from ..job import FAILED, RETRIABLE_STATES, STATES, Job
 from ..store import JobStore
@@ -72,6 +73,11 @@ def _request_text(argument: str) -> tuple[str, str]:
               help="A label (repeatable); `to=ADDRESS` addresses the job (`work --to ADDRESS`).")
 @click.option("--priority", type=click.IntRange(-100, 100), default=0, show_default=True, help="Higher first.")
 @click.option("--deadline", type=DURATION, help="Expire the job if it has not started this long from now.")
+@click.option("--after", "after", multiple=True, metavar="ID",
+              help="Wait for this job (repeatable): blocked until every one is fulfilled.")
+@click.option("--on-parent-failure", type=click.Choice(["cancel", "run"]), default="cancel", show_default=True,
+              help="When a job it waits for ends otherwise than fulfilled: cancel this one, or run it anyway once "
+              "every one is resolved.")
 @click.option("--key", help="At most one job has this key until it is purged.")
 @click.option("--on-conflict", type=click.Choice(["return", "raise", "replace", "extend"]), default="return",
               show_default=True, help="When a job has the key: print its id, fail, replace its request, or "
@@ -82,7 +88,8 @@ def _request_text(argument: str) -> tuple[str, str]:
 @pass_context
 def create(ctx: Context, request: str | None, task: str | None, resource: str | None, delay: float | None,
            expires_in: float | None, lease_seconds: float | None, labels: tuple[str, ...], priority: int,
-           deadline: float | None, key: str | None, on_conflict: str, many: str | None) -> None:
+           deadline: float | None, after: tuple[str, ...], on_parent_failure: str, key: str | None,
+           on_conflict: str, many: str | None) -> None:
     """Add a job whose request is the JSON value REQUEST; print its id.
 
     REQUEST `-` reads the JSON from stdin, `@FILE` from FILE. With --key, the id
@@ -94,6 +101,8 @@ def create(ctx: Context, request: str | None, task: str | None, resource: str | 
                                    "lease_seconds": lease_seconds, "on_conflict": on_conflict,
                                    "labels": parse_labels(labels), "priority": priority, "deadline": deadline}
     if many is not None:
+        if after or on_parent_failure != "cancel":
+            fail_with("--many makes jobs in a batch: a job made --after others is made one at a time")
         if request is not None or key is not None:
             fail_with("--many FILE gives every job: no REQUEST, and a key per line (not --key)")
         _create_many(ctx, many, options)
@@ -102,7 +111,8 @@ def create(ctx: Context, request: str | None, task: str | None, resource: str | 
         fail_with("give the job's REQUEST (JSON), or --many FILE")
     value = json_arg(*_request_text(request))
     with ctx.store() as store, one_line_errors():
-        job = store.create(value, key=key, **options)
+        job = store.create(value, key=key, after=list(after) if after else None, on_parent_failure=on_parent_failure,
+                           **options)
     click.echo(job.id)
 
 
@@ -169,19 +179,30 @@ def show(ctx: Context, job_id: str, as_json: bool) -> None:
     with ctx.store() as store, one_line_errors():
         job = store.get(job_id).to_dict()
         workspace = store.workspaces.get(job_id) if isinstance(store, JobStore) else None
+        tree = {"parents": [_state_of(store, parent) for parent in job["after"]]}
+        if isinstance(store, JobStore):  # (the markers of dependants/: a remote store does not list them)
+            tree["dependants"] = [_state_of(store, child) for child in store.context.dependencies.dependants(job_id)]
     if workspace is not None:
         job["workspace"] = {"path": workspace.path, "input": workspace.input, "result": workspace.result,
                             "files": workspace.files}
     if as_json:
-        click.echo(json.dumps(job, ensure_ascii=False, indent=2))
+        click.echo(json.dumps(job | tree, ensure_ascii=False, indent=2))
         return
     history, failed = job.pop("history"), job.pop("failed_deliveries")
     job.pop("workspace", None)
+    job.pop("after")
+    if not tree["parents"]:
+        job.pop("on_parent_failure")
     for key, value in job.items():
         if value is None or value in ([], {}) or (key == "priority" and value == 0):
             continue
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         click.echo(f"{key + ':':12} {text}")
+    for name, related in tree.items():
+        if related:
+            click.echo(f"{name}:")
+        for entry in related:
+            click.echo(f"  {entry['id']}  {entry['state']}")
     if history:
         click.echo("history:")
     for entry in history:
@@ -198,6 +219,14 @@ def show(ctx: Context, job_id: str, as_json: bool) -> None:
             mark = " (result)" if workspace.result and os.path.join(workspace.path, name).startswith(
                 workspace.result + "/") else ""
             click.echo(f"  {name}{mark}")
+
+
+def _state_of(store: Store, job_id: str) -> dict[str, str]:
+    """A job of a dependency tree: its id and state ("purged" once gone)."""
+    try:
+        return {"id": job_id, "state": store.get(job_id).state}
+    except JobNotFound:
+        return {"id": job_id, "state": "purged"}
 
 
 def _echo_attempt(entry: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ import os
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -95,12 +95,13 @@ class HttpStore:
                not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
                lease_seconds: float | None = None, key: str | None = None, on_conflict: str = "return",
                labels: Mapping[str, str] | None = None, priority: int = 0,
-               deadline: datetime | timedelta | float | None = None) -> Job:
+               deadline: datetime | timedelta | float | None = None, after: Sequence[str] | None = None,
+               on_parent_failure: str = "cancel") -> Job:
         """As JobStore.create. The id is picked here, so that a request whose answer was
         lost is sent again and returns the job it made, not a second one."""
         body = _create_body(request, task=task, resource=resource, not_before=not_before, expires_in=expires_in,
                             lease_seconds=lease_seconds, key=key, on_conflict=on_conflict, labels=labels,
-                            priority=priority, deadline=deadline)
+                            priority=priority, deadline=deadline, after=after, on_parent_failure=on_parent_failure)
         return Job.from_dict(self._api.call("POST", "/api/jobs", json=body, repeatable=True))
 
     def create_many(self, requests: Iterable[Any], *, task: str | None = None, resource: str | None = None,
@@ -317,7 +318,8 @@ def _create_body(request: Any, *, task: str | None = None, resource: str | None 
                  not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
                  lease_seconds: float | None = None, key: str | None = None, on_conflict: str = "return",
                  labels: Mapping[str, str] | None = None, priority: int = 0,
-                 deadline: datetime | timedelta | float | None = None) -> dict[str, Any]:
+                 deadline: datetime | timedelta | float | None = None, after: Sequence[str] | None = None,
+                 on_parent_failure: str = "cancel") -> dict[str, Any]:
     """The body of one create, under a new id; bad input raises here, as locally."""
     encode_json(request, "request")
     body: dict[str, Any] = {"id": new_id(), "request": request, "task": task, "resource": resource,
@@ -325,6 +327,12 @@ def _create_body(request: Any, *, task: str | None = None, resource: str | None 
                             "on_conflict": on_conflict, "labels": check_labels(labels) or None, "priority": priority}
     body.update(_when(not_before, "not_before", "delay"))
     body.update(_when(deadline, "deadline", "deadline_in"))
+    if isinstance(after, str):
+        raise TypeError("after must be a list of job ids, not str")
+    if after is not None:
+        body["after"] = list(after)
+    if on_parent_failure != "cancel":
+        body["on_parent_failure"] = on_parent_failure
     return body
 
 

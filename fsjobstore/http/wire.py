@@ -20,6 +20,7 @@ from ..errors import (
     JobStoreError,
     JobTooLarge,
     LeaseLost,
+    UnknownParent,
 )
 from ..interface import LossReason
 
@@ -102,6 +103,8 @@ def error_from_wire(status: int, body: Any) -> Exception:
         job_id = str(detail.get("job_id", ""))
         if kind == "JobNotFound":
             return JobNotFound(job_id)
+        if kind == "UnknownParent":
+            return UnknownParent(job_id)
         if kind == "JobAlreadyResolved":
             return JobAlreadyResolved(job_id, str(detail.get("state", "resolved")))
         if kind == "JobBusy":

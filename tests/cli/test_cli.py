@@ -120,7 +120,7 @@ def test_ls_table_json_and_filters(store_dir: Path) -> None:
 
 def test_stats_json(store_dir: Path) -> None:
     empty = json.loads(ok(fsj("stats", "--json", store=store_dir)))
-    assert empty == {"pending": 0, "running": 0, "fulfilled": 0, "failed": 0, "cancelled": 0,
+    assert empty == {"pending": 0, "blocked": 0, "running": 0, "fulfilled": 0, "failed": 0, "cancelled": 0,
                      "expired": 0, "discarded": 0, "due": 0}
     with JobStore(store_dir, create=True) as store:
         ids = [store.create(n).id for n in range(5)]
@@ -131,7 +131,7 @@ def test_stats_json(store_dir: Path) -> None:
         lease = store.pull_work()
         assert lease is not None
         counts = json.loads(ok(fsj("stats", "--json", store=store_dir)))
-        assert counts == {"pending": 1, "running": 1, "fulfilled": 1, "failed": 1, "cancelled": 1,
+        assert counts == {"pending": 1, "blocked": 0, "running": 1, "fulfilled": 1, "failed": 1, "cancelled": 1,
                           "expired": 0, "discarded": 0, "due": 1}
         lease.release()
     text = ok(fsj("stats", store=store_dir))
@@ -710,7 +710,7 @@ def test_demo_ignores_fsjobstore_dir_and_runs_again_in_its_own_store(
     assert f"Store: {tmp_path / 'demo-store'}" in first
     assert snapshot(store_dir) == before, "the demo touched the store in $FSJOBSTORE_DIR"
     again = ok(fsj("demo", "--jobs", "2", store=store_dir, cwd=tmp_path, timeout=60))
-    assert "Counts after:  {'pending': 0, 'running': 0, 'fulfilled': 4" in again
+    assert "Counts after:  {'pending': 0, 'blocked': 0, 'running': 0, 'fulfilled': 4" in again
     assert snapshot(store_dir) == before
 
 

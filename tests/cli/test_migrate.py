@@ -83,7 +83,7 @@ def test_a_migration_killed_midway_is_finished_by_running_it_again(tmp_path: Pat
     check_files(root)
     assert all(os.path.exists(resolved_file(root, job_id)) for job_id in copies)
     with JobStore(root, durable=False) as store:
-        assert store.stats() == {"pending": 2, "running": 0, "fulfilled": 2 + len(copies), "failed": 1,
+        assert store.stats() == {"pending": 2, "blocked": 0, "running": 0, "fulfilled": 2 + len(copies), "failed": 1,
                                  "cancelled": 1, "expired": 0, "discarded": 0, "due": 1}
         assert_check_clean(store)
 

@@ -13,16 +13,16 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fsjobstore import DuplicateJob, Job, JobAlreadyResolved, JobBusy, JobNotFound, JobStateError, LeaseLost
 from fsjobstore._arguments import check_limit, check_name
-from fsjobstore.errors import InvalidJobId, Loss, LossReason
+from fsjobstore.errors import InvalidJobId, Loss, LossReason, UnknownParent
 from fsjobstore.interface import Holding, Limit, Pause, Progress, Report, WorkerInfo, check_listing, stopping
-from fsjobstore.job import RETRIABLE_STATES, STATES, json_value_bytes
+from fsjobstore.job import ON_PARENT_FAILURE, RETRIABLE_STATES, STATES, json_value_bytes
 from fsjobstore.specs import batch, named
 
 _ids = itertools.count(1)
@@ -300,12 +300,13 @@ class MemoryStore:
             # the highest priority first, the oldest first within one
             for job_id, record in sorted(self.backend.records.items(), key=lambda kv: (-kv[1].job.priority, kv[0])):
                 job = record.job
-                if job.resolved or not self._ready(job_id):
+                if job.resolved or job.state == "blocked" or not self._ready(job_id):
                     continue
                 held = self.backend.work.get(job_id)
                 if (job.deadline is not None and job.attempts == 0 and job.deadline.timestamp() <= time.time()
                         and (held is None or time.monotonic() - held.renewed >= held.seconds)):
                     record.job = replace(job, state="expired", error="expired: not started by its deadline")
+                    self._settle_dependants()
                     continue  # (whatever its task or address: whoever reaches it first)
                 if (tasks is not None and job.task not in tasks) or job.labels.get("to") != to:
                     continue
@@ -356,6 +357,7 @@ class MemoryStore:
                                  attempts=attempts,
                                  updated_at=datetime.now(UTC))
             record.not_before = time.monotonic() + delay
+            self._settle_dependants()
         lease.release()
         return self.get(lease.id)
 
@@ -365,10 +367,11 @@ class MemoryStore:
                not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
                lease_seconds: float | None = None, key: str | None = None, on_conflict: str = "return",
                labels: Mapping[str, str] | None = None, priority: int = 0,
-               deadline: datetime | timedelta | float | None = None) -> Job:
+               deadline: datetime | timedelta | float | None = None, after: Sequence[str] | None = None,
+               on_parent_failure: str = "cancel") -> Job:
         return self._add(*self._prepare(request, task=task, resource=resource, not_before=not_before, key=key,
                                         on_conflict=on_conflict, labels=labels, priority=priority,
-                                        deadline=deadline))
+                                        deadline=deadline, after=after, on_parent_failure=on_parent_failure))
 
     def create_many(self, requests: Iterable[Any], *, task: str | None = None, resource: str | None = None,
                     not_before: datetime | timedelta | float | None = None, expires_in: float | None = None,
@@ -400,9 +403,11 @@ class MemoryStore:
     def _prepare(self, request: Any, *, task: str | None = None, resource: str | None = None,
                  not_before: datetime | timedelta | float | None = None, key: str | None = None,
                  on_conflict: str = "return", labels: Mapping[str, str] | None = None, priority: int = 0,
-                 deadline: datetime | timedelta | float | None = None) -> tuple[Job, float, str]:
+                 deadline: datetime | timedelta | float | None = None, after: Sequence[str] | None = None,
+                 on_parent_failure: str = "cancel") -> tuple[Job, float, str]:
         """The new job, its delay and on_conflict, every argument checked."""
         json.dumps(request)
+        parents = self._parents(after, on_parent_failure, key) if after is not None else ()
         if labels is not None and not isinstance(labels, Mapping):
             raise ValueError("labels are a mapping")
         labels = dict(labels or {})
@@ -419,8 +424,9 @@ class MemoryStore:
         delay = not_before.total_seconds() if isinstance(not_before, timedelta) else float(not_before or 0)
         job_id = f"{time.time_ns():020d}{next(_ids):06d}"
         by = _at(deadline)
-        job = Job(id=job_id, state="pending", request=request, task=task, resource=resource, key=key, labels=labels,
-                  priority=priority, deadline=None if by is None else datetime.fromtimestamp(by, UTC))
+        job = Job(id=job_id, state="blocked" if parents else "pending", request=request, task=task, resource=resource,
+                  key=key, labels=labels, priority=priority, after=parents, on_parent_failure=on_parent_failure,
+                  deadline=None if by is None else datetime.fromtimestamp(by, UTC))
         return job, delay, on_conflict
 
     def _add(self, job: Job, delay: float, on_conflict: str) -> Job:
@@ -432,8 +438,63 @@ class MemoryStore:
             if key is not None:
                 self.backend.keys[key] = job.id
             self.backend.records[job.id] = _Record(job, not_before=time.monotonic() + delay)
+            self._settle_dependants()
             self._wake()
-        return job
+        return self.get(job.id)
+
+    def _parents(self, after: Sequence[str], on_parent_failure: str, key: str | None) -> tuple[str, ...]:
+        """As JobStore: each parent once; every one must exist (so no cycle can be made)."""
+        if isinstance(after, str):
+            raise TypeError("after must be a list of job ids, not str")
+        if on_parent_failure not in ON_PARENT_FAILURE:
+            raise ValueError(f"on_parent_failure must be one of {', '.join(ON_PARENT_FAILURE)}")
+        if key is not None:
+            raise ValueError("a job with a unique key cannot wait for others (after=)")
+        parents = tuple(dict.fromkeys(after))
+        if not parents:
+            raise ValueError("after is empty")
+        with self.backend.lock:
+            for parent in parents:
+                try:
+                    self._record(parent)
+                except JobNotFound:
+                    raise UnknownParent(parent) from None
+        return parents
+
+    def _settle_dependants(self) -> None:
+        """Release or cancel every blocked job its parents now allow (under the backend
+        lock), until nothing changes: a cancelled job is a resolved parent in turn."""
+        changed = True
+        while changed:
+            changed = False
+            for record in self.backend.records.values():
+                job = record.job
+                if job.state != "blocked":
+                    continue
+                verdict = self._verdict(job)
+                if verdict is not None:
+                    record.job = (replace(job, state="pending") if verdict == "" else
+                                  replace(job, state="cancelled", error=verdict, updated_at=datetime.now(UTC)))
+                    changed = True
+
+    def _verdict(self, job: Job) -> str | None:
+        """None: wait; "": release; else why it is cancelled."""
+        unresolved = False
+        for parent_id in job.after:
+            parent = self.backend.records.get(parent_id)
+            if parent is None:
+                failure = f"parent {parent_id} no longer exists (purged or deleted)"
+            elif parent.job.state == "fulfilled":
+                continue
+            elif not parent.job.resolved:
+                unresolved = True
+                continue
+            else:
+                error = parent.job.error
+                failure = f"parent {parent_id} {parent.job.state}" + (f": {error}" if error else "")
+            if job.on_parent_failure == "cancel":
+                return f"cancelled: {failure}"
+        return None if unresolved else ""
 
     def _on_conflict(self, job_id: str, key: Any, on_conflict: str, request: Any, delay: float) -> Job:
         """As JobStore: the job that has the key, as it is or changed (under the backend lock)."""
@@ -503,6 +564,7 @@ class MemoryStore:
                 raise JobBusy(job_id)  # a retry by hand needs the job free, as locally
             attempts = record.job.attempts + (state in ("pending", "failed"))
             record.job = replace(record.job, state=state, attempts=attempts, **changes)
+            self._settle_dependants()
             self._wake()
         return self.get(job_id)
 
@@ -519,6 +581,7 @@ class MemoryStore:
             if record.job.resolved:
                 raise JobAlreadyResolved(job_id, record.job.state)
             record.job = replace(record.job, state="cancelled", error="cancelled")
+            self._settle_dependants()
             self._wake()
         return self.get(job_id)
 
@@ -540,6 +603,7 @@ class MemoryStore:
                 raise JobStateError(f"job {job_id!r} is {state}: cancel it first, then delete it")
             job = replace(record.job, waiting=tuple(record.waiting))
             del self.backend.records[job_id]
+            self._settle_dependants()
         return job
 
     def queue(self, job_id: str, target: Any) -> None:
@@ -631,8 +695,10 @@ class MemoryStore:
 
     def purge(self, older_than: float | None = None, *, progress: Any = None) -> int:
         with self.backend.lock:
+            # (a parent is kept while a job made after it is still to run: it may read its value)
+            needed = {parent for r in self.backend.records.values() if not r.job.resolved for parent in r.job.after}
             gone = [job_id for job_id, r in self.backend.records.items()
-                    if r.job.resolved and not r.waiting and older_than is not None]
+                    if r.job.resolved and not r.waiting and older_than is not None and job_id not in needed]
             for job_id in gone:
                 key = self.backend.records.pop(job_id).job.key
                 if key is not None:

@@ -25,7 +25,7 @@ def test_create_get_list_and_stats(served: Served) -> None:
         batch = http.post("/api/jobs/batch", json={"jobs": [{"request": n, "task": "other"} for n in range(3)]})
         assert batch.status_code == 201 and len(batch.json()["jobs"]) == 3
         stats = http.get("/api/stats").json()
-        assert stats == {"pending": 4, "running": 0, "fulfilled": 0, "failed": 0, "cancelled": 0,
+        assert stats == {"pending": 4, "blocked": 0, "running": 0, "fulfilled": 0, "failed": 0, "cancelled": 0,
                          "expired": 0, "discarded": 0, "due": 0}
         listed = http.get("/api/jobs", params={"task": "other"}).json()
         assert [j["request"] for j in listed["jobs"]] == [2, 1, 0], "newest first by default"
@@ -209,7 +209,8 @@ def test_counts_per_task_and_state(served: Served) -> None:
     store.create("none")
     with served.http() as http:
         counts = http.get("/api/stats/tasks").json()
-    zero = dict.fromkeys(("pending", "running", "fulfilled", "failed", "cancelled", "expired", "discarded"), 0)
+    zero = dict.fromkeys(("pending", "blocked", "running", "fulfilled", "failed", "cancelled", "expired",
+                          "discarded"), 0)
     assert counts == {"mail": zero | {"pending": 2}, "print": zero | {"failed": 1}, "": zero | {"pending": 1}}
 
 
@@ -222,3 +223,13 @@ def test_a_jobs_own_lease_length_applies_to_its_work_lease_only(served: Served) 
         http.post(f"/api/leases/{work['token']}/fulfill", json={"value": "v"})
         note = http.post("/api/notifications/pull", json={}).json()["lease"]
         assert note["lease_seconds"] == 1.5, "the store's length, as for a local notifier"
+
+
+def test_a_batch_refuses_a_job_made_after_others_and_writes_nothing(served: Served) -> None:
+    with served.http() as http:
+        parent = http.post("/api/jobs", json={"request": 1}).json()["id"]
+        refused = http.post("/api/jobs/batch", json={"jobs": [{"request": 2}, {"request": 3, "after": [parent]}]})
+        assert refused.status_code == 422 and "one at a time" in refused.json()["error"]
+        child = http.post("/api/jobs", json={"request": 3, "after": [parent]}).json()
+        assert (child["state"], child["after"]) == ("blocked", [parent])
+    assert [job.id for job in served.store.jobs()] == [parent, child["id"]]

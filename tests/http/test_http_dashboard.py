@@ -54,7 +54,7 @@ def test_list_search_detail_and_confirmed_actions(served: Served, page: Any) -> 
 
     page.wait_for_selector('#tasks-table tr[data-task="resize"]')
     mail_row = page.locator('#tasks-table tr[data-task="mail"]').inner_text().split()
-    assert mail_row == ["mail", "3", "0", "0", "1", "0", "0", "0", "Pause"]
+    assert mail_row == ["mail", "3", "0", "0", "0", "1", "0", "0", "0", "Pause"]  # (pending, blocked, running, ...)
     page.locator('#tasks-table tr[data-task="resize"]').click()  # a task's jobs
     page.wait_for_function("document.querySelectorAll('#jobs tbody tr[data-id]').length === 2")
     assert page.locator("#task").input_value() == "resize"

@@ -620,6 +620,80 @@ def final_purge_keyed(jobs: dict[str, Job], ctx: Ctx, delivered: dict[str, list[
     assert ctx["a"] not in jobs and [job.id for job in jobs.values() if job.key == "k"] == [ctx["b"]]
 
 
+# dependencies: a job made after a parent, and the settling of dependants when a parent resolves
+
+def verify_create_after(s: JobStore, ctx: Ctx, jobs: dict[str, Job], done: bool) -> None:
+    assert jobs[ctx["a"]].state == "pending"
+    new = [job for job_id, job in jobs.items() if job_id != ctx["a"]]
+    assert len(new) == (1 if done else 0), f"{len(new)} new jobs after a create that {'' if done else 'did not '}commit"
+    for job in new:
+        assert (job.request, job.state, job.after) == ({"new": 1}, "blocked", (ctx["a"],))
+
+
+def redo_create_after(s: JobStore, ctx: Ctx, clock: FakeClock, done: bool) -> None:
+    assert s.create({"new": 1}, after=[ctx["a"]]).state == "blocked"
+
+
+def final_create_after(jobs: dict[str, Job], ctx: Ctx, delivered: dict[str, list[Any]]) -> None:
+    new = [job for job in jobs.values() if job.request == {"new": 1}]
+    assert 1 <= len(new) <= 2 and all(job.state == "fulfilled" for job in jobs.values())
+
+
+def setup_family(s: JobStore) -> Ctx:
+    """a (pulled) <- b <- c (a target waits on c)."""
+    ctx = _one_job(s, pull=True)
+    ctx["b"] = s.create({"job": "b"}, after=[ctx["a"]]).id
+    ctx["c"] = s.create({"job": "c"}, after=[ctx["b"]]).id
+    s.queue(ctx["c"], "t1")
+    return ctx
+
+
+def verify_settled(kind: str):
+    """After a's resolution: its dependants settled, or still blocked (the settler died:
+    healed by the next puller's sweep); never settled before it."""
+    def verify(s: JobStore, ctx: Ctx, jobs: dict[str, Job], done: bool) -> None:
+        _only(jobs, ctx, "a", "b", "c")
+        a, b, c = (jobs[ctx[name]] for name in "abc")
+        assert c.waiting == ("t1",)
+        if not done:
+            assert a.state in ("pending", "running") and (b.state, c.state) == ("blocked", "blocked")
+            return
+        assert a.state == kind
+        if kind == "fulfilled":  # (running: released, with the dead settler's lease still linked)
+            assert b.state in ("blocked", "pending", "running") and c.state == "blocked"
+        else:
+            assert b.state in ("blocked", "cancelled") and c.state in ("blocked", "cancelled")
+            assert c.state == "blocked" or b.state == "cancelled", "a dependant settled before its parent"
+    return verify
+
+
+def redo_parent(kind: str):
+    def redo(s: JobStore, ctx: Ctx, clock: FakeClock, done: bool) -> None:
+        if done:
+            with pytest.raises(JobAlreadyResolved):
+                s.cancel(ctx["a"])
+        elif kind == "fulfilled":
+            lease = pull_work_eventually(s, clock)
+            assert lease is not None and lease.id == ctx["a"]
+            lease.fulfill("value-a")
+        else:
+            s.cancel(ctx["a"])
+    return redo
+
+
+def final_family(kind: str):
+    def final(jobs: dict[str, Job], ctx: Ctx, delivered: dict[str, list[Any]]) -> None:
+        a, b, c = (jobs[ctx[name]] for name in "abc")
+        assert delivered.get(ctx["c"]) == ["t1"]
+        if kind == "fulfilled":
+            assert (a.value, b.state, c.state) == (b"value-a", "fulfilled", "fulfilled")
+            assert b.updated_at >= a.updated_at and c.updated_at >= b.updated_at
+        else:
+            assert (b.error, c.error) == (f"cancelled: parent {ctx['a']} cancelled: cancelled",
+                                          f"cancelled: parent {ctx['b']} cancelled: {b.error}")
+    return final
+
+
 SCENARIOS = [
     Scenario("create", lambda s: {"other": s.create({"other": 1}).id}, lambda s, ctx: s.create({"new": 1}),
              commits("rename", "pending", None), verify_create, redo_create, final_create),
@@ -672,6 +746,14 @@ SCENARIOS = [
     Scenario("purge_keyed", setup_purge_keyed, lambda s, ctx: s.purge(older_than=0),
              lambda call, ctx: call.name == "rename" and "/resolved/" in str(call.args[0]),
              verify_purge_keyed, redo_purge_keyed, final_purge_keyed),
+    Scenario("create_after", lambda s: _one_job(s), lambda s, ctx: s.create({"new": 1}, after=[ctx["a"]]),
+             commits("rename", "blocked", None), verify_create_after, redo_create_after, final_create_after),
+    Scenario("fulfill_parent", setup_family, lambda s, ctx: ctx["lease"].fulfill("value-a"),
+             commits("link", "resolved"), verify_settled("fulfilled"), redo_parent("fulfilled"),
+             final_family("fulfilled")),
+    Scenario("cancel_parent", setup_family, lambda s, ctx: s.cancel(ctx["a"]),
+             commits("link", "resolved"), verify_settled("cancelled"), redo_parent("cancelled"),
+             final_family("cancelled")),
 ]
 
 

@@ -26,7 +26,8 @@ def test_four_processes_fulfil_2000_jobs_exactly_once(tmp_path: Path) -> None:
     assert set(done) == ids
     assert all(len(out.read_text().split()) > 0 for out in outs), "every worker should get some work"
     with JobStore(path, create=True) as store:
-        assert store.stats() == {"pending": 0, "running": 0, "fulfilled": 2000, "failed": 0, "cancelled": 0,
+        assert store.stats() == {"pending": 0, "blocked": 0, "running": 0, "fulfilled": 2000, "failed": 0,
+                                 "cancelled": 0,
                                  "expired": 0, "discarded": 0, "due": 0}
         for job_id in list(ids)[:50]:
             assert store.get(job_id).text.startswith("done by ")

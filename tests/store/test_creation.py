@@ -28,8 +28,8 @@ def test_the_same_create_twice_makes_one_job_and_returns_it_as_it_is_now(store: 
     late = store.create({"n": 1}, task="square", job_id=job_id, expires_in=60)
     assert (late.state, late.value) == ("fulfilled", b"1"), "done since the first try: not made again"
     assert files(store, "pending") == [] and store.stats() == {
-        "pending": 0, "running": 0, "fulfilled": 1, "failed": 0, "cancelled": 0, "expired": 0, "discarded": 0,
-        "due": 0}
+        "pending": 0, "blocked": 0, "running": 0, "fulfilled": 1, "failed": 0, "cancelled": 0, "expired": 0,
+        "discarded": 0, "due": 0}
 
 
 @pytest.mark.parametrize(("change", "named"), [

@@ -63,7 +63,7 @@ def test_purge_older_than_removes_resolved_jobs_and_keeps_unresolved(open_store:
     assert {pending.id, running.id} == {j.id for j in store.jobs()}
     assert store.get(held_id).state == "running"
     lease.release()
-    assert store.stats() == {"pending": 2, "running": 0, "fulfilled": 0, "failed": 0, "cancelled": 0,
+    assert store.stats() == {"pending": 2, "blocked": 0, "running": 0, "fulfilled": 0, "failed": 0, "cancelled": 0,
                              "expired": 0, "discarded": 0, "due": 0}
     assert store.purge(older_than=0) == 0
 

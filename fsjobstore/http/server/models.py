@@ -43,6 +43,12 @@ class CreateJob(Body):
     deadline: datetime | None = Field(None, description="A time (with a zone) by which it must have started, or "
                                       "it ends expired.")
     deadline_in: Positive | None = Field(None, description="Seconds from now by which it must have started.")
+    after: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(
+        None, min_length=1, max_length=100, description="Ids of jobs (which must exist) this one waits for: "
+        "blocked until every one is fulfilled.")
+    on_parent_failure: Literal["cancel", "run"] = Field(
+        "cancel", description="What a parent that ends otherwise than fulfilled does: cancel this job with the "
+        "reason, or let it run once every parent is resolved.")
 
 
 # Jobs in one batch: a durable batch makes a file fsync per job, and answers when done.
@@ -152,6 +158,8 @@ class JobOut(BaseModel):
         "last_failed_at, given_up.")
     progress: JsonValue = Field(None, description="The last progress its handler reported: the checkpoint a "
                                 "retry starts from.")
+    after: list[str] = Field(default_factory=list, description="The jobs it waits (or waited) for.")
+    on_parent_failure: str = "cancel"
 
 
 class JobList(BaseModel):

@@ -43,7 +43,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 router = APIRouter(prefix="/api", tags=["jobs"], responses=ERRORS)
 
-State = Literal["pending", "running", "fulfilled", "failed", "cancelled", "expired", "discarded"]
+State = Literal["pending", "blocked", "running", "fulfilled", "failed", "cancelled", "expired", "discarded"]
 Sort = Literal["created", "-created", "updated", "-updated"]
 
 
@@ -87,6 +87,7 @@ def _create_options(store: JobStore, body: CreateJob) -> dict[str, Any]:
         "lease_seconds": body.lease_seconds, "not_before": body.delay if body.delay is not None else body.not_before,
         "key": body.key, "on_conflict": body.on_conflict, "labels": body.labels, "priority": body.priority,
         "deadline": body.deadline_in if body.deadline_in is not None else body.deadline, "job_id": body.id,
+        "after": body.after, "on_parent_failure": body.on_parent_failure,
     }
 
 
@@ -104,6 +105,8 @@ def create_many(ctx: Ctx, _: Write, body: CreateJobs) -> dict[str, Any]:
     for index, job in enumerate(body.jobs):
         try:
             options = _create_options(ctx.store, job)
+            if options.pop("after") is not None or options.pop("on_parent_failure") != "cancel":
+                raise ValueError("a job made after others is created one at a time: POST /api/jobs")
         except (TypeError, ValueError) as exc:
             raise named(index, exc) from exc
         ids.append(options.pop("job_id"))

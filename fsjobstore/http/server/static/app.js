@@ -2,7 +2,7 @@
 // The page itself holds no data; everything comes from the API with the token.
 "use strict";
 
-const STATES = ["pending", "running", "fulfilled", "failed", "cancelled", "expired", "discarded", "due"];
+const STATES = ["pending", "blocked", "running", "fulfilled", "failed", "cancelled", "expired", "discarded", "due"];
 const resolvedStates = ["fulfilled", "failed", "cancelled", "expired", "discarded"];
 const HISTORY = 300;
 // The pager's words in each sort order (a page's cursor is the store's own, the last id of the page)
