@@ -31,6 +31,9 @@ MAX_PARENTS = 100
 # finds it held waits this long for it, then leaves the dependant to the sweep.
 SETTLE_TRIES = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
 
+# How the reason a dependant was cancelled for begins.
+_CANCELLED = "cancelled: "
+
 
 class Jobs(Protocol):
     """What settling needs of a store object (its StoreContext, which settles the
@@ -219,9 +222,11 @@ class Dependencies:
                     unresolved = True
                     continue
                 error = parent_record.get("error")
+                if error and error.startswith(_CANCELLED):  # (a chain: one "cancelled" per link)
+                    error = error[len(_CANCELLED):]
                 failure = f"parent {parent} {state}" + (f": {error}" if error else "")
             if not run_anyway:
-                return f"cancelled: {failure}"
+                return _CANCELLED + failure
         return None if unresolved else ""
 
     # -- healing ------------------------------------------------------------------

@@ -689,8 +689,8 @@ def final_family(kind: str):
             assert (a.value, b.state, c.state) == (b"value-a", "fulfilled", "fulfilled")
             assert b.updated_at >= a.updated_at and c.updated_at >= b.updated_at
         else:
-            assert (b.error, c.error) == (f"cancelled: parent {ctx['a']} cancelled: cancelled",
-                                          f"cancelled: parent {ctx['b']} cancelled: {b.error}")
+            link = f"parent {ctx['a']} cancelled: cancelled"  # (one "cancelled: " per link of the chain)
+            assert (b.error, c.error) == (f"cancelled: {link}", f"cancelled: parent {ctx['b']} cancelled: {link}")
     return final
 
 

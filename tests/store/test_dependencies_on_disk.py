@@ -90,7 +90,7 @@ def test_a_failed_parent_cancels_its_dependants_all_the_way_down(store: JobStore
     store.cancel(a.id)
     assert store.get(b.id).error == f"cancelled: parent {a.id} cancelled: cancelled"
     assert (store.get(c.id).state, store.get(c.id).error) == (
-        "cancelled", f"cancelled: parent {b.id} cancelled: cancelled: parent {a.id} cancelled: cancelled")
+        "cancelled", f"cancelled: parent {b.id} cancelled: parent {a.id} cancelled: cancelled")  # (one per link)
     assert names(store, "blocked") == [] and names(store, "due") == [c.id]
     assert store.get(other.id).state == "pending", "a parent is never touched by its dependants"
 
