@@ -421,6 +421,18 @@ def test_work_with_a_shell_script_worker(tmp_path: Path, store_dir: Path) -> Non
     assert bad.error == f'cannot do {json.dumps(requests[1])} (attempt 2)', "stderr alone is the error"
 
 
+def test_work_result_loses_one_trailing_newline_as_shell_substitution_does(tmp_path: Path, store_dir: Path) -> None:
+    worker = tmp_path / "worker.sh"
+    worker.write_text('#!/bin/sh\ncase "$(cat)" in\n  *echo*) echo 42;;\n  *blank*) printf "a\\n\\n";;\n'
+                      '  *bare*) printf x;;\n  *json*) echo \'{"n": 1}\';;\nesac\n')
+    worker.chmod(0o755)
+    with JobStore(store_dir, create=True) as store:
+        ids = [store.create(kind).id for kind in ("echo", "blank", "bare", "json")]
+    ok(fsj("work", "--burst", "--", "./worker.sh", store=store_dir, cwd=tmp_path))
+    with JobStore(store_dir) as store:
+        assert [store.get(job_id).value for job_id in ids] == [b"42", b"a\n", b"x", b'{"n": 1}']
+
+
 def _work_one_job(tmp_path: Path, store_dir: Path, script: str, *options: str) -> str | None:
     """The error of a job done by `work --max-attempts 1 OPTIONS -- ./worker.sh` running *script*."""
     worker = tmp_path / "worker.sh"
