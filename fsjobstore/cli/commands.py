@@ -73,8 +73,8 @@ class Command:
             # EX_DATAERR (sysexits.h): the input data was incorrect, so no retry can help
             raise AttemptFailed(err.decode("utf-8", "replace").strip() or _status(proc.returncode),
                                 discard=proc.returncode == DISCARD_STATUS)
-        # `echo 42` means "42", as `$(...)` in a shell takes it; only one newline
-        # goes, so that output ending in blank lines on purpose keeps them.
+        # `echo 42` means "42". Only one newline goes (a shell's `$(...)` drops
+        # them all), so that output ending in blank lines on purpose keeps them.
         return out[:-1] if out.endswith(b"\n") else out
 
     def _start(self, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
