@@ -160,12 +160,13 @@ def list_jobs(ctx: Context, state: str | None, task: str | None, labels: tuple[s
         # (read whole for the width of the ID column: a queue's ids are longer, up to 49)
         listed = list(jobs)
         width = max((len(job.id) for job in listed), default=26)
-        click.echo(f"{'ID':{width}}  {'STATE':9}  {'TASK':12}  {'TRIES':>5}  {'CREATED (UTC)':19}  REQUEST")
+        # FAILURES: `attempts` counts failed attempts only (a job fulfilled at its first try has 0).
+        click.echo(f"{'ID':{width}}  {'STATE':9}  {'TASK':12}  {'FAILURES':>8}  {'CREATED (UTC)':19}  REQUEST")
         for job in listed:
             request = json.dumps(job.request, ensure_ascii=False)
             request = request if len(request) <= 40 else request[:37] + "..."
             request += "".join(f"  {name}={value}" for name, value in job.labels.items())
-            click.echo(f"{job.id:{width}}  {job.state:9}  {(job.task or '-')[:12]:12}  {job.attempts:>5}  "
+            click.echo(f"{job.id:{width}}  {job.state:9}  {(job.task or '-')[:12]:12}  {job.attempts:>8}  "
                        f"{job.created_at:%Y-%m-%d %H:%M:%S}  {request}")
 
 
@@ -197,7 +198,7 @@ def show(ctx: Context, job_id: str, as_json: bool) -> None:
         if value is None or value in ([], {}) or (key == "priority" and value == 0):
             continue
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        click.echo(f"{key + ':':12} {text}")
+        click.echo(f"{_SHOWN_AS.get(key, key) + ':':12} {text}")
     for name, related in tree.items():
         if related:
             click.echo(f"{name}:")
@@ -219,6 +220,10 @@ def show(ctx: Context, job_id: str, as_json: bool) -> None:
             mark = " (result)" if workspace.result and os.path.join(workspace.path, name).startswith(
                 workspace.result + "/") else ""
             click.echo(f"  {name}{mark}")
+
+
+# What `show` calls a field whose name would mislead: `attempts` counts failed ones.
+_SHOWN_AS = {"attempts": "failures"}
 
 
 def _state_of(store: Store, job_id: str) -> dict[str, str]:

@@ -95,7 +95,7 @@ def test_ls_table_json_and_filters(store_dir: Path) -> None:
         c = store.create("no task").id
         store.fulfill(b, "sent")
     table = ok(fsj("ls", store=store_dir)).splitlines()
-    assert table[0].split()[:4] == ["ID", "STATE", "TASK", "TRIES"]
+    assert table[0].split()[:4] == ["ID", "STATE", "TASK", "FAILURES"]
     rows = {line.split()[0]: line.split() for line in table[1:]}
     assert set(rows) == {a, b, c}
     assert rows[a][1:4] == ["pending", "resize", "0"]
@@ -116,6 +116,22 @@ def test_ls_table_json_and_filters(store_dir: Path) -> None:
     assert ok(fsj("ls", "--json", "--task", "email", "--state", "pending", store=store_dir)) == ""
     bad = fsj("ls", "--state", "bogus", store=store_dir)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
+
+
+def test_ls_and_show_count_failed_attempts_and_say_so(store_dir: Path) -> None:
+    # `attempts` counts failed attempts: a job fulfilled at its second try has 1,
+    # which a column named TRIES told a reader was the number of tries made.
+    with JobStore(store_dir, create=True) as store:
+        job_id = store.create("flaky").id
+        lease = store.pull_work()
+        assert lease is not None
+        lease.fail("boom", retry=True, delay=0)
+        lease = store.pull_work()
+        assert lease is not None
+        lease.fulfill("done")
+    header, row = ok(fsj("ls", store=store_dir)).splitlines()
+    assert header.split()[3] == "FAILURES" and row.split()[1:4] == ["fulfilled", "-", "1"]
+    assert "failures:    1" in ok(fsj("show", job_id, store=store_dir)).splitlines()
 
 
 def test_stats_json(store_dir: Path) -> None:

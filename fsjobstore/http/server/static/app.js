@@ -196,7 +196,7 @@ async function showJob(id) {
     ["task", job.task ?? "—"], ["resource", job.resource ?? "—"], ["priority", job.priority],
     ["labels", Object.keys(job.labels).length ? el("span", {}, ...Object.entries(job.labels).flatMap(([name, text]) =>
       [el("code", { class: "label-chip" }, `${name}=${text}`), " "])) : "—"],
-    ["key", job.key ?? "—"], ["attempts", job.attempts],
+    ["key", job.key ?? "—"], ["failures", job.attempts],
     ["progress", job.progress === null ? "—" : el("pre", { class: "progress" }, JSON.stringify(job.progress, null, 2))],
     ["request", el("pre", {}, JSON.stringify(job.request, null, 2))],
     ["value", el("pre", {}, value)], ["error", job.error ? el("pre", { class: "error" }, job.error) : "—"],
