@@ -47,7 +47,13 @@ def DURATION(value: str | float) -> float:  # noqa: N802 - used as a click type
 
 
 def fail_with(message: str) -> NoReturn:
-    click.echo(f"fsjobstore: error: {message}", err=True)
+    fail_with_all([message])
+
+
+def fail_with_all(messages: list[str]) -> NoReturn:
+    """Exit 1 with each of *messages* as an error line of its own."""
+    for message in messages:
+        click.echo(f"fsjobstore: error: {message}", err=True)
     sys.exit(1)
 
 
@@ -66,12 +72,20 @@ def one_line_errors() -> Iterator[None]:
 
 def json_arg(text: str, what: str) -> Any:
     try:
+        return parse_json(text, what)
+    except ValueError as exc:
+        fail_with(str(exc))
+
+
+def parse_json(text: str, what: str) -> Any:
+    """*text* as JSON; ValueError naming *what* if it is not."""
+    try:
         return json.loads(text)
     except ValueError as exc:
         shown = text if len(text) <= 60 else text[:57] + "..."
-        fail_with(f"{what} is not valid JSON ({exc}): {shown!r}")
+        raise ValueError(f"{what} is not valid JSON ({exc}): {shown!r}") from None
     except RecursionError:
-        fail_with(f"{what} is nested too deeply to read")
+        raise ValueError(f"{what} is nested too deeply to read") from None
 
 
 @contextmanager

@@ -83,8 +83,9 @@ def _request_text(argument: str) -> tuple[str, str]:
               show_default=True, help="When a job has the key: print its id, fail, replace its request, or "
               "extend its delay to --delay (the last two: only while it is pending).")
 @click.option("--many", metavar="FILE", help="Create a job for each line of FILE (- for stdin): the JSON body "
-              "POST /api/jobs takes, {\"request\": ..., \"key\": ..., \"priority\": ...}; the options above "
-              "are the defaults. Every line is checked before any job is made; one id per line is printed.")
+              "POST /api/jobs takes, {\"request\": ..., \"key\": ..., \"priority\": ..., \"after\": [...]} "
+              "(not \"id\": the store picks them); the options above are the defaults. Every line is checked "
+              "before any job is made; one id per line is printed.")
 @pass_context
 def create(ctx: Context, request: str | None, task: str | None, resource: str | None, delay: float | None,
            expires_in: float | None, lease_seconds: float | None, labels: tuple[str, ...], priority: int,
@@ -102,7 +103,8 @@ def create(ctx: Context, request: str | None, task: str | None, resource: str | 
                                    "labels": parse_labels(labels), "priority": priority, "deadline": deadline}
     if many is not None:
         if after or on_parent_failure != "cancel":
-            fail_with("--many makes jobs in a batch: a job made --after others is made one at a time")
+            fail_with('--many FILE gives each job the jobs it waits for: "after" (and "on_parent_failure") on its '
+                      'line, not --after')
         if request is not None or key is not None:
             fail_with("--many FILE gives every job: no REQUEST, and a key per line (not --key)")
         _create_many(ctx, many, options)

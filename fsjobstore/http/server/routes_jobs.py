@@ -105,8 +105,6 @@ def create_many(ctx: Ctx, _: Write, body: CreateJobs) -> dict[str, Any]:
     for index, job in enumerate(body.jobs):
         try:
             options = _create_options(ctx.store, job)
-            if options.pop("after") is not None or options.pop("on_parent_failure") != "cancel":
-                raise ValueError("a job made after others is created one at a time: POST /api/jobs")
         except (TypeError, ValueError) as exc:
             raise named(index, exc) from exc
         ids.append(options.pop("job_id"))
