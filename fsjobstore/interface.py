@@ -27,6 +27,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
+from ._files.ids import check_cursor
 from .errors import Loss, LossReason
 from .job import STATES, Job
 from .views import Holding, Limit, Pause, Problem, Progress, Report, WorkerInfo, describe_pauses, stopping
@@ -342,12 +343,15 @@ class Store(Protocol):
 
 
 def check_listing(state: str | None, task: str | None, after: str | None, limit: int | None) -> None:
-    """ValueError (TypeError for a wrong type) naming what is wrong with the
-    arguments of a listing, ``Store.jobs``: one wording for every store."""
+    """ValueError (TypeError for a wrong type, InvalidJobId for a cursor that is not
+    a job id) naming what is wrong with the arguments of a listing, ``Store.jobs``:
+    one wording for every store."""
     if state is not None and state not in STATES:
         raise ValueError(f"unknown state {state!r}; the states are {', '.join(STATES)}")
     for name, text in (("task", task), ("after", after)):
         if text is not None and not isinstance(text, str):
             raise TypeError(f"{name} must be a string, not {text!r}")
+    if after is not None:
+        check_cursor(after)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise ValueError(f"limit must be a whole number of jobs, 0 or more, not {limit!r}")

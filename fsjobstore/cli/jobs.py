@@ -18,7 +18,7 @@ import click
 from .._arguments import parse_labels
 from .._files.layout import STORE_MARKER
 from ..errors import JobNotFound
-from ..interface import Store
+from ..interface import Store, check_listing
 from ..job import FAILED, RETRIABLE_STATES, STATES, Job
 from ..store import JobStore
 from ..triage import JobFilter, retry_matching
@@ -136,6 +136,16 @@ def _jobs(store: Store, state: str | None, where: JobFilter, after: str | None, 
     return itertools.islice(matching, limit)
 
 
+def _cursor(_ctx: click.Context, _param: click.Parameter, after: str | None) -> str | None:
+    """--after checked as it is read: a cursor that is no job id is a usage error, not an empty page."""
+    if after is not None:
+        try:
+            check_listing(None, None, after, None)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return after
+
+
 @cli.command(name="ls")
 @store_options
 @click.option("--state", type=click.Choice([*STATES, "due"]),
@@ -144,8 +154,9 @@ def _jobs(store: Store, state: str | None, where: JobFilter, after: str | None, 
 @click.option("--label", "labels", multiple=True, metavar="NAME=VALUE",
               help="Only jobs with this label (repeatable: all of them).")
 @click.option("--error", help="Only jobs whose error holds this text (letter case ignored).")
-@click.option("--limit", type=click.IntRange(min=0), help="At most this many jobs (a page).")
-@click.option("--after", metavar="ID", help="Only jobs after this one (the last id of the page before).")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many jobs (a page).")
+@click.option("--after", metavar="ID", callback=_cursor,
+              help="Only jobs after this one (the last id of the page before).")
 @click.option("--newest-first", is_flag=True, help="Newest jobs first (default: oldest first).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @pass_context

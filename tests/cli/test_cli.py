@@ -118,6 +118,19 @@ def test_ls_table_json_and_filters(store_dir: Path) -> None:
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
 
 
+@pytest.mark.parametrize(("option", "value", "error"), [
+    ("--after", "nonsense", "after 'nonsense' is not a job id"),
+    ("--after", "01m8xeybn3f9hexsppvknd6hkx", "after '01m8xeybn3f9hexsppvknd6hkx' is not a job id"),
+    ("--limit", "0", "0 is not in the range x>=1"),
+])
+def test_ls_refuses_a_bad_page_as_a_usage_error(store_dir: Path, option: str, value: str, error: str) -> None:
+    # (the HTTP API refuses them too: `after` 400 as any bad id, `limit` 422 as any bad parameter)
+    create(store_dir, "a job")
+    bad = fsj("ls", option, value, store=store_dir)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stdout == ""
+    assert f"Invalid value for '{option}'" in bad.stderr and error in bad.stderr
+
+
 def test_ls_and_show_count_failed_attempts_and_say_so(store_dir: Path) -> None:
     # `attempts` counts failed attempts: a job fulfilled at its second try has 1,
     # which a column named TRIES told a reader was the number of tries made.
