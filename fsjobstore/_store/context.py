@@ -344,7 +344,9 @@ def _open_layout(layout: Layout, options: Options, create: bool) -> None:
     if os.path.lexists(path) and not os.path.isdir(path):
         raise InvalidStore(f"store path {path} exists and is not a folder")
     if not create and not os.path.exists(layout.marker):
-        raise InvalidStore(f"no fsjobstore store at {path}")
+        what = "no such folder" if not os.path.lexists(path) else "a folder that is not a store"
+        raise InvalidStore(f"no fsjobstore store at {path} ({what}): JobStore(path, create=True) makes one, "
+                           "as `fsjobstore init DIR` does")
     # Opening an existing store writes nothing (so read-only commands work on a
     # read-only or full filesystem): only what is missing is made.
     try:

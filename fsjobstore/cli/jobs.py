@@ -42,11 +42,23 @@ from .control import describe, describe_limit
 @store_options
 @pass_context
 def init(ctx: Context, folder: str | None) -> None:
-    """Make a store in DIR (default: --store or $FSJOBSTORE_DIR); the only command that does."""
+    """Make a store in DIR (default: --store or $FSJOBSTORE_DIR); the only command that does.
+
+    DIR must be new, empty or a store already: a folder holding other files is
+    refused, so that a store's dozen folders never land among them (`init .` in
+    a project, a mount point whose disk is not mounted but whose parent is).
+    """
     path = folder or ctx.path
     if not path:
         fail_with("no folder given: fsjobstore init DIR")
     existed = os.path.lexists(os.path.join(path, STORE_MARKER))
+    if not existed and os.path.isdir(path):
+        # (lost+found: what a freshly made filesystem holds at its root, as an NFS export's may be)
+        others = sorted(set(os.listdir(path)) - {"lost+found"})
+        if others:
+            shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+            fail_with(f"{os.path.abspath(path)} holds other files ({shown}) and is not a store: make the store in "
+                      "a new or empty folder, e.g. a subfolder: fsjobstore init DIR/jobs")
     with one_line_errors(), JobStore(path, create=True, group_shared=ctx.group_shared) as store:
         click.echo(f"{'store already at' if existed else 'made a store at'} {store.path}")
 

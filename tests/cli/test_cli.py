@@ -729,6 +729,10 @@ def test_only_init_makes_a_store(tmp_path: Path) -> None:
     (home / "notes.txt").write_text("mine")
     assert_error(fsj("create", '"x"', store=home), str(home), "not a store")
     assert os.listdir(home) == ["notes.txt"], "nothing scattered into a folder that is not a store"
+    assert_error(fsj("init", str(home)), str(home), "holds other files (notes.txt)", "a new or empty folder")
+    assert os.listdir(home) == ["notes.txt"], "init makes no store among other files"
+    (home / "jobs").mkdir()
+    assert ok(fsj("init", str(home / "jobs"))).strip() == f"made a store at {home / 'jobs'}", "an empty folder"
     assert ok(fsj("init", str(typo))).strip() == f"made a store at {typo}"
     assert ok(fsj("init", store=typo)).strip() == f"store already at {typo}"
     job_id = ok(fsj("create", '"x"', store=typo)).strip()
