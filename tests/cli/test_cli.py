@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -298,6 +299,18 @@ def test_demo_serve_prints_the_url_serves_the_demo_store_and_removes_it_when_sto
     status, _out, err, _took = stop(proc, sig, timeout=20)
     assert status == 0 and "Traceback" not in err, err
     assert list(tmp_path.iterdir()) == [], "the temporary store is removed, and nothing else made"
+
+
+def test_demo_serve_on_a_port_in_use_fails_at_once_before_the_demo_runs(tmp_path: Path) -> None:
+    pytest.importorskip("httpx", reason="demo --serve needs the server extra")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = fsj("demo", "--serve", "--port", str(port), cwd=tmp_path, env={"TMPDIR": str(tmp_path)})
+    assert_error(result, f"cannot listen on 127.0.0.1:{port}")
+    assert result.stdout == "", "nothing of the demo ran"
+    assert list(tmp_path.iterdir()) == [], "no store made"
 
 
 def _get(httpx: Any, url: str) -> Any:
