@@ -127,6 +127,8 @@ def demo(ctx: Context, folder: str | None, count: int, serve: bool, port: int) -
         finally:
             if temporary:
                 shutil.rmtree(path, ignore_errors=True)
+        if sock is not None:
+            click.echo("Stopped." + (f" Removed the demo's store, {path}." if temporary else ""))
 
 
 def _serve_demo(path: str, sock: socket.socket) -> None:
