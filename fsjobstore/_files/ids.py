@@ -159,19 +159,6 @@ def check_id(job_id: object) -> str:
     return job_id
 
 
-# A page's cursor (``jobs(after=...)``): an id as the store makes them, its queue
-# after. Only such ids sort by creation, so any other text would page nowhere.
-_CURSOR = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}(?:-[A-Za-z0-9_-]+)?")
-
-
-def check_cursor(after: str) -> str:
-    """Return *after* if it can be a page's cursor, else raise InvalidJobId naming it."""
-    if len(after) > MAX_ID_LENGTH or not _CURSOR.fullmatch(after):
-        raise InvalidJobId(f"after {after!r:.80} is not a job id (26 characters of Crockford base32, as listed): "
-                           "give the last id of the page before")
-    return after
-
-
 def check_new_id(job_id: object) -> str:
     """Return *job_id* if it is an id as new_id() makes them, else raise InvalidJobId."""
     if not isinstance(job_id, str) or not re.fullmatch(NEW_ID_PATTERN, job_id):

@@ -20,6 +20,7 @@ import click
 from .. import __version__
 from .._files.layout import STORE_MARKER
 from ..errors import JobStoreError
+from ..interface import check_listing
 from ..store import JobStore
 
 if TYPE_CHECKING:
@@ -148,6 +149,28 @@ def open_local(path: str, group_shared: bool, **options: Any) -> JobStore:
         fail_with(f"{where} is not a store (make one with: fsjobstore init DIR)")
     with one_line_errors():
         return JobStore(path, create=False, group_shared=group_shared, **options)
+
+
+def refuse_others_files(path: str) -> None:
+    """Refuse, naming them, a folder holding files (a new store is made only in a
+    new or empty folder). lost+found is what a new filesystem holds at its root,
+    as an NFS export's may."""
+    others = sorted(set(os.listdir(path)) - {"lost+found"}) if os.path.isdir(path) else []
+    if others:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        fail_with(f"{os.path.abspath(path)} holds other files ({shown}) and is not a store: make the store in a "
+                  "new or empty folder, e.g. a subfolder: fsjobstore init DIR/jobs")
+
+
+def cursor(_ctx: click.Context, _param: click.Parameter, after: str | None) -> str | None:
+    """A page's --after checked as it is read: one that is no job id is a usage
+    error (exit 2), not an empty page."""
+    if after is not None:
+        try:
+            check_listing(None, None, after, None)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return after
 
 
 pass_context = click.make_pass_decorator(Context)

@@ -18,7 +18,7 @@ import click
 from .._arguments import parse_labels
 from .._files.layout import STORE_MARKER
 from ..errors import JobNotFound
-from ..interface import Store, check_listing
+from ..interface import Store
 from ..job import FAILED, RETRIABLE_STATES, STATES, Job
 from ..store import JobStore
 from ..triage import JobFilter, retry_matching
@@ -26,11 +26,13 @@ from .base import (
     DURATION,
     Context,
     cli,
+    cursor,
     fail_with,
     json_arg,
     one_line_errors,
     pass_context,
     progress_bar,
+    refuse_others_files,
     store_options,
 )
 from .batches import Batch
@@ -52,13 +54,8 @@ def init(ctx: Context, folder: str | None) -> None:
     if not path:
         fail_with("no folder given: fsjobstore init DIR")
     existed = os.path.lexists(os.path.join(path, STORE_MARKER))
-    if not existed and os.path.isdir(path):
-        # (lost+found: what a freshly made filesystem holds at its root, as an NFS export's may be)
-        others = sorted(set(os.listdir(path)) - {"lost+found"})
-        if others:
-            shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
-            fail_with(f"{os.path.abspath(path)} holds other files ({shown}) and is not a store: make the store in "
-                      "a new or empty folder, e.g. a subfolder: fsjobstore init DIR/jobs")
+    if not existed:
+        refuse_others_files(path)
     with one_line_errors(), JobStore(path, create=True, group_shared=ctx.group_shared) as store:
         click.echo(f"{'store already at' if existed else 'made a store at'} {store.path}")
 
@@ -148,16 +145,6 @@ def _jobs(store: Store, state: str | None, where: JobFilter, after: str | None, 
     return itertools.islice(matching, limit)
 
 
-def _cursor(_ctx: click.Context, _param: click.Parameter, after: str | None) -> str | None:
-    """--after checked as it is read: a cursor that is no job id is a usage error, not an empty page."""
-    if after is not None:
-        try:
-            check_listing(None, None, after, None)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc)) from None
-    return after
-
-
 @cli.command(name="ls")
 @store_options
 @click.option("--state", type=click.Choice([*STATES, "due"]),
@@ -167,7 +154,7 @@ def _cursor(_ctx: click.Context, _param: click.Parameter, after: str | None) -> 
               help="Only jobs with this label (repeatable: all of them).")
 @click.option("--error", help="Only jobs whose error holds this text (letter case ignored).")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many jobs (a page).")
-@click.option("--after", metavar="ID", callback=_cursor,
+@click.option("--after", metavar="ID", callback=cursor,
               help="Only jobs after this one (the last id of the page before).")
 @click.option("--newest-first", is_flag=True, help="Newest jobs first (default: oldest first).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
