@@ -93,8 +93,8 @@ def _request_text(argument: str) -> tuple[str, str]:
               "extend its delay to --delay (the last two: only while it is pending).")
 @click.option("--many", metavar="FILE", help="Create a job for each line of FILE (- for stdin): the JSON body "
               "POST /api/jobs takes, {\"request\": ..., \"key\": ..., \"priority\": ..., \"after\": [...]} "
-              "(not \"id\": the store picks them); the options above are the defaults. Every line is checked "
-              "before any job is made; one id per line is printed.")
+              "(not \"id\": the store picks them); the options above (but --after) are the defaults. Every line "
+              "is checked before any job is made; one id per line is printed.")
 @pass_context
 def create(ctx: Context, request: str | None, task: str | None, resource: str | None, delay: float | None,
            expires_in: float | None, lease_seconds: float | None, labels: tuple[str, ...], priority: int,
