@@ -38,7 +38,7 @@ def _run_loop(loop: Loop, command: Command, burst: bool) -> None:
     # A command asked to stop (drain timeout, second signal) is waited for, so
     # that its lease is released only once none of its processes runs.
     loop.abort_grace = command.longest_stop
-    with one_line_errors():
+    with one_line_errors(), command:
         loop.run(burst=burst)
 
 
