@@ -92,3 +92,32 @@ def kill_leftovers(*pids: int) -> None:
     for pid in pids:
         if running(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is *pid*, zombies included."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_bytes()
+        except OSError:
+            continue
+        if int(stat[stat.rindex(b")") + 2:].split()[1]) == pid:
+            found.append(int(name))
+    return found
+
+
+def reaper_of(worker: int) -> int:
+    """The pid of the reaper process `fsjobstore work` started (see fsjobstore/cli/reaper.py)."""
+    def find() -> int | None:
+        for pid in children(worker):
+            try:
+                if b"reaper.py" in Path(f"/proc/{pid}/cmdline").read_bytes() and running(pid):
+                    return pid
+            except OSError:
+                continue
+        return None
+
+    return int(wait_for(find, timeout=20, what=f"the reaper of worker {worker}"))
