@@ -38,6 +38,7 @@ log = logging.getLogger("fsjobstore")
 
 _SLICE = 0.05  # how often the reaper looks whether the groups it signalled are gone
 AFTER_KILL = 5.0  # SIGKILL cannot be refused: only an unkillable (D-state) process takes longer
+READY = b"ready\n"  # what the reaper writes on its stdout once it runs
 
 
 def signal_group(pgid: int, sig: int) -> bool:
@@ -123,7 +124,7 @@ class Reaper:
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-I", "-S", os.path.abspath(__file__), repr(self.grace), str(os.getpid())],
-                stdin=read, stdout=subprocess.DEVNULL, start_new_session=True,
+                stdin=read, stdout=subprocess.PIPE, start_new_session=True,
                 # (its own session: a Ctrl-C at the terminal, or a kill of the
                 # worker's process group, must not take the reaper with it)
             )
@@ -133,6 +134,12 @@ class Reaper:
         finally:
             os.close(read)
         self._pipe = write
+        assert self._process.stdout is not None
+        with self._process.stdout as ready:  # (once it says so, the signals it ignores cannot end it)
+            if ready.readline() != READY:
+                status = self._process.wait()
+                self._stop()
+                raise OSError(f"the reaper process ({sys.executable}) did not start: exit status {status}")
         if self._groups:
             self._write(b"".join(f"+{pgid}\n".encode() for pgid in sorted(self._groups)))
 
@@ -212,6 +219,8 @@ def main(argv: list[str]) -> None:
     # Only the end of the pipe ends it: not the signals meant for the worker.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, signal.SIG_IGN)
+    os.write(1, READY)
+    os.close(1)
     groups = sorted(_registered(0))
     if groups:
         _say(f"worker {worker} ended with commands running: stopping their process groups "
