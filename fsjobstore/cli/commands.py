@@ -22,7 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 from ..errors import AttemptFailed
 from ..loops.base import Stopped, StopRequest
-from .reaper import AFTER_KILL, Reaper, group_alive, signal_group
+from .groups import AFTER_KILL, group_alive, signal_group
+from .reaper import Reaper
 
 log = logging.getLogger("fsjobstore")
 DISCARD_STATUS = 65  # a command's exit status that discards its job
