@@ -317,6 +317,26 @@ def test_every_command_of_a_sigkilled_worker_with_concurrency_is_stopped(
         assert [store.get(job).state for job in jobs] == ["running"] * 3, "their leases run out, not released"
 
 
+def test_a_sigkilled_notifiers_delivery_is_stopped_by_its_reaper_and_stays_due(
+    tmp_path: Path, store_dir: Path, marks: Path
+) -> None:
+    with JobStore(store_dir, poll_interval=0.05, create=True) as store:
+        job = store.create("x")
+        store.queue(job.id, "a client")
+        store.fulfill(job.id, "v")
+        command = _script(tmp_path, "deliver.sh", SILENT)
+        proc = popen("notify", "--poll-interval", "0.05", "--", command, store=store_dir, cwd=tmp_path,
+                     env={"MARKS": str(marks)})
+        try:
+            pids = _started(marks)
+            proc.kill()
+            assert_gone(*pids)
+        finally:
+            _finish(proc)
+        assert store.get(job.id).waiting == ("a client",)
+    assert _signals(marks) == ["TERM"]
+
+
 def test_a_worker_stopped_with_ctrl_c_stops_its_command_itself_and_its_reaper_exits_before_it(
     tmp_path: Path, store_dir: Path, marks: Path
 ) -> None:
