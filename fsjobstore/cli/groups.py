@@ -99,7 +99,10 @@ def main(argv: list[str]) -> None:
     # Only the end of the pipe ends it: not the signals meant for the worker.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, signal.SIG_IGN)
-    os.write(1, READY)
+    try:
+        os.write(1, READY)
+    except OSError:  # (the worker died while it started: the end of stdin follows)
+        pass
     os.close(1)
     groups = sorted(_registered(0))
     if groups:
