@@ -96,11 +96,22 @@ def test_the_reaper_ignores_the_signals_meant_for_its_worker(groups: list[subpro
     assert not os.path.exists(f"/proc/{pid}"), "close waits for the reaper: no zombie"
 
 
-def test_a_reaper_that_cannot_start_is_an_error_that_leaves_no_pipe_open(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "executable", "/bin/false")  # (a real program that exits at once, saying nothing)
-    before = set(os.listdir("/proc/self/fd"))
-    reaper = Reaper(grace=5)
-    with pytest.raises(OSError, match=r"the reaper process \(/bin/false\) did not start: exit status 1"):
-        reaper.start()
-    assert reaper.pid is None
-    assert set(os.listdir("/proc/self/fd")) == before
+# Run in a process of its own, whose descriptors no other test's thread opens or closes.
+CANNOT_START = """
+import os, sys
+from fsjobstore.cli.reaper import Reaper
+sys.executable = "/bin/false"  # a real program that exits at once, saying nothing
+before = sorted(os.listdir("/proc/self/fd"))
+reaper = Reaper(grace=5)
+try:
+    reaper.start()
+except OSError as exc:
+    print(exc)
+print(reaper.pid, sorted(os.listdir("/proc/self/fd")) == before)
+"""
+
+
+def test_a_reaper_that_cannot_start_is_an_error_that_leaves_no_pipe_open() -> None:
+    result = subprocess.run([sys.executable, "-c", CANNOT_START], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["the reaper process (/bin/false) did not start: exit status 1", "None True"]
