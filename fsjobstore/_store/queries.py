@@ -18,6 +18,7 @@ from ..interface import check_listing
 from ..job import BLOCKED, PENDING, RESOLVED_STATES, RUNNING, STATES, Job
 from .buckets import History
 from .context import StoreContext
+from .pending_counts import pending_count
 
 
 class Queries:
@@ -121,7 +122,7 @@ class Queries:
                 counts[state] += count
             # A job both pending and resolved (its resolution not finished yet) is resolved.
             finishing.update(job_id for job_id in summary.also_pending if fsio.exists(layout.pending_path(job_id)))
-        pending = history.pending_count() - len(finishing)
+        pending = pending_count(layout, history.filesystem_now) - len(finishing)
         # (Few: a lease per job being worked on.)
         running = sum(job_id not in finishing and fsio.exists(layout.pending_path(job_id))
                       for job_id in folders.stems(layout.work_leases, ""))
