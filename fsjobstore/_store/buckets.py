@@ -179,8 +179,8 @@ class History:
         self.layout: Layout = ctx.layout
         self._now: float | None = None
         self._probed = False
-        # history.json, read at most once (by a store object that remembers no summary
-        # yet), and whether a settled summary had to be found elsewhere since.
+        # history.json, read by the first pass over every bucket of a store object that
+        # remembers no summary yet, and whether a settled summary was found elsewhere since.
         self._all: dict[str, Any] | None = None
         self._found_apart = False
 
@@ -211,6 +211,9 @@ class History:
     def summaries(self) -> Iterator[tuple[str, Summary]]:
         """Every bucket, oldest first, with its summary (rebuilt where it changed);
         history.json rewritten once all are read, if a settled one was not in it."""
+        if self._all is None:
+            # (Not for one bucket, such as a first page's: one small file is cheaper.)
+            self._all = {} if len(self.ctx.bucket_summaries) else self._read_all()
         settled: dict[str, Summary] = {}
         for bucket in self.layout.buckets():
             summary = self.summary(bucket)
@@ -220,13 +223,6 @@ class History:
                 yield bucket, summary
         if self._found_apart:
             self._save_all(settled)
-
-    def _saved_all(self) -> dict[str, Any]:
-        """history.json's summaries by bucket, for a store object that remembers none
-        (a new process): one read for them all. Empty for any other."""
-        if self._all is None:
-            self._all = {} if len(self.ctx.bucket_summaries) else self._read_all()
-        return self._all
 
     def _saved_one(self, bucket: str) -> Summary | None:
         try:
@@ -266,7 +262,7 @@ class History:
         known: Summary | None = self.ctx.bucket_summaries.get(bucket)
         if known is not None and known.folder == state:
             return known  # (settled: as trustworthy as the one on disk, without reading it)
-        in_all = Summary.from_fields(self._saved_all().get(bucket))
+        in_all = Summary.from_fields(self._all.get(bucket)) if self._all else None
         saved = in_all if in_all is not None and in_all.folder == state else self._saved_one(bucket)
         if saved is not None and saved.folder == state:
             self._found_apart |= saved is not in_all

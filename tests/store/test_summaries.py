@@ -308,3 +308,13 @@ def test_a_garbled_or_foreign_history_file_is_not_used_and_is_rewritten(open_sto
         _history(store).write_text(garbage)
         assert open_store(watch=False).stats()["fulfilled"] == 2  # (a new reader: nothing in memory)
         assert json.loads(_history(store).read_text()) == saved
+
+
+def test_a_first_page_reads_the_summaries_of_its_buckets_only(open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    ids = _two_buckets(store, time.time_ns() // 1_000_000)
+    store.stats()
+    fresh = open_store(watch=False)
+    opened = _summaries_opened(fresh, lambda: list(fresh.jobs("fulfilled", limit=1)))
+    # The older bucket's summary and index: not history.json, every bucket's.
+    assert opened == {ids[1][:6] + ".json", ids[1][:6] + ".ids.json"}
