@@ -241,13 +241,13 @@ class History:
         """Write history.json with *settled* (every bucket's settled summary), or remove
         it if there is none."""
         layout = self.layout
-        if not settled:
-            fsio.remove(layout.summaries.join(_ALL_SUMMARIES))
-            return
         data = b",".join(b'"%s":%s' % (bucket.encode(), summary.to_json()) for bucket, summary in settled.items())
         try:
-            fsio.publish(layout.tmp, layout.summaries, _ALL_SUMMARIES, b"{" + data + b"}", durable=False,
-                         replace=True)
+            if settled:
+                fsio.publish(layout.tmp, layout.summaries, _ALL_SUMMARIES, b"{" + data + b"}", durable=False,
+                             replace=True)
+            else:
+                fsio.remove(layout.summaries.join(_ALL_SUMMARIES))
         except OSError:
             pass  # (a cache)
 
