@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..job import Job
-from ..loops import Backoff, Notifier, Worker
-from ..loops.base import Loop
 from .base import DURATION, Context, cli, one_line_errors, pass_context, store_options
-from .commands import Command
+
+if TYPE_CHECKING:
+    from ..loops.base import Loop
+    from .commands import Command
 
 
 def _stop_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -78,6 +79,9 @@ def work(ctx: Context, concurrency: int, max_attempts: int, backoff: float, time
     worker that dies (even by SIGKILL) leaves its reaper process to stop its
     running commands.
     """
+    from ..loops import Backoff, Worker  # (on use: see fsjobstore/__init__.py)
+    from .commands import Command
+
     with one_line_errors():
         runner = Command(command, timeout=timeout, grace=kill_grace)
     with ctx.store(poll_interval=poll_interval) as store:
@@ -119,6 +123,9 @@ def notify(ctx: Context, concurrency: int, max_attempts: int, backoff: float, ti
     with backoff; after --max-attempts failures the target is given up (`show`
     lists it with its last error; `queue` it again to retry). Stops as `work` does.
     """
+    from ..loops import Backoff, Notifier  # (on use: see fsjobstore/__init__.py)
+    from .commands import Command
+
     with one_line_errors():
         runner = Command(command, timeout=timeout, grace=kill_grace)
     with ctx.store(poll_interval=poll_interval) as store:
