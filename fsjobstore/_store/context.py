@@ -285,7 +285,7 @@ class StoreContext:
     def has_waiting(self, job_id: str) -> bool:
         """Whether the job has a target waiting (not given up): one open when it has none."""
         try:
-            return any(True for _ in folders.scan(self.layout.waiting_folder(job_id), RECORD_SUFFIX))
+            return folders.holds_stems(self.layout.waiting, job_id, RECORD_SUFFIX)
         except CorruptJobFile:  # (a symlink planted as the folder: never followed)
             return False
 
