@@ -69,7 +69,7 @@ def now_text() -> str:
     sec, usec = divmod(time.time_ns() // 1000, 1_000_000)
     if sec != _second[0]:
         _second = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
-    return f"{_second[1]}.{usec:06d}Z"
+    return "%s.%06dZ" % (_second[1], usec)  # (a fifth of a call cheaper than the f-string's format spec)
 
 
 def parse_time(text: str) -> datetime:
@@ -253,16 +253,19 @@ class Record:
         return float(self.fields.get("delay") or 0.0)
 
     def changed(self, **changes: Any) -> Record:
+        """This record with *changes*, updated now (or at the ``updated_at`` they give)."""
         fields = dict(self.fields)
         fields.update(changes)
-        fields["updated_at"] = now_text()
+        if "updated_at" not in changes:
+            fields["updated_at"] = now_text()
         return Record(fields, self._request_json)
 
     def with_attempt(self, entry: dict[str, Any], **changes: Any) -> Record:
         """This record with *entry* added to its attempt history (the newest
-        ``HISTORY_LIMIT`` are kept, so a record's size stays bounded) and *changes*."""
+        ``HISTORY_LIMIT`` are kept, so a record's size stays bounded) and *changes*,
+        updated when the attempt ended (one reading of the clock for both)."""
         history = [*(self.fields.get("history") or ()), entry][-HISTORY_LIMIT:]
-        return self.changed(history=history, **changes)
+        return self.changed(history=history, updated_at=entry["ended_at"], **changes)
 
     def resolved(self, state: str, value: StoredValue, error: str | None, attempts: int,
                  entry: dict[str, Any] | None = None) -> Record:
