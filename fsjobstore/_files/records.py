@@ -107,6 +107,27 @@ Known = Callable[[str, bytes], "Record | None"]
 _OPTIONS_SET_ONLY = ("key", "labels", "priority", "deadline", "deadline_in", "after", "on_parent_failure")
 
 
+# The text of each key a record holds (' "key": '), and of the key with a null value:
+# made once per key. Bounded: a record planted with keys of its own fills no memory.
+_PREFIXES: dict[str, str] = {}
+_NULL_LINES: dict[str, str] = {}
+_KEYS_KEPT = 64
+
+
+def _prefix(key: str) -> str:
+    text = f" {_encode_string(key)}: "
+    if len(_PREFIXES) < _KEYS_KEPT:
+        _PREFIXES[key] = text
+    return text
+
+
+def _null_line(key: str) -> str:
+    text = f"{_PREFIXES.get(key) or _prefix(key)}null"
+    if len(_NULL_LINES) < _KEYS_KEPT:
+        _NULL_LINES[key] = text
+    return text
+
+
 class Record:
     """A job as stored in its file: parsed once, re-rendered only when it changes."""
 
@@ -117,19 +138,28 @@ class Record:
         self._request_json = request_json
 
     @classmethod
-    def new(cls, job_id: str, request: Any, request_json: str, **options: Any) -> Record:
+    def new(cls, job_id: str, request: Any, request_json: str, *, task: str | None = None,
+            resource: str | None = None, not_before: str | None = None, delay: float | None = None,
+            lease_seconds: float | None = None, expires_in: float | None = None, key: str | None = None,
+            labels: dict[str, str] | None = None, priority: int = 0, deadline: str | None = None,
+            deadline_in: float | None = None, after: list[str] | None = None,
+            on_parent_failure: str | None = None) -> Record:
         """A new pending record (*request_json* spells *request*, so it is not re-encoded)."""
+        # (named parameters, not **options: this is on every create, and a dict of
+        # options and a lookup per field cost as much again as the record)
         stamp = now_text()
-        get = options.get
         fields: dict[str, Any] = {
-            "format": FORMAT_VERSION, "id": job_id, "state": PENDING, "task": get("task"), "resource": get("resource"),
+            "format": FORMAT_VERSION, "id": job_id, "state": PENDING, "task": task, "resource": resource,
             "request": request, "value": None, "value_encoding": None, "error": None, "attempts": 0,
-            "not_before": get("not_before"), "delay": get("delay"), "lease_seconds": get("lease_seconds"),
-            "expires_in": get("expires_in"), "created_at": stamp, "updated_at": stamp,
+            "not_before": not_before, "delay": delay, "lease_seconds": lease_seconds, "expires_in": expires_in,
+            "created_at": stamp, "updated_at": stamp,
         }
         # Optional fields are written only when set, so records without them stay as they were.
-        fields.update((name, options[name]) for name in _OPTIONS_SET_ONLY
-                      if options.get(name))
+        if key or labels or priority or deadline or deadline_in or after or on_parent_failure:
+            for name, value in zip(_OPTIONS_SET_ONLY, (key, labels, priority, deadline, deadline_in, after,
+                                                       on_parent_failure), strict=True):
+                if value:
+                    fields[name] = value
         return cls(fields, request_json)
 
     @classmethod
@@ -281,20 +311,23 @@ class Record:
 
     def _lines(self) -> list[str]:
         request_json = self._request_json
-        lines = []
+        lines: list[str] = []
+        append = lines.append
         for key, value in self.fields.items():
-            # (the common types inline: a record is rendered on every state change)
+            # (the common types inline, each key's text made once: a record is rendered
+            # on every state change)
+            if value is None:
+                append(_NULL_LINES.get(key) or _null_line(key))
+                continue
+            prefix = _PREFIXES.get(key) or _prefix(key)
             if key == "request" and request_json is not None:
-                text = request_json
-            elif value is None:
-                text = "null"
+                append(prefix + request_json)
             elif type(value) is str:
-                text = _encode_string(value)
+                append(prefix + _encode_string(value))
             elif type(value) is int:
-                text = str(value)
+                append(prefix + str(value))
             else:
-                text = encode_compact(value)
-            lines.append(f' "{key}": {text}')
+                append(prefix + encode_compact(value))
         return lines
 
     def sibling(self, job_id: str, request: Any, request_json: str) -> Record:

@@ -109,6 +109,17 @@ def test_render_is_one_key_per_line_and_parses_back() -> None:
     assert again.job().value == b"ok"
 
 
+def test_a_record_of_many_unknown_keys_renders_as_it_holds_them() -> None:
+    # Keys' texts are kept for the next render, a bounded number of them: a record
+    # planted with keys of its own, any of them, still renders to what it holds.
+    extra = {f'x"{n}\u00e9': [n, None] if n % 2 else None for n in range(300)}
+    record = Record.parse(json.dumps(json.loads(data_of()) | extra).encode(), "p", JOB_ID)
+    for _ in range(2):
+        data = record.render()
+        assert len(data.splitlines()) == len(record.fields) + 2
+        assert Record.parse(data, "p", JOB_ID).fields == record.fields
+
+
 def test_resolved_and_changed_records() -> None:
     record = Record.parse(data_of(), "p", JOB_ID)
     done = record.resolved("fulfilled", store_value(b"\xff\x00", None), None, 0)
