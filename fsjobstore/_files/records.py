@@ -69,7 +69,8 @@ def now_text() -> str:
     sec, usec = divmod(time.time_ns() // 1000, 1_000_000)
     if sec != _second[0]:
         _second = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
-    return "%s.%06dZ" % (_second[1], usec)  # (a fifth of a call cheaper than the f-string's format spec)
+    # (six digits as those of 10**6 + usec: a format spec costs a fifth of this call more)
+    return f"{_second[1]}.{str(1_000_000 + usec)[1:]}Z"
 
 
 def parse_time(text: str) -> datetime:

@@ -41,7 +41,8 @@ def test_a_commit_is_updated_when_its_attempt_ended(open_store: Callable[..., Jo
         assert lease is not None
         commit(lease)
         on_disk = store.get(job.id)
-        assert on_disk.history[-1]["ended_at"] == on_disk.updated_at.isoformat(timespec="microseconds").replace("+00:00", "Z")
+        updated_at = on_disk.updated_at.isoformat(timespec="microseconds").replace("+00:00", "Z")
+        assert on_disk.history[-1]["ended_at"] == updated_at
 
 
 def test_the_history_keeps_the_newest_attempts_only(open_store: Callable[..., JobStore]) -> None:
