@@ -1,26 +1,7 @@
 """A job's file: its JSON format (format version 1), parsed and rendered.
 
 A job file is one JSON object, one top-level key per line so that a person can
-read it with ``cat`` and a line-based tool can grep it::
-
-    {
-     "format": 1,
-     "id": "01JD3Z6M6W4Q8S1V2X3Y4Z5A6B",
-     "state": "fulfilled",
-     "task": null,
-     "resource": null,
-     "request": {"url": "https://example.org"},
-     "value": "the result",
-     "value_encoding": "utf-8",
-     "error": null,
-     "attempts": 0,
-     "not_before": null,
-     "delay": null,
-     "lease_seconds": null,
-     "expires_in": null,
-     "created_at": "2026-11-23T14:00:00.123456Z",
-     "updated_at": "2026-11-23T14:00:01.654321Z"
-    }
+read it with ``cat`` and a line-based tool can grep it (docs/format.md shows one).
 
 A value given as bytes or str is stored as text (``"value_encoding": "utf-8"``),
 or base64-encoded (``"base64"``) if it is not valid UTF-8; any other JSON value
@@ -40,6 +21,7 @@ from ..errors import CorruptJobFile
 from ..job import ON_PARENT_FAILURE, PENDING, RESOLVED_STATES, Job, deferred_job
 from . import fsio
 from .ids import is_valid_id
+from .times import now_text, parse_time
 from .values import MAX_DEPTH, StoredValue, decode_value, encode_compact, loads_text
 
 FORMAT_VERSION = 1
@@ -50,8 +32,6 @@ STORED_STATES = (PENDING, *RESOLVED_STATES)  # "running" is never written: a hel
 
 _encode_string = json.encoder.encode_basestring
 
-_second: tuple[int, str] = (-1, "")
-
 
 # Pauses before each re-read of a record that does not parse (Record.load): 1.2 s, > actimeo=1.
 REREAD_WAITS = (0.01, 0.04, 0.15, 0.4, 0.6)
@@ -61,22 +41,6 @@ _KNOWN_CORRUPT: set[tuple[int, int]] = set()
 _KNOWN_CORRUPT_MAX = 1024
 _RECORD_START = b'{\n "format": '
 
-
-
-def now_text() -> str:
-    """The current UTC wall-clock time as ISO 8601; informational only, never compared."""
-    global _second
-    sec, usec = divmod(time.time_ns() // 1000, 1_000_000)
-    if sec != _second[0]:
-        _second = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
-    # (six digits as those of 10**6 + usec: a format spec costs a fifth of this call more)
-    return f"{_second[1]}.{str(1_000_000 + usec)[1:]}Z"
-
-
-def parse_time(text: str) -> datetime:
-    if not isinstance(text, str) or not text.endswith("Z"):
-        raise ValueError(f"time {text!r} is not ISO 8601 UTC")
-    return datetime.fromisoformat(text)
 
 
 _REQUIRED = ("request", "value", "value_encoding", "error", "attempts", "created_at", "updated_at")
@@ -421,10 +385,3 @@ def _after(start: datetime, delay: Any) -> datetime | None:
         return start + timedelta(seconds=delay)
     except OverflowError:
         return datetime.max.replace(tzinfo=UTC)
-
-
-def time_text(timestamp: float) -> str:
-    """Seconds since the epoch as the ISO 8601 UTC text the files hold (a year before
-    1000 too: strftime would not pad it to the four digits the reader needs)."""
-    text: str = datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="microseconds")
-    return text.replace("+00:00", "Z")

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from fsjobstore import Job
-from fsjobstore._files.records import FORMAT_VERSION, Record, now_text, parse_time, time_text
+from fsjobstore._files.records import FORMAT_VERSION, Record
+from fsjobstore._files.times import now_text, parse_time, time_text
 from fsjobstore._files.values import store_value
 from fsjobstore.errors import CorruptJobFile
 from fsjobstore.job import RESOLVED_STATES, STATES
