@@ -18,7 +18,8 @@ from .commands import Command
 def _stop_options(command: Callable[..., Any]) -> Callable[..., Any]:
     command = click.option(
         "--kill-grace", type=DURATION, default=10.0, show_default=True,
-        help="A command being stopped gets SIGTERM, and SIGKILL this long later (its whole process group).",
+        help="A command being stopped gets SIGTERM, and SIGKILL this long later (its whole process group; "
+             "also when the worker dies, by the worker's reaper process).",
     )(command)
     command = click.option(
         "--burst", is_flag=True, help="Exit once there is nothing left to do (a retry still to come counts).",
@@ -38,7 +39,7 @@ def _run_loop(loop: Loop, command: Command, burst: bool) -> None:
     # A command asked to stop (drain timeout, second signal) is waited for, so
     # that its lease is released only once none of its processes runs.
     loop.abort_grace = command.longest_stop
-    with one_line_errors():
+    with one_line_errors(), command:
         loop.run(burst=burst)
 
 
@@ -72,7 +73,9 @@ def work(ctx: Context, concurrency: int, max_attempts: int, backoff: float, time
     its stdout fulfils the job. Non-zero: the attempt failed, stderr is the error.
     A job cancelled while its COMMAND runs stops it. SIGTERM or Ctrl-C: stop
     taking jobs, let running commands finish (see --drain-timeout); a second
-    one stops them at once. A stopped command's job goes back to pending.
+    one stops them at once. A stopped command's job goes back to pending. A
+    worker that dies (even by SIGKILL) leaves its reaper process to stop its
+    running commands.
     """
     with one_line_errors():
         runner = Command(command, timeout=timeout, grace=kill_grace)
