@@ -348,10 +348,10 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-# A page's cursor: an id as the store makes them (NEW_ID_PATTERN of _files.ids, which
-# this layer does not import), its queue after, 128 characters at most. Only those
-# sort by creation: any other text would page nowhere.
-_CURSOR = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}(?:-[A-Za-z0-9_-]{1,101})?")
+# A page's cursor: any well-formed id (the rule of _files.ids, which this layer does not
+# import), not only the ids a store makes: `import` keeps a job's own id, and a page
+# that ends on such a job must still lead to the next.
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 def check_listing(state: str | None, task: str | None, after: str | None, limit: int | None) -> None:
@@ -364,7 +364,7 @@ def check_listing(state: str | None, task: str | None, after: str | None, limit:
         if text is not None and not isinstance(text, str):
             raise TypeError(f"{name} must be a string, not {text!r}")
     if after is not None and not _CURSOR.fullmatch(after):
-        raise InvalidJobId(f"after {after!r:.80} is not a job id (26 characters of Crockford base32, as listed): "
+        raise InvalidJobId(f"after {after!r:.80} is not a job id (letters, digits, '-' and '_'): "
                            "give the last id of the page before")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise ValueError(f"limit must be a whole number of jobs, 0 or more, not {limit!r}")

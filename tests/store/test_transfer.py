@@ -155,3 +155,15 @@ def test_a_job_a_worker_holds_is_not_replaced(open_store: Callable[..., JobStore
 def test_an_unknown_conflict_policy_is_refused(open_store: Callable[..., JobStore]) -> None:
     with pytest.raises(ValueError, match="on_conflict must be one of skip, replace, new-id"):
         open_store().transfer.import_lines([], "merge")
+
+
+def test_jobs_imported_under_hand_made_ids_are_paged_through(store: JobStore) -> None:
+    made = store.create("made here").id
+    exported = json.loads(next(store.transfer.export(None, None)))
+    lines = [json.dumps(exported | {"id": job_id, "request": job_id}) for job_id in ("job-b", "job-a")]
+    assert store.transfer.import_lines(lines, "skip").imported == ["job-b", "job-a"]
+    pages, after = [], None
+    while page := [job.id for job in store.jobs(after=after, limit=1)]:
+        pages += page
+        after = page[-1]  # (a hand-made id as the cursor, as a dashboard's next page gives it)
+    assert pages == sorted([made, "job-a", "job-b"])
