@@ -104,6 +104,18 @@ def small_store(root: Path, pending: int) -> None:
         write_pending(root, pending, now_ms - 3_600_000, 3_600_000)
 
 
+def stores(quick: bool, cache: str) -> tuple[Path, Path]:
+    """The big and small stores under *cache* (built the first time): their paths."""
+    sizes = QUICK if quick else FULL
+    top = Path(cache) / ("quick" if quick else "full")
+    big, small = top / "big" / "store", top / "small" / "store"
+    big.parent.mkdir(parents=True, exist_ok=True)
+    small.parent.mkdir(parents=True, exist_ok=True)
+    build(big, sizes["resolved"], sizes["pending"])
+    small_store(small, sizes["small"])
+    return big, small
+
+
 def timed(call: Callable[[], object]) -> float:
     started = time.perf_counter()
     call()
@@ -179,12 +191,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="Alternating rounds of the claim comparison.")
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
-    cache = Path(args.cache) / ("quick" if args.quick else "full")
-    big, small = cache / "big" / "store", cache / "small" / "store"
-    big.parent.mkdir(parents=True, exist_ok=True)
-    small.parent.mkdir(parents=True, exist_ok=True)
-    build(big, sizes["resolved"], sizes["pending"])
-    small_store(small, sizes["small"])
+    big, small = stores(args.quick, args.cache)
     print(f"big store: {big} ({(big.parent / 'complete').read_text().strip()})")
     disk = os.statvfs(big)
     print(f"inodes used on its filesystem: {disk.f_files - disk.f_ffree:,} of {disk.f_files:,}")

@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.scale import FULL, QUICK, build, small_store  # noqa: E402
+from benchmarks.scale import stores  # noqa: E402
 
 # The command line of a checkout: `python -m fsjobstore ARGS`, its fsjobstore first on the path.
 _CLI = """
@@ -91,13 +91,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--checkout", type=Path, action="append", help="default: this checkout; give two to compare")
     args = parser.parse_args()
-    sizes = QUICK if args.quick else FULL
-    cache = Path(args.cache) / ("quick" if args.quick else "full")
-    big, small = cache / "big" / "store", cache / "small" / "store"
-    big.parent.mkdir(parents=True, exist_ok=True)
-    small.parent.mkdir(parents=True, exist_ok=True)
-    build(big, sizes["resolved"], sizes["pending"])
-    small_store(small, sizes["small"])
+    big, small = stores(args.quick, args.cache)
     checkouts = [path.resolve() for path in args.checkout or [ROOT]]
     seen: dict[Path, dict[str, list[tuple[float, float]]]] = {checkout: {} for checkout in checkouts}
     for round_ in range(args.rounds):

@@ -32,7 +32,7 @@ from clihelpers import (
 )
 from loophelpers import wait_for
 
-from fsjobstore import JobStore
+from fsjobstore import Job, JobStore
 
 # Runs until stopped, with a grandchild in its process group. A "quick" request
 # is done at once. SIGTERM is noted in $MARKS/signals; the command then takes a
@@ -177,16 +177,23 @@ def test_work_stopped_twice_kills_the_command_at_once(
     assert (job.state, job.attempts) == ("pending", 0)
 
 
+def _delivering(store: JobStore, tmp_path: Path, marks: Path, script: str,
+                *options: str) -> tuple[Job, subprocess.Popen[str]]:
+    """A resolved job with one target, and `notify -- script` started to deliver it."""
+    job = store.create("x")
+    store.queue(job.id, "a client")
+    store.fulfill(job.id, "v")
+    command = _script(tmp_path, "deliver.sh", script)
+    proc = popen("notify", "--poll-interval", "0.05", *options, "--", command, store=Path(store.path),
+                 cwd=tmp_path, env={"MARKS": str(marks)})
+    return job, proc
+
+
 def test_notify_stopped_past_its_drain_timeout_terms_the_delivery_and_keeps_the_target_due(
     tmp_path: Path, store_dir: Path, marks: Path
 ) -> None:
     with JobStore(store_dir, poll_interval=0.05, create=True) as store:
-        job = store.create("x")
-        store.queue(job.id, "a client")
-        store.fulfill(job.id, "v")
-        command = _script(tmp_path, "deliver.sh", SLOW)
-        proc = popen("notify", "--poll-interval", "0.05", "--drain-timeout", "0.5", "--", command,
-                     store=store_dir, cwd=tmp_path, env={"MARKS": str(marks)})
+        job, proc = _delivering(store, tmp_path, marks, SLOW, "--drain-timeout", "0.5")
         try:
             pids = _started(marks)
             status, _out, err, _took = stop(proc, timeout=20)
@@ -321,12 +328,7 @@ def test_a_sigkilled_notifiers_delivery_is_stopped_by_its_reaper_and_stays_due(
     tmp_path: Path, store_dir: Path, marks: Path
 ) -> None:
     with JobStore(store_dir, poll_interval=0.05, create=True) as store:
-        job = store.create("x")
-        store.queue(job.id, "a client")
-        store.fulfill(job.id, "v")
-        command = _script(tmp_path, "deliver.sh", SILENT)
-        proc = popen("notify", "--poll-interval", "0.05", "--", command, store=store_dir, cwd=tmp_path,
-                     env={"MARKS": str(marks)})
+        job, proc = _delivering(store, tmp_path, marks, SILENT)
         try:
             pids = _started(marks)
             proc.kill()
