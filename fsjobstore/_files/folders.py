@@ -189,6 +189,22 @@ def open_folder(path: str) -> int:
         raise
 
 
+def has_folder(folder: Folder, name: str) -> bool:
+    """Whether *folder* holds a folder *name* (a symlink is none), by opening it as a
+    listing does: over NFS an open asks the server where a stat may answer from
+    the client's cache."""
+    name, dir_fd = folder.at(name)
+    try:
+        os.close(os.open(name, _OPEN_FOLDER, dir_fd=dir_fd))
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return False
+        raise
+    return True
+
+
 def make_folder(path: str, *, shared: bool = False) -> bool:
     """Create a folder (group-shared if *shared*); return False if it already existed."""
     name, dir_fd = reach(path)
@@ -222,6 +238,19 @@ def remove_folder_if_empty(path: str) -> None:
         os.rmdir(name, dir_fd=dir_fd)
     except OSError:
         pass
+
+
+def remove_empty_in(folder: Folder, name: str) -> bool:
+    """Remove the folder *name* of *folder* if it is empty; whether it is gone now
+    (False: it holds entries, or is not a folder)."""
+    name, dir_fd = folder.at(name)
+    try:
+        os.rmdir(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def scan(folder: Folder, suffix: str) -> Iterator[str]:
