@@ -369,12 +369,6 @@ def lstat(path: str) -> os.stat_result:
     return os.lstat(name, dir_fd=dir_fd)
 
 
-def lstat_in(folder: Folder, name: str) -> os.stat_result:
-    """lstat(folder.join(name)) without making the path."""
-    name, dir_fd = folder.at(name)
-    return os.lstat(name, dir_fd=dir_fd)
-
-
 def identity(path: str) -> tuple[int, int] | None:
     """What tells *path*'s file from any other that had or will have its name: inode
     number and change time (None if it is gone). Not the inode alone: ext4 gives

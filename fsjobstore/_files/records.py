@@ -59,7 +59,7 @@ REREAD_WAITS = (0.01, 0.04, 0.15, 0.4, 0.6)
 # unchanged one is reported at once the next time (bounded: forgotten when full).
 _KNOWN_CORRUPT: set[tuple[int, int]] = set()
 _KNOWN_CORRUPT_MAX = 1024
-_RECORD_START = b'{\n "format": '
+RECORD_START = b'{\n "format": '
 
 
 
@@ -203,7 +203,7 @@ class Record:
             except CorruptJobFile:
                 if attempt == 0:
                     identity = fsio.identity(path)
-                    if identity in _KNOWN_CORRUPT or not (data.startswith(_RECORD_START)
+                    if identity in _KNOWN_CORRUPT or not (data.startswith(RECORD_START)
                                                           and not data.endswith(b"}\n")):
                         waits = waits[:1]
                 if attempt >= len(waits):
@@ -350,33 +350,6 @@ class Record:
             after=tuple(f.get("after") or ()),
             on_parent_failure=f.get("on_parent_failure") or "cancel",
         )
-
-
-_EXPIRES_IN = b'\n "expires_in": '
-
-
-def expires_in_of(path: str, job_id: str) -> float | None:
-    """The ``expires_in`` of job *job_id*'s record at *path*, for a purge, which asks
-    it of every record it judges: taken from its line where the file is laid out
-    as our renderer writes it (each field one line: JSON text holds no newline), the
-    rest unparsed; a file laid out otherwise is parsed in full (CorruptJobFile if it
-    is no record). FileNotFoundError if absent."""
-    data = fsio.read(path)
-    start = data.rfind(_EXPIRES_IN)  # (the last, as JSON takes the last of a repeated key)
-    if (start > 0 and data.startswith(_RECORD_START) and data.endswith(b"\n}\n")
-            and data.count(b"\n") == data.count(b'\n "') + 2 and f'\n "id": "{job_id}",\n'.encode() in data):
-        start += len(_EXPIRES_IN)
-        text = data[start:data.find(b",\n", start)]
-        if text == b"null":
-            return None
-        try:
-            seconds = float(text)
-        except ValueError:
-            seconds = -1.0
-        if seconds >= 0 and seconds != float("inf"):
-            return seconds
-    expires_in = Record.parse(data, path, job_id).get("expires_in")
-    return None if expires_in is None else float(expires_in)
 
 
 _REQUEST_START = b'\n "request": '

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from .._arguments import check_seconds
 from .._files import folders, fsio
+from .._files.fieldlines import expires_in_of
 from .._files.layout import RECORD_SUFFIX
-from .._files.records import expires_in_of
 from ..errors import CorruptJobFile
 from ..interface import Progress
 from .buckets import History, Summary
@@ -138,6 +138,8 @@ class _Purge:
                                 if ages.past(mtime, expires_in)]
         else:
             past = list(self._read(bucket, names))
+            if not past and summary is None:
+                history.summary(bucket)  # (the first young bucket: its summary, for the next purge)
         if not past:
             self.lean = False
         return past
@@ -152,7 +154,7 @@ class _Purge:
         for job_id in names:
             name = job_id + RECORD_SUFFIX
             try:
-                info = fsio.lstat_in(folder, name)  # (before the read: see buckets.build)
+                info = fsio.lstat(folder.join(name))  # (before the read: see buckets.build)
                 identity = (info.st_ino, info.st_ctime_ns)
                 expires_in = None
                 if ages.older_than is None:

@@ -34,7 +34,7 @@ def purge_job(ctx: StoreContext, job_id: str, expected: Expected, bucket: Folder
         return False  # being retried, or tidied by a puller: next time
     try:
         try:
-            if not expected(fsio.lstat_in(bucket, job_id + RECORD_SUFFIX)):
+            if not expected(fsio.lstat(bucket.join(job_id + RECORD_SUFFIX))):
                 return False
         except FileNotFoundError:
             return False
@@ -102,16 +102,11 @@ def remove_resolved(ctx: StoreContext, job_id: str, record: Record | None, bucke
         fsio.remove_in(layout.pending, job_id + RECORD_SUFFIX)
     # Temp files' names: a removal that dies holding them leaves ordinary leftovers.
     aside = layout.tmp.join(f"{job_id}.purged-{fsio.temp_names.next()}")
-    key_aside = None
-    if record is not None and record.get("key") is not None:
-        key_aside = layout.tmp.join(f"{job_id}.purged-key-{fsio.temp_names.next()}")
-        if not keys.free(ctx, record, key_aside):
-            key_aside = None
+    key_aside = _free_key(ctx, job_id, record)
     try:
         fsio.rename(resolved, aside)
     except FileNotFoundError:
-        if key_aside is not None and record is not None:
-            keys.restore(ctx, record, key_aside)
+        _restore_key(ctx, record, key_aside)
         return False
     targets = _targets_folder(layout, job_id)
     if _has_waiting(targets):
@@ -119,8 +114,7 @@ def remove_resolved(ctx: StoreContext, job_id: str, record: Record | None, bucke
         # resolved record, is then beside it: a resolution unfinished, as it was.)
         fsio.link(aside, resolved)
         fsio.remove(aside)
-        if key_aside is not None and record is not None:
-            keys.restore(ctx, record, key_aside)
+        _restore_key(ctx, record, key_aside)
         return False
     # Absent at the look just made, the folder holds nothing given up either: one a
     # ``queue`` makes from now on is its own, which it removes as it raises.
@@ -134,3 +128,17 @@ def remove_resolved(ctx: StoreContext, job_id: str, record: Record | None, bucke
         fsio.remove(key_aside)
     ctx.dependencies.forget(job_id)
     return True
+
+
+def _free_key(ctx: StoreContext, job_id: str, record: Record | None) -> str | None:
+    """Move the job's key aside if *record* has one and it is still the job's: where
+    it went (a temp file's name), or None."""
+    if record is None or record.get("key") is None:
+        return None
+    key_aside = ctx.layout.tmp.join(f"{job_id}.purged-key-{fsio.temp_names.next()}")
+    return key_aside if keys.free(ctx, record, key_aside) else None
+
+
+def _restore_key(ctx: StoreContext, record: Record | None, key_aside: str | None) -> None:
+    if key_aside is not None and record is not None:
+        keys.restore(ctx, record, key_aside)

@@ -14,6 +14,7 @@ from pathlib import Path
 from invariants import FsSpy, resolved_file
 
 from fsjobstore import JobStore
+from fsjobstore._files.ids import id_at
 from fsjobstore._store.buckets import SETTLED_SECONDS
 
 
@@ -237,3 +238,21 @@ def test_a_store_object_reads_no_summary_of_a_bucket_unchanged_since_it_read_it(
     more = store.create("more")  # (its bucket changes: read again)
     store.cancel(more.id)
     assert store.stats()["cancelled"] == 1
+
+
+def test_purge_reads_old_buckets_lean_and_saves_the_summaries_of_young_ones(
+        open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    then_ms = int((time.time() - 9 * 24 * 3600) * 1000)
+    old = [store.create({"n": n}, job_id=id_at(then_ms + n)).id for n in range(3)]
+    for job_id in old:
+        store.fulfill(job_id, "v")
+        _age(resolved_file(store.path, job_id), 8 * 24 * 3600)
+    young = _resolved(store, 2)
+    bucket = Path(resolved_file(store.path, young[0])).parent
+    _age(bucket, 10)
+    opened = _records_opened(store, lambda: store.purge())
+    assert opened == set(old) | set(young)  # (each its expires_in; the young bucket's, for its summary too)
+    assert Path(store.path, "summaries", bucket.name + ".json").exists()
+    assert sorted(job.id for job in store.jobs()) == young
+    assert _records_opened(store, lambda: store.purge()) == set()  # (the young bucket: by its summary alone)
