@@ -124,19 +124,19 @@ class _Purge:
             if not ages.any_past(summary):
                 self.lean = False
                 return []
-        names = history.names(bucket)
-        if summary is not None and ages.all_past(summary) and history.unchanged(bucket, summary):
-            # Every record past its time, by a summary still true after the listing:
-            # none is read. Any record written since is newer than every one it describes.
-            newest = summary.newest
-            assert newest is not None  # (as oldest is not)
-            every: Expected = lambda info: info.st_mtime <= newest  # noqa: E731
-            return [(job_id, every) for job_id in names]
         if summary is not None and summary.ages is not None:  # (built just now: each record read)
             past: list[Past] = [(job_id, _same(identity))
                                 for job_id, (mtime, expires_in, identity) in summary.ages.items()
                                 if ages.past(mtime, expires_in)]
         else:
+            names = history.names(bucket)
+            if summary is not None and ages.all_past(summary) and history.unchanged(bucket, summary):
+                # Every record past its time, by a summary still true after the listing:
+                # none is read. Any record written since is newer than every one it describes.
+                newest = summary.newest
+                assert newest is not None  # (as oldest is not)
+                every: Expected = lambda info: info.st_mtime <= newest  # noqa: E731
+                return [(job_id, every) for job_id in names]
             past = list(self._read(bucket, names))
             if not past and summary is None:
                 history.summary(bucket)  # (the first young bucket: its summary, for the next purge)
@@ -152,9 +152,9 @@ class _Purge:
         folder = self.layout.bucket(bucket)
         entries = self.history.entries(bucket) if ages.older_than is None else {}
         for job_id in names:
-            name = job_id + RECORD_SUFFIX
+            path = folder.join(job_id + RECORD_SUFFIX)
             try:
-                info = fsio.lstat(folder.join(name))  # (before the read: see buckets.build)
+                info = fsio.lstat(path)  # (before the read: see buckets.build)
                 identity = (info.st_ino, info.st_ctime_ns)
                 expires_in = None
                 if ages.older_than is None:
@@ -162,7 +162,7 @@ class _Purge:
                     if entry is not None and (entry[4], entry[5]) == identity:
                         expires_in = entry[3]
                     else:
-                        expires_in = expires_in_of(folder.join(name), job_id)
+                        expires_in = expires_in_of(path, job_id)
             except FileNotFoundError:
                 continue
             except CorruptJobFile as exc:
