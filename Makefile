@@ -45,8 +45,9 @@ faketime:
 demo: $(STAMP)
 	$(VENV)/bin/fsjobstore demo --serve
 
+# One pytest-xdist worker per core: most tests wait on processes, leases and disks.
 test: $(STAMP) fuse chromium faketime
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist worksteal
 
 soak: $(STAMP) fuse faketime
 	$(PY) -m pytest -q -m soak

@@ -547,3 +547,9 @@ def in_child(work: Callable[[], str]) -> str:
     message = b"".join(chunks).decode()
     assert os.waitstatus_to_exitcode(status) == 0, message
     return message
+
+
+def plain_repr(value: object) -> str:
+    """A parametrize id: repr without memory addresses (``<object object at 0x...>``),
+    so that every pytest-xdist worker collects the same tests."""
+    return re.sub(r" at 0x[0-9a-f]+", "", repr(value))

@@ -3,6 +3,9 @@ An implementation joins by adding a Backend here and its name to BACKENDS."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,19 @@ from fsjobstore import JobStore
 from fsjobstore.interface import Store
 
 LEASE = 1.0
+
+
+@contextmanager
+def called_later(delay: float, call: Callable[[], object]) -> Iterator[None]:
+    """Make ``call`` from another thread after ``delay`` seconds, and wait for it on the
+    way out: what the body waits for can happen before the call has read its own
+    answer, and closing the store under it (over HTTP, its socket) would fail it."""
+    timer = threading.Timer(delay, call)
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.join()
 
 
 class Backend:

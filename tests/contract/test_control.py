@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from backends import Backend
+from backends import Backend, called_later
 
 from fsjobstore import Notifier, Worker
 from fsjobstore.interface import PAUSE_SEEN_WITHIN, Pause, Store
@@ -87,8 +87,8 @@ def test_freeze_waits_for_running_work_then_thaw_resumes(backend: Backend) -> No
     lease = worker_store.pull_work()
     assert lease is not None and lease.id == job.id
     later = operator.create("later")
-    threading.Timer(0.5, lambda: lease.fulfill("done")).start()
-    assert freeze(operator, timeout=30) == []
+    with called_later(0.5, lambda: lease.fulfill("done")):
+        assert freeze(operator, timeout=30) == []
     assert operator.get(job.id).state == "fulfilled"
     assert worker_store.pull_work() is None  # frozen
     assert operator.resume() is True  # thaw

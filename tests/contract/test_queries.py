@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
+from backends import called_later
 
 from fsjobstore.errors import InvalidJobId, JobNotFound, JobStateError
 from fsjobstore.interface import Store
@@ -28,8 +28,8 @@ def test_wait_returns_the_resolved_job_or_times_out(store: Store) -> None:
     job = store.create("x")
     with pytest.raises(TimeoutError):
         store.wait(job.id, timeout=0.2)
-    threading.Timer(0.2, store.cancel, args=(job.id,)).start()
-    assert store.wait(job.id, timeout=10).state == "cancelled"
+    with called_later(0.2, lambda: store.cancel(job.id)):
+        assert store.wait(job.id, timeout=10).state == "cancelled"
 
 
 def test_purge_removes_resolved_jobs_and_check_counts_the_rest(store: Store) -> None:

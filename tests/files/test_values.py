@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from invariants import plain_repr
 
 from fsjobstore._files.values import (
     canonical_json,
@@ -28,7 +29,7 @@ def test_encode_json_round_trips(value: Any) -> None:
 @pytest.mark.parametrize(
     "value",
     [object(), {1, 2}, b"bytes", 1j, float("nan"), float("inf"), -float("inf"), {"a": [float("nan")]}, {(1, 2): 3}],
-    ids=repr,
+    ids=plain_repr,
 )
 def test_encode_json_refuses_non_json_with_type_error(value: Any) -> None:
     with pytest.raises(TypeError, match="request"):

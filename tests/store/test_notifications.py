@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from invariants import plain_repr
 
 from fsjobstore import (
     InvalidJobId,
@@ -81,7 +82,7 @@ def test_queue_unknown_job(store: JobStore, snapshot: Snapshot) -> None:
 NOT_JSON = [object(), {1, 2}, b"t", float("nan"), float("-inf"), {"a": float("nan")}, {(1,): 2}]
 
 
-@pytest.mark.parametrize("bad", NOT_JSON, ids=repr)
+@pytest.mark.parametrize("bad", NOT_JSON, ids=plain_repr)
 def test_a_non_json_target_is_refused_writing_nothing(store: JobStore, bad: Any, snapshot: Snapshot) -> None:
     job = store.create("x")
     store.queue(job.id, "kept")

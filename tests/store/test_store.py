@@ -12,6 +12,7 @@ from typing import Any
 
 import invariants
 import pytest
+from invariants import plain_repr
 
 import fsjobstore
 from fsjobstore import (
@@ -247,7 +248,7 @@ NOT_JSON = [
 ]
 
 
-@pytest.mark.parametrize("bad", NOT_JSON, ids=repr)
+@pytest.mark.parametrize("bad", NOT_JSON, ids=plain_repr)
 def test_create_refuses_non_json_and_writes_nothing(store: JobStore, bad: Any, snapshot: Snapshot) -> None:
     before = snapshot(store.path)
     with pytest.raises(TypeError):
