@@ -292,8 +292,8 @@ class Dependencies:
         """Whether a dependant of *parent* is still to run (blocked, or pending in its
         queue), and so may still read its value: a purge keeps *parent* then."""
         layout = self.ctx.layout
-        if not fsio.exists_in(layout.dependants, parent):
-            return False  # (the common case: one lstat)
+        if not folders.has_folder(layout.dependants, parent):
+            return False  # (the common case: one open, as a listing makes)
         return any(fsio.exists(layout.blocked_path(child)) or fsio.exists(layout.pending_path(child))
                    for child in self.dependants(parent))
 
