@@ -248,6 +248,12 @@ class Store(Protocol):
         at most once, in one of its states. ValueError for an unknown state or a
         negative limit, InvalidJobId for a bad *after*."""
 
+    def dependants(self, job_id: str) -> list[str]:
+        """The ids of the jobs made to wait for this one (``create(after=...)``), oldest
+        first; ``[]`` if none (or no such job). A dependant purged since may still be
+        named until this job is purged too (``get`` then raises JobNotFound).
+        InvalidJobId for a malformed id."""
+
     def stats(self) -> dict[str, int]: ...
 
     def wait(self, job_id: str, timeout: float | None = None) -> Job: ...

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from ._arguments import check_count, check_seconds
+from ._files.ids import check_id
 from ._files.wakeup import unwatch
 from ._store import creation, maintenance, migration, purging
 from ._store.bulk import BulkCreation
@@ -118,10 +119,7 @@ class JobStore(BulkCreation):
     retention: _Option[float | None] = _Option()
     watch: _Option[bool] = _Option()
     group_shared: _Option[bool] = _Option()
-
-    @property
-    def poll_interval(self) -> float:
-        return self._ctx.options.poll_interval
+    poll_interval: _Option[float] = _Option()
 
     @property
     def notify(self) -> Notify | None:
@@ -189,6 +187,9 @@ class JobStore(BulkCreation):
         """As ``Store.jobs``: history read a bucket at a time; corrupt files logged, skipped."""
         return self._queries.jobs(state, task=task, labels=labels, after=after, limit=limit,
                                   newest_first=newest_first)
+
+    def dependants(self, job_id: str) -> list[str]:
+        return self._ctx.dependencies.dependants(check_id(job_id))
 
     def stats(self) -> dict[str, int]:
         """How many jobs are in each state, and how many are due for notification."""

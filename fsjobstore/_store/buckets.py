@@ -13,6 +13,10 @@ the folder was stat-ed: a change made afterwards gets a later mtime however
 coarse the filesystem's timestamps, so it can never be mistaken for the state
 the summary describes. No host's clock is compared with another's.
 
+Every settled summary is also kept in one file, ``summaries/history.json``, each
+trusted by the same rule: a new process (``fsjobstore stats``) reads that one file
+instead of a file per bucket.
+
 Summaries are a cache: any process may rewrite one (not durably), a missing or
 unreadable one is rebuilt, and a store on a read-only filesystem is simply read
 in full every time.
@@ -46,9 +50,11 @@ _ENTRIES_SUFFIX = ".records.json"
 # record whose inode and ctime are unchanged is the same file (records are never
 # changed in place), so a bucket read again reads only the records that are not.
 Entry = tuple[str, str, float, "float | None", int, int, bool]
-# The counts of pending/ and of each queue folder, kept the same way (a name no
+# The counts of pending/ and of each queue folder (pending_counts.py; a name no
 # bucket can have: longer).
-_PENDING_COUNT = "pending.count.json"
+PENDING_COUNT = "pending.count.json"
+# Every settled summary, by bucket (a name no bucket can have).
+_ALL_SUMMARIES = "history.json"
 
 
 @dataclass
@@ -125,7 +131,17 @@ class Summary:
     @classmethod
     def from_json(cls, data: bytes) -> Summary | None:
         try:
-            fields: Any = json.loads(data)
+            return cls.from_fields(json.loads(data))
+        except ValueError:
+            return None
+
+    @classmethod
+    def from_fields(cls, fields: Any) -> Summary | None:
+        """The summary whose fields (as ``to_json`` writes them) these are, else None."""
+        if not isinstance(fields, dict):
+            return None
+        try:
+            fields = dict(fields)
             if fields.pop("version") != _VERSION:
                 return None
             return cls(**fields)
@@ -163,8 +179,12 @@ class History:
         self.layout: Layout = ctx.layout
         self._now: float | None = None
         self._probed = False
+        # history.json, read by the first pass over every bucket of a store object that
+        # remembers no summary yet, and whether a settled summary was found elsewhere since.
+        self._all: dict[str, Any] | None = None
+        self._found_apart = False
 
-    def _filesystem_now(self) -> float | None:
+    def filesystem_now(self) -> float | None:
         """Now on the filesystem's clock, probed once per History (None: cannot write)."""
         if not self._probed:
             self._probed = True
@@ -173,44 +193,6 @@ class History:
             except OSError:
                 self._now = None
         return self._now
-
-    def pending_count(self) -> int:
-        """How many records pending/ and the queue folders hold: each folder's saved
-        count while the folder is unchanged (a settled count, as for a bucket), else
-        by listing it."""
-        layout = self.layout
-        path = layout.summaries.join(_PENDING_COUNT)
-        try:
-            saved: Any = json.loads(fsio.read(path))
-        except (FileNotFoundError, ValueError, CorruptJobFile):
-            saved = None
-        if not isinstance(saved, dict):
-            saved = {}
-        kept: dict[str, Any] = {}
-        total = 0
-        for folder in layout.pending_folders():
-            name = os.path.relpath(folder.path, layout.root)
-            try:
-                state = folder_state(fsio.lstat(folder.path))
-            except FileNotFoundError:
-                continue  # (a queue folder tidied away since it was listed)
-            entry = saved.get(name)
-            if isinstance(entry, dict) and entry.get("folder") == state and isinstance(entry.get("count"), int):
-                total += entry["count"]
-                kept[name] = entry
-                continue
-            count = folders.count(folder, RECORD_SUFFIX)
-            total += count
-            now = self._filesystem_now()
-            if now is not None and state[1] < (now - SETTLED_SECONDS) * 1e9:
-                kept[name] = {"folder": state, "count": count}
-        if kept != saved:
-            try:
-                fsio.publish(layout.tmp, layout.summaries, _PENDING_COUNT, json.dumps(kept).encode(),
-                             durable=False, replace=True)
-            except OSError:
-                pass  # (a cache)
-        return total
 
     def unchanged(self, bucket: str, summary: Summary) -> bool:
         """Whether the bucket folder is still as *summary* describes it (never, for
@@ -227,11 +209,47 @@ class History:
         return folders.stems(self.layout.bucket(bucket), RECORD_SUFFIX)
 
     def summaries(self) -> Iterator[tuple[str, Summary]]:
-        """Every bucket, oldest first, with its summary (rebuilt where it changed)."""
+        """Every bucket, oldest first, with its summary (rebuilt where it changed);
+        history.json rewritten once all are read, if a settled one was not in it."""
+        if self._all is None:
+            # (Not for one bucket, such as a first page's: one small file is cheaper.)
+            self._all = {} if len(self.ctx.bucket_summaries) else self._read_all()
+        settled: dict[str, Summary] = {}
         for bucket in self.layout.buckets():
             summary = self.summary(bucket)
             if summary is not None:
+                if summary.settled:
+                    settled[bucket] = summary
                 yield bucket, summary
+        if self._found_apart:
+            self._save_all(settled)
+
+    def _saved_one(self, bucket: str) -> Summary | None:
+        try:
+            return Summary.from_json(fsio.read(self.layout.summaries.join(bucket + RECORD_SUFFIX)))
+        except (FileNotFoundError, CorruptJobFile):
+            return None
+
+    def _read_all(self) -> dict[str, Any]:
+        try:
+            saved: Any = json.loads(fsio.read(self.layout.summaries.join(_ALL_SUMMARIES)))
+        except (FileNotFoundError, ValueError, CorruptJobFile):
+            return {}
+        return saved if isinstance(saved, dict) else {}
+
+    def _save_all(self, settled: dict[str, Summary]) -> None:
+        """Write history.json with *settled* (every bucket's settled summary), or remove
+        it if there is none."""
+        layout = self.layout
+        data = b",".join(b'"%s":%s' % (bucket.encode(), summary.to_json()) for bucket, summary in settled.items())
+        try:
+            if settled:
+                fsio.publish(layout.tmp, layout.summaries, _ALL_SUMMARIES, b"{" + data + b"}", durable=False,
+                             replace=True)
+            else:
+                fsio.remove(layout.summaries.join(_ALL_SUMMARIES))
+        except OSError:
+            pass  # (a cache)
 
     def known(self, bucket: str) -> Summary | None:
         """The bucket's summary if one made before still describes it (kept in memory,
@@ -245,11 +263,10 @@ class History:
         known: Summary | None = self.ctx.bucket_summaries.get(bucket)
         if known is not None and known.folder == state:
             return known  # (settled: as trustworthy as the one on disk, without reading it)
-        try:
-            saved = Summary.from_json(fsio.read(self.layout.summaries.join(bucket + RECORD_SUFFIX)))
-        except (FileNotFoundError, CorruptJobFile):
-            saved = None
+        in_all = Summary.from_fields(self._all.get(bucket)) if self._all else None
+        saved = in_all if in_all is not None and in_all.folder == state else self._saved_one(bucket)
         if saved is not None and saved.folder == state:
+            self._found_apart |= saved is not in_all
             self.ctx.bucket_summaries.put(bucket, saved)
             return saved
         return None
@@ -267,7 +284,7 @@ class History:
             return known
         # Rebuilt: the filesystem's time first, then the folder state the summary
         # describes, so that any change after that stat has a later mtime than now.
-        now = self._filesystem_now()
+        now = self.filesystem_now()
         try:
             state = folder_state(fsio.lstat(layout.resolved.join(bucket)))
         except FileNotFoundError:
@@ -275,6 +292,7 @@ class History:
         summary = self.build(bucket, state)
         summary.settled = now is not None and state[1] < (now - SETTLED_SECONDS) * 1e9
         if summary.settled:
+            self._found_apart = True
             self.ctx.bucket_summaries.put(bucket, replace(summary, index=None, ages=None))
             index = json.dumps({"folder": state, "ids": summary.index}, separators=(",", ":")).encode()
             entries = self.ctx.bucket_entries.get(bucket)
@@ -374,5 +392,9 @@ class History:
         layout = self.layout
         buckets = set(layout.buckets())
         for name in layout.summaries.names():
-            if name != _PENDING_COUNT and name.split(".")[0] not in buckets:
+            if name not in (PENDING_COUNT, _ALL_SUMMARIES) and name.split(".")[0] not in buckets:
                 fsio.remove(layout.summaries.join(name))
+        saved = self._read_all()
+        if saved.keys() - buckets:
+            self._save_all({bucket: summary for bucket, fields in saved.items()
+                            if bucket in buckets and (summary := Summary.from_fields(fields)) is not None})

@@ -22,7 +22,10 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
 
 _MACROS = {
     "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
@@ -43,6 +46,9 @@ _SEARCH_DAYS = 40 * 366
 
 def zone(name: str) -> ZoneInfo:
     """The time zone *name* (an IANA name such as ``Europe/Paris``); ValueError naming it if unknown."""
+    # (Imported here: a process that makes no tick, such as `fsjobstore stats`, need not load it.)
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:

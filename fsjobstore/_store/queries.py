@@ -18,6 +18,7 @@ from ..interface import check_listing
 from ..job import BLOCKED, PENDING, RESOLVED_STATES, RUNNING, STATES, Job
 from .buckets import History
 from .context import StoreContext
+from .pending_counts import pending_count
 
 
 class Queries:
@@ -121,7 +122,7 @@ class Queries:
                 counts[state] += count
             # A job both pending and resolved (its resolution not finished yet) is resolved.
             finishing.update(job_id for job_id in summary.also_pending if fsio.exists(layout.pending_path(job_id)))
-        pending = history.pending_count() - len(finishing)
+        pending = pending_count(layout, history.filesystem_now) - len(finishing)
         # (Few: a lease per job being worked on.)
         running = sum(job_id not in finishing and fsio.exists(layout.pending_path(job_id))
                       for job_id in folders.stems(layout.work_leases, ""))
@@ -186,11 +187,15 @@ def _in_order(names: Iterable[str], suffix: str, after: str | None, newest_first
     checked and cut to ids: within one folder every id has the same form (and
     ``.`` and ``-`` sort before every other character an id may hold), so names
     sort as their ids do."""
-    def later(i: str, last: str) -> bool:
-        return i < last if newest_first else i > last
-
+    # (The comparisons written out in each filter, not a function called per name: a
+    # call per name of a hundred thousand costs more than the rest of the pass.)
     cut = len(suffix)
-    left = list(names) if after is None else [i for i in names if later(i[:len(i) - cut], after)]
+    if after is None:
+        left = list(names)
+    elif newest_first:
+        left = [i for i in names if i[:len(i) - cut] < after]
+    else:
+        left = [i for i in names if i[:len(i) - cut] > after]
     pick = heapq.nlargest if newest_first else heapq.nsmallest
     batch = 64
     while left:
@@ -202,5 +207,5 @@ def _in_order(names: Iterable[str], suffix: str, after: str | None, newest_first
         if len(chosen) < batch:
             return
         last = chosen[-1]
-        left = [i for i in left if later(i, last)]
+        left = [i for i in left if i < last] if newest_first else [i for i in left if i > last]
         batch *= 4

@@ -5,7 +5,9 @@ reaches the worker, which decides, not the command). When a run must end
 early (its timeout, the worker stopping, the job's lease lost) the whole group
 gets SIGTERM, then SIGKILL after a grace period (at once, when the worker is
 told to stop at once), and ``run`` returns only once no process of the group
-runs: the caller's lease outlives the command.
+runs: the caller's lease outlives the command. A worker that dies before it
+could stop a command (SIGKILL, the OOM killer) leaves that to its reaper
+process (``reaper.py``), which stops every group still running.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 from ..errors import AttemptFailed
 from ..loops.base import Stopped, StopRequest
+from .groups import AFTER_KILL, group_alive, signal_group
+from .reaper import Reaper
 
 log = logging.getLogger("fsjobstore")
 DISCARD_STATUS = 65  # a command's exit status that discards its job
@@ -27,7 +31,6 @@ DISCARD_STATUS = 65  # a command's exit status that discards its job
 StopCheck = Callable[[], StopRequest | None]
 
 _SLICE = 0.05  # how often a running command's stop conditions are looked at
-_AFTER_KILL = 5.0  # SIGKILL cannot be refused: only an unkillable (D-state) process takes longer
 
 
 def check_command(program: str) -> None:
@@ -43,18 +46,27 @@ def check_command(program: str) -> None:
 
 
 class Command:
-    """*argv*, run with a request on stdin; its stdout is the result."""
+    """*argv*, run with a request on stdin; its stdout is the result. Runs only
+    inside ``with``, which keeps a reaper process for as long (see reaper.py)."""
 
     def __init__(self, argv: Sequence[str], *, timeout: float | None, grace: float) -> None:
         check_command(argv[0])
         self.argv = list(argv)
         self.timeout = timeout
         self.grace = grace
+        self.reaper = Reaper(grace)
+
+    def __enter__(self) -> Command:
+        self.reaper.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.reaper.close()
 
     @property
     def longest_stop(self) -> float:
         """The longest a run can take to return once asked to stop."""
-        return self.grace + _AFTER_KILL + 1.0  # (and a second for the slices it is looked at in)
+        return self.grace + AFTER_KILL + 1.0  # (and a second for the slices it is looked at in)
 
     def run(self, stdin: bytes, env: Mapping[str, str], stop_requested: StopCheck) -> bytes:
         """Run the command to its end. A failure raises AttemptFailed with the
@@ -62,12 +74,15 @@ class Command:
         AttemptFailed (its timeout) or Stopped (asked by *stop_requested*)."""
         proc = self._start(env)
         try:
+            self.reaper.watch(proc.pid)
             out, err = self._wait(proc, stdin, stop_requested)
         except (AttemptFailed, Stopped):
             raise  # (the command was ended before these)
         except BaseException:
             self._end(proc, lambda: StopRequest("an error in the worker", at_once=True))
             raise
+        finally:
+            self.reaper.forget(proc.pid)
         if proc.returncode != 0:
             # EX_DATAERR (sysexits.h): the input data was incorrect, so no retry can help
             raise AttemptFailed(err.decode("utf-8", "replace").strip() or _status(proc.returncode),
@@ -108,13 +123,13 @@ class Command:
             return request is not None and request.at_once
 
         if not urgent():
-            _signal_group(proc.pid, signal.SIGTERM)
+            signal_group(proc.pid, signal.SIGTERM)
             if _gone_within(proc, self.grace, urgent):
                 return
-        _signal_group(proc.pid, signal.SIGKILL)
-        if not _gone_within(proc, _AFTER_KILL, lambda: False):
+        signal_group(proc.pid, signal.SIGKILL)
+        if not _gone_within(proc, AFTER_KILL, lambda: False):
             log.warning("command %s (process group %d) still runs %s s after SIGKILL", self.argv[0], proc.pid,
-                        _AFTER_KILL)
+                        AFTER_KILL)
 
 
 def _gone_within(proc: subprocess.Popen[bytes], seconds: float, urgent: Callable[[], bool]) -> bool:
@@ -127,41 +142,12 @@ def _gone_within(proc: subprocess.Popen[bytes], seconds: float, urgent: Callable
                 proc.communicate(timeout=_SLICE)
             except subprocess.TimeoutExpired:
                 pass
-        elif not _group_alive(proc.pid):
+        elif not group_alive(proc.pid):
             return True
         else:
             time.sleep(_SLICE)
         if time.monotonic() >= deadline or urgent():
             return False
-
-
-def _signal_group(pgid: int, sig: int) -> bool:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether a process of group *pgid* still runs. Zombies do not count: where
-    PID 1 does not reap orphans (some containers), a killed grandchild stays one."""
-    try:
-        pids = [name for name in os.listdir("/proc") if name.isdigit()]
-    except FileNotFoundError:  # no /proc: ask the kernel, zombies included
-        return _signal_group(pgid, 0)
-    return any(_runs_in_group(pid, pgid) for pid in pids)
-
-
-def _runs_in_group(pid: str, pgid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses
-    state, _ppid, pgrp = stat[stat.rindex(b")") + 2:].split()[:3]
-    return state != b"Z" and int(pgrp) == pgid
 
 
 def _status(returncode: int) -> str:

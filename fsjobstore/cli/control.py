@@ -9,7 +9,6 @@ import sys
 import click
 
 from ..interface import Holding, Limit, Pause
-from ..loops.freeze import freeze
 from .base import DURATION, Context, cli, one_line_errors, pass_context, store_options
 
 
@@ -54,6 +53,8 @@ def freeze_store(ctx: Context, timeout: float) -> None:
     """Pause the whole store and wait until no lease is held, so that it can be
     edited by hand, copied or moved; exit 1, naming the holders, if some still
     hold one after --timeout (the store stays paused). `thaw` resumes."""
+    from ..loops.freeze import freeze  # (on use: see fsjobstore/__init__.py)
+
     with ctx.store() as store, one_line_errors():
         held = freeze(store, timeout=timeout)
     if not held:

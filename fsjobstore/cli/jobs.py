@@ -179,9 +179,8 @@ def show(ctx: Context, job_id: str, as_json: bool) -> None:
     with ctx.store() as store, one_line_errors():
         job = store.get(job_id).to_dict()
         workspace = store.workspaces.get(job_id) if isinstance(store, JobStore) else None
-        tree = {"parents": [_state_of(store, parent) for parent in job["after"]]}
-        if isinstance(store, JobStore):  # (the markers of dependants/: a remote store does not list them)
-            tree["dependants"] = [_state_of(store, child) for child in store.context.dependencies.dependants(job_id)]
+        tree = {"parents": [_state_of(store, parent) for parent in job["after"]],
+                "dependants": [_state_of(store, child) for child in store.dependants(job_id)]}
     if workspace is not None:
         job["workspace"] = {"path": workspace.path, "input": workspace.input, "result": workspace.result,
                             "files": workspace.files}

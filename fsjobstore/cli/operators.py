@@ -13,7 +13,6 @@ import click
 
 from ..store import JobStore, migrate_store
 from .base import DURATION, Context, cli, fail_with, one_line_errors, pass_context, progress_bar, store_options
-from .demo import claim_folder, run_demo
 
 
 @cli.command()
@@ -108,6 +107,8 @@ def demo(ctx: Context, folder: str | None, count: int, serve: bool, port: int) -
     a store an earlier demo made (it leaves a mark there). $FSJOBSTORE_DIR is
     not used.
     """
+    from .demo import claim_folder, run_demo  # (on use: it runs loops; see fsjobstore/__init__.py)
+
     if ctx.given:
         fail_with("the demo makes its own store and never uses --store: give it a new folder, `fsjobstore demo DIR`")
     logging.getLogger("fsjobstore").setLevel(logging.ERROR)  # the demo tells its own story

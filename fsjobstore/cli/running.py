@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..job import Job
-from ..loops import Backoff, Notifier, Worker
-from ..loops.base import Loop
 from .base import DURATION, Context, cli, one_line_errors, pass_context, store_options
-from .commands import Command
+
+if TYPE_CHECKING:
+    from ..loops.base import Loop
+    from .commands import Command
 
 
 def _stop_options(command: Callable[..., Any]) -> Callable[..., Any]:
     command = click.option(
         "--kill-grace", type=DURATION, default=10.0, show_default=True,
-        help="A command being stopped gets SIGTERM, and SIGKILL this long later (its whole process group).",
+        help="A command being stopped gets SIGTERM, and SIGKILL this long later (its whole process group; "
+             "also when the worker dies, by the worker's reaper process).",
     )(command)
     command = click.option(
         "--burst", is_flag=True, help="Exit once there is nothing left to do (a retry still to come counts).",
@@ -38,7 +40,7 @@ def _run_loop(loop: Loop, command: Command, burst: bool) -> None:
     # A command asked to stop (drain timeout, second signal) is waited for, so
     # that its lease is released only once none of its processes runs.
     loop.abort_grace = command.longest_stop
-    with one_line_errors():
+    with one_line_errors(), command:
         loop.run(burst=burst)
 
 
@@ -72,8 +74,13 @@ def work(ctx: Context, concurrency: int, max_attempts: int, backoff: float, time
     its stdout fulfils the job. Non-zero: the attempt failed, stderr is the error.
     A job cancelled while its COMMAND runs stops it. SIGTERM or Ctrl-C: stop
     taking jobs, let running commands finish (see --drain-timeout); a second
-    one stops them at once. A stopped command's job goes back to pending.
+    one stops them at once. A stopped command's job goes back to pending. A
+    worker that dies (even by SIGKILL) leaves its reaper process to stop its
+    running commands.
     """
+    from ..loops import Backoff, Worker  # (on use: see fsjobstore/__init__.py)
+    from .commands import Command
+
     with one_line_errors():
         runner = Command(command, timeout=timeout, grace=kill_grace)
     with ctx.store(poll_interval=poll_interval) as store:
@@ -115,6 +122,9 @@ def notify(ctx: Context, concurrency: int, max_attempts: int, backoff: float, ti
     with backoff; after --max-attempts failures the target is given up (`show`
     lists it with its last error; `queue` it again to retry). Stops as `work` does.
     """
+    from ..loops import Backoff, Notifier  # (on use: see fsjobstore/__init__.py)
+    from .commands import Command
+
     with one_line_errors():
         runner = Command(command, timeout=timeout, grace=kill_grace)
     with ctx.store(poll_interval=poll_interval) as store:

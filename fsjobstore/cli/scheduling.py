@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from ..loops import Scheduler
 from ..store import JobStore
 from .base import DURATION, Context, cli, fail_with, json_arg, one_line_errors, pass_context, store_options
 
@@ -121,5 +120,7 @@ def scheduler(ctx: Context, poll_interval: float, burst: bool) -> None:
 
     Run one on as many hosts as you like: each tick is made once.
     """
+    from ..loops import Scheduler  # (on use: see fsjobstore/__init__.py)
+
     with local_store(ctx, poll_interval=poll_interval) as store, one_line_errors():
         Scheduler(store).run(burst=burst)

@@ -140,6 +140,9 @@ class HttpStore:
     def get(self, job_id: str) -> Job:
         return Job.from_dict(self._api.call("GET", _job_path(job_id)))
 
+    def dependants(self, job_id: str) -> list[str]:
+        return list(self._api.call("GET", _job_path(job_id) + "/dependants")["dependants"])
+
     def jobs(self, state: str | None = None, *, task: str | None = None, labels: Mapping[str, str] | None = None,
              after: str | None = None, limit: int | None = None, newest_first: bool = False) -> Iterator[Job]:
         """As ``Store.jobs``, fetched a page at a time."""

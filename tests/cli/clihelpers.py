@@ -11,6 +11,8 @@ from pathlib import Path
 
 from loophelpers import wait_for
 
+from fsjobstore.cli import groups
+
 
 def cli_env(store: Path | None, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "FSJOBSTORE_DIR"}
@@ -92,3 +94,42 @@ def kill_leftovers(*pids: int) -> None:
     for pid in pids:
         if running(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is *pid*, zombies included."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_bytes()
+        except OSError:
+            continue
+        if int(stat[stat.rindex(b")") + 2:].split()[1]) == pid:
+            found.append(int(name))
+    return found
+
+
+def _ignores_sigterm(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status").read_text()
+    ignored = next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:"))
+    return bool(int(ignored, 16) & 1 << (signal.SIGTERM - 1))
+
+
+def reaper_of(worker: int) -> int:
+    """The pid of the reaper process `fsjobstore work` started (see fsjobstore/cli/reaper.py),
+    once it is ready (it ignores SIGTERM: the worker's start has waited for that)."""
+    program = os.path.abspath(groups.__file__).encode()
+
+    def find() -> int | None:
+        for pid in children(worker):
+            try:
+                if (program in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") and running(pid)
+                        and _ignores_sigterm(pid)):
+                    return pid
+            except OSError:
+                continue
+        return None
+
+    return int(wait_for(find, timeout=20, what=f"the reaper of worker {worker}"))

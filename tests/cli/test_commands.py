@@ -1,20 +1,35 @@
 """`fsjobstore work -- COMMAND`: no part of a command outlives its run.
 
 A command stopped for any reason (its timeout, the worker stopping, its job
-cancelled) gets SIGTERM and then SIGKILL for its whole process group, and its
-job's lease is released only once none of its processes runs. Real processes
-throughout: the worker, the command, and a grandchild the command starts.
+cancelled or its lease lost) gets SIGTERM and then SIGKILL for its whole process
+group, and its job's lease is released only once none of its processes runs. A
+worker killed before it could stop its commands leaves that to its reaper
+process. Real processes throughout: the worker, the command, and a grandchild
+the command starts.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clihelpers import assert_error, assert_gone, fsj, kill_leftovers, ok, popen, read_pid, running, stop
+from clihelpers import (
+    assert_error,
+    assert_gone,
+    children,
+    fsj,
+    kill_leftovers,
+    ok,
+    popen,
+    read_pid,
+    reaper_of,
+    running,
+    stop,
+)
 from loophelpers import wait_for
 
 from fsjobstore import JobStore
@@ -41,6 +56,21 @@ sh -c 'trap "" TERM; exec sleep 300' &
 echo $! > "$MARKS/grandchild.pid"
 echo $$ > "$MARKS/command.pid"
 while :; do sleep 1; done
+"""
+
+# As SLOW and STUBBORN, but writing nothing to stdout or stderr once started
+# (not even the shell's "Terminated" for a killed `sleep`): those pipes went with
+# a killed worker, and a write to them would end the command with SIGPIPE.
+SILENT = SLOW.replace("request=$(cat)", "request=$(cat); exec >/dev/null 2>&1")
+SILENT_STUBBORN = STUBBORN.replace("cat > /dev/null", "cat > /dev/null; exec >/dev/null 2>&1")
+
+# One command of several running at once: its pids are noted under its job's id.
+EACH = """#!/bin/sh
+cat > /dev/null
+sleep 300 &
+echo $! > "$MARKS/$FSJOBSTORE_JOB_ID.grandchild.pid"
+echo $$ > "$MARKS/$FSJOBSTORE_JOB_ID.command.pid"
+wait
 """
 
 
@@ -234,3 +264,144 @@ def test_work_refuses_to_start_with_a_command_that_cannot_run(tmp_path: Path, st
     with JobStore(store_dir, create=True) as store:
         job = store.get(job_id)
     assert (job.state, job.attempts) == ("pending", 0), "no job was taken"
+
+
+# -- the worker killed: its reaper stops its commands ----------------------------------------------
+
+
+def test_a_sigkilled_workers_command_and_grandchild_are_stopped_by_its_reaper(
+    tmp_path: Path, store_dir: Path, marks: Path
+) -> None:
+    with JobStore(store_dir, poll_interval=0.05, create=True) as store:
+        store.create({"slow": True})
+        proc = _worker(tmp_path, store_dir, marks, SILENT)
+        try:
+            command, grandchild = _started(marks)
+            reaper = reaper_of(proc.pid)
+            proc.kill()
+            proc.wait()
+            assert_gone(command, grandchild, reaper)
+        finally:
+            _, err = _finish(proc)
+    assert _signals(marks) == ["TERM"] and (marks / "cleaned").exists(), "SIGTERM first, and time to clean up"
+    assert f"worker {proc.pid} ended with commands running: stopping their process groups {command}" in err
+
+
+def test_a_command_that_ignores_sigterm_is_killed_by_the_reaper_after_the_kill_grace(
+    tmp_path: Path, store_dir: Path, marks: Path
+) -> None:
+    with JobStore(store_dir, poll_interval=0.05, create=True) as store:
+        store.create({"slow": True})
+        proc = _worker(tmp_path, store_dir, marks, SILENT_STUBBORN, "--kill-grace", "1")
+        try:
+            command, grandchild = _started(marks)
+            proc.kill()
+            wait_for(lambda: _signals(marks) == ["TERM"], timeout=10, what="the command to get SIGTERM")
+            assert_gone(command, grandchild)
+        finally:
+            _finish(proc)
+
+
+def test_every_command_of_a_sigkilled_worker_with_concurrency_is_stopped(
+    tmp_path: Path, store_dir: Path, marks: Path
+) -> None:
+    with JobStore(store_dir, poll_interval=0.05, create=True) as store:
+        jobs = [store.create({"n": n}).id for n in range(3)]
+        proc = _worker(tmp_path, store_dir, marks, EACH, "--concurrency", "3")
+        try:
+            pids = [read_pid(marks / f"{job}.{kind}.pid") for job in jobs for kind in ("command", "grandchild")]
+            proc.kill()
+            assert_gone(*pids)
+        finally:
+            _finish(proc)
+        assert [store.get(job).state for job in jobs] == ["running"] * 3, "their leases run out, not released"
+
+
+def test_a_sigkilled_notifiers_delivery_is_stopped_by_its_reaper_and_stays_due(
+    tmp_path: Path, store_dir: Path, marks: Path
+) -> None:
+    with JobStore(store_dir, poll_interval=0.05, create=True) as store:
+        job = store.create("x")
+        store.queue(job.id, "a client")
+        store.fulfill(job.id, "v")
+        command = _script(tmp_path, "deliver.sh", SILENT)
+        proc = popen("notify", "--poll-interval", "0.05", "--", command, store=store_dir, cwd=tmp_path,
+                     env={"MARKS": str(marks)})
+        try:
+            pids = _started(marks)
+            proc.kill()
+            assert_gone(*pids)
+        finally:
+            _finish(proc)
+        assert store.get(job.id).waiting == ("a client",)
+    assert _signals(marks) == ["TERM"]
+
+
+def test_a_worker_stopped_with_ctrl_c_stops_its_command_itself_and_its_reaper_exits_before_it(
+    tmp_path: Path, store_dir: Path, marks: Path
+) -> None:
+    with JobStore(store_dir, poll_interval=0.05, create=True) as store:
+        job_id = store.create({"slow": True}).id
+        proc = _worker(tmp_path, store_dir, marks, SLOW, "--drain-timeout", "0.5")
+        try:
+            command, grandchild = _started(marks)
+            reaper = reaper_of(proc.pid)
+            status, _out, err, _took = stop(proc, signal.SIGINT, timeout=20)
+        finally:
+            _finish(proc)
+        assert store.get(job_id).state == "pending"
+    assert status == 0, err
+    assert _signals(marks) == ["TERM"], "stopped once, by the worker"
+    assert "fsjobstore reaper" not in err, "the worker had stopped its command: nothing left for the reaper"
+    assert not os.path.exists(f"/proc/{reaper}"), "the worker waited for its reaper: not even a zombie is left"
+    assert_gone(command, grandchild)
+
+
+def test_a_reaper_killed_by_hand_is_started_again_for_the_next_command(
+    tmp_path: Path, store_dir: Path, marks: Path
+) -> None:
+    proc = _worker(tmp_path, store_dir, marks, SLOW)
+    try:
+        first = reaper_of(proc.pid)
+        os.kill(first, signal.SIGKILL)
+        with JobStore(store_dir, create=True) as store:
+            store.create({"slow": True})
+        command, grandchild = _started(marks)
+        second = reaper_of(proc.pid)
+        assert second != first and first not in children(proc.pid), "the dead reaper was waited for"
+        proc.kill()
+        assert_gone(command, grandchild)
+    finally:
+        _, err = _finish(proc)
+    assert f"the reaper process {first} is gone" in err
+
+
+# -- the lease lost while the worker lives ---------------------------------------------------------
+
+
+def test_a_command_whose_lease_was_taken_over_is_stopped_and_the_worker_goes_on(
+    tmp_path: Path, store_dir: Path, marks: Path
+) -> None:
+    with JobStore(store_dir, poll_interval=0.05, create=True) as store:
+        job_id = store.create({"slow": True}, lease_seconds=1.0).id
+        proc = _worker(tmp_path, store_dir, marks, SLOW)
+        try:
+            command, grandchild = _started(marks)
+            proc.send_signal(signal.SIGSTOP)  # it cannot renew its lease: another takes the job over
+            try:
+                lease = wait_for(store.pull_work, timeout=20, what="the lease to expire")
+            finally:
+                proc.send_signal(signal.SIGCONT)
+            assert lease.id == job_id
+            assert_gone(command, grandchild)
+            assert _signals(marks) == ["TERM"] and (marks / "cleaned").exists()
+            lease.fulfill("the second holder's")
+            quick = store.wait(store.create({"quick": True}).id, timeout=20)
+            status, _out, err, _took = stop(proc)
+        finally:
+            _finish(proc)
+        job = store.get(job_id)
+    assert status == 0, err
+    assert f"lost the lease on job {job_id}" in err
+    assert (job.state, job.value) == ("fulfilled", b"the second holder's")
+    assert (quick.state, quick.value) == ("fulfilled", b"done")

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from clihelpers import kill_leftovers
+
 
 def _fsj(store: Path, *args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k != "FSJOBSTORE_DIR"}
@@ -46,8 +48,8 @@ def test_workers_lists_a_running_worker_then_shows_it_dead_after_kill_9(tmp_path
         assert table.splitlines()[0].startswith("STATUS") and table.splitlines()[1].startswith("alive")
     finally:
         worker.send_signal(signal.SIGKILL)
-        worker.communicate()
-        if pid_file.exists():  # the command outlives a worker killed with SIGKILL
-            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        worker.communicate()  # (until its reaper, which shares its stderr, has stopped the command)
+        if pid_file.exists():
+            kill_leftovers(int(pid_file.read_text()))
     (dead,) = _listing(store)
     assert dead["alive"] is False and dead["pid"] == worker.pid

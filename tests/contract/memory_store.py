@@ -512,8 +512,7 @@ class MemoryStore:
         return self.get(job_id)
 
     def _record(self, job_id: str) -> _Record:
-        if not isinstance(job_id, str) or not job_id or "/" in job_id:
-            raise InvalidJobId(f"invalid job id {job_id!r}")
+        _check_id(job_id)
         record = self.backend.records.get(job_id)
         if record is None:
             raise JobNotFound(job_id)
@@ -525,6 +524,11 @@ class MemoryStore:
             held = job_id in self.backend.work and not record.job.resolved
             return replace(record.job, state="running" if held else record.job.state,
                            waiting=tuple(record.waiting), failed_deliveries=tuple(record.failures.values()))
+
+    def dependants(self, job_id: str) -> list[str]:
+        _check_id(job_id)
+        with self.backend.lock:
+            return sorted(other for other, record in self.backend.records.items() if job_id in record.job.after)
 
     def jobs(self, state: str | None = None, *, task: str | None = None, labels: Mapping[str, str] | None = None,
              after: str | None = None, limit: int | None = None, newest_first: bool = False) -> Iterator[Job]:
@@ -727,3 +731,8 @@ def _value_fields(value: Any) -> dict[str, Any]:
         return {"value": json_value_bytes(json.loads(json.dumps(value, allow_nan=False))), "value_encoding": "json"}
     except ValueError as exc:
         raise TypeError(f"value is not JSON-serialisable: {exc}") from None
+
+
+def _check_id(job_id: object) -> None:
+    if not isinstance(job_id, str) or not job_id or "/" in job_id:
+        raise InvalidJobId(f"invalid job id {job_id!r}")

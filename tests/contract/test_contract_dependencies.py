@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from fsjobstore import Job, JobNotFound, JobStateError, Worker
-from fsjobstore.errors import UnknownParent
+from fsjobstore.errors import InvalidJobId, UnknownParent
 from fsjobstore.interface import Store
 from fsjobstore.parents import parent_values, parents
 
@@ -37,6 +37,21 @@ def test_a_job_is_blocked_until_every_parent_is_fulfilled(store: Store) -> None:
     assert lease is not None and lease.id == child.id
     assert parent_values(store, lease.job) == ["A", {"b": 2}]
     lease.fulfill("C")
+
+
+def test_a_job_names_its_dependants_oldest_first(store: Store) -> None:
+    a, b = store.create("a"), store.create("b")
+    first = store.create("1", after=[a.id])
+    second = store.create("2", after=[a.id, b.id])
+    grandchild = store.create("3", after=[first.id])
+    assert store.dependants(a.id) == [first.id, second.id]
+    assert store.dependants(b.id) == [second.id]
+    assert store.dependants(first.id) == [grandchild.id], "children only, not grandchildren"
+    assert store.dependants(grandchild.id) == []
+    store.fulfill(a.id, "A")  # a resolved parent still names them
+    assert store.dependants(a.id) == [first.id, second.id]
+    with pytest.raises(InvalidJobId):
+        store.dependants("../x")
 
 
 def test_a_parent_that_fails_cancels_its_dependants_with_the_reason_all_the_way_down(store: Store) -> None:

@@ -38,6 +38,15 @@ def test_a_bad_token_is_one_line_of_error(served: Served) -> None:
     assert len(denied.stderr.strip().splitlines()) == 1 and denied.stderr.startswith("fsjobstore: error:")
 
 
+def test_show_names_parents_and_dependants_over_http(served: Served) -> None:
+    parent = served.store.create("parent").id
+    child = served.store.create("child", after=[parent]).id
+    shown = fsj(served, "show", "--json", parent)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["dependants"] == [{"id": child, "state": "blocked"}]
+    assert json.loads(fsj(served, "show", "--json", child).stdout)["parents"] == [{"id": parent, "state": "pending"}]
+
+
 def test_delete_over_http(served: Served) -> None:
     done, waiting = served.store.create("done").id, served.store.create("waiting").id
     served.store.cancel(done)

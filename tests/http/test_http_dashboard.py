@@ -207,3 +207,20 @@ def test_detail_shows_a_json_value_and_failed_deliveries(served: Served, page: A
     assert '"file": "fox-640.png"' in fields, "a JSON value shown as JSON"
     assert "1 failures, given up" in fields
     _shot(page, "dashboard-failed-delivery")
+
+
+def test_detail_links_a_job_to_its_parents_and_dependants(served: Served, page: Any) -> None:
+    store = served.store
+    parent = store.create({"image": "owl.png"}, task="resize")
+    child = store.create({"album": "birds"}, task="publish", after=[parent.id])
+    page.goto(f"{served.url}/?token={ADMIN}")
+    page.locator(f'#jobs tr[data-id="{parent.id}"]').click()
+    page.wait_for_selector(f'#detail-fields [data-field="dependants"] a[data-job="{child.id}"]')
+    assert page.locator('#detail-fields [data-field="parents"]').inner_text() == "—"
+    page.locator(f'#detail-fields a[data-job="{child.id}"]').click()  # to the child's detail...
+    page.wait_for_selector(f"#detail-id >> text={child.id}")
+    parents = page.locator('#detail-fields [data-field="parents"]').inner_text()
+    assert parent.id in parents and "cancel" in parents
+    page.locator(f'#detail-fields a[data-job="{parent.id}"]').click()  # ... and back to its parent's
+    page.wait_for_selector(f"#detail-id >> text={parent.id}")
+    _shot(page, "dashboard-dependencies")

@@ -318,6 +318,21 @@ def test_jobs_lists_every_state_in_creation_order(store: JobStore) -> None:
     lease.release()
 
 
+def test_pages_of_pending_jobs_picked_a_batch_of_names_at_a_time(store: JobStore) -> None:
+    # 700 pending jobs: a listing of the 300 of one task, or after a cursor, takes
+    # several batches of names (64, then 256, ...) from the folder.
+    made = [job.id for job in store.create_many([{"n": n} for n in range(400)])]
+    for job_id in made[::6]:
+        store.fulfill(job_id, "v")
+    pending = [job_id for job_id in made if job_id not in made[::6]]
+    mail = [job.id for job in store.create_many([{"m": n} for n in range(300)], task="mail")]
+    assert [job.id for job in store.jobs("pending", task="mail")] == mail
+    assert [job.id for job in store.jobs("pending", task="mail", newest_first=True, limit=100)] == mail[::-1][:100]
+    cursor = pending[150]
+    assert [job.id for job in store.jobs("pending", after=cursor)] == pending[151:] + mail
+    assert [job.id for job in store.jobs("pending", after=cursor, newest_first=True)] == pending[:150][::-1]
+
+
 def test_jobs_on_an_empty_store(store: JobStore) -> None:
     assert list(store.jobs()) == []
     for state in ("pending", "running", "fulfilled", "failed"):

@@ -192,6 +192,10 @@ class Removed(BaseModel):
     removed: int
 
 
+class Dependants(BaseModel):
+    dependants: list[str] = Field(description="The jobs made to wait for this one, oldest first.")
+
+
 class Retried(BaseModel):
     retried: list[str]
     skipped: dict[str, str]

@@ -19,6 +19,7 @@ from .listing import page_of
 from .models import (
     CreateJob,
     CreateJobs,
+    Dependants,
     ErrorBody,
     Failure,
     Filter,
@@ -117,6 +118,11 @@ def create_many(ctx: Ctx, _: Write, body: CreateJobs) -> dict[str, Any]:
 @router.get("/jobs/{job_id}", response_model=JobOut)
 def get(ctx: Ctx, _: Read, job_id: str) -> dict[str, Any]:
     return ctx.store.get(job_id).to_dict()
+
+
+@router.get("/jobs/{job_id}/dependants", response_model=Dependants)
+def dependants(ctx: Ctx, _: Read, job_id: str) -> dict[str, Any]:
+    return {"dependants": ctx.store.dependants(job_id)}
 
 
 @router.get("/jobs/{job_id}/wait", response_model=JobOut)

@@ -182,8 +182,19 @@ function deliveryText(d) {
     `last at ${d.last_failed_at ?? "?"}: ${d.last_error ?? "?"}`;
 }
 
+// Jobs of a dependency tree as links that open their own detail.
+function jobLinks(ids) {
+  if (!ids.length) return "—";
+  return el("span", {}, ...ids.flatMap((id) => {
+    const link = el("a", { href: "#", class: "job-link", "data-job": id }, id);
+    link.addEventListener("click", (event) => (event.preventDefault(), showJob(id).catch(fail)));
+    return [link, " "];
+  }));
+}
+
 async function showJob(id) {
-  const job = await api("GET", "/api/jobs/" + encodeURIComponent(id));
+  const path = "/api/jobs/" + encodeURIComponent(id);
+  const [job, { dependants }] = await Promise.all([api("GET", path), api("GET", path + "/dependants")]);
   view.selected = id;
   view.job = job;
   document.querySelectorAll("#jobs tbody tr").forEach((r) => r.classList.toggle("selected", r.dataset.id === id));
@@ -197,6 +208,9 @@ async function showJob(id) {
     ["labels", Object.keys(job.labels).length ? el("span", {}, ...Object.entries(job.labels).flatMap(([name, text]) =>
       [el("code", { class: "label-chip" }, `${name}=${text}`), " "])) : "—"],
     ["key", job.key ?? "—"], ["attempts", job.attempts],
+    ["parents", job.after.length ? el("span", {}, jobLinks(job.after), `(on a parent's failure: ${job.on_parent_failure})`)
+      : "—"],
+    ["dependants", jobLinks(dependants)],
     ["progress", job.progress === null ? "—" : el("pre", { class: "progress" }, JSON.stringify(job.progress, null, 2))],
     ["request", el("pre", {}, JSON.stringify(job.request, null, 2))],
     ["value", el("pre", {}, value)], ["error", job.error ? el("pre", { class: "error" }, job.error) : "—"],
