@@ -23,11 +23,12 @@ Guarantees every implementation keeps (the contract tests in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from .errors import Loss, LossReason
+from .errors import InvalidJobId, Loss, LossReason
 from .job import STATES, Job
 from .views import Holding, Limit, Pause, Problem, Progress, Report, WorkerInfo, describe_pauses, stopping
 
@@ -347,13 +348,23 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+# A page's cursor: an id as the store makes them (NEW_ID_PATTERN of _files.ids, which
+# this layer does not import), its queue after, 128 characters at most. Only those
+# sort by creation: any other text would page nowhere.
+_CURSOR = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}(?:-[A-Za-z0-9_-]{1,101})?")
+
+
 def check_listing(state: str | None, task: str | None, after: str | None, limit: int | None) -> None:
-    """ValueError (TypeError for a wrong type) naming what is wrong with the
-    arguments of a listing, ``Store.jobs``: one wording for every store."""
+    """ValueError (TypeError for a wrong type, InvalidJobId for a cursor that is not
+    a job id) naming what is wrong with the arguments of a listing, ``Store.jobs``:
+    one wording for every store."""
     if state is not None and state not in STATES:
         raise ValueError(f"unknown state {state!r}; the states are {', '.join(STATES)}")
     for name, text in (("task", task), ("after", after)):
         if text is not None and not isinstance(text, str):
             raise TypeError(f"{name} must be a string, not {text!r}")
+    if after is not None and not _CURSOR.fullmatch(after):
+        raise InvalidJobId(f"after {after!r:.80} is not a job id (26 characters of Crockford base32, as listed): "
+                           "give the last id of the page before")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise ValueError(f"limit must be a whole number of jobs, 0 or more, not {limit!r}")

@@ -3,7 +3,7 @@ batch's items and defaults become each job's ``create`` arguments."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +17,9 @@ When = datetime | timedelta | float | None
 class JobSpec:
     """One job of ``create_many`` whose options differ from the batch's: every option
     given here (not None) replaces the batch's (``labels`` as a whole, not merged).
-    ``key`` is per job only: two jobs of a batch never share one."""
+    ``key`` is per job only: two jobs of a batch never share one. ``after`` and
+    ``on_parent_failure`` too, as ``create`` takes them: the parents are jobs that
+    exist before the batch."""
 
     request: Any
     task: str | None = None
@@ -30,6 +32,8 @@ class JobSpec:
     labels: Mapping[str, str] | None = None
     priority: int | None = None
     deadline: When = None
+    after: Sequence[str] | None = None
+    on_parent_failure: str | None = None
 
 
 OPTIONS = tuple(f.name for f in fields(JobSpec) if f.name != "request")

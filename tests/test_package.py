@@ -4,6 +4,10 @@ the layers (files and records, leases, store workflows, the facade, loops, CLI).
 from __future__ import annotations
 
 import ast
+import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import fsjobstore
@@ -79,3 +83,19 @@ def test_imports_go_down_the_layers() -> None:
                 if top == "loops" and their_top in ("store", "_store", "_leases"):
                     wrong.append(f"{'.'.join(parts)} reaches past the interface to {'.'.join(imported)}")
     assert wrong == []
+
+
+def test_a_build_states_the_license_without_a_deprecation_warning(tmp_path: Path) -> None:
+    # (setuptools 77 on warns of a license given as a table, and will refuse it from 2027)
+    source = tmp_path / "source"  # (a copy: a build writes build/ and *.egg-info beside what it builds)
+    shutil.copytree(PACKAGE, source / "fsjobstore", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(PACKAGE.parent / name, source)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", "-w", str(tmp_path),
+                            str(source)], capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr[-2000:]
+    assert "Deprecat" not in built.stdout + built.stderr
+    (wheel,) = tmp_path.glob("fsjobstore-*.whl")
+    with zipfile.ZipFile(wheel) as files:
+        metadata = next(files.read(name) for name in files.namelist() if name.endswith(".dist-info/METADATA"))
+    assert b"License-Expression: MIT\n" in metadata and b"License-File: LICENSE\n" in metadata

@@ -184,8 +184,7 @@ def open_folder(path: str) -> int:
     try:
         return os.open(name, _OPEN_FOLDER, dir_fd=dir_fd)
     except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            raise CorruptJobFile(path, "a symlink or a file, not a folder (never followed)") from None
+        _refuse_not_a_folder(exc, path)
         raise
 
 
@@ -203,6 +202,32 @@ def has_folder(folder: Folder, name: str) -> bool:
             return False
         raise
     return True
+
+
+def _refuse_not_a_folder(exc: OSError, path: str) -> None:
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+        raise CorruptJobFile(path, "a symlink or a file, not a folder (never followed)") from None
+
+
+def holds_stems(parent: Folder, name: str, suffix: str) -> bool:
+    """Whether the folder *name* in *parent* holds an entry ``scan`` would yield: one
+    ``open`` when it is absent (a job's waiting folder, on every resolution), no
+    Folder made. CorruptJobFile if it is a symlink or a file."""
+    entry, dir_fd = parent.at(name)
+    try:
+        fd = os.open(entry, _OPEN_FOLDER, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        _refuse_not_a_folder(exc, f"{parent.path}/{name}")
+        raise
+    cut = len(suffix)
+    try:
+        with os.scandir(fd) as entries:
+            return any(entry.name.endswith(suffix) and is_valid_id(entry.name[: len(entry.name) - cut])
+                       for entry in entries)
+    finally:
+        os.close(fd)
 
 
 def make_folder(path: str, *, shared: bool = False) -> bool:

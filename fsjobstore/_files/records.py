@@ -1,26 +1,7 @@
 """A job's file: its JSON format (format version 1), parsed and rendered.
 
 A job file is one JSON object, one top-level key per line so that a person can
-read it with ``cat`` and a line-based tool can grep it::
-
-    {
-     "format": 1,
-     "id": "01JD3Z6M6W4Q8S1V2X3Y4Z5A6B",
-     "state": "fulfilled",
-     "task": null,
-     "resource": null,
-     "request": {"url": "https://example.org"},
-     "value": "the result",
-     "value_encoding": "utf-8",
-     "error": null,
-     "attempts": 0,
-     "not_before": null,
-     "delay": null,
-     "lease_seconds": null,
-     "expires_in": null,
-     "created_at": "2026-11-23T14:00:00.123456Z",
-     "updated_at": "2026-11-23T14:00:01.654321Z"
-    }
+read it with ``cat`` and a line-based tool can grep it (docs/format.md shows one).
 
 A value given as bytes or str is stored as text (``"value_encoding": "utf-8"``),
 or base64-encoded (``"base64"``) if it is not valid UTF-8; any other JSON value
@@ -40,6 +21,7 @@ from ..errors import CorruptJobFile
 from ..job import ON_PARENT_FAILURE, PENDING, RESOLVED_STATES, Job, deferred_job
 from . import fsio
 from .ids import is_valid_id
+from .times import now_text, parse_time
 from .values import MAX_DEPTH, StoredValue, decode_value, encode_compact, loads_text
 
 FORMAT_VERSION = 1
@@ -50,8 +32,6 @@ STORED_STATES = (PENDING, *RESOLVED_STATES)  # "running" is never written: a hel
 
 _encode_string = json.encoder.encode_basestring
 
-_second: tuple[int, str] = (-1, "")
-
 
 # Pauses before each re-read of a record that does not parse (Record.load): 1.2 s, > actimeo=1.
 REREAD_WAITS = (0.01, 0.04, 0.15, 0.4, 0.6)
@@ -61,21 +41,6 @@ _KNOWN_CORRUPT: set[tuple[int, int]] = set()
 _KNOWN_CORRUPT_MAX = 1024
 RECORD_START = b'{\n "format": '
 
-
-
-def now_text() -> str:
-    """The current UTC wall-clock time as ISO 8601; informational only, never compared."""
-    global _second
-    sec, usec = divmod(time.time_ns() // 1000, 1_000_000)
-    if sec != _second[0]:
-        _second = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
-    return f"{_second[1]}.{usec:06d}Z"
-
-
-def parse_time(text: str) -> datetime:
-    if not isinstance(text, str) or not text.endswith("Z"):
-        raise ValueError(f"time {text!r} is not ISO 8601 UTC")
-    return datetime.fromisoformat(text)
 
 
 _REQUIRED = ("request", "value", "value_encoding", "error", "attempts", "created_at", "updated_at")
@@ -107,6 +72,27 @@ Known = Callable[[str, bytes], "Record | None"]
 _OPTIONS_SET_ONLY = ("key", "labels", "priority", "deadline", "deadline_in", "after", "on_parent_failure")
 
 
+# The text of each key a record holds (' "key": '), and of the key with a null value:
+# made once per key. Bounded: a record planted with keys of its own fills no memory.
+_PREFIXES: dict[str, str] = {}
+_NULL_LINES: dict[str, str] = {}
+_KEYS_KEPT = 64
+
+
+def _prefix(key: str) -> str:
+    text = f" {_encode_string(key)}: "
+    if len(_PREFIXES) < _KEYS_KEPT:
+        _PREFIXES[key] = text
+    return text
+
+
+def _null_line(key: str) -> str:
+    text = f"{_PREFIXES.get(key) or _prefix(key)}null"
+    if len(_NULL_LINES) < _KEYS_KEPT:
+        _NULL_LINES[key] = text
+    return text
+
+
 class Record:
     """A job as stored in its file: parsed once, re-rendered only when it changes."""
 
@@ -117,19 +103,28 @@ class Record:
         self._request_json = request_json
 
     @classmethod
-    def new(cls, job_id: str, request: Any, request_json: str, **options: Any) -> Record:
+    def new(cls, job_id: str, request: Any, request_json: str, *, task: str | None = None,
+            resource: str | None = None, not_before: str | None = None, delay: float | None = None,
+            lease_seconds: float | None = None, expires_in: float | None = None, key: str | None = None,
+            labels: dict[str, str] | None = None, priority: int = 0, deadline: str | None = None,
+            deadline_in: float | None = None, after: list[str] | None = None,
+            on_parent_failure: str | None = None) -> Record:
         """A new pending record (*request_json* spells *request*, so it is not re-encoded)."""
+        # (named parameters, not **options: this is on every create, and a dict of
+        # options and a lookup per field cost as much again as the record)
         stamp = now_text()
-        get = options.get
         fields: dict[str, Any] = {
-            "format": FORMAT_VERSION, "id": job_id, "state": PENDING, "task": get("task"), "resource": get("resource"),
+            "format": FORMAT_VERSION, "id": job_id, "state": PENDING, "task": task, "resource": resource,
             "request": request, "value": None, "value_encoding": None, "error": None, "attempts": 0,
-            "not_before": get("not_before"), "delay": get("delay"), "lease_seconds": get("lease_seconds"),
-            "expires_in": get("expires_in"), "created_at": stamp, "updated_at": stamp,
+            "not_before": not_before, "delay": delay, "lease_seconds": lease_seconds, "expires_in": expires_in,
+            "created_at": stamp, "updated_at": stamp,
         }
         # Optional fields are written only when set, so records without them stay as they were.
-        fields.update((name, options[name]) for name in _OPTIONS_SET_ONLY
-                      if options.get(name))
+        if key or labels or priority or deadline or deadline_in or after or on_parent_failure:
+            for name, value in zip(_OPTIONS_SET_ONLY, (key, labels, priority, deadline, deadline_in, after,
+                                                       on_parent_failure), strict=True):
+                if value:
+                    fields[name] = value
         return cls(fields, request_json)
 
     @classmethod
@@ -253,16 +248,19 @@ class Record:
         return float(self.fields.get("delay") or 0.0)
 
     def changed(self, **changes: Any) -> Record:
+        """This record with *changes*, updated now (or at the ``updated_at`` they give)."""
         fields = dict(self.fields)
         fields.update(changes)
-        fields["updated_at"] = now_text()
+        if "updated_at" not in changes:
+            fields["updated_at"] = now_text()
         return Record(fields, self._request_json)
 
     def with_attempt(self, entry: dict[str, Any], **changes: Any) -> Record:
         """This record with *entry* added to its attempt history (the newest
-        ``HISTORY_LIMIT`` are kept, so a record's size stays bounded) and *changes*."""
+        ``HISTORY_LIMIT`` are kept, so a record's size stays bounded) and *changes*,
+        updated when the attempt ended (one reading of the clock for both)."""
         history = [*(self.fields.get("history") or ()), entry][-HISTORY_LIMIT:]
-        return self.changed(history=history, **changes)
+        return self.changed(history=history, updated_at=entry["ended_at"], **changes)
 
     def resolved(self, state: str, value: StoredValue, error: str | None, attempts: int,
                  entry: dict[str, Any] | None = None) -> Record:
@@ -278,20 +276,23 @@ class Record:
 
     def _lines(self) -> list[str]:
         request_json = self._request_json
-        lines = []
+        lines: list[str] = []
+        append = lines.append
         for key, value in self.fields.items():
-            # (the common types inline: a record is rendered on every state change)
+            # (the common types inline, each key's text made once: a record is rendered
+            # on every state change)
+            if value is None:
+                append(_NULL_LINES.get(key) or _null_line(key))
+                continue
+            prefix = _PREFIXES.get(key) or _prefix(key)
             if key == "request" and request_json is not None:
-                text = request_json
-            elif value is None:
-                text = "null"
+                append(prefix + request_json)
             elif type(value) is str:
-                text = _encode_string(value)
+                append(prefix + _encode_string(value))
             elif type(value) is int:
-                text = str(value)
+                append(prefix + str(value))
             else:
-                text = encode_compact(value)
-            lines.append(f' "{key}": {text}')
+                append(prefix + encode_compact(value))
         return lines
 
     def sibling(self, job_id: str, request: Any, request_json: str) -> Record:
@@ -384,10 +385,3 @@ def _after(start: datetime, delay: Any) -> datetime | None:
         return start + timedelta(seconds=delay)
     except OverflowError:
         return datetime.max.replace(tzinfo=UTC)
-
-
-def time_text(timestamp: float) -> str:
-    """Seconds since the epoch as the ISO 8601 UTC text the files hold (a year before
-    1000 too: strftime would not pad it to the four digits the reader needs)."""
-    text: str = datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="microseconds")
-    return text.replace("+00:00", "Z")

@@ -11,7 +11,7 @@ from types import MappingProxyType
 
 from .._files import folders, fsio
 from .._files.folders import Folder
-from .._files.records import now_text
+from .._files.times import now_text
 from ..errors import CorruptJobFile
 from . import clock
 from .fork import forget_in_child

@@ -7,7 +7,8 @@ import os
 import socket
 from typing import Any
 
-from .._files.records import Record, now_text
+from .._files.records import Record
+from .._files.times import now_text
 from .handles import WorkLease
 from .holdings import holder_of
 

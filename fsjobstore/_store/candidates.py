@@ -167,6 +167,9 @@ class Candidates:
             return False
         self._read_at = time.monotonic()
         found.sort()
+        if len(found) == 1:  # (a folder of one job, a pull at a time: nothing to shuffle)
+            self._names.extend(found)
+            return True
         for start in range(0, len(found), _BLOCK):
             block = found[start : start + _BLOCK]
             random.shuffle(block)

@@ -17,7 +17,8 @@ from .._files import folders, fsio
 from .._files.folders import Folder
 from .._files.layout import RECORD_SUFFIX, STORE_FORMAT, STORE_MARKER, UNDELIVERED_SUFFIX, Layout, NotAFolder, bucket_of
 from .._files.queues import ANYONE, queue_of
-from .._files.records import Record, now_text
+from .._files.records import Record
+from .._files.times import now_text
 from .._leases import HolderPool, LeaseFolder, Renewer
 from .._leases.fork import forget_in_child
 from ..errors import CorruptJobFile, InvalidStore, JobNotFound
@@ -285,7 +286,7 @@ class StoreContext:
     def has_waiting(self, job_id: str) -> bool:
         """Whether the job has a target waiting (not given up): one open when it has none."""
         try:
-            return any(True for _ in folders.scan(self.layout.waiting_folder(job_id), RECORD_SUFFIX))
+            return folders.holds_stems(self.layout.waiting, job_id, RECORD_SUFFIX)
         except CorruptJobFile:  # (a symlink planted as the folder: never followed)
             return False
 
@@ -344,7 +345,9 @@ def _open_layout(layout: Layout, options: Options, create: bool) -> None:
     if os.path.lexists(path) and not os.path.isdir(path):
         raise InvalidStore(f"store path {path} exists and is not a folder")
     if not create and not os.path.exists(layout.marker):
-        raise InvalidStore(f"no fsjobstore store at {path}")
+        what = "no such folder" if not os.path.lexists(path) else "a folder that is not a store"
+        raise InvalidStore(f"no fsjobstore store at {path} ({what}): JobStore(path, create=True) makes one, "
+                           "as `fsjobstore init DIR` does")
     # Opening an existing store writes nothing (so read-only commands work on a
     # read-only or full filesystem): only what is missing is made.
     try:

@@ -47,6 +47,10 @@ class ControlFolder(Generic[T]):
 
     def current(self) -> tuple[T, ...]:
         """The entries in force: one stat, and the files read only if the folder changed."""
+        last = self._seen
+        if (last and last[0] == "absent" and self._layout.top.status() == last[1]
+                and time.monotonic() - self._read_at < PAUSE_SEEN_WITHIN):
+            return self._current  # (the common case, asked twice a pull: no folder, the store's unchanged)
         seen = self._look()
         if seen == self._seen and time.monotonic() - self._read_at < PAUSE_SEEN_WITHIN:
             return self._current
@@ -58,13 +62,8 @@ class ControlFolder(Generic[T]):
     def _look(self) -> tuple[object, ...]:
         # An absent folder (the common case) is looked for again only once the store
         # folder changed (an fstat of its descriptor, where a failed lstat costs an
-        # exception) or the last look is PAUSE_SEEN_WITHIN old (a coarse clock).
-        if self._seen and self._seen[0] == "absent":
-            top = self._layout.top.status()
-            if top == self._seen[1] and time.monotonic() - self._read_at < PAUSE_SEEN_WITHIN:
-                return self._seen
-        else:
-            top = None
+        # exception: see current) or the last look is PAUSE_SEEN_WITHIN old (a coarse clock).
+        top = self._layout.top.status() if self._seen and self._seen[0] == "absent" else None
         try:
             info = fsio.lstat(self._path)
         except FileNotFoundError:

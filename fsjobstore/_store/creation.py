@@ -14,7 +14,8 @@ from .._files import fsio
 from .._files.ids import check_new_id, new_id, new_ids
 from .._files.layout import RECORD_SUFFIX
 from .._files.queues import check_priority, id_suffix
-from .._files.records import Record, time_text
+from .._files.records import Record
+from .._files.times import time_text
 from .._files.values import encode_json
 from ..errors import JobNotFound, JobStateError
 from ..job import Job

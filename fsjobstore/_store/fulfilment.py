@@ -36,6 +36,7 @@ from .pulling import claim_or_release, pull
 from .timing import past_deadline, wait_seconds
 
 EXPIRED_TEXT = "expired: not started by its deadline"
+_NO_TASKS: frozenset[str | None] = frozenset()
 
 
 class Fulfilment:
@@ -309,7 +310,7 @@ class _Puller:
         self.address = address  # the address_name of the jobs it takes (ANYONE: jobs addressed to nobody)
         self.busy: set[str | None] = set()  # resources whose every slot is held
         self.full_tasks: set[str | None] = set()  # tasks whose every slot is held
-        self.paused = frozenset(pause.task for pause in pauses)
+        self.paused = frozenset([pause.task for pause in pauses]) if pauses else _NO_TASKS
         self.limits: tuple[Limit, ...] | None = None  # (read once a pull needs them)
 
     def skip(self, known: object) -> bool:

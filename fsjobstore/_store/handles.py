@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from .._files.records import Record, now_text
+from .._files.records import Record
+from .._files.times import now_text
 from .._leases import Lease
 from ..errors import Loss
 from ..job import RUNNING, Job

@@ -12,7 +12,7 @@ from .._arguments import check_failed_deliveries
 from .._files import folders, fsio
 from .._files.ids import check_id
 from .._files.layout import RECORD_SUFFIX, UNDELIVERED_SUFFIX
-from .._files.records import now_text
+from .._files.times import now_text
 from .._files.values import encode_json, value_key
 from .._leases import Lease
 from ..errors import CorruptJobFile, JobNotFound, LeaseLost

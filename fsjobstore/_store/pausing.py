@@ -9,7 +9,7 @@ from typing import Any
 
 from .._arguments import check_name
 from .._files.layout import RECORD_SUFFIX, Layout
-from .._files.records import now_text
+from .._files.times import now_text
 from .._files.values import value_key
 from ..interface import Pause, stopping
 from .control import ControlFolder

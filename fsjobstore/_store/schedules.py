@@ -24,7 +24,8 @@ from .._arguments import check_count, check_seconds
 from .._files import folders, fsio
 from .._files.ids import derived_id
 from .._files.layout import RECORD_SUFFIX
-from .._files.records import Record, parse_time, time_text
+from .._files.records import Record
+from .._files.times import parse_time, time_text
 from .._files.values import encode_json
 from ..errors import CorruptJobFile, ScheduleNotFound
 from .adoption import publish_pending

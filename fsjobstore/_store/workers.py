@@ -18,7 +18,7 @@ from typing import Any
 
 from .._files import folders, fsio
 from .._files.layout import RECORD_SUFFIX
-from .._files.records import now_text
+from .._files.times import now_text
 from ..errors import CorruptJobFile
 from ..interface import Pause, WorkerInfo
 from .context import StoreContext

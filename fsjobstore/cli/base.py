@@ -20,6 +20,7 @@ import click
 from .. import __version__
 from .._files.layout import STORE_MARKER
 from ..errors import JobStoreError
+from ..interface import check_listing
 from ..store import JobStore
 
 if TYPE_CHECKING:
@@ -47,7 +48,13 @@ def DURATION(value: str | float) -> float:  # noqa: N802 - used as a click type
 
 
 def fail_with(message: str) -> NoReturn:
-    click.echo(f"fsjobstore: error: {message}", err=True)
+    fail_with_all([message])
+
+
+def fail_with_all(messages: list[str]) -> NoReturn:
+    """Exit 1 with each of *messages* as an error line of its own."""
+    for message in messages:
+        click.echo(f"fsjobstore: error: {message}", err=True)
     sys.exit(1)
 
 
@@ -66,12 +73,20 @@ def one_line_errors() -> Iterator[None]:
 
 def json_arg(text: str, what: str) -> Any:
     try:
+        return parse_json(text, what)
+    except ValueError as exc:
+        fail_with(str(exc))
+
+
+def parse_json(text: str, what: str) -> Any:
+    """*text* as JSON; ValueError naming *what* if it is not."""
+    try:
         return json.loads(text)
     except ValueError as exc:
         shown = text if len(text) <= 60 else text[:57] + "..."
-        fail_with(f"{what} is not valid JSON ({exc}): {shown!r}")
+        raise ValueError(f"{what} is not valid JSON ({exc}): {shown!r}") from None
     except RecursionError:
-        fail_with(f"{what} is nested too deeply to read")
+        raise ValueError(f"{what} is nested too deeply to read") from None
 
 
 @contextmanager
@@ -134,6 +149,28 @@ def open_local(path: str, group_shared: bool, **options: Any) -> JobStore:
         fail_with(f"{where} is not a store (make one with: fsjobstore init DIR)")
     with one_line_errors():
         return JobStore(path, create=False, group_shared=group_shared, **options)
+
+
+def refuse_others_files(path: str) -> None:
+    """Refuse, naming them, a folder holding files (a new store is made only in a
+    new or empty folder). lost+found is what a new filesystem holds at its root,
+    as an NFS export's may."""
+    others = sorted(set(os.listdir(path)) - {"lost+found"}) if os.path.isdir(path) else []
+    if others:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        fail_with(f"{os.path.abspath(path)} holds other files ({shown}) and is not a store: make the store in a "
+                  "new or empty folder, e.g. a subfolder: fsjobstore init DIR/jobs")
+
+
+def cursor(_ctx: click.Context, _param: click.Parameter, after: str | None) -> str | None:
+    """A page's --after checked as it is read: one that is no job id is a usage
+    error (exit 2), not an empty page."""
+    if after is not None:
+        try:
+            check_listing(None, None, after, None)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return after
 
 
 pass_context = click.make_pass_decorator(Context)

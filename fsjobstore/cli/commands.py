@@ -69,9 +69,10 @@ class Command:
         return self.grace + AFTER_KILL + 1.0  # (and a second for the slices it is looked at in)
 
     def run(self, stdin: bytes, env: Mapping[str, str], stop_requested: StopCheck) -> bytes:
-        """Run the command to its end. A failure raises AttemptFailed with the
-        command's own words (its stderr); a run that had to stop early raises
-        AttemptFailed (its timeout) or Stopped (asked by *stop_requested*)."""
+        """Run the command to its end; its stdout, less one trailing newline. A
+        failure raises AttemptFailed with the command's own words (its stderr); a
+        run that had to stop early raises AttemptFailed (its timeout) or Stopped
+        (asked by *stop_requested*)."""
         proc = self._start(env)
         try:
             self.reaper.watch(proc.pid)
@@ -87,7 +88,9 @@ class Command:
             # EX_DATAERR (sysexits.h): the input data was incorrect, so no retry can help
             raise AttemptFailed(err.decode("utf-8", "replace").strip() or _status(proc.returncode),
                                 discard=proc.returncode == DISCARD_STATUS)
-        return out
+        # `echo 42` means "42". Only one newline goes (a shell's `$(...)` drops
+        # them all), so that output ending in blank lines on purpose keeps them.
+        return out[:-1] if out.endswith(b"\n") else out
 
     def _start(self, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
         # (checked at start, but a command can disappear later: that fails one attempt)

@@ -45,7 +45,6 @@ def claim_folder(path: str) -> None:
 def run_demo(path: str, count: int, say: Callable[[str], Any]) -> None:
     say(f"Store: {os.path.abspath(path)}")
     with JobStore(path, lease_seconds=5.0, poll_interval=0.2, create=True) as store:
-        before = store.stats()
         jobs = []
         for n in range(count):
             words = _SENTENCES[n % len(_SENTENCES)]
@@ -85,15 +84,31 @@ def run_demo(path: str, count: int, say: Callable[[str], Any]) -> None:
         elapsed = time.monotonic() - started
         say(f"A worker (2 threads) and a notifier ran for {elapsed:.2f} s:")
         for job in results:
-            note = f" after {job.attempts} failed attempt(s)" if job.attempts else ""
+            note = f" after {_count(job.attempts, 'failed attempt')}" if job.attempts else ""
             say(f"  {job.id}  {job.state}  {job.request['count_words']!r} -> {job.text} words{note}")
         say(f"Delivered {len(delivered)} notifications:")
         for line in sorted(delivered):
             say(line)
-        say(f"Counts before: {before}")
-        say(f"Counts after:  {store.stats()}")
+        counts = {state: n for state, n in store.stats().items() if n and state != "due"}
+        held = ", ".join(f"{n} {state}" for state, n in counts.items())
+        say(f"The store now holds {_count(sum(counts.values()), 'job')}: {held} (`fsjobstore --store "
+            f"{_shown(path)} stats` counts them).")
         shown = results[min(1, count - 1)]  # the one that failed once, if there is one
         sample = store.record_path(shown.id)
-        say(f"Each job is one readable file, e.g. {os.path.relpath(sample)}:")
+        how = "failed once, then was fulfilled" if shown.attempts else "was fulfilled"
+        say(f"Each job is one JSON file, readable with cat. This one {how}: {_shown(sample)}")
         with open(sample, encoding="utf-8") as f:
             say(f.read().rstrip())
+        say('("format": the version of this file\'s layout, docs/format.md; "attempts": the failed ones; '
+            '"history": each attempt, with its traceback.)')
+        say(f"Look around: fsjobstore --store {_shown(path)} ls  (then: show ID)")
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}{'s' * (n != 1)}"
+
+
+def _shown(path: str) -> str:
+    """*path* as short as it is clear: relative to here, unless that climbs out."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative

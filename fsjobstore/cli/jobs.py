@@ -26,11 +26,13 @@ from .base import (
     DURATION,
     Context,
     cli,
+    cursor,
     fail_with,
     json_arg,
     one_line_errors,
     pass_context,
     progress_bar,
+    refuse_others_files,
     store_options,
 )
 from .batches import Batch
@@ -42,11 +44,18 @@ from .control import describe, describe_limit
 @store_options
 @pass_context
 def init(ctx: Context, folder: str | None) -> None:
-    """Make a store in DIR (default: --store or $FSJOBSTORE_DIR); the only command that does."""
+    """Make a store in DIR (default: --store or $FSJOBSTORE_DIR); the only command that does.
+
+    DIR must be new, empty or a store already: a folder holding other files is
+    refused, so that a store's dozen folders never land among them (`init .` in
+    a project, a mount point whose disk is not mounted but whose parent is).
+    """
     path = folder or ctx.path
     if not path:
         fail_with("no folder given: fsjobstore init DIR")
     existed = os.path.lexists(os.path.join(path, STORE_MARKER))
+    if not existed:
+        refuse_others_files(path)
     with one_line_errors(), JobStore(path, create=True, group_shared=ctx.group_shared) as store:
         click.echo(f"{'store already at' if existed else 'made a store at'} {store.path}")
 
@@ -83,8 +92,9 @@ def _request_text(argument: str) -> tuple[str, str]:
               show_default=True, help="When a job has the key: print its id, fail, replace its request, or "
               "extend its delay to --delay (the last two: only while it is pending).")
 @click.option("--many", metavar="FILE", help="Create a job for each line of FILE (- for stdin): the JSON body "
-              "POST /api/jobs takes, {\"request\": ..., \"key\": ..., \"priority\": ...}; the options above "
-              "are the defaults. Every line is checked before any job is made; one id per line is printed.")
+              "POST /api/jobs takes, {\"request\": ..., \"key\": ..., \"priority\": ..., \"after\": [...]} "
+              "(not \"id\": the store picks them); the options above (but --after) are the defaults. Every line "
+              "is checked before any job is made; one id per line is printed.")
 @pass_context
 def create(ctx: Context, request: str | None, task: str | None, resource: str | None, delay: float | None,
            expires_in: float | None, lease_seconds: float | None, labels: tuple[str, ...], priority: int,
@@ -102,7 +112,8 @@ def create(ctx: Context, request: str | None, task: str | None, resource: str | 
                                    "labels": parse_labels(labels), "priority": priority, "deadline": deadline}
     if many is not None:
         if after or on_parent_failure != "cancel":
-            fail_with("--many makes jobs in a batch: a job made --after others is made one at a time")
+            fail_with('--many FILE gives each job the jobs it waits for: "after" (and "on_parent_failure") on its '
+                      'line, not --after')
         if request is not None or key is not None:
             fail_with("--many FILE gives every job: no REQUEST, and a key per line (not --key)")
         _create_many(ctx, many, options)
@@ -142,8 +153,9 @@ def _jobs(store: Store, state: str | None, where: JobFilter, after: str | None, 
 @click.option("--label", "labels", multiple=True, metavar="NAME=VALUE",
               help="Only jobs with this label (repeatable: all of them).")
 @click.option("--error", help="Only jobs whose error holds this text (letter case ignored).")
-@click.option("--limit", type=click.IntRange(min=0), help="At most this many jobs (a page).")
-@click.option("--after", metavar="ID", help="Only jobs after this one (the last id of the page before).")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many jobs (a page).")
+@click.option("--after", metavar="ID", callback=cursor,
+              help="Only jobs after this one (the last id of the page before).")
 @click.option("--newest-first", is_flag=True, help="Newest jobs first (default: oldest first).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @pass_context
@@ -160,12 +172,13 @@ def list_jobs(ctx: Context, state: str | None, task: str | None, labels: tuple[s
         # (read whole for the width of the ID column: a queue's ids are longer, up to 49)
         listed = list(jobs)
         width = max((len(job.id) for job in listed), default=26)
-        click.echo(f"{'ID':{width}}  {'STATE':9}  {'TASK':12}  {'TRIES':>5}  {'CREATED (UTC)':19}  REQUEST")
+        # FAILURES: `attempts` counts failed attempts only (a job fulfilled at its first try has 0).
+        click.echo(f"{'ID':{width}}  {'STATE':9}  {'TASK':12}  {'FAILURES':>8}  {'CREATED (UTC)':19}  REQUEST")
         for job in listed:
             request = json.dumps(job.request, ensure_ascii=False)
             request = request if len(request) <= 40 else request[:37] + "..."
             request += "".join(f"  {name}={value}" for name, value in job.labels.items())
-            click.echo(f"{job.id:{width}}  {job.state:9}  {(job.task or '-')[:12]:12}  {job.attempts:>5}  "
+            click.echo(f"{job.id:{width}}  {job.state:9}  {(job.task or '-')[:12]:12}  {job.attempts:>8}  "
                        f"{job.created_at:%Y-%m-%d %H:%M:%S}  {request}")
 
 
@@ -196,7 +209,7 @@ def show(ctx: Context, job_id: str, as_json: bool) -> None:
         if value is None or value in ([], {}) or (key == "priority" and value == 0):
             continue
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        click.echo(f"{key + ':':12} {text}")
+        click.echo(f"{_SHOWN_AS.get(key, key) + ':':12} {text}")
     for name, related in tree.items():
         if related:
             click.echo(f"{name}:")
@@ -218,6 +231,10 @@ def show(ctx: Context, job_id: str, as_json: bool) -> None:
             mark = " (result)" if workspace.result and os.path.join(workspace.path, name).startswith(
                 workspace.result + "/") else ""
             click.echo(f"  {name}{mark}")
+
+
+# What `show` calls a field whose name would mislead: `attempts` counts failed ones.
+_SHOWN_AS = {"attempts": "failures"}
 
 
 def _state_of(store: Store, job_id: str) -> dict[str, str]:

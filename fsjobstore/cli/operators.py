@@ -6,13 +6,16 @@ import dataclasses
 import json
 import logging
 import shutil
+import socket
 import sys
 import tempfile
+from contextlib import nullcontext
 
 import click
 
 from ..store import JobStore, migrate_store
 from .base import DURATION, Context, cli, fail_with, one_line_errors, pass_context, progress_bar, store_options
+from .serving import listen, run_server
 
 
 @cli.command()
@@ -112,26 +115,26 @@ def demo(ctx: Context, folder: str | None, count: int, serve: bool, port: int) -
     if ctx.given:
         fail_with("the demo makes its own store and never uses --store: give it a new folder, `fsjobstore demo DIR`")
     logging.getLogger("fsjobstore").setLevel(logging.ERROR)  # the demo tells its own story
-    temporary = serve and folder is None
-    path = tempfile.mkdtemp(prefix="fsjobstore-demo-") if temporary else folder or "demo-store"
-    try:
-        with one_line_errors():
-            claim_folder(path)
-            run_demo(path, count, click.echo)
-        if serve:
-            _serve_demo(path, port)
-    finally:
-        if temporary:
-            shutil.rmtree(path, ignore_errors=True)
+    # (the port taken first: one in use fails at once, not after the demo ran)
+    with listen("127.0.0.1", port) if serve else nullcontext() as sock:
+        temporary = serve and folder is None
+        path = tempfile.mkdtemp(prefix="fsjobstore-demo-") if temporary else folder or "demo-store"
+        try:
+            with one_line_errors():
+                claim_folder(path)
+                run_demo(path, count, click.echo)
+            if sock is not None:
+                _serve_demo(path, sock)
+        finally:
+            if temporary:
+                shutil.rmtree(path, ignore_errors=True)
+        if sock is not None:
+            click.echo("Stopped." + (f" Removed the demo's store, {path}." if temporary else ""))
 
 
-def _serve_demo(path: str, port: int) -> None:
-    try:
-        from ..http.server.context import Settings
-    except ImportError as exc:
-        fail_with(f"--serve needs the 'server' extra (pip install 'fsjobstore[server]'): {exc}")
-    from .serving import run_server
+def _serve_demo(path: str, sock: socket.socket) -> None:
+    from ..http.server.context import Settings  # (there: listen found the server extra)
 
     click.echo("The dashboard shows this store; no token is needed on this loopback address. Ctrl-C stops.")
     with one_line_errors(), JobStore(path) as store:
-        run_server(store, Settings(no_auth=True, host="127.0.0.1"), port)
+        run_server(store, Settings(no_auth=True, host="127.0.0.1"), sock)

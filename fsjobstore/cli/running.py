@@ -71,7 +71,8 @@ def work(ctx: Context, concurrency: int, max_attempts: int, backoff: float, time
     FSJOBSTORE_ATTEMPT and FSJOBSTORE_TASK in its environment (with --workspaces,
     FSJOBSTORE_WORKSPACE: its folder; the job's input is in ../../input; and
     FSJOBSTORE_PROGRESS, the JSON its last attempt reported, if any). Exit status 0:
-    its stdout fulfils the job. Non-zero: the attempt failed, stderr is the error.
+    its stdout, less one trailing newline (`echo 42`: "42"), fulfils the job.
+    Non-zero: the attempt failed, stderr is the error.
     A job cancelled while its COMMAND runs stops it. SIGTERM or Ctrl-C: stop
     taking jobs, let running commands finish (see --drain-timeout); a second
     one stops them at once. A stopped command's job goes back to pending. A

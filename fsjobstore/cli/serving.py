@@ -7,6 +7,7 @@ command line works without the ``server`` extra.
 from __future__ import annotations
 
 import signal
+import socket
 import sys
 from typing import TYPE_CHECKING
 
@@ -50,18 +51,28 @@ def serve(ctx: click.Context, path: str | None, host: str, port: int, token: str
                             poll_interval=_duration(poll_interval), host=host)
     except ValueError as exc:
         fail_with(str(exc))
-    with open_local(path, bool(getattr(ctx.obj, "group_shared", False)), lease_seconds=_duration(lease)) as store:
-        run_server(store, settings, port)
+    with listen(host, port) as sock, open_local(path, bool(getattr(ctx.obj, "group_shared", False)),
+                                                lease_seconds=_duration(lease)) as store:
+        run_server(store, settings, sock)
 
 
-def run_server(store: JobStore, settings: Settings, port: int) -> None:
-    """Serve *store* on settings.host:*port* until SIGINT or SIGTERM, saying where first."""
-    from ..http.server.run import bind, server, url_of
-
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on *host*:*port*, or one clear line saying why there is none
+    (the server extra missing, the port in use: told before anything else is done)."""
     try:
-        sock = bind(settings.host, port)
+        from ..http.server.run import bind
+    except ImportError as exc:
+        fail_with(f"serving needs the 'server' extra (pip install 'fsjobstore[server]'): {exc}")
+    try:
+        return bind(host, port)
     except OSError as exc:
-        fail_with(f"cannot listen on {settings.host}:{port}: {exc.strerror or exc}")
+        fail_with(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+
+def run_server(store: JobStore, settings: Settings, sock: socket.socket) -> None:
+    """Serve *store* on *sock* until SIGINT or SIGTERM, saying where first."""
+    from ..http.server.run import server, url_of
+
     click.echo(f"serving {store.path} at {url_of(sock)}/")
     sys.stdout.flush()
     # uvicorn shuts down gracefully on SIGINT or SIGTERM, then raises the signal again:

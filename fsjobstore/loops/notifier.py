@@ -89,10 +89,13 @@ class Notifier(Loop):
                 else:
                     self._failures[key] = (failures, retry_at)
                 next_try = retry_at if next_try is None else min(next_try, retry_at)
-                log.warning("delivering job %s to %r failed (%d times): %s", note.id, target, failures, exc)
+                log.warning("delivering job %s (%s) to %s failed (%d times): %s", note.id, job.task or "-", key[1],
+                            failures, exc)
             else:
                 self._failures.pop(key, None)
                 delivered.append(target)
+                log.info("job %s (%s) delivered to %s in %.3f s", note.id, job.task or "-", key[1],
+                         time.monotonic() - now)
         try:
             note.done(delivered, failed=failed, give_up_after=self.max_attempts,
                       retry_in=None if next_try is None else max(0.0, next_try - time.monotonic()))

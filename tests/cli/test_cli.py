@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -95,7 +96,7 @@ def test_ls_table_json_and_filters(store_dir: Path) -> None:
         c = store.create("no task").id
         store.fulfill(b, "sent")
     table = ok(fsj("ls", store=store_dir)).splitlines()
-    assert table[0].split()[:4] == ["ID", "STATE", "TASK", "TRIES"]
+    assert table[0].split()[:4] == ["ID", "STATE", "TASK", "FAILURES"]
     rows = {line.split()[0]: line.split() for line in table[1:]}
     assert set(rows) == {a, b, c}
     assert rows[a][1:4] == ["pending", "resize", "0"]
@@ -116,6 +117,35 @@ def test_ls_table_json_and_filters(store_dir: Path) -> None:
     assert ok(fsj("ls", "--json", "--task", "email", "--state", "pending", store=store_dir)) == ""
     bad = fsj("ls", "--state", "bogus", store=store_dir)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize(("option", "value", "error"), [
+    ("--after", "nonsense", "after 'nonsense' is not a job id"),
+    ("--after", "01m8xeybn3f9hexsppvknd6hkx", "after '01m8xeybn3f9hexsppvknd6hkx' is not a job id"),
+    ("--limit", "0", "0 is not in the range x>=1"),
+])
+def test_ls_refuses_a_bad_page_as_a_usage_error(store_dir: Path, option: str, value: str, error: str) -> None:
+    # (the HTTP API refuses them too: `after` 400 as any bad id, `limit` 422 as any bad parameter)
+    create(store_dir, "a job")
+    bad = fsj("ls", option, value, store=store_dir)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stdout == ""
+    assert f"Invalid value for '{option}'" in bad.stderr and error in bad.stderr
+
+
+def test_ls_and_show_count_failed_attempts_and_say_so(store_dir: Path) -> None:
+    # `attempts` counts failed attempts: a job fulfilled at its second try has 1,
+    # which a column named TRIES told a reader was the number of tries made.
+    with JobStore(store_dir, create=True) as store:
+        job_id = store.create("flaky").id
+        lease = store.pull_work()
+        assert lease is not None
+        lease.fail("boom", retry=True, delay=0)
+        lease = store.pull_work()
+        assert lease is not None
+        lease.fulfill("done")
+    header, row = ok(fsj("ls", store=store_dir)).splitlines()
+    assert header.split()[3] == "FAILURES" and row.split()[1:4] == ["fulfilled", "-", "1"]
+    assert "failures:    1" in ok(fsj("show", job_id, store=store_dir)).splitlines()
 
 
 def test_stats_json(store_dir: Path) -> None:
@@ -244,7 +274,13 @@ def test_demo_on_a_tmp_store(tmp_path: Path) -> None:
     out = ok(fsj("demo", str(path), cwd=tmp_path, timeout=60))
     assert "Created 6 jobs" in out
     assert out.count(" fulfilled ") >= 6
-    assert "after 1 failed attempt(s)" in out
+    assert "after 1 failed attempt\n" in out
+    # Told for a newcomer: no counts of an empty store before, no Python dicts, where to look next.
+    assert "Counts before" not in out and "{'pending'" not in out
+    assert "The store now holds 6 jobs: 6 fulfilled (`fsjobstore --store demo stats` counts them)." in out
+    assert "This one failed once, then was fulfilled: demo/resolved/" in out
+    assert '("format": the version of this file\'s layout' in out
+    assert out.endswith("Look around: fsjobstore --store demo ls  (then: show ID)\n")
     with JobStore(path, create=True) as store:
         assert store.stats()["fulfilled"] == 6
     assert not (tmp_path / "demo-store").exists(), "the demo must use the store it is given"
@@ -266,9 +302,22 @@ def test_demo_serve_prints_the_url_serves_the_demo_store_and_removes_it_when_sto
     page = wait_for(lambda: _get(httpx, url), timeout=20, what="the server to answer")
     assert page.status_code == 200 and "fsjobstore" in page.text
     assert httpx.get(url + "api/stats").json()["fulfilled"] == 2, "the demo's store, without a token"
-    status, _out, err, _took = stop(proc, sig, timeout=20)
+    status, out, err, _took = stop(proc, sig, timeout=20)
     assert status == 0 and "Traceback" not in err, err
+    assert out == f"Stopped. Removed the demo's store, {store}.\n"
     assert list(tmp_path.iterdir()) == [], "the temporary store is removed, and nothing else made"
+
+
+def test_demo_serve_on_a_port_in_use_fails_at_once_before_the_demo_runs(tmp_path: Path) -> None:
+    pytest.importorskip("httpx", reason="demo --serve needs the server extra")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = fsj("demo", "--serve", "--port", str(port), cwd=tmp_path, env={"TMPDIR": str(tmp_path)})
+    assert_error(result, f"cannot listen on 127.0.0.1:{port}")
+    assert result.stdout == "", "nothing of the demo ran"
+    assert list(tmp_path.iterdir()) == [], "no store made"
 
 
 def _get(httpx: Any, url: str) -> Any:
@@ -419,6 +468,18 @@ def test_work_with_a_shell_script_worker(tmp_path: Path, store_dir: Path) -> Non
     assert bad.attempts == 2
     assert bad.value is None
     assert bad.error == f'cannot do {json.dumps(requests[1])} (attempt 2)', "stderr alone is the error"
+
+
+def test_work_result_loses_one_trailing_newline_as_shell_substitution_does(tmp_path: Path, store_dir: Path) -> None:
+    worker = tmp_path / "worker.sh"
+    worker.write_text('#!/bin/sh\ncase "$(cat)" in\n  *echo*) echo 42;;\n  *blank*) printf "a\\n\\n";;\n'
+                      '  *bare*) printf x;;\n  *json*) echo \'{"n": 1}\';;\nesac\n')
+    worker.chmod(0o755)
+    with JobStore(store_dir, create=True) as store:
+        ids = [store.create(kind).id for kind in ("echo", "blank", "bare", "json")]
+    ok(fsj("work", "--burst", "--", "./worker.sh", store=store_dir, cwd=tmp_path))
+    with JobStore(store_dir) as store:
+        assert [store.get(job_id).value for job_id in ids] == [b"42", b"a\n", b"x", b'{"n": 1}']
 
 
 def _work_one_job(tmp_path: Path, store_dir: Path, script: str, *options: str) -> str | None:
@@ -688,6 +749,10 @@ def test_only_init_makes_a_store(tmp_path: Path) -> None:
     (home / "notes.txt").write_text("mine")
     assert_error(fsj("create", '"x"', store=home), str(home), "not a store")
     assert os.listdir(home) == ["notes.txt"], "nothing scattered into a folder that is not a store"
+    assert_error(fsj("init", str(home)), str(home), "holds other files (notes.txt)", "a new or empty folder")
+    assert os.listdir(home) == ["notes.txt"], "init makes no store among other files"
+    (home / "jobs").mkdir()
+    assert ok(fsj("init", str(home / "jobs"))).strip() == f"made a store at {home / 'jobs'}", "an empty folder"
     assert ok(fsj("init", str(typo))).strip() == f"made a store at {typo}"
     assert ok(fsj("init", store=typo)).strip() == f"store already at {typo}"
     job_id = ok(fsj("create", '"x"', store=typo)).strip()
@@ -710,7 +775,7 @@ def test_demo_ignores_fsjobstore_dir_and_runs_again_in_its_own_store(
     assert f"Store: {tmp_path / 'demo-store'}" in first
     assert snapshot(store_dir) == before, "the demo touched the store in $FSJOBSTORE_DIR"
     again = ok(fsj("demo", "--jobs", "2", store=store_dir, cwd=tmp_path, timeout=60))
-    assert "Counts after:  {'pending': 0, 'blocked': 0, 'running': 0, 'fulfilled': 4" in again
+    assert "The store now holds 4 jobs: 4 fulfilled (`fsjobstore --store demo-store stats`" in again
     assert snapshot(store_dir) == before
 
 

@@ -55,6 +55,13 @@ def test_a_big_batch_from_stdin_prints_an_id_per_line(store_dir: Path) -> None:
     (lines({"request": 1}) + "{bad\n", ("line 2 of stdin", "JSON")),
     (lines({"request": 1, "delay": 5, "not_before": "2030-01-01T00:00:00Z"}), ("give delay or not_before",)),
     (lines({"request": 1, "not_before": "tomorrow"}), ("line 1", "a time with a zone")),
+    (lines({"request": 1, "delay": -5}), ("line 1 of stdin: delay must be",)),
+    (lines({"request": 1, "deadline_in": 0}), ("line 1 of stdin: deadline_in must be",)),
+    (lines({"request": 1, "id": "01M8WFKPYVJG7KDDFFK8CCH5Y8"}), ("line 1 of stdin: no field id", "pick")),
+    ("\n" + lines({"request": 1, "key": "k"}, {"request": 2}, {"request": 3, "key": "k"}),
+     ("line 4 of stdin: the key 'k' is given to line 2 too",)),
+    (lines({"request": 1}, {"request": 2, "after": ["01ZZZZZZZZZZZZZZZZZZZZZZZZ"]}),
+     ("line 2 of stdin", "01ZZZZZZZZZZZZZZZZZZZZZZZZ")),
 ])
 def test_bad_input_on_any_line_names_it_and_makes_nothing(store_dir: Path, text: str,
                                                           fragments: tuple[str, ...]) -> None:
@@ -69,3 +76,29 @@ def test_many_and_a_request_or_a_key_do_not_go_together(tmp_path: Path, store_di
     assert_error(fsj("create", store=store_dir), "REQUEST", "--many")
     assert_error(fsj("create", "--many", str(tmp_path / "missing.jsonl"), store=store_dir), "missing.jsonl")
     assert_error(fsj("create", "--many", "-", "--label", "nameless", store=store_dir, stdin=""), "NAME=VALUE")
+
+
+def test_every_bad_line_is_named_up_to_a_cap_and_nothing_is_made(store_dir: Path) -> None:
+    text = lines({"request": 1}, {"reqest": 2}) + "{bad\n" + lines({"request": 4, "delay": "soon"})
+    result = fsj("create", "--many", "-", store=store_dir, stdin=text)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    errors = result.stderr.splitlines()
+    assert [error.removeprefix("fsjobstore: error: ").split(":")[0] for error in errors[:3]] == [
+        "line 2 of stdin", "line 3 of stdin is not valid JSON (Expecting property name enclosed in double quotes",
+        "line 4 of stdin"]
+    assert errors[3] == "fsjobstore: error: 3 bad lines in stdin: no job was made"
+    many = fsj("create", "--many", "-", store=store_dir, stdin="[]\n" * 50).stderr.splitlines()
+    assert len(many) == 21 and many[-1].endswith("50 bad lines in stdin, the first 20 named above: no job was made")
+    assert many[19].startswith("fsjobstore: error: line 20 of stdin: ")
+    with JobStore(store_dir) as store:
+        assert store.stats()["pending"] == 0
+
+
+def test_a_line_may_wait_for_jobs_that_exist(store_dir: Path) -> None:
+    parent = ok(fsj("create", '"parent"', store=store_dir)).strip()
+    ids = ok(fsj("create", "--many", "-", store=store_dir,
+                 stdin=lines({"request": 1}, {"request": 2, "after": [parent], "on_parent_failure": "run"}))).split()
+    with JobStore(store_dir) as store:
+        plain, child = (store.get(job_id) for job_id in ids)
+    assert (plain.state, child.state, child.after, child.on_parent_failure) == ("pending", "blocked", (parent,), "run")
+    assert_error(fsj("create", "--many", "-", "--after", parent, store=store_dir, stdin=""), '"after"', "line")

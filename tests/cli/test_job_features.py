@@ -63,7 +63,7 @@ def test_a_deadline_expires_a_job_and_exit_65_discards_one(store_dir: Path, tmp_
     assert "state:       expired" in ok(fsj("show", late, store=store_dir))
     shown = ok(fsj("show", bad, store=store_dir))
     assert "state:       discarded" in shown and "error:       not a request I can do" in shown
-    assert "attempts:    0" in shown
+    assert "failures:    0" in shown
     assert [line.split()[0] for line in ok(fsj("ls", "--state", "expired", store=store_dir)).splitlines()[1:]] == [late]
 
 

@@ -33,3 +33,22 @@ def test_quiet_keeps_only_warnings(tmp_path: Path) -> None:
     err = _run_one_job(tmp_path / "s", "-q")
     assert "starting worker" not in err and "fulfilled in" not in err
     assert "attempt 1/1 failed" in err
+
+
+def test_notify_logs_one_line_per_delivery_with_its_job_target_and_outcome(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    ok(fsj("init", str(store)))
+    job_id = ok(fsj("create", '"x"', "--task", "mail", store=store)).strip()
+    ok(fsj("fulfill", job_id, "done", store=store))
+    for target in ('{"inbox": "ok"}', '"refused"'):
+        ok(fsj("queue", job_id, target, store=store))
+    script = 'grep -q \'"target": "refused"\' && { echo no such inbox >&2; exit 1; }; exit 0'
+    result = fsj("--log-format", "json", "notify", "--max-attempts", "1", "--burst", "--", "sh", "-c", script,
+                 store=store)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    told = [(line["level"], line["message"]) for line in lines if line["message"].startswith(("job", "delivering"))]
+    assert len(told) == 2, told
+    assert ("info", f'job {job_id} (mail) delivered to {{"inbox":"ok"}}') in [(level, message.rsplit(" in ", 1)[0])
+                                                                               for level, message in told]
+    assert ("warning", f'delivering job {job_id} (mail) to "refused" failed (1 times): no such inbox') in told

@@ -30,7 +30,7 @@ def test_ls_keeps_its_columns_with_a_queue_id(tmp_path: Path) -> None:
     header, *rows = ok(fsj("ls", store=path)).splitlines()
     assert sorted(row.split()[0] for row in rows) == sorted([queued.id, plain.id])
     for row in rows:
-        _columns_line_up(header, row, ["STATE", "TASK", "CREATED"], ["TRIES"])
+        _columns_line_up(header, row, ["STATE", "TASK", "CREATED"], ["FAILURES"])
         assert row.split()[1:3] == ["pending", "render"]
 
 

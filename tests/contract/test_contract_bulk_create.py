@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from fsjobstore import DuplicateJob, JobSpec
+from fsjobstore.errors import UnknownParent
 from fsjobstore.interface import Store
 
 
@@ -99,3 +100,19 @@ def test_progress_reaches_the_batch_size(store: Store) -> None:
 def test_an_empty_batch_makes_nothing(store: Store) -> None:
     assert store.create_many([]) == []
     assert list(store.jobs()) == []
+
+
+def test_a_spec_may_wait_for_jobs_that_exist(store: Store) -> None:
+    parent = store.create("parent")
+    plain, child = store.create_many(["plain", JobSpec("child", after=[parent.id], on_parent_failure="run")])
+    assert (plain.state, child.state, child.after, child.on_parent_failure) == (
+        "pending", "blocked", (parent.id,), "run")
+    store.fail(parent.id, "no")
+    assert store.get(child.id).state == "pending", "run once its parent is resolved, whatever its end"
+
+
+def test_a_spec_waiting_for_a_missing_job_makes_no_job(store: Store) -> None:
+    store.create("before")
+    with pytest.raises(UnknownParent):
+        store.create_many(["plain", JobSpec("child", after=["01ZZZZZZZZZZZZZZZZZZZZZZZZ"])])
+    assert [job.request for job in store.jobs()] == ["before"]

@@ -66,7 +66,8 @@ def test_jobs_pages_in_creation_order_with_filters_and_a_cursor(store: Store) ->
 
 
 @pytest.mark.parametrize("arguments", [{"state": "bogus"}, {"limit": -1}, {"limit": 1.5}, {"limit": True},
-                                       {"after": 7}, {"task": ["t"]}])
+                                       {"after": 7}, {"task": ["t"]}, {"after": "nonsense"},
+                                       {"after": "01m8xeybn3f9hexsppvknd6hkx"}])
 def test_jobs_refuses_bad_listing_arguments(store: Store, arguments: dict[str, Any]) -> None:
     store.create("x")
     with pytest.raises((ValueError, TypeError)) as raised:

@@ -256,6 +256,27 @@ def test_has_entries(tmp_path: Path) -> None:
     assert not folders.has_entries(str(folder / "t.json"))  # a file is not a folder
 
 
+def test_holds_stems(tmp_path: Path) -> None:
+    parent = Folder(str(tmp_path))
+    parent.anchor()
+    try:
+        assert not folders.holds_stems(parent, "w", ".json")  # absent
+        (tmp_path / "w").mkdir()
+        (tmp_path / "w" / "t.undelivered").write_text("{}")
+        (tmp_path / "w" / "bad name.json").write_text("{}")
+        assert not folders.holds_stems(parent, "w", ".json")  # no entry scan() yields
+        (tmp_path / "w" / "t.json").write_text("{}")
+        assert folders.holds_stems(parent, "w", ".json")
+        (tmp_path / "link").symlink_to(tmp_path / "w")
+        (tmp_path / "file").write_text("")
+        for planted in ("link", "file"):  # never followed, never taken for a folder
+            with pytest.raises(CorruptJobFile) as caught:
+                folders.holds_stems(parent, planted, ".json")
+            assert caught.value.path == str(tmp_path / planted)
+    finally:
+        parent.close()
+
+
 def test_publish_survives_a_file_planted_at_its_next_temp_name(tmp_and_dest: tuple[Folder, Folder]) -> None:
     # Temp names are a per-process prefix and a counter, which a neighbour sharing
     # the store can read in tmp/ and plant ahead of us.

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from fsjobstore import Job
-from fsjobstore._files.records import FORMAT_VERSION, Record, now_text, parse_time, time_text
+from fsjobstore._files.records import FORMAT_VERSION, Record
+from fsjobstore._files.times import now_text, parse_time, time_text
 from fsjobstore._files.values import store_value
 from fsjobstore.errors import CorruptJobFile
 from fsjobstore.job import RESOLVED_STATES, STATES
@@ -107,6 +108,17 @@ def test_render_is_one_key_per_line_and_parses_back() -> None:
     again = Record.parse(data, "p", JOB_ID)
     assert again.fields == record.fields
     assert again.job().value == b"ok"
+
+
+def test_a_record_of_many_unknown_keys_renders_as_it_holds_them() -> None:
+    # Keys' texts are kept for the next render, a bounded number of them: a record
+    # planted with keys of its own, any of them, still renders to what it holds.
+    extra = {f'x"{n}\u00e9': [n, None] if n % 2 else None for n in range(300)}
+    record = Record.parse(json.dumps(json.loads(data_of()) | extra).encode(), "p", JOB_ID)
+    for _ in range(2):
+        data = record.render()
+        assert len(data.splitlines()) == len(record.fields) + 2
+        assert Record.parse(data, "p", JOB_ID).fields == record.fields
 
 
 def test_resolved_and_changed_records() -> None:

@@ -225,11 +225,14 @@ def test_a_jobs_own_lease_length_applies_to_its_work_lease_only(served: Served) 
         assert note["lease_seconds"] == 1.5, "the store's length, as for a local notifier"
 
 
-def test_a_batch_refuses_a_job_made_after_others_and_writes_nothing(served: Served) -> None:
+def test_a_batch_makes_jobs_after_others_and_nothing_for_a_missing_parent(served: Served) -> None:
     with served.http() as http:
         parent = http.post("/api/jobs", json={"request": 1}).json()["id"]
-        refused = http.post("/api/jobs/batch", json={"jobs": [{"request": 2}, {"request": 3, "after": [parent]}]})
-        assert refused.status_code == 422 and "one at a time" in refused.json()["error"]
-        child = http.post("/api/jobs", json={"request": 3, "after": [parent]}).json()
-        assert (child["state"], child["after"]) == ("blocked", [parent])
-    assert [job.id for job in served.store.jobs()] == [parent, child["id"]]
+        missing = "01ZZZZZZZZZZZZZZZZZZZZZZZZ"
+        refused = http.post("/api/jobs/batch", json={"jobs": [{"request": 2}, {"request": 3, "after": [missing]}]})
+        assert refused.status_code == 404 and missing in refused.json()["error"]
+        made = http.post("/api/jobs/batch", json={"jobs": [
+            {"request": 2}, {"request": 3, "after": [parent], "on_parent_failure": "run"}]}).json()["jobs"]
+        assert [(job["state"], job["after"]) for job in made] == [("pending", []), ("blocked", [parent])]
+        assert made[1]["on_parent_failure"] == "run"
+    assert [job.id for job in served.store.jobs()] == [parent, made[0]["id"], made[1]["id"]]

@@ -28,7 +28,11 @@ CASES: list[tuple[str, str, Any, int, str]] = [
     ("POST", "/api/jobs/batch", {"jobs": []}, 422, "body.jobs"),
     ("GET", "/api/jobs/bad.id", None, 400, "may only hold ASCII letters"),
     ("GET", f"/api/jobs/{'a' * 129}", None, 400, "the limit is 128"),
+    ("POST", "/api/jobs/bad.id/cancel", None, 400, "may only hold ASCII letters"),
     ("GET", f"/api/jobs/{MISSING}", None, 404, f"no job with id '{MISSING}'"),
+    ("GET", "/api/jobs/nonsense", None, 404, "no job with id 'nonsense'"),  # (well-formed: import keeps ids)
+    ("GET", "/api/jobs?after=nonsense", None, 400, "after 'nonsense' is not a job id"),
+    ("GET", "/api/jobs?after=bad.id&state=pending", None, 400, "after 'bad.id' is not a job id"),
     ("POST", f"/api/jobs/{MISSING}/cancel", None, 404, "no job with id"),
     ("GET", "/api/jobs?state=weird", None, 422, "query.state"),
     ("GET", "/api/jobs?cursor=garbage", None, 422, "cursor 'garbage' is not one this server gave"),

@@ -25,8 +25,8 @@ def test_create_work_show_and_stats_over_http(served: Served) -> None:
     worked = fsj(served, "work", "--burst", "--", sys.executable, "-c", square)
     assert worked.returncode == 0, worked.stderr
     shown = json.loads(fsj(served, "show", "--json", job_id).stdout)
-    assert (shown["state"], shown["value"]) == ("fulfilled", f"49\n{served.url}\n")  # its stdout, as it was
-    assert served.store.get(job_id).value == f"49\n{served.url}\n".encode()  # the served folder holds it
+    assert (shown["state"], shown["value"]) == ("fulfilled", f"49\n{served.url}")  # its stdout, less one newline
+    assert served.store.get(job_id).value == f"49\n{served.url}".encode()  # the served folder holds it
     listed = [json.loads(line) for line in fsj(served, "ls", "--json").stdout.splitlines()]
     assert [job["id"] for job in listed] == [job_id]
     assert json.loads(fsj(served, "stats", "--json").stdout)["fulfilled"] == 1

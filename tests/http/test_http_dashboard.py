@@ -65,6 +65,9 @@ def test_list_search_detail_and_confirmed_actions(served: Served, page: Any) -> 
     assert page.locator("#jobs tbody tr[data-id]").count() == 1
     page.locator(f'#jobs tr[data-id="{ids["failed"]}"]').click()
     page.wait_for_selector("#detail-fields >> text=mailbox unavailable")
+    # (attempts counts failed attempts: named so, in the list and the detail)
+    assert page.locator("#jobs thead th").all_inner_texts()[5] == "failures"
+    assert "failures" in page.locator("#detail-fields").inner_text()
     page.locator('[data-action="retry"]').click()
     assert "Retry job" in page.locator("#confirm-text").inner_text()
     page.locator("#confirm button[value=cancel]").click()

@@ -270,13 +270,16 @@ def test_a_store_path_that_is_a_file(tmp_path: Path) -> None:
 
 
 def test_a_store_path_that_does_not_exist_with_create_false(tmp_path: Path) -> None:
-    unchanged(tmp_path, lambda: JobStore(tmp_path / "nothing", create=False), InvalidStore)
+    # (the error says how to make one: JobStore opens only a store that exists unless told)
+    unchanged(tmp_path, lambda: JobStore(tmp_path / "nothing", create=False), InvalidStore,
+              r"no such folder\): JobStore\(path, create=True\) makes one, as `fsjobstore init DIR` does")
 
 
 def test_a_folder_that_is_not_a_store_is_refused_with_create_false(tmp_path: Path) -> None:
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "data.txt").write_text("someone else's")
-    unchanged(tmp_path, lambda: JobStore(tmp_path / "other", create=False), InvalidStore)
+    unchanged(tmp_path, lambda: JobStore(tmp_path / "other", create=False), InvalidStore,
+              r"a folder that is not a store\): JobStore\(path, create=True\)")
 
 
 def test_a_store_of_an_unknown_format_version(tmp_path: Path) -> None:

@@ -32,6 +32,19 @@ def test_each_commit_through_a_lease_adds_one_attempt(open_store: Callable[..., 
         assert entry["started_at"] <= entry["ended_at"]
 
 
+def test_a_commit_is_updated_when_its_attempt_ended(open_store: Callable[..., JobStore]) -> None:
+    # One reading of the clock for both: the record's updated_at and the attempt's end.
+    store = open_store()
+    job = store.create("x")
+    for commit in (lambda lease: lease.fail("flaky", retry=True), lambda lease: lease.fulfill("ok")):
+        lease = store.pull_work()
+        assert lease is not None
+        commit(lease)
+        on_disk = store.get(job.id)
+        updated_at = on_disk.updated_at.isoformat(timespec="microseconds").replace("+00:00", "Z")
+        assert on_disk.history[-1]["ended_at"] == updated_at
+
+
 def test_the_history_keeps_the_newest_attempts_only(open_store: Callable[..., JobStore]) -> None:
     store = open_store()
     job = store.create("x")

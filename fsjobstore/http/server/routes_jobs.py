@@ -63,7 +63,8 @@ def list_jobs(
                                    "from the cursor until a page of matches is found).")] = None,
     sort: Sort = "-created",
     cursor: Annotated[str | None, Query(max_length=4000)] = None,
-    after: Annotated[str | None, Query(max_length=1000, description="Jobs after this id (creation order).")] = None,
+    after: Annotated[str | None, Query(max_length=1000, description="Jobs after this id (creation order): the last "
+                                       "id of the page before; 400 for text that is no job id.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     label: Annotated[list[str] | None, Query(max_length=64, description="NAME=VALUE: only jobs with this label "
                                              "(repeat for several).")] = None,
@@ -106,8 +107,6 @@ def create_many(ctx: Ctx, _: Write, body: CreateJobs) -> dict[str, Any]:
     for index, job in enumerate(body.jobs):
         try:
             options = _create_options(ctx.store, job)
-            if options.pop("after") is not None or options.pop("on_parent_failure") != "cancel":
-                raise ValueError("a job made after others is created one at a time: POST /api/jobs")
         except (TypeError, ValueError) as exc:
             raise named(index, exc) from exc
         ids.append(options.pop("job_id"))

@@ -207,7 +207,7 @@ async function showJob(id) {
     ["task", job.task ?? "—"], ["resource", job.resource ?? "—"], ["priority", job.priority],
     ["labels", Object.keys(job.labels).length ? el("span", {}, ...Object.entries(job.labels).flatMap(([name, text]) =>
       [el("code", { class: "label-chip" }, `${name}=${text}`), " "])) : "—"],
-    ["key", job.key ?? "—"], ["attempts", job.attempts],
+    ["key", job.key ?? "—"], ["failures", job.attempts],
     ["parents", job.after.length ? el("span", {}, jobLinks(job.after), `(on a parent's failure: ${job.on_parent_failure})`)
       : "—"],
     ["dependants", jobLinks(dependants)],
