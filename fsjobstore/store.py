@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 from ._arguments import check_count, check_seconds
 from ._files.ids import check_id
 from ._files.wakeup import unwatch
-from ._store import creation, maintenance, migration
+from ._store import creation, maintenance, migration, purging
 from ._store.bulk import BulkCreation
 from ._store.checking import check
 from ._store.context import Notify, Options, StoreContext
@@ -335,7 +335,7 @@ class JobStore(BulkCreation):
         with no target waiting, with their workspaces; return how many. Also removes
         crashed writers' leftovers older than an hour (docs/format.md, "purge").
         ``progress(done, total)`` is called as resolved jobs are examined."""
-        removed = maintenance.purge(self._ctx, older_than, progress)
+        removed = purging.purge(self._ctx, older_than, progress)
         self.workspaces.remove_orphans()
         return removed
 

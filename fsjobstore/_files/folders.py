@@ -188,6 +188,22 @@ def open_folder(path: str) -> int:
         raise
 
 
+def has_folder(folder: Folder, name: str) -> bool:
+    """Whether *folder* holds a folder *name* (a symlink is none), by opening it as a
+    listing does: over NFS an open asks the server where a stat may answer from
+    the client's cache."""
+    name, dir_fd = folder.at(name)
+    try:
+        os.close(os.open(name, _OPEN_FOLDER, dir_fd=dir_fd))
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return False
+        raise
+    return True
+
+
 def _refuse_not_a_folder(exc: OSError, path: str) -> None:
     if exc.errno in (errno.ELOOP, errno.ENOTDIR):
         raise CorruptJobFile(path, "a symlink or a file, not a folder (never followed)") from None
@@ -247,6 +263,19 @@ def remove_folder_if_empty(path: str) -> None:
         os.rmdir(name, dir_fd=dir_fd)
     except OSError:
         pass
+
+
+def remove_empty_in(folder: Folder, name: str) -> bool:
+    """Remove the folder *name* of *folder* if it is empty; whether it is gone now
+    (False: it holds entries, or is not a folder)."""
+    name, dir_fd = folder.at(name)
+    try:
+        os.rmdir(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def scan(folder: Folder, suffix: str) -> Iterator[str]:

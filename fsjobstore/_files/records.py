@@ -39,7 +39,7 @@ REREAD_WAITS = (0.01, 0.04, 0.15, 0.4, 0.6)
 # unchanged one is reported at once the next time (bounded: forgotten when full).
 _KNOWN_CORRUPT: set[tuple[int, int]] = set()
 _KNOWN_CORRUPT_MAX = 1024
-_RECORD_START = b'{\n "format": '
+RECORD_START = b'{\n "format": '
 
 
 
@@ -198,7 +198,7 @@ class Record:
             except CorruptJobFile:
                 if attempt == 0:
                     identity = fsio.identity(path)
-                    if identity in _KNOWN_CORRUPT or not (data.startswith(_RECORD_START)
+                    if identity in _KNOWN_CORRUPT or not (data.startswith(RECORD_START)
                                                           and not data.endswith(b"}\n")):
                         waits = waits[:1]
                 if attempt >= len(waits):

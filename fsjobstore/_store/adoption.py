@@ -10,20 +10,31 @@ from .._files.records import Record
 from .context import StoreContext
 
 
-def publish_pending(ctx: StoreContext, record: Record) -> bool:
+def publish_pending(ctx: StoreContext, record: Record, *, linked: bool = False) -> bool:
     """Publish *record* as a pending job unless its id is pending or resolved
     already; whether it was. Create-if-absent in ``pending/`` (link), then a look at
-    ``resolved/``: a job done before has no pending record to collide with."""
+    ``resolved/``: a job done before has no pending record to collide with; then a
+    look at the pending record: one removed between the link and that look was
+    taken for the leftover of a resolution by a purge of the job done before (which
+    removes a pending record only while the resolved one is there, and the latter
+    was gone at the look), so the job is published again. *linked*: the first link
+    is made already (by a batch)."""
     layout, job_id = ctx.layout, record.id
-    try:
-        fsio.publish(layout.tmp, layout.pending_folder(job_id, durable=ctx.durable), job_id + RECORD_SUFFIX,
-                     record.render(), durable=ctx.durable, replace=False)
-    except FileExistsError:
-        return False
-    if fsio.exists(layout.resolved_path(job_id)):
-        tidy(ctx, job_id)
-        return False
-    return True
+    pending = layout.pending_folder(job_id, durable=ctx.durable)
+    data = None
+    for again in (False, True):
+        if again or not linked:
+            data = data or record.render()
+            try:
+                fsio.publish(layout.tmp, pending, job_id + RECORD_SUFFIX, data, durable=ctx.durable, replace=False)
+            except FileExistsError:
+                return False
+        if fsio.exists(layout.resolved_path(job_id)):
+            tidy(ctx, job_id)
+            return False
+        if fsio.exists_in(pending, job_id + RECORD_SUFFIX):
+            return True
+    return False
 
 
 def tidy(ctx: StoreContext, job_id: str) -> None:

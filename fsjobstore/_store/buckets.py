@@ -251,14 +251,15 @@ class History:
         except OSError:
             pass  # (a cache)
 
-    def summary(self, bucket: str) -> Summary | None:
-        """The bucket's summary, from disk if the folder did not change since it was
-        made, else read from the records (and saved); None if the bucket is gone."""
-        layout = self.layout
+    def known(self, bucket: str) -> Summary | None:
+        """The bucket's summary if one made before still describes it (kept in memory,
+        or saved), without reading a record; else (or if the bucket is gone) None."""
         try:
-            state = folder_state(fsio.lstat(layout.resolved.join(bucket)))
+            return self._known(bucket, folder_state(fsio.lstat(self.layout.resolved.join(bucket))))
         except FileNotFoundError:
             return None
+
+    def _known(self, bucket: str, state: list[int]) -> Summary | None:
         known: Summary | None = self.ctx.bucket_summaries.get(bucket)
         if known is not None and known.folder == state:
             return known  # (settled: as trustworthy as the one on disk, without reading it)
@@ -268,6 +269,19 @@ class History:
             self._found_apart |= saved is not in_all
             self.ctx.bucket_summaries.put(bucket, saved)
             return saved
+        return None
+
+    def summary(self, bucket: str) -> Summary | None:
+        """The bucket's summary, from disk if the folder did not change since it was
+        made, else read from the records (and saved); None if the bucket is gone."""
+        layout = self.layout
+        try:
+            state = folder_state(fsio.lstat(layout.resolved.join(bucket)))
+        except FileNotFoundError:
+            return None
+        known = self._known(bucket, state)
+        if known is not None:
+            return known
         # Rebuilt: the filesystem's time first, then the folder state the summary
         # describes, so that any change after that stat has a later mtime than now.
         now = self.filesystem_now()
@@ -318,7 +332,7 @@ class History:
 
     def build(self, bucket: str, state: list[int]) -> Summary:
         ctx, layout = self.ctx, self.layout
-        known = ctx.bucket_entries.get(bucket) or self._saved_entries(bucket)
+        known = self.entries(bucket)
         entries: dict[str, Entry] = {}
         summary = Summary(state, index={}, ages={})
         folder = layout.bucket(bucket)
@@ -344,6 +358,12 @@ class History:
             summary.add(job_id, entry)
         ctx.bucket_entries.put(bucket, entries)
         return summary
+
+    def entries(self, bucket: str) -> dict[str, Entry]:
+        """What an earlier read of the bucket learnt of each record (kept in memory, or
+        saved with its last summary), whatever the folder's state since: an entry is
+        true of a record whose inode and ctime are still the entry's."""
+        return self.ctx.bucket_entries.get(bucket) or self._saved_entries(bucket)
 
     def _saved_entries(self, bucket: str) -> dict[str, Entry]:
         """The entries saved with the bucket's last summary (whatever the folder's

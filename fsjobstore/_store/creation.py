@@ -4,6 +4,7 @@ caller picked, at most once (a create retried after its reply was lost)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,11 +17,11 @@ from .._files.queues import check_priority, id_suffix
 from .._files.records import Record
 from .._files.times import time_text
 from .._files.values import encode_json
-from ..errors import JobStateError
+from ..errors import JobNotFound, JobStateError
 from ..job import Job
 from ..specs import named
 from ..views import Progress
-from . import adoption, keys
+from . import keys
 from .adoption import publish_pending
 from .context import StoreContext
 from .dependencies import check_after
@@ -159,8 +160,8 @@ def create_many(ctx: StoreContext, items: Sequence[tuple[Any, dict[str, Any]]],
     written = None if progress is None else (lambda done: progress(len(keyed) + done, total))
     new = fsio.publish_many(layout.tmp, files, durable=durable, replace=job_ids is None, written=written)
     for (index, record, _), published in zip(plain, new, strict=True):
-        if job_ids is not None and (not published or fsio.exists(layout.resolved_path(record.id))):
-            made[index] = _existing(ctx, record, tidy=published)
+        if job_ids is not None and not (published and publish_pending(ctx, record, linked=True)):
+            made[index] = _create_once(ctx, record)
         elif made[index] is None:
             made[index] = record.job()
     return [job for job in made if job is not None]
@@ -191,6 +192,8 @@ class _Siblings:
 _ID, _REQUEST, _LABELS = ([field.name for field in fields(Job)].index(name) for name in ("id", "request", "labels"))
 
 
+# Rounds of a create under an id the caller picked against purges of the job it made before.
+CREATE_TRIES = 3
 # What must match for a create under an existing id to be a retry of the one that made it.
 SAME_CREATE = ("request", "task", "resource", "not_before", "delay", "expires_in", "lease_seconds", "labels",
                "deadline", "deadline_in", "after", "on_parent_failure")
@@ -203,25 +206,27 @@ def _create_blocked(ctx: StoreContext, record: Record, *, once: bool) -> Job:
     dependencies = ctx.dependencies
     dependencies.mark(record)
     if not dependencies.publish(record, replace=not once):
-        return _existing(ctx, record, tidy=False)
+        return _existing(ctx, record)
     dependencies.settle(record.id)
     return ctx.job(*ctx.read(record.id))
 
 
 def _create_once(ctx: StoreContext, record: Record) -> Job:
     """Publish *record* unless its id exists (create-if-absent). A job already made
-    under this id by the same create is returned as it is now; by another, refused."""
-    if publish_pending(ctx, record):
-        return record.job()
-    return _existing(ctx, record, tidy=False)
+    under this id by the same create is returned as it is now; by another, refused.
+    One purged between the two (done since the first try) is made again."""
+    for _ in range(CREATE_TRIES - 1):
+        if publish_pending(ctx, record):
+            return record.job()
+        with suppress(JobNotFound):
+            return _existing(ctx, record)
+    return record.job() if publish_pending(ctx, record) else _existing(ctx, record)
 
 
-def _existing(ctx: StoreContext, record: Record, *, tidy: bool) -> Job:
+def _existing(ctx: StoreContext, record: Record) -> Job:
     """The job made under *record*'s id before (by an earlier try of this create, so
-    with the same request and options: else JobStateError), as it is now. *tidy*:
-    the pending record just published copies a job resolved since (removed)."""
-    if tidy:
-        adoption.tidy(ctx, record.id)
+    with the same request and options: else JobStateError), as it is now;
+    JobNotFound if it is gone (purged) since."""
     job_id = record.id
     existing, state = ctx.read(job_id)
     different = [name for name in SAME_CREATE if existing.get(name) != record.get(name)]

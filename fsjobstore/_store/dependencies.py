@@ -292,11 +292,15 @@ class Dependencies:
         """Whether a dependant of *parent* is still to run (blocked, or pending in its
         queue), and so may still read its value: a purge keeps *parent* then."""
         layout = self.ctx.layout
+        if not folders.has_folder(layout.dependants, parent):
+            return False  # (the common case: one open, as a listing makes)
         return any(fsio.exists(layout.blocked_path(child)) or fsio.exists(layout.pending_path(child))
                    for child in self.dependants(parent))
 
     def forget(self, parent: str) -> None:
         """Remove the markers of a purged or deleted *parent*."""
+        if folders.remove_empty_in(self.ctx.layout.dependants, parent):
+            return  # (the common case: none, and no folder)
         folder = self.ctx.layout.dependants_folder(parent)
         for child in self.dependants(parent):
             fsio.remove(folder.join(child))

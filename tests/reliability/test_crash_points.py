@@ -462,6 +462,34 @@ def final_purge(jobs: dict[str, Job], ctx: Ctx, delivered: dict[str, list[Any]])
     assert delivered == {ctx["c"]: ["t1"]}
 
 
+def setup_purge_half_resolved(s: JobStore) -> Ctx:
+    """a resolved by a resolver that stopped before removing its pending record."""
+    a = s.create({"job": "a"}).id
+    pending = Path(s.path, "pending", a + ".json")
+    data = pending.read_bytes()
+    s.fulfill(a, "value-a")
+    pending.write_bytes(data)
+    return {"a": a}
+
+
+def verify_purge_half_resolved(s: JobStore, ctx: Ctx, jobs: dict[str, Job], done: bool) -> None:
+    if done:
+        assert ctx["a"] not in jobs
+    else:  # (its pending record removed or not: the resolved one is the truth)
+        assert jobs[ctx["a"]].state == "fulfilled" and jobs[ctx["a"]].value == b"value-a"
+
+
+def redo_purge_half_resolved(s: JobStore, ctx: Ctx, clock: FakeClock, done: bool) -> None:
+    s.purge(older_than=0)
+    with pytest.raises(JobNotFound):
+        s.get(ctx["a"])
+    assert not Path(s.path, "pending", ctx["a"] + ".json").exists()
+
+
+def final_purge_half_resolved(jobs: dict[str, Job], ctx: Ctx, delivered: dict[str, list[Any]]) -> None:
+    assert ctx["a"] not in jobs and delivered == {}
+
+
 # delete: a resolved job with targets, next to a pending one and one with a target of its own
 
 def setup_delete(s: JobStore) -> Ctx:
@@ -738,6 +766,9 @@ SCENARIOS = [
              commits("rename", "pending"), verify_takeover, redo_takeover, final_pull),
     Scenario("purge", setup_purge, lambda s, ctx: s.purge(older_than=0),
              commits("rename", "tmp"), verify_purge, redo_purge, final_purge),
+    Scenario("purge_half_resolved", setup_purge_half_resolved, lambda s, ctx: s.purge(older_than=0),
+             commits("rename", "tmp"), verify_purge_half_resolved, redo_purge_half_resolved,
+             final_purge_half_resolved),
     Scenario("delete", setup_delete, lambda s, ctx: s.delete(ctx["a"]),
              commits("rename", "tmp"), verify_delete, redo_delete, final_delete),
     Scenario("create_keyed", lambda s: {"other": s.create({"other": 1}).id},

@@ -318,3 +318,21 @@ def test_a_first_page_reads_the_summaries_of_its_buckets_only(open_store: Callab
     opened = _summaries_opened(fresh, lambda: list(fresh.jobs("fulfilled", limit=1)))
     # The older bucket's summary and index: not history.json, every bucket's.
     assert opened == {ids[1][:6] + ".json", ids[1][:6] + ".ids.json"}
+
+
+def test_purge_reads_old_buckets_lean_and_saves_the_summaries_of_young_ones(
+        open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    then_ms = int((time.time() - 9 * 24 * 3600) * 1000)
+    old = [store.create({"n": n}, job_id=id_at(then_ms + n)).id for n in range(3)]
+    for job_id in old:
+        store.fulfill(job_id, "v")
+        _age(resolved_file(store.path, job_id), 8 * 24 * 3600)
+    young = _resolved(store, 2)
+    bucket = Path(resolved_file(store.path, young[0])).parent
+    _age(bucket, 10)
+    opened = _records_opened(store, lambda: store.purge())
+    assert opened == set(old) | set(young)  # (each its expires_in; the young bucket's, for its summary too)
+    assert Path(store.path, "summaries", bucket.name + ".json").exists()
+    assert sorted(job.id for job in store.jobs()) == young
+    assert _records_opened(store, lambda: store.purge()) == set()  # (the young bucket: by its summary alone)
