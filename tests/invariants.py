@@ -56,9 +56,19 @@ def resolved_file(root: str | os.PathLike[str], job_id: str) -> str:
 
 def age_resolved(root: str | os.PathLike[str], job_id: str, seconds: float) -> None:
     """Make the job's resolved record *seconds* older (as if written then)."""
+    date_resolved(root, job_id, os.lstat(resolved_file(root, job_id)).st_mtime - seconds)
+
+
+def date_resolved(root: str | os.PathLike[str], job_id: str, mtime: float) -> None:
+    """Make the job's resolved record look written at *mtime*, and say so to its bucket's
+    summary as a write would: a bucket summary is trusted while its folder is unchanged,
+    and a utime alone changes only the file (a summary saved before would hide it)."""
     path = resolved_file(root, job_id)
-    info = os.lstat(path)
-    os.utime(path, (info.st_atime, info.st_mtime - seconds))
+    os.utime(path, (os.lstat(path).st_atime, mtime))
+    touched = os.path.join(os.path.dirname(path), ".touched.tmp")
+    with open(touched, "w"):
+        pass
+    os.unlink(touched)
 
 
 def record_files(root: str | os.PathLike[str], folder: str) -> list[str]:

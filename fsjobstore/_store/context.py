@@ -13,12 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .._files import folders, fsio
+from .._files import folders, fsio, times
 from .._files.folders import Folder
 from .._files.layout import RECORD_SUFFIX, STORE_FORMAT, STORE_MARKER, UNDELIVERED_SUFFIX, Layout, NotAFolder, bucket_of
 from .._files.queues import ANYONE, queue_of
 from .._files.records import Record
-from .._files.times import now_text
 from .._leases import HolderPool, LeaseFolder, Renewer
 from .._leases.fork import forget_in_child
 from ..errors import CorruptJobFile, InvalidStore, JobNotFound
@@ -365,7 +364,7 @@ def _open_layout(layout: Layout, options: Options, create: bool) -> None:
         meta = read_marker(layout)
         if meta is None:  # a new store: its folders, then the marker that says it is one
             layout.anchor(make=True)
-            marker = json.dumps({"format": STORE_FORMAT, "created_at": now_text()}) + "\n"
+            marker = json.dumps({"format": STORE_FORMAT, "created_at": times.now_text()}) + "\n"
             try:
                 fsio.publish(layout.tmp, layout.top, STORE_MARKER, marker.encode(), durable=options.durable,
                              replace=False)

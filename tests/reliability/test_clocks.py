@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
-from invariants import resolved_file
+from invariants import date_resolved
 
 from fsjobstore import JobStore
 
@@ -116,9 +116,7 @@ def test_retention_is_judged_on_the_filesystems_clock(root: Path) -> None:
     with JobStore(root, watch=False, create=True) as store:
         assert store.purge() == 0, "a result kept for an hour, resolved on a slow host, purged at once"
     assert skewed(HOURS, "print(store.purge())", root).strip() == "0", "a fast-clock purger removed a fresh result"
-    resolved = Path(resolved_file(root, job))
-    past = time.time() - 7200
-    os.utime(resolved, (past, past))
+    date_resolved(root, job, time.time() - 7200)
     assert skewed(-HOURS, "print(store.purge())", root).strip() == "1", "a slow-clock purger kept an old result"
 
 
