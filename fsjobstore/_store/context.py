@@ -25,6 +25,7 @@ from ..job import BLOCKED, PENDING, RUNNING, Job
 from .candidates import Candidates
 from .dependencies import Dependencies
 from .limits import Limits
+from .open_bucket import OpenBucket
 from .pausing import Pauses
 from .recent import Recent
 from .written import Written
@@ -89,9 +90,8 @@ class StoreContext:
         # The pending records this store object wrote last: a pull that takes one of
         # them finds it as written, without parsing it again (see Written).
         self.written = Written()
-        # The bucket of the last resolution, made and open: one open per bucket, not
-        # one per resolution (a bucket holds some 17 minutes of jobs).
-        self._last_bucket: tuple[str, Folder] | None = None
+        # The bucket of the last resolution, made and open (open_bucket.py).
+        self.open_bucket = OpenBucket(self._make_bucket)
         # What bucket reads learnt of each record, and settled summaries (buckets.py).
         self.bucket_entries: Recent[str, dict[str, tuple[Any, ...]]] = Recent(BUCKETS_REMEMBERED)
         self.bucket_summaries: Recent[str, Any] = Recent(SUMMARIES_REMEMBERED)
@@ -100,13 +100,13 @@ class StoreContext:
     def forget(self) -> None:
         # A thread of the parent may have held the pull lock at the fork.
         self.pull_lock = threading.Lock()
+        self.open_bucket.forget()
 
     def close(self) -> None:
         self.renewer.release_all()
         self.renewer.stop()
         self.holders.close()
-        if self._last_bucket is not None:
-            self._last_bucket[1].close()
+        self.open_bucket.close()
         for index in list(self._indexes.values()):
             index.close()
         self.due.close()
@@ -118,8 +118,7 @@ class StoreContext:
         self.renewer.forget()
         self.renewer.stop()
         self.holders.forget()
-        if self._last_bucket is not None:
-            self._last_bucket[1].close()
+        self.open_bucket.close()
         self.layout.close()
 
     # -- queues -------------------------------------------------------------------
@@ -200,22 +199,25 @@ class StoreContext:
         resolved already; with *replace*, over it), in its bucket, made first if this
         store object has not just used it (one mkdir per bucket per store object, so
         the link is the one commit point)."""
-        layout = self.layout
-        bucket = bucket_of(job_id)
-        folder = self._last_bucket
-        if folder is None or folder[0] != bucket:
-            folder = self._make_bucket(bucket)
+        bucket, name, tmp = bucket_of(job_id), job_id + RECORD_SUFFIX, self.layout.tmp
+        held = self.open_bucket.take(bucket)
         try:
-            fsio.publish(layout.tmp, folder[1], job_id + RECORD_SUFFIX, data, durable=self.durable, replace=replace)
+            fsio.publish(tmp, held.folder, name, data, durable=self.durable, replace=replace)
+            return
         except OSError as exc:
             # A purge removed the bucket, empty, since this store object opened it
             # (ESTALE: on another NFS client).
             if exc.errno not in (errno.ENOENT, errno.ESTALE):
                 raise
-            fsio.publish(layout.tmp, self._make_bucket(bucket)[1], job_id + RECORD_SUFFIX, data,
-                         durable=self.durable, replace=replace)
+        finally:
+            self.open_bucket.give_back(held)
+        held = self.open_bucket.take(bucket, again=True)
+        try:
+            fsio.publish(tmp, held.folder, name, data, durable=self.durable, replace=replace)
+        finally:
+            self.open_bucket.give_back(held)
 
-    def _make_bucket(self, bucket: str) -> tuple[str, Folder]:
+    def _make_bucket(self, bucket: str) -> Folder:
         """Make the bucket if absent and open it: kept open while resolutions go to it."""
         layout = self.layout
         folder = layout.bucket(bucket)
@@ -228,10 +230,7 @@ class StoreContext:
             except FileNotFoundError:  # (removed, empty, by a purge in between)
                 if not tries_left:
                     raise
-        last, self._last_bucket = self._last_bucket, (bucket, folder)
-        if last is not None:
-            last[1].close()
-        return bucket, folder
+        return folder
 
     def write_pending(self, record: Record) -> None:
         layout = self.layout

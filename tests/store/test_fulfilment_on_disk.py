@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 
@@ -13,6 +14,7 @@ import pytest
 from invariants import check_files, resolved_file
 
 from fsjobstore import JobStore
+from fsjobstore._files.ids import id_at
 from fsjobstore.errors import Loss, LossReason
 
 
@@ -49,3 +51,32 @@ def test_a_holder_loses_its_lease_once_another_host_resolved_its_job(open_store:
         time.sleep(0.05)
     assert lease.compromised, "the renewal never saw the job resolved elsewhere"
     assert lease.loss == Loss(LossReason.RESOLVED_ELSEWHERE)
+
+
+def test_threads_of_one_store_object_resolve_into_many_buckets_at_once(open_store: Callable[..., JobStore]) -> None:
+    # The bucket a store object keeps open is shared by its threads: one moving it to
+    # another bucket must not close the descriptor another is linking through (its
+    # number reused: ENOTDIR, or a record linked into the wrong folder).
+    store = open_store()
+    now_ms = int(time.time() * 1000)
+    ids = [id_at(now_ms - (n % 8) * 20 * 60 * 1000) for n in range(400)]  # 8 buckets, interleaved
+    for job_id in ids:
+        store.create(job_id, job_id=job_id)
+    failures: list[BaseException] = []
+
+    def resolve(share: list[str]) -> None:
+        try:
+            for job_id in share:
+                store.fulfill(job_id, "v")
+        except BaseException as exc:  # (reported by the test, not lost in a thread)
+            failures.append(exc)
+
+    threads = [threading.Thread(target=resolve, args=(ids[n::4],)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert all(os.path.exists(resolved_file(store.path, job_id)) for job_id in ids), "each in its own bucket"
+    assert store.stats()["fulfilled"] == 400
+    check_files(store.path)
