@@ -227,3 +227,23 @@ def test_detail_links_a_job_to_its_parents_and_dependants(served: Served, page: 
     page.locator(f'#detail-fields a[data-job="{parent.id}"]').click()  # ... and back to its parent's
     page.wait_for_selector(f"#detail-id >> text={parent.id}")
     _shot(page, "dashboard-dependencies")
+
+
+def test_the_detail_shows_the_job_clicked_last_whatever_answers_last(served: Served, page: Any) -> None:
+    first, second = served.store.create("first").id, served.store.create("second").id
+    page.goto(f"{served.url}/?token={ADMIN}")
+    page.wait_for_selector(f'#jobs tr[data-id="{second}"]')
+
+    page.evaluate("""first => {  // the first job's answer comes 1.5 s late: after the second's
+      const fetched = window.fetch;
+      window.fetch = async (url, options) => {
+        const answer = await fetched(url, options);
+        if (String(url).endsWith("/api/jobs/" + first)) await new Promise((done) => setTimeout(done, 1500));
+        return answer;
+      };
+    }""", first)
+    page.locator(f'#jobs tr[data-id="{first}"]').click()
+    page.locator(f'#jobs tr[data-id="{second}"]').click()
+    page.wait_for_selector(f"#detail-id >> text={second}")
+    page.wait_for_timeout(2500)  # (the first job's answer has come by now)
+    assert page.locator("#detail-id").inner_text() == second

@@ -10,7 +10,7 @@ const PAGER = { "-created": ["Newer", "Older"], created: ["Older", "Newer"], "-u
   updated: ["Previous", "Next"] }; // samples kept for the chart (one per change, at most one a poll interval)
 const $ = (id) => document.getElementById(id);
 const view = { cursors: [null], page: 0, next: null, selected: null, job: null, role: null, series: [], workers: [],
-  counts: {}, pauses: [], holdings: [] };
+  counts: {}, pauses: [], holdings: [], asked: 0 };
 
 // -- token: ?token= once, then kept in sessionStorage (and removed from the address bar)
 function takeToken() {
@@ -193,8 +193,12 @@ function jobLinks(ids) {
 }
 
 async function showJob(id) {
+  const asked = ++view.asked;
   const path = "/api/jobs/" + encodeURIComponent(id);
   const [job, { dependants }] = await Promise.all([api("GET", path), api("GET", path + "/dependants")]);
+  // The last job asked for is shown, not the last answer to come: a refresh of the
+  // job shown before (after an action, or a panel's tick) may answer after a click.
+  if (asked !== view.asked) return;
   view.selected = id;
   view.job = job;
   document.querySelectorAll("#jobs tbody tr").forEach((r) => r.classList.toggle("selected", r.dataset.id === id));
