@@ -188,14 +188,17 @@ class _Purge:
             return sum(purge_job(ctx, job_id, expected, folder, keyed=keyed) for job_id, expected in jobs)
 
         removed = 0
-        for start in range(0, len(past), POOL_CHUNK):
-            chunk = past[start:start + POOL_CHUNK]
-            if len(chunk) < POOL_FROM:
-                removed += remove(chunk)
-            else:
-                shares = [pool.submit(remove, chunk[n::PURGE_THREADS]) for n in range(PURGE_THREADS)]
-                removed += sum(share.result() for share in shares)
-            ticker.advance(min(len(chunk), reached - ticker.done))
+        try:
+            for start in range(0, len(past), POOL_CHUNK):
+                chunk = past[start:start + POOL_CHUNK]
+                if len(chunk) < POOL_FROM:
+                    removed += remove(chunk)
+                else:
+                    shares = [pool.submit(remove, chunk[n::PURGE_THREADS]) for n in range(PURGE_THREADS)]
+                    removed += sum(share.result() for share in shares)
+                ticker.advance(min(len(chunk), reached - ticker.done))
+        finally:
+            folder.close()  # (every share has returned: closed now, not when collected)
         return removed
 
 
