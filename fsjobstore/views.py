@@ -8,8 +8,11 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["Holding", "Limit", "Pause", "Problem", "Progress", "Report", "WorkerInfo", "describe_pauses",
+__all__ = ["Census", "Holding", "Limit", "Pause", "Problem", "Progress", "Report", "WorkerInfo", "describe_pauses",
            "stopping"]
+
+# The history outcome a lease take-over writes (docs/format.md, "history").
+EXPIRED_OUTCOME = "expired"
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,18 @@ class Report:
 
 
 Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Census:
+    """What the jobs now in the store say, per task (``""`` stands for jobs without one)."""
+
+    jobs: dict[str, dict[str, int]] = field(default_factory=dict)  # task -> state -> jobs
+    failed_attempts: Counter[str] = field(default_factory=Counter)  # task -> sum of jobs' attempts
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (task, outcome) -> history entries
+
+    def takeovers(self) -> Counter[str]:
+        return Counter({task: n for (task, outcome), n in self.outcomes.items() if outcome == EXPIRED_OUTCOME})
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -41,18 +42,21 @@ from .context import StoreContext
 # is written: above the timestamp granularity of any filesystem we run on (NFS
 # servers included), so no later change can carry the same mtime.
 SETTLED_SECONDS = 2.0
-_VERSION = 1
+_VERSION = 2
 _INDEX_SUFFIX = ".ids.json"
 _ENTRIES_SUFFIX = ".records.json"
 
 # What a bucket read learns of one record: state, task ("" for none), mtime, own
-# expires_in, inode, ctime (ns), and whether a pending record was there too. A
-# record whose inode and ctime are unchanged is the same file (records are never
-# changed in place), so a bucket read again reads only the records that are not.
-Entry = tuple[str, str, float, "float | None", int, int, bool]
+# expires_in, inode, ctime (ns), whether a pending record was there too, attempts,
+# and the outcomes its history records ((outcome, entries) pairs). A record whose
+# inode and ctime are unchanged is the same file (records are never changed in
+# place), so a bucket read again reads only the records that are not.
+Entry = tuple[str, str, float, "float | None", int, int, bool, int, "tuple[tuple[str, int], ...]"]
 # The counts of pending/ and of each queue folder (pending_counts.py; a name no
 # bucket can have: longer).
 PENDING_COUNT = "pending.count.json"
+# What was read of each unresolved record, per folder (unresolved_tasks.py).
+UNRESOLVED_TASKS = "unresolved.tasks.json"
 # Every settled summary, by bucket (a name no bucket can have).
 _ALL_SUMMARIES = "history.json"
 
@@ -64,6 +68,9 @@ class Summary:
     folder: list[int]  # inode, mtime_ns, ctime_ns of the bucket folder when it was read
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RESOLVED_STATES, 0))
     tasks: dict[str, dict[str, int]] = field(default_factory=dict)  # task ("" for none) -> state -> count
+    # (For /metrics.) Per task: the records' attempts, and the outcomes their histories record.
+    attempts: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, dict[str, int]] = field(default_factory=dict)  # task -> outcome -> history entries
     # (For purge.) The oldest mtime of every record and of those that take the
     # store's retention, and the earliest mtime + expires_in of those with their own.
     oldest: float | None = None
@@ -87,10 +94,14 @@ class Summary:
     ages: dict[str, tuple[float, float | None, tuple[int, int]]] | None = None
 
     def add(self, job_id: str, entry: Entry) -> None:
-        state, task, mtime, expires_in, _, _, pending = entry
+        state, task, mtime, expires_in, _, _, pending, attempts, outcomes = entry
         self.counts[state] = self.counts.get(state, 0) + 1
         by_state = self.tasks.setdefault(task, {})
         by_state[state] = by_state.get(state, 0) + 1
+        self.attempts[task] = self.attempts.get(task, 0) + attempts
+        by_outcome = self.outcomes.setdefault(task, {})
+        for outcome, count in outcomes:
+            by_outcome[outcome] = by_outcome.get(outcome, 0) + count
         if self.index is not None:
             self.index.setdefault(f"{state}/{task}", []).append(job_id)
         self.oldest, self.newest = _least(self.oldest, mtime), _most(self.newest, mtime)
@@ -159,12 +170,21 @@ def _most(a: float | None, b: float) -> float:
 
 def _is_entry(entry: object) -> bool:
     """Whether *entry* (from a file) has an Entry's form."""
-    if not (isinstance(entry, list) and len(entry) == 7):
+    if not (isinstance(entry, list) and len(entry) == 9):
         return False
-    state, task, mtime, expires_in, ino, ctime, pending = entry
+    state, task, mtime, expires_in, ino, ctime, pending, attempts, outcomes = entry
     return (state in RESOLVED_STATES and isinstance(task, str) and isinstance(mtime, int | float)
             and (expires_in is None or isinstance(expires_in, int | float)) and isinstance(ino, int)
-            and isinstance(ctime, int) and isinstance(pending, bool))
+            and isinstance(ctime, int) and isinstance(pending, bool) and isinstance(attempts, int)
+            and isinstance(outcomes, list) and all(
+                isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) and isinstance(pair[1], int)
+                for pair in outcomes))
+
+
+def outcomes_of(record: Record) -> tuple[tuple[str, int], ...]:
+    """The outcomes the record's attempt history records, each with its entries, sorted."""
+    outcomes = Counter(str(item.get("outcome")) for item in record.get("history") or () if isinstance(item, dict))
+    return tuple(sorted(outcomes.items()))
 
 
 def folder_state(info: os.stat_result) -> list[int]:
@@ -346,9 +366,10 @@ class History:
                 if entry is None or entry[4] != info.st_ino or entry[5] != info.st_ctime_ns:
                     record = Record.load(path, job_id)
                     entry = (record.state, record.get("task") or "", info.st_mtime, record.get("expires_in"),
-                             info.st_ino, info.st_ctime_ns, fsio.exists(layout.pending_path(job_id)))
+                             info.st_ino, info.st_ctime_ns, fsio.exists(layout.pending_path(job_id)),
+                             record.attempts, outcomes_of(record))
                 elif entry[6] and not fsio.exists(layout.pending_path(job_id)):
-                    entry = (*entry[:6], False)  # (its resolution finished since)
+                    entry = (*entry[:6], False, *entry[7:])  # (its resolution finished since)
             except FileNotFoundError:
                 continue
             except CorruptJobFile as exc:
@@ -392,7 +413,7 @@ class History:
         layout = self.layout
         buckets = set(layout.buckets())
         for name in layout.summaries.names():
-            if name not in (PENDING_COUNT, _ALL_SUMMARIES) and name.split(".")[0] not in buckets:
+            if name not in (PENDING_COUNT, UNRESOLVED_TASKS, _ALL_SUMMARIES) and name.split(".")[0] not in buckets:
                 fsio.remove(layout.summaries.join(name))
         saved = self._read_all()
         if saved.keys() - buckets:

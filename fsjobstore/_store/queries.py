@@ -6,6 +6,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 
 from .._files import folders, fsio
@@ -16,14 +17,18 @@ from .._files.wakeup import APPEARED, VANISHED, Signal, unwatch, watch
 from ..errors import CorruptJobFile, JobNotFound
 from ..interface import check_listing
 from ..job import BLOCKED, PENDING, RESOLVED_STATES, RUNNING, STATES, Job
+from ..views import Census
 from .buckets import History
 from .context import StoreContext
 from .pending_counts import pending_count
+from .unresolved_tasks import Entry, FolderTasks, UnresolvedTasks
 
 
 class Queries:
     def __init__(self, ctx: StoreContext) -> None:
         self.ctx = ctx
+        # What was read of each unresolved record (census).
+        self.unresolved = UnresolvedTasks(ctx.layout)
 
     def get(self, job_id: str) -> Job:
         check_id(job_id)
@@ -131,19 +136,45 @@ class Queries:
         counts["due"] = folders.count(layout.due, "")
         return counts
 
-    def stats_by_task(self) -> dict[str, dict[str, int]]:
-        """Jobs per task (``""``: none) and state: the history's from its summaries,
-        the unresolved jobs read one by one (a job also resolved already counts as
-        resolved, as in ``stats``)."""
-        counts: dict[str, dict[str, int]] = {}
-        for _, summary in History(self.ctx).summaries():
+    def census(self) -> Census:
+        """Jobs per task and state, and their attempts and attempt outcomes per task:
+        the history's from its bucket summaries, the unresolved jobs' from what was
+        read of their records (unresolved_tasks.py). A job also resolved already
+        counts as resolved, as in ``stats``; tasks without jobs are left out."""
+        ctx, layout = self.ctx, self.ctx.layout
+        history = History(ctx)
+        census = Census()
+        finishing: list[str] = []
+        for _, summary in history.summaries():
             for task, states in summary.tasks.items():
-                by_state = counts.setdefault(task, dict.fromkeys(STATES, 0))
                 for state, count in states.items():
-                    by_state[state] += count
-        for job in self._unresolved(None, None, None, False):
-            counts.setdefault(job.task or "", dict.fromkeys(STATES, 0))[job.state] += 1
-        return counts
+                    _count(census.jobs, task, state, count)
+            census.failed_attempts.update(summary.attempts)
+            for task, outcomes in summary.outcomes.items():
+                census.outcomes.update({(task, outcome): count for outcome, count in outcomes.items()})
+            finishing.extend(summary.also_pending)
+        *pending, blocked = self.unresolved.read([*layout.pending_folders(), layout.blocked],
+                                                 history.filesystem_now, ctx.report)
+        leased = set(folders.stems(layout.work_leases, ""))
+        for tasks in pending:
+            _add(census, tasks, PENDING)
+            for job_id in finishing:  # (counted resolved: the resolved record is the truth)
+                if (entry := tasks.records.get(job_id)) is not None:
+                    _take(census, entry, PENDING)
+                    leased.discard(job_id)
+            for job_id in leased:  # (few: a lease per job being worked on)
+                if (entry := tasks.records.get(job_id)) is not None:
+                    _count(census.jobs, entry[0], PENDING, -1)
+                    _count(census.jobs, entry[0], RUNNING, 1)
+        _add(census, blocked, BLOCKED)
+        for job_id, entry in blocked.records.items():
+            # A blocked record whose job is pending or resolved too (its settler stopped
+            # between its steps): the other record is the truth.
+            if any(job_id in tasks.records for tasks in pending) or fsio.exists(layout.resolved_path(job_id)):
+                _take(census, entry, BLOCKED)
+        census.jobs = {task: states for task, states in census.jobs.items() if any(states.values())}
+        census.outcomes = Counter({key: count for key, count in census.outcomes.items() if count})
+        return census
 
     def wait(self, job_id: str, timeout: float | None) -> Job:
         check_id(job_id)
@@ -177,6 +208,28 @@ class Queries:
 
     def notification_signal(self) -> Signal:
         return watch({self.ctx.layout.due.path: APPEARED}, self.ctx.options.watch)
+
+
+def _count(jobs: dict[str, dict[str, int]], task: str, state: str, count: int) -> None:
+    jobs.setdefault(task, dict.fromkeys(STATES, 0))[state] += count
+
+
+def _add(census: Census, tasks: FolderTasks, state: str) -> None:
+    """Count the records of a folder of unresolved jobs as jobs in *state*."""
+    for task, count in tasks.jobs.items():
+        if count:
+            _count(census.jobs, task, state, count)
+    census.failed_attempts.update(tasks.attempts)
+    census.outcomes.update(tasks.outcomes)
+
+
+def _take(census: Census, entry: Entry, state: str) -> None:
+    """Take out one record counted by ``_add`` (its job is counted elsewhere)."""
+    task = entry[0]
+    _count(census.jobs, task, state, -1)
+    census.failed_attempts[task] -= entry[1]
+    for outcome, count in entry[2]:
+        census.outcomes[task, outcome] -= count
 
 
 def _in_order(names: Iterable[str], suffix: str, after: str | None, newest_first: bool) -> Iterator[str]:

@@ -1,48 +1,22 @@
-"""Counts that need every job read: jobs per task and state, and the attempts the
-jobs' histories record, for /metrics; one count serves every caller for a while,
-since it reads the whole store."""
+"""The census of /metrics (jobs per task and state, and the attempts the jobs and
+their histories record): ``JobStore.census``, which reads only the records that
+changed since it was last taken; one count serves every caller for a while all
+the same, since the first on a big store reads every unresolved record."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 
-from ...job import STATES
 from ...store import JobStore
+from ...views import Census
 
 # Scrapers asking at once share one count this old at most...
 CENSUS_SECONDS = 5.0
-# ... or, on a store so large that a count takes long, as many times as long as the
-# last count took: a scraper then keeps a server reading the store a tenth of the
-# time, not always (200,000 jobs take tens of seconds to read).
+# ... or, where a count takes long (the first on a store of many unresolved jobs
+# reads each of their records), as many times as long as the last count took: a
+# scraper then keeps a server reading the store a tenth of the time, not always.
 CENSUS_COST_FACTOR = 10.0
-# The history outcome a lease take-over writes (docs/format.md, "history").
-EXPIRED = "expired"
-
-
-@dataclass
-class Census:
-    """What the jobs now in the store say (``""`` stands for jobs without a task)."""
-
-    jobs: dict[str, dict[str, int]] = field(default_factory=dict)  # task -> state -> jobs
-    failed_attempts: Counter[str] = field(default_factory=Counter)  # task -> sum of jobs' attempts
-    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (task, outcome) -> history entries
-
-    @classmethod
-    def take(cls, store: JobStore) -> Census:
-        census = cls()
-        for job in store.jobs():
-            task = job.task or ""
-            census.jobs.setdefault(task, dict.fromkeys(STATES, 0))[job.state] += 1
-            census.failed_attempts[task] += job.attempts
-            for entry in job.history:
-                census.outcomes[task, str(entry.get("outcome"))] += 1
-        return census
-
-    def takeovers(self) -> Counter[str]:
-        return Counter({task: n for (task, outcome), n in self.outcomes.items() if outcome == EXPIRED})
 
 
 def fresh_for(took: float) -> float:
@@ -64,7 +38,7 @@ class CensusCache:
         with self._lock:
             if self._census is None or time.monotonic() - self._taken > fresh_for(self._took):
                 started = time.monotonic()
-                self._census = Census.take(self._store)
+                self._census = self._store.census()
                 self._taken = time.monotonic()
                 self._took = self._taken - started
             return self._census

@@ -7,7 +7,9 @@ Attempts, failures and take-overs are read from the jobs themselves (their
 ``attempts`` and attempt ``history``), the one source every host writes: a
 counter kept by this server would miss what local workers and other servers do.
 So they are gauges over the jobs now in the store (a purge or a retry lowers
-them), counted at most every few seconds (census.py).
+them), counted at most every few seconds (census.py) from the bucket summaries
+and what was read of the unresolved records before: a scrape reads only the
+records that changed since the last.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from ...job import PENDING, STATES
-from .census import Census
+from ...views import Census
 from .context import Context
 
 
