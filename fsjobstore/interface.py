@@ -257,6 +257,10 @@ class Store(Protocol):
 
     def stats(self) -> dict[str, int]: ...
 
+    def stats_by_task(self) -> dict[str, dict[str, int]]:
+        """Jobs per task (``""``: jobs without one) and state (every state of ``stats``
+        but ``due``), only tasks that have jobs; they add up to ``stats``."""
+
     def wait(self, job_id: str, timeout: float | None = None) -> Job: ...
 
     # -- fulfilment

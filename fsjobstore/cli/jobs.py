@@ -260,30 +260,20 @@ def _echo_attempt(entry: dict[str, Any]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="As one JSON object.")
 @click.option("--watch", is_flag=True, help="Print again every --interval until interrupted.")
 @click.option("--interval", type=DURATION, default=2.0, show_default=True)
+@click.option("--by-task", is_flag=True, help="Count jobs per task and state instead: a line per task.")
 @pass_context
-def stats(ctx: Context, as_json: bool, watch: bool, interval: float) -> None:
-    """Count jobs per state (and notifications due)."""
+def stats(ctx: Context, as_json: bool, watch: bool, interval: float, by_task: bool) -> None:
+    """Count jobs per state (and notifications due), or per task and state."""
     with ctx.store() as store:
-        _print_stats(store, as_json, watch, interval)
+        _print_stats(store, as_json, watch, interval, by_task)
 
 
-def _print_stats(store: Store, as_json: bool, watch: bool, interval: float) -> None:
+def _print_stats(store: Store, as_json: bool, watch: bool, interval: float, by_task: bool) -> None:
     if watch:  # Ctrl-C ends it, even started where SIGINT is ignored (a non-interactive shell's `&`)
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while True:
-            with one_line_errors():
-                counts = store.stats()
-                pauses, limits = store.pauses(), store.limits()
-            if as_json:
-                extra = {"paused": [dataclasses.asdict(pause) for pause in pauses]} if pauses else {}
-                if limits:
-                    extra["limits"] = [dataclasses.asdict(entry) for entry in limits]
-                click.echo(json.dumps({**counts, **extra}))
-            else:
-                click.echo("  ".join(f"{state}: {count}" for state, count in counts.items()))
-                for line in [*map(describe, pauses), *map(describe_limit, limits)]:
-                    click.echo(line)
+            (_print_task_counts if by_task else _print_counts)(store, as_json)
             if not watch:
                 return
             time.sleep(interval)
@@ -291,6 +281,31 @@ def _print_stats(store: Store, as_json: bool, watch: bool, interval: float) -> N
         pass
 
 
+def _print_counts(store: Store, as_json: bool) -> None:
+    with one_line_errors():
+        counts = store.stats()
+        pauses, limits = store.pauses(), store.limits()
+    if as_json:
+        extra = {"paused": [dataclasses.asdict(pause) for pause in pauses]} if pauses else {}
+        if limits:
+            extra["limits"] = [dataclasses.asdict(entry) for entry in limits]
+        click.echo(json.dumps({**counts, **extra}))
+    else:
+        click.echo("  ".join(f"{state}: {count}" for state, count in counts.items()))
+        for line in [*map(describe, pauses), *map(describe_limit, limits)]:
+            click.echo(line)
+
+
+def _print_task_counts(store: Store, as_json: bool) -> None:
+    with one_line_errors():
+        counts = store.stats_by_task()
+    if as_json:
+        click.echo(json.dumps(counts, sort_keys=True))
+        return
+    width = max([len("(no task)"), *map(len, counts)])
+    click.echo(f"{'task':{width}}  " + "  ".join(f"{state:>9}" for state in STATES))
+    for task, states in sorted(counts.items()):
+        click.echo(f"{task or '(no task)':{width}}  " + "  ".join(f"{states.get(state, 0):>9}" for state in STATES))
 
 
 def _print_job(job: Job) -> None:

@@ -173,6 +173,10 @@ class HttpStore:
         answer: dict[str, int] = self._api.call("GET", "/api/stats")
         return answer
 
+    def stats_by_task(self) -> dict[str, dict[str, int]]:
+        answer: dict[str, dict[str, int]] = self._api.call("GET", "/api/stats/tasks")
+        return answer
+
     def wait(self, job_id: str, timeout: float | None = None) -> Job:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:

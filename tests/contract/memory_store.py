@@ -549,6 +549,12 @@ class MemoryStore:
         counts["due"] = sum(1 for job in self.jobs() if job.resolved and job.waiting)
         return counts
 
+    def stats_by_task(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        for job in self.jobs():
+            counts.setdefault(job.task or "", dict.fromkeys(STATES, 0))[job.state] += 1
+        return counts
+
     def wait(self, job_id: str, timeout: float | None = None) -> Job:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self.backend.changed:

@@ -9,6 +9,7 @@ from backends import called_later
 
 from fsjobstore.errors import InvalidJobId, JobNotFound, JobStateError
 from fsjobstore.interface import Store
+from fsjobstore.job import STATES
 
 
 def test_stats_and_jobs_agree(store: Store) -> None:
@@ -107,3 +108,47 @@ def test_delete_removes_a_resolved_job_with_its_targets_and_refuses_an_unresolve
     with pytest.raises(InvalidJobId):
         store.delete("../escape")
     assert [job.id for job in store.jobs()] == [running.id]
+
+
+def _counted(store: Store) -> dict[str, dict[str, int]]:
+    """What reading every job gives, per task and state (tasks with jobs only)."""
+    counts: dict[str, dict[str, int]] = {}
+    for job in store.jobs():
+        counts.setdefault(job.task or "", dict.fromkeys(STATES, 0))[job.state] += 1
+    return counts
+
+
+def test_counts_per_task_stay_those_of_every_job_through_every_change(store: Store) -> None:
+    def check() -> None:
+        counts, stats = store.stats_by_task(), store.stats()
+        assert counts == _counted(store)
+        assert {state: sum(by_state[state] for by_state in counts.values()) for state in STATES} == {
+            state: stats[state] for state in STATES}, "they add up to stats()"
+
+    mail = [store.create({"n": n}, task="mail") for n in range(4)]
+    render = store.create("r", task="render", labels={"to": "gpu-box"}, priority=5)  # (a queue of its own)
+    plain = store.create("no task")
+    check()
+    child = store.create("c", task="render", after=[plain.id])
+    check()
+    lease = store.pull_work(tasks=["mail"])
+    assert lease is not None
+    check()  # (one running)
+    lease.fail("bounced", retry=True)
+    check()
+    store.fulfill(mail[1].id, "sent")
+    store.fail(mail[2].id, "bounced")
+    store.cancel(render.id)
+    check()
+    store.retry(mail[2].id)
+    check()
+    store.fulfill(plain.id, "done")  # (its child is released: pending)
+    check()
+    assert store.stats_by_task()["render"]["pending"] == 1 and store.get(child.id).state == "pending"
+    store.delete(mail[1].id)
+    check()
+    store.cancel(child.id)
+    check()
+    assert store.purge(older_than=0) == 3  # (render's, plain and its child)
+    check()
+    assert set(store.stats_by_task()) == {"mail"}, "a task without jobs is left out"

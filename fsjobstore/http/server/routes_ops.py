@@ -74,7 +74,8 @@ def health(ctx: Ctx, _: Read) -> dict[str, Any]:
 @router.get("/api/stats/tasks", response_model=dict[str, dict[str, int]], tags=["ops"])
 def stats_by_task(ctx: Ctx, _: Read) -> dict[str, dict[str, int]]:
     """Jobs per task and state (``""`` for jobs without a task): the resolved ones from
-    the history's summaries, the unresolved ones read (``JobStore.stats_by_task``)."""
+    the history's summaries, the unresolved ones from what was read of their records
+    before, reading only those new or changed since (``JobStore.stats_by_task``)."""
     return ctx.store.stats_by_task()
 
 
