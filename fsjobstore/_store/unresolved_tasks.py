@@ -85,13 +85,18 @@ class UnresolvedTasks:
         with self._lock:
             known = self._known if self._known is not None else self._load()
             fresh: dict[str, FolderTasks] = {}
+            quiet = True  # (whether every folder with records read now has settled)
             for folder in wanted:
                 name = os.path.relpath(folder.path, self.layout.root)
+                unsaved = self._unsaved
                 tasks = self._folder(folder, known.get(name), filesystem_now, report)
                 if tasks is not None:
                     fresh[name] = tasks
+                    quiet &= tasks.settled or self._unsaved == unsaved
             self._known = fresh
-            if self._unsaved >= SAVE_AFTER or (self._unsaved and all(t.settled for t in fresh.values())):
+            # Saved once what was read is settled (the next reader lists no folder), or
+            # once much was read: not at every count of a busy store.
+            if self._unsaved >= SAVE_AFTER or (self._unsaved and quiet):
                 self._save(fresh)
             empty = FolderTasks([0, 0, 0], False, {})
             return [fresh.get(os.path.relpath(folder.path, self.layout.root), empty) for folder in wanted]

@@ -4,7 +4,8 @@ same mtime and ctime, so a count or summary saved for the first state would
 describe the second one too, were it saved. Counts and pages stay exact after
 every create, pull, resolve, retry and delete, whether read by the store object
 that made the change or by a new one (what a new process reads: the saved
-summaries, history.json and the pending counts).
+summaries, history.json, the pending counts and what was read of the
+unresolved records, per task).
 
 Skipped, with the reason printed, where a loop device cannot be mounted (not
 root, no mkfs.ext4, no loop devices).
@@ -24,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from fsjobstore import JobStore
-from fsjobstore.job import PENDING, RESOLVED_STATES
+from fsjobstore.job import PENDING, RESOLVED_STATES, STATES
 
 
 def _skip(reason: str) -> None:
@@ -68,6 +69,9 @@ def _check(store: JobStore, model: dict[str, str]) -> None:
             stats = reader.stats()
             assert {state: stats[state] for state in (PENDING, *RESOLVED_STATES)} == _expected(model)
             assert [job.id for job in reader.jobs()] == sorted(model)
+            seen = Counter((job.task or "", job.state) for job in reader.jobs())
+            assert reader.stats_by_task() == {task: {state: seen[task, state] for state in STATES}
+                                              for task in {task for task, _ in seen}}
             assert [job.id for job in reader.jobs(PENDING, limit=3)] == sorted(
                 job_id for job_id, state in model.items() if state == PENDING)[:3]
             assert [job.id for job in reader.jobs("fulfilled", newest_first=True)] == sorted(
@@ -80,7 +84,7 @@ def _step(store: JobStore, model: dict[str, str], rng: random.Random) -> None:
     resolved = sorted(job_id for job_id, state in model.items() if state != PENDING)
     choice = rng.choice(["create", "create", "fulfil", "cancel", "retry", "delete"])
     if choice == "create" or not pending and choice in ("fulfil", "cancel"):
-        model[store.create({"n": len(model)}).id] = PENDING
+        model[store.create({"n": len(model)}, task=rng.choice(["mail", "render", None])).id] = PENDING
     elif choice == "fulfil":
         lease = store.pull_work()
         assert lease is not None
