@@ -28,7 +28,6 @@ from ._store.transfer import Transfer
 from ._store.workers import WorkerRecord, WorkerWatch
 from ._store.workspaces import Workspaces
 from .interface import Holding, Limit, Pause, Progress, Report, WakeSignal, WorkerInfo
-from .views import Census
 from .job import Job
 
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
@@ -106,6 +105,7 @@ class JobStore(BulkCreation):
         self.schedules = Schedules(ctx)
         self.transfer = Transfer(ctx, self._queries.jobs, self._notification.queue)
         self.workspaces = Workspaces(ctx)
+        self.stats_by_task, self.census = self._queries.stats_by_task, self._queries.census  # per task, cheaply
 
     # -- settings (read-only) -------------------------------------------------------
 
@@ -194,17 +194,6 @@ class JobStore(BulkCreation):
     def stats(self) -> dict[str, int]:
         """How many jobs are in each state, and how many are due for notification."""
         return self._queries.stats()
-
-    def stats_by_task(self) -> dict[str, dict[str, int]]:
-        """Jobs per task (``""``: none) and state, tasks with jobs only: the history
-        counted from its bucket summaries, the unresolved jobs from what was read of
-        their records before (only new or changed records are read)."""
-        return self._queries.census().jobs
-
-    def census(self) -> Census:
-        """``stats_by_task``, and per task the attempts the jobs count and the outcomes
-        their histories record (for /metrics), at the same cost."""
-        return self._queries.census()
 
     def record_path(self, job_id: str) -> str:
         """The path of the job's file now (for people: ``cat`` it). JobNotFound if none."""

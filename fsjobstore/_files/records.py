@@ -13,6 +13,7 @@ from __future__ import annotations
 import binascii
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -228,6 +229,12 @@ class Record:
 
     def get(self, name: str) -> Any:
         return self.fields.get(name)
+
+    def outcomes(self) -> tuple[tuple[str, int], ...]:
+        """The outcomes the attempt history records, each with its entries, sorted."""
+        counted = Counter(str(item.get("outcome")) for item in self.fields.get("history") or ()
+                          if isinstance(item, dict))
+        return tuple(sorted(counted.items()))
 
     def deadline(self) -> float | None:
         """The wall-clock time (seconds since the epoch) by which the job must have

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -37,6 +36,7 @@ from .._files.records import Record
 from ..errors import CorruptJobFile
 from ..job import RESOLVED_STATES
 from .context import StoreContext
+from .entries import Entry, is_entry
 
 # How old a bucket's last change must be (filesystem clock) before a summary of it
 # is written: above the timestamp granularity of any filesystem we run on (NFS
@@ -46,12 +46,6 @@ _VERSION = 2
 _INDEX_SUFFIX = ".ids.json"
 _ENTRIES_SUFFIX = ".records.json"
 
-# What a bucket read learns of one record: state, task ("" for none), mtime, own
-# expires_in, inode, ctime (ns), whether a pending record was there too, attempts,
-# and the outcomes its history records ((outcome, entries) pairs). A record whose
-# inode and ctime are unchanged is the same file (records are never changed in
-# place), so a bucket read again reads only the records that are not.
-Entry = tuple[str, str, float, "float | None", int, int, bool, int, "tuple[tuple[str, int], ...]"]
 # The counts of pending/ and of each queue folder (pending_counts.py; a name no
 # bucket can have: longer).
 PENDING_COUNT = "pending.count.json"
@@ -166,25 +160,6 @@ def _least(a: float | None, b: float) -> float:
 
 def _most(a: float | None, b: float) -> float:
     return b if a is None else max(a, b)
-
-
-def _is_entry(entry: object) -> bool:
-    """Whether *entry* (from a file) has an Entry's form."""
-    if not (isinstance(entry, list) and len(entry) == 9):
-        return False
-    state, task, mtime, expires_in, ino, ctime, pending, attempts, outcomes = entry
-    return (state in RESOLVED_STATES and isinstance(task, str) and isinstance(mtime, int | float)
-            and (expires_in is None or isinstance(expires_in, int | float)) and isinstance(ino, int)
-            and isinstance(ctime, int) and isinstance(pending, bool) and isinstance(attempts, int)
-            and isinstance(outcomes, list) and all(
-                isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) and isinstance(pair[1], int)
-                for pair in outcomes))
-
-
-def outcomes_of(record: Record) -> tuple[tuple[str, int], ...]:
-    """The outcomes the record's attempt history records, each with its entries, sorted."""
-    outcomes = Counter(str(item.get("outcome")) for item in record.get("history") or () if isinstance(item, dict))
-    return tuple(sorted(outcomes.items()))
 
 
 def folder_state(info: os.stat_result) -> list[int]:
@@ -367,7 +342,7 @@ class History:
                     record = Record.load(path, job_id)
                     entry = (record.state, record.get("task") or "", info.st_mtime, record.get("expires_in"),
                              info.st_ino, info.st_ctime_ns, fsio.exists(layout.pending_path(job_id)),
-                             record.attempts, outcomes_of(record))
+                             record.attempts, record.outcomes())
                 elif entry[6] and not fsio.exists(layout.pending_path(job_id)):
                     entry = (*entry[:6], False, *entry[7:])  # (its resolution finished since)
             except FileNotFoundError:
@@ -396,7 +371,7 @@ class History:
         records = saved.get("records") if isinstance(saved, dict) else None
         if not isinstance(records, dict):
             return {}
-        return {job_id: tuple(entry) for job_id, entry in records.items() if _is_entry(entry)}
+        return {job_id: tuple(entry) for job_id, entry in records.items() if is_entry(entry)}
 
     def forget(self, bucket: str) -> None:
         """Remove the bucket if it is empty, and its summary if the bucket is gone."""

@@ -20,8 +20,9 @@ from ..job import BLOCKED, PENDING, RESOLVED_STATES, RUNNING, STATES, Job
 from ..views import Census
 from .buckets import History
 from .context import StoreContext
+from .entries import UnresolvedEntry
 from .pending_counts import pending_count
-from .unresolved_tasks import Entry, FolderTasks, UnresolvedTasks
+from .unresolved_tasks import FolderTasks, UnresolvedTasks
 
 
 class Queries:
@@ -136,6 +137,9 @@ class Queries:
         counts["due"] = folders.count(layout.due, "")
         return counts
 
+    def stats_by_task(self) -> dict[str, dict[str, int]]:
+        return self.census().jobs
+
     def census(self) -> Census:
         """Jobs per task and state, and their attempts and attempt outcomes per task:
         the history's from its bucket summaries, the unresolved jobs' from what was
@@ -223,7 +227,7 @@ def _add(census: Census, tasks: FolderTasks, state: str) -> None:
     census.outcomes.update(tasks.outcomes)
 
 
-def _take(census: Census, entry: Entry, state: str) -> None:
+def _take(census: Census, entry: UnresolvedEntry, state: str) -> None:
     """Take out one record counted by ``_add`` (its job is counted elsewhere)."""
     task = entry[0]
     _count(census.jobs, task, state, -1)

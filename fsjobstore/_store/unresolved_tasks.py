@@ -28,16 +28,13 @@ from .._files.folders import Folder
 from .._files.layout import RECORD_SUFFIX, Layout
 from .._files.records import Record
 from ..errors import CorruptJobFile
-from .buckets import SETTLED_SECONDS, UNRESOLVED_TASKS, folder_state, outcomes_of
+from .buckets import SETTLED_SECONDS, UNRESOLVED_TASKS, folder_state
+from .entries import UnresolvedEntry, unresolved_entry
 
 _VERSION = 1
 # Records read since the file was last saved after which it is saved again, even
 # while a folder is still changing: a busy store's file is at most this far behind.
 SAVE_AFTER = 1024
-
-# What a read learnt of one record: task ("" for none), attempts, the outcomes its
-# history records ((outcome, entries), sorted), inode and ctime (ns).
-Entry = tuple[str, int, tuple[tuple[str, int], ...], int, int]
 
 
 @dataclass
@@ -46,7 +43,7 @@ class FolderTasks:
 
     folder: list[int]  # inode, mtime_ns, ctime_ns of the folder when it was listed
     settled: bool
-    records: dict[str, Entry]
+    records: dict[str, UnresolvedEntry]
     jobs: Counter[str] = field(default_factory=Counter)  # task -> records
     attempts: Counter[str] = field(default_factory=Counter)  # task -> attempts
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (task, outcome) -> history entries
@@ -56,7 +53,7 @@ class FolderTasks:
             add(self, entry, 1)
 
 
-def add(totals: FolderTasks, entry: Entry, sign: int) -> None:
+def add(totals: FolderTasks, entry: UnresolvedEntry, sign: int) -> None:
     """Count *entry* in *totals* (*sign* -1: take it out)."""
     task = entry[0]
     totals.jobs[task] += sign
@@ -65,8 +62,8 @@ def add(totals: FolderTasks, entry: Entry, sign: int) -> None:
         totals.outcomes[task, outcome] += sign * count
 
 
-def entry_of(record: Record, info: os.stat_result) -> Entry:
-    return record.get("task") or "", record.attempts, outcomes_of(record), info.st_ino, info.st_ctime_ns
+def entry_of(record: Record, info: os.stat_result) -> UnresolvedEntry:
+    return record.get("task") or "", record.attempts, record.outcomes(), info.st_ino, info.st_ctime_ns
 
 
 class UnresolvedTasks:
@@ -117,7 +114,7 @@ class UnresolvedTasks:
         except FileNotFoundError:
             return None
         before = known.records if known is not None else {}
-        records: dict[str, Entry] = {}
+        records: dict[str, UnresolvedEntry] = {}
         for job_id in folders.stems(folder, RECORD_SUFFIX):
             name, fd = folder.at(job_id + RECORD_SUFFIX)
             try:
@@ -154,7 +151,8 @@ class UnresolvedTasks:
                 if not (isinstance(settled, bool) and isinstance(state, list) and len(state) == 3
                         and all(isinstance(n, int) for n in state) and isinstance(records, dict)):
                     continue
-                entries = {job_id: entry for job_id, raw in records.items() if (entry := _entry(raw)) is not None}
+                entries = {job_id: entry for job_id, raw in records.items()
+                           if (entry := unresolved_entry(raw)) is not None}
             except (KeyError, TypeError):
                 continue
             # (A folder with an entry left out is not as its state says: listed again.)
@@ -171,19 +169,3 @@ class UnresolvedTasks:
         except OSError:
             return  # (a cache: read again next time)
         self._unsaved = 0
-
-
-def _entry(raw: Any) -> Entry | None:
-    """The entry *raw* (from the file) is, if it has an entry's form."""
-    if not (isinstance(raw, list) and len(raw) == 5):
-        return None
-    task, attempts, outcomes, ino, ctime = raw
-    if not (isinstance(task, str) and isinstance(attempts, int) and isinstance(ino, int) and isinstance(ctime, int)
-            and isinstance(outcomes, list)):
-        return None
-    pairs = []
-    for pair in outcomes:
-        if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) and isinstance(pair[1], int)):
-            return None
-        pairs.append((pair[0], pair[1]))
-    return task, attempts, tuple(pairs), ino, ctime

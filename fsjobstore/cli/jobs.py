@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import os
@@ -36,7 +35,7 @@ from .base import (
     store_options,
 )
 from .batches import Batch
-from .control import describe, describe_limit
+from .counting import print_counts, print_task_counts
 
 
 @cli.command()
@@ -273,39 +272,12 @@ def _print_stats(store: Store, as_json: bool, watch: bool, interval: float, by_t
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while True:
-            (_print_task_counts if by_task else _print_counts)(store, as_json)
+            (print_task_counts if by_task else print_counts)(store, as_json)
             if not watch:
                 return
             time.sleep(interval)
     except KeyboardInterrupt:
         pass
-
-
-def _print_counts(store: Store, as_json: bool) -> None:
-    with one_line_errors():
-        counts = store.stats()
-        pauses, limits = store.pauses(), store.limits()
-    if as_json:
-        extra = {"paused": [dataclasses.asdict(pause) for pause in pauses]} if pauses else {}
-        if limits:
-            extra["limits"] = [dataclasses.asdict(entry) for entry in limits]
-        click.echo(json.dumps({**counts, **extra}))
-    else:
-        click.echo("  ".join(f"{state}: {count}" for state, count in counts.items()))
-        for line in [*map(describe, pauses), *map(describe_limit, limits)]:
-            click.echo(line)
-
-
-def _print_task_counts(store: Store, as_json: bool) -> None:
-    with one_line_errors():
-        counts = store.stats_by_task()
-    if as_json:
-        click.echo(json.dumps(counts, sort_keys=True))
-        return
-    width = max([len("(no task)"), *map(len, counts)])
-    click.echo(f"{'task':{width}}  " + "  ".join(f"{state:>9}" for state in STATES))
-    for task, states in sorted(counts.items()):
-        click.echo(f"{task or '(no task)':{width}}  " + "  ".join(f"{states.get(state, 0):>9}" for state in STATES))
 
 
 def _print_job(job: Job) -> None:
