@@ -11,9 +11,14 @@ clock and CPU time of the whole process: start-up and imports included, and
 big minus small); then, in one process, ``stats()`` of a new store object,
 again on the same object, and after 20 jobs were pulled and fulfilled; the first
 page (50) of ``jobs()`` in several states; and ``stats()`` of another new object
-once those 20 changes have settled. CPU time (user + system) is the column to compare on a loaded machine.
+once those 20 changes have settled. Then, in a process of its own, the per-task
+counts (``stats_by_task``: the dashboard's task panel, ``fsjobstore stats
+--by-task``) of a new store object, again, and after 20 jobs were pulled and
+fulfilled; the census of ``/metrics`` the same three ways; and a scrape of
+``/metrics`` from a server started on that object. CPU time (user + system) is the column to compare on a loaded machine.
 The stores are scale.py's (built there once if missing, never rebuilt); each
-round resolves 20 of the big store's pending jobs.
+round resolves 60 of the big store's pending jobs: run it on a copy of the cache
+(``--cache``), never on the cache other runs share.
 """
 
 from __future__ import annotations
@@ -69,6 +74,28 @@ with JobStore(sys.argv[1], durable=False, watch=False) as store:
     out["stats(), new object, 20 changed since"] = timed(store.stats)
 print(json.dumps(out))
 """
+# argv: store. Prints {measurement: [cpu seconds, wall seconds]}.
+_BY_TASK = _IN_PROCESS[:_IN_PROCESS.index("out = {}")] + """
+import httpx
+from fsjobstore.http.server import Settings, background
+
+out = {}
+with JobStore(sys.argv[1], durable=False, watch=False) as store:
+    census = getattr(store, "census", None)
+    if census is None:  # (a checkout from before JobStore.census: what /metrics called)
+        from fsjobstore.http.server.census import Census
+        census = lambda: Census.take(store)
+    for name, call in (("stats_by_task()", store.stats_by_task), ("census of /metrics", census)):
+        out[f"{name}, new object"] = timed(call)
+        out[f"{name} again, same object"] = timed(call)
+        for _ in range(20):
+            store.pull_work().fulfill("v")
+        out[f"{name} after 20 pulled and fulfilled"] = timed(call)
+    with background(store, Settings(token="t")) as url:
+        scrape = lambda: httpx.get(url + "/metrics", headers={"authorization": "Bearer t"}, timeout=None)
+        out["GET /metrics, a new server"] = timed(lambda: scrape().raise_for_status())
+print(json.dumps(out))
+"""
 
 
 def run(checkout: Path, *args: str) -> tuple[float, float, str]:
@@ -106,9 +133,10 @@ def main() -> None:
                                                             for name in ("big", "small"))
             rows.setdefault("`fsjobstore stats`, big minus small", []).append((big_cpu - small_cpu,
                                                                                big_wall - small_wall))
-            _, _, out = run(checkout, "-c", _IN_PROCESS, str(big))
-            for name, (cpu, wall) in json.loads(out).items():
-                rows.setdefault(name, []).append((cpu, wall))
+            for script in (_IN_PROCESS, _BY_TASK):
+                _, _, out = run(checkout, "-c", script, str(big))
+                for name, (cpu, wall) in json.loads(out).items():
+                    rows.setdefault(name, []).append((cpu, wall))
     print(f"load average {os.getloadavg()[0]:.1f}; medians of {args.rounds} rounds: CPU ms (wall ms)")
     width = max(len(name) for name in seen[checkouts[0]])
     print(f"{'':{width}}  " + "  ".join(f"{str(checkout)[-24:]:>24}" for checkout in checkouts))
