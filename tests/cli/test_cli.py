@@ -20,6 +20,7 @@ from invariants import resolved_file
 from loophelpers import wait_for
 
 from fsjobstore import Job, JobStore
+from fsjobstore.job import STATES
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 UNKNOWN_ID = "01JD3Z6M6W4Q8S1V2X3Y4Z5A6B"
@@ -166,6 +167,21 @@ def test_stats_json(store_dir: Path) -> None:
         lease.release()
     text = ok(fsj("stats", store=store_dir))
     assert "pending: 2" in text and "fulfilled: 1" in text and "due: 1" in text
+
+
+def test_stats_by_task(store_dir: Path) -> None:
+    assert json.loads(ok(fsj("stats", "--by-task", "--json", store=store_dir))) == {}
+    with JobStore(store_dir, create=True) as store:
+        for n in range(3):
+            store.create(n, task="mail")
+        store.fulfill(store.create("x").id, "v")
+    counts = json.loads(ok(fsj("stats", "--by-task", "--json", store=store_dir)))
+    assert counts == {"mail": {**dict.fromkeys(STATES, 0), "pending": 3}, "": {**dict.fromkeys(STATES, 0),
+                                                                                "fulfilled": 1}}
+    header, *rows = ok(fsj("stats", "--by-task", store=store_dir)).splitlines()
+    assert header.split() == ["task", *STATES]
+    assert [row.split() for row in rows] == [["(no", "task)", "0", "0", "0", "1", "0", "0", "0", "0"],
+                                             ["mail", "3", "0", "0", "0", "0", "0", "0", "0"]]
 
 
 @pytest.mark.parametrize("inherited", ["default", "ignored"])
