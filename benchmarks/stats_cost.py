@@ -15,8 +15,8 @@ once those 20 changes have settled. Then, in a process of its own, the per-task
 counts (``stats_by_task``: the dashboard's task panel, ``fsjobstore stats
 --by-task``) of a new store object, again, and after 20 jobs were pulled and
 fulfilled; the census of ``/metrics`` the same three ways; and a scrape of
-``/metrics`` from a server started on that object. CPU time (user + system) is the column to compare on a loaded machine.
-The stores are scale.py's (built there once if missing, never rebuilt); each
+``/metrics`` from a server started on that object. CPU time (user + system) is
+the column to compare on a loaded machine. The stores are scale.py's (built there once if missing, never rebuilt); each
 round resolves 60 of the big store's pending jobs: run it on a copy of the cache
 (``--cache``), never on the cache other runs share.
 """

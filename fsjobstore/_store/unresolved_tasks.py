@@ -49,17 +49,11 @@ class FolderTasks:
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (task, outcome) -> history entries
 
     def __post_init__(self) -> None:
-        for entry in self.records.values():
-            add(self, entry, 1)
-
-
-def add(totals: FolderTasks, entry: UnresolvedEntry, sign: int) -> None:
-    """Count *entry* in *totals* (*sign* -1: take it out)."""
-    task = entry[0]
-    totals.jobs[task] += sign
-    totals.attempts[task] += sign * entry[1]
-    for outcome, count in entry[2]:
-        totals.outcomes[task, outcome] += sign * count
+        for task, attempts, outcomes, _, _ in self.records.values():
+            self.jobs[task] += 1
+            self.attempts[task] += attempts
+            for outcome, count in outcomes:
+                self.outcomes[task, outcome] += count
 
 
 def entry_of(record: Record, info: os.stat_result) -> UnresolvedEntry:
