@@ -76,18 +76,19 @@ class UnresolvedTasks:
         with self._lock:
             known = self._known if self._known is not None else self._load()
             fresh: dict[str, FolderTasks] = {}
-            quiet = True  # (whether every folder with records read now has settled)
+            listed = []  # (what was listed now: the folders that changed since)
             for folder in wanted:
                 name = os.path.relpath(folder.path, self.layout.root)
-                unsaved = self._unsaved
                 tasks = self._folder(folder, known.get(name), filesystem_now, report)
                 if tasks is not None:
                     fresh[name] = tasks
-                    quiet &= tasks.settled or self._unsaved == unsaved
+                    if tasks is not known.get(name):
+                        listed.append(tasks)
             self._known = fresh
-            # Saved once what was read is settled (the next reader lists no folder), or
-            # once much was read: not at every count of a busy store.
-            if self._unsaved >= SAVE_AFTER or (self._unsaved and quiet):
+            # Saved when a folder listed has settled (the next reader need not list it,
+            # and this one lists it no more), or once much was read: not at every count
+            # of a busy store.
+            if self._unsaved >= SAVE_AFTER or any(tasks.settled for tasks in listed):
                 self._save(fresh)
             empty = FolderTasks([0, 0, 0], False, {})
             return [fresh.get(os.path.relpath(folder.path, self.layout.root), empty) for folder in wanted]

@@ -120,6 +120,21 @@ def test_a_settled_folder_unchanged_since_is_not_even_listed(open_store: Callabl
     assert store.stats_by_task()["spam"]["pending"] == 1
 
 
+def test_a_folder_that_only_lost_records_is_saved_as_it_is_once_settled(open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    ids = [store.create({"n": n}, task="mail").id for n in range(5)]
+    pending = Path(store.path, "pending")
+    _age(pending)
+    store.stats_by_task()
+    store.fulfill(ids[0], "sent")  # (nothing new to read in pending/: one record fewer)
+    _age(pending)
+    assert store.stats_by_task()["mail"]["pending"] == 4
+    saved = json.loads(Path(store.path, "summaries", "unresolved.tasks.json").read_text())["folders"]["pending"]
+    info = os.lstat(pending)
+    assert saved["folder"] == [info.st_ino, info.st_mtime_ns, info.st_ctime_ns] and saved["settled"], \
+        "saved as it is now: a new process need not list it"
+
+
 def test_a_store_changed_by_another_process_between_counts(open_store: Callable[..., JobStore]) -> None:
     store = open_store()
     keep = [store.create({"n": n}, task="mail").id for n in range(5)]
