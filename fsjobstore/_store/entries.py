@@ -32,11 +32,12 @@ def is_entry(entry: object) -> bool:
 
 def unresolved_entry(raw: Any) -> UnresolvedEntry | None:
     """The UnresolvedEntry *raw* (from a file) is, if it has one's form."""
-    if not (isinstance(raw, list) and len(raw) == 5):
+    # (Read for every unresolved record a new process counts: type checks, not isinstance.)
+    if type(raw) is not list or len(raw) != 5:
         return None
     task, attempts, outcomes, ino, ctime = raw
-    if not (isinstance(task, str) and isinstance(attempts, int) and isinstance(ino, int) and isinstance(ctime, int)
-            and _are_outcomes(outcomes)):
+    if not (type(task) is str and type(attempts) is int and type(ino) is int and type(ctime) is int
+            and (outcomes == [] or _are_outcomes(outcomes))):
         return None
     return task, attempts, tuple((outcome, count) for outcome, count in outcomes), ino, ctime
 
