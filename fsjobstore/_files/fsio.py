@@ -161,14 +161,18 @@ SYNC_THREADS, _OPEN_AT_ONCE = 8, 256
 
 
 def publish_many(tmp: Folder, files: Sequence[tuple[Folder, str, bytes]], *, durable: bool, replace: bool = True,
-                 written: Callable[[int], None] | None = None) -> list[bool]:
+                 written: Callable[[int], None] | None = None,
+                 remake: Callable[[Folder, str], Folder] | None = None) -> list[bool]:
     """Give each (folder, name, data) of *files* its file, all or nothing, as ``publish``
     does, but every file is written (and fsynced) before any is renamed (or linked,
     without *replace*) and each folder fsynced once. Whether each name was made (False:
-    it existed); *written* is told the files written so far. On an error the files
-    published stay (whole), no temp file is left."""
+    it existed); *written* is told the files written so far. A folder found removed
+    (ENOENT, ESTALE) is replaced by ``remake(folder, name)`` (made again) and that file
+    placed once more, if *remake* is given. On an error the files published stay
+    (whole), no temp file is left."""
     temps: list[At] = []
     made: list[bool] = []
+    remade: dict[int, Folder] = {}  # id of a folder found removed -> the one made again
     try:
         with ThreadPoolExecutor(SYNC_THREADS, "fsjobstore-fsync") if durable else nullcontext() as pool:
             for start in range(0, len(files), _OPEN_AT_ONCE):
@@ -176,13 +180,21 @@ def publish_many(tmp: Folder, files: Sequence[tuple[Folder, str, bytes]], *, dur
                 if written is not None:
                     written(len(temps))
         for temp, (folder, name, _) in zip(temps, files, strict=True):
-            made.append(_place(temp, folder.at(name), replace))
+            folder = remade.get(id(folder), folder)
+            try:
+                made.append(_place(temp, folder.at(name), replace))
+            except OSError as exc:
+                if remake is None or exc.errno not in (errno.ENOENT, errno.ESTALE):
+                    raise
+                remade[id(folder)] = folder = remake(folder, name)
+                made.append(_place(temp, folder.at(name), replace))
     except BaseException:
         for temp in temps[len(made):]:
             _unlink_quietly(temp)
         raise
     if durable:
-        for folder in {id(folder): folder for folder, _, _ in files}.values():
+        placed = [remade.get(id(folder), folder) for folder, _, _ in files]
+        for folder in {id(folder): folder for folder in placed}.values():
             folder.sync()
     return made
 
@@ -211,9 +223,9 @@ def _place(temp: At, final: At, replace: bool) -> bool:
     try:
         _link_no_replace(temp, final, 2)
     except FileExistsError:
-        return False
-    finally:
         _remove(temp)
+        return False
+    _remove(temp)  # (not on another error: the caller may place it again, or removes it)
     return True
 
 

@@ -11,11 +11,20 @@ import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .._files import folders, fsio, times
 from .._files.folders import Folder
-from .._files.layout import RECORD_SUFFIX, STORE_FORMAT, STORE_MARKER, UNDELIVERED_SUFFIX, Layout, NotAFolder, bucket_of
+from .._files.layout import (
+    OLD_FORMATS,
+    RECORD_SUFFIX,
+    STORE_FORMAT,
+    STORE_MARKER,
+    UNDELIVERED_SUFFIX,
+    Layout,
+    NotAFolder,
+    bucket_of,
+)
 from .._files.queues import ANYONE, queue_of
 from .._files.records import Record
 from .._leases import HolderPool, LeaseFolder, Renewer
@@ -33,6 +42,7 @@ from .written import Written
 log = logging.getLogger("fsjobstore")
 
 Notify = Callable[[Any, Job], object]
+T = TypeVar("T")
 
 # Buckets whose record entries a store object keeps (the ones being resolved into
 # change; older ones rarely): ~100 bytes per record.
@@ -74,7 +84,7 @@ class StoreContext:
             LeaseFolder(folder, options.lease_seconds, self.renewer, self.holders)
             for folder in (self.layout.work_leases, self.layout.notify_leases, self.layout.resource_leases)
         )
-        self.pending = Candidates(self.layout.pending, RECORD_SUFFIX)
+        self.pending = Candidates(self.layout.pending, RECORD_SUFFIX, bucketed=True)
         # The index of each queue folder this store object pulled from (see _files/queues).
         self._indexes: dict[str, Candidates] = {self.layout.pending.path: self.pending}
         # to -> (its queue levels as last listed, the indexes a pull tries in turn)
@@ -126,7 +136,7 @@ class StoreContext:
     def _index(self, folder: Folder) -> Candidates:
         index = self._indexes.get(folder.path)
         if index is None:
-            index = self._indexes[folder.path] = Candidates(folder, RECORD_SUFFIX)
+            index = self._indexes[folder.path] = Candidates(folder, RECORD_SUFFIX, bucketed=True)
         return index
 
     def index_of(self, job_id: str) -> Candidates:
@@ -232,11 +242,25 @@ class StoreContext:
                     raise
         return folder
 
+    def into_pending(self, job_id: str, publish: Callable[[Folder], T]) -> T:
+        """``publish(bucket)`` with the folder of the job's pending bucket, made if
+        missing; once more, the bucket made again, if it failed with ENOENT because
+        a purge removed the bucket, empty, in between (ESTALE: on another NFS
+        client). *publish* must be worth repeating after such a failure (a rename
+        or a link that did not happen)."""
+        layout, durable = self.layout, self.durable
+        try:
+            return publish(layout.pending_folder(job_id, durable=durable))
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ESTALE):
+                raise
+        return publish(layout.pending_folder(job_id, durable=durable, again=True))
+
     def write_pending(self, record: Record) -> None:
         layout = self.layout
         data = record.render()
-        fsio.publish(layout.tmp, layout.pending_folder(record.id, durable=self.durable), record.id + RECORD_SUFFIX,
-                     data, durable=self.durable, replace=True)
+        self.into_pending(record.id, lambda bucket: fsio.publish(
+            layout.tmp, bucket, record.id + RECORD_SUFFIX, data, durable=self.durable, replace=True))
         self.written.remember(record, data)
 
     def finish_resolution(self, job_id: str, *, blocked: bool = False) -> bool:
@@ -249,10 +273,7 @@ class StoreContext:
         if due:
             fsio.create_empty(layout.due, job_id, durable=self.durable)
         # Not fsynced: if a crash undoes the unlink, the next puller finishes it.
-        if "-" in job_id:  # (a job of another queue than pending/: its folder, as its id names it)
-            fsio.remove(layout.pending_path(job_id))
-        else:
-            fsio.remove_in(layout.pending, job_id + RECORD_SUFFIX)
+        fsio.remove(layout.pending_path(job_id))
         if blocked:
             fsio.remove_in(layout.blocked, job_id + RECORD_SUFFIX)
         self.dependencies.parent_resolved(job_id)
@@ -359,7 +380,7 @@ def _open_layout(layout: Layout, options: Options, create: bool) -> None:
             _share_top_folder(path)
         layout.top.anchor()
         # The marker first: a store of another format is refused before anything
-        # is made in it (a format 1 store gets no folder of format 2).
+        # is made in it (an older store gets no folder of this format).
         meta = read_marker(layout)
         if meta is None:  # a new store: its folders, then the marker that says it is one
             layout.anchor(make=True)
@@ -391,7 +412,7 @@ def read_marker(layout: Layout) -> Any:
 def check_format(path: str, meta: Any) -> None:
     """InvalidStore unless the marker *meta* names a store this code can use."""
     version = meta.get("format") if isinstance(meta, dict) else None
-    if version == 1 or (version == STORE_FORMAT and meta.get("migrating_from") is not None):
+    if version in OLD_FORMATS or (version == STORE_FORMAT and meta.get("migrating_from") is not None):
         interrupted = " (its migration was interrupted)" if version != 1 else ""
         raise InvalidStore(f"store {path} has format {version}{interrupted}; this fsjobstore reads format "
                            f"{STORE_FORMAT}: stop every process using it, then run `fsjobstore migrate {path}`")

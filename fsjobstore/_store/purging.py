@@ -17,7 +17,7 @@ from ..errors import CorruptJobFile
 from ..interface import Progress
 from .buckets import History, Summary
 from .context import StoreContext
-from .maintenance import Ticker, find_leftovers, maintenance_lock
+from .maintenance import Ticker, find_leftovers, maintenance_lock, remove_empty_buckets
 from .removal import Expected, purge_job
 
 log = logging.getLogger("fsjobstore")
@@ -45,6 +45,7 @@ def purge(ctx: StoreContext, older_than: float | None, progress: Progress | None
         for leftover in find_leftovers(ctx.layout, now):
             log.info("purging leftover %s (%s)", leftover.path, leftover.what)
             fsio.remove(leftover.path)
+        remove_empty_buckets(ctx.layout)
         return removed
 
 

@@ -96,10 +96,7 @@ def remove_resolved(ctx: StoreContext, job_id: str, record: Record | None, bucke
     if bucket is None:
         bucket = layout.bucket(bucket_of(job_id))
     resolved = bucket.join(job_id + RECORD_SUFFIX)
-    if "-" in job_id:  # (a job of another queue than pending/: its folder, as its id names it)
-        fsio.remove(layout.pending_path(job_id))
-    else:
-        fsio.remove_in(layout.pending, job_id + RECORD_SUFFIX)
+    fsio.remove(layout.pending_path(job_id))
     # Temp files' names: a removal that dies holding them leaves ordinary leftovers.
     aside = layout.tmp.join(f"{job_id}.purged-{fsio.temp_names.next()}")
     key_aside = _free_key(ctx, job_id, record)
