@@ -46,7 +46,7 @@ from ..errors import CorruptJobFile
 from . import folders
 from .folders import Folder, StorePath
 from .ids import is_valid_id
-from .pending_buckets import bucket_names, pending_bucket_of
+from .pending_buckets import PENDING_BUCKET_CHARS, bucket_names
 from .queues import priority_of, queue_of
 
 STORE_MARKER = "fsjobstore.json"
@@ -163,14 +163,20 @@ class Layout:
     def pending_path(self, job_id: str) -> str:
         """The pending record's path, relative to its anchored parent (``pending/`` or
         its queue's folder): reached with no open of its bucket."""
-        name = f"{pending_bucket_of(job_id)}/{job_id}{RECORD_SUFFIX}"
+        return StorePath(*self.pending_entry(job_id))
+
+    def pending_entry(self, job_id: str) -> tuple[Folder, str]:
+        """(the anchored parent of the job's bucket, ``<bucket>/<id>.json`` within it):
+        what ``fsio.remove_in`` and ``exists_in`` take, for the calls every state
+        change makes (no StorePath made)."""
+        name = f"{job_id[:PENDING_BUCKET_CHARS]}/{job_id}{RECORD_SUFFIX}"
         queue = queue_of(job_id) if "-" in job_id else None  # (the common case: a job of the default queue)
         if queue is None:
-            return StorePath(self.pending, name)
+            return self.pending, name
         folder = self.queue_folder(*queue)
         if folder is None:  # absent: calls fail with ENOENT
-            return StorePath(self.queues, f"{queue[0]}/{queue[1]}/{name}")
-        return StorePath(folder, name)
+            return self.queues, f"{queue[0]}/{queue[1]}/{name}"
+        return folder, name
 
     def pending_parent(self, job_id: str, *, durable: bool) -> Folder:
         """The folder of the job's pending bucket: ``pending/`` or its queue's (made if missing)."""
@@ -186,8 +192,8 @@ class Layout:
         if missing; with *durable*, its entry in its parent fsynced before it is
         used, whoever made it). *again*: anchored anew, the one kept having been
         removed (empty) since: a publish through it failed with ENOENT."""
-        parent = self.pending_parent(job_id, durable=durable)
-        bucket = pending_bucket_of(job_id)
+        parent = self.pending if "-" not in job_id else self.pending_parent(job_id, durable=durable)
+        bucket = job_id[:PENDING_BUCKET_CHARS]
         key = f"{parent.path}/{bucket}"
         if not again:
             kept = self._pending_buckets.get(key)

@@ -19,8 +19,7 @@ import os
 import time
 from collections.abc import Generator, Iterable
 
-from ..errors import CorruptJobFile
-from .folders import Folder, open_folder
+from .folders import Folder, scan_inodes_in
 from .ids import is_valid_id
 
 PENDING_BUCKET_CHARS = 7
@@ -79,21 +78,6 @@ class BucketList:
 def scan_buckets(parent: Folder, buckets: Iterable[str], suffix: str) -> Generator[tuple[str, int], None, None]:
     """(stem, inode) of each record in the *buckets* of *parent*, bucket by bucket in
     the order given; a bucket removed since it was listed, or a symlink planted as
-    one (never followed: ``check`` reports it), holds none. As ``folders.scan_inodes``,
-    only stems that are valid ids."""
-    cut = len(suffix)
+    one (never followed: ``check`` reports it), holds none."""
     for bucket in buckets:
-        try:
-            fd = open_folder(parent.join(bucket))
-        except (FileNotFoundError, CorruptJobFile):
-            continue
-        try:
-            with os.scandir(fd) as entries:
-                for entry in entries:
-                    name = entry.name
-                    if name.endswith(suffix):
-                        stem = name[:-cut] if cut else name
-                        if is_valid_id(stem):
-                            yield stem, entry.inode()
-        finally:
-            os.close(fd)
+        yield from scan_inodes_in(parent, bucket, suffix)

@@ -242,25 +242,35 @@ class StoreContext:
                     raise
         return folder
 
-    def into_pending(self, job_id: str, publish: Callable[[Folder], T]) -> T:
+    def into_pending(self, job_id: str, publish: Callable[[Folder], T], *, gone: bool = False) -> T:
         """``publish(bucket)`` with the folder of the job's pending bucket, made if
         missing; once more, the bucket made again, if it failed with ENOENT because
         a purge removed the bucket, empty, in between (ESTALE: on another NFS
         client). *publish* must be worth repeating after such a failure (a rename
-        or a link that did not happen)."""
+        or a link that did not happen). *gone*: such a failure has happened already."""
         layout, durable = self.layout, self.durable
-        try:
-            return publish(layout.pending_folder(job_id, durable=durable))
-        except OSError as exc:
-            if exc.errno not in (errno.ENOENT, errno.ESTALE):
-                raise
+        if not gone:
+            try:
+                return publish(layout.pending_folder(job_id, durable=durable))
+            except OSError as exc:
+                if exc.errno not in (errno.ENOENT, errno.ESTALE):
+                    raise
         return publish(layout.pending_folder(job_id, durable=durable, again=True))
 
     def write_pending(self, record: Record) -> None:
-        layout = self.layout
+        layout, job_id, durable = self.layout, record.id, self.durable
         data = record.render()
-        self.into_pending(record.id, lambda bucket: fsio.publish(
-            layout.tmp, bucket, record.id + RECORD_SUFFIX, data, durable=self.durable, replace=True))
+        name = job_id + RECORD_SUFFIX
+        # (Published here, not through into_pending, in the common case: a call less on
+        # every create and retry.)
+        try:
+            fsio.publish(layout.tmp, layout.pending_folder(job_id, durable=durable), name, data, durable=durable,
+                         replace=True)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ESTALE):
+                raise
+            self.into_pending(job_id, lambda bucket: fsio.publish(layout.tmp, bucket, name, data, durable=durable,
+                                                                  replace=True), gone=True)
         self.written.remember(record, data)
 
     def finish_resolution(self, job_id: str, *, blocked: bool = False) -> bool:
@@ -273,7 +283,7 @@ class StoreContext:
         if due:
             fsio.create_empty(layout.due, job_id, durable=self.durable)
         # Not fsynced: if a crash undoes the unlink, the next puller finishes it.
-        fsio.remove(layout.pending_path(job_id))
+        fsio.remove_in(*layout.pending_entry(job_id))
         if blocked:
             fsio.remove_in(layout.blocked, job_id + RECORD_SUFFIX)
         self.dependencies.parent_resolved(job_id)
