@@ -12,7 +12,6 @@ folder's descriptor (see ``folders``).
 from __future__ import annotations
 
 import errno
-import itertools
 import os
 import stat
 import time
@@ -22,6 +21,7 @@ from contextlib import nullcontext
 
 from ..errors import CorruptJobFile
 from .folders import Folder, reach
+from .temp_names import temp_names
 
 _OPEN_NEW = os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -34,23 +34,6 @@ _READ_SIZE = 1 << 16
 SHARED_FILE_MODE = 0o660
 
 
-class TempNames:
-    """Names for temp files: a random prefix per process and a counter, so that a
-    write costs no call for randomness (a forked child takes a prefix of its own)."""
-
-    def __init__(self) -> None:
-        self.renew()
-        os.register_at_fork(after_in_child=self.renew)
-
-    def renew(self) -> None:
-        self._prefix = os.urandom(8).hex() + "-"
-        self._count = itertools.count()
-
-    def next(self) -> str:
-        return f"{self._prefix}{next(self._count):x}.tmp"
-
-
-temp_names = TempNames()
 
 
 # A name within a folder as os calls take it: (name, the folder's descriptor), or

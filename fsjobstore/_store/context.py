@@ -6,35 +6,30 @@ from __future__ import annotations
 import errno
 import json
 import logging
-import os
-import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .._files import folders, fsio, times
+from .._files import folders, fsio
 from .._files.folders import Folder
 from .._files.layout import (
-    OLD_FORMATS,
     RECORD_SUFFIX,
-    STORE_FORMAT,
-    STORE_MARKER,
     UNDELIVERED_SUFFIX,
     Layout,
-    NotAFolder,
     bucket_of,
 )
 from .._files.queues import ANYONE, queue_of
 from .._files.records import Record
 from .._leases import HolderPool, LeaseFolder, Renewer
 from .._leases.fork import forget_in_child
-from ..errors import CorruptJobFile, InvalidStore, JobNotFound
+from ..errors import CorruptJobFile, JobNotFound
 from ..job import BLOCKED, PENDING, RUNNING, Job
 from .candidates import Candidates
 from .dependencies import Dependencies
 from .limits import Limits
 from .open_bucket import OpenBucket
+from .opening import open_layout
 from .pausing import Pauses
 from .recent import Recent
 from .written import Written
@@ -74,7 +69,7 @@ class StoreContext:
         self.durable = options.durable  # (read on every write: an attribute, not a property)
         self.layout = Layout(path, shared=options.group_shared)
         try:
-            _open_layout(self.layout, options, create)
+            open_layout(self.layout, create, durable=options.durable, group_shared=options.group_shared)
         except BaseException:
             self.layout.close()  # (the folders anchored before the failure)
             raise
@@ -351,80 +346,3 @@ def parse_waiting(data: bytes, path: str) -> dict[str, Any]:
     except (ValueError, RecursionError) as exc:
         raise CorruptJobFile(path, f"not a waiting target ({exc})") from None
     return fields
-
-
-def _share_top_folder(path: str) -> None:
-    """A group-shared store's folder must be setgid and group-writable, or what members
-    make in it belongs to each one's own group and the others cannot use it: made so
-    by its owner, and refused, saying what to do, for anyone else."""
-    info = os.stat(path)
-    if info.st_mode & stat.S_ISGID and info.st_mode & 0o070 == 0o070:
-        return
-    if info.st_uid == os.geteuid():
-        os.chmod(path, stat.S_IMODE(info.st_mode) | stat.S_ISGID | 0o070)
-        return
-    raise InvalidStore(
-        f"store folder {path} is not group-shared (setgid, group read-write): what members make in it would "
-        f"belong to their own groups; its owner should run: chmod g+rwxs {path}"
-    )
-
-
-def _open_layout(layout: Layout, options: Options, create: bool) -> None:
-    path = layout.root
-    if os.path.lexists(path) and not os.path.isdir(path):
-        raise InvalidStore(f"store path {path} exists and is not a folder")
-    if not create and not os.path.exists(layout.marker):
-        what = "no such folder" if not os.path.lexists(path) else "a folder that is not a store"
-        raise InvalidStore(f"no fsjobstore store at {path} ({what}): JobStore(path, create=True) makes one, "
-                           "as `fsjobstore init DIR` does")
-    # Opening an existing store writes nothing (so read-only commands work on a
-    # read-only or full filesystem): only what is missing is made.
-    try:
-        if not os.path.isdir(path):
-            try:
-                folders.make_folder(path, shared=options.group_shared)
-            except FileNotFoundError:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                folders.make_folder(path, shared=options.group_shared)
-        if options.group_shared:
-            _share_top_folder(path)
-        layout.top.anchor()
-        # The marker first: a store of another format is refused before anything
-        # is made in it (an older store gets no folder of this format).
-        meta = read_marker(layout)
-        if meta is None:  # a new store: its folders, then the marker that says it is one
-            layout.anchor(make=True)
-            marker = json.dumps({"format": STORE_FORMAT, "created_at": times.now_text()}) + "\n"
-            try:
-                fsio.publish(layout.tmp, layout.top, STORE_MARKER, marker.encode(), durable=options.durable,
-                             replace=False)
-            except FileExistsError:
-                pass  # made by another process meanwhile
-            meta = read_marker(layout)
-        check_format(path, meta)
-        layout.anchor(make=True)
-    except NotAFolder as exc:
-        raise InvalidStore(f"{exc} should be a folder of the store, and is not") from None
-    except PermissionError as exc:
-        raise InvalidStore(f"store folder {path} is not writable: {exc.strerror}") from None
-    except (ValueError, RecursionError, OSError, CorruptJobFile) as exc:
-        raise InvalidStore(f"cannot open store {path}: {exc}") from None
-
-
-def read_marker(layout: Layout) -> Any:
-    """The store marker's content (None if there is none yet)."""
-    try:
-        return json.loads(fsio.read(layout.top.join(STORE_MARKER)))
-    except FileNotFoundError:
-        return None
-
-
-def check_format(path: str, meta: Any) -> None:
-    """InvalidStore unless the marker *meta* names a store this code can use."""
-    version = meta.get("format") if isinstance(meta, dict) else None
-    if version in OLD_FORMATS or (version == STORE_FORMAT and meta.get("migrating_from") is not None):
-        interrupted = " (its migration was interrupted)" if version != 1 else ""
-        raise InvalidStore(f"store {path} has format {version}{interrupted}; this fsjobstore reads format "
-                           f"{STORE_FORMAT}: stop every process using it, then run `fsjobstore migrate {path}`")
-    if version != STORE_FORMAT:
-        raise InvalidStore(f"store {path} has format version {version!r}; this fsjobstore reads {STORE_FORMAT}")

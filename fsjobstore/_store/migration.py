@@ -31,8 +31,8 @@ from .._files.layout import OLD_FORMATS, RECORD_SUFFIX, STORE_FORMAT, STORE_MARK
 from .._files.pending_buckets import pending_bucket_of
 from ..errors import CorruptJobFile, InvalidStore
 from ..interface import Progress
-from .context import read_marker
 from .maintenance import Ticker, maintenance_lock
+from .opening import read_marker
 
 
 def migrate(path: str, progress: Progress | None = None) -> int:

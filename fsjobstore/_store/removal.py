@@ -11,6 +11,7 @@ from .._files import folders, fsio
 from .._files.folders import Folder
 from .._files.layout import RECORD_SUFFIX, UNDELIVERED_SUFFIX, Layout, bucket_of
 from .._files.records import Record
+from .._files.temp_names import temp_names
 from ..errors import CorruptJobFile
 from . import keys
 from .context import StoreContext
@@ -98,7 +99,7 @@ def remove_resolved(ctx: StoreContext, job_id: str, record: Record | None, bucke
     resolved = bucket.join(job_id + RECORD_SUFFIX)
     fsio.remove(layout.pending_path(job_id))
     # Temp files' names: a removal that dies holding them leaves ordinary leftovers.
-    aside = layout.tmp.join(f"{job_id}.purged-{fsio.temp_names.next()}")
+    aside = layout.tmp.join(f"{job_id}.purged-{temp_names.next()}")
     key_aside = _free_key(ctx, job_id, record)
     try:
         fsio.rename(resolved, aside)
@@ -132,7 +133,7 @@ def _free_key(ctx: StoreContext, job_id: str, record: Record | None) -> str | No
     it went (a temp file's name), or None."""
     if record is None or record.get("key") is None:
         return None
-    key_aside = ctx.layout.tmp.join(f"{job_id}.purged-key-{fsio.temp_names.next()}")
+    key_aside = ctx.layout.tmp.join(f"{job_id}.purged-key-{temp_names.next()}")
     return key_aside if keys.free(ctx, record, key_aside) else None
 
 
