@@ -4,6 +4,7 @@ a few threads, each under its own work lease (docs/format.md, "purge")."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -15,7 +16,7 @@ from .._files.fieldlines import expires_in_of
 from .._files.layout import RECORD_SUFFIX
 from ..errors import CorruptJobFile
 from ..interface import Progress
-from .buckets import History, Summary
+from .buckets import Entry, History, Summary
 from .context import StoreContext
 from .maintenance import Ticker, find_leftovers, maintenance_lock
 from .removal import Expected, purge_job
@@ -132,11 +133,10 @@ class _Purge:
             names = history.names(bucket)
             if summary is not None and ages.all_past(summary) and history.unchanged(bucket, summary):
                 # Every record past its time, by a summary still true after the listing:
-                # none is read. Any record written since is newer than every one it describes.
-                newest = summary.newest
-                assert newest is not None  # (as oldest is not)
-                every: Expected = lambda info: info.st_mtime <= newest  # noqa: E731
-                return [(job_id, every) for job_id in names]
+                # none is read, unless it is no longer a file an earlier read of the
+                # bucket saw (written again, or touched to be kept longer, since).
+                entries = history.entries(bucket)
+                return [(job_id, self._described(bucket, job_id, entries.get(job_id))) for job_id in names]
             past = list(self._read(bucket, names))
             if not past and summary is None:
                 history.summary(bucket)  # (the first young bucket: its summary, for the next purge)
@@ -170,6 +170,27 @@ class _Purge:
                 continue
             if ages.past(info.st_mtime, expires_in):
                 yield job_id, _same(identity)
+
+    def _described(self, bucket: str, job_id: str, entry: Entry | None) -> Expected:
+        """That the job's record is past its time, in a bucket its summary judged
+        whole: the very file *entry* (an earlier read) describes, which the summary
+        judged; any other file by its own mtime and ``expires_in``. A record's mtime
+        alone says nothing here: a touch or a clock set back can date a record
+        written since before the newest the summary describes."""
+        described = None if entry is None else (entry[4], entry[5])
+
+        def expected(info: os.stat_result) -> bool:
+            if (info.st_ino, info.st_ctime_ns) == described:
+                return True
+            expires_in = None
+            if self.ages.older_than is None:
+                try:
+                    expires_in = expires_in_of(self.layout.bucket(bucket).join(job_id + RECORD_SUFFIX), job_id)
+                except CorruptJobFile as exc:
+                    self.ctx.report(exc)
+                    return False
+            return self.ages.past(info.st_mtime, expires_in)
+        return expected
 
     def _remove(self, pool: ThreadPoolExecutor, bucket: str, past: list[Past], ticker: Ticker, reached: int) -> int:
         """Remove the jobs of *past*, of *bucket*: few by this thread, in order, many
