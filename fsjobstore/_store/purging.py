@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -23,13 +24,18 @@ from .removal import Expected, purge_job
 
 log = logging.getLogger("fsjobstore")
 
-# Jobs removed at once by a purge: each removal waits mostly on the filesystem (a
-# journal handle per step on a local disk, a round trip per step over NFS), not
-# on Python, and the jobs are independent (each under its own work lease).
+# Jobs removed at once by a purge where each removal waits on the filesystem (a
+# round trip per step over NFS, the journal on a busy disk) more than it computes:
+# the jobs are independent (each under its own work lease), and the threads wait
+# together. Where the steps return at once (a local disk at rest) the threads only
+# take the interpreter's lock from each other at every step, costing more than
+# they save: the purging thread then removes them alone.
 PURGE_THREADS = 4
 # Past-their-time jobs of a bucket handed to the threads at a time (bounds what is
 # queued), each thread taking a share; fewer than POOL_FROM are removed by the
-# purging thread alone, in order.
+# purging thread alone, in order. The first POOL_FROM of each chunk are removed by
+# it alone too, timed: the pool takes the rest only if they waited longer than
+# they computed.
 POOL_CHUNK = 1024
 POOL_FROM = 32
 
@@ -193,8 +199,9 @@ class _Purge:
         return expected
 
     def _remove(self, pool: ThreadPoolExecutor, bucket: str, past: list[Past], ticker: Ticker, reached: int) -> int:
-        """Remove the jobs of *past*, of *bucket*: few by this thread, in order, many
-        by the pool's threads, each a share of a chunk at a time."""
+        """Remove the jobs of *past*, of *bucket*: by this thread, in order, unless the
+        removals wait on the filesystem; then the pool's threads take each chunk's
+        rest, each a share."""
         ctx, layout = self.ctx, self.layout
         folder = layout.bucket(bucket)
         # Opened here, once: the threads share it (each anchoring it would open it again).
@@ -212,11 +219,15 @@ class _Purge:
         try:
             for start in range(0, len(past), POOL_CHUNK):
                 chunk = past[start:start + POOL_CHUNK]
-                if len(chunk) < POOL_FROM:
-                    removed += remove(chunk)
-                else:
-                    shares = [pool.submit(remove, chunk[n::PURGE_THREADS]) for n in range(PURGE_THREADS)]
+                wall, cpu = time.perf_counter(), time.thread_time()
+                removed += remove(chunk[:POOL_FROM])
+                computed = time.thread_time() - cpu
+                rest = chunk[POOL_FROM:]
+                if rest and time.perf_counter() - wall - computed > computed:
+                    shares = [pool.submit(remove, rest[n::PURGE_THREADS]) for n in range(PURGE_THREADS)]
                     removed += sum(share.result() for share in shares)
+                else:
+                    removed += remove(rest)
                 ticker.advance(min(len(chunk), reached - ticker.done))
         finally:
             folder.close()  # (every share has returned: closed now, not when collected)
