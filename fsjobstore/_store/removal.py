@@ -117,12 +117,15 @@ def remove_resolved(ctx: StoreContext, job_id: str, record: Record | None, bucke
         _restore_key(ctx, record, key_aside)
         return False
     # Absent at the look just made, the folder holds nothing given up either: one a
-    # ``queue`` makes from now on is its own, which it removes as it raises.
+    # ``queue`` makes from now on is its own, which it removes as it raises. Nor is
+    # the job due: a due marker is made only for a target already written (and
+    # removed before its folder), so one made from now on is a new job's, made
+    # again under this id and resolved.
     if targets is not None:
         for key in list(folders.scan(targets, UNDELIVERED_SUFFIX)):
             fsio.remove(targets.join(key + UNDELIVERED_SUFFIX))
         folders.remove_folder_if_empty(layout.waiting.join(job_id))
-    fsio.remove_in(layout.due, job_id)
+        fsio.remove_in(layout.due, job_id)
     fsio.remove(aside)
     if key_aside is not None:
         fsio.remove(key_aside)
