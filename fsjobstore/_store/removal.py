@@ -28,11 +28,11 @@ def purge_job(ctx: StoreContext, job_id: str, expected: Expected, bucket: Folder
     Without *keyed* (no job has a key) its record is not read.
 
     Under the job's work lease, so that no ``retry`` (which holds it while it makes
-    the job pending again) runs meanwhile."""
-    lease = ctx.work_leases.acquire(job_id)
-    if lease is None:
-        return False  # being retried, or tidied by a puller: next time
-    try:
+    the job pending again) runs meanwhile: held for these few steps only, never
+    renewed."""
+    with ctx.work_leases.held_briefly(job_id) as held:
+        if not held:
+            return False  # being retried, or tidied by a puller: next time
         try:
             if not expected(fsio.lstat(bucket.join(job_id + RECORD_SUFFIX))):
                 return False
@@ -50,8 +50,6 @@ def purge_job(ctx: StoreContext, job_id: str, expected: Expected, bucket: Folder
                 ctx.report(exc)
                 return False
         return remove_resolved(ctx, job_id, record, bucket)
-    finally:
-        lease.release()
 
 
 def _targets_folder(layout: Layout, job_id: str) -> Folder | None:
