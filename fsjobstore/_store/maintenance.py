@@ -75,9 +75,11 @@ def delete(ctx: StoreContext, job_id: str) -> Job:
             folder = ctx.layout.waiting_folder(job_id)  # (anew: a removal may have removed it)
             for name in folder.names():
                 fsio.remove(folder.join(name))
-            # Its folder too, while the record is there: a crash past the record's
-            # removal then leaves no targets' folder of a job that does not exist.
+            # Its folder and due marker too, while the record is there: a crash past
+            # the record's removal then leaves neither of a job that does not exist
+            # (and the removal, finding no folder, looks for no marker).
             folders.remove_folder_if_empty(ctx.layout.waiting.join(job_id))
+            fsio.remove_in(ctx.layout.due, job_id)
             if remove_resolved(ctx, job_id, record):
                 return job
         raise JobBusy(job_id)  # targets queued on it as fast as they are removed
