@@ -12,6 +12,7 @@ import textwrap
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from invariants import FsSpy, resolved_file
 
@@ -68,6 +69,19 @@ def _age(path: str | Path, seconds: float = 10) -> None:
     os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns - int(seconds * 1e9)))
 
 
+def _age_pending(store: JobStore) -> None:
+    """Age every pending bucket folder (settled, as if unchanged for a while)."""
+    for folder in Path(store.path, "pending").iterdir():
+        _age(folder)
+
+
+def _saved_pending(store: JobStore) -> dict[str, Any]:
+    """The saved entries of the one pending bucket the test's jobs are in."""
+    folders = json.loads(Path(store.path, "summaries", "unresolved.tasks.json").read_text())["folders"]
+    (entry,) = [fields for name, fields in folders.items() if name.startswith("pending/")]
+    return entry  # type: ignore[no-any-return]
+
+
 def _opened(call: Callable[[], object]) -> set[str]:
     """The ids of the job records *call* opened."""
     spy = FsSpy()
@@ -94,10 +108,9 @@ def test_a_new_process_reads_only_the_records_added_since_the_saved_ones(
         open_store: Callable[..., JobStore]) -> None:
     store = open_store()
     ids = [store.create({"n": n}, task="mail").id for n in range(20)]
-    _age(Path(store.path, "pending"))
+    _age_pending(store)
     assert store.stats_by_task()["mail"]["pending"] == 20  # (saved: every folder settled)
-    saved = json.loads(Path(store.path, "summaries", "unresolved.tasks.json").read_text())
-    assert set(saved["folders"]["pending"]["records"]) == set(ids)
+    assert set(_saved_pending(store)["records"]) == set(ids)
     more = open_store(watch=False).create("more", task="render")
     other = open_store(watch=False)  # (nothing remembered: what another process sees)
     assert _opened(other.stats_by_task) == {more.id}
@@ -110,9 +123,9 @@ def test_a_new_process_reads_only_the_records_added_since_the_saved_ones(
 def test_a_settled_folder_unchanged_since_is_not_even_listed(open_store: Callable[..., JobStore]) -> None:
     store = open_store()
     job = store.create("x", task="mail")
-    _age(Path(store.path, "pending"))
+    _age_pending(store)
     assert store.stats_by_task()["mail"]["pending"] == 1
-    record = Path(store.path, "pending", job.id + ".json")
+    record = Path(store.record_path(job.id))
     record.write_text(record.read_text().replace('"mail"', '"spam"'))  # (in place; read, it would count)
     assert store.stats_by_task()["mail"]["pending"] == 1, "the folder is unchanged: its records are not read"
     assert open_store(watch=False).stats_by_task()["mail"]["pending"] == 1, "nor by a new store object"
@@ -123,13 +136,13 @@ def test_a_settled_folder_unchanged_since_is_not_even_listed(open_store: Callabl
 def test_a_folder_that_only_lost_records_is_saved_as_it_is_once_settled(open_store: Callable[..., JobStore]) -> None:
     store = open_store()
     ids = [store.create({"n": n}, task="mail").id for n in range(5)]
-    pending = Path(store.path, "pending")
-    _age(pending)
+    pending = Path(store.record_path(ids[1])).parent
+    _age_pending(store)
     store.stats_by_task()
-    store.fulfill(ids[0], "sent")  # (nothing new to read in pending/: one record fewer)
-    _age(pending)
+    store.fulfill(ids[0], "sent")  # (nothing new to read in its folder: one record fewer)
+    _age_pending(store)
     assert store.stats_by_task()["mail"]["pending"] == 4
-    saved = json.loads(Path(store.path, "summaries", "unresolved.tasks.json").read_text())["folders"]["pending"]
+    saved = _saved_pending(store)
     info = os.lstat(pending)
     assert saved["folder"] == [info.st_ino, info.st_mtime_ns, info.st_ctime_ns] and saved["settled"], \
         "saved as it is now: a new process need not list it"
@@ -164,11 +177,11 @@ def test_a_garbled_or_foreign_saved_file_is_not_used(open_store: Callable[..., J
     store = open_store()
     for n in range(3):
         store.create({"n": n}, task="mail")
-    _age(Path(store.path, "pending"))
+    _age_pending(store)
     store.stats_by_task()
     saved = Path(store.path, "summaries", "unresolved.tasks.json")
     fields = json.loads(saved.read_text())
-    for entry in fields["folders"]["pending"]["records"].values():
+    for entry in _saved_pending(store)["records"].values():
         entry[0] = 7  # (a task that is no string)
     for garbage in (json.dumps(fields), json.dumps({**fields, "version": 99}), "{not json", "[]"):
         saved.write_text(garbage)
@@ -179,7 +192,7 @@ def test_a_corrupt_unresolved_record_is_reported_and_not_counted(open_store: Cal
     store = open_store()
     store.create("good", task="mail")
     bad = store.create("bad", task="mail")
-    Path(store.path, "pending", bad.id + ".json").write_text("not a job")
+    Path(store.record_path(bad.id)).write_text("not a job")
     assert store.stats_by_task()["mail"]["pending"] == 1
 
 
@@ -208,7 +221,7 @@ def test_the_census_counts_attempts_and_outcomes_as_reading_every_job(open_store
     census = store.census()
     assert census == _census(store)
     assert census.failed_attempts["mail"] == 3 and census.outcomes["mail", "retried"] == 2
-    _age(Path(store.path, "pending"))
+    _age_pending(store)
     for bucket in Path(store.path, "resolved").iterdir():
         _age(bucket)
     assert open_store(watch=False).census() == census, "from the saved summaries and records too"
