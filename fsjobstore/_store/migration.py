@@ -50,8 +50,8 @@ def migrate(path: str, progress: Progress | None = None) -> int:
                                f"{STORE_FORMAT}")
         try:
             layout.anchor(make=True)
-        except NotAFolder as exc:
-            raise InvalidStore(f"{exc} should be a folder of the store, and is not") from None
+        except NotAFolder as missing:  # (not `exc`: mypyc types a name by its first handler)
+            raise InvalidStore(f"{missing} should be a folder of the store, and is not") from None
         with maintenance_lock(layout):
             _write_marker(layout, {**meta, "format": STORE_FORMAT, "migrating_from": 1})
             moved = _move_records(layout, progress)
