@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import fsjobstore
-from benchmarks.compiled import STRONG_SET, KEPT_PYTHON, WEAKLY_HELD, compiled_modules
+from benchmarks.compiled import KEPT_PYTHON, STRONG_SET, WEAKLY_HELD, compiled_modules
 
 PACKAGE = Path(fsjobstore.__file__).parent
 
