@@ -7,7 +7,7 @@ gets SIGTERM, then SIGKILL after a grace period (at once, when the worker is
 told to stop at once), and ``run`` returns only once no process of the group
 runs: the caller's lease outlives the command. A worker that dies before it
 could stop a command (SIGKILL, the OOM killer) leaves that to its reaper
-process (``reaper.py``), which stops every group still running.
+process (``loops/reaper.py``), which stops every group still running.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 from ..errors import AttemptFailed
 from ..loops.base import Stopped, StopRequest
-from .groups import AFTER_KILL, group_alive, signal_group
-from .reaper import Reaper
+from ..loops.groups import AFTER_KILL, group_alive, signal_group
+from ..loops.reaper import Reaper
 
 log = logging.getLogger("fsjobstore")
 DISCARD_STATUS = 65  # a command's exit status that discards its job
@@ -47,7 +47,7 @@ def check_command(program: str) -> None:
 
 class Command:
     """*argv*, run with a request on stdin; its stdout is the result. Runs only
-    inside ``with``, which keeps a reaper process for as long (see reaper.py)."""
+    inside ``with``, which keeps a reaper process for as long (see loops/reaper.py)."""
 
     def __init__(self, argv: Sequence[str], *, timeout: float | None, grace: float) -> None:
         check_command(argv[0])

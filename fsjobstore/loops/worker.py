@@ -17,7 +17,8 @@ from ..job import Job
 from .backoff import Backoff
 from .base import Loop
 from .pruner import PURGE_EVERY, Pruner
-from .running import ISOLATIONS, MAX_ERROR_CHARS, HandlerFailed, error_text, run_handler
+from .reaper import Reaper
+from .running import ISOLATIONS, KILL_GRACE, MAX_ERROR_CHARS, HandlerFailed, error_text, run_handler
 from .scheduler import Scheduler
 
 log = logging.getLogger("fsjobstore")
@@ -48,8 +49,10 @@ class Worker(Loop):
     ``timeout`` (seconds, or ``{task: seconds}``) bounds a handler's run: past it
     the attempt fails. With ``isolation="thread"`` (the default) a handler that
     overruns is abandoned, not stopped (a thread cannot be killed); with
-    ``isolation="process"`` each handler call runs in a forked child that is
-    killed when its time is up, or when its lease is lost. Leases are renewed in
+    ``isolation="process"`` each handler call runs in a forked child, in a process
+    group of its own, which is stopped (SIGTERM, then SIGKILL) when its time is up,
+    when its lease is lost, when the worker is aborting, and by the worker's reaper
+    process when the worker dies (even by SIGKILL). Leases are renewed in
     the background while the handler runs. With a mapping, only jobs of those
     tasks are pulled (``None`` as a key stands for jobs without a task). With
     ``to``, only jobs addressed to it (their label ``to``); without, only jobs
@@ -94,11 +97,11 @@ class Worker(Loop):
         if isolation not in ISOLATIONS:
             raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}, not {isolation!r}")
         self.isolation = isolation
+        # (started with the first child: a process beside the worker, see reaper.py)
+        self._reaper = Reaper(KILL_GRACE) if isolation == "process" else None
         self.fatal = fatal
         self.fulfilled = 0
         self.failed_attempts = 0
-        # lease id -> set when the lease is lost (stops a child process at once)
-        self._lost: dict[str, threading.Event] = {}
 
     kind = "worker"
 
@@ -121,6 +124,8 @@ class Worker(Loop):
                 stop()
             for thread in threads:
                 thread.join()
+            if self._reaper is not None:
+                self._reaper.close()
 
     def _tasks_pulled(self) -> frozenset[str | None] | None:
         return self._tasks
@@ -145,9 +150,6 @@ class Worker(Loop):
     def _on_compromised(self, lease: WorkHandle) -> None:
         log.warning("lost the lease on job %s while working on it (%s); its result will not be committed",
                     lease.id, lease.loss)
-        lost = self._lost.get(lease.id)
-        if lost is not None:
-            lost.set()
 
     def _process(self, lease: WorkHandle) -> None:
         job = lease.job
@@ -158,13 +160,12 @@ class Worker(Loop):
                                         "(the handler may crash or hang its worker)", retry=False, attempt=False)
             return
         started = time.monotonic()
-        self._lost[lease.id] = threading.Event()
         folder = None
         try:
             if self._workspaces is not None:
                 folder = self._folders[threading.get_ident()] = self._workspaces.attempt(lease)
             result = run_handler(self._handler_for(job), job, timeout=self._task_timeouts.get(job.task, self._timeout),
-                                 isolation=self.isolation, cancelled=self._lost[lease.id])
+                                 isolation=self.isolation, stop_requested=self.stop_requested, reaper=self._reaper)
             if self._workspaces is not None and folder is not None:
                 self._workspaces.fulfill(lease, result, folder)
             else:
@@ -177,7 +178,6 @@ class Worker(Loop):
             self.fulfilled += 1
             log.info("job %s (%s) fulfilled in %.3f s", lease.id, job.task or "-", time.monotonic() - started)
         finally:
-            self._lost.pop(lease.id, None)
             self._folders.pop(threading.get_ident(), None)
 
     def workspace(self) -> str | None:

@@ -19,18 +19,14 @@ from pathlib import Path
 import pytest
 from clihelpers import (
     assert_error,
-    assert_gone,
-    children,
     fsj,
-    kill_leftovers,
     ok,
     popen,
     read_pid,
-    reaper_of,
-    running,
     stop,
 )
 from loophelpers import wait_for
+from processes import assert_gone, children, kill_leftovers, reaper_of, runs
 
 from fsjobstore import Job, JobStore
 
@@ -224,7 +220,7 @@ def test_work_timeout_terms_then_kills_the_whole_process_group(
     assert status == 0, err
     assert (job.state, job.error) == ("failed", "command timed out after 1 s")
     assert _signals(marks) == ["TERM"], "SIGTERM first"
-    assert not running(command) and not running(grandchild), "the job failed before its command was gone"
+    assert not runs(command) and not runs(grandchild), "the job failed before its command was gone"
 
 
 # -- cancel (#14) --------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from clihelpers import kill_leftovers
+from processes import kill_leftovers
 
 
 def _fsj(store: Path, *args: str) -> subprocess.Popen[str]:

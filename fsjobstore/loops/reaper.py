@@ -18,6 +18,11 @@ own pid; a cgroup needs privileges. A pipe's end of file needs none of that, on
 any POSIX system; only the test of whether a group still runs reads Linux's
 ``/proc`` (elsewhere, zombies count as running).
 
+A Python worker's handler children (``isolation="process"``) are forked, not
+executed, so each inherits the write end of the pipe: a child that kept it would
+hold the pipe open past the worker's death. ``spawn`` forks them while the pipe
+cannot change, so that each child can close the end it got (``in_child``).
+
 The reaper's program is groups.py, run as a script.
 """
 
@@ -28,6 +33,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 
 from . import groups
 from .groups import READY
@@ -64,6 +70,24 @@ class Reaper:
         with self._lock:
             self._groups.add(pgid)
             self._tell(f"+{pgid}\n".encode())
+
+    def spawn(self, fork: Callable[[], int]) -> int:
+        """Call *fork*, which starts a child as the leader of a new process group and
+        returns its pid, and watch that group; the pid. No pipe is made or replaced
+        meanwhile, so the child's ``in_child`` closes every write end it inherited."""
+        with self._lock:
+            self._tell(b"")  # (a reaper is (re)started now, not between the fork and the watch)
+            pgid = fork()
+            self._groups.add(pgid)
+            self._tell(f"+{pgid}\n".encode())
+            return pgid
+
+    def in_child(self) -> None:
+        """In a child forked by ``spawn``: close the pipe's write end, which only the
+        worker may hold (its lock stays as the fork left it: not taken here)."""
+        if self._pipe is not None:
+            os.close(self._pipe)
+            self._pipe = None
 
     def forget(self, pgid: int) -> None:
         with self._lock:

@@ -1,4 +1,4 @@
-"""The reaper process on its own (fsjobstore/cli/reaper.py): it stops the process
+"""The reaper process on its own (fsjobstore/loops/reaper.py): it stops the process
 groups registered with it, and only those, once the pipe from its worker closes.
 Real processes: a reaper started from this test process, and process groups of
 `sh` and `sleep`."""
@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clihelpers import assert_gone, kill_leftovers, running
 from loophelpers import wait_for
+from processes import assert_gone, kill_leftovers, runs
 
-from fsjobstore.cli.reaper import Reaper
+from fsjobstore.loops.reaper import Reaper
 
 # A process group whose leader notes SIGTERM and goes on: only SIGKILL ends it.
 STUBBORN = "trap 'echo TERM >> \"$0\"' TERM; sleep 300 & while :; do sleep 0.05; done"
@@ -61,7 +61,7 @@ def test_a_group_forgotten_is_not_stopped_when_the_pipe_closes(groups: list[subp
     reaper.close()
     assert reaper.pid is None
     assert kept.wait(10) == -signal.SIGTERM
-    assert running(forgotten.pid), "the reaper stops only what is registered when the pipe closes"
+    assert runs(forgotten.pid), "the reaper stops only what is registered when the pipe closes"
 
 
 def test_a_group_still_registered_at_close_gets_sigterm_then_sigkill_before_close_returns(
@@ -76,7 +76,7 @@ def test_a_group_still_registered_at_close_gets_sigterm_then_sigkill_before_clos
     reaper.watch(proc.pid)
     reaper.close()
     assert noted.read_text().split() == ["TERM"], "SIGTERM first"
-    assert not any(running(pid) for pid in members), "close returned before the group was gone"
+    assert not any(runs(pid) for pid in members), "close returned before the group was gone"
     assert proc.wait(10) == -signal.SIGKILL
 
 
@@ -89,7 +89,7 @@ def test_the_reaper_ignores_the_signals_meant_for_its_worker(groups: list[subpro
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
         os.kill(reaper.pid, sig)
     reaper.watch(_group(groups, "sleep 300").pid)  # (a registration after the signals)
-    assert running(reaper.pid) and running(proc.pid)
+    assert runs(reaper.pid) and runs(proc.pid)
     pid = reaper.pid
     reaper.close()
     assert_gone(*(proc.pid for proc in groups))
@@ -99,7 +99,7 @@ def test_the_reaper_ignores_the_signals_meant_for_its_worker(groups: list[subpro
 # Run in a process of its own, whose descriptors no other test's thread opens or closes.
 CANNOT_START = """
 import os, sys
-from fsjobstore.cli.reaper import Reaper
+from fsjobstore.loops.reaper import Reaper
 sys.executable = "/bin/false"  # a real program that exits at once, saying nothing
 before = sorted(os.listdir("/proc/self/fd"))
 reaper = Reaper(grace=5)
