@@ -17,8 +17,8 @@ HOST = socket.gethostname()
 
 
 # This process's id for the attempt history, asked once (a system call) and again
-# after a fork. (A module global, not a class attribute: mypyc compiles no class
-# attribute that is assigned.)
+# after a fork. (A module global, not a class attribute: mypyc refuses a class
+# attribute read through its class.)
 _pid = os.getpid()
 
 
