@@ -7,7 +7,9 @@ Builds, once, a store of RESOLVED resolved jobs (creation times spread over the
 week the default retention keeps) and PENDING pending ones, non-durably: each
 record is rendered by fsjobstore's own record code and written where the store
 keeps it. The store is cached under --cache (default /var/tmp/fsjobstore-scale,
-never in the repository) and reused by later runs. Then it measures, against a
+never in the repository) and reused by later runs (one cached by an older
+version is refused: `fsjobstore migrate` the cached big and small stores, or a
+copy of them). Then it measures, against a
 small store of SMALL pending jobs where a ratio is asked for, and prints the
 targets table:
 
@@ -37,6 +39,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from fsjobstore import JobStore  # noqa: E402
 from fsjobstore._files.ids import id_at  # noqa: E402
+from fsjobstore._files.pending_buckets import pending_bucket_of  # noqa: E402
 from fsjobstore._files.records import Record  # noqa: E402
 from fsjobstore._files.values import NO_VALUE, encode_json, encode_value  # noqa: E402
 
@@ -58,7 +61,7 @@ def _record(job_id: str, n: int) -> Record:
 
 def write_history(root: Path, count: int, start_ms: int, span_ms: int, age_s: float = 0.0) -> list[str]:
     """*count* resolved records (1 in 20 failed, 1 in 50 cancelled), created evenly
-    over *span_ms* from *start_ms*, written where a format 2 store keeps them;
+    over *span_ms* from *start_ms*, written where the store keeps them;
     with *age_s*, their mtimes set that far back."""
     ids = sorted(id_at(start_ms + i * span_ms // count) for i in range(count))
     made: set[str] = set()
@@ -79,9 +82,16 @@ def write_history(root: Path, count: int, start_ms: int, span_ms: int, age_s: fl
 
 
 def write_pending(root: Path, count: int, start_ms: int, span_ms: int) -> None:
+    """*count* pending records created evenly over *span_ms* from *start_ms*, each in
+    its bucket (format 3)."""
+    made: set[str] = set()
     for n in range(count):
         job_id = id_at(start_ms + n * span_ms // count)
-        _write(root / "pending", job_id, _record(job_id, n).render())
+        bucket = root / "pending" / pending_bucket_of(job_id)
+        if bucket.name not in made:
+            bucket.mkdir(exist_ok=True)
+            made.add(bucket.name)
+        _write(bucket, job_id, _record(job_id, n).render())
 
 
 def build(root: Path, resolved: int, pending: int) -> None:

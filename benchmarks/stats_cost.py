@@ -2,7 +2,7 @@
 """What counting and first pages cost on the big store of ``benchmarks/scale.py``
 (issue 15, target 4), checkouts side by side.
 
-    python benchmarks/stats_cost.py [--quick] [--cache DIR] [--rounds R] [--checkout DIR ...]
+    python benchmarks/stats_cost.py [--quick] [--cache DIR ...] [--rounds R] [--checkout DIR ...]
 
 For each checkout (default: this one) and each of R rounds, in alternating
 order, each in new processes, once the last round's changes have settled and
@@ -13,7 +13,9 @@ again on the same object, and after 20 jobs were pulled and fulfilled; the first
 page (50) of ``jobs()`` in several states; and ``stats()`` of another new object
 once those 20 changes have settled. CPU time (user + system) is the column to compare on a loaded machine.
 The stores are scale.py's (built there once if missing, never rebuilt); each
-round resolves 20 of the big store's pending jobs.
+round resolves 20 of the big store's pending jobs. Checkouts of different store
+formats each need stores of their own: give one ``--cache`` per checkout, in the
+same order (copies of one store, one of them migrated, say).
 """
 
 from __future__ import annotations
@@ -87,16 +89,22 @@ def run(checkout: Path, *args: str) -> tuple[float, float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="scale.py's small stores (for tests)")
-    parser.add_argument("--cache", default="/var/tmp/fsjobstore-scale", help="scale.py's --cache")
+    parser.add_argument("--cache", action="append",
+                        help="scale.py's --cache (default /var/tmp/fsjobstore-scale); one per checkout, or one for all")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--checkout", type=Path, action="append", help="default: this checkout; give two to compare")
     args = parser.parse_args()
-    big, small = stores(args.quick, args.cache)
     checkouts = [path.resolve() for path in args.checkout or [ROOT]]
+    caches = args.cache or ["/var/tmp/fsjobstore-scale"]
+    if len(caches) not in (1, len(checkouts)):
+        parser.error(f"give one --cache for all checkouts or one per checkout, not {len(caches)}")
+    caches = caches if len(caches) == len(checkouts) else caches * len(checkouts)
+    store_of = {checkout: stores(args.quick, cache) for checkout, cache in zip(checkouts, caches, strict=True)}
     seen: dict[Path, dict[str, list[tuple[float, float]]]] = {checkout: {} for checkout in checkouts}
     for round_ in range(args.rounds):
         for checkout in checkouts if round_ % 2 == 0 else checkouts[::-1]:
             rows = seen[checkout]
+            big, small = store_of[checkout]
             time.sleep(2.5)  # (the last round's changes settle; then saved by a first count)
             run(checkout, "-c", _CLI, "--store", str(big), "stats")
             for name, store in (("big", big), ("small", small)):

@@ -32,6 +32,7 @@ import fsjobstore._files.fsio as fsio_module
 import fsjobstore._leases.clock as lease_clock
 from fsjobstore import JobStore
 from fsjobstore._files.ids import is_valid_id
+from fsjobstore._files.pending_buckets import pending_bucket_of
 from fsjobstore._files.queues import queue_of
 from fsjobstore._files.records import Record
 from fsjobstore._files.values import canonical_json
@@ -54,6 +55,14 @@ def resolved_file(root: str | os.PathLike[str], job_id: str) -> str:
     return os.path.join(root, "resolved", job_id[:6], job_id + ".json")
 
 
+def pending_file(root: str | os.PathLike[str], job_id: str) -> str:
+    """Where a job's pending record is (docs/format.md, Layout: its queue's folder, then
+    its id's bucket)."""
+    queue = queue_of(job_id)
+    parent = os.path.join(root, "pending") if queue is None else os.path.join(root, "queues", *queue)
+    return os.path.join(parent, pending_bucket_of(job_id), job_id + ".json")
+
+
 def age_resolved(root: str | os.PathLike[str], job_id: str, seconds: float) -> None:
     """Make the job's resolved record *seconds* older (as if written then)."""
     date_resolved(root, job_id, os.lstat(resolved_file(root, job_id)).st_mtime - seconds)
@@ -72,9 +81,10 @@ def date_resolved(root: str | os.PathLike[str], job_id: str, mtime: float) -> No
 
 
 def record_files(root: str | os.PathLike[str], folder: str) -> list[str]:
-    """The paths of the records in pending/ (or a queue folder) or resolved/ (every bucket)."""
+    """The paths of the records in blocked/, or in every bucket of pending/ (or a queue
+    folder) or resolved/."""
     top = os.path.join(root, folder)
-    if folder != "resolved":
+    if folder == "blocked":
         return [os.path.join(top, name) for name in os.listdir(top)]
     buckets = [os.path.join(top, name) for name in os.listdir(top)]
     return [os.path.join(bucket, name) for bucket in buckets if os.path.isdir(bucket) for name in os.listdir(bucket)]
@@ -139,12 +149,17 @@ def check_files(root: str | os.PathLike[str]) -> None:
         assert os.path.isdir(os.path.join(root, "resolved", bucket)), f"resolved/{bucket} is not a folder"
     queue_folders = [os.path.join("queues", to, level) for to in _names(root, "queues")
                      for level in _names(root, "queues", to)]
+    for folder in ("pending", *queue_folders):
+        for bucket in os.listdir(os.path.join(root, folder)):
+            path = os.path.join(root, folder, bucket)
+            assert is_valid_id(bucket) and len(bucket) <= 7, f"{folder}/{bucket} is not a bucket"
+            assert os.path.isdir(path) and not os.path.islink(path), f"{folder}/{bucket} is not a folder"
     for folder, states in (*((f, ("pending",)) for f in ["pending", "blocked", *queue_folders]),
                            ("resolved", RESOLVED_STATES)):
         for path in record_files(root, folder):
             name = os.path.basename(path)
-            if folder.startswith("queues"):
-                assert ("queues", *(queue_of(name[:-5]) or ())) == tuple(folder.split("/")), f"{folder}/{name}"
+            if folder != "resolved" and folder != "blocked":
+                assert path == pending_file(root, name[:-5]), f"{folder}/{name} is not where its id names"
             assert name.endswith(".json") and is_valid_id(name[:-5]), f"{folder}/{name} is not a record name"
             assert not os.path.islink(path), f"{folder}/{name} is a symlink"
             with open(path, "rb") as handle:
@@ -527,7 +542,7 @@ def drain(store: JobStore, clock: FakeClock, value: str = "drained") -> dict[str
             delivered.setdefault(note.id, []).extend(note.waiting)
             note.done(note.waiting)
     root = store.path
-    assert os.listdir(os.path.join(root, "pending")) == [], "jobs left pending after draining"
+    assert record_files(root, "pending") == [], "jobs left pending after draining"
     assert os.listdir(os.path.join(root, "due")) == [], "notifications left due after draining"
     assert os.listdir(os.path.join(root, "waiting")) == [], "targets left waiting after draining"
     assert lease_files(root) == [], "leases left after draining"

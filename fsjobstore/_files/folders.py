@@ -287,19 +287,43 @@ def count(folder: Folder, suffix: str) -> int:
 
 def scan_inodes(folder: Folder, suffix: str) -> Generator[tuple[str, int], None, None]:
     """Like scan(), with each entry's inode number (from the listing: no stat)."""
-    cut = len(suffix)
     try:
         target = folder.listing()
     except FileNotFoundError:
         return
     try:
-        with os.scandir(target) as entries:
-            for entry in entries:
-                name = entry.name
-                if name.endswith(suffix):
-                    stem = name[:-cut] if cut else name
-                    if is_valid_id(stem):
-                        yield stem, entry.inode()
+        yield from _stems_and_inodes(target, suffix)
     finally:
         if isinstance(target, int):
             os.close(target)
+
+
+def scan_inodes_in(parent: Folder, name: str, suffix: str) -> Generator[tuple[str, int], None, None]:
+    """Like scan_inodes() of the folder *name* in *parent*, opened (never through a
+    symlink) for this listing alone, with no Folder made; nothing if it is absent,
+    a symlink or a file."""
+    entry, dir_fd = parent.at(name)
+    try:
+        fd = os.open(entry, _OPEN_FOLDER, dir_fd=dir_fd)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return
+        raise
+    try:
+        # (Through /proc: scandir of a descriptor of its own costs 5 calls more, to dup and rewind it.)
+        yield from _stems_and_inodes(fd if _PROC_FD is None else f"{_PROC_FD}{fd}", suffix)
+    finally:
+        os.close(fd)
+
+
+def _stems_and_inodes(target: str | int, suffix: str) -> Iterator[tuple[str, int]]:
+    cut = len(suffix)
+    with os.scandir(target) as entries:
+        for entry in entries:
+            name = entry.name
+            if name.endswith(suffix):
+                stem = name[:-cut] if cut else name
+                if is_valid_id(stem):
+                    yield stem, entry.inode()

@@ -12,7 +12,6 @@ folder's descriptor (see ``folders``).
 from __future__ import annotations
 
 import errno
-import itertools
 import os
 import stat
 import time
@@ -22,6 +21,7 @@ from contextlib import nullcontext
 
 from ..errors import CorruptJobFile
 from .folders import Folder, reach
+from .temp_names import temp_names
 
 _OPEN_NEW = os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -34,23 +34,6 @@ _READ_SIZE = 1 << 16
 SHARED_FILE_MODE = 0o660
 
 
-class TempNames:
-    """Names for temp files: a random prefix per process and a counter, so that a
-    write costs no call for randomness (a forked child takes a prefix of its own)."""
-
-    def __init__(self) -> None:
-        self.renew()
-        os.register_at_fork(after_in_child=self.renew)
-
-    def renew(self) -> None:
-        self._prefix = os.urandom(8).hex() + "-"
-        self._count = itertools.count()
-
-    def next(self) -> str:
-        return f"{self._prefix}{next(self._count):x}.tmp"
-
-
-temp_names = TempNames()
 
 
 # A name within a folder as os calls take it: (name, the folder's descriptor), or
@@ -161,14 +144,18 @@ SYNC_THREADS, _OPEN_AT_ONCE = 8, 256
 
 
 def publish_many(tmp: Folder, files: Sequence[tuple[Folder, str, bytes]], *, durable: bool, replace: bool = True,
-                 written: Callable[[int], None] | None = None) -> list[bool]:
+                 written: Callable[[int], None] | None = None,
+                 remake: Callable[[Folder, str], Folder] | None = None) -> list[bool]:
     """Give each (folder, name, data) of *files* its file, all or nothing, as ``publish``
     does, but every file is written (and fsynced) before any is renamed (or linked,
     without *replace*) and each folder fsynced once. Whether each name was made (False:
-    it existed); *written* is told the files written so far. On an error the files
-    published stay (whole), no temp file is left."""
+    it existed); *written* is told the files written so far. A folder found removed
+    (ENOENT, ESTALE) is replaced by ``remake(folder, name)`` (made again) and that file
+    placed once more, if *remake* is given. On an error the files published stay
+    (whole), no temp file is left."""
     temps: list[At] = []
     made: list[bool] = []
+    remade: dict[int, Folder] = {}  # id of a folder found removed -> the one made again
     try:
         with ThreadPoolExecutor(SYNC_THREADS, "fsjobstore-fsync") if durable else nullcontext() as pool:
             for start in range(0, len(files), _OPEN_AT_ONCE):
@@ -176,13 +163,21 @@ def publish_many(tmp: Folder, files: Sequence[tuple[Folder, str, bytes]], *, dur
                 if written is not None:
                     written(len(temps))
         for temp, (folder, name, _) in zip(temps, files, strict=True):
-            made.append(_place(temp, folder.at(name), replace))
+            folder = remade.get(id(folder), folder)
+            try:
+                made.append(_place(temp, folder.at(name), replace))
+            except OSError as exc:
+                if remake is None or exc.errno not in (errno.ENOENT, errno.ESTALE):
+                    raise
+                remade[id(folder)] = folder = remake(folder, name)
+                made.append(_place(temp, folder.at(name), replace))
     except BaseException:
         for temp in temps[len(made):]:
             _unlink_quietly(temp)
         raise
     if durable:
-        for folder in {id(folder): folder for folder, _, _ in files}.values():
+        placed = [remade.get(id(folder), folder) for folder, _, _ in files]
+        for folder in {id(folder): folder for folder in placed}.values():
             folder.sync()
     return made
 
@@ -211,9 +206,9 @@ def _place(temp: At, final: At, replace: bool) -> bool:
     try:
         _link_no_replace(temp, final, 2)
     except FileExistsError:
-        return False
-    finally:
         _remove(temp)
+        return False
+    _remove(temp)  # (not on another error: the caller may place it again, or removes it)
     return True
 
 

@@ -3,17 +3,18 @@
 ::
 
     STORE/
-      fsjobstore.json          store marker: {"format": 2, "created_at": ...}
+      fsjobstore.json          store marker: {"format": 3, "created_at": ...}
       maintenance.lock         flock held by a purge or repair on this host
       tmp/                     files being written; never read; leftovers are purged
-      pending/<id>.json        record of every unresolved job (the work index)
+      pending/<b>/<id>.json    record of every unresolved job (the work index); <b> is the
+                               id's first 7 characters (~33 s of creation time, pending_buckets.py)
       resolved/<bucket>/<id>.json  record of every fulfilled, failed or cancelled job;
                                <bucket> is the id's first 6 characters (~17.5 minutes of creation time)
       summaries/<bucket>.json  what stats/jobs/purge know of a bucket, trusted only while the bucket is unchanged
       waiting/<id>/<key>.json  one file per target waiting to be told the result
       due/<id>                 empty marker: job resolved with targets to notify
       keys/<hash>.json         a job's first record, under its unique key (create(key=...))
-      queues/<to>/<priority>/<id>.json  record of an unresolved job addressed or prioritised (see queues)
+      queues/<to>/<priority>/<b>/<id>.json  record of an unresolved job addressed or prioritised (see queues)
       blocked/<id>.json        record of a job waiting for its parents (create(after=...)): in no queue yet
       dependants/<parent>/<id> empty marker: job <id> was created after <parent> (kept until <parent> is purged)
       leases/work/<id>         work lease (holder record, renewed in place)
@@ -45,6 +46,7 @@ from ..errors import CorruptJobFile
 from . import folders
 from .folders import Folder
 from .ids import is_valid_id
+from .pending_buckets import PENDING_BUCKET_CHARS, bucket_names
 from .queues import priority_of, queue_of
 from .storepath import StorePath
 
@@ -53,8 +55,13 @@ MAINTENANCE_LOCK = "maintenance.lock"
 RECORD_SUFFIX = ".json"
 LEVELS_SECONDS = 1.0  # the longest a store object trusts its listing of an address's queue folders
 # The store format this code reads and writes (the marker's "format"); 1 kept resolved
-# records flat in resolved/ (`fsjobstore migrate` upgrades such a store).
-STORE_FORMAT = 2
+# records flat in resolved/, 2 pending ones flat in pending/ and each queue folder
+# (`fsjobstore migrate` upgrades such a store).
+STORE_FORMAT = 3
+OLD_FORMATS = (1, 2)  # what `fsjobstore migrate` upgrades
+# Bucket folders of pending records a store object keeps open to publish into (the
+# newest, where creations go, and those of jobs retried or released lately).
+PENDING_BUCKETS_OPEN = 64
 # A resolved record's bucket is the first characters of its id: 6 of Crockford
 # base32 are the top 30 of the 48 bits of milliseconds, 2**18 ms (~17.5 minutes)
 # of creation time per bucket, so a bucket's name sorts by time as ids do.
@@ -99,6 +106,8 @@ class Layout:
         # to -> (link counts of queues/ and queues/<to>, monotonic time, when listed; its levels)
         self._levels: dict[str, tuple[tuple[int, int], float, tuple[tuple[int, Folder], ...]]] = {}
         self._queue_lock = threading.Lock()
+        # "<parent path>/<bucket>" -> the pending bucket folder, anchored (see pending_folder)
+        self._pending_buckets: dict[str, Folder] = {}
         self.leases = Folder(os.path.join(self.root, "leases"), shared=shared)
         self.work_leases = Folder(os.path.join(self.leases.path, "work"), shared=shared)
         self.notify_leases = Folder(os.path.join(self.leases.path, "notify"), shared=shared)
@@ -153,23 +162,63 @@ class Layout:
                 raise NotAFolder(folder.path) from None
 
     def pending_path(self, job_id: str) -> str:
-        if "-" not in job_id:  # (the common case: a job of the default queue)
-            return self.pending.join(job_id + RECORD_SUFFIX)
-        queue = queue_of(job_id)
+        """The pending record's path, relative to its anchored parent (``pending/`` or
+        its queue's folder): reached with no open of its bucket."""
+        return StorePath(*self.pending_entry(job_id))
+
+    def pending_entry(self, job_id: str) -> tuple[Folder, str]:
+        """(the anchored parent of the job's bucket, ``<bucket>/<id>.json`` within it):
+        what ``fsio.remove_in`` and ``exists_in`` take, for the calls every state
+        change makes (no StorePath made)."""
+        name = f"{job_id[:PENDING_BUCKET_CHARS]}/{job_id}{RECORD_SUFFIX}"
+        queue = queue_of(job_id) if "-" in job_id else None  # (the common case: a job of the default queue)
         if queue is None:
-            return self.pending.join(job_id + RECORD_SUFFIX)
+            return self.pending, name
         folder = self.queue_folder(*queue)
         if folder is None:  # absent: calls fail with ENOENT
-            return StorePath(self.queues, f"{queue[0]}/{queue[1]}/{job_id}{RECORD_SUFFIX}")
-        return folder.join(job_id + RECORD_SUFFIX)
+            return self.queues, f"{queue[0]}/{queue[1]}/{name}"
+        return folder, name
 
-    def pending_folder(self, job_id: str, *, durable: bool) -> Folder:
-        """The folder of the job's pending record (its queue's, made if missing)."""
+    def pending_parent(self, job_id: str, *, durable: bool) -> Folder:
+        """The folder of the job's pending bucket: ``pending/`` or its queue's (made if missing)."""
         queue = queue_of(job_id) if "-" in job_id else None
         if queue is None:
             return self.pending
         folder = self.queue_folder(*queue, make=True, durable=durable)
         assert folder is not None
+        return folder
+
+    def pending_folder(self, job_id: str, *, durable: bool, again: bool = False) -> Folder:
+        """The bucket folder of the job's pending record, anchored and kept open (made
+        if missing; with *durable*, its entry in its parent fsynced before it is
+        used, whoever made it). *again*: anchored anew, the one kept having been
+        removed (empty) since: a publish through it failed with ENOENT."""
+        parent = self.pending if "-" not in job_id else self.pending_parent(job_id, durable=durable)
+        bucket = job_id[:PENDING_BUCKET_CHARS]
+        key = f"{parent.path}/{bucket}"
+        if not again:
+            kept = self._pending_buckets.get(key)
+            if kept is not None:
+                return kept
+        # (Not closed when dropped from the dict, but when its last user lets go of it:
+        # a thread may be publishing through it.)
+        folder = Folder(key, keep_open=False, shared=self.shared)
+        for tries_left in (2, 1, 0):
+            folders.make_folder(parent.join(bucket), shared=self.shared)
+            if durable:
+                parent.sync()
+            try:
+                folder.anchor(parent)
+                break
+            except FileNotFoundError:  # (removed, empty, by a purge in between)
+                if not tries_left:
+                    raise
+        with self._queue_lock:
+            buckets = self._pending_buckets
+            buckets.pop(key, None)
+            if len(buckets) >= PENDING_BUCKETS_OPEN:
+                del buckets[next(iter(buckets))]
+            buckets[key] = folder
         return folder
 
     def queue_folder(self, to: str, priority: str | None = None, *, make: bool = False,
@@ -237,12 +286,22 @@ class Layout:
         levels.sort(key=lambda level: -level[0])
         return levels
 
-    def pending_folders(self) -> list[Folder]:
-        """``pending/`` and every queue folder: where all unresolved jobs are."""
+    def pending_parents(self) -> list[Folder]:
+        """``pending/`` and every queue folder: the parents of the buckets all
+        unresolved jobs are in."""
         found = [self.pending]
         for to in sorted(self.queues.names()):
             found.extend(folder for _, folder in self.queue_levels(to))
         return found
+
+    def pending_buckets(self, parent: Folder) -> list[Folder]:
+        """The bucket folders of *parent* (a pending parent), oldest first; each
+        anchored at first use."""
+        return [Folder(parent.join(name), keep_open=False, shared=self.shared) for name in bucket_names(parent)]
+
+    def pending_folders(self) -> list[Folder]:
+        """Every pending bucket folder: where all unresolved jobs are."""
+        return [bucket for parent in self.pending_parents() for bucket in self.pending_buckets(parent)]
 
     def resolved_path(self, job_id: str) -> str:
         return self.bucket(bucket_of(job_id)).join(job_id + RECORD_SUFFIX)
@@ -289,6 +348,7 @@ class Layout:
     def close(self) -> None:
         with self._queue_lock:
             queue_folders, self._queue_folders = list(self._queue_folders.values()), {}
+            self._pending_buckets.clear()
         for folder in queue_folders:
             folder.close()
         for folder in self.folders():

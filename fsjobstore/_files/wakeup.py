@@ -54,16 +54,17 @@ class Watcher:
         self._failed: str | None = None
         # folder -> [(kinds of change, signal)]
         self._listeners: dict[str, list[tuple[frozenset[str], Signal]]] = defaultdict(list)
-        self._watched: dict[str, object] = {}
+        self._watched: dict[tuple[str, bool], object] = {}
 
-    def listen(self, folder: str, kinds: frozenset[str], signal: Signal) -> bool:
-        """Set *signal* on changes of *kinds* in *folder*; False if only polling works."""
+    def listen(self, folder: str, kinds: frozenset[str], signal: Signal, *, recursive: bool = False) -> bool:
+        """Set *signal* on changes of *kinds* in *folder* (*recursive*: and in its
+        subfolders, those made later too); False if only polling works."""
         folder = os.path.realpath(folder)
         with self._lock:
             if self._failed is not None:
                 return False
             try:
-                self._ensure_watch(folder)
+                self._ensure_watch(folder, recursive)
             except OSError as exc:
                 self.give_up(f"{exc}")
                 log.warning("cannot watch %s (%s); loops fall back to polling", folder, exc)
@@ -92,7 +93,7 @@ class Watcher:
             for listeners in self._listeners.values():
                 listeners[:] = [entry for entry in listeners if entry[1] is not signal]
 
-    def _ensure_watch(self, folder: str) -> None:
+    def _ensure_watch(self, folder: str, recursive: bool) -> None:
         from watchdog.events import FileSystemEventHandler
         from watchdog.observers import Observer
 
@@ -101,7 +102,7 @@ class Watcher:
             observer.daemon = True
             observer.start()
             self._observer = observer
-        if folder in self._watched:
+        if (folder, recursive) in self._watched:
             return
         watcher = self
 
@@ -109,7 +110,8 @@ class Watcher:
             def on_any_event(self, event: object) -> None:
                 watcher._dispatch(folder, getattr(event, "event_type", ""))
 
-        self._watched[folder] = self._observer.schedule(Handler(), folder, recursive=False)  # type: ignore[attr-defined]
+        self._watched[folder, recursive] = self._observer.schedule(  # type: ignore[attr-defined]
+            Handler(), folder, recursive=recursive)
 
     def _dispatch(self, folder: str, kind: str) -> None:
         for kinds, signal in list(self._listeners.get(folder, ())):
@@ -121,12 +123,15 @@ class Watcher:
 watcher = Watcher()
 
 
-def watch(folders: dict[str, frozenset[str]], enabled: bool = True) -> Signal:
-    """A signal set on the given changes in any of *folders* (never set if not *enabled*)."""
+def watch(folders: dict[str, frozenset[str]], enabled: bool = True, *,
+          recursive: frozenset[str] = frozenset()) -> Signal:
+    """A signal set on the given changes in any of *folders* (never set if not
+    *enabled*); in the subfolders too of those in *recursive* (the parents of
+    pending buckets)."""
     signal = Signal()
     if enabled:
         for folder, kinds in folders.items():
-            if not watcher.listen(folder, kinds, signal):
+            if not watcher.listen(folder, kinds, signal, recursive=folder in recursive):
                 break
     return signal
 

@@ -6,7 +6,8 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from types import MappingProxyType
 
 from .._files import folders, fsio
@@ -15,7 +16,7 @@ from ..errors import CorruptJobFile
 from . import clock
 from .fork import forget_in_child
 from .holders import HolderPool, HolderRecord
-from .lease import Lease
+from .lease import TRUST_FRACTION, Lease
 from .renewer import Renewer
 
 log = logging.getLogger("fsjobstore")
@@ -44,6 +45,8 @@ class LeaseFolder:
         # The names this process holds: never acquired twice (two holds of one name
         # by one holder would share its token, and the fence could not tell them apart).
         self._mine: dict[str, Lease] = {}
+        # The names held for a moment by held_briefly (never acquired meanwhile, as _mine).
+        self._brief: set[str] = set()
         # name -> holder of a lease link whose removal failed (see give_back)
         self._orphans: dict[str, HolderRecord] = {}
         self._lock = threading.Lock()
@@ -54,19 +57,57 @@ class LeaseFolder:
         path = self.folder.join(name)
         with self._lock:
             mine = self._mine.get(name)
-            if mine is not None and not mine.compromised:
+            if (mine is not None and not mine.compromised) or name in self._brief:
                 return None
-            try:
-                holder = self._link_holder(self.lease_seconds, path)
-            except FileExistsError:
-                # Over NFS a link whose reply was lost is retried and says EEXIST
-                # although the first try made it: then the name holds our record.
-                holder = self.holders.get(self.lease_seconds)
-                if not holder.owns(path):
-                    return None
+            holder = self._link_free(path)
+            if holder is None:
+                return None
             held = self._mine[name] = Lease(self, name, path, holder)
         self.renewer.add(held)
         return held
+
+    def _link_free(self, path: str) -> HolderRecord | None:
+        """Link our holder's record as *path* (a name this process does not hold);
+        that holder, or None if somebody holds the name."""
+        try:
+            return self._link_holder(self.lease_seconds, path)
+        except FileExistsError:
+            # Over NFS a link whose reply was lost is retried and says EEXIST
+            # although the first try made it: then the name holds our record.
+            holder = self.holders.get(self.lease_seconds)
+            return holder if holder.owns(path) else None
+
+    @contextmanager
+    def held_briefly(self, name: str) -> Iterator[bool]:
+        """Hold the lease on *name* while the block runs, if it is free (yields
+        whether it was): one step of the caller's, short next to the lease (a
+        purge's removal of one job). Linked and unlinked as any lease, but never
+        renewed, so no Lease is made: the link is removed as a release removes
+        one, at once while within the trusted part of the lease, else only if it
+        still holds our token."""
+        path = self.folder.join(name)
+        with self._lock:
+            mine = self._mine.get(name)
+            holder = None
+            if (mine is None or mine.compromised) and name not in self._brief:
+                holder = self._link_free(path)
+            if holder is not None:
+                self._brief.add(name)
+        if holder is None:
+            yield False
+            return
+        linked = clock.now()
+        try:
+            yield True
+        finally:
+            with self._lock:
+                self._brief.discard(name)
+                try:
+                    if clock.now() - linked <= self.lease_seconds * TRUST_FRACTION or holder.owns(path):
+                        fsio.remove(path)
+                except OSError as exc:
+                    log.warning("could not remove lease file %s (retried at the next sweep): %s", path, exc)
+                    self._orphans[name] = holder
 
     def _link_holder(self, seconds: float, path: str) -> HolderRecord:
         """Link the record of our holder for *seconds* as *path*; return that holder.
@@ -249,6 +290,7 @@ class LeaseFolder:
         for held in self._mine.values():
             held.forget()
         self._mine = {}
+        self._brief = set()
         self._orphans = {}
         self._lock = threading.Lock()
 

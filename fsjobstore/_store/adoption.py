@@ -20,19 +20,18 @@ def publish_pending(ctx: StoreContext, record: Record, *, linked: bool = False) 
     was gone at the look), so the job is published again. *linked*: the first link
     is made already (by a batch)."""
     layout, job_id = ctx.layout, record.id
-    pending = layout.pending_folder(job_id, durable=ctx.durable)
-    data = None
+    name, data = job_id + RECORD_SUFFIX, record.render()
     for again in (False, True):
         if again or not linked:
-            data = data or record.render()
             try:
-                fsio.publish(layout.tmp, pending, job_id + RECORD_SUFFIX, data, durable=ctx.durable, replace=False)
+                ctx.into_pending(job_id, lambda bucket: fsio.publish(layout.tmp, bucket, name, data,
+                                                                     durable=ctx.durable, replace=False))
             except FileExistsError:
                 return False
         if fsio.exists(layout.resolved_path(job_id)):
             tidy(ctx, job_id)
             return False
-        if fsio.exists_in(pending, job_id + RECORD_SUFFIX):
+        if fsio.exists(layout.pending_path(job_id)):
             return True
     return False
 

@@ -6,10 +6,16 @@ So a puller reads the folder as a stream, ``CHUNK`` entries at a time, and hands
 out each chunk's names before it reads the next; when the stream ends it starts
 a new *pass*. The cost of a pull is then flat in the backlog.
 
-Order. A folder of up to ``CHUNK`` entries is read in one chunk, so its names are
-tried oldest first (ids sort by creation time). A larger folder comes in
-directory order (hash order on ext4), each chunk sorted: creation order only
-within a chunk. What always holds: a pass tries every name present when it
+An index of pending records (``bucketed``) reads the bucket folders of its folder
+(``pending/`` or a queue folder, see ``_files/pending_buckets``) oldest first, as
+listed when the pass began, each as a stream: a chunk may span several small
+buckets, and a bucket made since the pass began is read by the next one.
+
+Order. A folder (of an index of pending records: a run of buckets) of up to
+``CHUNK`` entries is read in one chunk, so its names are tried oldest first (ids
+sort by creation time). A larger flat folder comes in directory order (hash order
+on ext4), each chunk sorted: creation order only within a chunk; buckets come
+oldest first, so a backlog is tried about oldest first. What always holds: a pass tries every name present when it
 started and still present (but for deferred ones), so no job waits longer than
 one pass. Names within a chunk are shuffled in blocks of 16 so that several
 pullers do not all try the same name at once.
@@ -26,6 +32,8 @@ from typing import Any
 
 from .._files import folders, fsio
 from .._files.folders import Folder
+from .._files.storepath import StorePath
+from .._files.pending_buckets import BucketList, pending_bucket_of, scan_buckets
 
 _BLOCK = 16
 CHUNK = 4096
@@ -35,9 +43,11 @@ FRESH = 0.01
 
 
 class Candidates:
-    def __init__(self, folder: Folder, suffix: str) -> None:
+    def __init__(self, folder: Folder, suffix: str, *, bucketed: bool = False) -> None:
         self._folder = folder
         self._suffix = suffix
+        # The buckets of the folder (None: its entries are the names themselves).
+        self._buckets = BucketList(folder) if bucketed else None
         self._names: deque[str] = deque()
         # The open directory stream of the current pass (None between passes).
         self._stream: Generator[tuple[str, int], None, None] | None = None
@@ -73,6 +83,8 @@ class Candidates:
             self._deferred_inode[name] = identity
 
     def path_of(self, name: str) -> str:
+        if self._buckets is not None:
+            return StorePath(self._folder, f"{pending_bucket_of(name)}/{name}{self._suffix}")
         return self._folder.join(name + self._suffix)
 
     def present(self, name: str) -> bool:
@@ -82,7 +94,7 @@ class Candidates:
         (and a claim finds a file gone since, at the cost of a lease)."""
         if time.monotonic() - self._read_at < FRESH:
             return True
-        return fsio.exists(self._folder.join(name + self._suffix))
+        return fsio.exists(self.path_of(name))
 
     def _seen_in_pass(self, name: str) -> None:
         # A name handed out by a pass under way was listed by it. (Once a pass has
@@ -146,7 +158,9 @@ class Candidates:
         name. At the end of the folder the pass ends (the next call starts one)."""
         stream = self._stream
         if stream is None:
-            stream = self._stream = folders.scan_inodes(self._folder, self._suffix)
+            buckets = self._buckets
+            stream = self._stream = (folders.scan_inodes(self._folder, self._suffix) if buckets is None else
+                                     scan_buckets(self._folder, buckets.names(), self._suffix))
         found: list[str] = []
         inodes = self._deferred_inode
         ended = True

@@ -19,6 +19,7 @@ from .._files import folders, fsio
 from .._files.folders import Folder
 from .._files.ids import is_valid_id
 from .._files.layout import RECORD_SUFFIX, UNDELIVERED_SUFFIX, bucket_of
+from .._files.pending_buckets import is_pending_bucket
 from .._files.records import Record
 from ..errors import CorruptJobFile
 from ..interface import Problem, Progress, Report
@@ -120,8 +121,7 @@ class _Checker:
 
     def run(self) -> Report:
         layout = self.layout
-        pending = [job_id for folder in self.pending_folders() for job_id in self.entries(folder, RECORD_SUFFIX)
-                   if folder is layout.pending or self.in_its_queue(folder, job_id)]
+        pending = self.pending_entries()
         resolved = self.resolved_entries()
         # (listed before any repair: finishing a resolution settles dependants, which
         # may move a blocked job to resolved/ after that folder was listed)
@@ -182,19 +182,39 @@ class _Checker:
                 self.problem("unfinished-create", folder.join(name), f"holds job {found[0].id}, which has no record",
                              partial(keys.finish, self.ctx, name, *found))
 
-    def pending_folders(self) -> list[Folder]:
-        """``pending/`` and the queue folders, after reporting (and clearing) symlinks
-        planted among them (never followed)."""
-        for to in self.entries(self.layout.queues, ""):
-            self.entries(Folder(self.layout.queues.join(to), keep_open=False), "")
-        return self.layout.pending_folders()
+    def pending_entries(self) -> list[str]:
+        """Valid ids in the buckets of ``pending/`` and the queue folders, each where
+        its id names; anything else there is reported (and cleared) like a stray
+        name, symlinks planted among the queue folders too (never followed)."""
+        layout = self.layout
+        for to in self.entries(layout.queues, ""):
+            self.entries(Folder(layout.queues.join(to), keep_open=False), "")
+        ids: list[str] = []
+        for parent in layout.pending_parents():
+            for name in sorted(parent.names()):
+                path = parent.join(name)
+                try:
+                    info = fsio.lstat(path)
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISLNK(info.st_mode):
+                    self.problem("symlink", path, "a symlink planted in the store (never followed)",
+                                 partial(fsio.remove, path))
+                elif not is_pending_bucket(name) or not stat.S_ISDIR(info.st_mode):
+                    self.problem("stray", path, "not a name the store uses", partial(self.quarantine, path))
+                else:
+                    bucket = Folder(path, keep_open=False)
+                    ids.extend(job_id for job_id in self.entries(bucket, RECORD_SUFFIX)
+                               if self.in_its_bucket(bucket, job_id))
+        return ids
 
-    def in_its_queue(self, folder: Folder, job_id: str) -> bool:
+    def in_its_bucket(self, folder: Folder, job_id: str) -> bool:
         """Whether *job_id*'s record in *folder* is where its id says; if not, a stray."""
         path = folder.join(job_id + RECORD_SUFFIX)
         if path == self.layout.pending_path(job_id):
             return True
-        self.problem("stray", path, "a record outside the queue its id names", partial(self.quarantine, path))
+        self.problem("stray", path, "a record outside the queue and bucket its id names",
+                     partial(self.quarantine, path))
         return False
 
     def check_resolved(self, resolved: list[str], ticker: Ticker) -> set[str]:

@@ -6,26 +6,30 @@ from __future__ import annotations
 import errno
 import json
 import logging
-import os
-import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from .._files import folders, fsio, times
+from .._files import folders, fsio
 from .._files.folders import Folder
-from .._files.layout import RECORD_SUFFIX, STORE_FORMAT, STORE_MARKER, UNDELIVERED_SUFFIX, Layout, NotAFolder, bucket_of
+from .._files.layout import (
+    RECORD_SUFFIX,
+    UNDELIVERED_SUFFIX,
+    Layout,
+    bucket_of,
+)
 from .._files.queues import ANYONE, queue_of
 from .._files.records import Record
 from .._leases import HolderPool, LeaseFolder, Renewer
 from .._leases.fork import forget_in_child
-from ..errors import CorruptJobFile, InvalidStore, JobNotFound
+from ..errors import CorruptJobFile, JobNotFound
 from ..job import BLOCKED, PENDING, RUNNING, Job
 from .candidates import Candidates
 from .dependencies import Dependencies
 from .limits import Limits
 from .open_bucket import OpenBucket
+from .opening import open_layout
 from .pausing import Pauses
 from .recent import Recent
 from .written import Written
@@ -33,6 +37,7 @@ from .written import Written
 log = logging.getLogger("fsjobstore")
 
 Notify = Callable[[Any, Job], object]
+T = TypeVar("T")
 
 # Buckets whose record entries a store object keeps (the ones being resolved into
 # change; older ones rarely): ~100 bytes per record.
@@ -64,7 +69,7 @@ class StoreContext:
         self.durable = options.durable  # (read on every write: an attribute, not a property)
         self.layout = Layout(path, shared=options.group_shared)
         try:
-            _open_layout(self.layout, options, create)
+            open_layout(self.layout, create, durable=options.durable, group_shared=options.group_shared)
         except BaseException:
             self.layout.close()  # (the folders anchored before the failure)
             raise
@@ -74,7 +79,7 @@ class StoreContext:
             LeaseFolder(folder, options.lease_seconds, self.renewer, self.holders)
             for folder in (self.layout.work_leases, self.layout.notify_leases, self.layout.resource_leases)
         )
-        self.pending = Candidates(self.layout.pending, RECORD_SUFFIX)
+        self.pending = Candidates(self.layout.pending, RECORD_SUFFIX, bucketed=True)
         # The index of each queue folder this store object pulled from (see _files/queues).
         self._indexes: dict[str, Candidates] = {self.layout.pending.path: self.pending}
         # to -> (its queue levels as last listed, the indexes a pull tries in turn)
@@ -126,7 +131,7 @@ class StoreContext:
     def _index(self, folder: Folder) -> Candidates:
         index = self._indexes.get(folder.path)
         if index is None:
-            index = self._indexes[folder.path] = Candidates(folder, RECORD_SUFFIX)
+            index = self._indexes[folder.path] = Candidates(folder, RECORD_SUFFIX, bucketed=True)
         return index
 
     def index_of(self, job_id: str) -> Candidates:
@@ -232,11 +237,35 @@ class StoreContext:
                     raise
         return folder
 
+    def into_pending(self, job_id: str, publish: Callable[[Folder], T], *, gone: bool = False) -> T:
+        """``publish(bucket)`` with the folder of the job's pending bucket, made if
+        missing; once more, the bucket made again, if it failed with ENOENT because
+        a purge removed the bucket, empty, in between (ESTALE: on another NFS
+        client). *publish* must be worth repeating after such a failure (a rename
+        or a link that did not happen). *gone*: such a failure has happened already."""
+        layout, durable = self.layout, self.durable
+        if not gone:
+            try:
+                return publish(layout.pending_folder(job_id, durable=durable))
+            except OSError as exc:
+                if exc.errno not in (errno.ENOENT, errno.ESTALE):
+                    raise
+        return publish(layout.pending_folder(job_id, durable=durable, again=True))
+
     def write_pending(self, record: Record) -> None:
-        layout = self.layout
+        layout, job_id, durable = self.layout, record.id, self.durable
         data = record.render()
-        fsio.publish(layout.tmp, layout.pending_folder(record.id, durable=self.durable), record.id + RECORD_SUFFIX,
-                     data, durable=self.durable, replace=True)
+        name = job_id + RECORD_SUFFIX
+        # (Published here, not through into_pending, in the common case: a call less on
+        # every create and retry.)
+        try:
+            fsio.publish(layout.tmp, layout.pending_folder(job_id, durable=durable), name, data, durable=durable,
+                         replace=True)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ESTALE):
+                raise
+            self.into_pending(job_id, lambda bucket: fsio.publish(layout.tmp, bucket, name, data, durable=durable,
+                                                                  replace=True), gone=True)
         self.written.remember(record, data)
 
     def finish_resolution(self, job_id: str, *, blocked: bool = False) -> bool:
@@ -249,10 +278,7 @@ class StoreContext:
         if due:
             fsio.create_empty(layout.due, job_id, durable=self.durable)
         # Not fsynced: if a crash undoes the unlink, the next puller finishes it.
-        if "-" in job_id:  # (a job of another queue than pending/: its folder, as its id names it)
-            fsio.remove(layout.pending_path(job_id))
-        else:
-            fsio.remove_in(layout.pending, job_id + RECORD_SUFFIX)
+        fsio.remove_in(*layout.pending_entry(job_id))
         if blocked:
             fsio.remove_in(layout.blocked, job_id + RECORD_SUFFIX)
         self.dependencies.parent_resolved(job_id)
@@ -320,80 +346,3 @@ def parse_waiting(data: bytes, path: str) -> dict[str, Any]:
     except (ValueError, RecursionError) as exc:
         raise CorruptJobFile(path, f"not a waiting target ({exc})") from None
     return fields
-
-
-def _share_top_folder(path: str) -> None:
-    """A group-shared store's folder must be setgid and group-writable, or what members
-    make in it belongs to each one's own group and the others cannot use it: made so
-    by its owner, and refused, saying what to do, for anyone else."""
-    info = os.stat(path)
-    if info.st_mode & stat.S_ISGID and info.st_mode & 0o070 == 0o070:
-        return
-    if info.st_uid == os.geteuid():
-        os.chmod(path, stat.S_IMODE(info.st_mode) | stat.S_ISGID | 0o070)
-        return
-    raise InvalidStore(
-        f"store folder {path} is not group-shared (setgid, group read-write): what members make in it would "
-        f"belong to their own groups; its owner should run: chmod g+rwxs {path}"
-    )
-
-
-def _open_layout(layout: Layout, options: Options, create: bool) -> None:
-    path = layout.root
-    if os.path.lexists(path) and not os.path.isdir(path):
-        raise InvalidStore(f"store path {path} exists and is not a folder")
-    if not create and not os.path.exists(layout.marker):
-        what = "no such folder" if not os.path.lexists(path) else "a folder that is not a store"
-        raise InvalidStore(f"no fsjobstore store at {path} ({what}): JobStore(path, create=True) makes one, "
-                           "as `fsjobstore init DIR` does")
-    # Opening an existing store writes nothing (so read-only commands work on a
-    # read-only or full filesystem): only what is missing is made.
-    try:
-        if not os.path.isdir(path):
-            try:
-                folders.make_folder(path, shared=options.group_shared)
-            except FileNotFoundError:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                folders.make_folder(path, shared=options.group_shared)
-        if options.group_shared:
-            _share_top_folder(path)
-        layout.top.anchor()
-        # The marker first: a store of another format is refused before anything
-        # is made in it (a format 1 store gets no folder of format 2).
-        meta = read_marker(layout)
-        if meta is None:  # a new store: its folders, then the marker that says it is one
-            layout.anchor(make=True)
-            marker = json.dumps({"format": STORE_FORMAT, "created_at": times.now_text()}) + "\n"
-            try:
-                fsio.publish(layout.tmp, layout.top, STORE_MARKER, marker.encode(), durable=options.durable,
-                             replace=False)
-            except FileExistsError:
-                pass  # made by another process meanwhile
-            meta = read_marker(layout)
-        check_format(path, meta)
-        layout.anchor(make=True)
-    except NotAFolder as missing:  # (a name per handler: mypyc types a name by its first one)
-        raise InvalidStore(f"{missing} should be a folder of the store, and is not") from None
-    except PermissionError as denied:
-        raise InvalidStore(f"store folder {path} is not writable: {denied.strerror}") from None
-    except (ValueError, RecursionError, OSError, CorruptJobFile) as exc:
-        raise InvalidStore(f"cannot open store {path}: {exc}") from None
-
-
-def read_marker(layout: Layout) -> Any:
-    """The store marker's content (None if there is none yet)."""
-    try:
-        return json.loads(fsio.read(layout.top.join(STORE_MARKER)))
-    except FileNotFoundError:
-        return None
-
-
-def check_format(path: str, meta: Any) -> None:
-    """InvalidStore unless the marker *meta* names a store this code can use."""
-    version = meta.get("format") if isinstance(meta, dict) else None
-    if version == 1 or (version == STORE_FORMAT and meta.get("migrating_from") is not None):
-        interrupted = " (its migration was interrupted)" if version != 1 else ""
-        raise InvalidStore(f"store {path} has format {version}{interrupted}; this fsjobstore reads format "
-                           f"{STORE_FORMAT}: stop every process using it, then run `fsjobstore migrate {path}`")
-    if version != STORE_FORMAT:
-        raise InvalidStore(f"store {path} has format version {version!r}; this fsjobstore reads {STORE_FORMAT}")

@@ -158,7 +158,9 @@ def create_many(ctx: StoreContext, items: Sequence[tuple[Any, dict[str, Any]]],
     files = [(layout.pending_folder(record.id, durable=durable), record.id + RECORD_SUFFIX, data)
              for _, record, data in plain]
     written = None if progress is None else (lambda done: progress(len(keyed) + done, total))
-    new = fsio.publish_many(layout.tmp, files, durable=durable, replace=job_ids is None, written=written)
+    new = fsio.publish_many(layout.tmp, files, durable=durable, replace=job_ids is None, written=written,
+                            remake=lambda _, name: layout.pending_folder(name[: -len(RECORD_SUFFIX)], durable=durable,
+                                                                         again=True))
     for (index, record, _), published in zip(plain, new, strict=True):
         if job_ids is not None and not (published and publish_pending(ctx, record, linked=True)):
             made[index] = _create_once(ctx, record)

@@ -12,11 +12,13 @@ under the same lease, before the job's resolved record goes.
 
 from __future__ import annotations
 
+import errno
 import json
 import time
 from typing import Any
 
 from .._files import fsio
+from .._files.folders import Folder
 from .._files.ids import is_valid_id
 from .._files.layout import RECORD_SUFFIX
 from .._files.records import Record
@@ -66,6 +68,16 @@ def create(ctx: StoreContext, record: Record, on_conflict: str, changes: dict[st
                                 durable=ctx.durable)
         except FileExistsError:
             pass
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ESTALE):
+                raise
+            # The bucket was removed (empty) by a purge after the key's link was made
+            # (the first): the key file, our record, is linked into the bucket made again.
+            try:
+                finish_link(ctx, layout.keys.join(name), record.id)
+            except FileExistsError:
+                pass  # (linked by a repair meanwhile)
+            return record.job()
         else:
             if fsio.exists(layout.resolved_path(record.id)):
                 # Finished from the key by another process, done and resolved before
@@ -136,14 +148,23 @@ def finish(ctx: StoreContext, name: str, holder: Record, identity: tuple[int, in
         if fsio.exists(layout.pending_path(job_id)) or fsio.exists(layout.resolved_path(job_id)):
             return True
         try:
-            fsio.link(path, layout.pending_path(job_id))
+            finish_link(ctx, path, job_id)
         except FileExistsError:
             return True  # the creator's own link, just now
-        if ctx.durable:
-            layout.pending_folder(job_id, durable=True).sync()
         return True
     finally:
         lease.release()
+
+
+def finish_link(ctx: StoreContext, path: str, job_id: str) -> None:
+    """Link the key file *path* (the job's first record) into the job's pending
+    bucket. FileExistsError if the job has a pending record."""
+    def link(bucket: Folder) -> None:
+        fsio.link(path, bucket.join(job_id + RECORD_SUFFIX))
+        if ctx.durable:
+            bucket.sync()
+
+    ctx.into_pending(job_id, link)
 
 
 def free(ctx: StoreContext, record: Record, aside: str) -> bool:

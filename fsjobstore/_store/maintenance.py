@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from .._files import folders, fsio
 from .._files.ids import check_id
 from .._files.layout import MAINTENANCE_LOCK, Layout
+from .._files.pending_buckets import bucket_names
 from ..errors import JobBusy, JobStateError, JobStoreError
 from ..interface import Progress
 from ..job import PENDING, RUNNING, Job
@@ -74,9 +75,11 @@ def delete(ctx: StoreContext, job_id: str) -> Job:
             folder = ctx.layout.waiting_folder(job_id)  # (anew: a removal may have removed it)
             for name in folder.names():
                 fsio.remove(folder.join(name))
-            # Its folder too, while the record is there: a crash past the record's
-            # removal then leaves no targets' folder of a job that does not exist.
+            # Its folder and due marker too, while the record is there: a crash past
+            # the record's removal then leaves neither of a job that does not exist
+            # (and the removal, finding no folder, looks for no marker).
             folders.remove_folder_if_empty(ctx.layout.waiting.join(job_id))
+            fsio.remove_in(ctx.layout.due, job_id)
             if remove_resolved(ctx, job_id, record):
                 return job
         raise JobBusy(job_id)  # targets queued on it as fast as they are removed
@@ -119,6 +122,19 @@ def store_now(layout: Layout, *, strict: bool) -> float:
         if strict:
             raise
         return time.time()
+
+
+def remove_empty_buckets(layout: Layout) -> None:
+    """Remove every empty bucket folder of pending records (``pending/`` and the queue
+    folders), so that their parents hold only buckets of live jobs. Race-free: rmdir
+    refuses a folder that is not empty, so a record published before the rmdir keeps
+    its bucket; a writer that publishes through a bucket removed since it opened it
+    fails with ENOENT, makes the bucket again and publishes once more
+    (``StoreContext.into_pending``); a reader goes by names, never by a bucket it
+    opened before."""
+    for parent in layout.pending_parents():
+        for name in bucket_names(parent):
+            folders.remove_empty_in(parent, name)
 
 
 def find_leftovers(layout: Layout, now: float) -> Iterator[Leftover]:

@@ -4,6 +4,8 @@ a few threads, each under its own work lease (docs/format.md, "purge")."""
 from __future__ import annotations
 
 import logging
+import os
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -15,20 +17,25 @@ from .._files.fieldlines import expires_in_of
 from .._files.layout import RECORD_SUFFIX
 from ..errors import CorruptJobFile
 from ..interface import Progress
-from .buckets import History, Summary
+from .buckets import Entry, History, Summary
 from .context import StoreContext
-from .maintenance import Ticker, find_leftovers, maintenance_lock
+from .maintenance import Ticker, find_leftovers, maintenance_lock, remove_empty_buckets
 from .removal import Expected, purge_job
 
 log = logging.getLogger("fsjobstore")
 
-# Jobs removed at once by a purge: each removal waits mostly on the filesystem (a
-# journal handle per step on a local disk, a round trip per step over NFS), not
-# on Python, and the jobs are independent (each under its own work lease).
+# Jobs removed at once by a purge where each removal waits on the filesystem (a
+# round trip per step over NFS, the journal on a busy disk) more than it computes:
+# the jobs are independent (each under its own work lease), and the threads wait
+# together. Where the steps return at once (a local disk at rest) the threads only
+# take the interpreter's lock from each other at every step, costing more than
+# they save: the purging thread then removes them alone.
 PURGE_THREADS = 4
 # Past-their-time jobs of a bucket handed to the threads at a time (bounds what is
 # queued), each thread taking a share; fewer than POOL_FROM are removed by the
-# purging thread alone, in order.
+# purging thread alone, in order. The first POOL_FROM of each chunk are removed by
+# it alone too, timed: the pool takes the rest only if they waited longer than
+# they computed.
 POOL_CHUNK = 1024
 POOL_FROM = 32
 
@@ -45,6 +52,7 @@ def purge(ctx: StoreContext, older_than: float | None, progress: Progress | None
         for leftover in find_leftovers(ctx.layout, now):
             log.info("purging leftover %s (%s)", leftover.path, leftover.what)
             fsio.remove(leftover.path)
+        remove_empty_buckets(ctx.layout)
         return removed
 
 
@@ -132,11 +140,10 @@ class _Purge:
             names = history.names(bucket)
             if summary is not None and ages.all_past(summary) and history.unchanged(bucket, summary):
                 # Every record past its time, by a summary still true after the listing:
-                # none is read. Any record written since is newer than every one it describes.
-                newest = summary.newest
-                assert newest is not None  # (as oldest is not)
-                every: Expected = lambda info: info.st_mtime <= newest  # noqa: E731
-                return [(job_id, every) for job_id in names]
+                # none is read, unless it is no longer a file an earlier read of the
+                # bucket saw (written again, or touched to be kept longer, since).
+                entries = history.entries(bucket)
+                return [(job_id, self._described(bucket, job_id, entries.get(job_id))) for job_id in names]
             past = list(self._read(bucket, names))
             if not past and summary is None:
                 history.summary(bucket)  # (the first young bucket: its summary, for the next purge)
@@ -171,9 +178,31 @@ class _Purge:
             if ages.past(info.st_mtime, expires_in):
                 yield job_id, _same(identity)
 
+    def _described(self, bucket: str, job_id: str, entry: Entry | None) -> Expected:
+        """That the job's record is past its time, in a bucket its summary judged
+        whole: the very file *entry* (an earlier read) describes, which the summary
+        judged; any other file by its own mtime and ``expires_in``. A record's mtime
+        alone says nothing here: a touch or a clock set back can date a record
+        written since before the newest the summary describes."""
+        described = None if entry is None else (entry[4], entry[5])
+
+        def expected(info: os.stat_result) -> bool:
+            if (info.st_ino, info.st_ctime_ns) == described:
+                return True
+            expires_in = None
+            if self.ages.older_than is None:
+                try:
+                    expires_in = expires_in_of(self.layout.bucket(bucket).join(job_id + RECORD_SUFFIX), job_id)
+                except CorruptJobFile as exc:
+                    self.ctx.report(exc)
+                    return False
+            return self.ages.past(info.st_mtime, expires_in)
+        return expected
+
     def _remove(self, pool: ThreadPoolExecutor, bucket: str, past: list[Past], ticker: Ticker, reached: int) -> int:
-        """Remove the jobs of *past*, of *bucket*: few by this thread, in order, many
-        by the pool's threads, each a share of a chunk at a time."""
+        """Remove the jobs of *past*, of *bucket*: by this thread, in order, unless the
+        removals wait on the filesystem; then the pool's threads take each chunk's
+        rest, each a share."""
         ctx, layout = self.ctx, self.layout
         folder = layout.bucket(bucket)
         # Opened here, once: the threads share it (each anchoring it would open it again).
@@ -191,11 +220,15 @@ class _Purge:
         try:
             for start in range(0, len(past), POOL_CHUNK):
                 chunk = past[start:start + POOL_CHUNK]
-                if len(chunk) < POOL_FROM:
-                    removed += remove(chunk)
-                else:
-                    shares = [pool.submit(remove, chunk[n::PURGE_THREADS]) for n in range(PURGE_THREADS)]
+                wall, cpu = time.perf_counter(), time.thread_time()
+                removed += remove(chunk[:POOL_FROM])
+                computed = time.thread_time() - cpu
+                rest = chunk[POOL_FROM:]
+                if rest and time.perf_counter() - wall - computed > computed:
+                    shares = [pool.submit(remove, rest[n::PURGE_THREADS]) for n in range(PURGE_THREADS)]
                     removed += sum(share.result() for share in shares)
+                else:
+                    removed += remove(rest)
                 ticker.advance(min(len(chunk), reached - ticker.done))
         finally:
             folder.close()  # (every share has returned: closed now, not when collected)

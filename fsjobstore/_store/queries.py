@@ -9,8 +9,10 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 
 from .._files import folders, fsio
+from .._files.folders import Folder
 from .._files.ids import check_id, is_valid_id
 from .._files.layout import BUCKET_CHARS, RECORD_SUFFIX
+from .._files.pending_buckets import bucket_names, skipped
 from .._files.records import Record
 from .._files.wakeup import APPEARED, VANISHED, Signal, unwatch, watch
 from ..errors import CorruptJobFile, JobNotFound
@@ -72,8 +74,8 @@ class Queries:
             return
         layout = self.ctx.layout
         leased = set(folders.stems(layout.work_leases, ""))
-        pending = heapq.merge(*(_in_order(folder.names(), RECORD_SUFFIX, after, newest_first)
-                                for folder in layout.pending_folders()), reverse=newest_first)
+        pending = heapq.merge(*(self._in_buckets(parent, after, newest_first) for parent in layout.pending_parents()),
+                              reverse=newest_first)
         for job_id in pending:
             job_state = RUNNING if job_id in leased else PENDING
             if state is not None and job_state != state:
@@ -82,6 +84,16 @@ class Queries:
             if job is not None and (task is None or job.task == task) and not fsio.exists(
                     layout.resolved_path(job_id)):
                 yield job
+
+    def _in_buckets(self, parent: Folder, after: str | None, newest_first: bool) -> Iterator[str]:
+        """The ids of the pending records in *parent*'s buckets, in order: a bucket is
+        listed only when the listing reaches it (buckets sort as their ids do)."""
+        layout = self.ctx.layout
+        buckets = bucket_names(parent)
+        for bucket in reversed(buckets) if newest_first else buckets:
+            if not skipped(bucket, after, newest_first):
+                folder = Folder(parent.join(bucket), keep_open=False, shared=layout.shared)
+                yield from _in_order(folder.names(), RECORD_SUFFIX, after, newest_first)
 
     def _resolved(self, state: str | None, task: str | None, after: str | None,
                   newest_first: bool) -> Iterator[Job]:
@@ -151,7 +163,8 @@ class Queries:
         deadline = None if timeout is None else time.monotonic() + timeout
         # A resolver removes the pending record once the resolved one is published (in
         # a bucket folder that may not exist yet, so not watched itself).
-        signal = watch({self.ctx.layout.pending.path: VANISHED}, options.watch)
+        pending = self.ctx.layout.pending.path
+        signal = watch({pending: VANISHED}, options.watch, recursive=frozenset((pending,)))
         try:
             while True:
                 signal.clear()
@@ -172,8 +185,9 @@ class Queries:
         # Not leases/work: a puller releases leases there itself (a job it passed
         # over), and would wake itself in a loop. A job released without a commit,
         # or made in a queue folder made after this signal, is found at the next poll.
-        folders_ = {folder.path: APPEARED for folder in layout.pending_folders()}
-        return watch({**folders_, layout.resource_leases.path: VANISHED}, self.ctx.options.watch)
+        parents = {folder.path: APPEARED for folder in layout.pending_parents()}
+        return watch({**parents, layout.resource_leases.path: VANISHED}, self.ctx.options.watch,
+                     recursive=frozenset(parents))
 
     def notification_signal(self) -> Signal:
         return watch({self.ctx.layout.due.path: APPEARED}, self.ctx.options.watch)

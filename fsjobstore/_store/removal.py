@@ -11,6 +11,7 @@ from .._files import folders, fsio
 from .._files.folders import Folder
 from .._files.layout import RECORD_SUFFIX, UNDELIVERED_SUFFIX, Layout, bucket_of
 from .._files.records import Record
+from .._files.temp_names import temp_names
 from ..errors import CorruptJobFile
 from . import keys
 from .context import StoreContext
@@ -28,11 +29,11 @@ def purge_job(ctx: StoreContext, job_id: str, expected: Expected, bucket: Folder
     Without *keyed* (no job has a key) its record is not read.
 
     Under the job's work lease, so that no ``retry`` (which holds it while it makes
-    the job pending again) runs meanwhile."""
-    lease = ctx.work_leases.acquire(job_id)
-    if lease is None:
-        return False  # being retried, or tidied by a puller: next time
-    try:
+    the job pending again) runs meanwhile: held for these few steps only, never
+    renewed."""
+    with ctx.work_leases.held_briefly(job_id) as held:
+        if not held:
+            return False  # being retried, or tidied by a puller: next time
         try:
             if not expected(fsio.lstat(bucket.join(job_id + RECORD_SUFFIX))):
                 return False
@@ -50,8 +51,6 @@ def purge_job(ctx: StoreContext, job_id: str, expected: Expected, bucket: Folder
                 ctx.report(exc)
                 return False
         return remove_resolved(ctx, job_id, record, bucket)
-    finally:
-        lease.release()
 
 
 def _targets_folder(layout: Layout, job_id: str) -> Folder | None:
@@ -96,12 +95,9 @@ def remove_resolved(ctx: StoreContext, job_id: str, record: Record | None, bucke
     if bucket is None:
         bucket = layout.bucket(bucket_of(job_id))
     resolved = bucket.join(job_id + RECORD_SUFFIX)
-    if "-" in job_id:  # (a job of another queue than pending/: its folder, as its id names it)
-        fsio.remove(layout.pending_path(job_id))
-    else:
-        fsio.remove_in(layout.pending, job_id + RECORD_SUFFIX)
+    fsio.remove(layout.pending_path(job_id))
     # Temp files' names: a removal that dies holding them leaves ordinary leftovers.
-    aside = layout.tmp.join(f"{job_id}.purged-{fsio.temp_names.next()}")
+    aside = layout.tmp.join(f"{job_id}.purged-{temp_names.next()}")
     key_aside = _free_key(ctx, job_id, record)
     try:
         fsio.rename(resolved, aside)
@@ -117,12 +113,15 @@ def remove_resolved(ctx: StoreContext, job_id: str, record: Record | None, bucke
         _restore_key(ctx, record, key_aside)
         return False
     # Absent at the look just made, the folder holds nothing given up either: one a
-    # ``queue`` makes from now on is its own, which it removes as it raises.
+    # ``queue`` makes from now on is its own, which it removes as it raises. Nor is
+    # the job due: a due marker is made only for a target already written (and
+    # removed before its folder), so one made from now on is a new job's, made
+    # again under this id and resolved.
     if targets is not None:
         for key in list(folders.scan(targets, UNDELIVERED_SUFFIX)):
             fsio.remove(targets.join(key + UNDELIVERED_SUFFIX))
         folders.remove_folder_if_empty(layout.waiting.join(job_id))
-    fsio.remove_in(layout.due, job_id)
+        fsio.remove_in(layout.due, job_id)
     fsio.remove(aside)
     if key_aside is not None:
         fsio.remove(key_aside)
@@ -135,7 +134,7 @@ def _free_key(ctx: StoreContext, job_id: str, record: Record | None) -> str | No
     it went (a temp file's name), or None."""
     if record is None or record.get("key") is None:
         return None
-    key_aside = ctx.layout.tmp.join(f"{job_id}.purged-key-{fsio.temp_names.next()}")
+    key_aside = ctx.layout.tmp.join(f"{job_id}.purged-key-{temp_names.next()}")
     return key_aside if keys.free(ctx, record, key_aside) else None
 
 

@@ -73,7 +73,7 @@ def migrate(ctx: Context, folder: str | None) -> None:
         fail_with("no store given: fsjobstore migrate DIR")
     with one_line_errors(), progress_bar("migrating") as progress:
         moved = migrate_store(path, progress=progress)
-    click.echo(f"moved {moved} resolved records; {path} is up to date")
+    click.echo(f"moved {moved} records; {path} is up to date")
 
 
 @cli.command(name="check")

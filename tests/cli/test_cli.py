@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from clihelpers import assert_error, cli_env, fsj, ok, popen, stop
-from invariants import resolved_file
+from invariants import pending_file, resolved_file
 from loophelpers import wait_for
 
 from fsjobstore import Job, JobStore
@@ -403,7 +403,7 @@ def _corrupt(store_dir: Path, garbage: bytes) -> tuple[str, str]:
     with JobStore(store_dir, create=True) as store:
         bad = store.create("will be corrupted").id
         good = store.create("fine").id
-    (store_dir / "pending" / f"{bad}.json").write_bytes(garbage)
+    Path(pending_file(store_dir, bad)).write_bytes(garbage)
     return bad, good
 
 
@@ -411,7 +411,7 @@ def _corrupt(store_dir: Path, garbage: bytes) -> tuple[str, str]:
 def test_corrupt_job_file(store_dir: Path, command: str, extra: list[str]) -> None:
     bad, _good = _corrupt(store_dir, b"garbage{")
     assert_error(fsj(command, bad, *extra, store=store_dir), bad, "corrupt")
-    assert (store_dir / "pending" / f"{bad}.json").read_bytes() == b"garbage{", "a corrupt file is left for a person"
+    assert Path(pending_file(store_dir, bad)).read_bytes() == b"garbage{", "a corrupt file is left for a person"
 
 
 @pytest.mark.parametrize("garbage", [b"\xff\xfe\x00 binary", b"[1, 2]", b"", b'{"format": 1}'],

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from clihelpers import assert_error, fsj, ok, popen
-from invariants import assert_check_clean, check_files, observe, resolved_file, tree
+from invariants import assert_check_clean, check_files, observe, pending_file, resolved_file, tree
 
 from fsjobstore import InvalidStore, JobStore
 
@@ -38,8 +38,9 @@ def test_a_v1_store_is_refused_untouched_then_migrated_with_every_job(tmp_path: 
     assert_error(fsj("ls", store=root), "format 1", "fsjobstore migrate")
     assert tree(root) == before, "opening a format 1 store changed it"
 
-    assert ok(fsj("migrate", str(root))).startswith("moved 4 resolved records")
+    assert ok(fsj("migrate", str(root))).startswith("moved 6 records")  # 4 resolved, 2 pending
     assert not [name for name in os.listdir(root / "resolved") if name.endswith(".json")]
+    assert not [name for name in os.listdir(root / "pending") if name.endswith(".json")]
     check_files(root)
     with JobStore(root, durable=False) as store:
         jobs = observe(store)
@@ -56,7 +57,7 @@ def test_a_v1_store_is_refused_untouched_then_migrated_with_every_job(tmp_path: 
         lease.fulfill("one")
         assert store.get(lease.id).value == b"one"
         assert_check_clean(store)
-    assert ok(fsj("migrate", str(root))).startswith("moved 0 resolved records"), "a second run has nothing to do"
+    assert ok(fsj("migrate", str(root))).startswith("moved 0 records"), "a second run has nothing to do"
 
 
 def test_a_migration_killed_midway_is_finished_by_running_it_again(tmp_path: Path) -> None:
@@ -99,7 +100,7 @@ def test_a_v1_store_using_every_feature_of_format_1_keeps_them_all_after_migrati
         archive.extractall(tmp_path, filter="data")
     root = tmp_path / "store"
     ids = json.loads((tmp_path / "ids.json").read_text())
-    assert ok(fsj("migrate", str(root))).startswith("moved 5 resolved records")
+    assert ok(fsj("migrate", str(root))).startswith("moved 10 records")  # 5 resolved, 5 pending
     check_files(root)
     with JobStore(root, durable=False) as store:
         jobs = observe(store)
@@ -126,3 +127,47 @@ def test_a_v1_store_using_every_feature_of_format_1_keeps_them_all_after_migrati
         assert lease is not None and lease.id == ids["urgent"]  # (the highest priority first)
         lease.release()
         assert_check_clean(store)
+
+
+V2_STORE_FULL = Path(__file__).parent.parent / "data" / "v2-store-full.tar.gz"
+
+
+def test_a_v2_store_is_refused_untouched_then_migrated_with_each_pending_record_in_its_bucket(tmp_path: Path) -> None:
+    # Made by the last format 2 code (tests/data/make_v2_store_full.py): pending jobs
+    # made over ten hours, queues, an address, a key, a blocked job, progress, a
+    # retry, a batch, a target due and one given up, a schedule, a pause, a limit.
+    with tarfile.open(V2_STORE_FULL) as archive:
+        archive.extractall(tmp_path, filter="data")
+    root = tmp_path / "store"
+    ids = json.loads((tmp_path / "ids.json").read_text())
+    before = tree(root)
+    with pytest.raises(InvalidStore, match="format 2.*fsjobstore migrate"):
+        JobStore(root, create=True)
+    assert tree(root) == before, "opening a format 2 store changed it"
+
+    assert ok(fsj("migrate", str(root))).startswith("moved 67 records")  # every pending one: resolved are in buckets
+    assert not [name for name in os.listdir(root / "pending") if name.endswith(".json")]
+    # (a bucket per ~33 s: of the jobs of 1 to 10 hours ago, those of priority 0 and 1 alternately, and of now)
+    assert len(os.listdir(root / "pending")) == 6 and len(os.listdir(root / "queues" / "any" / "p1")) == 5
+    assert json.loads((root / "fsjobstore.json").read_text())["format"] == 3
+    check_files(root)
+    with JobStore(root, durable=False) as store:
+        jobs = observe(store)
+        assert len(jobs) == 70 and store.stats()["pending"] == 67
+        for name in ("plain", "urgent", "addressed", "keyed", "oldest", "oldest_plain", "batch_last"):
+            assert os.path.exists(pending_file(root, ids[name])), name
+        assert jobs[ids["blocked"]].state == "blocked" and jobs[ids["retried"]].attempts == 1
+        assert jobs[ids["progress"]].progress == {"frame": 12}
+        assert store.create({"order": 42}, key="order-42").id == ids["keyed"]
+        assert [job.id for job in store.jobs("pending", limit=2)] == [ids["oldest"], ids["oldest_plain"]], (
+            "pages go by bucket, across queues")
+        lease = store.pull_work(to="mailer-2")
+        assert lease is not None and lease.id == ids["addressed"]
+        lease.release()
+        lease = store.pull_work(tasks=["parent"])
+        assert lease is not None and lease.id == ids["parent"]
+        lease.fulfill("done")
+        assert store.get(ids["blocked"]).state == "pending", "released into its queue's bucket"
+        assert os.path.exists(pending_file(root, ids["blocked"]))
+        assert_check_clean(store)
+    assert ok(fsj("migrate", str(root))).startswith("moved 0 records"), "a second run has nothing to do"

@@ -11,6 +11,7 @@ import pytest
 
 from fsjobstore._files import folders, fsio
 from fsjobstore._files.folders import Folder
+from fsjobstore._files.temp_names import temp_names
 from fsjobstore.errors import CorruptJobFile
 
 
@@ -281,7 +282,7 @@ def test_publish_survives_a_file_planted_at_its_next_temp_name(tmp_and_dest: tup
     # Temp names are a per-process prefix and a counter, which a neighbour sharing
     # the store can read in tmp/ and plant ahead of us.
     tmp, dest = tmp_and_dest
-    prefix, _, number = fsio.temp_names.next().removesuffix(".tmp").rpartition("-")
+    prefix, _, number = temp_names.next().removesuffix(".tmp").rpartition("-")
     planted = os.path.join(tmp.path, f"{prefix}-{int(number, 16) + 1:x}.tmp")
     Path(planted).write_bytes(b"planted")
     fsio.publish(tmp, dest, "a", b"mine", durable=False, replace=False)
@@ -291,14 +292,14 @@ def test_publish_survives_a_file_planted_at_its_next_temp_name(tmp_and_dest: tup
 
 
 def test_temp_names_differ_between_a_parent_and_its_forked_child() -> None:
-    fsio.temp_names.next()
+    temp_names.next()
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
-        os.write(write_end, fsio.temp_names.next().encode())
+        os.write(write_end, temp_names.next().encode())
         os._exit(0)
     os.close(write_end)
-    mine = fsio.temp_names.next()
+    mine = temp_names.next()
     os.waitpid(pid, 0)
     theirs = os.read(read_end, 100).decode()
     os.close(read_end)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 from httpfixtures import ADMIN, Served, serve_fixture, served_fixture  # noqa: F401 (fixtures)
+from invariants import record_files
 
 from fsjobstore import JobSpec
 from fsjobstore.errors import JobTooLarge
@@ -19,7 +20,7 @@ REQUEST = {"text": "a job of about two hundred bytes " * 5}
 
 
 def _pending(served: Served) -> list[str]:
-    return os.listdir(served.path / "pending")
+    return record_files(served.path, "pending")
 
 
 def test_a_batch_of_thousands_is_one_request_within_the_body_limit(serve: Callable[..., Served]) -> None:

@@ -27,7 +27,7 @@ from httpfixtures import (  # noqa: F401 (fixtures)
     start_server,
     stop,
 )
-from invariants import resolved_file
+from invariants import pending_file, resolved_file
 from loophelpers import wait_for
 
 from fsjobstore import JobNotFound, JobStore, LeaseLost
@@ -41,7 +41,7 @@ from fsjobstore.interface import LossReason
 
 def test_a_corrupt_job_file_is_a_500_with_a_json_body(served: Served) -> None:
     job = served.store.create("x")
-    (served.path / "pending" / f"{job.id}.json").write_text("{not json")
+    Path(pending_file(served.path, job.id)).write_text("{not json")
     with served.http() as http:
         answer = http.get(f"/api/jobs/{job.id}")
     assert answer.status_code == 500

@@ -686,3 +686,50 @@ def test_a_change_of_length_whose_reply_was_lost_still_counts(
     held.check()
     held.release()
     assert raw_record(leases, "job") is None
+
+
+def test_a_brief_hold_is_exclusive_and_leaves_no_link(folders: Callable[[], LeaseFolder], fake_clock: Any) -> None:
+    a, b = folders(), folders()
+    with a.held_briefly("job") as held:
+        assert held
+        assert record(a, "job")["token"] == a.holders.get(L).token  # (a link to our holder's record, as any lease)
+        assert b.acquire("job") is None
+        assert a.acquire("job") is None  # (this process's other threads: it holds the name)
+        with a.held_briefly("job") as again:
+            assert not again
+        with b.held_briefly("job") as other:
+            assert not other
+    assert raw_record(a, "job") is None
+    assert not a.renewer.held  # (never renewed)
+    taken = b.acquire("job")
+    assert taken is not None
+    taken.release()
+
+
+def test_a_brief_hold_of_a_held_name_is_refused_and_leaves_the_lease(
+        folders: Callable[[], LeaseFolder], fake_clock: Any) -> None:
+    a, b = folders(), folders()
+    for holder in (a, b):
+        held = holder.acquire("job")
+        assert held is not None
+        with a.held_briefly("job") as taken:
+            assert not taken
+        assert record(a, "job")["token"] == held.token
+        held.release()
+
+
+def test_a_brief_hold_outlasting_its_trust_removes_only_its_own_link(
+        folders: Callable[[], LeaseFolder], fake_clock: Any) -> None:
+    a, b = folders(), folders()
+    with a.held_briefly("job") as held:
+        assert held
+        b.sweep()
+        fake_clock.advance(L)  # (a step that hung: nothing renews a brief hold)
+        assert b.sweep() == ["job"]
+        taken = b.take_over("job")
+        assert taken is not None
+    assert record(b, "job")["token"] == taken.token  # (the contender's, kept)
+    taken.release()
+    with a.held_briefly("job") as held:
+        fake_clock.advance(L)
+    assert raw_record(a, "job") is None  # (still ours when it ended: removed)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from invariants import record_files
 from loophelpers import running, wait_for
 
 from fsjobstore import AttemptFailed, Backoff, Job, JobStore, Worker
@@ -599,4 +599,4 @@ def test_a_cancelled_running_job_that_fails_stays_cancelled(open_store: Callable
         unblock.set()
     final = store.get(job.id)
     assert final.state == "cancelled" and final.error == "cancelled"
-    assert not os.listdir(os.path.join(store.path, "pending")), "a cancelled job must not come back to pending"
+    assert not record_files(store.path, "pending"), "a cancelled job must not come back to pending"

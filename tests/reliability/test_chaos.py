@@ -28,7 +28,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from invariants import check_files, leftovers, observe
+from invariants import check_files, leftovers, observe, record_files
 
 from fsjobstore import JobStore
 
@@ -43,7 +43,7 @@ def _start(mode: str, store: Path, log: Path, lease: float) -> subprocess.Popen[
 
 def _settled(root: Path) -> bool:
     leases = [n for kind in ("work", "notify") for n in os.listdir(root / "leases" / kind) if "." not in n]
-    return not os.listdir(root / "pending") and not os.listdir(root / "due") and not leases
+    return not record_files(root, "pending") and not os.listdir(root / "due") and not leases
 
 
 def run_chaos(tmp_path: Path, jobs: int, lease: float, timeout: float) -> dict[str, float]:

@@ -47,6 +47,7 @@ from invariants import (
     fake_lease_clock,
     leftovers,
     observe,
+    pending_file,
     pull_work_eventually,
     reap,
 )
@@ -465,7 +466,7 @@ def final_purge(jobs: dict[str, Job], ctx: Ctx, delivered: dict[str, list[Any]])
 def setup_purge_half_resolved(s: JobStore) -> Ctx:
     """a resolved by a resolver that stopped before removing its pending record."""
     a = s.create({"job": "a"}).id
-    pending = Path(s.path, "pending", a + ".json")
+    pending = Path(pending_file(s.path, a))
     data = pending.read_bytes()
     s.fulfill(a, "value-a")
     pending.write_bytes(data)
@@ -483,7 +484,7 @@ def redo_purge_half_resolved(s: JobStore, ctx: Ctx, clock: FakeClock, done: bool
     s.purge(older_than=0)
     with pytest.raises(JobNotFound):
         s.get(ctx["a"])
-    assert not Path(s.path, "pending", ctx["a"] + ".json").exists()
+    assert not Path(pending_file(s.path, ctx["a"])).exists()
 
 
 def final_purge_half_resolved(jobs: dict[str, Job], ctx: Ctx, delivered: dict[str, list[Any]]) -> None:

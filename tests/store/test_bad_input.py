@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from invariants import in_child, tree
+from invariants import in_child, pending_file, tree
 
 from fsjobstore import (
     CorruptJobFile,
@@ -285,13 +285,13 @@ def test_a_folder_that_is_not_a_store_is_refused_with_create_false(tmp_path: Pat
 def test_a_store_of_an_unknown_format_version(tmp_path: Path) -> None:
     JobStore(tmp_path / "store", watch=False, create=True).close()
     marker = tmp_path / "store" / "fsjobstore.json"
-    marker.write_text(json.dumps({"format": 3, "created_at": "2030-01-01T00:00:00.000000Z"}))
-    unchanged(tmp_path, lambda: JobStore(tmp_path / "store", create=True), InvalidStore, "format version 3")
+    marker.write_text(json.dumps({"format": 4, "created_at": "2030-01-01T00:00:00.000000Z"}))
+    unchanged(tmp_path, lambda: JobStore(tmp_path / "store", create=True), InvalidStore, "format version 4")
 
 
 def test_a_job_file_of_an_unknown_format_version(store: JobStore, tmp_path: Path) -> None:
     job = store.create({"job": 1}).id
-    path = tmp_path / "store" / "pending" / f"{job}.json"
+    path = Path(pending_file(tmp_path / "store", job))
     fields = json.loads(path.read_bytes())
     fields["format"] = 2
     fields["new_field_of_format_2"] = "?"
@@ -437,7 +437,7 @@ def _read_at_depth(store: JobStore, job_id: str, frames: int) -> Any:
 
 def test_a_planted_file_nested_too_deep_to_read_is_corrupt_not_a_crash(store: JobStore, tmp_path: Path) -> None:
     job = store.create({"job": 1}).id
-    path = tmp_path / "store" / "pending" / f"{job}.json"
+    path = Path(pending_file(tmp_path / "store", job))
     record = path.read_text()
     path.write_text(record.replace('"request": {"job": 1}', '"request": ' + "[" * 5000 + "]" * 5000))
     error = unchanged(tmp_path, lambda: store.get(job), CorruptJobFile)

@@ -319,3 +319,47 @@ def test_a_chunk_just_read_is_taken_as_present(folder: Folder, monkeypatch: pyte
     assert candidates.present(job)
     monkeypatch.setattr(candidates_module, "FRESH", 0.0)
     assert not candidates.present(job)
+
+
+def _in_bucket(folder: Folder, bucket: str, count: int) -> list[str]:
+    """*count* records in the pending bucket *bucket* (7 characters) of *folder*; their ids."""
+    os.makedirs(os.path.join(folder.path, bucket), exist_ok=True)
+    ids = sorted(bucket + new_id()[7:] for _ in range(count))
+    for job_id in ids:
+        Path(folder.path, bucket, job_id + SUFFIX).write_text("{}")
+    return ids
+
+
+def test_a_pass_over_buckets_goes_oldest_bucket_first_chunk_by_chunk(
+        folder: Folder, no_shuffle: None, small_chunks: int) -> None:
+    base = new_id()[:6]
+    newer = _in_bucket(folder, base + "9", 5)
+    older = _in_bucket(folder, base + "1", 5)
+    middle = _in_bucket(folder, base + "5", 5)
+    Path(folder.path, "not a bucket").mkdir()  # (a stray: never listed)
+    folder.anchor()
+    index = Candidates(folder, SUFFIX, bucketed=True)
+    names = index.names()
+    first = list(itertools.islice(names, small_chunks))
+    # (a chunk is sorted, its names read in directory order: the whole older bucket, 3 of the middle one)
+    assert first[:5] == older and set(first[5:]) < set(middle), "one chunk spans buckets, oldest first"
+    assert index.path_of(older[0]) == os.path.join(folder.path, base + "1", older[0] + SUFFIX)
+    later = _in_bucket(folder, base + "0", 2)  # (made during the pass, older than any: for the next)
+    rest = list(names)
+    assert rest == sorted(set(middle) - set(first)) + newer, "the pass goes on in order, and ends"
+    assert list(index.names())[:2] == later, "the next pass reads the bucket made since"
+    folder.close()
+
+
+def test_a_bucket_removed_during_a_pass_is_skipped(folder: Folder, no_shuffle: None, small_chunks: int) -> None:
+    base = new_id()[:6]
+    older = _in_bucket(folder, base + "1", small_chunks)
+    gone = base + "5"
+    os.makedirs(os.path.join(folder.path, gone))
+    newer = _in_bucket(folder, base + "9", 2)
+    folder.anchor()
+    names = Candidates(folder, SUFFIX, bucketed=True).names()
+    assert list(itertools.islice(names, small_chunks)) == older
+    os.rmdir(os.path.join(folder.path, gone))  # (an empty bucket a purge removed)
+    assert list(itertools.islice(names, 2)) == newer
+    folder.close()

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from invariants import assert_check_clean, check_files, key_of, observe, record_files, resolved_file
+from invariants import assert_check_clean, check_files, key_of, observe, pending_file, record_files, resolved_file
 
 from fsjobstore import CorruptJobFile, JobNotFound, JobStore, Notifier, Worker
 from fsjobstore.cli import cli
@@ -102,7 +102,7 @@ def test_a_corrupt_job_file_is_named_skipped_reported_and_quarantined(
         for job_id in (before, bad, after):
             store.queue(job_id, "t")
             store.fulfill(job_id, f"value {job_id}")
-    path = resolved_file(store.path, bad) if where == "resolved" else os.path.join(store.path, where, bad + ".json")
+    path = resolved_file(store.path, bad) if where == "resolved" else pending_file(store.path, bad)
     if how == "bad-value" and where == "pending":
         how = "truncated"  # a pending record has no value
     data = _corrupt(path, how)
@@ -167,7 +167,7 @@ def test_the_worker_loop_skips_a_corrupt_job_logs_it_and_keeps_going(
 ) -> None:
     store = _store(tmp_path / "store")
     ids = [store.create({"n": n}).id for n in range(5)]
-    path = os.path.join(store.path, "pending", ids[2] + ".json")
+    path = pending_file(store.path, ids[2])
     _corrupt(path, "garbage")
     done: list[str] = []
 
@@ -278,9 +278,9 @@ def test_check_finds_and_repairs_every_kind_of_problem_without_deleting_a_job(tm
     plain = store.create("plain").id
     store.fulfill(plain, "v")
     # half-resolved: the result published, the pending record still there
-    pending_record = Path(root, "pending", half + ".json").read_bytes()
+    pending_record = Path(pending_file(root, half)).read_bytes()
     store.fulfill(half, "v")
-    Path(root, "pending", half + ".json").write_bytes(pending_record)
+    Path(pending_file(root, half)).write_bytes(pending_record)
     Path(root, "due", half).unlink()
     # not-due: a resolved job with a target and no due marker
     store.fulfill(not_due, "v")
@@ -322,14 +322,14 @@ def test_check_finds_and_repairs_every_kind_of_problem_without_deleting_a_job(tm
     for name, data in job_files.items():
         if name == half + ".json" and data == pending_record:
             continue
-        found = [path for path in (os.path.join(root, "pending", name), resolved_file(root, name[:-5]))
+        found = [path for path in (pending_file(root, name[:-5]), resolved_file(root, name[:-5]))
                  if Path(path).exists() and Path(path).read_bytes() == data]
         assert found, f"repair lost job file {name}"
     assert os.path.exists(os.path.join(root, "waiting", orphan))
     assert len(os.listdir(os.path.join(root, "quarantine"))) == 2  # the two strays
     assert os.path.exists(os.path.join(root, "due", not_due)) and os.path.exists(os.path.join(root, "due", half))
     assert not os.path.exists(os.path.join(root, "due", stale))
-    assert not os.path.exists(os.path.join(root, "pending", half + ".json"))
+    assert not os.path.exists(pending_file(root, half))
     assert os.listdir(os.path.join(root, "tmp")) == ["ef" * 16 + ".tmp"]
     again = store.check()
     assert [p.kind for p in again.problems] == ["orphan-waiting"]
@@ -382,7 +382,7 @@ def test_cli_check_exit_code_is_zero_only_when_clean(tmp_path: Path) -> None:
     result = runner.invoke(cli, ["--store", str(tmp_path / "store"), "check"])
     assert result.exit_code == 0, result.output
     assert "clean" in result.output
-    path = tmp_path / "store" / "pending" / f"{bad}.json"
+    path = Path(pending_file(tmp_path / "store", bad))
     path.write_bytes(b"{ truncated")
     result = runner.invoke(cli, ["--store", str(tmp_path / "store"), "check"])
     assert result.exit_code != 0

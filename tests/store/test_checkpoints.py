@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from invariants import pending_file
 
 from fsjobstore import JobStore, JobTooLarge
 
@@ -13,7 +14,7 @@ from fsjobstore import JobStore, JobTooLarge
 def test_progress_is_a_field_of_the_pending_record_only_once_reported(tmp_path: Path) -> None:
     with JobStore(tmp_path / "s", create=True) as store:
         job = store.create("x")
-        pending = tmp_path / "s" / "pending" / f"{job.id}.json"
+        pending = Path(pending_file(tmp_path / "s", job.id))
         assert "progress" not in json.loads(pending.read_text())  # (older records have none either)
         lease = store.pull_work()
         assert lease is not None
@@ -29,10 +30,10 @@ def test_progress_over_the_size_limit_is_refused_and_writes_nothing(tmp_path: Pa
         job = store.create("x")
         lease = store.pull_work()
         assert lease is not None
-        before = (tmp_path / "s" / "pending" / f"{job.id}.json").read_bytes()
+        before = Path(pending_file(tmp_path / "s", job.id)).read_bytes()
         with pytest.raises(JobTooLarge, match="progress"):
             lease.progress("x" * 200)
-        assert (tmp_path / "s" / "pending" / f"{job.id}.json").read_bytes() == before
+        assert Path(pending_file(tmp_path / "s", job.id)).read_bytes() == before
         lease.fulfill("still held: the refused progress changed nothing")
 
 

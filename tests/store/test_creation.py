@@ -6,12 +6,16 @@ from __future__ import annotations
 import os
 
 import pytest
+from invariants import record_files
 
 from fsjobstore import InvalidJobId, JobStateError, JobStore
 from fsjobstore._files.ids import new_id
 
 
 def files(store: JobStore, folder: str) -> list[str]:
+    """The names of the records in *folder* (``pending``: in its buckets)."""
+    if folder == "pending":
+        return sorted(os.path.basename(path) for path in record_files(store.path, folder))
     return sorted(os.listdir(os.path.join(store.path, folder)))
 
 

@@ -66,7 +66,7 @@ def test_fulfilling_every_parent_releases_the_job_into_its_queue(store: JobStore
     store.fulfill(b.id, "B")
     assert store.get(child.id).state == "pending" and names(store, "blocked") == []
     assert store.record_path(child.id).endswith(os.path.join("queues", child.id.split("-")[1].split("_")[0],
-                                                             "p3", f"{child.id}.json"))
+                                                             "p3", child.id[:7], f"{child.id}.json"))
     lease = store.pull_work(to="w")
     assert lease is not None and lease.id == child.id
     assert names(store, "dependants", a.id) == [child.id], "markers stay until the parent is purged"

@@ -99,14 +99,16 @@ def test_cli_group_shared_flag_and_environment(tmp_path: Path) -> None:
             "sys.argv[0] = 'fsjobstore'; main()"]
     subprocess.run([*base, "--group-shared", "init"], env=env, check=True, capture_output=True)
     subprocess.run([*base, "--group-shared", "create", '{"n": 1}'], env=env, check=True, capture_output=True)
-    (record,) = (tmp_path / "flag" / "pending").iterdir()
-    assert stat.S_IMODE(record.stat().st_mode) == 0o660
+    (bucket,) = (tmp_path / "flag" / "pending").iterdir()
+    (record,) = bucket.iterdir()
+    assert stat.S_IMODE(bucket.stat().st_mode) == 0o2770 and stat.S_IMODE(record.stat().st_mode) == 0o660
     env = {**env, "FSJOBSTORE_DIR": str(tmp_path / "env"), "FSJOBSTORE_GROUP_SHARED": "1"}
     subprocess.run([*base, "init"], env=env, check=True, capture_output=True)
     subprocess.run([*base, "create", '{"n": 1}'], env=env, check=True, capture_output=True)
     assert stat.S_IMODE((tmp_path / "env").stat().st_mode) == 0o2770
-    (record,) = (tmp_path / "env" / "pending").iterdir()
-    assert stat.S_IMODE(record.stat().st_mode) == 0o660
+    (bucket,) = (tmp_path / "env" / "pending").iterdir()
+    (record,) = bucket.iterdir()
+    assert stat.S_IMODE(bucket.stat().st_mode) == 0o2770 and stat.S_IMODE(record.stat().st_mode) == 0o660
 
 
 def test_group_shared_on_a_plain_folder_makes_it_setgid_for_its_owner(tmp_path: Path, umask: None) -> None:

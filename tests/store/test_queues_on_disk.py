@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from invariants import FsSpy
+from invariants import FsSpy, pending_file, record_files
 
 from fsjobstore import JobStore
 from fsjobstore._files.queues import address_name, queue_of
@@ -16,11 +16,12 @@ def test_the_id_names_the_queue_whose_folder_holds_the_record(store: JobStore) -
     plain = store.create("plain")
     urgent = store.create("urgent", priority=7, labels={"sender": "api"})
     mine = store.create("mine", priority=-2, labels={"to": "w7"})
-    assert "-" not in plain.id and store.record_path(plain.id).endswith(f"/pending/{plain.id}.json")
+    assert "-" not in plain.id and store.record_path(plain.id) == pending_file(store.path, plain.id)
+    assert pending_file(store.path, plain.id).endswith(f"/pending/{plain.id[:7]}/{plain.id}.json")
     assert urgent.id.endswith("-any_p7") and queue_of(urgent.id) == ("any", "p7")
-    assert store.record_path(urgent.id).endswith(f"/queues/any/p7/{urgent.id}.json")
+    assert store.record_path(urgent.id).endswith(f"/queues/any/p7/{urgent.id[:7]}/{urgent.id}.json")
     assert mine.id.endswith(f"-{address_name('w7')}_n2")
-    assert store.record_path(mine.id).endswith(f"/queues/{address_name('w7')}/n2/{mine.id}.json")
+    assert store.record_path(mine.id).endswith(f"/queues/{address_name('w7')}/n2/{mine.id[:7]}/{mine.id}.json")
     assert b'"sender": "api"' in Path(store.record_path(urgent.id)).read_bytes()
     assert b'"labels"' not in Path(store.record_path(plain.id)).read_bytes()
     assert store.stats()["pending"] == 3 and store.check().clean
@@ -38,12 +39,12 @@ def test_a_queued_job_goes_through_its_whole_life_in_its_folder(store: JobStore)
     store.retry(job.id)
     assert store.get(job.id).state == "pending"
     store.cancel(job.id)
-    assert os.listdir(Path(store.path, "queues", "any", "p3")) == []  # resolved: no pending record left
+    assert record_files(store.path, "queues/any/p3") == []  # resolved: no pending record left
     note = store.pull_notification()
     assert note is not None and note.waiting == ["t"]
     note.done(["t"])
     assert store.purge(older_than=0) == 1
-    assert os.listdir(Path(store.path, "queues", "any", "p3")) == []
+    assert os.listdir(Path(store.path, "queues", "any", "p3")) == [], "the empty bucket removed by the purge"
     assert store.check().clean
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from invariants import resolved_file
+from invariants import FsSpy, resolved_file
 
 from fsjobstore import JobBusy, JobNotFound, JobStore, JobStoreError
 from fsjobstore._files.ids import new_id
@@ -201,6 +203,35 @@ def test_a_purge_of_many_jobs_at_once_keeps_and_removes_what_one_at_a_time_does(
                                                                    for job_id in waiting]
     for n in range(1, 200, 5):  # each key is free again
         assert store.create({"again": n}, key=f"k{n}").request == {"again": n}
+    assert os.listdir(os.path.join(store.path, "tmp")) == []
+
+
+
+def test_a_purge_removes_jobs_by_several_threads_at_once_where_each_step_waits_on_the_filesystem(
+        open_store: Callable[..., JobStore]) -> None:
+    # Each removal waiting on the filesystem (as over NFS, a round trip per step):
+    # the purging thread's first removals wait longer than they compute, and the
+    # pool's threads take the rest, waiting together.
+    store = open_store(durable=False)
+    ids = [store.create(n).id for n in range(200)]
+    for job_id in ids:
+        store.fulfill(job_id, "v")
+    removers: set[int] = set()
+
+    def slow(call: Any) -> Any:
+        if call.name != "rename":  # (one per removal: its resolved record moved aside)
+            return None
+
+        def then(*args: Any, **kwargs: Any) -> Any:
+            removers.add(threading.get_ident())
+            time.sleep(0.005)
+            return os.rename(*args, **kwargs)
+        return then
+
+    with FsSpy(fault=slow, every_thread=True).installed():
+        assert store.purge(older_than=0) == len(ids)
+    assert len(removers) > 1
+    assert all(gone(store, job_id) for job_id in ids)
     assert os.listdir(os.path.join(store.path, "tmp")) == []
 
 

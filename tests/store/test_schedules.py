@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from invariants import pending_file
 
 from fsjobstore import CorruptJobFile, JobStore, JobTooLarge
 from fsjobstore._store.schedules import tick_id
@@ -67,7 +68,7 @@ def test_a_tick_already_done_is_not_made_again(open_store: Callable[..., JobStor
         os.unlink(markers / marker)
     store.schedules.make_due_ticks()
     assert store.get(tick_id("beat", last)).state == "fulfilled"
-    assert not (tmp_path / "store" / "pending" / f"{tick_id('beat', last)}.json").exists()
+    assert not Path(pending_file(tmp_path / "store", tick_id('beat', last))).exists()
     assert store.check().clean
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from invariants import FsSpy, key_of, resolved_file, tree
+from invariants import FsSpy, key_of, pending_file, resolved_file, tree
 
 from fsjobstore import (
     CorruptJobFile,
@@ -141,7 +141,7 @@ def _symlinks_reported(store: JobStore, *links: Path) -> None:
 def test_a_pending_record_symlinked_elsewhere_is_not_followed(store: JobStore, sentinel: Path) -> None:
     other = store.create("other").id
     planted = store.create("victim").id
-    link = Path(store.path, "pending", planted + ".json")
+    link = Path(pending_file(store.path, planted))
     record = json.loads(RECORD)
     record.update(id=planted, state="pending", value=None, value_encoding=None)
     planted_file = sentinel.parent / "planted-record.json"
@@ -346,7 +346,7 @@ def test_a_planted_maintenance_lock_is_refused_never_followed(store: JobStore, s
 def test_a_quarantine_symlinked_elsewhere_is_never_written_through(store: JobStore, tmp_path: Path,
                                                                    sentinel: Path) -> None:
     job = store.create("to be corrupted").id
-    pending = Path(store.path, "pending", f"{job}.json")
+    pending = Path(pending_file(store.path, job))
     pending.write_bytes(b"garbage{")
     _plant(Path(store.path, "quarantine"), sentinel)
     with pytest.raises(JobStoreError, match="never followed"):

@@ -35,7 +35,7 @@ Snapshot = Callable[[Any], dict[str, bytes | None]]
 
 
 def pending_file(store: JobStore, job_id: str) -> str:
-    return os.path.join(store.path, "pending", job_id + ".json")
+    return invariants.pending_file(store.path, job_id)
 
 
 def resolved_file(store: JobStore, job_id: str) -> str:
@@ -113,7 +113,7 @@ def test_opening_creates_the_folder_layout(tmp_path: Path) -> None:
         assert {"fsjobstore.json", "tmp", "pending", "resolved", "summaries", "waiting", "due", "leases"} <= names
         assert set(os.listdir(os.path.join(store.path, "leases"))) >= {"work", "notify"}
         marker = json.loads(Path(store.path, "fsjobstore.json").read_text())
-        assert marker["format"] == 2
+        assert marker["format"] == 3
         assert store.lease_seconds == 30.0 and store.durable is True and store.notify is None
 
 
@@ -137,7 +137,7 @@ def test_a_store_path_that_is_a_file_is_invalid(tmp_path: Path) -> None:
 
 def test_a_store_of_another_format_version_is_invalid(tmp_path: Path) -> None:
     JobStore(tmp_path / "s", create=True).close()
-    Path(tmp_path / "s" / "fsjobstore.json").write_text('{"format": 3}\n')
+    Path(tmp_path / "s" / "fsjobstore.json").write_text('{"format": 4}\n')
     with pytest.raises(InvalidStore, match="format"):
         JobStore(tmp_path / "s", create=True)
 

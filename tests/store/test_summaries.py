@@ -7,9 +7,11 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from invariants import FsSpy, resolved_file
 
@@ -336,3 +338,69 @@ def test_purge_reads_old_buckets_lean_and_saves_the_summaries_of_young_ones(
     assert Path(store.path, "summaries", bucket.name + ".json").exists()
     assert sorted(job.id for job in store.jobs()) == young
     assert _records_opened(store, lambda: store.purge()) == set()  # (the young bucket: by its summary alone)
+
+
+def _bucket_judged_whole(store: JobStore) -> tuple[str, str]:
+    """A bucket whose saved summary says every record is past its time: a job kept a
+    week by default (8 days old), one kept 30 days by its own ``expires_in`` (31
+    days old, failed), and the newest, kept an hour by its own (a day old). Their ids:
+    (the week's, the 30 days')."""
+    week = store.create("week")
+    month = store.create("month", expires_in=30 * 24 * 3600)
+    hour = store.create("hour", expires_in=3600)
+    store.fail(month.id, "to be retried")
+    for job, days in ((week, 8), (month, 31), (hour, 1)):
+        if job is not month:
+            store.fulfill(job.id, "v")
+        _age(resolved_file(store.path, job.id), days * 24 * 3600)
+    _age(Path(resolved_file(store.path, week.id)).parent, 10)
+    store.stats()  # (its summary, settled: every record past its time)
+    return week.id, month.id
+
+
+def test_a_record_touched_to_be_kept_longer_is_kept_by_a_purge_of_a_bucket_judged_whole(
+        open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    week, month = _bucket_judged_whole(store)
+    # An operator keeps the week's job five days more: its age counts from its mtime.
+    # Dated before the newest record the summary describes, the mtime alone cannot tell.
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(resolved_file(store.path, week), (two_days_ago, two_days_ago))
+    assert store.purge() == 2
+    assert [job.id for job in store.jobs()] == [week]
+    os.utime(resolved_file(store.path, week), (two_days_ago - 6 * 24 * 3600,) * 2)
+    assert store.purge() == 1  # (and once past its time again, it goes)
+
+
+def test_a_record_resolved_again_during_a_purge_of_a_bucket_judged_whole_is_judged_by_its_own_time(
+        open_store: Callable[..., JobStore]) -> None:
+    store = open_store()
+    week, month = _bucket_judged_whole(store)
+    other = JobStore(store.path, watch=False)
+    two_days_ago = time.time() - 2 * 24 * 3600
+
+    def resolve_again() -> None:
+        other.retry(month)
+        other.fulfill(month, "again")
+        # Its record dated before the newest the summary describes (a filesystem clock
+        # set back, or a file copied back with its time): kept 30 days from then.
+        os.utime(resolved_file(store.path, month), (two_days_ago, two_days_ago))
+
+    # Once the purge has listed the bucket and found its folder as the summary names
+    # it: just before it takes the first job's lease.
+    def fault(call: Any) -> Any:
+        if call.name != "link" or ran:
+            return None
+        ran.append(call)
+        thread = threading.Thread(target=resolve_again)
+        thread.start()
+        thread.join()
+        return None
+
+    ran: list[Any] = []
+    with FsSpy(fault=fault).installed():
+        removed = store.purge()
+    assert ran, "the purge took no lease"
+    assert removed == 2
+    assert store.get(month).value == b"again"
+    other.close()

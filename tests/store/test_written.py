@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from invariants import pending_file
 
 from fsjobstore import CorruptJobFile, JobStore
 from fsjobstore._files.records import Record
@@ -14,7 +15,7 @@ from fsjobstore._store.written import Written
 
 
 def _rewrite(store: JobStore, job_id: str, old: bytes, new: bytes) -> None:
-    path = os.path.join(store.path, "pending", job_id + ".json")
+    path = pending_file(store.path, job_id)
     with open(path, "rb") as file:
         data = file.read()
     assert old in data
