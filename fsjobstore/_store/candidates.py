@@ -32,8 +32,8 @@ from typing import Any
 
 from .._files import folders, fsio
 from .._files.folders import Folder
-from .._files.storepath import StorePath
 from .._files.pending_buckets import BucketList, pending_bucket_of, scan_buckets
+from .._files.storepath import StorePath
 
 _BLOCK = 16
 CHUNK = 4096
