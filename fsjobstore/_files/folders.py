@@ -17,6 +17,7 @@ from collections.abc import Generator, Iterator
 
 from ..errors import CorruptJobFile
 from .ids import count_valid, is_valid_id, valid_stems
+from .storepath import StorePath
 
 _OPEN_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # /proc/self/fd/<n> leads to the very folder descriptor n is open on (no lookup of
@@ -28,20 +29,6 @@ _PROC_FD = "/proc/self/fd/" if os.path.isdir("/proc/self/fd") else None
 # A group-shared store's folders: read-write for the group whatever the umask, and
 # setgid, so that what any member creates in them belongs to the store's group.
 SHARED_FOLDER_MODE = 0o2770
-
-
-class StorePath(str):
-    """A path inside an anchored folder: the full path as text, reached through
-    the folder's descriptor by every function of this module."""
-
-    folder: Folder
-    name: str
-
-    def __new__(cls, folder: Folder, name: str) -> StorePath:
-        path = super().__new__(cls, folder.path + "/" + name)
-        path.folder = folder
-        path.name = name
-        return path
 
 
 def reach(path: str) -> tuple[str, int | None]:

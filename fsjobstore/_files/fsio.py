@@ -75,9 +75,9 @@ def _write_temp_open(tmp: Folder, data: bytes, durable: bool) -> tuple[At, int]:
     at, fd = _open_temp(tmp)
     try:
         share(fd, tmp)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        done = os.write(fd, data)
+        while done < len(data):  # (not a shrinking memoryview: mypyc misreads its truth, wrote twice)
+            done += os.write(fd, data[done:])
         if durable:
             os.fsync(fd)
     except BaseException:

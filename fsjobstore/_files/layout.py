@@ -44,10 +44,11 @@ import time
 
 from ..errors import CorruptJobFile
 from . import folders
-from .folders import Folder, StorePath
+from .folders import Folder
 from .ids import is_valid_id
 from .pending_buckets import PENDING_BUCKET_CHARS, bucket_names
 from .queues import priority_of, queue_of
+from .storepath import StorePath
 
 STORE_MARKER = "fsjobstore.json"
 MAINTENANCE_LOCK = "maintenance.lock"

@@ -162,7 +162,7 @@ class Record:
         after = fields.get("after")
         if after is not None and not all(isinstance(parent, str) and is_valid_id(parent) for parent in after):
             raise CorruptJobFile(path, "after is not a list of job ids")
-        if fields.get("on_parent_failure") not in (None, *ON_PARENT_FAILURE):
+        if (on_failure := fields.get("on_parent_failure")) is not None and on_failure not in ON_PARENT_FAILURE:
             raise CorruptJobFile(path, f"on_parent_failure is not one of {', '.join(ON_PARENT_FAILURE)}")
         try:
             decode_value(fields["value"], fields["value_encoding"])
@@ -172,8 +172,9 @@ class Record:
             for name in ("not_before", "deadline"):
                 if fields.get(name) is not None:
                     parse_time(fields[name])
-        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
-            raise CorruptJobFile(path, f"bad field ({exc})") from None
+        # (not `exc`: mypyc types a name by its first handler)
+        except (KeyError, TypeError, ValueError, binascii.Error) as bad:
+            raise CorruptJobFile(path, f"bad field ({bad})") from None
         return cls(fields, _request_line(data))
 
     @classmethod

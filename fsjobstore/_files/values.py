@@ -6,15 +6,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import JobTooLarge
 from ..job import json_value_bytes
 
 _compact = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
-# The C encoder JSONEncoder.encode ends in (None in a Python built without it).
-_make_encoder: Callable[..., Callable[[Any, int], tuple[str, ...]]] | None = json.encoder.c_make_encoder  # type: ignore[attr-defined]
+# The C encoder JSONEncoder.encode ends in (None in a Python built without it); its
+# chunks come as a list (a `tuple` annotation misstated it, and mypyc checks it at run time).
+_make_encoder: Callable[..., Callable[[Any, int], Iterable[str]]] | None = json.encoder.c_make_encoder  # type: ignore[attr-defined]
 
 
 def encode_compact(value: Any) -> str:

@@ -37,7 +37,7 @@ class Renewer:
         self._wake = threading.Event()
         self._stopped = False
         self._frozen = False
-        self._thread: threading.Thread | None = None
+        self._renewing: threading.Thread | None = None  # (`_thread` would clash with C's keyword under mypyc)
         # When the thread's current wait ends (monotonic): a lease due earlier wakes it.
         self._sleeps_until = -math.inf
         forget_in_child(self)
@@ -46,7 +46,7 @@ class Renewer:
         self._held = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._thread = None
+        self._renewing = None
         self._sleeps_until = -math.inf
 
     def freeze(self) -> None:
@@ -59,10 +59,10 @@ class Renewer:
     def add(self, held: Renewable) -> None:
         with self._lock:
             self._held.add(held)
-            if not self._frozen and (self._thread is None or not self._thread.is_alive()):
+            if not self._frozen and (self._renewing is None or not self._renewing.is_alive()):
                 self._stopped = False
-                self._thread = threading.Thread(target=self._run, name="fsjobstore-renewer", daemon=True)
-                self._thread.start()
+                self._renewing = threading.Thread(target=self._run, name="fsjobstore-renewer", daemon=True)
+                self._renewing.start()
         # The new lease may be due before the thread's next wake-up (its holder may
         # have beaten long ago, or be shorter than every other lease held). Only
         # then is it woken: waking it for every lease would cost a thread switch
@@ -116,7 +116,7 @@ class Renewer:
         with self._lock:
             self._stopped = True
         self._wake.set()
-        thread = self._thread
+        thread = self._renewing
         if thread is not None and thread is not threading.current_thread():
             thread.join()
-        self._thread = None
+        self._renewing = None

@@ -16,23 +16,23 @@ EXPIRED_ERROR = "lease expired: its holder stopped renewing it"
 HOST = socket.gethostname()
 
 
-class _Process:
-    """This process's id for the attempt history, asked once (a system call) and
-    again after a fork."""
-
-    pid = os.getpid()
-
-    @classmethod
-    def forked(cls) -> None:
-        cls.pid = os.getpid()
+# This process's id for the attempt history, asked once (a system call) and again
+# after a fork. (A module global, not a class attribute: mypyc refuses a class
+# attribute read through its class.)
+_pid = os.getpid()
 
 
-os.register_at_fork(after_in_child=_Process.forked)
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def lease_attempt(lease: WorkLease, outcome: str, error: str | None, trace: str | None) -> dict[str, Any]:
     """The history entry of the attempt a holder of *lease* in this process ends now."""
-    return {"attempt": lease.record.attempts + 1, "host": HOST, "pid": _Process.pid, "started_at": lease.started_at,
+    return {"attempt": lease.record.attempts + 1, "host": HOST, "pid": _pid, "started_at": lease.started_at,
             "ended_at": now_text(), "outcome": outcome, "error": error, "traceback": trace}
 
 

@@ -31,8 +31,9 @@ from collections.abc import Generator, Iterator
 from typing import Any
 
 from .._files import folders, fsio
-from .._files.folders import Folder, StorePath
+from .._files.folders import Folder
 from .._files.pending_buckets import BucketList, pending_bucket_of, scan_buckets
+from .._files.storepath import StorePath
 
 _BLOCK = 16
 CHUNK = 4096

@@ -143,7 +143,7 @@ def find_leftovers(layout: Layout, now: float) -> Iterator[Leftover]:
     filesystem's clock (store_now), the one file mtimes are set by."""
     lease_folders = (layout.work_leases, layout.notify_leases, layout.resource_leases)
     workers = layout.workers_folder()
-    for folder in (layout.tmp, *lease_folders, layout.holders, workers):
+    for folder in [layout.tmp, *lease_folders, layout.holders, workers]:
         for name in folder.names():
             path = folder.join(name)
             try:

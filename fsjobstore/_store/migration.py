@@ -51,13 +51,13 @@ def migrate(path: str, progress: Progress | None = None) -> int:
         version = meta.get("format")
         if version == STORE_FORMAT and meta.get("migrating_from") is None:
             return 0
-        if version not in (*OLD_FORMATS, STORE_FORMAT):
+        if version not in OLD_FORMATS and version != STORE_FORMAT:  # (no starred tuple: mypyc crashes on it)
             raise InvalidStore(f"store {path} has format version {version!r}; this fsjobstore upgrades "
                                f"{' and '.join(map(str, OLD_FORMATS))} to {STORE_FORMAT}")
         try:
             layout.anchor(make=True)
-        except NotAFolder as exc:
-            raise InvalidStore(f"{exc} should be a folder of the store, and is not") from None
+        except NotAFolder as missing:  # (not `exc`: mypyc types a name by its first handler)
+            raise InvalidStore(f"{missing} should be a folder of the store, and is not") from None
         plain = {k: v for k, v in meta.items() if k != "migrating_from"}
         with maintenance_lock(layout):
             _write_marker(layout, {**plain, "format": STORE_FORMAT,

@@ -63,10 +63,10 @@ def open_layout(layout: Layout, create: bool, *, durable: bool, group_shared: bo
             meta = read_marker(layout)
         check_format(path, meta)
         layout.anchor(make=True)
-    except NotAFolder as exc:
-        raise InvalidStore(f"{exc} should be a folder of the store, and is not") from None
-    except PermissionError as exc:
-        raise InvalidStore(f"store folder {path} is not writable: {exc.strerror}") from None
+    except NotAFolder as missing:  # (a name per handler: mypyc types a name by its first one)
+        raise InvalidStore(f"{missing} should be a folder of the store, and is not") from None
+    except PermissionError as denied:
+        raise InvalidStore(f"store folder {path} is not writable: {denied.strerror}") from None
     except (ValueError, RecursionError, OSError, CorruptJobFile) as exc:
         raise InvalidStore(f"cannot open store {path}: {exc}") from None
 

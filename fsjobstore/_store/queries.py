@@ -103,7 +103,7 @@ class Queries:
 
     def _resolved(self, state: str | None, task: str | None, after: str | None,
                   newest_first: bool) -> Iterator[Job]:
-        if state not in (None, *RESOLVED_STATES):
+        if state is not None and state not in RESOLVED_STATES:
             return
         history = History(self.ctx)
         buckets = self.ctx.layout.buckets()

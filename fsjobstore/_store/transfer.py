@@ -176,8 +176,8 @@ def _parse(text: str, limit: int) -> tuple[Record, list[Any]]:
         raise ValueError("no id")
     try:
         job_id = check_id(fields["id"])
-    except InvalidJobId as exc:
-        raise ValueError(str(exc)) from None
+    except InvalidJobId as invalid:  # (not `exc`: mypyc types a name by its first handler)
+        raise ValueError(str(invalid)) from None
     record = Record.parse(json.dumps(fields).encode(), "", job_id)
     encode_json(record.get("request"), "request", limit)
     value = decode_value(record.get("value"), record.get("value_encoding"))
