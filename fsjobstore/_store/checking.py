@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 
 from .._files import folders, fsio
@@ -90,8 +90,20 @@ class _Checker:
         layout = self.layout
         buckets = set(layout.buckets())
         ids = []
-        for name in sorted(layout.resolved.names()):
-            path = layout.resolved.join(name)
+        for name in self.bucket_folders(layout.resolved, buckets.__contains__):
+            for job_id in self.entries(layout.bucket(name), RECORD_SUFFIX):
+                if bucket_of(job_id) == name:
+                    ids.append(job_id)
+                else:
+                    path = layout.bucket(name).join(job_id + RECORD_SUFFIX)
+                    self.problem("stray", path, "a record in another id's bucket", partial(self.quarantine, path))
+        return ids
+
+    def bucket_folders(self, parent: Folder, is_bucket: Callable[[str], bool]) -> Iterator[str]:
+        """The names of *parent*'s bucket folders, in order; anything else there is
+        reported: a symlink (never followed, removed by repair) or a stray name."""
+        for name in sorted(parent.names()):
+            path = parent.join(name)
             try:
                 info = fsio.lstat(path)
             except FileNotFoundError:
@@ -99,16 +111,10 @@ class _Checker:
             if stat.S_ISLNK(info.st_mode):
                 self.problem("symlink", path, "a symlink planted in the store (never followed)",
                              partial(fsio.remove, path))
-            elif name not in buckets or not stat.S_ISDIR(info.st_mode):
+            elif not is_bucket(name) or not stat.S_ISDIR(info.st_mode):
                 self.problem("stray", path, "not a name the store uses", partial(self.quarantine, path))
             else:
-                for job_id in self.entries(layout.bucket(name), RECORD_SUFFIX):
-                    if bucket_of(job_id) == name:
-                        ids.append(job_id)
-                    else:
-                        path = layout.bucket(name).join(job_id + RECORD_SUFFIX)
-                        self.problem("stray", path, "a record in another id's bucket", partial(self.quarantine, path))
-        return ids
+                yield name
 
     def read(self, path: str, job_id: str) -> Record | None:
         try:
@@ -191,21 +197,10 @@ class _Checker:
             self.entries(Folder(layout.queues.join(to), keep_open=False), "")
         ids: list[str] = []
         for parent in layout.pending_parents():
-            for name in sorted(parent.names()):
-                path = parent.join(name)
-                try:
-                    info = fsio.lstat(path)
-                except FileNotFoundError:
-                    continue
-                if stat.S_ISLNK(info.st_mode):
-                    self.problem("symlink", path, "a symlink planted in the store (never followed)",
-                                 partial(fsio.remove, path))
-                elif not is_pending_bucket(name) or not stat.S_ISDIR(info.st_mode):
-                    self.problem("stray", path, "not a name the store uses", partial(self.quarantine, path))
-                else:
-                    bucket = Folder(path, keep_open=False)
-                    ids.extend(job_id for job_id in self.entries(bucket, RECORD_SUFFIX)
-                               if self.in_its_bucket(bucket, job_id))
+            for name in self.bucket_folders(parent, is_pending_bucket):
+                bucket = Folder(parent.join(name), keep_open=False)
+                ids.extend(job_id for job_id in self.entries(bucket, RECORD_SUFFIX)
+                           if self.in_its_bucket(bucket, job_id))
         return ids
 
     def in_its_bucket(self, folder: Folder, job_id: str) -> bool:
