@@ -578,3 +578,20 @@ def plain_repr(value: object) -> str:
     """A parametrize id: repr without memory addresses (``<object object at 0x...>``),
     so that every pytest-xdist worker collects the same tests."""
     return re.sub(r" at 0x[0-9a-f]+", "", repr(value))
+
+
+def before_call(k: int, other: Callable[[], Any]) -> FsSpy:
+    """A spy that runs *other* to its end (in a thread of its own, so that its calls
+    are not counted) just before the *k*-th call of the spied thread: one operation
+    interleaved whole within each step of another."""
+    def fault(call: Any) -> Any:
+        if call.index != k:
+            return None
+
+        def then_call(*args: Any, **kwargs: Any) -> Any:
+            thread = threading.Thread(target=other)
+            thread.start()
+            thread.join()
+            return getattr(os, call.name)(*args, **kwargs)
+        return then_call
+    return FsSpy(fault=fault)

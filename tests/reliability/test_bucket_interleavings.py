@@ -13,13 +13,12 @@ succeeds, and its job is pending, in its bucket, once both are done.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from invariants import FsSpy, assert_check_clean, check_files, observe, pending_file
+from invariants import FsSpy, assert_check_clean, before_call, check_files, observe, pending_file
 
 from fsjobstore import JobStore
 from fsjobstore._files.ids import new_id
@@ -53,22 +52,6 @@ def _release(store: JobStore, job_id: str) -> str:
 WRITES: dict[str, Callable[[JobStore, str], str]] = {
     "create": _create, "create_many": _create_many, "create_keyed": _create_keyed, "release": _release,
 }
-
-
-def _before_call(k: int, other: Callable[[], Any]) -> FsSpy:
-    """A spy that runs *other* to its end (in a thread of its own, so that its calls
-    are not counted) just before the *k*-th call of the spied thread."""
-    def fault(call: Any) -> Any:
-        if call.index != k:
-            return None
-
-        def then_call(*args: Any, **kwargs: Any) -> Any:
-            thread = threading.Thread(target=other)
-            thread.start()
-            thread.join()
-            return getattr(os, call.name)(*args, **kwargs)
-        return then_call
-    return FsSpy(fault=fault)
 
 
 def _emptied_bucket(root: Path, durable: bool) -> tuple[JobStore, JobStore, str]:
@@ -121,7 +104,7 @@ def test_a_purge_within_each_step_of_a_write_into_an_emptied_bucket_never_loses_
             except BaseException as exc:  # noqa: BLE001 - inspected below
                 purged.append(exc)  # noqa: B023
 
-        spy = _before_call(k, purge)
+        spy = before_call(k, purge)
         made, failure = None, None
         with spy.installed():
             try:
@@ -153,7 +136,7 @@ def test_a_write_within_each_step_of_a_purge_removing_its_bucket_is_never_lost(
             except BaseException as exc:  # noqa: BLE001 - inspected below
                 outcome["error"] = exc  # noqa: B023
 
-        spy = _before_call(k, write)
+        spy = before_call(k, write)
         with spy.installed():
             purger.purge(older_than=0)
         assert "id" in outcome or "error" in outcome, f"call {k} of {total} never came"

@@ -12,14 +12,12 @@ beside the resolved one it removes.
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from invariants import FsSpy, assert_check_clean, check_files, observe
+from invariants import FsSpy, assert_check_clean, before_call, check_files, observe
 
 from fsjobstore import Job, JobStore
 from fsjobstore._files.ids import new_id
@@ -29,22 +27,6 @@ CREATES: dict[str, Callable[[JobStore, str], Job]] = {
     "create": lambda store, job_id: store.create(REQUEST, job_id=job_id),
     "create_many": lambda store, job_id: store.create_many([REQUEST], job_ids=[job_id])[0],
 }
-
-
-def _before_call(k: int, other: Callable[[], Any]) -> FsSpy:
-    """A spy that runs *other* to its end (in a thread of its own, so that its calls
-    are not counted) just before the *k*-th call of the spied thread."""
-    def fault(call: Any) -> Any:
-        if call.index != k:
-            return None
-
-        def then_call(*args: Any, **kwargs: Any) -> Any:
-            thread = threading.Thread(target=other)
-            thread.start()
-            thread.join()
-            return getattr(os, call.name)(*args, **kwargs)
-        return then_call
-    return FsSpy(fault=fault)
 
 
 def _resolved_job(root: Path, durable: bool) -> tuple[JobStore, JobStore, str]:
@@ -99,7 +81,7 @@ def test_a_create_within_each_step_of_a_purge_of_its_job_is_never_lost(tmp_path:
             except BaseException as exc:  # noqa: BLE001 - inspected below
                 outcome["error"] = exc  # noqa: B023
 
-        spy = _before_call(k, create)
+        spy = before_call(k, create)
         with spy.installed():
             purger.purge(older_than=0)
         assert "job" in outcome or "error" in outcome, f"call {k} of {total} never came"
@@ -126,7 +108,7 @@ def test_a_purge_within_each_step_of_a_create_never_loses_the_job(tmp_path: Path
             except BaseException as exc:  # noqa: BLE001 - inspected below
                 purged.append(exc)  # noqa: B023
 
-        spy = _before_call(k, purge)
+        spy = before_call(k, purge)
         made, failure = None, None
         with spy.installed():
             try:
