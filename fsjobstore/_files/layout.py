@@ -46,7 +46,7 @@ from ..errors import CorruptJobFile
 from . import folders
 from .folders import Folder
 from .ids import is_valid_id
-from .pending_buckets import PENDING_BUCKET_CHARS, bucket_names
+from .pending_buckets import PENDING_BUCKET_CHARS, bucket_names, pending_bucket_of
 from .queues import priority_of, queue_of
 from .storepath import StorePath
 
@@ -63,8 +63,8 @@ OLD_FORMATS = (1, 2)  # what `fsjobstore migrate` upgrades
 # newest, where creations go, and those of jobs retried or released lately).
 PENDING_BUCKETS_OPEN = 64
 # A resolved record's bucket is the first characters of its id: 6 of Crockford
-# base32 are the top 30 of the 48 bits of milliseconds, 2**18 ms (~17.5 minutes)
-# of creation time per bucket, so a bucket's name sorts by time as ids do.
+# base32 are the top 28 of the 48 bits of milliseconds (the first carries 3), 2**20 ms
+# (~17.5 minutes) of creation time per bucket, so a bucket's name sorts by time as ids do.
 BUCKET_CHARS = 6
 # A waiting target whose deliveries were given up: kept beside the waiting ones
 # (for show and the dashboard) but never made due again.
@@ -170,6 +170,7 @@ class Layout:
         """(the anchored parent of the job's bucket, ``<bucket>/<id>.json`` within it):
         what ``fsio.remove_in`` and ``exists_in`` take, for the calls every state
         change makes (no StorePath made)."""
+        # (pending_bucket_of, inlined: every state change of every job comes here)
         name = f"{job_id[:PENDING_BUCKET_CHARS]}/{job_id}{RECORD_SUFFIX}"
         queue = queue_of(job_id) if "-" in job_id else None  # (the common case: a job of the default queue)
         if queue is None:
@@ -194,7 +195,7 @@ class Layout:
         used, whoever made it). *again*: anchored anew, the one kept having been
         removed (empty) since: a publish through it failed with ENOENT."""
         parent = self.pending if "-" not in job_id else self.pending_parent(job_id, durable=durable)
-        bucket = job_id[:PENDING_BUCKET_CHARS]
+        bucket = pending_bucket_of(job_id)
         key = f"{parent.path}/{bucket}"
         if not again:
             kept = self._pending_buckets.get(key)
